@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/**
+ * clar/model.h — an encoder model: front-end parameters, mel filterbank,
+ * layer list and weights, default label set, read from one safetensors file.
+ *
+ * Metadata keys (all values are strings; JSON where noted):
+ *   clar.format          "clar-model"
+ *   clar.format_version  "1"
+ *   clar.sample_rate, clar.n_fft, clar.win_length, clar.hop_length,
+ *   clar.n_mels, clar.f_min, clar.f_max, clar.log_offset, clar.center
+ *                        front end, see mel.h
+ *   clar.window_samples  default analysis window (samples), e.g. "16000"
+ *   clar.hop_samples     default hop between windows (samples), e.g. "8000"
+ *   clar.embedding_dim   size of the embedding, e.g. "128"
+ *   clar.architecture    JSON array of layers, applied in order to a
+ *                        [1][n_mels][n_frames] input, e.g.
+ *     [{"op":"conv2d","name":"conv1","in":1,"out":16,"kernel":3,"pad":1},
+ *      {"op":"relu"}, {"op":"maxpool2d","kernel":2},
+ *      ..., {"op":"global_avg_pool"},
+ *      {"op":"linear","name":"embed","in":128,"out":128}]
+ *     ops: conv2d (stride 1, square kernel, zero pad; tensors
+ *          encoder.NAME.weight [out,in,k,k] and encoder.NAME.bias [out]),
+ *          batchnorm2d (inference mode; "channels", "eps"; tensors
+ *          encoder.NAME.{weight,bias,running_mean,running_var} [C]),
+ *          relu, maxpool2d / avgpool2d ("kernel", stride = kernel, floor),
+ *          global_avg_pool (mean over frequency and time -> [C]),
+ *          linear (tensors encoder.NAME.weight [out,in], encoder.NAME.bias
+ *          [out]). The last layer's output size must equal embedding_dim.
+ *   clar.labels          JSON array of label names (optional, with tensor
+ *                        labels.embeddings [n_labels, embedding_dim])
+ *   clar.logit_scale     softmax scale for label scoring, e.g. "10"
+ *   clar.name, clar.description, clar.training   free text (optional)
+ * Tensors: frontend.mel_filterbank [n_mels, n_fft/2+1], encoder.*, labels.*.
+ *
+ * The loader checks every key, layer, tensor name, dtype, shape and offset and
+ * returns a specific status and message; a bad file never crashes.
+ *
+ * Threading: a loaded model is immutable; share it between any number of
+ * threads and sessions. clar_model_ref/unref are atomic.
+ */
+#ifndef CLAR_MODEL_H
+#define CLAR_MODEL_H
+
+#include <clar/common.h>
+#include <clar/mel.h>
+#include <clar/labels.h>
+#include <clar/safetensors.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CLAR_MODEL_FORMAT "clar-model"
+#define CLAR_MODEL_FORMAT_VERSION 1
+
+typedef struct clar_model clar_model;
+
+typedef struct clar_model_info {
+  int format_version;
+  clar_mel_params mel;
+  size_t window_samples;   /* default window */
+  size_t hop_samples;      /* default hop */
+  size_t min_samples;      /* shortest window the layer list accepts */
+  size_t embedding_dim;
+  size_t n_layers;
+  const char *name;        /* "" if absent */
+} clar_model_info;
+
+CLAR_API int clar_model_load_file (const char *path, clar_model **out,
+                                   clar_error *err);
+CLAR_API int clar_model_load_memory (const void *data, size_t size,
+                                     clar_model **out, clar_error *err);
+/* Builds a model from an already parsed file (takes no ownership). */
+CLAR_API int clar_model_from_st (const clar_st_file *file, clar_model **out,
+                                 clar_error *err);
+
+CLAR_API clar_model *clar_model_ref (clar_model *model);
+/* NULL-safe. */
+CLAR_API void clar_model_unref (clar_model *model);
+
+CLAR_API const clar_model_info *clar_model_get_info (const clar_model *model);
+/* n_mels x (n_fft/2+1). */
+CLAR_API const float *clar_model_get_mel_filterbank (const clar_model *model);
+/* The model's own label set, or NULL if it has none (borrowed). */
+CLAR_API clar_labels *clar_model_get_labels (const clar_model *model);
+/* Raw metadata string, NULL if absent. */
+CLAR_API const char *clar_model_get_metadata (const clar_model *model,
+                                              const char *key);
+/* FLOPs (multiply-adds x 2) of one forward pass over n_frames frames. */
+CLAR_API double clar_model_flops (const clar_model *model, size_t n_frames);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CLAR_MODEL_H */

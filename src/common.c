@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include <clar/common.h>
+#include <clar/version.h>
+#include "model-private.h"
+
+const char *
+clar_strerror (int status)
+{
+  switch ((clar_status) status) {
+    case CLAR_OK: return "success";
+    case CLAR_ERR_INVALID_ARGUMENT: return "invalid argument";
+    case CLAR_ERR_NO_MEMORY: return "out of memory";
+    case CLAR_ERR_IO: return "input/output error";
+    case CLAR_ERR_TRUNCATED: return "file is truncated";
+    case CLAR_ERR_BAD_HEADER: return "invalid file header";
+    case CLAR_ERR_BAD_METADATA: return "invalid or missing metadata";
+    case CLAR_ERR_BAD_TENSOR: return "invalid tensor (dtype, shape or offsets)";
+    case CLAR_ERR_MISSING_TENSOR: return "missing tensor";
+    case CLAR_ERR_UNSUPPORTED: return "unsupported format version, layer or dtype";
+    case CLAR_ERR_INPUT_TOO_SHORT: return "input too short";
+    case CLAR_ERR_NONFINITE: return "input contains NaN or Inf";
+    case CLAR_ERR_FFT: return "FFT plan creation failed";
+    case CLAR_ERR_DIMENSION_MISMATCH: return "dimension mismatch";
+  }
+  return "unknown error";
+}
+
+const char *
+clar_version_string (void)
+{
+  return CLAR_VERSION_STRING;
+}
+
+int
+clar_set_error (clar_error *err, int code, const char *fmt, ...)
+{
+  if (err) {
+    va_list ap;
+    err->code = code;
+    va_start (ap, fmt);
+    vsnprintf (err->message, sizeof err->message, fmt, ap);
+    va_end (ap);
+  }
+  return code;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Internal: the parsed layer list of a model, shared by model.c, encoder.c
+ * and the trainer. */
+#ifndef CLAR_MODEL_PRIVATE_H
+#define CLAR_MODEL_PRIVATE_H
+
+#include <clar/model.h>
+
+typedef enum clar_op {
+  CLAR_OP_CONV2D,
+  CLAR_OP_BATCHNORM2D,
+  CLAR_OP_RELU,
+  CLAR_OP_MAXPOOL2D,
+  CLAR_OP_AVGPOOL2D,
+  CLAR_OP_GLOBAL_AVG_POOL,
+  CLAR_OP_LINEAR
+} clar_op;
+
+typedef struct clar_layer {
+  clar_op op;
+  char name[64];        /* conv2d, batchnorm2d, linear; "" otherwise */
+  int in, out;          /* channels / features (conv2d, linear); C for bn */
+  int kernel, pad;      /* conv2d; kernel for pooling */
+  float eps;            /* batchnorm2d */
+  /* Borrowed pointers into the model's tensor storage (NULL when unused). */
+  const float *weight, *bias, *running_mean, *running_var;
+} clar_layer;
+
+struct clar_model {
+  int refcount;                 /* atomic */
+  clar_model_info info;
+  clar_st_file *st;             /* owns tensor memory */
+  const float *mel_filterbank;  /* into st */
+  clar_layer *layers;
+  size_t n_layers;
+  clar_labels *labels;          /* NULL if none */
+  char *name;
+};
+
+/* Shape of the activation after each layer for a given input, used by the
+ * encoder to size its buffers and by the loader to compute min_samples.
+ * Returns CLAR_ERR_INPUT_TOO_SHORT if a layer would get an empty input. */
+typedef struct clar_shape { int c, h, w; int flat; /* 1 after global pool */ } clar_shape;
+int clar_layers_infer_shapes (const clar_layer *layers, size_t n_layers,
+                              clar_shape input, clar_shape *shapes /* n_layers */);
+
+/* Parses a clar.architecture JSON array into layers (weights not bound).
+ * Caller frees *layers with free(). */
+int clar_architecture_parse (const char *json, clar_layer **layers,
+                             size_t *n_layers, clar_error *err);
+
+/* Sets err (if non-NULL) with printf-style message; returns code. */
+int clar_set_error (clar_error *err, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+  __attribute__((format(printf, 3, 4)))
+#endif
+  ;
+
+#endif
