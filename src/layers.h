@@ -61,8 +61,8 @@ void clar_batchnorm2d_inference (float *x, int N, int C, int HW,
                                  const float *mean, const float *var,
                                  float eps);
 
-/* y[N,O] = x[N,I] * w[O,I]^T + b[O] (b nullable), one cblas_sgemm. */
-void clar_linear_forward (const float *x, int N, int I, const float *w,
+/* y[N,O] = x[N,n_in] * w[O,n_in]^T + b[O] (b nullable), one cblas_sgemm. */
+void clar_linear_forward (const float *x, int N, int n_in, const float *w,
                           const float *b, int O, float *y);
 
 #endif

@@ -49,6 +49,11 @@ int clar_layers_infer_shapes (const clar_layer *layers, size_t n_layers,
 int clar_architecture_parse (const char *json, clar_layer **layers,
                              size_t *n_layers, clar_error *err);
 
+/* The default encoder layer list (JSON for clar.architecture): four
+ * conv3x3 blocks (batch-norm folded into the conv bias at export) with 2x2
+ * max pooling, global average pooling and a 128-d embedding layer. */
+const char *clar_default_architecture (void);
+
 /* Sets err (if non-NULL) with printf-style message; returns code. */
 int clar_set_error (clar_error *err, int code, const char *fmt, ...)
 #if defined(__GNUC__)

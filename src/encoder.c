@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Inference session: log-mel front end + encoder forward pass. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <clar/session.h>
+#include "layers.h"
+#include "model-private.h"
+
+struct clar_session {
+  clar_model *model;
+  clar_mel *mel;
+  clar_shape *shapes;    /* per layer, for the current frame count */
+  size_t frames_sized;   /* frame count the buffers below are sized for */
+  float *act[2];         /* ping-pong activations */
+  float *scratch;        /* im2col */
+  float *melbuf;         /* for clar_session_embed */
+  size_t act_cap, scratch_cap, melbuf_cap;
+};
+
+static int
+grow (float **buf, size_t *cap, size_t n)
+{
+  float *nb;
+  if (n <= *cap)
+    return 0;
+  nb = realloc (*buf, n * sizeof (float));
+  if (!nb)
+    return -1;
+  *buf = nb;
+  *cap = n;
+  return 0;
+}
+
+/* Sizes the activation buffers for n_frames. */
+static int
+prepare (clar_session *s, size_t n_frames, clar_error *err)
+{
+  const clar_model *m = s->model;
+  clar_shape in = { 1, m->info.mel.n_mels, (int) n_frames, 0 };
+  size_t act = (size_t) in.c * in.h * in.w, scratch = 1;
+  int rc;
+  if (n_frames == s->frames_sized)
+    return CLAR_OK;
+  if (n_frames > (1u << 22))
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "%zu frames is too many", n_frames);
+  rc = clar_layers_infer_shapes (m->layers, m->n_layers, in, s->shapes);
+  if (rc == CLAR_ERR_INPUT_TOO_SHORT)
+    return clar_set_error (err, rc, "%zu frames are too few for the encoder's pooling (needs %zu samples)",
+        n_frames, m->info.min_samples);
+  if (rc != CLAR_OK)
+    return clar_set_error (err, rc, "layer shapes do not chain");
+  for (size_t i = 0; i < m->n_layers; i++) {
+    const clar_shape *sh = &s->shapes[i];
+    const clar_shape *prev = i ? &s->shapes[i - 1] : &in;
+    size_t n = (size_t) sh->c * sh->h * sh->w;
+    if (n > act)
+      act = n;
+    if (m->layers[i].op == CLAR_OP_CONV2D) {
+      size_t cols = (size_t) prev->c * m->layers[i].kernel * m->layers[i].kernel * sh->h * sh->w;
+      if (cols > scratch)
+        scratch = cols;
+    }
+  }
+  if (grow (&s->act[0], &s->act_cap, act) || grow (&s->scratch, &s->scratch_cap, scratch))
+    return clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory for activations");
+  {
+    float *nb = realloc (s->act[1], s->act_cap * sizeof (float));
+    if (!nb)
+      return clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory for activations");
+    s->act[1] = nb;
+  }
+  s->frames_sized = n_frames;
+  return CLAR_OK;
+}
+
+clar_session *
+clar_session_new (clar_model *model, clar_error *err)
+{
+  clar_session *s;
+  if (!model) {
+    clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "clar_session_new: NULL model");
+    return NULL;
+  }
+  s = calloc (1, sizeof *s);
+  if (!s || !(s->shapes = calloc (model->n_layers, sizeof *s->shapes))) {
+    free (s);
+    clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory");
+    return NULL;
+  }
+  s->model = clar_model_ref (model);
+  s->mel = clar_mel_new (&model->info.mel, model->mel_filterbank, err);
+  if (!s->mel
+      || prepare (s, clar_mel_n_frames (&model->info.mel, model->info.window_samples), err) != CLAR_OK) {
+    clar_session_free (s);
+    return NULL;
+  }
+  return s;
+}
+
+void
+clar_session_free (clar_session *s)
+{
+  if (!s)
+    return;
+  clar_mel_free (s->mel);
+  clar_model_unref (s->model);
+  free (s->shapes);
+  free (s->act[0]);
+  free (s->act[1]);
+  free (s->scratch);
+  free (s->melbuf);
+  free (s);
+}
+
+clar_model *
+clar_session_get_model (const clar_session *s)
+{
+  return s ? s->model : NULL;
+}
+
+size_t
+clar_session_n_frames (const clar_session *s, size_t n_samples)
+{
+  return s ? clar_mel_n_frames (&s->model->info.mel, n_samples) : 0;
+}
+
+int
+clar_session_pcm_to_mel (clar_session *s, const float *pcm, size_t n_samples,
+                         float *mel, size_t n_frames)
+{
+  if (!s)
+    return CLAR_ERR_INVALID_ARGUMENT;
+  return clar_mel_compute (s->mel, pcm, n_samples, mel, n_frames);
+}
+
+int
+clar_session_encode_raw (clar_session *s, const float *mel, size_t n_frames,
+                         float *output)
+{
+  const clar_model *m;
+  clar_shape cur;
+  const float *x;
+  int which = 0, rc;
+  if (!s || !mel || !output)
+    return CLAR_ERR_INVALID_ARGUMENT;
+  m = s->model;
+  if ((rc = prepare (s, n_frames, NULL)) != CLAR_OK)
+    return rc;
+  for (size_t i = 0; i < (size_t) m->info.mel.n_mels * n_frames; i++)
+    if (!isfinite (mel[i]))
+      return CLAR_ERR_NONFINITE;
+  cur.c = 1;
+  cur.h = m->info.mel.n_mels;
+  cur.w = (int) n_frames;
+  cur.flat = 0;
+  x = mel;
+  for (size_t i = 0; i < m->n_layers; i++) {
+    const clar_layer *l = &m->layers[i];
+    const clar_shape *out = &s->shapes[i];
+    float *y = s->act[which];
+    int in_place = 0;
+    switch (l->op) {
+      case CLAR_OP_CONV2D:
+        clar_conv2d_forward (x, 1, cur.c, cur.h, cur.w, l->weight, l->bias, l->out,
+            l->kernel, l->pad, y, s->scratch);
+        break;
+      case CLAR_OP_BATCHNORM2D:
+        if (x != y && x == mel) {
+          memcpy (y, x, (size_t) cur.c * cur.h * cur.w * sizeof (float));
+        } else {
+          y = (float *) x;
+          in_place = 1;
+        }
+        clar_batchnorm2d_inference (y, 1, cur.c, cur.h * cur.w, l->weight, l->bias,
+            l->running_mean, l->running_var, l->eps);
+        break;
+      case CLAR_OP_RELU:
+        if (x == mel) {
+          memcpy (y, x, (size_t) cur.c * cur.h * cur.w * sizeof (float));
+        } else {
+          y = (float *) x;
+          in_place = 1;
+        }
+        clar_relu_forward (y, (size_t) cur.c * cur.h * cur.w);
+        break;
+      case CLAR_OP_MAXPOOL2D:
+        clar_maxpool2d_forward (x, 1, cur.c, cur.h, cur.w, l->kernel, y, NULL);
+        break;
+      case CLAR_OP_AVGPOOL2D:
+        clar_avgpool2d_forward (x, 1, cur.c, cur.h, cur.w, l->kernel, y);
+        break;
+      case CLAR_OP_GLOBAL_AVG_POOL:
+        clar_global_avg_pool_forward (x, 1, cur.c, cur.h, cur.w, y);
+        break;
+      case CLAR_OP_LINEAR:
+        clar_linear_forward (x, 1, l->in, l->weight, l->bias, l->out, y);
+        break;
+    }
+    if (!in_place)
+      which ^= 1;
+    x = y;
+    cur = *out;
+  }
+  memcpy (output, x, m->info.embedding_dim * sizeof (float));
+  return CLAR_OK;
+}
+
+int
+clar_session_encode (clar_session *s, const float *mel, size_t n_frames,
+                     float *embedding)
+{
+  double ss = 0.0;
+  size_t D;
+  int rc = clar_session_encode_raw (s, mel, n_frames, embedding);
+  if (rc != CLAR_OK)
+    return rc;
+  D = s->model->info.embedding_dim;
+  for (size_t i = 0; i < D; i++)
+    ss += (double) embedding[i] * embedding[i];
+  if (!isfinite (ss))
+    return CLAR_ERR_NONFINITE;
+  /* A zero output stays zero rather than dividing by zero. */
+  if (ss > 1e-30) {
+    float inv = (float) (1.0 / sqrt (ss));
+    for (size_t i = 0; i < D; i++)
+      embedding[i] *= inv;
+  }
+  return CLAR_OK;
+}
+
+int
+clar_session_embed (clar_session *s, const float *pcm, size_t n_samples,
+                    float *embedding)
+{
+  size_t T;
+  int rc;
+  if (!s || !pcm || !embedding)
+    return CLAR_ERR_INVALID_ARGUMENT;
+  if (n_samples < s->model->info.min_samples)
+    return CLAR_ERR_INPUT_TOO_SHORT;
+  T = clar_mel_n_frames (&s->model->info.mel, n_samples);
+  if (grow (&s->melbuf, &s->melbuf_cap, (size_t) s->model->info.mel.n_mels * T))
+    return CLAR_ERR_NO_MEMORY;
+  if ((rc = clar_mel_compute (s->mel, pcm, n_samples, s->melbuf, T)) != CLAR_OK)
+    return rc;
+  return clar_session_encode (s, s->melbuf, T, embedding);
+}

@@ -1,0 +1,643 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Model loading: metadata, layer list and weights, each validated. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <clar/model.h>
+#include "json.h"
+#include "layers.h"
+#include "model-private.h"
+
+const char *
+clar_default_architecture (void)
+{
+  return "["
+    "{\"op\":\"conv2d\",\"name\":\"conv1\",\"in\":1,\"out\":16,\"kernel\":3,\"pad\":1},"
+    "{\"op\":\"relu\"},{\"op\":\"maxpool2d\",\"kernel\":2},"
+    "{\"op\":\"conv2d\",\"name\":\"conv2\",\"in\":16,\"out\":32,\"kernel\":3,\"pad\":1},"
+    "{\"op\":\"relu\"},{\"op\":\"maxpool2d\",\"kernel\":2},"
+    "{\"op\":\"conv2d\",\"name\":\"conv3\",\"in\":32,\"out\":64,\"kernel\":3,\"pad\":1},"
+    "{\"op\":\"relu\"},{\"op\":\"maxpool2d\",\"kernel\":2},"
+    "{\"op\":\"conv2d\",\"name\":\"conv4\",\"in\":64,\"out\":128,\"kernel\":3,\"pad\":1},"
+    "{\"op\":\"relu\"},{\"op\":\"global_avg_pool\"},"
+    "{\"op\":\"linear\",\"name\":\"embed\",\"in\":128,\"out\":128}"
+    "]";
+}
+
+static const struct { const char *name; clar_op op; } op_names[] = {
+  { "conv2d", CLAR_OP_CONV2D }, { "batchnorm2d", CLAR_OP_BATCHNORM2D },
+  { "relu", CLAR_OP_RELU }, { "maxpool2d", CLAR_OP_MAXPOOL2D },
+  { "avgpool2d", CLAR_OP_AVGPOOL2D }, { "global_avg_pool", CLAR_OP_GLOBAL_AVG_POOL },
+  { "linear", CLAR_OP_LINEAR },
+};
+
+#define MAX_LAYERS 256
+
+static int
+layer_int (const clar_json *o, const char *key, long long lo, long long hi,
+           int *out, size_t idx, clar_error *err)
+{
+  long long v;
+  const clar_json *j = clar_json_get (o, key);
+  if (!j)
+    return clar_set_error (err, CLAR_ERR_BAD_METADATA,
+        "clar.architecture layer %zu: missing \"%s\"", idx, key);
+  if (clar_json_get_int (j, lo, hi, &v))
+    return clar_set_error (err, CLAR_ERR_BAD_METADATA,
+        "clar.architecture layer %zu: \"%s\" must be an integer in %lld..%lld", idx, key, lo, hi);
+  *out = (int) v;
+  return CLAR_OK;
+}
+
+int
+clar_architecture_parse (const char *json, clar_layer **layers,
+                         size_t *n_layers, clar_error *err)
+{
+  clar_json *arr = NULL;
+  clar_layer *ls = NULL;
+  char jerr[128];
+  int rc = CLAR_OK;
+
+  *layers = NULL;
+  *n_layers = 0;
+  if (!json)
+    return clar_set_error (err, CLAR_ERR_BAD_METADATA, "metadata key clar.architecture is missing");
+  if (clar_json_parse (json, strlen (json), &arr, jerr, sizeof jerr))
+    return clar_set_error (err, CLAR_ERR_BAD_METADATA, "clar.architecture: %s", jerr);
+  if (arr->type != CLAR_JSON_ARRAY || arr->n == 0 || arr->n > MAX_LAYERS) {
+    clar_json_free (arr);
+    return clar_set_error (err, CLAR_ERR_BAD_METADATA,
+        "clar.architecture must be a JSON array of 1..%d layers", MAX_LAYERS);
+  }
+  ls = calloc (arr->n, sizeof *ls);
+  if (!ls) {
+    clar_json_free (arr);
+    return clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory");
+  }
+  for (size_t i = 0; i < arr->n && rc == CLAR_OK; i++) {
+    const clar_json *o = &arr->items[i], *op, *name;
+    clar_layer *l = &ls[i];
+    size_t k;
+    if (o->type != CLAR_JSON_OBJECT) {
+      rc = clar_set_error (err, CLAR_ERR_BAD_METADATA, "clar.architecture layer %zu is not an object", i);
+      break;
+    }
+    op = clar_json_get (o, "op");
+    if (!op || op->type != CLAR_JSON_STRING) {
+      rc = clar_set_error (err, CLAR_ERR_BAD_METADATA, "clar.architecture layer %zu: missing \"op\"", i);
+      break;
+    }
+    for (k = 0; k < sizeof op_names / sizeof op_names[0]; k++)
+      if (strcmp (op->string, op_names[k].name) == 0)
+        break;
+    if (k == sizeof op_names / sizeof op_names[0]) {
+      rc = clar_set_error (err, CLAR_ERR_UNSUPPORTED,
+          "clar.architecture layer %zu: unknown op \"%.32s\"", i, op->string);
+      break;
+    }
+    l->op = op_names[k].op;
+    if (l->op == CLAR_OP_CONV2D || l->op == CLAR_OP_BATCHNORM2D || l->op == CLAR_OP_LINEAR) {
+      name = clar_json_get (o, "name");
+      if (!name || name->type != CLAR_JSON_STRING || !name->string[0]
+          || strlen (name->string) >= sizeof l->name || strchr (name->string, '.')) {
+        rc = clar_set_error (err, CLAR_ERR_BAD_METADATA,
+            "clar.architecture layer %zu (%s): \"name\" must be a short string without '.'", i, op->string);
+        break;
+      }
+      strcpy (l->name, name->string);
+      for (size_t j = 0; j < i; j++)
+        if (strcmp (ls[j].name, l->name) == 0) {
+          rc = clar_set_error (err, CLAR_ERR_BAD_METADATA,
+              "clar.architecture: layer name \"%s\" used twice", l->name);
+          break;
+        }
+      if (rc)
+        break;
+    }
+    switch (l->op) {
+      case CLAR_OP_CONV2D:
+        if ((rc = layer_int (o, "in", 1, 4096, &l->in, i, err))
+            || (rc = layer_int (o, "out", 1, 4096, &l->out, i, err))
+            || (rc = layer_int (o, "kernel", 1, 15, &l->kernel, i, err)))
+          break;
+        l->pad = 0;
+        if (clar_json_get (o, "pad"))
+          rc = layer_int (o, "pad", 0, l->kernel - 1, &l->pad, i, err);
+        if (clar_json_get (o, "stride")) {
+          int s;
+          if ((rc = layer_int (o, "stride", 1, 1, &s, i, err)))
+            break;
+        }
+        break;
+      case CLAR_OP_BATCHNORM2D: {
+        const clar_json *eps = clar_json_get (o, "eps");
+        if ((rc = layer_int (o, "channels", 1, 4096, &l->in, i, err)))
+          break;
+        l->out = l->in;
+        l->eps = 1e-5f;
+        if (eps) {
+          if (eps->type != CLAR_JSON_NUMBER || !(eps->number > 0.0 && eps->number < 1.0)) {
+            rc = clar_set_error (err, CLAR_ERR_BAD_METADATA,
+                "clar.architecture layer %zu: \"eps\" must be a number in (0, 1)", i);
+            break;
+          }
+          l->eps = (float) eps->number;
+        }
+        break;
+      }
+      case CLAR_OP_MAXPOOL2D:
+      case CLAR_OP_AVGPOOL2D:
+        rc = layer_int (o, "kernel", 1, 64, &l->kernel, i, err);
+        break;
+      case CLAR_OP_LINEAR:
+        if (!(rc = layer_int (o, "in", 1, 65536, &l->in, i, err)))
+          rc = layer_int (o, "out", 1, 65536, &l->out, i, err);
+        break;
+      case CLAR_OP_RELU:
+      case CLAR_OP_GLOBAL_AVG_POOL:
+        break;
+    }
+  }
+  {
+    size_t n = arr->n;
+    clar_json_free (arr);
+    if (rc != CLAR_OK) {
+      free (ls);
+      return rc;
+    }
+    *layers = ls;
+    *n_layers = n;
+  }
+  return CLAR_OK;
+}
+
+int
+clar_layers_infer_shapes (const clar_layer *layers, size_t n,
+                          clar_shape in, clar_shape *shapes)
+{
+  clar_shape s = in;
+  for (size_t i = 0; i < n; i++) {
+    const clar_layer *l = &layers[i];
+    switch (l->op) {
+      case CLAR_OP_CONV2D:
+        if (s.flat || s.c != l->in)
+          return CLAR_ERR_DIMENSION_MISMATCH;
+        s.c = l->out;
+        s.h = clar_conv_out (s.h, l->kernel, l->pad);
+        s.w = clar_conv_out (s.w, l->kernel, l->pad);
+        break;
+      case CLAR_OP_BATCHNORM2D:
+        if (s.flat || s.c != l->in)
+          return CLAR_ERR_DIMENSION_MISMATCH;
+        break;
+      case CLAR_OP_RELU:
+        break;
+      case CLAR_OP_MAXPOOL2D:
+      case CLAR_OP_AVGPOOL2D:
+        if (s.flat)
+          return CLAR_ERR_DIMENSION_MISMATCH;
+        s.h = clar_pool_out (s.h, l->kernel);
+        s.w = clar_pool_out (s.w, l->kernel);
+        break;
+      case CLAR_OP_GLOBAL_AVG_POOL:
+        if (s.flat)
+          return CLAR_ERR_DIMENSION_MISMATCH;
+        s.h = s.w = 1;
+        s.flat = 1;
+        break;
+      case CLAR_OP_LINEAR:
+        if (!s.flat || s.c != l->in)
+          return CLAR_ERR_DIMENSION_MISMATCH;
+        s.c = l->out;
+        break;
+    }
+    if (s.h < 1 || s.w < 1)
+      return CLAR_ERR_INPUT_TOO_SHORT;
+    if (shapes)
+      shapes[i] = s;
+  }
+  return CLAR_OK;
+}
+
+static const char *
+meta (const clar_st_file *f, const char *key, clar_error *err, int *rc)
+{
+  const char *v = clar_st_metadata (f, key);
+  if (!v && *rc == CLAR_OK)
+    *rc = clar_set_error (err, CLAR_ERR_BAD_METADATA, "metadata key %s is missing", key);
+  return v;
+}
+
+static void
+meta_long (const clar_st_file *f, const char *key, long long lo, long long hi,
+           long long *out, clar_error *err, int *rc)
+{
+  const char *v = meta (f, key, err, rc);
+  char *end;
+  long long x;
+  if (!v || *rc != CLAR_OK)
+    return;
+  x = strtoll (v, &end, 10);
+  if (end == v || *end || x < lo || x > hi) {
+    *rc = clar_set_error (err, CLAR_ERR_BAD_METADATA,
+        "metadata %s = \"%.32s\" is not an integer in %lld..%lld", key, v, lo, hi);
+    return;
+  }
+  *out = x;
+}
+
+static void
+meta_float (const clar_st_file *f, const char *key, double lo, double hi,
+            float *out, clar_error *err, int *rc)
+{
+  const char *v = meta (f, key, err, rc);
+  char *end;
+  double x;
+  if (!v || *rc != CLAR_OK)
+    return;
+  x = strtod (v, &end);
+  if (end == v || *end || !isfinite (x) || x < lo || x > hi) {
+    *rc = clar_set_error (err, CLAR_ERR_BAD_METADATA,
+        "metadata %s = \"%.32s\" is not a number in %g..%g", key, v, lo, hi);
+    return;
+  }
+  *out = (float) x;
+}
+
+/* Looks up encoder.<layer>.<what> and checks its shape and values. */
+static const float *
+bind (const clar_st_file *f, const clar_layer *l, const char *what,
+      size_t ndim, const size_t *shape, clar_error *err, int *rc)
+{
+  char name[128], want[64] = "", got[64] = "";
+  const clar_st_tensor *t;
+  int same;
+  if (*rc != CLAR_OK)
+    return NULL;
+  snprintf (name, sizeof name, "encoder.%s.%s", l->name, what);
+  t = clar_st_find (f, name);
+  if (!t) {
+    *rc = clar_set_error (err, CLAR_ERR_MISSING_TENSOR, "tensor %s is missing", name);
+    return NULL;
+  }
+  same = t->ndim == ndim;
+  for (size_t i = 0; i < ndim && same; i++)
+    same = t->shape[i] == shape[i];
+  if (!same) {
+    for (size_t i = 0; i < ndim; i++)
+      snprintf (want + strlen (want), sizeof want - strlen (want), "%s%zu", i ? "," : "", shape[i]);
+    for (size_t i = 0; i < t->ndim; i++)
+      snprintf (got + strlen (got), sizeof got - strlen (got), "%s%zu", i ? "," : "", t->shape[i]);
+    *rc = clar_set_error (err, CLAR_ERR_BAD_TENSOR,
+        "tensor %s has shape [%s], the architecture needs [%s]", name, got, want);
+    return NULL;
+  }
+  for (size_t i = 0; i < t->n_elements; i++)
+    if (!isfinite (t->data[i])) {
+      *rc = clar_set_error (err, CLAR_ERR_BAD_TENSOR,
+          "tensor %s holds a non-finite value at element %zu", name, i);
+      return NULL;
+    }
+  if (strcmp (what, "running_var") == 0)
+    for (size_t i = 0; i < t->n_elements; i++)
+      if (t->data[i] < 0.0f) {
+        *rc = clar_set_error (err, CLAR_ERR_BAD_TENSOR, "tensor %s has a negative variance", name);
+        return NULL;
+      }
+  return t->data;
+}
+
+static int
+bind_layers (clar_model *m, clar_error *err)
+{
+  int rc = CLAR_OK;
+  for (size_t i = 0; i < m->n_layers && rc == CLAR_OK; i++) {
+    clar_layer *l = &m->layers[i];
+    size_t s4[4], s1[1], s2[2];
+    switch (l->op) {
+      case CLAR_OP_CONV2D:
+        s4[0] = (size_t) l->out; s4[1] = (size_t) l->in;
+        s4[2] = s4[3] = (size_t) l->kernel;
+        s1[0] = (size_t) l->out;
+        l->weight = bind (m->st, l, "weight", 4, s4, err, &rc);
+        l->bias = bind (m->st, l, "bias", 1, s1, err, &rc);
+        break;
+      case CLAR_OP_BATCHNORM2D:
+        s1[0] = (size_t) l->in;
+        l->weight = bind (m->st, l, "weight", 1, s1, err, &rc);
+        l->bias = bind (m->st, l, "bias", 1, s1, err, &rc);
+        l->running_mean = bind (m->st, l, "running_mean", 1, s1, err, &rc);
+        l->running_var = bind (m->st, l, "running_var", 1, s1, err, &rc);
+        break;
+      case CLAR_OP_LINEAR:
+        s2[0] = (size_t) l->out; s2[1] = (size_t) l->in;
+        s1[0] = (size_t) l->out;
+        l->weight = bind (m->st, l, "weight", 2, s2, err, &rc);
+        l->bias = bind (m->st, l, "bias", 1, s1, err, &rc);
+        break;
+      default:
+        break;
+    }
+  }
+  return rc;
+}
+
+static void
+model_free (clar_model *m)
+{
+  if (!m)
+    return;
+  clar_labels_unref (m->labels);
+  clar_st_free (m->st);
+  free (m->layers);
+  free (m->name);
+  free (m);
+}
+
+/* Takes ownership of st. */
+static int
+model_from_st_owned (clar_st_file *st, clar_model **out, clar_error *err)
+{
+  clar_model *m;
+  clar_mel_params *p;
+  long long v = 0;
+  int rc = CLAR_OK;
+  const char *s;
+  const clar_st_tensor *fb;
+  clar_shape shape = { 1, 0, 0, 0 }, *shapes = NULL;
+
+  m = calloc (1, sizeof *m);
+  if (!m) {
+    clar_st_free (st);
+    return clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory");
+  }
+  m->refcount = 1;
+  m->st = st;
+  p = &m->info.mel;
+
+  s = meta (st, "clar.format", err, &rc);
+  if (s && strcmp (s, CLAR_MODEL_FORMAT) != 0)
+    rc = clar_set_error (err, CLAR_ERR_BAD_METADATA,
+        "clar.format is \"%.32s\", expected \"%s\" (not a model file?)", s, CLAR_MODEL_FORMAT);
+  meta_long (st, "clar.format_version", 1, 1000000, &v, err, &rc);
+  if (rc == CLAR_OK && v > CLAR_MODEL_FORMAT_VERSION)
+    rc = clar_set_error (err, CLAR_ERR_UNSUPPORTED,
+        "model format version %lld is newer than this libclar (%d)", v, CLAR_MODEL_FORMAT_VERSION);
+  m->info.format_version = (int) v;
+  meta_long (st, "clar.sample_rate", 8000, 192000, &v, err, &rc); p->sample_rate = (int) v;
+  meta_long (st, "clar.n_fft", 16, 65536, &v, err, &rc); p->n_fft = (int) v;
+  meta_long (st, "clar.win_length", 2, 65536, &v, err, &rc); p->win_length = (int) v;
+  meta_long (st, "clar.hop_length", 1, 65536, &v, err, &rc); p->hop_length = (int) v;
+  meta_long (st, "clar.n_mels", 1, 512, &v, err, &rc); p->n_mels = (int) v;
+  meta_float (st, "clar.f_min", 0.0, 96000.0, &p->f_min, err, &rc);
+  meta_float (st, "clar.f_max", 1.0, 96000.0, &p->f_max, err, &rc);
+  meta_float (st, "clar.log_offset", 1e-30, 1e6, &p->log_offset, err, &rc);
+  meta_long (st, "clar.center", 0, 1, &v, err, &rc); p->center = (int) v;
+  if (rc == CLAR_OK && clar_mel_params_validate (p, err) != CLAR_OK)
+    rc = err ? (err->code = CLAR_ERR_BAD_METADATA) : CLAR_ERR_BAD_METADATA;
+  meta_long (st, "clar.window_samples", 1, 192000LL * 60, &v, err, &rc); m->info.window_samples = (size_t) v;
+  meta_long (st, "clar.hop_samples", 1, 192000LL * 60, &v, err, &rc); m->info.hop_samples = (size_t) v;
+  meta_long (st, "clar.embedding_dim", 1, 65536, &v, err, &rc); m->info.embedding_dim = (size_t) v;
+  if (rc != CLAR_OK)
+    goto fail;
+
+  fb = clar_st_find (st, "frontend.mel_filterbank");
+  if (!fb) {
+    rc = clar_set_error (err, CLAR_ERR_MISSING_TENSOR, "tensor frontend.mel_filterbank is missing");
+    goto fail;
+  }
+  if (fb->ndim != 2 || fb->shape[0] != (size_t) p->n_mels || fb->shape[1] != (size_t) (p->n_fft / 2 + 1)) {
+    rc = clar_set_error (err, CLAR_ERR_BAD_TENSOR,
+        "tensor frontend.mel_filterbank must be [%d, %d] (n_mels, n_fft/2+1)", p->n_mels, p->n_fft / 2 + 1);
+    goto fail;
+  }
+  for (size_t i = 0; i < fb->n_elements; i++)
+    if (!isfinite (fb->data[i]) || fb->data[i] < 0.0f) {
+      rc = clar_set_error (err, CLAR_ERR_BAD_TENSOR,
+          "tensor frontend.mel_filterbank holds a negative or non-finite value at %zu", i);
+      goto fail;
+    }
+  m->mel_filterbank = fb->data;
+
+  if ((rc = clar_architecture_parse (clar_st_metadata (st, "clar.architecture"),
+          &m->layers, &m->n_layers, err)) != CLAR_OK)
+    goto fail;
+  m->info.n_layers = m->n_layers;
+  shapes = calloc (m->n_layers, sizeof *shapes);
+  if (!shapes) {
+    rc = clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory");
+    goto fail;
+  }
+  /* Channel chain, with a frame count large enough for any pooling. */
+  shape.h = p->n_mels;
+  shape.w = 1 << 20;
+  rc = clar_layers_infer_shapes (m->layers, m->n_layers, shape, shapes);
+  if (rc == CLAR_ERR_INPUT_TOO_SHORT) {
+    rc = clar_set_error (err, CLAR_ERR_BAD_METADATA,
+        "clar.architecture pools %d mel bands down to nothing", p->n_mels);
+    goto fail;
+  } else if (rc != CLAR_OK) {
+    rc = clar_set_error (err, CLAR_ERR_BAD_METADATA,
+        "clar.architecture: layer sizes do not chain (channels/features mismatch, or a linear layer before global pooling)");
+    goto fail;
+  }
+  if (!shapes[m->n_layers - 1].flat || (size_t) shapes[m->n_layers - 1].c != m->info.embedding_dim) {
+    rc = clar_set_error (err, CLAR_ERR_BAD_METADATA,
+        "clar.architecture ends with %d %s values, clar.embedding_dim is %zu",
+        shapes[m->n_layers - 1].c, shapes[m->n_layers - 1].flat ? "flat" : "spatial",
+        m->info.embedding_dim);
+    goto fail;
+  }
+  /* Fewest frames the pooling chain accepts (doubling search, then linear). */
+  {
+    int lo = 1;
+    for (;;) {
+      shape.w = lo;
+      if (clar_layers_infer_shapes (m->layers, m->n_layers, shape, NULL) == CLAR_OK)
+        break;
+      lo++;
+      if (lo > 4096) {
+        rc = clar_set_error (err, CLAR_ERR_BAD_METADATA, "clar.architecture needs more than 4096 frames");
+        goto fail;
+      }
+    }
+    /* Smallest sample count giving lo frames. */
+    {
+      size_t n = 1;
+      while (clar_mel_n_frames (p, n) < (size_t) lo)
+        n++;
+      m->info.min_samples = n;
+    }
+  }
+  if (m->info.window_samples < m->info.min_samples) {
+    rc = clar_set_error (err, CLAR_ERR_BAD_METADATA,
+        "clar.window_samples %zu is shorter than the %zu samples the layers need",
+        m->info.window_samples, m->info.min_samples);
+    goto fail;
+  }
+  if ((rc = bind_layers (m, err)) != CLAR_OK)
+    goto fail;
+
+  if (clar_st_metadata (st, "clar.labels") || clar_st_find (st, "labels.embeddings")) {
+    m->labels = clar_labels_from_st (st, err);
+    if (!m->labels) {
+      rc = err ? err->code : CLAR_ERR_BAD_METADATA;
+      goto fail;
+    }
+    if (clar_labels_dim (m->labels) != m->info.embedding_dim) {
+      rc = clar_set_error (err, CLAR_ERR_DIMENSION_MISMATCH,
+          "labels.embeddings has dimension %zu, the model's embedding has %zu",
+          clar_labels_dim (m->labels), m->info.embedding_dim);
+      goto fail;
+    }
+  }
+  s = clar_st_metadata (st, "clar.name");
+  m->name = strdup (s ? s : "");
+  if (!m->name) {
+    rc = clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory");
+    goto fail;
+  }
+  m->info.name = m->name;
+  free (shapes);
+  *out = m;
+  return CLAR_OK;
+
+fail:
+  free (shapes);
+  model_free (m);
+  return rc;
+}
+
+int
+clar_model_from_st (const clar_st_file *file, clar_model **out, clar_error *err)
+{
+  void *data = NULL;
+  size_t size = 0;
+  clar_st_writer *w;
+  int rc;
+  /* Re-serialise into a private copy so the model owns its tensors. */
+  if (out)
+    *out = NULL;
+  if (!file || !out)
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "clar_model_from_st: NULL argument");
+  w = clar_st_writer_new ();
+  if (!w)
+    return clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory");
+  rc = CLAR_OK;
+  for (size_t i = 0; i < clar_st_n_metadata (file) && rc == CLAR_OK; i++) {
+    const char *k, *v;
+    clar_st_metadata_at (file, i, &k, &v);
+    rc = clar_st_writer_set_metadata (w, k, v);
+  }
+  for (size_t i = 0; i < clar_st_n_tensors (file) && rc == CLAR_OK; i++) {
+    const clar_st_tensor *t = clar_st_tensor_at (file, i);
+    rc = clar_st_writer_add (w, t->name, t->shape, t->ndim, t->data);
+  }
+  if (rc == CLAR_OK)
+    rc = clar_st_writer_to_memory (w, &data, &size, err);
+  else
+    clar_set_error (err, rc, "cannot copy the parsed file");
+  clar_st_writer_free (w);
+  if (rc != CLAR_OK)
+    return rc;
+  rc = clar_model_load_memory (data, size, out, err);
+  free (data);
+  return rc;
+}
+
+int
+clar_model_load_memory (const void *data, size_t size, clar_model **out,
+                        clar_error *err)
+{
+  clar_st_file *st = NULL;
+  int rc;
+  if (out)
+    *out = NULL;
+  if (!out)
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "clar_model_load_memory: NULL argument");
+  if ((rc = clar_st_parse (data, size, &st, err)) != CLAR_OK)
+    return rc;
+  return model_from_st_owned (st, out, err);
+}
+
+int
+clar_model_load_file (const char *path, clar_model **out, clar_error *err)
+{
+  clar_st_file *st = NULL;
+  int rc;
+  if (out)
+    *out = NULL;
+  if (!path || !out)
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "clar_model_load_file: NULL argument");
+  if ((rc = clar_st_read_file (path, &st, err)) != CLAR_OK)
+    return rc;
+  rc = model_from_st_owned (st, out, err);
+  if (rc != CLAR_OK && err) {
+    char msg[CLAR_ERROR_MESSAGE_SIZE];
+    snprintf (msg, sizeof msg, "%.100s: %.150s", path, err->message);
+    memcpy (err->message, msg, sizeof msg);
+  }
+  return rc;
+}
+
+clar_model *
+clar_model_ref (clar_model *m)
+{
+  if (m)
+    __atomic_add_fetch (&m->refcount, 1, __ATOMIC_RELAXED);
+  return m;
+}
+
+void
+clar_model_unref (clar_model *m)
+{
+  if (m && __atomic_sub_fetch (&m->refcount, 1, __ATOMIC_ACQ_REL) == 0)
+    model_free (m);
+}
+
+const clar_model_info *
+clar_model_get_info (const clar_model *m)
+{
+  return m ? &m->info : NULL;
+}
+
+const float *
+clar_model_get_mel_filterbank (const clar_model *m)
+{
+  return m ? m->mel_filterbank : NULL;
+}
+
+clar_labels *
+clar_model_get_labels (const clar_model *m)
+{
+  return m ? m->labels : NULL;
+}
+
+const char *
+clar_model_get_metadata (const clar_model *m, const char *key)
+{
+  return m ? clar_st_metadata (m->st, key) : NULL;
+}
+
+double
+clar_model_flops (const clar_model *m, size_t n_frames)
+{
+  clar_shape s = { 1, 0, (int) n_frames, 0 }, prev;
+  double flops = 0.0;
+  if (!m || n_frames == 0 || n_frames > (1u << 24))
+    return 0.0;
+  s.h = m->info.mel.n_mels;
+  for (size_t i = 0; i < m->n_layers; i++) {
+    const clar_layer *l = &m->layers[i];
+    prev = s;
+    if (clar_layers_infer_shapes (l, 1, prev, &s) != CLAR_OK)
+      return 0.0;
+    if (l->op == CLAR_OP_CONV2D)
+      flops += 2.0 * s.c * s.h * s.w * (double) l->in * l->kernel * l->kernel;
+    else if (l->op == CLAR_OP_LINEAR)
+      flops += 2.0 * l->in * (double) l->out;
+  }
+  return flops;
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Which BLAS kernel runs. OpenBLAS picks its kernel at load time from CPUID;
+ * Debian 12's 0.3.21 does not know some newer CPUs and falls back to a
+ * generic SSE3 kernel ("Prescott"), several times slower than the AVX-512
+ * one. OPENBLAS_CORETYPE overrides the choice (OpenBLAS README, "Setting the
+ * number of threads / CPU type at runtime", DYNAMIC_ARCH builds).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <clar/runtime.h>
+
+/* Weak: present with OpenBLAS, absent (NULL) with another CBLAS. This file
+ * deliberately does not include cblas.h so the declarations cannot clash. */
+extern char *openblas_get_corename (void) __attribute__((weak));
+extern int openblas_get_num_threads (void) __attribute__((weak));
+extern void openblas_set_num_threads (int) __attribute__((weak));
+
+/* Kernels that use neither AVX2 nor AVX-512. */
+static const char *const generic_cores[] = {
+  "prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "katmai",
+  "coppermine", "northwood", "banias", "opteron", "barcelona", "generic",
+  "sandybridge", "bulldozer", "piledriver",
+};
+
+static int
+ieq (const char *a, const char *b)
+{
+  for (; *a && *b; a++, b++) {
+    char x = *a, y = *b;
+    if (x >= 'A' && x <= 'Z') x = (char) (x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = (char) (y - 'A' + 'a');
+    if (x != y)
+      return 0;
+  }
+  return *a == *b;
+}
+
+void
+clar_blas_inspect (clar_blas_report *r)
+{
+  const char *core = NULL;
+  if (!r)
+    return;
+  memset (r, 0, sizeof *r);
+  if (openblas_get_corename)
+    core = openblas_get_corename ();
+  snprintf (r->core_name, sizeof r->core_name, "%s", core ? core : "unknown");
+  r->n_threads = openblas_get_num_threads ? openblas_get_num_threads () : -1;
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+  __builtin_cpu_init ();
+  r->cpu_has_avx2 = __builtin_cpu_supports ("avx2") ? 1 : 0;
+  r->cpu_has_avx512f = __builtin_cpu_supports ("avx512f") ? 1 : 0;
+#endif
+  if (core) {
+    int generic = 0;
+    for (size_t i = 0; i < sizeof generic_cores / sizeof generic_cores[0]; i++)
+      if (ieq (core, generic_cores[i]))
+        generic = 1;
+    if (generic && (r->cpu_has_avx2 || r->cpu_has_avx512f)) {
+      r->is_fallback = 1;
+      snprintf (r->suggested_core, sizeof r->suggested_core, "%s",
+          r->cpu_has_avx512f ? "SkylakeX" : "Haswell");
+    }
+  }
+}
+
+int
+clar_blas_warning (char *buf, size_t size)
+{
+  clar_blas_report r;
+  clar_blas_inspect (&r);
+  if (buf && size) {
+    if (r.is_fallback)
+      snprintf (buf, size,
+          "OpenBLAS runs its generic '%s' kernel on a CPU with %s: matrix products are "
+          "several times slower than they could be; start the process with "
+          "OPENBLAS_CORETYPE=%s", r.core_name, r.cpu_has_avx512f ? "AVX-512" : "AVX2",
+          r.suggested_core);
+    else
+      buf[0] = '\0';
+  }
+  return r.is_fallback;
+}
+
+void
+clar_blas_set_threads (int n)
+{
+  if (openblas_set_num_threads && n > 0)
+    openblas_set_num_threads (n);
+}
