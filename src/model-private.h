@@ -54,6 +54,16 @@ int clar_architecture_parse (const char *json, clar_layer **layers,
  * max pooling, global average pooling and a 128-d embedding layer. */
 const char *clar_default_architecture (void);
 
+/* Writes every clar.* metadata key of model.h (front end from mel, the
+ * layer list, sizes, name/description) and the HTK mel filterbank tensor
+ * into w; the caller adds the encoder.* tensors (and optionally a label set
+ * via clar_labels_to_writer). Shared by clar-mkmodel, tests and the trainer's
+ * export so every writer produces the same keys. */
+int clar_model_write_header (clar_st_writer *w, const clar_mel_params *mel,
+                             size_t window_samples, size_t hop_samples,
+                             size_t embedding_dim, const char *architecture,
+                             const char *name, const char *description);
+
 /* Sets err (if non-NULL) with printf-style message; returns code. */
 int clar_set_error (clar_error *err, int code, const char *fmt, ...)
 #if defined(__GNUC__)

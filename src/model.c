@@ -641,3 +641,53 @@ clar_model_flops (const clar_model *m, size_t n_frames)
   }
   return flops;
 }
+
+int
+clar_model_write_header (clar_st_writer *w, const clar_mel_params *mel,
+                         size_t window_samples, size_t hop_samples,
+                         size_t embedding_dim, const char *architecture,
+                         const char *name, const char *description)
+{
+  char v[64];
+  float *fb;
+  size_t shape[2];
+  int rc = CLAR_OK;
+  if (!w || !mel || !architecture || clar_mel_params_validate (mel, NULL) != CLAR_OK)
+    return CLAR_ERR_INVALID_ARGUMENT;
+#define SET(key, ...) \
+  do { snprintf (v, sizeof v, __VA_ARGS__); \
+       if (rc == CLAR_OK) rc = clar_st_writer_set_metadata (w, key, v); } while (0)
+  SET ("clar.format", "%s", CLAR_MODEL_FORMAT);
+  SET ("clar.format_version", "%d", CLAR_MODEL_FORMAT_VERSION);
+  SET ("clar.sample_rate", "%d", mel->sample_rate);
+  SET ("clar.n_fft", "%d", mel->n_fft);
+  SET ("clar.win_length", "%d", mel->win_length);
+  SET ("clar.hop_length", "%d", mel->hop_length);
+  SET ("clar.n_mels", "%d", mel->n_mels);
+  SET ("clar.f_min", "%.9g", mel->f_min);
+  SET ("clar.f_max", "%.9g", mel->f_max);
+  SET ("clar.log_offset", "%.9g", mel->log_offset);
+  SET ("clar.center", "%d", mel->center);
+  SET ("clar.window_samples", "%zu", window_samples);
+  SET ("clar.hop_samples", "%zu", hop_samples);
+  SET ("clar.embedding_dim", "%zu", embedding_dim);
+#undef SET
+  if (rc == CLAR_OK)
+    rc = clar_st_writer_set_metadata (w, "clar.architecture", architecture);
+  if (rc == CLAR_OK && name)
+    rc = clar_st_writer_set_metadata (w, "clar.name", name);
+  if (rc == CLAR_OK && description)
+    rc = clar_st_writer_set_metadata (w, "clar.description", description);
+  if (rc != CLAR_OK)
+    return rc;
+  shape[0] = (size_t) mel->n_mels;
+  shape[1] = (size_t) (mel->n_fft / 2 + 1);
+  fb = malloc (shape[0] * shape[1] * sizeof (float));
+  if (!fb)
+    return CLAR_ERR_NO_MEMORY;
+  rc = clar_mel_filterbank_htk (mel, fb);
+  if (rc == CLAR_OK)
+    rc = clar_st_writer_add (w, "frontend.mel_filterbank", shape, 2, fb);
+  free (fb);
+  return rc;
+}

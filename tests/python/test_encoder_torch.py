@@ -1,0 +1,141 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""libclar's encoder forward pass against PyTorch on the same weights."""
+import ctypes
+import json
+import os
+import sys
+import tempfile
+
+from clar_ctypes import SKIP, Error, fptr, load_lib, write_safetensors
+
+try:
+    import numpy as np
+    import torch
+    import torch.nn as nn
+    import torchaudio
+except ImportError as e:
+    print(f"skipping: {e}")
+    sys.exit(SKIP)
+
+torch.manual_seed(7)
+rng = np.random.default_rng(7)
+lib = load_lib()
+mp = lib.clar_mel_default_params()
+
+# The default layer list plus a batch-norm layer and an average pool, so
+# every op the loader accepts is exercised.
+arch = [
+    {"op": "batchnorm2d", "name": "bn0", "channels": 1, "eps": 1e-5},
+    {"op": "conv2d", "name": "conv1", "in": 1, "out": 16, "kernel": 3, "pad": 1},
+    {"op": "relu"}, {"op": "maxpool2d", "kernel": 2},
+    {"op": "conv2d", "name": "conv2", "in": 16, "out": 32, "kernel": 3, "pad": 1},
+    {"op": "batchnorm2d", "name": "bn2", "channels": 32},
+    {"op": "relu"}, {"op": "avgpool2d", "kernel": 2},
+    {"op": "conv2d", "name": "conv3", "in": 32, "out": 64, "kernel": 3, "pad": 1},
+    {"op": "relu"}, {"op": "maxpool2d", "kernel": 2},
+    {"op": "conv2d", "name": "conv4", "in": 64, "out": 128, "kernel": 3, "pad": 1},
+    {"op": "relu"}, {"op": "global_avg_pool"},
+    {"op": "linear", "name": "embed", "in": 128, "out": 96},
+]
+
+
+class GAP(nn.Module):
+    def forward(self, x):
+        return x.mean(dim=(2, 3))
+
+
+mods, tensors = [], {}
+for layer in arch:
+    op = layer["op"]
+    if op == "conv2d":
+        m = nn.Conv2d(layer["in"], layer["out"], layer["kernel"], padding=layer["pad"])
+        with torch.no_grad():
+            m.bias.normal_(0, 0.1)
+    elif op == "batchnorm2d":
+        m = nn.BatchNorm2d(layer["channels"], eps=layer.get("eps", 1e-5))
+        with torch.no_grad():
+            m.weight.uniform_(0.5, 1.5)
+            m.bias.normal_(0, 0.2)
+            m.running_mean.normal_(-5 if layer["name"] == "bn0" else 0, 1)
+            m.running_var.uniform_(0.5, 4)
+    elif op == "relu":
+        m = nn.ReLU()
+    elif op == "maxpool2d":
+        m = nn.MaxPool2d(layer["kernel"])
+    elif op == "avgpool2d":
+        m = nn.AvgPool2d(layer["kernel"])
+    elif op == "global_avg_pool":
+        m = GAP()
+    elif op == "linear":
+        m = nn.Linear(layer["in"], layer["out"])
+    mods.append(m)
+    if "name" in layer:
+        for k, v in m.state_dict().items():
+            if k == "num_batches_tracked":
+                continue
+            tensors[f"encoder.{layer['name']}.{k}"] = v.detach().numpy().astype(np.float32)
+net = nn.Sequential(*mods).eval()
+
+fb = torchaudio.functional.melscale_fbanks(mp.n_fft // 2 + 1, mp.f_min, mp.f_max, mp.n_mels,
+                                           mp.sample_rate, None, "htk").numpy().T.copy()
+tensors = {"frontend.mel_filterbank": fb.astype(np.float32), **tensors}
+meta = {
+    "clar.format": "clar-model", "clar.format_version": "1",
+    "clar.sample_rate": str(mp.sample_rate), "clar.n_fft": str(mp.n_fft),
+    "clar.win_length": str(mp.win_length), "clar.hop_length": str(mp.hop_length),
+    "clar.n_mels": str(mp.n_mels), "clar.f_min": repr(mp.f_min), "clar.f_max": repr(mp.f_max),
+    "clar.log_offset": repr(mp.log_offset), "clar.center": "1",
+    "clar.window_samples": "16000", "clar.hop_samples": "8000",
+    "clar.embedding_dim": "96", "clar.architecture": json.dumps(arch),
+}
+
+failures = 0
+with tempfile.TemporaryDirectory() as d:
+    path = os.path.join(d, "m.safetensors")
+    write_safetensors(path, tensors, meta)
+    err = Error()
+    model = ctypes.c_void_p()
+    rc = lib.clar_model_load_file(path.encode(), ctypes.byref(model), ctypes.byref(err))
+    if rc != 0:
+        print("load failed:", err.message.decode())
+        sys.exit(1)
+    sess = lib.clar_session_new(model, ctypes.byref(err))
+    assert sess, err.message
+
+    worst = 0.0
+    for T in (101, 64, 37, 250):
+        mel = (rng.standard_normal((1, 1, mp.n_mels, T)) * 3 - 6).astype(np.float32)
+        out = np.zeros(96, dtype=np.float32)
+        rc = lib.clar_session_encode_raw(sess, fptr(mel), T, fptr(out))
+        assert rc == 0, rc
+        with torch.no_grad():
+            ref = net(torch.from_numpy(mel)).numpy()[0]
+        rel = float(np.abs(out - ref).max() / np.abs(ref).max())
+        worst = max(worst, rel)
+        print(f"encoder, {T} frames: max |clar - torch| / max |torch| = {rel:.3g}")
+        if rel > 1e-4:
+            failures += 1
+
+    # End to end: PCM -> torchaudio log-mel -> torch encoder -> L2 norm.
+    melspec = torchaudio.transforms.MelSpectrogram(
+        sample_rate=mp.sample_rate, n_fft=mp.n_fft, win_length=mp.win_length,
+        hop_length=mp.hop_length, f_min=mp.f_min, f_max=mp.f_max, n_mels=mp.n_mels,
+        power=2.0, center=True, pad_mode="reflect", norm=None, mel_scale="htk")
+    for n in (16000, 24011):
+        x = (0.2 * rng.standard_normal(n)).astype(np.float32)
+        emb = np.zeros(96, dtype=np.float32)
+        rc = lib.clar_session_embed(sess, fptr(x), n, fptr(emb))
+        assert rc == 0, rc
+        with torch.no_grad():
+            lm = torch.log(melspec(torch.from_numpy(x)) + mp.log_offset)
+            ref = net(lm[None, None])[0]
+            ref = (ref / ref.norm()).numpy()
+        e = float(np.abs(emb - ref).max())
+        print(f"embed, {n} samples: max abs diff of unit embeddings {e:.3g}, "
+              f"cosine {float(emb @ ref):.7f}")
+        if e > 1e-4:
+            failures += 1
+    print(f"worst encoder relative error: {worst:.3g} (limit 1e-4)")
+    lib.clar_session_free(sess)
+    lib.clar_model_unref(model)
+sys.exit(1 if failures else 0)

@@ -1,0 +1,99 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""libclar's log-mel against torchaudio.transforms.MelSpectrogram."""
+import ctypes
+import sys
+
+from clar_ctypes import SKIP, Error, MelParams, fptr, load_lib
+
+try:
+    import numpy as np
+    import torch
+    import torchaudio
+except ImportError as e:  # reference absent: skip cleanly
+    print(f"skipping: {e}")
+    sys.exit(SKIP)
+
+lib = load_lib()
+p = lib.clar_mel_default_params()
+err = Error()
+
+
+def clar_logmel(x, params):
+    m = lib.clar_mel_new(ctypes.byref(params), None, ctypes.byref(err))
+    assert m, err.message
+    T = lib.clar_mel_n_frames(ctypes.byref(params), len(x))
+    out = np.zeros((params.n_mels, T), dtype=np.float32)
+    rc = lib.clar_mel_compute(m, fptr(x), len(x), fptr(out), T)
+    lib.clar_mel_free(m)
+    assert rc == 0, rc
+    return out
+
+
+def torch_logmel(x, params):
+    t = torchaudio.transforms.MelSpectrogram(
+        sample_rate=params.sample_rate, n_fft=params.n_fft, win_length=params.win_length,
+        hop_length=params.hop_length, f_min=params.f_min, f_max=params.f_max,
+        n_mels=params.n_mels, power=2.0, center=bool(params.center), pad_mode="reflect",
+        norm=None, mel_scale="htk")
+    with torch.no_grad():
+        return torch.log(t(torch.from_numpy(x)) + params.log_offset).numpy()
+
+
+rng = np.random.default_rng(1234)
+sr = p.sample_rate
+t = np.arange(sr, dtype=np.float64) / sr
+signals = {
+    "noise_1s": (0.1 * rng.standard_normal(sr)).astype(np.float32),
+    "tone_440": (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32),
+    "chirp": (0.3 * np.sin(2 * np.pi * (100 * t + 3000 * t * t))).astype(np.float32),
+    "odd_12345": (0.2 * rng.standard_normal(12345)).astype(np.float32),
+    "short_300": (0.2 * rng.standard_normal(300)).astype(np.float32),
+    "loud_2s": (0.9 * np.clip(rng.standard_normal(2 * sr), -1, 1)).astype(np.float32),
+}
+
+failures = 0
+worst = 0.0
+# Filterbank vs melscale_fbanks.
+fb = np.zeros((p.n_mels, p.n_fft // 2 + 1), dtype=np.float32)
+lib.clar_mel_filterbank_htk(ctypes.byref(p), fptr(fb))
+ref_fb = torchaudio.functional.melscale_fbanks(p.n_fft // 2 + 1, p.f_min, p.f_max, p.n_mels,
+                                               p.sample_rate, None, "htk").numpy().T
+fb_err = float(np.abs(fb - ref_fb).max())
+print(f"filterbank: max abs diff {fb_err:.3g}")
+if fb_err > 1e-5:
+    failures += 1
+
+for name, x in signals.items():
+    a = clar_logmel(x, p)
+    b = torch_logmel(x, p)
+    if a.shape != b.shape:
+        print(f"{name}: shape {a.shape} != torchaudio {b.shape}")
+        failures += 1
+        continue
+    d = np.abs(a - b)
+    # Relative error of the mel power itself (before the log).
+    pa, pb = np.exp(a), np.exp(b)
+    rel = float((np.abs(pa - pb) / (pb + 1e-3 * pb.max())).max())
+    # Bins within a decade of the log floor hold float32 rounding noise of
+    # the FFT (~1e-9 of the frame's peak power), where ln() magnifies any
+    # difference; above the floor both must agree to 1e-3.
+    above = pb > 10 * p.log_offset
+    d_above = float(d[above].max()) if above.any() else 0.0
+    worst = max(worst, d_above)
+    print(f"{name}: frames {a.shape[1]}, log-mel max abs diff {d_above:.3g} above the floor, "
+          f"{d.max():.3g} everywhere (mean {d.mean():.3g}), power max rel diff {rel:.3g}")
+    if d_above > 1e-3 or d.max() > 5e-3:
+        failures += 1
+
+# A second parameter set: no centre padding, other sizes.
+q = MelParams(22050, 1024, 1024, 256, 80, 0.0, 11025.0, 1e-5, 0)
+x = (0.1 * rng.standard_normal(22050)).astype(np.float32)
+a, b = clar_logmel(x, q), torch_logmel(x, q)
+d = float(np.abs(a - b).max()) if a.shape == b.shape else float("inf")
+print(f"22.05 kHz, n_fft 1024, no centre: max abs diff {d:.3g}")
+worst = max(worst, d)
+if d > 1e-3:
+    failures += 1
+
+print(f"worst log-mel max abs diff above the floor: {worst:.3g} (limit 1e-3)")
+sys.exit(1 if failures else 0)
