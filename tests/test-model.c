@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Model loader: a valid model loads; each specific defect gives its status. */
+#include <math.h>
+#include <string.h>
+
+#include <clar/clar.h>
+#include "clar-test.h"
+#include "model-private.h"
+
+static const char *small_arch =
+  "[{\"op\":\"conv2d\",\"name\":\"c1\",\"in\":1,\"out\":4,\"kernel\":3,\"pad\":1},"
+  "{\"op\":\"relu\"},{\"op\":\"maxpool2d\",\"kernel\":2},"
+  "{\"op\":\"batchnorm2d\",\"name\":\"bn\",\"channels\":4},"
+  "{\"op\":\"global_avg_pool\"},{\"op\":\"linear\",\"name\":\"fc\",\"in\":4,\"out\":8}]";
+
+typedef struct {
+  const char *meta_key, *meta_value;  /* override one metadata key ("" value = delete not supported) */
+  const char *skip_tensor;            /* leave this tensor out */
+  const char *bad_shape_tensor;       /* give this tensor one element too many */
+  const char *nan_tensor;             /* put a NaN into this tensor */
+  int with_labels;
+} defect;
+
+static void
+add (clar_st_writer *w, const defect *d, const char *name, size_t ndim,
+     const size_t *shape, float fill)
+{
+  size_t n = 1, s[4];
+  float *buf;
+  if (d->skip_tensor && !strcmp (d->skip_tensor, name))
+    return;
+  memcpy (s, shape, ndim * sizeof (size_t));
+  if (d->bad_shape_tensor && !strcmp (d->bad_shape_tensor, name))
+    s[0]++;
+  for (size_t i = 0; i < ndim; i++)
+    n *= s[i];
+  buf = malloc (n * sizeof (float));
+  for (size_t i = 0; i < n; i++)
+    buf[i] = fill + 0.01f * (float) (i % 7);
+  if (d->nan_tensor && !strcmp (d->nan_tensor, name))
+    buf[n / 2] = NAN;
+  clar_st_writer_add (w, name, s, ndim, buf);
+  free (buf);
+}
+
+static int
+build_and_load (const defect *d, clar_model **out, clar_error *err)
+{
+  clar_mel_params mel = clar_mel_default_params ();
+  clar_st_writer *w = clar_st_writer_new ();
+  size_t s4[4] = { 4, 1, 3, 3 }, s1[1] = { 4 }, s2[2] = { 8, 4 }, s8[1] = { 8 };
+  void *data;
+  size_t size;
+  int rc;
+  clar_model_write_header (w, &mel, 16000, 8000, 8, small_arch, "t", NULL);
+  add (w, d, "encoder.c1.weight", 4, s4, 0.1f);
+  add (w, d, "encoder.c1.bias", 1, s1, 0.0f);
+  add (w, d, "encoder.bn.weight", 1, s1, 1.0f);
+  add (w, d, "encoder.bn.bias", 1, s1, 0.0f);
+  add (w, d, "encoder.bn.running_mean", 1, s1, 0.0f);
+  add (w, d, "encoder.bn.running_var", 1, s1, 1.0f);
+  add (w, d, "encoder.fc.weight", 2, s2, 0.2f);
+  add (w, d, "encoder.fc.bias", 1, s8, 0.0f);
+  if (d->with_labels) {
+    const char *names[2] = { "dog", "cat" };
+    float v[16];
+    for (int i = 0; i < 16; i++)
+      v[i] = (float) (i % 3) - 0.5f;
+    clar_labels *l = clar_labels_new (2, 8, names, v, 10.0f, NULL);
+    clar_labels_to_writer (l, w);
+    clar_labels_unref (l);
+  }
+  if (d->meta_key)
+    clar_st_writer_set_metadata (w, d->meta_key, d->meta_value);
+  clar_st_writer_to_memory (w, &data, &size, NULL);
+  clar_st_writer_free (w);
+  rc = clar_model_load_memory (data, size, out, err);
+  free (data);
+  return rc;
+}
+
+static void
+test_valid (void)
+{
+  defect d = { 0 };
+  clar_model *m = NULL;
+  clar_error err;
+  const clar_model_info *info;
+  d.with_labels = 1;
+  CHECK_EQ_INT (build_and_load (&d, &m, &err), CLAR_OK);
+  if (!m) {
+    fprintf (stderr, "load: %s\n", err.message);
+    return;
+  }
+  info = clar_model_get_info (m);
+  CHECK_EQ_INT (info->embedding_dim, 8);
+  CHECK_EQ_INT (info->window_samples, 16000);
+  CHECK_EQ_INT (info->mel.n_mels, 64);
+  CHECK_EQ_INT (info->n_layers, 6);
+  /* One 2x pool: 2 frames needed, i.e. 160 samples (1 + 160/160 = 2). */
+  CHECK_EQ_INT (info->min_samples, 257);
+  CHECK (strcmp (info->name, "t") == 0);
+  CHECK (clar_model_get_labels (m) && clar_labels_count (clar_model_get_labels (m)) == 2);
+  /* conv: 2*4*64*101*9 + linear 2*4*8 */
+  CHECK_CLOSE (clar_model_flops (m, 101), 2.0 * 4 * 64 * 101 * 9 + 2.0 * 4 * 8, 0.5);
+  CHECK (clar_model_ref (m) == m);
+  clar_model_unref (m);
+  clar_model_unref (m);
+  clar_model_unref (NULL);
+}
+
+static void
+expect (defect d, int code, const char *needle)
+{
+  clar_model *m = NULL;
+  clar_error err = { 0 };
+  int rc = build_and_load (&d, &m, &err);
+  CHECK_MSG (rc == code, "expected %s, got %d (%s)", clar_strerror (code), rc, err.message);
+  CHECK (m == NULL);
+  CHECK_MSG (needle == NULL || strstr (err.message, needle) != NULL,
+      "message \"%s\" lacks \"%s\"", err.message, needle);
+  clar_model_unref (m);
+}
+
+static void
+test_defects (void)
+{
+  expect ((defect) { .meta_key = "clar.format", .meta_value = "something-else" }, CLAR_ERR_BAD_METADATA, "clar.format");
+  expect ((defect) { .meta_key = "clar.format_version", .meta_value = "7" }, CLAR_ERR_UNSUPPORTED, "newer");
+  expect ((defect) { .meta_key = "clar.sample_rate", .meta_value = "abc" }, CLAR_ERR_BAD_METADATA, "clar.sample_rate");
+  expect ((defect) { .meta_key = "clar.n_fft", .meta_value = "511" }, CLAR_ERR_BAD_METADATA, "n_fft");
+  expect ((defect) { .meta_key = "clar.f_max", .meta_value = "9000" }, CLAR_ERR_BAD_METADATA, "f_max");
+  expect ((defect) { .meta_key = "clar.log_offset", .meta_value = "nan" }, CLAR_ERR_BAD_METADATA, "log_offset");
+  expect ((defect) { .meta_key = "clar.window_samples", .meta_value = "100" }, CLAR_ERR_BAD_METADATA, "window_samples");
+  expect ((defect) { .meta_key = "clar.embedding_dim", .meta_value = "9" }, CLAR_ERR_BAD_METADATA, "embedding_dim");
+  expect ((defect) { .meta_key = "clar.architecture", .meta_value = "[{\"op\":\"lstm\"}]" }, CLAR_ERR_UNSUPPORTED, "lstm");
+  expect ((defect) { .meta_key = "clar.architecture", .meta_value = "not json" }, CLAR_ERR_BAD_METADATA, "clar.architecture");
+  expect ((defect) { .meta_key = "clar.architecture", .meta_value =
+      "[{\"op\":\"conv2d\",\"name\":\"c1\",\"in\":2,\"out\":4,\"kernel\":3,\"pad\":1},"
+      "{\"op\":\"global_avg_pool\"},{\"op\":\"linear\",\"name\":\"fc\",\"in\":4,\"out\":8}]" },
+      CLAR_ERR_BAD_METADATA, "chain");
+  expect ((defect) { .skip_tensor = "encoder.fc.bias" }, CLAR_ERR_MISSING_TENSOR, "encoder.fc.bias");
+  expect ((defect) { .meta_key = "clar.n_mels", .meta_value = "32" }, CLAR_ERR_BAD_TENSOR, "frontend.mel_filterbank");
+  expect ((defect) { .bad_shape_tensor = "encoder.c1.weight" }, CLAR_ERR_BAD_TENSOR, "[5,1,3,3]");
+  expect ((defect) { .nan_tensor = "encoder.fc.weight" }, CLAR_ERR_BAD_TENSOR, "non-finite");
+  expect ((defect) { .nan_tensor = "encoder.bn.running_var" }, CLAR_ERR_BAD_TENSOR, "running_var");
+  expect ((defect) { .meta_key = "clar.labels", .meta_value = "[\"dog\"]", .with_labels = 1 }, CLAR_ERR_BAD_TENSOR, "labels.embeddings");
+  expect ((defect) { .meta_key = "clar.labels", .meta_value = "[\"dog\",\"dog\"]", .with_labels = 1 }, CLAR_ERR_BAD_METADATA, "twice");
+}
+
+static void
+test_truncated_model_file (void)
+{
+  /* Every prefix of a real model file fails cleanly. */
+  defect d = { 0 };
+  clar_mel_params mel = clar_mel_default_params ();
+  clar_st_writer *w = clar_st_writer_new ();
+  size_t size, step;
+  void *data;
+  (void) d;
+  clar_model_write_header (w, &mel, 16000, 8000, 8, small_arch, "t", NULL);
+  clar_st_writer_to_memory (w, &data, &size, NULL);
+  clar_st_writer_free (w);
+  step = size / 97 + 1;
+  for (size_t n = 0; n < size; n += step) {
+    clar_model *m = NULL;
+    char *copy = malloc (n + 1);
+    memcpy (copy, data, n);
+    CHECK (clar_model_load_memory (copy, n, &m, NULL) != CLAR_OK && m == NULL);
+    free (copy);
+  }
+  free (data);
+  {
+    clar_model *m = NULL;
+    clar_error err;
+    CHECK_EQ_INT (clar_model_load_file ("/nonexistent/model.safetensors", &m, &err), CLAR_ERR_IO);
+    CHECK (strstr (err.message, "/nonexistent/model.safetensors") != NULL);
+  }
+}
+
+static void
+test_default_architecture (void)
+{
+  clar_layer *l = NULL;
+  size_t n = 0;
+  clar_shape in = { 1, 64, 101, 0 }, out[32];
+  CHECK_EQ_INT (clar_architecture_parse (clar_default_architecture (), &l, &n, NULL), CLAR_OK);
+  CHECK_EQ_INT (n, 13);
+  CHECK_EQ_INT (clar_layers_infer_shapes (l, n, in, out), CLAR_OK);
+  CHECK (out[n - 1].flat && out[n - 1].c == 128);
+  CHECK_EQ_INT (out[8].h, 8);   /* 64 mel bands after three 2x pools */
+  CHECK_EQ_INT (out[8].w, 12);  /* 101 frames -> 50 -> 25 -> 12 */
+  free (l);
+}
+
+int
+main (void)
+{
+  CLAR_TEST_RUN (test_valid);
+  CLAR_TEST_RUN (test_defects);
+  CLAR_TEST_RUN (test_truncated_model_file);
+  CLAR_TEST_RUN (test_default_architecture);
+  CLAR_TEST_EXIT ();
+}
