@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Forward primitives and the whole encoder against naive loop references. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <clar/clar.h>
+#include "clar-test.h"
+#include "layers.h"
+#include "model-private.h"
+
+static uint32_t rng = 12345;
+static float
+frand (void)
+{
+  rng = rng * 1664525u + 1013904223u;
+  return (float) (rng >> 8) / 16777216.0f * 2.0f - 1.0f;
+}
+static float *
+randv (size_t n)
+{
+  float *v = malloc (n * sizeof (float));
+  for (size_t i = 0; i < n; i++)
+    v[i] = frand ();
+  return v;
+}
+
+static void
+naive_conv (const float *x, int C, int H, int W, const float *w, const float *b,
+            int O, int k, int pad, float *y)
+{
+  int Ho = H + 2 * pad - k + 1, Wo = W + 2 * pad - k + 1;
+  for (int o = 0; o < O; o++)
+    for (int i = 0; i < Ho; i++)
+      for (int j = 0; j < Wo; j++) {
+        double s = b ? b[o] : 0;
+        for (int c = 0; c < C; c++)
+          for (int a = 0; a < k; a++)
+            for (int d = 0; d < k; d++) {
+              int hi = i + a - pad, wj = j + d - pad;
+              if (hi >= 0 && hi < H && wj >= 0 && wj < W)
+                s += (double) w[((o * C + c) * k + a) * k + d] * x[(c * H + hi) * W + wj];
+            }
+        y[(o * Ho + i) * Wo + j] = (float) s;
+      }
+}
+
+static double
+max_rel (const float *a, const float *b, size_t n)
+{
+  double m = 0, mx = 1e-30;
+  for (size_t i = 0; i < n; i++) {
+    if (fabs (a[i] - b[i]) > m) m = fabs (a[i] - b[i]);
+    if (fabs (b[i]) > mx) mx = fabs (b[i]);
+  }
+  return m / mx;
+}
+
+static void
+test_conv (void)
+{
+  static const int cfg[][6] = {   /* C, H, W, O, k, pad */
+    { 1, 64, 101, 16, 3, 1 }, { 3, 7, 5, 4, 3, 0 }, { 2, 9, 13, 3, 5, 2 },
+    { 4, 6, 6, 2, 1, 0 }, { 2, 3, 17, 5, 3, 2 },
+  };
+  for (size_t q = 0; q < sizeof cfg / sizeof cfg[0]; q++) {
+    int C = cfg[q][0], H = cfg[q][1], W = cfg[q][2], O = cfg[q][3], k = cfg[q][4], pad = cfg[q][5];
+    int Ho = H + 2 * pad - k + 1, Wo = W + 2 * pad - k + 1, N = 2;
+    float *x = randv ((size_t) N * C * H * W), *w = randv ((size_t) O * C * k * k), *b = randv ((size_t) O);
+    float *y = malloc ((size_t) N * O * Ho * Wo * sizeof (float)), *ref = malloc ((size_t) O * Ho * Wo * sizeof (float));
+    float *scratch = malloc ((size_t) C * k * k * Ho * Wo * sizeof (float));
+    clar_conv2d_forward (x, N, C, H, W, w, b, O, k, pad, y, scratch);
+    for (int n = 0; n < N; n++) {
+      naive_conv (x + (size_t) n * C * H * W, C, H, W, w, b, O, k, pad, ref);
+      double e = max_rel (y + (size_t) n * O * Ho * Wo, ref, (size_t) O * Ho * Wo);
+      CHECK_MSG (e < 1e-5, "conv cfg %zu sample %d: rel err %g", q, n, e);
+    }
+    free (x); free (w); free (b); free (y); free (ref); free (scratch);
+  }
+}
+
+static void
+test_im2col_adjoint (void)
+{
+  /* <im2col(x), c> == <x, col2im(c)> for random x, c. */
+  int C = 3, H = 7, W = 9, k = 3, pad = 1, Ho = H, Wo = W;
+  size_t nx = (size_t) C * H * W, nc = (size_t) C * k * k * Ho * Wo;
+  float *x = randv (nx), *c = randv (nc), *cols = malloc (nc * sizeof (float)), *dx = calloc (nx, sizeof (float));
+  double a = 0, b = 0;
+  clar_im2col (x, C, H, W, k, pad, cols);
+  clar_col2im (c, C, H, W, k, pad, dx);
+  for (size_t i = 0; i < nc; i++) a += (double) cols[i] * c[i];
+  for (size_t i = 0; i < nx; i++) b += (double) x[i] * dx[i];
+  CHECK_CLOSE (a, b, 1e-4 * fabs (a) + 1e-6);
+  free (x); free (c); free (cols); free (dx);
+}
+
+static void
+test_pools_linear_bn (void)
+{
+  int N = 2, C = 3, H = 7, W = 9, k = 2, Ho = 3, Wo = 4;
+  float *x = randv ((size_t) N * C * H * W), y[2 * 3 * 3 * 4], ya[2 * 3 * 3 * 4], g[6];
+  int32_t am[2 * 3 * 3 * 4];
+  clar_maxpool2d_forward (x, N, C, H, W, k, y, am);
+  clar_avgpool2d_forward (x, N, C, H, W, k, ya);
+  for (int p = 0; p < N * C; p++)
+    for (int i = 0; i < Ho; i++)
+      for (int j = 0; j < Wo; j++) {
+        float m = -INFINITY, s = 0;
+        for (int a = 0; a < k; a++)
+          for (int b = 0; b < k; b++) {
+            float v = x[(size_t) p * H * W + (i * k + a) * W + j * k + b];
+            if (v > m) m = v;
+            s += v;
+          }
+        int o = (p * Ho + i) * Wo + j;
+        CHECK (y[o] == m);
+        CHECK (x[(size_t) p * H * W + am[o]] == m);
+        CHECK_CLOSE (ya[o], s / 4, 1e-6);
+      }
+  clar_global_avg_pool_forward (x, N, C, H, W, g);
+  for (int p = 0; p < N * C; p++) {
+    double s = 0;
+    for (int i = 0; i < H * W; i++) s += x[(size_t) p * H * W + i];
+    CHECK_CLOSE (g[p], s / (H * W), 1e-6);
+  }
+  {
+    float *w = randv (5 * 6), *b = randv (5), out[2 * 5], *in = randv (2 * 6);
+    clar_linear_forward (in, 2, 6, w, b, 5, out);
+    for (int n = 0; n < 2; n++)
+      for (int o = 0; o < 5; o++) {
+        double s = b[o];
+        for (int i = 0; i < 6; i++) s += (double) in[n * 6 + i] * w[o * 6 + i];
+        CHECK_CLOSE (out[n * 5 + o], s, 1e-5);
+      }
+    free (w); free (b); free (in);
+  }
+  {
+    float v[4] = { 1, 2, 3, 4 }, gm = 2, bt = 1, mu = 2, var = 4;
+    clar_batchnorm2d_inference (v, 1, 1, 4, &gm, &bt, &mu, &var, 0.0f);
+    CHECK_CLOSE (v[0], 0.0, 1e-6);   /* (1-2)/2*2+1 */
+    CHECK_CLOSE (v[3], 3.0, 1e-6);
+  }
+  {
+    float r[4] = { -1, 0, 2, -0.0f };
+    clar_relu_forward (r, 4);
+    CHECK (r[0] == 0 && r[2] == 2 && r[3] == 0);
+  }
+  free (x);
+}
+
+/* Whole default encoder: session vs a naive forward written here. */
+static void
+test_encoder_vs_naive (void)
+{
+  char path[] = "/tmp/clar-enc-XXXXXX";
+  char cmd[512];
+  clar_model *m = NULL;
+  clar_error err;
+  int fd = mkstemp (path);
+  close (fd);
+  {
+    /* Build a random default-architecture model in memory. */
+    clar_mel_params mel = clar_mel_default_params ();
+    clar_layer *ls; size_t nl;
+    clar_st_writer *w = clar_st_writer_new ();
+    clar_architecture_parse (clar_default_architecture (), &ls, &nl, NULL);
+    clar_model_write_header (w, &mel, 16000, 8000, 128, clar_default_architecture (), "t", NULL);
+    for (size_t i = 0; i < nl; i++) {
+      if (ls[i].op != CLAR_OP_CONV2D && ls[i].op != CLAR_OP_LINEAR) continue;
+      int k = ls[i].op == CLAR_OP_CONV2D ? ls[i].kernel : 1;
+      size_t sh[4] = { (size_t) ls[i].out, (size_t) ls[i].in, (size_t) k, (size_t) k };
+      size_t n = sh[0] * sh[1] * k * k;
+      float *wt = randv (n), *bs = randv (sh[0]);
+      for (size_t j = 0; j < n; j++) wt[j] *= (float) sqrt (3.0 / (sh[1] * k * k)) * 1.4f;
+      snprintf (cmd, sizeof cmd, "encoder.%s.weight", ls[i].name);
+      clar_st_writer_add (w, cmd, sh, ls[i].op == CLAR_OP_CONV2D ? 4 : 2, wt);
+      snprintf (cmd, sizeof cmd, "encoder.%s.bias", ls[i].name);
+      clar_st_writer_add (w, cmd, sh, 1, bs);
+      free (wt); free (bs);
+    }
+    CHECK_EQ_INT (clar_st_writer_save (w, path, &err), CLAR_OK);
+    clar_st_writer_free (w);
+    free (ls);
+  }
+  CHECK_EQ_INT (clar_model_load_file (path, &m, &err), CLAR_OK);
+  unlink (path);
+  if (!m) return;
+  {
+    const size_t Ts[] = { 101, 40, 17, 333 };
+    clar_session *s = clar_session_new (m, &err), *s2 = clar_session_new (m, &err);
+    for (size_t q = 0; q < 4; q++) {
+      size_t T = Ts[q];
+      float *mel = randv (64 * T), out[128], out2[128], ref[128];
+      for (size_t i = 0; i < 64 * T; i++) mel[i] = mel[i] * 4 - 6;
+      CHECK_EQ_INT (clar_session_encode_raw (s, mel, T, out), CLAR_OK);
+      /* Naive forward through the layer list. */
+      {
+        int C = 1, H = 64, W = (int) T;
+        float *a = malloc (64 * T * sizeof (float));
+        memcpy (a, mel, 64 * T * sizeof (float));
+        for (size_t i = 0; i < m->n_layers; i++) {
+          const clar_layer *l = &m->layers[i];
+          if (l->op == CLAR_OP_CONV2D) {
+            int Ho = H + 2 * l->pad - l->kernel + 1, Wo = W + 2 * l->pad - l->kernel + 1;
+            float *y = malloc ((size_t) l->out * Ho * Wo * sizeof (float));
+            naive_conv (a, C, H, W, l->weight, l->bias, l->out, l->kernel, l->pad, y);
+            free (a); a = y; C = l->out; H = Ho; W = Wo;
+          } else if (l->op == CLAR_OP_RELU) {
+            for (int j = 0; j < C * H * W; j++) a[j] = a[j] > 0 ? a[j] : 0;
+          } else if (l->op == CLAR_OP_MAXPOOL2D) {
+            int Ho = H / 2, Wo = W / 2;
+            float *y = malloc ((size_t) C * Ho * Wo * sizeof (float));
+            for (int c = 0; c < C; c++) for (int i2 = 0; i2 < Ho; i2++) for (int j = 0; j < Wo; j++) {
+              float mx = -INFINITY;
+              for (int u = 0; u < 2; u++) for (int v = 0; v < 2; v++) {
+                float z = a[(c * H + 2 * i2 + u) * W + 2 * j + v];
+                if (z > mx) mx = z;
+              }
+              y[(c * Ho + i2) * Wo + j] = mx;
+            }
+            free (a); a = y; H = Ho; W = Wo;
+          } else if (l->op == CLAR_OP_GLOBAL_AVG_POOL) {
+            float *y = malloc ((size_t) C * sizeof (float));
+            for (int c = 0; c < C; c++) {
+              double t = 0;
+              for (int j = 0; j < H * W; j++) t += a[c * H * W + j];
+              y[c] = (float) (t / (H * W));
+            }
+            free (a); a = y; H = W = 1;
+          } else if (l->op == CLAR_OP_LINEAR) {
+            float *y = malloc ((size_t) l->out * sizeof (float));
+            for (int o = 0; o < l->out; o++) {
+              double t = l->bias[o];
+              for (int j = 0; j < l->in; j++) t += (double) l->weight[o * l->in + j] * a[j];
+              y[o] = (float) t;
+            }
+            free (a); a = y; C = l->out;
+          }
+        }
+        memcpy (ref, a, sizeof ref);
+        free (a);
+      }
+      double e = max_rel (out, ref, 128);
+      CHECK_MSG (e < 1e-5, "%zu frames: relative error %g", T, e);
+      printf ("encoder vs naive, %zu frames: relative error %.3g\n", T, e);
+      /* A second session on the same model agrees exactly. */
+      CHECK_EQ_INT (clar_session_encode_raw (s2, mel, T, out2), CLAR_OK);
+      CHECK (memcmp (out, out2, sizeof out) == 0);
+      /* Normalised output has unit norm. */
+      CHECK_EQ_INT (clar_session_encode (s, mel, T, out), CLAR_OK);
+      double nn = 0;
+      for (int i = 0; i < 128; i++) nn += (double) out[i] * out[i];
+      CHECK_CLOSE (nn, 1.0, 1e-5);
+      mel[5] = NAN;
+      CHECK_EQ_INT (clar_session_encode (s, mel, T, out), CLAR_ERR_NONFINITE);
+      free (mel);
+    }
+    {
+      float mel[64 * 7], out[128];
+      memset (mel, 0, sizeof mel);
+      CHECK_EQ_INT (clar_session_encode (s, mel, 7, out), CLAR_ERR_INPUT_TOO_SHORT);
+      float pcm[1000] = { 0 };
+      CHECK_EQ_INT (clar_session_embed (s, pcm, 1000, out), CLAR_ERR_INPUT_TOO_SHORT);
+    }
+    clar_session_free (s);
+    clar_session_free (s2);
+    clar_session_free (NULL);
+  }
+  clar_model_unref (m);
+}
+
+int
+main (void)
+{
+  CLAR_TEST_RUN (test_conv);
+  CLAR_TEST_RUN (test_im2col_adjoint);
+  CLAR_TEST_RUN (test_pools_linear_bn);
+  CLAR_TEST_RUN (test_encoder_vs_naive);
+  CLAR_TEST_EXIT ();
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* BLAS kernel report, strerror and version. */
+#include <string.h>
+
+#include <clar/clar.h>
+#include "clar-test.h"
+
+static void
+test_report (void)
+{
+  clar_blas_report r;
+  char msg[512];
+  const char *forced = getenv ("OPENBLAS_CORETYPE");
+  int fb = clar_blas_warning (msg, sizeof msg);
+  clar_blas_inspect (&r);
+  printf ("BLAS core %s, threads %d, avx2 %d, avx512f %d, fallback %d\n", r.core_name,
+      r.n_threads, r.cpu_has_avx2, r.cpu_has_avx512f, r.is_fallback);
+  CHECK (r.core_name[0] != '\0');
+  CHECK_EQ_INT (fb, r.is_fallback);
+  CHECK ((fb && strstr (msg, "OPENBLAS_CORETYPE=") != NULL) || (!fb && msg[0] == '\0'));
+  if (r.is_fallback)
+    CHECK (r.cpu_has_avx2 && r.suggested_core[0]);
+  /* With the kernel forced to match the CPU, no fallback is reported. */
+  if (forced && (!strcmp (forced, "SkylakeX") || !strcmp (forced, "Haswell")))
+    CHECK (!r.is_fallback);
+}
+
+static void
+test_strerror (void)
+{
+  for (int c = 0; c >= -13; c--)
+    CHECK (strcmp (clar_strerror (c), "unknown error") != 0);
+  CHECK (strcmp (clar_strerror (-999), "unknown error") == 0);
+  CHECK (strcmp (clar_version_string (), CLAR_VERSION_STRING) == 0);
+  CHECK (CLAR_CHECK_VERSION (0, 0, 1));
+}
+
+int
+main (void)
+{
+  CLAR_TEST_RUN (test_report);
+  CLAR_TEST_RUN (test_strerror);
+  CLAR_TEST_EXIT ();
+}
