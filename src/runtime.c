@@ -6,16 +6,23 @@
  * one. OPENBLAS_CORETYPE overrides the choice (OpenBLAS README, "Setting the
  * number of threads / CPU type at runtime", DYNAMIC_ARCH builds).
  */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <clar/runtime.h>
 
-/* Weak: present with OpenBLAS, absent (NULL) with another CBLAS. This file
- * deliberately does not include cblas.h so the declarations cannot clash. */
-extern char *openblas_get_corename (void) __attribute__((weak));
-extern int openblas_get_num_threads (void) __attribute__((weak));
-extern void openblas_set_num_threads (int) __attribute__((weak));
+/* Looked up at run time so libclar also links against a CBLAS that is not
+ * OpenBLAS (the functions are then absent and reported as unknown). */
+typedef char *(*corename_fn) (void);
+typedef int (*get_threads_fn) (void);
+typedef void (*set_threads_fn) (int);
+
+static void *
+blas_sym (const char *name)
+{
+  return dlsym (RTLD_DEFAULT, name);
+}
 
 /* Kernels that use neither AVX2 nor AVX-512. */
 static const char *const generic_cores[] = {
@@ -44,10 +51,14 @@ clar_blas_inspect (clar_blas_report *r)
   if (!r)
     return;
   memset (r, 0, sizeof *r);
-  if (openblas_get_corename)
-    core = openblas_get_corename ();
+  corename_fn get_core;
+  get_threads_fn get_threads;
+  *(void **) (&get_core) = blas_sym ("openblas_get_corename");
+  *(void **) (&get_threads) = blas_sym ("openblas_get_num_threads");
+  if (get_core)
+    core = get_core ();
   snprintf (r->core_name, sizeof r->core_name, "%s", core ? core : "unknown");
-  r->n_threads = openblas_get_num_threads ? openblas_get_num_threads () : -1;
+  r->n_threads = get_threads ? get_threads () : -1;
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
   __builtin_cpu_init ();
   r->cpu_has_avx2 = __builtin_cpu_supports ("avx2") ? 1 : 0;
@@ -87,6 +98,8 @@ clar_blas_warning (char *buf, size_t size)
 void
 clar_blas_set_threads (int n)
 {
-  if (openblas_set_num_threads && n > 0)
-    openblas_set_num_threads (n);
+  set_threads_fn set_threads;
+  *(void **) (&set_threads) = blas_sym ("openblas_set_num_threads");
+  if (set_threads && n > 0)
+    set_threads (n);
 }
