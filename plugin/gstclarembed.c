@@ -1,0 +1,845 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/**
+ * SECTION:element-clarembed
+ * @title: clarembed
+ *
+ * Streaming audio embeddings. clarembed buffers mono audio into windows of
+ * #GstClarEmbed:window-size, one every #GstClarEmbed:hop-size, computes the
+ * log-mel spectrogram of each window, runs the contrastively trained encoder
+ * of #GstClarEmbed:model-location, and reports the L2-normalised embedding
+ * and the best labels. Audio passes through bit-identical.
+ *
+ * Input must be mono F32LE or S16LE at the model's sample rate (16000 Hz for
+ * the shipped model): put `audioconvert ! audioresample` before it.
+ *
+ * For each window the element
+ *  - attaches a #GstClarMeta (include clar/gstclarmeta.h, pkg-config
+ *    gstclarmeta-1.0) to the buffer that completes the window, if
+ *    #GstClarEmbed:attach-meta is TRUE;
+ *  - posts an element message named "clarembed" on the bus, if
+ *    #GstClarEmbed:post-messages is TRUE, with the fields:
+ *
+ *    - "timestamp" (G_TYPE_UINT64): PTS of the window's first sample, ns.
+ *      Derived from the sample offset since the last reset and the PTS of
+ *      that first buffer, so it never drifts.
+ *    - "stream-time" (G_TYPE_UINT64): the same in stream time.
+ *    - "running-time" (G_TYPE_UINT64): the same in running time.
+ *    - "duration" (G_TYPE_UINT64): window length, ns.
+ *    - "window-index" (G_TYPE_UINT64): windows since the last reset.
+ *    - "labels" (GstValueArray of G_TYPE_STRING): the top-k label names at or
+ *      above #GstClarEmbed:threshold, best first.
+ *    - "scores" (GstValueArray of G_TYPE_FLOAT): their softmax scores.
+ *    - "embedding" (GstValueArray of G_TYPE_FLOAT): the embedding (omitted
+ *      when #GstClarEmbed:message-embedding is FALSE). A GstValueArray keeps
+ *      it readable in `gst-launch-1.0 -m` output and from Python.
+ *    - "rms" (G_TYPE_DOUBLE): RMS of the window's samples (full scale 1.0).
+ *    - "silent" (G_TYPE_BOOLEAN): TRUE when rms < #GstClarEmbed:min-rms; the
+ *      encoder then does not run, and labels, scores and embedding are empty.
+ *    - "padded" (G_TYPE_BOOLEAN): TRUE for a final partial window that was
+ *      zero-padded at EOS, DISCONT, a caps change or a window-size change
+ *      (posted only when it holds at least #GstClarEmbed:eos-min-fill of a
+ *      window; such a window has no buffer to carry a meta).
+ *
+ * Windowing restarts on DISCONT, FLUSH and caps changes. Windows holding NaN
+ * or Inf samples are skipped with a warning (no garbage embedding is posted).
+ * Several clarembed elements in one process share one loaded model.
+ *
+ * ## Example launch lines
+ * |[
+ * gst-launch-1.0 -m filesrc location=speech.ogg ! decodebin ! audioconvert ! \
+ *     audioresample ! clarembed ! fakesink
+ * gst-launch-1.0 -m autoaudiosrc ! audioconvert ! audioresample ! \
+ *     clarembed hop-size=250000000 top-k=3 threshold=0.2 ! fakesink
+ * ]|
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <math.h>
+#include <string.h>
+
+#include <clar/gstclarmeta.h>
+#include "gstclarembed.h"
+#include "gstclarmodelcache.h"
+
+GST_DEBUG_CATEGORY_STATIC (clar_embed_debug);
+#define GST_CAT_DEFAULT clar_embed_debug
+
+#ifndef CLAR_DEFAULT_MODEL
+#define CLAR_DEFAULT_MODEL "/usr/local/share/gst-clar/models/clar-default.safetensors"
+#endif
+
+#define DEFAULT_MODEL_LOCATION NULL
+#define DEFAULT_LABELS_LOCATION NULL
+#define DEFAULT_WINDOW_SIZE 0
+#define DEFAULT_HOP_SIZE 0
+#define DEFAULT_TOP_K 3
+#define DEFAULT_THRESHOLD 0.0f
+#define DEFAULT_ATTACH_META TRUE
+#define DEFAULT_POST_MESSAGES TRUE
+#define DEFAULT_MESSAGE_EMBEDDING TRUE
+#define DEFAULT_MIN_RMS 0.0
+#define DEFAULT_EOS_MIN_FILL 0.5
+#define MAX_WINDOW (60 * GST_SECOND)
+#define MAX_TOP_K 100
+
+enum {
+  PROP_0,
+  PROP_MODEL_LOCATION,
+  PROP_LABELS_LOCATION,
+  PROP_WINDOW_SIZE,
+  PROP_HOP_SIZE,
+  PROP_TOP_K,
+  PROP_THRESHOLD,
+  PROP_ATTACH_META,
+  PROP_POST_MESSAGES,
+  PROP_MESSAGE_EMBEDDING,
+  PROP_MIN_RMS,
+  PROP_EOS_MIN_FILL,
+};
+
+#define CAPS_STR \
+  "audio/x-raw, format = (string) { F32LE, S16LE }, rate = (int) [ 1, MAX ], " \
+  "channels = (int) 1, layout = (string) interleaved"
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
+    GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS (CAPS_STR));
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS (CAPS_STR));
+
+G_DEFINE_TYPE (GstClarEmbed, gst_clar_embed, GST_TYPE_AUDIO_FILTER);
+
+static void gst_clar_embed_set_property (GObject *object, guint prop_id,
+    const GValue *value, GParamSpec *pspec);
+static void gst_clar_embed_get_property (GObject *object, guint prop_id,
+    GValue *value, GParamSpec *pspec);
+static void gst_clar_embed_finalize (GObject *object);
+static gboolean gst_clar_embed_start (GstBaseTransform *trans);
+static gboolean gst_clar_embed_stop (GstBaseTransform *trans);
+static GstCaps *gst_clar_embed_transform_caps (GstBaseTransform *trans,
+    GstPadDirection direction, GstCaps *caps, GstCaps *filter);
+static gboolean gst_clar_embed_sink_event (GstBaseTransform *trans, GstEvent *event);
+static GstFlowReturn gst_clar_embed_transform_ip (GstBaseTransform *trans, GstBuffer *buf);
+static gboolean gst_clar_embed_setup (GstAudioFilter *filter, const GstAudioInfo *info);
+
+static void
+gst_clar_embed_class_init (GstClarEmbedClass *klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
+  GstAudioFilterClass *filter_class = GST_AUDIO_FILTER_CLASS (klass);
+
+  gobject_class->set_property = gst_clar_embed_set_property;
+  gobject_class->get_property = gst_clar_embed_get_property;
+  gobject_class->finalize = gst_clar_embed_finalize;
+
+  g_object_class_install_property (gobject_class, PROP_MODEL_LOCATION,
+      g_param_spec_string ("model-location", "Model location",
+          "Model file (.safetensors). NULL: $CLAR_MODEL if set, else the installed "
+          "default " CLAR_DEFAULT_MODEL ". Read when the element goes to PAUSED",
+          DEFAULT_MODEL_LOCATION,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_LABELS_LOCATION,
+      g_param_spec_string ("labels-location", "Labels location",
+          "Label set file (.safetensors with labels.embeddings) replacing the model's "
+          "own labels; NULL: use the model's labels. Read when the element goes to PAUSED",
+          DEFAULT_LABELS_LOCATION,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_WINDOW_SIZE,
+      g_param_spec_uint64 ("window-size", "Window size",
+          "Analysis window in nanoseconds (0 = the model's default, 1 s for the shipped "
+          "model). Must cover at least the model's minimum; changes while PLAYING apply "
+          "at once (the partial window is flushed)",
+          0, MAX_WINDOW, DEFAULT_WINDOW_SIZE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_HOP_SIZE,
+      g_param_spec_uint64 ("hop-size", "Hop size",
+          "Time between window starts in nanoseconds (0 = the model's default, 0.5 s for "
+          "the shipped model). May exceed window-size (audio between windows is skipped)",
+          0, MAX_WINDOW, DEFAULT_HOP_SIZE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_TOP_K,
+      g_param_spec_uint ("top-k", "Top k", "Number of best labels reported per window",
+          0, MAX_TOP_K, DEFAULT_TOP_K,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_THRESHOLD,
+      g_param_spec_float ("threshold", "Threshold",
+          "Only labels whose softmax score is at or above this value (0..1) are reported",
+          0.0f, 1.0f, DEFAULT_THRESHOLD,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_ATTACH_META,
+      g_param_spec_boolean ("attach-meta", "Attach meta",
+          "Attach a GstClarMeta to the buffer completing each window",
+          DEFAULT_ATTACH_META,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_POST_MESSAGES,
+      g_param_spec_boolean ("post-messages", "Post messages",
+          "Post a \"clarembed\" element message on the bus for each window",
+          DEFAULT_POST_MESSAGES,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_MESSAGE_EMBEDDING,
+      g_param_spec_boolean ("message-embedding", "Embedding in messages",
+          "Include the embedding vector in the bus messages",
+          DEFAULT_MESSAGE_EMBEDDING,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_MIN_RMS,
+      g_param_spec_double ("min-rms", "Minimum RMS",
+          "Windows whose RMS (full scale = 1.0) is below this are reported as silent "
+          "without running the encoder; 0 disables the check",
+          0.0, 1.0, DEFAULT_MIN_RMS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_EOS_MIN_FILL,
+      g_param_spec_double ("eos-min-fill", "EOS minimum fill",
+          "A final partial window (at EOS, DISCONT or a caps change) is zero-padded and "
+          "reported only if it holds at least this fraction of a window; 1.0 never flushes",
+          0.0, 1.0, DEFAULT_EOS_MIN_FILL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_set_static_metadata (element_class, "Audio embeddings",
+      "Filter/Analyzer/Audio",
+      "Computes an L2-normalised embedding and the top labels of each window of mono "
+      "audio (model sample rate; put audioconvert ! audioresample first) with a "
+      "contrastively trained encoder. Attaches a GstClarMeta (clar/gstclarmeta.h) to the "
+      "buffer completing each window and posts an element message \"clarembed\" with "
+      "timestamp, stream-time, running-time, duration (guint64 ns), window-index (guint64), "
+      "labels (array of strings), scores (array of floats), embedding (array of floats), "
+      "rms (double), silent and padded (booleans)",
+      "gst-clar developers");
+
+  trans_class->start = GST_DEBUG_FUNCPTR (gst_clar_embed_start);
+  trans_class->stop = GST_DEBUG_FUNCPTR (gst_clar_embed_stop);
+  trans_class->transform_caps = GST_DEBUG_FUNCPTR (gst_clar_embed_transform_caps);
+  trans_class->sink_event = GST_DEBUG_FUNCPTR (gst_clar_embed_sink_event);
+  trans_class->transform_ip = GST_DEBUG_FUNCPTR (gst_clar_embed_transform_ip);
+  trans_class->passthrough_on_same_caps = FALSE;
+  filter_class->setup = GST_DEBUG_FUNCPTR (gst_clar_embed_setup);
+
+  GST_DEBUG_CATEGORY_INIT (clar_embed_debug, "clarembed", 0, "clarembed element");
+}
+
+static void
+gst_clar_embed_init (GstClarEmbed *self)
+{
+  self->model_location = NULL;
+  self->labels_location = NULL;
+  self->window_size = DEFAULT_WINDOW_SIZE;
+  self->hop_size = DEFAULT_HOP_SIZE;
+  self->top_k = DEFAULT_TOP_K;
+  self->threshold = DEFAULT_THRESHOLD;
+  self->attach_meta = DEFAULT_ATTACH_META;
+  self->post_messages = DEFAULT_POST_MESSAGES;
+  self->message_embedding = DEFAULT_MESSAGE_EMBEDDING;
+  self->min_rms = DEFAULT_MIN_RMS;
+  self->eos_min_fill = DEFAULT_EOS_MIN_FILL;
+  /* In place; passthrough only while no meta is attached (see set_property). */
+  gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), TRUE);
+  gst_base_transform_set_passthrough (GST_BASE_TRANSFORM (self), !DEFAULT_ATTACH_META);
+  gst_base_transform_set_gap_aware (GST_BASE_TRANSFORM (self), TRUE);
+}
+
+static void
+gst_clar_embed_set_property (GObject *object, guint prop_id,
+    const GValue *value, GParamSpec *pspec)
+{
+  GstClarEmbed *self = GST_CLAR_EMBED (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL_LOCATION:
+      g_free (self->model_location);
+      self->model_location = g_value_dup_string (value);
+      break;
+    case PROP_LABELS_LOCATION:
+      g_free (self->labels_location);
+      self->labels_location = g_value_dup_string (value);
+      break;
+    case PROP_WINDOW_SIZE:
+      self->window_size = g_value_get_uint64 (value);
+      self->window_changed = TRUE;
+      break;
+    case PROP_HOP_SIZE:
+      self->hop_size = g_value_get_uint64 (value);
+      self->window_changed = TRUE;
+      break;
+    case PROP_TOP_K:
+      self->top_k = g_value_get_uint (value);
+      break;
+    case PROP_THRESHOLD:
+      self->threshold = g_value_get_float (value);
+      break;
+    case PROP_ATTACH_META:
+      self->attach_meta = g_value_get_boolean (value);
+      break;
+    case PROP_POST_MESSAGES:
+      self->post_messages = g_value_get_boolean (value);
+      break;
+    case PROP_MESSAGE_EMBEDDING:
+      self->message_embedding = g_value_get_boolean (value);
+      break;
+    case PROP_MIN_RMS:
+      self->min_rms = g_value_get_double (value);
+      break;
+    case PROP_EOS_MIN_FILL:
+      self->eos_min_fill = g_value_get_double (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+  if (prop_id == PROP_ATTACH_META)
+    gst_base_transform_set_passthrough (GST_BASE_TRANSFORM (self),
+        !g_value_get_boolean (value));
+}
+
+static void
+gst_clar_embed_get_property (GObject *object, guint prop_id, GValue *value,
+    GParamSpec *pspec)
+{
+  GstClarEmbed *self = GST_CLAR_EMBED (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL_LOCATION:
+      g_value_set_string (value, self->model_location);
+      break;
+    case PROP_LABELS_LOCATION:
+      g_value_set_string (value, self->labels_location);
+      break;
+    case PROP_WINDOW_SIZE:
+      g_value_set_uint64 (value, self->window_size);
+      break;
+    case PROP_HOP_SIZE:
+      g_value_set_uint64 (value, self->hop_size);
+      break;
+    case PROP_TOP_K:
+      g_value_set_uint (value, self->top_k);
+      break;
+    case PROP_THRESHOLD:
+      g_value_set_float (value, self->threshold);
+      break;
+    case PROP_ATTACH_META:
+      g_value_set_boolean (value, self->attach_meta);
+      break;
+    case PROP_POST_MESSAGES:
+      g_value_set_boolean (value, self->post_messages);
+      break;
+    case PROP_MESSAGE_EMBEDDING:
+      g_value_set_boolean (value, self->message_embedding);
+      break;
+    case PROP_MIN_RMS:
+      g_value_set_double (value, self->min_rms);
+      break;
+    case PROP_EOS_MIN_FILL:
+      g_value_set_double (value, self->eos_min_fill);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+free_stream_state (GstClarEmbed *self)
+{
+  clar_session_free (self->session);
+  self->session = NULL;
+  clar_labels_unref (self->labels);
+  self->labels = NULL;
+  gst_clar_model_cache_release (self->model);
+  self->model = NULL;
+  self->info = NULL;
+  g_clear_pointer (&self->ring, g_free);
+  g_clear_pointer (&self->embedding, g_free);
+  g_clear_pointer (&self->top, g_free);
+  self->window_samples = self->hop_samples = 0;
+}
+
+static void
+gst_clar_embed_finalize (GObject *object)
+{
+  GstClarEmbed *self = GST_CLAR_EMBED (object);
+  free_stream_state (self);
+  g_free (self->model_location);
+  g_free (self->labels_location);
+  G_OBJECT_CLASS (gst_clar_embed_parent_class)->finalize (object);
+}
+
+/* Forgets the window in progress and the timestamp base. */
+static void
+reset_windowing (GstClarEmbed *self)
+{
+  self->filled = 0;
+  self->skip = 0;
+  self->window_start = 0;
+  self->next_offset = 0;
+  self->have_base = FALSE;
+  self->base_ts = GST_CLOCK_TIME_NONE;
+  self->window_index = 0;
+}
+
+static gboolean
+gst_clar_embed_start (GstBaseTransform *trans)
+{
+  GstClarEmbed *self = GST_CLAR_EMBED (trans);
+  gchar *model_path, *labels_path;
+  clar_error err = { 0 };
+  const gchar *env;
+
+  GST_OBJECT_LOCK (self);
+  model_path = g_strdup (self->model_location);
+  labels_path = g_strdup (self->labels_location);
+  GST_OBJECT_UNLOCK (self);
+  if (!model_path) {
+    env = g_getenv ("CLAR_MODEL");
+    model_path = g_strdup (env && *env ? env : CLAR_DEFAULT_MODEL);
+  }
+
+  self->model = gst_clar_model_cache_acquire (model_path, &err);
+  if (!self->model) {
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
+        ("Could not load the clar model \"%s\".", model_path),
+        ("%s (%s)", err.message, clar_strerror (err.code)));
+    goto fail;
+  }
+  self->info = clar_model_get_info (self->model);
+  self->session = clar_session_new (self->model, &err);
+  if (!self->session) {
+    GST_ELEMENT_ERROR (self, LIBRARY, INIT, ("Could not start a clar session."),
+        ("%s", err.message));
+    goto fail;
+  }
+  if (labels_path) {
+    self->labels = clar_labels_load_file (labels_path, &err);
+    if (!self->labels) {
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
+          ("Could not load the label set \"%s\".", labels_path), ("%s", err.message));
+      goto fail;
+    }
+    if (clar_labels_dim (self->labels) != self->info->embedding_dim) {
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+          ("The label set \"%s\" does not fit the model.", labels_path),
+          ("label vectors have %zu dimensions, the model's embeddings %zu",
+              clar_labels_dim (self->labels), self->info->embedding_dim));
+      goto fail;
+    }
+  } else if (clar_model_get_labels (self->model)) {
+    self->labels = clar_labels_ref (clar_model_get_labels (self->model));
+  } else {
+    GST_INFO_OBJECT (self, "model has no labels; reporting embeddings only");
+  }
+  self->embedding = g_new0 (gfloat, self->info->embedding_dim);
+  self->top = g_new0 (clar_label_score, MAX_TOP_K);
+  {
+    char msg[512];
+    if (clar_blas_warning (msg, sizeof msg))
+      GST_WARNING_OBJECT (self, "%s", msg);
+  }
+  GST_INFO_OBJECT (self, "model %s: %s, %zu-d embeddings, %zu labels", model_path,
+      self->info->name, self->info->embedding_dim,
+      self->labels ? clar_labels_count (self->labels) : (size_t) 0);
+  reset_windowing (self);
+  self->windows_nonfinite = 0;
+  g_free (model_path);
+  g_free (labels_path);
+  return TRUE;
+
+fail:
+  free_stream_state (self);
+  g_free (model_path);
+  g_free (labels_path);
+  return FALSE;
+}
+
+static gboolean
+gst_clar_embed_stop (GstBaseTransform *trans)
+{
+  GstClarEmbed *self = GST_CLAR_EMBED (trans);
+  if (self->windows_nonfinite)
+    GST_WARNING_OBJECT (self, "%" G_GUINT64_FORMAT " windows skipped for NaN/Inf samples",
+        self->windows_nonfinite);
+  free_stream_state (self);
+  return TRUE;
+}
+
+/* Once the model is known, only its sample rate is accepted, so that an
+ * upstream audioresample converts to it. */
+static GstCaps *
+gst_clar_embed_transform_caps (GstBaseTransform *trans, GstPadDirection direction,
+    GstCaps *caps, GstCaps *filter)
+{
+  GstClarEmbed *self = GST_CLAR_EMBED (trans);
+  GstCaps *res = gst_caps_copy (caps);
+
+  if (self->info) {
+    for (guint i = 0; i < gst_caps_get_size (res); i++)
+      gst_structure_set (gst_caps_get_structure (res, i), "rate", G_TYPE_INT,
+          self->info->mel.sample_rate, NULL);
+    {
+      GstCaps *tmpl = gst_static_caps_get (&sink_template.static_caps);
+      GstCaps *x = gst_caps_intersect (res, tmpl);
+      gst_caps_unref (res);
+      gst_caps_unref (tmpl);
+      res = x;
+    }
+  }
+  if (filter) {
+    GstCaps *x = gst_caps_intersect_full (filter, res, GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref (res);
+    res = x;
+  }
+  return res;
+}
+
+/* Windows are (re)sized from the properties and the stream's rate. */
+static gboolean
+configure_windows (GstClarEmbed *self)
+{
+  guint64 wns, hns, ws, hs;
+
+  GST_OBJECT_LOCK (self);
+  wns = self->window_size;
+  hns = self->hop_size;
+  self->window_changed = FALSE;
+  GST_OBJECT_UNLOCK (self);
+
+  ws = wns ? gst_util_uint64_scale_round (wns, self->rate, GST_SECOND) : self->info->window_samples;
+  hs = hns ? gst_util_uint64_scale_round (hns, self->rate, GST_SECOND) : self->info->hop_samples;
+  if (ws < self->info->min_samples) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("window-size is too short for this model."),
+        ("window of %" G_GUINT64_FORMAT " samples; the model needs at least %zu (%.3f s)",
+            ws, self->info->min_samples, (double) self->info->min_samples / self->rate));
+    return FALSE;
+  }
+  if (hs < 1) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("hop-size is shorter than one sample."), (NULL));
+    return FALSE;
+  }
+  if (ws != self->window_samples || !self->ring) {
+    g_free (self->ring);
+    self->ring = g_new0 (gfloat, ws);
+  }
+  self->window_samples = ws;
+  self->hop_samples = hs;
+  GST_INFO_OBJECT (self, "window %" G_GUINT64_FORMAT " samples, hop %" G_GUINT64_FORMAT,
+      ws, hs);
+  return TRUE;
+}
+
+static gboolean
+gst_clar_embed_setup (GstAudioFilter *filter, const GstAudioInfo *info)
+{
+  GstClarEmbed *self = GST_CLAR_EMBED (filter);
+
+  if (!self->info)
+    return FALSE;
+  if (GST_AUDIO_INFO_RATE (info) != self->info->mel.sample_rate
+      || GST_AUDIO_INFO_CHANNELS (info) != 1) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("clarembed needs mono audio at %d Hz; put audioconvert ! audioresample before it.",
+            self->info->mel.sample_rate),
+        ("got %d channel(s) at %d Hz", GST_AUDIO_INFO_CHANNELS (info),
+            GST_AUDIO_INFO_RATE (info)));
+    return FALSE;
+  }
+  self->rate = GST_AUDIO_INFO_RATE (info);
+  self->is_s16 = GST_AUDIO_INFO_FORMAT (info) == GST_AUDIO_FORMAT_S16LE;
+  /* A caps change restarts windowing (the partial window was flushed by the
+   * CAPS event handler). */
+  reset_windowing (self);
+  return configure_windows (self);
+}
+
+
+static void
+append_float (GValue *arr, gfloat f)
+{
+  GValue v = G_VALUE_INIT;
+  g_value_init (&v, G_TYPE_FLOAT);
+  g_value_set_float (&v, f);
+  gst_value_array_append_and_take_value (arr, &v);
+}
+
+static void
+append_string (GValue *arr, const gchar *s)
+{
+  GValue v = G_VALUE_INIT;
+  g_value_init (&v, G_TYPE_STRING);
+  g_value_set_string (&v, s);
+  gst_value_array_append_and_take_value (arr, &v);
+}
+
+/* Runs one window (self->ring, window_samples long, `valid` of them real)
+ * and reports it. buf (nullable) is the buffer that completes it. */
+static void
+process_window (GstClarEmbed *self, GstBuffer *buf, guint64 valid, gboolean padded)
+{
+  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
+  GstClockTime ts, dur;
+  guint top_k;
+  gfloat threshold;
+  gboolean attach, post, with_emb, silent = FALSE;
+  gdouble min_rms, ss = 0.0, rms;
+  gint n_top = 0;
+  int rc = CLAR_OK;
+  guint64 index = self->window_index++;
+
+  GST_OBJECT_LOCK (self);
+  top_k = self->top_k;
+  threshold = self->threshold;
+  attach = self->attach_meta;
+  post = self->post_messages;
+  with_emb = self->message_embedding;
+  min_rms = self->min_rms;
+  GST_OBJECT_UNLOCK (self);
+
+  ts = self->base_ts + gst_util_uint64_scale (self->window_start, GST_SECOND, self->rate);
+  dur = gst_util_uint64_scale (self->window_samples, GST_SECOND, self->rate);
+
+  for (guint64 i = 0; i < self->window_samples; i++)
+    ss += (double) self->ring[i] * self->ring[i];
+  rms = sqrt (ss / (double) self->window_samples);
+  if (!isfinite (rms)) {
+    self->windows_nonfinite++;
+    GST_WARNING_OBJECT (self, "window at %" GST_TIME_FORMAT " holds NaN/Inf samples: skipped "
+        "(%" G_GUINT64_FORMAT " so far)", GST_TIME_ARGS (ts), self->windows_nonfinite);
+    return;
+  }
+  if (min_rms > 0.0 && rms < min_rms) {
+    silent = TRUE;
+  } else {
+    rc = clar_session_embed (self->session, self->ring, self->window_samples, self->embedding);
+    if (rc != CLAR_OK) {
+      GST_WARNING_OBJECT (self, "window at %" GST_TIME_FORMAT " skipped: %s",
+          GST_TIME_ARGS (ts), clar_strerror (rc));
+      return;
+    }
+    if (self->labels && top_k > 0) {
+      n_top = clar_labels_top_k (self->labels, self->embedding, top_k, threshold, self->top);
+      if (n_top < 0)
+        n_top = 0;
+    }
+  }
+  GST_LOG_OBJECT (self, "window %" G_GUINT64_FORMAT " at %" GST_TIME_FORMAT
+      " (%" G_GUINT64_FORMAT " valid samples)", index, GST_TIME_ARGS (ts), valid);
+
+  if (attach && buf && !silent) {
+    GstClarLabel *labels = g_newa (GstClarLabel, n_top > 0 ? n_top : 1);
+    for (gint i = 0; i < n_top; i++) {
+      labels[i].index = (guint) self->top[i].index;
+      labels[i].name = (gchar *) clar_labels_name (self->labels, self->top[i].index);
+      labels[i].score = self->top[i].score;
+      labels[i].similarity = self->top[i].similarity;
+    }
+    gst_buffer_add_clar_meta (buf, ts, dur, index, self->embedding,
+        (guint) self->info->embedding_dim, labels, (guint) n_top);
+  }
+  if (post) {
+    GstSegment *seg = &trans->segment;
+    GValue names = G_VALUE_INIT, scores = G_VALUE_INIT, emb = G_VALUE_INIT;
+    GstStructure *s;
+    guint64 stream_time = gst_segment_to_stream_time (seg, GST_FORMAT_TIME, ts);
+    guint64 running_time = gst_segment_to_running_time (seg, GST_FORMAT_TIME, ts);
+
+    g_value_init (&names, GST_TYPE_ARRAY);
+    g_value_init (&scores, GST_TYPE_ARRAY);
+    for (gint i = 0; i < n_top; i++) {
+      append_string (&names, clar_labels_name (self->labels, self->top[i].index));
+      append_float (&scores, self->top[i].score);
+    }
+    s = gst_structure_new ("clarembed",
+        "timestamp", G_TYPE_UINT64, ts,
+        "stream-time", G_TYPE_UINT64, stream_time,
+        "running-time", G_TYPE_UINT64, running_time,
+        "duration", G_TYPE_UINT64, dur,
+        "window-index", G_TYPE_UINT64, index,
+        "rms", G_TYPE_DOUBLE, rms,
+        "silent", G_TYPE_BOOLEAN, silent,
+        "padded", G_TYPE_BOOLEAN, padded, NULL);
+    gst_structure_take_value (s, "labels", &names);
+    gst_structure_take_value (s, "scores", &scores);
+    if (with_emb) {
+      g_value_init (&emb, GST_TYPE_ARRAY);
+      if (!silent)
+        for (size_t i = 0; i < self->info->embedding_dim; i++)
+          append_float (&emb, self->embedding[i]);
+      gst_structure_take_value (s, "embedding", &emb);
+    }
+    /* No lock is held here (posting may run synchronous bus handlers). */
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_element (GST_OBJECT (self), s));
+  }
+}
+
+/* Reports the window in progress, zero-padded, if it is full enough; then
+ * forgets it. Used at EOS, DISCONT, caps and window-size changes. */
+static void
+flush_partial (GstClarEmbed *self, const gchar *why)
+{
+  gdouble min_fill;
+  if (!self->ring || !self->window_samples || !self->have_base || self->filled == 0) {
+    self->filled = 0;
+    return;
+  }
+  GST_OBJECT_LOCK (self);
+  min_fill = self->eos_min_fill;
+  GST_OBJECT_UNLOCK (self);
+  if ((gdouble) self->filled >= min_fill * (gdouble) self->window_samples && min_fill < 1.0) {
+    guint64 valid = self->filled;
+    GST_DEBUG_OBJECT (self, "%s: flushing a window of %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT
+        " samples", why, valid, self->window_samples);
+    memset (self->ring + valid, 0, (self->window_samples - valid) * sizeof (gfloat));
+    process_window (self, NULL, valid, TRUE);
+  } else {
+    GST_DEBUG_OBJECT (self, "%s: dropping a partial window of %" G_GUINT64_FORMAT " samples",
+        why, self->filled);
+  }
+  self->filled = 0;
+}
+
+static gboolean
+gst_clar_embed_sink_event (GstBaseTransform *trans, GstEvent *event)
+{
+  GstClarEmbed *self = GST_CLAR_EMBED (trans);
+
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_EOS:
+      flush_partial (self, "EOS");
+      reset_windowing (self);
+      break;
+    case GST_EVENT_FLUSH_STOP:
+      reset_windowing (self);
+      break;
+    case GST_EVENT_CAPS: {
+      GstCaps *caps;
+      GstAudioInfo info;
+      gst_event_parse_caps (event, &caps);
+      /* Explain a mismatch here: the default path would only answer
+       * not-negotiated. */
+      if (self->info && gst_audio_info_from_caps (&info, caps)
+          && (GST_AUDIO_INFO_RATE (&info) != self->info->mel.sample_rate
+              || GST_AUDIO_INFO_CHANNELS (&info) != 1)) {
+        GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+            ("clarembed needs mono audio at %d Hz; put audioconvert ! audioresample before it.",
+                self->info->mel.sample_rate),
+            ("got %d channel(s) at %d Hz", GST_AUDIO_INFO_CHANNELS (&info),
+                GST_AUDIO_INFO_RATE (&info)));
+        gst_event_unref (event);
+        return FALSE;
+      }
+      flush_partial (self, "caps change");
+      break;
+    }
+    case GST_EVENT_SEGMENT:
+      /* A new segment (e.g. after a seek) starts a new timeline. */
+      flush_partial (self, "new segment");
+      reset_windowing (self);
+      break;
+    default:
+      break;
+  }
+  return GST_BASE_TRANSFORM_CLASS (gst_clar_embed_parent_class)->sink_event (trans, event);
+}
+
+/* Tolerance before a timestamp mismatch counts as a discontinuity (as
+ * audiobasesink's default alignment threshold). */
+#define DISCONT_TOLERANCE (40 * GST_MSECOND)
+
+static GstFlowReturn
+gst_clar_embed_transform_ip (GstBaseTransform *trans, GstBuffer *buf)
+{
+  GstClarEmbed *self = GST_CLAR_EMBED (trans);
+  GstMapInfo map;
+  guint64 n, pos = 0;
+  gboolean changed, gap;
+  GstClockTime pts = GST_BUFFER_PTS (buf);
+
+  if (!self->ring || !self->rate) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("No caps were negotiated."), (NULL));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  GST_OBJECT_LOCK (self);
+  changed = self->window_changed;
+  GST_OBJECT_UNLOCK (self);
+  if (changed) {
+    flush_partial (self, "window-size/hop-size change");
+    reset_windowing (self);
+    if (!configure_windows (self))
+      return GST_FLOW_ERROR;
+  }
+
+  if (!gst_buffer_map (buf, &map, GST_MAP_READ)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("Could not map the input buffer."), (NULL));
+    return GST_FLOW_ERROR;
+  }
+  n = map.size / (self->is_s16 ? 2 : 4);
+  gap = GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_GAP);
+
+  /* Timeline: restart on DISCONT or when the timestamp jumps. */
+  if (self->have_base && GST_CLOCK_TIME_IS_VALID (pts)) {
+    GstClockTime expect = self->base_ts +
+        gst_util_uint64_scale (self->next_offset, GST_SECOND, self->rate);
+    GstClockTimeDiff d = GST_CLOCK_DIFF (expect, pts);
+    if (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT) || ABS (d) > DISCONT_TOLERANCE) {
+      GST_DEBUG_OBJECT (self, "discontinuity: expected %" GST_TIME_FORMAT ", got %"
+          GST_TIME_FORMAT, GST_TIME_ARGS (expect), GST_TIME_ARGS (pts));
+      flush_partial (self, "discontinuity");
+      reset_windowing (self);
+    }
+  }
+  if (!self->have_base) {
+    self->base_ts = GST_CLOCK_TIME_IS_VALID (pts) ? pts :
+        (GST_CLOCK_TIME_IS_VALID (trans->segment.start) ? trans->segment.start : 0);
+    self->have_base = TRUE;
+    self->next_offset = 0;
+    self->window_start = 0;
+    self->filled = 0;
+    self->skip = 0;
+  }
+
+  while (pos < n) {
+    guint64 take;
+    if (self->skip) {
+      take = MIN (self->skip, n - pos);
+      self->skip -= take;
+      self->window_start += take;
+      pos += take;
+      continue;
+    }
+    take = MIN (self->window_samples - self->filled, n - pos);
+    if (gap) {
+      memset (self->ring + self->filled, 0, take * sizeof (gfloat));
+    } else if (self->is_s16) {
+      const gint16 *src = (const gint16 *) map.data + pos;
+      for (guint64 i = 0; i < take; i++)
+        self->ring[self->filled + i] = src[i] * (1.0f / 32768.0f);
+    } else {
+      memcpy (self->ring + self->filled, (const gfloat *) map.data + pos, take * sizeof (gfloat));
+    }
+    self->filled += take;
+    pos += take;
+    if (self->filled == self->window_samples) {
+      process_window (self, buf, self->window_samples, FALSE);
+      /* Slide by one hop. */
+      if (self->hop_samples < self->window_samples) {
+        memmove (self->ring, self->ring + self->hop_samples,
+            (self->window_samples - self->hop_samples) * sizeof (gfloat));
+        self->filled -= self->hop_samples;
+      } else {
+        self->filled = 0;
+        self->skip = self->hop_samples - self->window_samples;
+      }
+      self->window_start += self->hop_samples < self->window_samples ?
+          self->hop_samples : self->window_samples;
+    }
+  }
+  self->next_offset += n;
+  gst_buffer_unmap (buf, &map);
+  return GST_FLOW_OK;
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef GST_CLAR_EMBED_H
+#define GST_CLAR_EMBED_H
+
+#include <gst/audio/gstaudiofilter.h>
+#include <clar/clar.h>
+
+G_BEGIN_DECLS
+
+#define GST_TYPE_CLAR_EMBED (gst_clar_embed_get_type ())
+G_DECLARE_FINAL_TYPE (GstClarEmbed, gst_clar_embed, GST, CLAR_EMBED, GstAudioFilter)
+
+struct _GstClarEmbed {
+  GstAudioFilter parent;
+
+  /* Properties (object lock). */
+  gchar *model_location;
+  gchar *labels_location;
+  guint64 window_size;     /* ns, 0 = model default */
+  guint64 hop_size;        /* ns, 0 = model default */
+  guint top_k;
+  gfloat threshold;
+  gboolean attach_meta;
+  gboolean post_messages;
+  gboolean message_embedding;
+  gdouble min_rms;
+  gdouble eos_min_fill;
+  gboolean window_changed; /* window/hop set while running */
+
+  /* Streaming state (streaming thread; set up in start/set_info). */
+  clar_model *model;
+  clar_session *session;
+  clar_labels *labels;     /* active label set (ref) */
+  const clar_model_info *info;
+  gint rate;
+  gboolean is_s16;
+  guint64 window_samples, hop_samples;
+  gfloat *ring;            /* samples of the window in progress */
+  guint64 filled;          /* valid samples in ring */
+  guint64 skip;            /* samples to drop before the next window (hop > window) */
+  guint64 window_start;    /* sample offset of ring[0] since base */
+  GstClockTime base_ts;    /* PTS of sample offset 0 */
+  guint64 next_offset;     /* offset expected for the next input sample */
+  gboolean have_base;
+  guint64 window_index;
+  guint64 windows_nonfinite;
+  gfloat *embedding;
+  gfloat *mel;
+  clar_label_score *top;
+};
+
+G_END_DECLS
+
+#endif
