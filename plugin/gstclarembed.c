@@ -445,6 +445,7 @@ gst_clar_embed_start (GstBaseTransform *trans)
       self->labels ? clar_labels_count (self->labels) : (size_t) 0);
   reset_windowing (self);
   self->windows_nonfinite = 0;
+  g_atomic_int_set (&self->warned_caps, 0);
   g_free (model_path);
   g_free (labels_path);
   return TRUE;
@@ -490,6 +491,22 @@ gst_clar_embed_transform_caps (GstBaseTransform *trans, GstPadDirection directio
   }
   if (filter) {
     GstCaps *x = gst_caps_intersect_full (filter, res, GST_CAPS_INTERSECT_FIRST);
+    /* Upstream offers only rates/channels we cannot take: say why once, since
+     * the source will merely report "not-negotiated". */
+    if (gst_caps_is_empty (x) && !gst_caps_is_empty (res) && self->info
+        && !g_atomic_int_get (&self->warned_caps)) {
+      GstStructure *fs = gst_caps_get_size (filter) ? gst_caps_get_structure (filter, 0) : NULL;
+      gint rate = 0, ch = 0;
+      if (fs && gst_structure_get_int (fs, "rate", &rate)
+          && (rate != self->info->mel.sample_rate
+              || (gst_structure_get_int (fs, "channels", &ch) && ch != 1))) {
+        g_atomic_int_set (&self->warned_caps, 1);
+        GST_ELEMENT_WARNING (self, CORE, NEGOTIATION,
+            ("clarembed needs mono audio at %d Hz; put audioconvert ! audioresample before it.",
+                self->info->mel.sample_rate),
+            ("upstream offers %" GST_PTR_FORMAT, filter));
+      }
+    }
     gst_caps_unref (res);
     res = x;
   }

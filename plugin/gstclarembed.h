@@ -44,6 +44,7 @@ struct _GstClarEmbed {
   gboolean have_base;
   guint64 window_index;
   guint64 windows_nonfinite;
+  gint warned_caps;        /* atomic: caps mismatch explained once */
   gfloat *embedding;
   gfloat *mel;
   clar_label_score *top;
