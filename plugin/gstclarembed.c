@@ -491,21 +491,15 @@ gst_clar_embed_transform_caps (GstBaseTransform *trans, GstPadDirection directio
   }
   if (filter) {
     GstCaps *x = gst_caps_intersect_full (filter, res, GST_CAPS_INTERSECT_FIRST);
-    /* Upstream offers only rates/channels we cannot take: say why once, since
-     * the source will merely report "not-negotiated". */
+    /* Upstream offers only rates/channels we cannot take. The source will
+     * report "not-negotiated"; say why in the debug log (a bus message from
+     * inside a caps query races with the source's own error). */
     if (gst_caps_is_empty (x) && !gst_caps_is_empty (res) && self->info
         && !g_atomic_int_get (&self->warned_caps)) {
-      GstStructure *fs = gst_caps_get_size (filter) ? gst_caps_get_structure (filter, 0) : NULL;
-      gint rate = 0, ch = 0;
-      if (fs && gst_structure_get_int (fs, "rate", &rate)
-          && (rate != self->info->mel.sample_rate
-              || (gst_structure_get_int (fs, "channels", &ch) && ch != 1))) {
-        g_atomic_int_set (&self->warned_caps, 1);
-        GST_ELEMENT_WARNING (self, CORE, NEGOTIATION,
-            ("clarembed needs mono audio at %d Hz; put audioconvert ! audioresample before it.",
-                self->info->mel.sample_rate),
-            ("upstream offers %" GST_PTR_FORMAT, filter));
-      }
+      g_atomic_int_set (&self->warned_caps, 1);
+      GST_WARNING_OBJECT (self, "clarembed needs mono audio at %d Hz (put audioconvert ! "
+          "audioresample before it); upstream offers %" GST_PTR_FORMAT,
+          self->info->mel.sample_rate, filter);
     }
     gst_caps_unref (res);
     res = x;

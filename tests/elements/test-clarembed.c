@@ -455,6 +455,14 @@ GST_START_TEST (test_caps_rejected)
     fail_unless (gst_structure_get_int (st, "rate", &rate) && rate == RATE);
     gst_caps_unref (q);
   }
+  /* ... so a caps query for another rate finds nothing in common ... */
+  {
+    GstCaps *other = gst_caps_from_string ("audio/x-raw,rate=44100,channels=1");
+    GstCaps *q = gst_pad_query_caps (sink, other);
+    fail_unless (gst_caps_is_empty (q));
+    gst_caps_unref (q);
+    gst_caps_unref (other);
+  }
   /* ... and other caps are refused with an explanation. */
   fail_if (gst_pad_send_event (sink, gst_event_new_caps (caps)));
   text = error_text (bus, GST_MESSAGE_ERROR);

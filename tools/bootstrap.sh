@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# One entry point for a fresh Debian 12 machine:
+#   tools/bootstrap.sh demo   install what is missing, build, run a real pipeline on
+#                             the shipped default model and print labels/embeddings
+#   tools/bootstrap.sh test   install what is missing, build, run every test and
+#                             print "N passed, N failed, N skipped"
+#   tools/bootstrap.sh deps   only install the Debian packages
+#   tools/bootstrap.sh build  install + build only
+# Environment: BUILD_DIR (default _build), CLAR_NO_APT=1 to skip apt-get.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+BUILD_DIR=${BUILD_DIR:-_build}
+
+# Packages needed to build and run (demo) and, in addition, to test.
+BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev libgstreamer1.0-dev
+  libgstreamer-plugins-base1.0-dev libfftw3-dev libopenblas-dev"
+RUN_PKGS="gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  espeak-ng fluidsynth fluid-soundfont-gm sox"
+TEST_PKGS="python3 python3-numpy python3-torch python3-torchaudio python3-gi
+  gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 valgrind"
+
+log () { printf '[bootstrap] %s\n' "$*" >&2; }
+
+install_pkgs () {
+  [ "${CLAR_NO_APT:-0}" = 1 ] && return 0
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && { log "all Debian packages present"; return 0; }
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  log "installing: ${missing[*]}"
+  $sudo apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+build () {
+  if [ -f "$BUILD_DIR/build.ninja" ]; then
+    meson setup --reconfigure "$BUILD_DIR" >/dev/null
+  else
+    meson setup "$BUILD_DIR" >/dev/null
+  fi
+  ninja -C "$BUILD_DIR" >/dev/null || ninja -C "$BUILD_DIR"
+  log "built in $BUILD_DIR"
+}
+
+# Prints "N passed, N failed, N skipped" from meson's machine-readable log.
+summarise () {
+  local json="$BUILD_DIR/meson-logs/testlog.json"
+  [ -f "$json" ] || { echo "0 passed, 1 failed"; return 1; }
+  awk '
+    /"result": *"(OK|EXPECTEDFAIL)"/ { p++ }
+    /"result": *"(FAIL|ERROR|TIMEOUT|UNEXPECTEDPASS)"/ { f++ }
+    /"result": *"SKIP"/ { s++ }
+    END { printf "%d passed, %d failed, %d skipped\n", p, f, s; exit (f > 0) }' "$json"
+}
+
+cmd=${1:-}
+case "$cmd" in
+  deps)
+    install_pkgs $BUILD_PKGS $RUN_PKGS $TEST_PKGS ;;
+  build)
+    install_pkgs $BUILD_PKGS $RUN_PKGS
+    build ;;
+  demo)
+    install_pkgs $BUILD_PKGS $RUN_PKGS
+    build
+    exec tools/demo.sh "$BUILD_DIR" ;;
+  test)
+    install_pkgs $BUILD_PKGS $RUN_PKGS $TEST_PKGS
+    build
+    set +e
+    meson test -C "$BUILD_DIR" --num-processes 2 --print-errorlogs ${MESON_TEST_ARGS:-}
+    set -e
+    summarise ;;
+  *)
+    echo "usage: tools/bootstrap.sh demo|test|deps|build" >&2
+    exit 2 ;;
+esac

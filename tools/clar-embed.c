@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * clar-embed: embeddings and labels of audio files, one JSON line per window.
+ *
+ *   clar-embed [--model FILE] [--labels FILE] [--window S] [--hop S]
+ *              [--top-k K] [--embeddings] FILE...
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gst/gst.h>
+#include <clar/clar.h>
+#include "audio-decode.h"
+
+#ifndef CLAR_DEFAULT_MODEL
+#define CLAR_DEFAULT_MODEL "clar-default.safetensors"
+#endif
+
+static void
+usage (FILE *f)
+{
+  fprintf (f,
+      "usage: clar-embed [options] FILE...\n"
+      "  --model FILE     model (default: $CLAR_MODEL, else %s)\n"
+      "  --labels FILE    label set replacing the model's labels\n"
+      "  --window SEC     window length (default: the model's)\n"
+      "  --hop SEC        hop between windows (default: the model's)\n"
+      "  --top-k K        labels per window (default 3)\n"
+      "  --embeddings     include the embedding vectors\n"
+      "Prints one JSON object per window: file, start, duration, labels[, embedding].\n"
+      "A final partial window is zero-padded if it holds at least half a window.\n",
+      CLAR_DEFAULT_MODEL);
+}
+
+static void
+json_string (const char *s)
+{
+  putchar ('"');
+  for (; *s; s++) {
+    unsigned char c = (unsigned char) *s;
+    if (c == '"' || c == '\\')
+      printf ("\\%c", c);
+    else if (c < 0x20)
+      printf ("\\u%04x", c);
+    else
+      putchar (c);
+  }
+  putchar ('"');
+}
+
+static double
+parse_seconds (const char *opt, const char *v)
+{
+  char *end;
+  double x = strtod (v, &end);
+  if (end == v || *end || !isfinite (x) || x <= 0 || x > 3600) {
+    fprintf (stderr, "clar-embed: %s needs a duration in seconds (0 < s <= 3600), got \"%s\"\n", opt, v);
+    exit (2);
+  }
+  return x;
+}
+
+int
+main (int argc, char **argv)
+{
+  const char *model_path = NULL, *labels_path = NULL;
+  double window_s = 0, hop_s = 0;
+  long top_k = 3;
+  int with_emb = 0, n_files = 0, failures = 0;
+  char **files = calloc ((size_t) argc, sizeof (char *));
+  clar_model *model = NULL;
+  clar_session *sess;
+  clar_labels *labels;
+  clar_error err;
+  const clar_model_info *info;
+  size_t W, H;
+
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp (argv[i], "--model") && i + 1 < argc) model_path = argv[++i];
+    else if (!strcmp (argv[i], "--labels") && i + 1 < argc) labels_path = argv[++i];
+    else if (!strcmp (argv[i], "--window") && i + 1 < argc) window_s = parse_seconds ("--window", argv[++i]);
+    else if (!strcmp (argv[i], "--hop") && i + 1 < argc) hop_s = parse_seconds ("--hop", argv[++i]);
+    else if (!strcmp (argv[i], "--top-k") && i + 1 < argc) {
+      char *end;
+      top_k = strtol (argv[++i], &end, 10);
+      if (*end || top_k < 0 || top_k > 1000) {
+        fprintf (stderr, "clar-embed: --top-k needs 0..1000\n");
+        return 2;
+      }
+    }
+    else if (!strcmp (argv[i], "--embeddings")) with_emb = 1;
+    else if (!strcmp (argv[i], "--help") || !strcmp (argv[i], "-h")) { usage (stdout); return 0; }
+    else if (argv[i][0] == '-' && argv[i][1]) { usage (stderr); return 2; }
+    else files[n_files++] = argv[i];
+  }
+  if (!n_files) {
+    usage (stderr);
+    return 2;
+  }
+  if (!model_path)
+    model_path = getenv ("CLAR_MODEL") && *getenv ("CLAR_MODEL") ? getenv ("CLAR_MODEL") : CLAR_DEFAULT_MODEL;
+  gst_init (NULL, NULL);
+  if (clar_model_load_file (model_path, &model, &err) != CLAR_OK) {
+    fprintf (stderr, "clar-embed: cannot load model: %s\n", err.message);
+    return 1;
+  }
+  {
+    char warn[512];
+    if (clar_blas_warning (warn, sizeof warn))
+      fprintf (stderr, "clar-embed: warning: %s\n", warn);
+  }
+  info = clar_model_get_info (model);
+  W = window_s > 0 ? (size_t) llround (window_s * info->mel.sample_rate) : info->window_samples;
+  H = hop_s > 0 ? (size_t) llround (hop_s * info->mel.sample_rate) : info->hop_samples;
+  if (W < info->min_samples) {
+    fprintf (stderr, "clar-embed: --window is shorter than the model's minimum of %.3f s\n",
+        (double) info->min_samples / info->mel.sample_rate);
+    return 2;
+  }
+  if (H < 1)
+    H = 1;
+  labels = clar_model_get_labels (model);
+  if (labels_path) {
+    labels = clar_labels_load_file (labels_path, &err);
+    if (!labels) {
+      fprintf (stderr, "clar-embed: cannot load labels: %s\n", err.message);
+      return 1;
+    }
+    if (clar_labels_dim (labels) != info->embedding_dim) {
+      fprintf (stderr, "clar-embed: %s has %zu-d vectors, the model %zu-d\n", labels_path,
+          clar_labels_dim (labels), info->embedding_dim);
+      return 1;
+    }
+  } else if (labels) {
+    clar_labels_ref (labels);
+  }
+  sess = clar_session_new (model, &err);
+  if (!sess) {
+    fprintf (stderr, "clar-embed: %s\n", err.message);
+    return 1;
+  }
+  {
+    float *emb = malloc (info->embedding_dim * sizeof (float));
+    float *win = malloc (W * sizeof (float));
+    clar_label_score *top = calloc ((size_t) top_k + 1, sizeof *top);
+    for (int f = 0; f < n_files; f++) {
+      float *pcm = NULL;
+      size_t n = 0;
+      char *msg = NULL;
+      if (clar_decode_file (files[f], info->mel.sample_rate, &pcm, &n, &msg, 0) != 0) {
+        fprintf (stderr, "clar-embed: %s\n", msg);
+        free (msg);
+        failures++;
+        continue;
+      }
+      for (size_t start = 0; start < n; start += H) {
+        size_t valid = n - start < W ? n - start : W;
+        int rc, k = 0;
+        if (valid < W && valid * 2 < W)
+          break;
+        memcpy (win, pcm + start, valid * sizeof (float));
+        memset (win + valid, 0, (W - valid) * sizeof (float));
+        rc = clar_session_embed (sess, win, W, emb);
+        if (rc != CLAR_OK) {
+          fprintf (stderr, "clar-embed: %s at %.3f s: %s\n", files[f],
+              (double) start / info->mel.sample_rate, clar_strerror (rc));
+          if (valid < W)
+            break;
+          continue;
+        }
+        if (labels && top_k > 0)
+          k = clar_labels_top_k (labels, emb, (size_t) top_k, 0.0f, top);
+        printf ("{\"file\":");
+        json_string (files[f]);
+        printf (",\"start\":%.3f,\"duration\":%.3f,\"labels\":[",
+            (double) start / info->mel.sample_rate, (double) W / info->mel.sample_rate);
+        for (int i = 0; i < k; i++) {
+          printf ("%s{\"name\":", i ? "," : "");
+          json_string (clar_labels_name (labels, top[i].index));
+          printf (",\"score\":%.4f}", top[i].score);
+        }
+        printf ("]");
+        if (with_emb) {
+          printf (",\"embedding\":[");
+          for (size_t i = 0; i < info->embedding_dim; i++)
+            printf ("%s%.6g", i ? "," : "", emb[i]);
+          printf ("]");
+        }
+        printf ("}\n");
+        if (valid < W)
+          break;
+      }
+      free (pcm);
+      fflush (stdout);
+    }
+    free (emb);
+    free (win);
+    free (top);
+  }
+  clar_session_free (sess);
+  clar_labels_unref (labels);
+  clar_model_unref (model);
+  free (files);
+  return failures ? 1 : 0;
+}
