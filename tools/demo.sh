@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The main job: make three short clips (a spoken word with espeak-ng, a flute
+# note with fluidsynth, pink noise with sox), encode them to Ogg/Vorbis, and
+# run each through a real pipeline
+#   uridecodebin ! audioconvert ! audioresample ! clarembed ! fakesink
+# on the shipped default model, printing per-window labels and the first
+# embedding values. Usage: tools/demo.sh [BUILD_DIR]
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$here/_build}
+case "$build" in /*) ;; *) build=$here/$build ;; esac
+out=${DEMO_DIR:-$build/demo}
+mkdir -p "$out"
+sf2=/usr/share/sounds/sf2/FluidR3_GM.sf2
+
+espeak-ng -v en-us -w "$out/seven.wav" "seven"
+python3 "$here/tools/midi-note.py" "$out/flute.mid" 73 72 100 1.5
+fluidsynth -q -ni -g 1.0 -F "$out/flute.wav" -r 16000 "$sf2" "$out/flute.mid" >/dev/null 2>&1
+sox -n -r 16000 -c 1 "$out/noise.wav" synth 2.0 pinknoise vol 0.3
+for c in seven flute noise; do
+  gst-launch-1.0 -q filesrc location="$out/$c.wav" ! decodebin ! audioconvert ! \
+    vorbisenc ! oggmux ! filesink location="$out/$c.ogg"
+done
+
+model=$(meson devenv -C "$build" printenv CLAR_MODEL)
+echo "model: $model"
+/usr/bin/python3 - "$model" <<'PY'
+import json, struct, sys
+with open(sys.argv[1], "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    meta = json.loads(f.read(n))["__metadata__"]
+print(f"  name: {meta.get('clar.name')}; {meta.get('clar.description', '')}")
+print(f"  labels: {', '.join(json.loads(meta.get('clar.labels', '[]')))}")
+PY
+for c in seven flute noise; do
+  echo "== $c.ogg"
+  meson devenv -C "$build" "$build/examples/clar-monitor" "$out/$c.ogg"
+done
