@@ -526,6 +526,60 @@ GST_START_TEST (test_hop_longer_than_window)
 }
 GST_END_TEST;
 
+GST_START_TEST (test_gap_is_silence)
+{
+  /* A GAP buffer counts as silence: it advances time, windows keep their
+   * timestamps, and with min-rms the gap window is reported as silent. */
+  Fixture f = setup (F32_CAPS, "hop-size=1000000000 min-rms=0.001");
+  GstBuffer *gap = gst_buffer_new_allocate (NULL, 16000 * 4, NULL);
+  GList *msgs;
+  fail_unless_equals_int (push_f32 (&f, 16000, 0, NULL), GST_FLOW_OK);
+  gst_buffer_memset (gap, 0, 0xff, 16000 * 4);   /* garbage bytes: must be ignored */
+  GST_BUFFER_PTS (gap) = GST_SECOND;
+  GST_BUFFER_FLAG_SET (gap, GST_BUFFER_FLAG_GAP);
+  fail_unless_equals_int (gst_harness_push (f.h, gap), GST_FLOW_OK);
+  f.pushed += 16000;
+  fail_unless_equals_int (push_f32 (&f, 16000, 0, NULL), GST_FLOW_OK);
+  msgs = pop_messages (&f);
+  fail_unless_equals_int (g_list_length (msgs), 3);
+  fail_unless (!msg_bool (g_list_nth_data (msgs, 0), "silent"));
+  fail_unless (msg_bool (g_list_nth_data (msgs, 1), "silent"));
+  fail_unless_equals_uint64 (msg_u64 (g_list_nth_data (msgs, 1), "timestamp"), GST_SECOND);
+  fail_unless_equals_uint64 (msg_u64 (g_list_nth_data (msgs, 2), "timestamp"), 2 * GST_SECOND);
+  fail_unless (!msg_bool (g_list_nth_data (msgs, 2), "silent"));
+  g_list_free_full (msgs, (GDestroyNotify) gst_message_unref);
+  teardown (&f);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_caps_change_resets)
+{
+  /* 0.75 s of F32, then the stream switches to S16: the partial window is
+   * flushed (>= half a window) and windowing restarts on the new format. */
+  Fixture f = setup (F32_CAPS, "hop-size=1000000000");
+  GstBuffer *b;
+  GstMapInfo map;
+  GList *msgs;
+  fail_unless_equals_int (push_f32 (&f, 12000, 0, NULL), GST_FLOW_OK);
+  gst_harness_set_src_caps_str (f.h, S16_CAPS);
+  b = gst_buffer_new_allocate (NULL, 16000 * 2, NULL);
+  gst_buffer_map (b, &map, GST_MAP_WRITE);
+  for (guint i = 0; i < 16000; i++)
+    ((gint16 *) map.data)[i] = (gint16) (signal_at (i) * 20000);
+  gst_buffer_unmap (b, &map);
+  GST_BUFFER_PTS (b) = 750 * GST_MSECOND;
+  fail_unless_equals_int (gst_harness_push (f.h, b), GST_FLOW_OK);
+  msgs = pop_messages (&f);
+  fail_unless_equals_int (g_list_length (msgs), 2);
+  fail_unless (msg_bool (g_list_nth_data (msgs, 0), "padded"));
+  fail_unless_equals_uint64 (msg_u64 (g_list_nth_data (msgs, 0), "timestamp"), 0);
+  fail_unless_equals_uint64 (msg_u64 (g_list_nth_data (msgs, 1), "timestamp"), 750 * GST_MSECOND);
+  fail_unless_equals_uint64 (msg_u64 (g_list_nth_data (msgs, 1), "window-index"), 0);
+  g_list_free_full (msgs, (GDestroyNotify) gst_message_unref);
+  teardown (&f);
+}
+GST_END_TEST;
+
 static Suite *
 clarembed_suite (void)
 {
@@ -547,6 +601,8 @@ clarembed_suite (void)
   tcase_add_test (tc, test_window_too_short);
   tcase_add_test (tc, test_window_change_while_running);
   tcase_add_test (tc, test_hop_longer_than_window);
+  tcase_add_test (tc, test_gap_is_silence);
+  tcase_add_test (tc, test_caps_change_resets);
   return s;
 }
 
