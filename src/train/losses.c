@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Contrastive and supervised losses with their gradients. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "nn.h"
+
+/* Shared by NT-Xent and SupCon: zn = rows of z normalised; S = zn zn^T / tau.
+ * For each anchor i, q_ik = softmax over k != i of S_ik. The loss of anchor i
+ * is -mean_{p in pos(i)} log q_ip; d loss_i / d S_ik = q_ik - [k in pos]/|pos|.
+ * pos(i) is given by a class id per row: rows with equal ids are positives. */
+static double
+contrastive (const float *z, int R, int P, float tau, const int *row_class,
+             float *dz)
+{
+  float *zn = malloc ((size_t) R * P * sizeof (float));
+  float *S = malloc ((size_t) R * R * sizeof (float));
+  float *dS = calloc ((size_t) R * R, sizeof (float));
+  float *norm = malloc ((size_t) R * sizeof (float));
+  float *dzn = calloc ((size_t) R * P, sizeof (float));
+  double loss = 0;
+  if (!zn || !S || !dS || !norm || !dzn) {
+    free (zn); free (S); free (dS); free (norm); free (dzn);
+    return NAN;
+  }
+  for (int i = 0; i < R; i++) {
+    double s = 0;
+    for (int d = 0; d < P; d++)
+      s += (double) z[i * P + d] * z[i * P + d];
+    norm[i] = (float) (sqrt (s) + 1e-12);
+    for (int d = 0; d < P; d++)
+      zn[i * P + d] = z[i * P + d] / norm[i];
+  }
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, R, R, P, 1.0f / tau, zn, P, zn, P,
+      0.0f, S, R);
+  for (int i = 0; i < R; i++) {
+    double mx = -INFINITY, sum = 0, lse;
+    int npos = 0;
+    for (int k = 0; k < R; k++)
+      if (k != i && S[i * R + k] > mx)
+        mx = S[i * R + k];
+    for (int k = 0; k < R; k++)
+      if (k != i)
+        sum += exp (S[i * R + k] - mx);
+    lse = mx + log (sum);
+    for (int k = 0; k < R; k++)
+      if (k != i && row_class[k] == row_class[i])
+        npos++;
+    if (npos == 0)
+      continue;
+    for (int k = 0; k < R; k++) {
+      if (k == i)
+        continue;
+      double q = exp (S[i * R + k] - lse);
+      int pos = row_class[k] == row_class[i];
+      if (pos)
+        loss += -(S[i * R + k] - lse) / npos;
+      dS[i * R + k] = (float) ((q - (pos ? 1.0 / npos : 0.0)) / R);
+    }
+  }
+  loss /= R;
+  if (dz) {
+    /* S = zn zn^T / tau  =>  dzn = (dS + dS^T) zn / tau. */
+    for (int i = 0; i < R; i++)
+      for (int k = i + 1; k < R; k++) {
+        float a = dS[i * R + k] + dS[k * R + i];
+        dS[i * R + k] = dS[k * R + i] = a;
+      }
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, R, P, R, 1.0f / tau, dS, R, zn, P,
+        0.0f, dzn, P);
+    for (int i = 0; i < R; i++) {
+      double dot = 0;
+      for (int d = 0; d < P; d++)
+        dot += (double) zn[i * P + d] * dzn[i * P + d];
+      for (int d = 0; d < P; d++)
+        dz[i * P + d] = (float) ((dzn[i * P + d] - zn[i * P + d] * dot) / norm[i]);
+    }
+  }
+  free (zn); free (S); free (dS); free (norm); free (dzn);
+  return loss;
+}
+
+double
+clar_loss_ntxent (const float *z, int N, int P, float tau, float *dz)
+{
+  int *cls = malloc ((size_t) 2 * N * sizeof (int));
+  double l;
+  if (!cls)
+    return NAN;
+  /* The only positive of view i is the other view of the same clip. */
+  for (int i = 0; i < N; i++)
+    cls[i] = cls[i + N] = i;
+  l = contrastive (z, 2 * N, P, tau, cls, dz);
+  free (cls);
+  return l;
+}
+
+double
+clar_loss_supcon (const float *z, int N, int P, float tau, const int *labels,
+                  float *dz)
+{
+  int *cls = malloc ((size_t) 2 * N * sizeof (int));
+  double l;
+  if (!cls)
+    return NAN;
+  for (int i = 0; i < N; i++) {
+    /* Unlabelled clips get a class of their own (only the other view). */
+    int c = labels[i] >= 0 ? labels[i] : -1 - i;
+    cls[i] = cls[i + N] = c;
+  }
+  l = contrastive (z, 2 * N, P, tau, cls, dz);
+  free (cls);
+  return l;
+}
+
+double
+clar_loss_ce (const float *logits, int M, int K, const int *labels, float *dlogits)
+{
+  int n = 0;
+  double loss = 0;
+  if (dlogits)
+    memset (dlogits, 0, (size_t) M * K * sizeof (float));
+  for (int i = 0; i < M; i++)
+    if (labels[i] >= 0 && labels[i] < K)
+      n++;
+  if (!n)
+    return 0.0;
+  for (int i = 0; i < M; i++) {
+    const float *l = logits + (size_t) i * K;
+    double mx = -INFINITY, sum = 0, lse;
+    if (labels[i] < 0 || labels[i] >= K)
+      continue;
+    for (int k = 0; k < K; k++)
+      if (l[k] > mx)
+        mx = l[k];
+    for (int k = 0; k < K; k++)
+      sum += exp (l[k] - mx);
+    lse = mx + log (sum);
+    loss += lse - l[labels[i]];
+    if (dlogits)
+      for (int k = 0; k < K; k++)
+        dlogits[(size_t) i * K + k] = (float) ((exp (l[k] - lse) - (k == labels[i])) / n);
+  }
+  return loss / n;
+}
