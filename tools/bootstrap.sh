@@ -20,7 +20,7 @@ BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev libgstream
   libgstreamer-plugins-base1.0-dev libfftw3-dev libopenblas-dev"
 RUN_PKGS="gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   espeak-ng fluidsynth fluid-soundfont-gm sox"
-TEST_PKGS="python3 python3-numpy python3-torch python3-torchaudio python3-gi
+TEST_PKGS="python3 python3-numpy python3-torch python3-torchaudio python3-gi flite libsox-fmt-all
   gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 valgrind"
 
 log () { printf '[bootstrap] %s\n' "$*" >&2; }

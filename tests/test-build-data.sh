@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The data builder in --quick mode: manifest format, splits that never share
+# a group, and the held-out filter (a custom list naming one packaged file).
+# Needs sox, espeak-ng, flite, fluidsynth and apt-get download access to
+# minetest-data (skips with 77 otherwise).
+set -u
+: "${CLAR_SOURCE_ROOT:?run through meson test}"
+for t in sox espeak-ng flite fluidsynth dpkg-deb; do
+  command -v $t >/dev/null || { echo "no $t: skipped"; exit 77; }
+done
+[ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || { echo "no FluidR3_GM.sf2: skipped"; exit 77; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+py=/usr/bin/python3
+b=$CLAR_SOURCE_ROOT/tools/data/build_data.py
+fails=0
+check () { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails+1)); fi; }
+
+: > "$tmp/none.txt"
+$py "$b" --quick --out "$tmp/a" --heldout "$tmp/none.txt" 2> "$tmp/a.log" || {
+  grep -q "not available" "$tmp/a.log" && { echo "package download unavailable: skipped"; exit 77; }
+  cat "$tmp/a.log"; exit 1; }
+m=$tmp/a/manifest.tsv
+check "manifest header" "head -1 '$m' | grep -q \$'^path\tlabel\tsplit\tsource\tgroup\tcaption\$'"
+check "every row has 6 columns and an existing file" "$py - '$m' <<'PY'
+import os, sys
+rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1])][1:]
+assert rows and all(len(r) == 6 for r in rows)
+assert all(os.path.exists(os.path.join(os.path.dirname(sys.argv[1]), r[0])) for r in rows)
+assert {r[2] for r in rows} == {'train', 'val'}
+PY"
+check "no group in both splits" "$py - '$m' <<'PY'
+import sys
+rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1])][1:]
+sp = {}
+for r in rows: sp.setdefault((r[1], r[4]), set()).add(r[2])
+assert all(len(v) == 1 for v in sp.values()), [k for k, v in sp.items() if len(v) > 1]
+PY"
+check "16 kHz mono clips" "soxi -r \"$tmp/a/\$(sed -n 2p '$m' | cut -f1)\" | grep -qx 16000"
+n_a=$(($(wc -l < "$m") - 1))
+# Held-out filter: list the md5 of one packaged minetest sound.
+deb=$(ls "$tmp"/a/debs/minetest-data_*.deb | head -1)
+mkdir "$tmp/x" && dpkg-deb -x "$deb" "$tmp/x"
+f=$(grep minetest-data "$CLAR_SOURCE_ROOT/../shared/data/realsounds-train.tsv" | head -1 | cut -f5 | cut -d/ -f2-)
+md5sum "$tmp/x/$f" | cut -d' ' -f1 > "$tmp/one.txt"
+$py "$b" --quick --out "$tmp/b" --heldout "$tmp/one.txt" 2> "$tmp/b.log"
+n_b=$(($(wc -l < "$tmp/b/manifest.tsv") - 1))
+check "held-out file removed ($n_a -> $n_b clips)" "[ $n_b -eq $((n_a - 1)) ] && grep -qx \$'heldout_removed\t1' '$tmp/b/VERSION.tsv'"
+# Resumable: a second run reuses the finished stages.
+$py "$b" --quick --out "$tmp/a" --heldout "$tmp/none.txt" 2> "$tmp/c.log"
+check "rerun skips built stages" "grep -q 'already built' '$tmp/c.log'"
+echo "$fails failed"
+[ $fails -eq 0 ]
