@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <clar/common.h>
 #include <clar/version.h>
@@ -45,4 +46,18 @@ clar_set_error (clar_error *err, int code, const char *fmt, ...)
     va_end (ap);
   }
   return code;
+}
+
+int
+clar_grow_floats (float **buf, size_t *cap, size_t n)
+{
+  float *nb;
+  if (n <= *cap)
+    return 0;
+  nb = realloc (*buf, n * sizeof (float));
+  if (!nb)
+    return -1;
+  *buf = nb;
+  *cap = n;
+  return 0;
 }

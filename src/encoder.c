@@ -19,20 +19,6 @@ struct clar_session {
   size_t act_cap, scratch_cap, melbuf_cap;
 };
 
-static int
-grow (float **buf, size_t *cap, size_t n)
-{
-  float *nb;
-  if (n <= *cap)
-    return 0;
-  nb = realloc (*buf, n * sizeof (float));
-  if (!nb)
-    return -1;
-  *buf = nb;
-  *cap = n;
-  return 0;
-}
-
 /* Sizes the activation buffers for n_frames. */
 static int
 prepare (clar_session *s, size_t n_frames, clar_error *err)
@@ -63,7 +49,7 @@ prepare (clar_session *s, size_t n_frames, clar_error *err)
         scratch = cols;
     }
   }
-  if (grow (&s->act[0], &s->act_cap, act) || grow (&s->scratch, &s->scratch_cap, scratch))
+  if (clar_grow_floats (&s->act[0], &s->act_cap, act) || clar_grow_floats (&s->scratch, &s->scratch_cap, scratch))
     return clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory for activations");
   {
     float *nb = realloc (s->act[1], s->act_cap * sizeof (float));
@@ -241,7 +227,7 @@ clar_session_embed (clar_session *s, const float *pcm, size_t n_samples,
   if (n_samples < s->model->info.min_samples)
     return CLAR_ERR_INPUT_TOO_SHORT;
   T = clar_mel_n_frames (&s->model->info.mel, n_samples);
-  if (grow (&s->melbuf, &s->melbuf_cap, (size_t) s->model->info.mel.n_mels * T))
+  if (clar_grow_floats (&s->melbuf, &s->melbuf_cap, (size_t) s->model->info.mel.n_mels * T))
     return CLAR_ERR_NO_MEMORY;
   if ((rc = clar_mel_compute (s->mel, pcm, n_samples, s->melbuf, T)) != CLAR_OK)
     return rc;

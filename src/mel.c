@@ -218,20 +218,6 @@ clar_mel_get_params (const clar_mel *m)
   return m ? &m->p : NULL;
 }
 
-static int
-ensure (float **buf, size_t *cap, size_t n)
-{
-  float *nb;
-  if (n <= *cap)
-    return 0;
-  nb = realloc (*buf, n * sizeof (float));
-  if (!nb)
-    return -1;
-  *buf = nb;
-  *cap = n;
-  return 0;
-}
-
 int
 clar_mel_compute (clar_mel *m, const float *pcm, size_t n, float *out,
                   size_t n_frames)
@@ -252,13 +238,13 @@ clar_mel_compute (clar_mel *m, const float *pcm, size_t n, float *out,
       return CLAR_ERR_NONFINITE;
   K = (size_t) m->n_freqs;
   nf = (size_t) p->n_fft;
-  if (ensure (&m->power, &m->power_cap, T * K))
+  if (clar_grow_floats (&m->power, &m->power_cap, T * K))
     return CLAR_ERR_NO_MEMORY;
   if (p->center) {
     /* Reflect padding (numpy/torch "reflect": the edge sample is not
      * repeated): x[-i] = x[i], x[n-1+i] = x[n-1-i]. */
     size_t pad = nf / 2;
-    if (ensure (&m->padded, &m->padded_cap, n + 2 * pad))
+    if (clar_grow_floats (&m->padded, &m->padded_cap, n + 2 * pad))
       return CLAR_ERR_NO_MEMORY;
     for (size_t i = 0; i < pad; i++)
       m->padded[i] = pcm[pad - i];

@@ -64,6 +64,10 @@ int clar_model_write_header (clar_st_writer *w, const clar_mel_params *mel,
                              size_t embedding_dim, const char *architecture,
                              const char *name, const char *description);
 
+/* Grows *buf (realloc) to hold at least n floats; *cap tracks its size.
+ * Returns 0, or -1 when out of memory (the old buffer stays valid). */
+int clar_grow_floats (float **buf, size_t *cap, size_t n);
+
 /* Sets err (if non-NULL) with printf-style message; returns code. */
 int clar_set_error (clar_error *err, int code, const char *fmt, ...)
 #if defined(__GNUC__)

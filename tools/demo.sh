@@ -15,7 +15,7 @@ mkdir -p "$out"
 sf2=/usr/share/sounds/sf2/FluidR3_GM.sf2
 
 espeak-ng -v en-us -w "$out/seven.wav" "seven"
-python3 "$here/tools/midi-note.py" "$out/flute.mid" 73 72 100 1.5
+python3 "$here/tools/data/midi.py" "$out/flute.mid" 73 72 100 1.5
 fluidsynth -q -ni -g 1.0 -F "$out/flute.wav" -r 16000 "$sf2" "$out/flute.mid" >/dev/null 2>&1
 sox -n -r 16000 -c 1 "$out/noise.wav" synth 2.0 pinknoise vol 0.3
 for c in seven flute noise; do

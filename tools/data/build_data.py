@@ -27,6 +27,9 @@ import sys
 import time
 import zipfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from midi import midi_bytes  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
@@ -64,25 +67,6 @@ def stable_frac(s):
 def to_wav(src, dst, extra=()):
     os.makedirs(os.path.dirname(dst), exist_ok=True)
     run(["sox", "-q", src, "-r", "16000", "-c", "1", "-b", "16", dst, *extra])
-
-
-def midi_bytes(program, notes, note_s, gap_s):
-    """One track: program change, then each (pitch, velocity) for note_s
-    seconds followed by gap_s of silence (960 ticks per second)."""
-    def vlq(n):
-        out = [n & 0x7F]
-        n >>= 7
-        while n:
-            out.insert(0, (n & 0x7F) | 0x80)
-            n >>= 7
-        return bytes(out)
-    ev = vlq(0) + bytes([0xC0, program])
-    for i, (p, v) in enumerate(notes):
-        ev += vlq(0 if i == 0 else int(gap_s * 960)) + bytes([0x90, p, v])
-        ev += vlq(int(note_s * 960)) + bytes([0x80, p, 0])
-    ev += vlq(int(gap_s * 960)) + b"\xFF\x2F\x00"
-    import struct
-    return b"MThd" + struct.pack(">IHHH", 6, 0, 1, 480) + b"MTrk" + struct.pack(">I", len(ev)) + ev
 
 
 def instruments(out, rows, quick):
