@@ -192,6 +192,18 @@ test_adam_and_schedule (void)
   clar_adam_step (&a, net, 0.01f);
   /* Step 1: mhat = g, vhat = g^2 -> update = lr * sign(g) (+ decay). */
   CHECK_CLOSE (p->w[0], w0 - 0.01 * (0.5 / (0.5 + 1e-8)) - 0.01 * 0.1 * w0, 1e-6);
+  {
+    /* SGD with momentum: two steps by hand. */
+    clar_param *q = clar_net_param (net, 1);
+    float q0 = q->w[0];
+    memset (q->m, 0, q->n * sizeof (float));
+    clar_net_zero_grad (net);
+    q->g[0] = 1.0f;
+    clar_sgd_step (net, 0.1f, 0.9f, 0.0f);
+    CHECK_CLOSE (q->w[0], q0 - 0.1, 1e-6);
+    clar_sgd_step (net, 0.1f, 0.9f, 0.0f);   /* v = 0.9 + 1 */
+    CHECK_CLOSE (q->w[0], q0 - 0.1 - 0.19, 1e-6);
+  }
   CHECK_CLOSE (clar_lr_schedule (0, 10, 110, 1.0f, 0.0f), 0.1, 1e-6);
   CHECK_CLOSE (clar_lr_schedule (9, 10, 110, 1.0f, 0.0f), 1.0, 1e-6);
   CHECK_CLOSE (clar_lr_schedule (60, 10, 110, 1.0f, 0.0f), 0.5, 1e-6);

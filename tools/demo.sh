@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# The main job: make three short clips (a spoken word with espeak-ng, a flute
-# note with fluidsynth, pink noise with sox), encode them to Ogg/Vorbis, and
-# run each through a real pipeline
+# The main job: make four short clips (the word "seven" by an espeak-ng voice
+# the model never trained on, a flute note rendered by fluidsynth, a steel
+# door from Debian's minetest-data in a source folder held out of training,
+# and pink noise), encode them to Ogg/Vorbis, and run each through a real
+# pipeline
 #   uridecodebin ! audioconvert ! audioresample ! clarembed ! fakesink
 # on the shipped default model, printing per-window labels and the first
 # embedding values. Usage: tools/demo.sh [BUILD_DIR]
@@ -14,11 +16,23 @@ out=${DEMO_DIR:-$build/demo}
 mkdir -p "$out"
 sf2=/usr/share/sounds/sf2/FluidR3_GM.sf2
 
-espeak-ng -v en-us -w "$out/seven.wav" "seven"
+clips="seven flute door noise"
+espeak-ng -v en-gb-scotland -w "$out/seven.wav" "seven"
 python3 "$here/tools/data/midi.py" "$out/flute.mid" 73 72 100 1.5
 fluidsynth -q -ni -g 1.0 -F "$out/flute.wav" -r 16000 "$sf2" "$out/flute.mid" >/dev/null 2>&1
+door=usr/share/games/minetest/games/minetest_game/mods/xpanes/sounds/xpanes_steel_bar_door_open.ogg
+if [ ! -f "$out/minetest/$door" ]; then
+  (cd "$out" && apt-get download minetest-data >/dev/null 2>&1 && \
+    dpkg-deb -x minetest-data_*.deb minetest) || true
+fi
+if [ -f "$out/minetest/$door" ]; then
+  sox -q "$out/minetest/$door" -r 16000 -c 1 "$out/door.wav"
+else
+  echo "(minetest-data could not be downloaded: skipping the door clip)"
+  clips="seven flute noise"
+fi
 sox -n -r 16000 -c 1 "$out/noise.wav" synth 2.0 pinknoise vol 0.3
-for c in seven flute noise; do
+for c in $clips; do
   gst-launch-1.0 -q filesrc location="$out/$c.wav" ! decodebin ! audioconvert ! \
     vorbisenc ! oggmux ! filesink location="$out/$c.ogg"
 done
@@ -33,7 +47,7 @@ with open(sys.argv[1], "rb") as f:
 print(f"  name: {meta.get('clar.name')}; {meta.get('clar.description', '')}")
 print(f"  labels: {', '.join(json.loads(meta.get('clar.labels', '[]')))}")
 PY
-for c in seven flute noise; do
+for c in $clips; do
   echo "== $c.ogg"
   meson devenv -C "$build" "$build/examples/clar-monitor" "$out/$c.ogg"
 done

@@ -39,6 +39,7 @@ clar_augment_default (void)
     .p_fade = 0.3f, .fade_max = 0.3f,
     .p_mask = 0.3f, .mask_max = 0.2f,
     .p_gain = 0.5f, .gain_db = 6.0f,
+    .p_stretch = 0.3f, .stretch_max = 0.2f,
   };
   return c;
 }
@@ -82,6 +83,8 @@ clar_augment_parse (const char *spec, clar_augment_config *cfg)
       cfg->p_fade = (float) v[0]; if (nv > 1) cfg->fade_max = (float) v[1];
     } else if (!strcmp (tok, "mask") && nv <= 2) {
       cfg->p_mask = (float) v[0]; if (nv > 1) cfg->mask_max = (float) v[1];
+    } else if (!strcmp (tok, "stretch") && nv <= 2) {
+      cfg->p_stretch = (float) v[0]; if (nv > 1) cfg->stretch_max = (float) v[1];
     } else if (!strcmp (tok, "gain") && nv <= 2) {
       cfg->p_gain = (float) v[0]; if (nv > 1) cfg->gain_db = (float) v[1];
     } else {
@@ -151,6 +154,52 @@ clar_add_noise (float *x, size_t n, clar_noise_color c, double snr_db, clar_rng 
 }
 
 void
+clar_time_stretch (const float *x, size_t n, double rate, size_t start,
+                   float *out, size_t len)
+{
+  /* WSOLA (Verhelst & Roelands 1993): output grains every HS samples; grain
+   * k is read near start + k * HS * rate, shifted by up to +-DELTA samples
+   * to best continue the previous grain (cross-correlation over the overlap
+   * region), so overlapping grains add in phase. Hann grains at 75 % overlap
+   * sum to 2, divided out. Pitch is kept; duration scales by 1/rate. */
+  enum { G = 1024, HS = 256, DELTA = 128 };
+  float win[G];
+  long prev = -1;
+  memset (out, 0, len * sizeof (float));
+  for (int i = 0; i < G; i++)
+    win[i] = (float) (0.5 - 0.5 * cos (2 * PI * i / G));
+  for (long k = 0; k * HS < (long) len; k++) {
+    long nominal = (long) start + (long) floor (k * HS * rate), best = nominal;
+    if (prev >= 0) {
+      /* The natural continuation of the previous grain starts at prev + HS;
+       * compare the first G - HS samples (the overlap with earlier grains). */
+      double bc = -INFINITY;
+      for (long d = -DELTA; d <= DELTA; d += 2) {
+        long c = nominal + d;
+        double acc = 0;
+        if (c < 0 || c + G - HS > (long) n)
+          continue;
+        for (int i = 0; i < G - HS; i += 2) {
+          long a = prev + HS + i;
+          acc += (a < (long) n ? x[a] : 0.0f) * x[c + i];
+        }
+        if (acc > bc) {
+          bc = acc;
+          best = c;
+        }
+      }
+    }
+    prev = best;
+    for (int i = 0; i < G; i++) {
+      long oi = k * HS + i - (G - HS), ii = best + i - (G - HS);
+      if (oi < 0 || (size_t) oi >= len || ii < 0 || (size_t) ii >= n)
+        continue;
+      out[oi] += win[i] * x[ii] * 0.5f;
+    }
+  }
+}
+
+void
 clar_fade (float *x, size_t n, size_t fi, size_t fo)
 {
   /* Half-cosine ramps, starting/ending at exactly zero. */
@@ -191,7 +240,25 @@ clar_augment_view (const clar_augment_config *cfg, clar_rng *rng,
     else
       start = -clar_rng_uniform (rng) * (len - span) * ratio;
   }
-  clar_resample_linear (clip, n, ratio, start, out, len);
+  if (cfg->p_stretch > 0 && clar_rng_uniform (rng) < cfg->p_stretch && start >= 0) {
+    /* Time stretch (pitch kept) instead of plain resampling: draw the rate,
+     * then read the crop from the stretched timeline. */
+    double m = 1.0 + cfg->stretch_max, rate = exp ((2 * clar_rng_uniform (rng) - 1) * log (m));
+    if (ratio != 1.0) {
+      float *tmp = malloc (n * sizeof (float));
+      if (tmp) {
+        clar_resample_linear (clip, n, ratio, 0, tmp, (size_t) (n / ratio));
+        clar_time_stretch (tmp, (size_t) (n / ratio), rate, (size_t) (start / ratio), out, len);
+        free (tmp);
+      } else {
+        clar_resample_linear (clip, n, ratio, start, out, len);
+      }
+    } else {
+      clar_time_stretch (clip, n, rate, (size_t) start, out, len);
+    }
+  } else {
+    clar_resample_linear (clip, n, ratio, start, out, len);
+  }
   if (cfg->p_gain > 0 && clar_rng_uniform (rng) < cfg->p_gain) {
     float g = (float) pow (10.0, (2 * clar_rng_uniform (rng) - 1) * cfg->gain_db / 20.0);
     for (size_t i = 0; i < len; i++)

@@ -24,6 +24,7 @@ typedef struct clar_augment_config {
   float p_fade, fade_max;             /* fraction of the window per side */
   float p_mask, mask_max;             /* fraction of the window */
   float p_gain, gain_db;              /* uniform in [-g, g] dB */
+  float p_stretch, stretch_max;       /* rate uniform in [1/(1+s), 1+s] */
 } clar_augment_config;
 
 clar_augment_config clar_augment_default (void);
@@ -50,6 +51,11 @@ void clar_resample_linear (const float *x, size_t n, double ratio, double start,
 void clar_add_noise (float *x, size_t n, clar_noise_color c, double snr_db,
                      clar_rng *rng);
 void clar_fade (float *x, size_t n, size_t fade_in, size_t fade_out);
+/* Time stretch by overlap-add of Hann-windowed grains (hop 256 out, rate *
+ * 256 in, 1024-sample grains): duration / rate, pitch unchanged. Writes
+ * len output samples read from x starting at sample `start`. */
+void clar_time_stretch (const float *x, size_t n, double rate, size_t start,
+                        float *out, size_t len);
 void clar_time_mask (float *x, size_t n, size_t start, size_t len);
 
 #endif

@@ -16,7 +16,7 @@ static double
 contrastive (const float *z, int R, int P, float tau, const int *row_class,
              float *dz)
 {
-  float *zn = malloc ((size_t) R * P * sizeof (float));
+  float *zn = calloc ((size_t) R * P, sizeof (float));
   float *S = malloc ((size_t) R * R * sizeof (float));
   float *dS = calloc ((size_t) R * R, sizeof (float));
   float *norm = malloc ((size_t) R * sizeof (float));

@@ -102,6 +102,11 @@ clar_adam clar_adam_default (void);
  * parameters of net, with learning rate lr. */
 void clar_adam_step (clar_adam *opt, clar_net *net, float lr);
 
+/* SGD with momentum (PyTorch's form: v = mu v + g + wd w; w -= lr v),
+ * weight decay on the decaying parameters only. The momentum buffer is the
+ * parameter's `m`. */
+void clar_sgd_step (clar_net *net, float lr, float momentum, float weight_decay);
+
 /* Linear warm-up for `warmup` steps, then cosine decay to lr_min at total. */
 float clar_lr_schedule (long step, long warmup, long total, float lr_max,
                         float lr_min);

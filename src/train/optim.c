@@ -31,6 +31,19 @@ clar_adam_step (clar_adam *opt, clar_net *net, float lr)
   }
 }
 
+void
+clar_sgd_step (clar_net *net, float lr, float momentum, float weight_decay)
+{
+  for (size_t i = 0; i < clar_net_n_params (net); i++) {
+    clar_param *p = clar_net_param (net, i);
+    float wd = p->decay ? weight_decay : 0.0f;
+    for (size_t j = 0; j < p->n; j++) {
+      p->m[j] = momentum * p->m[j] + p->g[j] + wd * p->w[j];
+      p->w[j] -= lr * p->m[j];
+    }
+  }
+}
+
 float
 clar_lr_schedule (long step, long warmup, long total, float lr_max, float lr_min)
 {
