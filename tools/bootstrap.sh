@@ -49,15 +49,17 @@ build () {
   log "built in $BUILD_DIR"
 }
 
-# Prints "N passed, N failed, N skipped" from meson's machine-readable log.
+# Prints "N passed, N failed, N skipped" from meson's machine-readable logs
+# (the main build and, when it ran, the sanitizer build).
 summarise () {
-  local json="$BUILD_DIR/meson-logs/testlog.json"
+  local json="$BUILD_DIR/meson-logs/testlog.json" asan="${BUILD_DIR}-sanitize/meson-logs/testlog.json"
   [ -f "$json" ] || { echo "0 passed, 1 failed"; return 1; }
-  awk '
+  [ "${CLAR_NO_SANITIZE:-0}" != 1 ] && [ -f "$asan" ] || asan=
+  cat "$json" $asan | awk '
     /"result": *"(OK|EXPECTEDFAIL)"/ { p++ }
     /"result": *"(FAIL|ERROR|TIMEOUT|UNEXPECTEDPASS)"/ { f++ }
     /"result": *"SKIP"/ { s++ }
-    END { printf "%d passed, %d failed, %d skipped\n", p, f, s; exit (f > 0) }' "$json"
+    END { printf "%d passed, %d failed, %d skipped\n", p, f, s; exit (f > 0) }'
 }
 
 cmd=${1:-}
@@ -77,6 +79,20 @@ case "$cmd" in
     set +e
     meson test -C "$BUILD_DIR" --num-processes 2 --print-errorlogs ${MESON_TEST_ARGS:-}
     set -e
+    # The C suites again under AddressSanitizer + UndefinedBehaviorSanitizer
+    # (in-process registry scan: gst-plugin-scanner is not instrumented).
+    # Their results are added to the summary as suite "sanitize".
+    if [ "${CLAR_NO_SANITIZE:-0}" != 1 ]; then
+      asan=${BUILD_DIR}-sanitize
+      [ -f "$asan/build.ninja" ] || meson setup "$asan" -Db_sanitize=address,undefined \
+        -Db_lundef=false -Dbuildtype=debug >/dev/null
+      ninja -C "$asan" >/dev/null || ninja -C "$asan"
+      set +e
+      GST_REGISTRY_FORK=no UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        meson test -C "$asan" --suite core --suite train --suite element --num-processes 2 \
+        --print-errorlogs
+      set -e
+    fi
     summarise ;;
   *)
     echo "usage: tools/bootstrap.sh demo|test|deps|build" >&2
