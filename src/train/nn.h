@@ -13,8 +13,16 @@
  * Layout: activations NCHW float32; a batch holds 2N views (view a of clip i
  * at row i, view b at row i + N).
  *
- * Threading: a clar_net belongs to one thread (OpenBLAS may use several
- * cores inside each SGEMM).
+ * Threading: a clar_net belongs to one thread. Inside a call, loops over
+ * samples, planes and channels run under OpenMP and each convolution runs
+ * its batch in fixed chunks of samples in parallel (src/train/backward.h);
+ * every reduction has a fixed order, so a given seed gives bit-identical
+ * results for any number of threads. clar_train_set_threads() picks the
+ * split between OpenMP and OpenBLAS threads.
+ *
+ * Errors: functions returning int give 0 or a negative clar_status; the
+ * message of the last failure of a net is clar_net_last_error(). Losses
+ * return NaN for invalid arguments or when out of memory.
  */
 #ifndef CLAR_TRAIN_NN_H
 #define CLAR_TRAIN_NN_H
@@ -37,12 +45,32 @@ typedef struct clar_net_config {
   float bn_momentum;          /* default 0.1 (PyTorch) */
   float bn_eps;               /* default 1e-5 */
   uint64_t seed;              /* weight initialisation */
+  /* Appended after the first version (defaults from
+   * clar_net_default_config): */
+  int conv_chunk;             /* samples per convolution chunk, default 8;
+                                 results depend on it, not on threads */
+  int conv_mode;              /* clar_conv_mode of backward.h: 0 one SGEMM
+                                 per sample, 1 one per chunk (default) */
 } clar_net_config;
 
 clar_net_config clar_net_default_config (void);
 
+/* Builds the training network from cfg->architecture (parsed with
+ * clar_architecture_parse): He-normal conv/linear weights (He et al. 2015),
+ * BN gamma 1 / beta 0, running mean 0 / var 1, classifier rows N(0,1), all
+ * drawn from cfg->seed. The architecture must end with a linear layer (its
+ * size is the embedding size D). NULL on error (err says why). */
 clar_net *clar_net_new (const clar_net_config *cfg, clar_error *err);
+/* NULL-safe. */
 void clar_net_free (clar_net *net);
+/* Message of the last failed call on net ("" if none). */
+const char *clar_net_last_error (const clar_net *net);
+
+/* Sets the threads used by the trainer: n OpenMP threads for the chunked
+ * convolutions and element-wise loops, OpenBLAS single-threaded (the
+ * measured faster split on the 2-core target, see the report of
+ * bench/bench-train). n <= 0: all cores. */
+void clar_train_set_threads (int n);
 
 int clar_net_embedding_dim (const clar_net *net);
 int clar_net_proj_dim (const clar_net *net);
@@ -54,10 +82,14 @@ int clar_net_n_classes (const clar_net *net);
  * output), z [M,P] (projection), logits [M,K] (scale * cosine). */
 int clar_net_forward (clar_net *net, const float *mel, int M, int T, int train,
                       const float **h, const float **z, const float **logits);
+/* After a forward: the L2-normalised embeddings h/|h| [M,D] (what the
+ * inference session outputs and the cosine head sees). */
+const float *clar_net_embeddings_normalised (const clar_net *net);
 
 /* Backward from dz [M,P] and dlogits [M,K] (either may be NULL), after a
  * forward with train=1; accumulates parameter gradients; optionally writes
- * d(input) to dmel. */
+ * d(input) to dmel [M][n_mels][T]. CLAR_ERR_INVALID_ARGUMENT if the last
+ * forward was not in train mode. */
 int clar_net_backward (clar_net *net, const float *dz, const float *dlogits,
                        float *dmel);
 
@@ -91,15 +123,62 @@ double clar_loss_supcon (const float *z, int N, int P, float tau,
 double clar_loss_ce (const float *logits, int M, int K, const int *labels,
                      float *dlogits);
 
-/* ---- optimiser ---- */
-typedef struct clar_adam {
-  float lr, beta1, beta2, eps, weight_decay;
-  long step;
-} clar_adam;
+typedef enum clar_contrastive {
+  CLAR_CONTRASTIVE_NTXENT = 0,
+  CLAR_CONTRASTIVE_SUPCON = 1,
+  CLAR_CONTRASTIVE_NONE = 2      /* supervised CE only */
+} clar_contrastive;
 
-clar_adam clar_adam_default (void);
-/* One AdamW step (Loshchilov & Hutter 2019: decoupled weight decay) over all
- * parameters of net, with learning rate lr. */
+/* CLAR's hybrid objective (Al-Tahan & Mohsenzadeh 2021, section 3): the
+ * contrastive loss on z [2N,P] plus lambda times the cross-entropy of the
+ * classifier logits [2N,K] over the labelled views (label of row i is
+ * labels[i mod N]; -1 = unlabelled, skipped). dz, dlogits (nullable)
+ * receive the gradient of the total; l_con, l_ce (nullable) its parts.
+ * K = 0 or lambda = 0 drops the CE term. */
+double clar_loss_hybrid (const float *z, const float *logits, int N, int P,
+                         int K, const int *labels, clar_contrastive kind,
+                         float tau, float lambda, float *dz, float *dlogits,
+                         double *l_con, double *l_ce);
+
+/* ---- optimiser ---- */
+typedef enum clar_optim_kind {
+  CLAR_OPTIM_ADAMW = 0,
+  CLAR_OPTIM_SGD = 1
+} clar_optim_kind;
+
+/* Optimiser settings and state (the per-parameter moments live in
+ * clar_param.m / .v). Weight decay applies only to parameters with
+ * decay = 1 (conv and linear weights; not biases, BN or the cosine
+ * classifier, whose scale is irrelevant). */
+typedef struct clar_optim {
+  float lr;                   /* base rate (informational: each step gets
+                                 its rate from the schedule) */
+  float beta1, beta2, eps;    /* Adam */
+  float weight_decay;
+  long step;                  /* steps taken */
+  /* Appended after the first version: */
+  clar_optim_kind kind;
+  float momentum;             /* SGD */
+  int nesterov;               /* SGD */
+} clar_optim;
+/* The first version's name, kept for callers. */
+typedef clar_optim clar_adam;
+
+/* AdamW: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 1e-4. */
+clar_optim clar_adam_default (void);
+/* SGD: lr 0.1, momentum 0.9, no Nesterov, weight decay 1e-4. */
+clar_optim clar_sgd_default (void);
+
+/* One step over all parameters of net with learning rate lr:
+ * AdamW (Kingma & Ba 2015, Algorithm 1, with the decoupled weight decay of
+ *   Loshchilov & Hutter 2019 as torch.optim.AdamW):
+ *   w -= lr*wd*w; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+ *   w -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+ * SGD with momentum as torch.optim.SGD (dampening 0):
+ *   g += wd*w; buf = g (t = 1) or mu buf + g; w -= lr * (nesterov ?
+ *   g + mu buf : buf). */
+void clar_optim_step (clar_optim *opt, clar_net *net, float lr);
+/* Same as clar_optim_step (first version's name). */
 void clar_adam_step (clar_adam *opt, clar_net *net, float lr);
 
 /* SGD with momentum (PyTorch's form: v = mu v + g + wd w; w -= lr v),
@@ -108,8 +187,38 @@ void clar_adam_step (clar_adam *opt, clar_net *net, float lr);
 void clar_sgd_step (clar_net *net, float lr, float momentum, float weight_decay);
 
 /* Linear warm-up for `warmup` steps, then cosine decay to lr_min at total. */
+/* lr(step) = lr_max (step+1) / warmup for step < warmup, then
+ * lr_min + (lr_max - lr_min) (1 + cos(pi t)) / 2 with
+ * t = (step - warmup) / (total - warmup) clamped to [0,1] (SGDR, Loshchilov
+ * & Hutter 2017, without restarts). */
 float clar_lr_schedule (long step, long warmup, long total, float lr_max,
                         float lr_min);
+
+/* ---- one training step ---- */
+typedef struct clar_train_config {
+  clar_contrastive contrastive;   /* default NT-Xent */
+  float tau;                      /* default 0.5 */
+  float ce_weight;                /* lambda, default 1 (0: no CE) */
+  float lr;                       /* this step's rate (clar_lr_schedule) */
+} clar_train_config;
+
+clar_train_config clar_train_default_config (void);
+
+typedef struct clar_train_losses {
+  double total, contrastive, ce;
+  int n_labelled;                 /* labelled clips in the batch */
+} clar_train_losses;
+
+/* The CLI's step: forward of the 2N views (views_a [N][n_mels][T] then
+ * views_b [N][n_mels][T]; views_b may be views_a + N*n_mels*T, i.e. one
+ * contiguous [2N] array, to avoid a copy) in train mode, hybrid loss with
+ * labels [N] (-1 = unlabelled), zero_grad + backward, one optimiser step.
+ * A non-finite loss returns CLAR_ERR_NONFINITE before touching the
+ * parameters. out (nullable) receives the losses. */
+int clar_train_step (clar_net *net, clar_optim *opt, const float *views_a,
+                     const float *views_b, const int *labels, int N, int T,
+                     const clar_train_config *cfg, clar_train_losses *out,
+                     clar_error *err);
 
 /* ---- export / checkpoint ---- */
 
@@ -120,12 +229,15 @@ float clar_lr_schedule (long step, long warmup, long total, float lr_max,
 int clar_net_export (const clar_net *net, const char *path,
                      const char *const *extra_meta, clar_error *err);
 
-/* Full training state (parameters, BN statistics, Adam moments and step,
- * and an opaque user blob such as RNG state) in a safetensors file. */
-int clar_net_save_checkpoint (const clar_net *net, const clar_adam *opt,
+/* Full training state (parameters, BN statistics, optimiser moments, kind
+ * and step, and an opaque user blob such as RNG state) in a safetensors file
+ * (metadata clar.format "clar-checkpoint"). Loading checks the
+ * architecture, every tensor name and size, and leaves the net unchanged
+ * on error. The user blob must be absent (NULL/0) or present in both. */
+int clar_net_save_checkpoint (const clar_net *net, const clar_optim *opt,
                               const float *user, size_t n_user,
                               const char *path, clar_error *err);
-int clar_net_load_checkpoint (clar_net *net, clar_adam *opt, float *user,
+int clar_net_load_checkpoint (clar_net *net, clar_optim *opt, float *user,
                               size_t n_user, const char *path, clar_error *err);
 
 #endif
