@@ -1,21 +1,29 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Trainer maths: every gradient against central finite differences, losses
- * against hand-computed cases, AdamW and the schedule, BN folding at export,
- * checkpoint round trip, and a tiny run whose loss falls. */
+/* Gradients of clar-train against central finite differences: every layer
+ * primitive of src/train/backward.h on its own (loss = sum r * f(x) with a
+ * fixed random r, so d loss / d f = r), the projection and cosine heads, and
+ * the whole network under the hybrid loss. Also: the same bits for 1 and 2
+ * threads, the two convolution modes agree, batch-norm folding at export
+ * reproduces the eval-mode net through clar_model + clar_session, a
+ * checkpoint round trip gives identical next steps, and a tiny run learns.
+ *
+ * Error measure per layer: max |numeric - analytic| / max |analytic| over
+ * every checked entry (normwise, so tiny entries do not dominate), with
+ * double-precision accumulation of the loss and steps of 1e-2 on inputs
+ * kept at least 0.05 away from ReLU and max-pool kinks. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include <clar/clar.h>
 #include "clar-test.h"
+#include "layers.h"
+#include "backward.h"
 #include "nn.h"
-
-static const char *tiny_arch =
-  "[{\"op\":\"conv2d\",\"name\":\"c1\",\"in\":1,\"out\":3,\"kernel\":3,\"pad\":1},"
-  "{\"op\":\"relu\"},{\"op\":\"maxpool2d\",\"kernel\":2},"
-  "{\"op\":\"conv2d\",\"name\":\"c2\",\"in\":3,\"out\":4,\"kernel\":3,\"pad\":1},"
-  "{\"op\":\"relu\"},{\"op\":\"avgpool2d\",\"kernel\":2},{\"op\":\"global_avg_pool\"},"
-  "{\"op\":\"linear\",\"name\":\"fc\",\"in\":4,\"out\":5}]";
 
 static uint32_t rs = 99;
 static float
@@ -25,190 +33,521 @@ frand (void)
   return (float) (rs >> 8) / 16777216.0f * 2.0f - 1.0f;
 }
 
+static void
+fill (float *x, size_t n, float scale)
+{
+  for (size_t i = 0; i < n; i++)
+    x[i] = scale * frand ();
+}
+
+/* Values away from zero (for ReLU): |x| in [0.1, 1.1]. */
+static void
+fill_away_from_zero (float *x, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    float v = frand ();
+    x[i] = (v >= 0 ? 0.1f : -0.1f) + v;
+  }
+}
+
+/* Distinct values 0.1 apart in random order (for max-pool: a step of 1e-2
+ * never changes which input wins). */
+static void
+fill_distinct (float *x, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    x[i] = 0.1f * (float) i - 0.05f * (float) n;
+  for (size_t i = n; i > 1; i--) {
+    size_t j = (size_t) ((frand () + 1.0f) * 0.5f * (float) i) % i;
+    float t = x[i - 1];
+    x[i - 1] = x[j];
+    x[j] = t;
+  }
+}
+
+static double
+dot_r (const float *y, const float *r, size_t n)
+{
+  double s = 0;
+  for (size_t i = 0; i < n; i++)
+    s += (double) y[i] * r[i];
+  return s;
+}
+
+/* A layer under test: forward(ctx) computes y from the tensors it holds. */
+typedef struct {
+  double (*loss) (void *ctx);     /* sum r * f(...) in double */
+  void *ctx;
+} probe;
+
+/* Central differences of p.loss over entries of v, against analytic g.
+ * Returns the normwise relative error. */
+static double
+fd_check (probe p, float *v, const float *g, size_t n, float h)
+{
+  double maxdiff = 0, maxg = 1e-12;
+  for (size_t i = 0; i < n; i++) {
+    float s = v[i];
+    double up, dn, num;
+    v[i] = s + h;
+    up = p.loss (p.ctx);
+    v[i] = s - h;
+    dn = p.loss (p.ctx);
+    v[i] = s;
+    num = (up - dn) / (2.0 * (double) h);
+    maxdiff = fmax (maxdiff, fabs (num - g[i]));
+    maxg = fmax (maxg, fabs (g[i]));
+  }
+  return maxdiff / maxg;
+}
+
+#define REPORT(name, err, tol)                                               \
+  do {                                                                       \
+    double e_ = (err);                                                       \
+    printf ("  %-34s max rel err %.2e\n", name, e_);                        \
+    CHECK_MSG (e_ < (tol), "%s: finite-difference error %.3g", name, e_);   \
+  } while (0)
+
+/* ---- convolution ---- */
+enum { CN = 5, CC = 2, CH = 5, CW = 6, CO = 3, CK = 3, CP = 1 };
+typedef struct {
+  float x[CN * CC * CH * CW], w[CO * CC * CK * CK], b[CO], r[CN * CO * CH * CW];
+  float y[CN * CO * CH * CW];
+  float *scratch;
+  int mode, chunk;
+} conv_ctx;
+
+static double
+conv_loss (void *p)
+{
+  conv_ctx *c = p;
+  clar_conv2d_train_forward (c->x, CN, CC, CH, CW, c->w, c->b, CO, CK, CP, c->y, c->chunk,
+      (clar_conv_mode) c->mode, c->scratch);
+  return dot_r (c->y, c->r, sizeof c->y / sizeof (float));
+}
+
+static void
+test_conv (void)
+{
+  for (int mode = 0; mode < 2; mode++) {
+    conv_ctx c;
+    float dw[sizeof c.w / sizeof (float)], db[CO], dx[sizeof c.x / sizeof (float)];
+    probe p = { conv_loss, &c };
+    char name[64];
+    double e;
+    c.mode = mode;
+    c.chunk = 2;                /* 5 samples: chunks of 2, 2, 1 */
+    c.scratch = malloc (clar_conv2d_train_scratch (CN, CC, CH, CW, CO, CK, CP, c.chunk, 8,
+        (clar_conv_mode) mode) * sizeof (float));
+    fill (c.x, sizeof c.x / sizeof (float), 1.0f);
+    fill (c.w, sizeof c.w / sizeof (float), 0.5f);
+    fill (c.b, CO, 0.5f);
+    fill (c.r, sizeof c.r / sizeof (float), 1.0f);
+    /* Forward against clar_conv2d_forward (the inference primitive). */
+    {
+      float yref[sizeof c.y / sizeof (float)], *s1 = malloc (CC * CK * CK * CH * CW * sizeof (float));
+      double worst = 0;
+      conv_loss (&c);
+      clar_conv2d_forward (c.x, CN, CC, CH, CW, c.w, c.b, CO, CK, CP, yref, s1);
+      for (size_t i = 0; i < sizeof yref / sizeof (float); i++)
+        worst = fmax (worst, fabs (yref[i] - c.y[i]));
+      CHECK_MSG (worst < 1e-5, "conv mode %d forward differs from clar_conv2d_forward by %g",
+          mode, worst);
+      free (s1);
+    }
+    memset (dw, 0, sizeof dw);
+    memset (db, 0, sizeof db);
+    clar_conv2d_backward (c.x, c.r, CN, CC, CH, CW, c.w, CO, CK, CP, dw, db, dx, c.chunk,
+        (clar_conv_mode) mode, c.scratch);
+    snprintf (name, sizeof name, "conv2d (%s) d input", mode ? "batched" : "per-sample");
+    e = fd_check (p, c.x, dx, sizeof c.x / sizeof (float), 1e-2f);
+    REPORT (name, e, 1e-3);
+    snprintf (name, sizeof name, "conv2d (%s) d weight", mode ? "batched" : "per-sample");
+    e = fd_check (p, c.w, dw, sizeof c.w / sizeof (float), 1e-2f);
+    REPORT (name, e, 1e-3);
+    snprintf (name, sizeof name, "conv2d (%s) d bias", mode ? "batched" : "per-sample");
+    e = fd_check (p, c.b, db, CO, 1e-2f);
+    REPORT (name, e, 1e-3);
+    free (c.scratch);
+  }
+}
+
+/* ---- batch-norm (train mode) ---- */
+enum { BN_N = 3, BN_C = 2, BN_HW = 5 };
+typedef struct {
+  float x[BN_N * BN_C * BN_HW], g[BN_C], b[BN_C], r[BN_N * BN_C * BN_HW];
+  float xhat[BN_N * BN_C * BN_HW], y[BN_N * BN_C * BN_HW], mean[BN_C], var[BN_C], inv[BN_C];
+} bn_ctx;
+
+static double
+bn_loss (void *p)
+{
+  bn_ctx *c = p;
+  clar_batchnorm2d_train_forward (c->x, BN_N, BN_C, BN_HW, c->g, c->b, 1e-5f, c->xhat, c->y,
+      c->mean, c->var, c->inv);
+  return dot_r (c->y, c->r, sizeof c->y / sizeof (float));
+}
+
+static void
+test_batchnorm (void)
+{
+  bn_ctx c;
+  float dx[sizeof c.x / sizeof (float)], dg[BN_C] = { 0 }, db[BN_C] = { 0 };
+  probe p = { bn_loss, &c };
+  double mean0 = 0, var0 = 0;
+  fill (c.x, sizeof c.x / sizeof (float), 2.0f);
+  fill (c.g, BN_C, 1.0f);
+  fill (c.b, BN_C, 1.0f);
+  fill (c.r, sizeof c.r / sizeof (float), 1.0f);
+  bn_loss (&c);
+  /* Batch statistics of channel 0 by hand. */
+  for (int n = 0; n < BN_N; n++)
+    for (int i = 0; i < BN_HW; i++)
+      mean0 += c.x[(n * BN_C) * BN_HW + i] / (BN_N * BN_HW);
+  for (int n = 0; n < BN_N; n++)
+    for (int i = 0; i < BN_HW; i++) {
+      double d = c.x[(n * BN_C) * BN_HW + i] - mean0;
+      var0 += d * d / (BN_N * BN_HW);
+    }
+  CHECK_CLOSE (c.mean[0], mean0, 1e-6);
+  CHECK_CLOSE (c.var[0], var0, 1e-6);
+  CHECK_CLOSE (c.y[3], c.g[0] * (c.x[3] - mean0) / sqrt (var0 + 1e-5) + c.b[0], 1e-5);
+  clar_batchnorm2d_backward (c.r, c.xhat, c.g, c.inv, BN_N, BN_C, BN_HW, dg, db, dx);
+  REPORT ("batchnorm2d (train) d input", fd_check (p, c.x, dx, sizeof c.x / sizeof (float), 1e-2f), 2e-3);
+  REPORT ("batchnorm2d (train) d gamma", fd_check (p, c.g, dg, BN_C, 1e-2f), 1e-3);
+  REPORT ("batchnorm2d (train) d beta", fd_check (p, c.b, db, BN_C, 1e-2f), 1e-3);
+}
+
+/* ---- ReLU, pooling ---- */
+enum { PN = 2, PC = 2, PH = 5, PW = 7, PK = 2 };
+typedef struct {
+  int op;                          /* 0 relu, 1 max, 2 avg, 3 global */
+  float x[PN * PC * PH * PW], r[PN * PC * PH * PW], y[PN * PC * PH * PW];
+  int32_t arg[PN * PC * PH * PW];
+} pool_ctx;
+
+static size_t
+pool_out_n (int op)
+{
+  if (op == 0)
+    return PN * PC * PH * PW;
+  if (op == 3)
+    return PN * PC;
+  return (size_t) PN * PC * clar_pool_out (PH, PK) * clar_pool_out (PW, PK);
+}
+
+static double
+pool_loss (void *p)
+{
+  pool_ctx *c = p;
+  switch (c->op) {
+    case 0:
+      memcpy (c->y, c->x, sizeof c->x);
+      clar_relu_train_forward (c->y, PN * PC * PH * PW);
+      break;
+    case 1:
+      clar_maxpool2d_forward (c->x, PN, PC, PH, PW, PK, c->y, c->arg);
+      break;
+    case 2:
+      clar_avgpool2d_forward (c->x, PN, PC, PH, PW, PK, c->y);
+      break;
+    default:
+      clar_global_avg_pool_forward (c->x, PN, PC, PH, PW, c->y);
+  }
+  return dot_r (c->y, c->r, pool_out_n (c->op));
+}
+
+static void
+test_pointwise_and_pooling (void)
+{
+  static const char *names[4] = { "relu d input", "maxpool2d d input (odd sizes)",
+                                  "avgpool2d d input (odd sizes)", "global_avg_pool d input" };
+  for (int op = 0; op < 4; op++) {
+    pool_ctx c;
+    float dx[PN * PC * PH * PW];
+    probe p = { pool_loss, &c };
+    c.op = op;
+    if (op == 0)
+      fill_away_from_zero (c.x, PN * PC * PH * PW);
+    else
+      fill_distinct (c.x, PN * PC * PH * PW);
+    fill (c.r, PN * PC * PH * PW, 1.0f);
+    pool_loss (&c);
+    switch (op) {
+      case 0:
+        clar_relu_backward (c.y, c.r, PN * PC * PH * PW, dx);
+        break;
+      case 1:
+        clar_maxpool2d_backward (c.r, c.arg, PN, PC, PH, PW, PK, dx);
+        break;
+      case 2:
+        clar_avgpool2d_backward (c.r, PN, PC, PH, PW, PK, dx);
+        break;
+      default:
+        clar_global_avg_pool_backward (c.r, PN, PC, PH, PW, dx);
+    }
+    REPORT (names[op], fd_check (p, c.x, dx, PN * PC * PH * PW, 1e-2f), 1e-3);
+  }
+}
+
+/* ---- linear, L2 normalisation ---- */
+enum { LN = 4, LI = 5, LO = 3 };
+typedef struct {
+  int op;                          /* 0 linear, 1 l2norm rows */
+  float x[LN * LI], w[LO * LI], b[LO], r[LN * LI], y[LN * LI], norms[LN];
+} lin_ctx;
+
+static double
+lin_loss (void *p)
+{
+  lin_ctx *c = p;
+  if (c->op == 0) {
+    clar_linear_forward (c->x, LN, LI, c->w, c->b, LO, c->y);
+    return dot_r (c->y, c->r, LN * LO);
+  }
+  clar_l2norm_rows (c->x, LN, LI, c->y, c->norms);
+  return dot_r (c->y, c->r, LN * LI);
+}
+
+static void
+test_linear_and_norm (void)
+{
+  lin_ctx c;
+  float dx[LN * LI], dw[LO * LI] = { 0 }, db[LO] = { 0 };
+  probe p = { lin_loss, &c };
+  fill (c.x, LN * LI, 1.0f);
+  fill (c.w, LO * LI, 1.0f);
+  fill (c.b, LO, 1.0f);
+  fill (c.r, LN * LI, 1.0f);
+  c.op = 0;
+  lin_loss (&c);
+  clar_linear_backward (c.x, c.r, LN, LI, LO, c.w, dw, db, dx);
+  REPORT ("linear d input", fd_check (p, c.x, dx, LN * LI, 1e-2f), 1e-3);
+  REPORT ("linear d weight", fd_check (p, c.w, dw, LO * LI, 1e-2f), 1e-3);
+  REPORT ("linear d bias", fd_check (p, c.b, db, LO, 1e-2f), 1e-3);
+  c.op = 1;
+  lin_loss (&c);
+  memset (dx, 0, sizeof dx);
+  clar_l2norm_rows_backward (c.y, c.norms, c.r, LN, LI, dx);
+  REPORT ("l2 normalisation d input", fd_check (p, c.x, dx, LN * LI, 1e-3f), 2e-3);
+}
+
+/* ---- heads and the whole network ---- */
+static const char *tiny_arch =
+  "[{\"op\":\"conv2d\",\"name\":\"c1\",\"in\":1,\"out\":3,\"kernel\":3,\"pad\":1},"
+  "{\"op\":\"relu\"},{\"op\":\"maxpool2d\",\"kernel\":2},"
+  "{\"op\":\"conv2d\",\"name\":\"c2\",\"in\":3,\"out\":4,\"kernel\":3,\"pad\":1},"
+  "{\"op\":\"relu\"},{\"op\":\"avgpool2d\",\"kernel\":2},{\"op\":\"global_avg_pool\"},"
+  "{\"op\":\"linear\",\"name\":\"fc\",\"in\":4,\"out\":5}]";
+
 static clar_net *
-tiny_net (int n_mels, int K)
+tiny_net (int n_mels, int K, int mode)
 {
   clar_net_config c = clar_net_default_config ();
+  clar_error err;
+  clar_net *net;
   c.architecture = tiny_arch;
   c.mel.n_mels = n_mels;
   c.mel.f_min = 0;
   c.proj_dim = 3;
   c.n_classes = K;
-  c.window_samples = 16000;
-  return clar_net_new (&c, NULL);
+  c.conv_chunk = 2;
+  c.conv_mode = mode;
+  net = clar_net_new (&c, &err);
+  if (!net)
+    fprintf (stderr, "clar_net_new: %s\n", err.message);
+  return net;
 }
 
-/* Hybrid objective used for the check: NT-Xent on z + CE on the logits. */
+typedef struct {
+  clar_net *net;
+  const float *mel;
+  int M, T;
+  const float *rz, *rl;            /* upstream gradients of z / logits */
+} head_ctx;
+
 static double
-objective (clar_net *net, const float *mel, int N, int T, const int *labels,
-           float *dz, float *dl)
+head_loss (void *p)
+{
+  head_ctx *c = p;
+  const float *z, *l;
+  double s = 0;
+  clar_net_forward (c->net, c->mel, c->M, c->T, 1, NULL, &z, &l);
+  if (c->rz)
+    s += dot_r (z, c->rz, (size_t) c->M * clar_net_proj_dim (c->net));
+  if (c->rl)
+    s += dot_r (l, c->rl, (size_t) c->M * clar_net_n_classes (c->net));
+  return s;
+}
+
+static void
+test_heads (void)
+{
+  enum { M = 4, F = 8, T = 12 };
+  clar_net *net = tiny_net (F, 3, 0);
+  float mel[M * F * T], rz[M * 3], rl[M * 3];
+  head_ctx c = { net, mel, M, T, NULL, NULL };
+  probe p = { head_loss, &c };
+  CHECK (net != NULL);
+  if (!net)
+    return;
+  fill (mel, M * F * T, 2.0f);
+  fill (rz, M * 3, 1.0f);
+  fill (rl, M * 3, 1.0f);
+  for (int which = 0; which < 2; which++) {
+    c.rz = which == 0 ? rz : NULL;
+    c.rl = which == 1 ? rl : NULL;
+    clar_net_zero_grad (net);
+    head_loss (&c);
+    clar_net_backward (net, c.rz, c.rl, NULL);
+    for (size_t i = 0; i < clar_net_n_params (net); i++) {
+      clar_param *q = clar_net_param (net, i);
+      char name[128];
+      float *g;
+      /* Each head's own parameters, and the embedding layer below it. */
+      int mine = which == 0 ? strncmp (q->name, "head.proj", 9) == 0
+          : strcmp (q->name, "head.classifier.weight") == 0;
+      if (!mine && strcmp (q->name, "encoder.fc.weight") != 0)
+        continue;
+      g = malloc (q->n * sizeof (float));
+      memcpy (g, q->g, q->n * sizeof (float));
+      snprintf (name, sizeof name, "%s head: %s", which ? "cosine" : "projection", q->name);
+      REPORT (name, fd_check (p, q->w, g, q->n, 1e-3f), 1e-2);
+      free (g);
+    }
+  }
+  clar_net_free (net);
+}
+
+/* Hybrid objective used for the whole-network check: NT-Xent on z + 0.7 CE
+ * on the cosine logits. */
+static double
+objective (clar_net *net, const float *mel, int N, int T, const int *labels, float *dz,
+           float *dl)
 {
   const float *z, *logits;
-  int M = 2 * N, lab2[16];
-  double l;
-  clar_net_forward (net, mel, M, T, 1, NULL, &z, &logits);
-  for (int i = 0; i < M; i++)
-    lab2[i] = labels[i % N];
-  l = clar_loss_ntxent (z, N, clar_net_proj_dim (net), 0.5f, dz);
-  l += 0.7 * clar_loss_ce (logits, M, clar_net_n_classes (net), lab2, dl);
-  if (dl)
-    for (int i = 0; i < M * clar_net_n_classes (net); i++)
-      dl[i] *= 0.7f;
-  return l;
+  clar_net_forward (net, mel, 2 * N, T, 1, NULL, &z, &logits);
+  return clar_loss_hybrid (z, logits, N, clar_net_proj_dim (net), clar_net_n_classes (net),
+      labels, CLAR_CONTRASTIVE_NTXENT, 0.5f, 0.7f, dz, dl, NULL, NULL);
 }
 
-static void
-test_gradients (void)
-{
-  enum { N = 3, F = 8, T = 12 };
-  int labels[N] = { 0, 1, 0 };
-  clar_net *net = tiny_net (F, 2);
-  float mel[2 * N * F * T], dmel[2 * N * F * T], dz[2 * N * 3], dl[2 * N * 2];
-  double worst = 0;
-  CHECK (net != NULL);
-  if (!net) return;
-  for (int i = 0; i < 2 * N * F * T; i++)
-    mel[i] = frand () * 2;
-  clar_net_zero_grad (net);
-  objective (net, mel, N, T, labels, dz, dl);
-  clar_net_backward (net, dz, dl, dmel);
-  for (size_t p = 0; p < clar_net_n_params (net); p++) {
-    clar_param *par = clar_net_param (net, p);
-    double pw = 0;
-    for (size_t k = 0; k < par->n && k < 8; k++) {
-      size_t j = (k * 7919) % par->n;
-      float save = par->w[j];
-      double an = par->g[j], rel = INFINITY;
-      /* Two step sizes: float32 rounding limits small steps, ReLU/max-pool
-       * kinks large ones; a wrong gradient disagrees with both. */
-      for (int q = 0; q < 2; q++) {
-        float h = q ? 3e-3f : 1e-3f;
-        double up, dn, num;
-        par->w[j] = save + h;
-        up = objective (net, mel, N, T, labels, NULL, NULL);
-        par->w[j] = save - h;
-        dn = objective (net, mel, N, T, labels, NULL, NULL);
-        par->w[j] = save;
-        num = (up - dn) / (2 * h);
-        rel = fmin (rel, fabs (num - an) / fmax (fmax (fabs (num), fabs (an)), 2e-2));
-        if (getenv ("CLAR_GRAD_DEBUG"))
-          printf ("    %s[%zu] h=%g analytic %.6g numeric %.6g\n", par->name, j, h, an, num);
-      }
-      if (rel > pw) pw = rel;
-    }
-    printf ("  %-28s max rel err %.2e\n", par->name, pw);
-    /* 4e-2: ReLU and max-pool kinks inside the step bend the difference
-     * quotient of the first conv's weights by a few percent (see
-     * CLAR_GRAD_DEBUG=1 output); a wrong formula is off by far more. */
-    CHECK_MSG (pw < 4e-2, "%s: finite-difference mismatch %.3g", par->name, pw);
-    if (pw > worst) worst = pw;
-  }
-  {
-    double pw = 0;
-    for (int k = 0; k < 12; k++) {
-      int j = (k * 131) % (2 * N * F * T);
-      float save = mel[j], h = 1e-3f;
-      double up, dn, num, rel;
-      mel[j] = save + h;
-      up = objective (net, mel, N, T, labels, NULL, NULL);
-      mel[j] = save - h;
-      dn = objective (net, mel, N, T, labels, NULL, NULL);
-      mel[j] = save;
-      num = (up - dn) / (2 * h);
-      rel = fabs (num - dmel[j]) / fmax (fmax (fabs (num), fabs (dmel[j])), 2e-2);
-      if (rel > pw) pw = rel;
-    }
-    printf ("  %-28s max rel err %.2e\n", "input (mel)", pw);
-    CHECK (pw < 3e-2);
-    if (pw > worst) worst = pw;
-  }
-  printf ("worst finite-difference relative error: %.2e\n", worst);
-  clar_net_free (net);
-}
-
-static void
-check_loss_grad (const char *what, double (*f) (const float *, int, int, float, const int *, float *),
-                 const int *labels)
-{
-  enum { N = 3, P = 4 };
-  float z[2 * N * P], dz[2 * N * P];
-  double worst = 0;
-  for (int i = 0; i < 2 * N * P; i++)
-    z[i] = frand ();
-  f (z, N, P, 0.5f, labels, dz);
-  for (int j = 0; j < 2 * N * P; j++) {
-    float s = z[j];
-    double up, dn, num;
-    z[j] = s + 1e-3f; up = f (z, N, P, 0.5f, labels, NULL);
-    z[j] = s - 1e-3f; dn = f (z, N, P, 0.5f, labels, NULL);
-    z[j] = s;
-    num = (up - dn) / 2e-3;
-    worst = fmax (worst, fabs (num - dz[j]) / fmax (fmax (fabs (num), fabs (dz[j])), 1e-2));
-  }
-  printf ("  %s gradient: max rel err %.2e\n", what, worst);
-  CHECK_MSG (worst < 1e-2, "%s gradient", what);
-}
+typedef struct {
+  clar_net *net;
+  const float *mel;
+  const int *labels;
+  int N, T;
+} net_ctx;
 
 static double
-ntxent_adapter (const float *z, int N, int P, float tau, const int *l, float *dz)
+net_loss (void *p)
 {
-  (void) l;
-  return clar_loss_ntxent (z, N, P, tau, dz);
+  net_ctx *c = p;
+  return objective (c->net, c->mel, c->N, c->T, c->labels, NULL, NULL);
 }
 
 static void
-test_losses (void)
+test_whole_network (void)
 {
-  /* Rows 0,1: view a of clips 0,1; rows 2,3: view b. Each anchor has its
-   * positive at cosine 1 (S = 2) and two negatives at cosine 0. */
-  float z[8] = { 1, 0, 0, 1, 1, 0, 0, 1 };
-  int same[2] = { 0, 0 }, lab[2] = { 1, -1 };
-  float logits[2] = { 0.0f, (float) log (3.0) }, dl[2];
-  CHECK_CLOSE (clar_loss_ntxent (z, 2, 2, 0.5f, NULL), log (exp (2.0) + 2) - 2, 1e-6);
-  /* SupCon, both clips one class: positives are all 3 others. */
-  CHECK_CLOSE (clar_loss_supcon (z, 2, 2, 0.5f, same, NULL), log (exp (2.0) + 2) - 2.0 / 3, 1e-6);
-  CHECK_CLOSE (clar_loss_ce (logits, 1, 2, lab, dl), -log (0.75), 1e-6);
-  CHECK_CLOSE (dl[0], 0.25, 1e-6);
-  CHECK_CLOSE (dl[1], -0.25, 1e-6);
-  CHECK_CLOSE (clar_loss_ce (logits, 1, 2, lab + 1, dl), 0.0, 0);   /* unlabelled */
-  check_loss_grad ("NT-Xent", ntxent_adapter, NULL);
-  {
-    int l3[3] = { 0, 1, 0 }, l3u[3] = { 2, -1, -1 };
-    check_loss_grad ("SupCon", clar_loss_supcon, l3);
-    check_loss_grad ("SupCon (unlabelled)", clar_loss_supcon, l3u);
-  }
-}
-
-static void
-test_adam_and_schedule (void)
-{
-  clar_net *net = tiny_net (8, 0);
-  clar_adam a = clar_adam_default ();
-  clar_param *p = clar_net_param (net, 0);
-  float w0 = p->w[0];
+  enum { N = 3, F = 8, T = 12 };
+  int labels[N] = { 0, 1, -1 };
+  clar_net *net = tiny_net (F, 2, 0);
+  float mel[2 * N * F * T], dmel[2 * N * F * T], dz[2 * N * 3], dl[2 * N * 2];
+  net_ctx c = { net, mel, labels, N, T };
+  probe p = { net_loss, &c };
+  double worst = 0;
+  CHECK (net != NULL);
+  if (!net)
+    return;
+  fill (mel, 2 * N * F * T, 2.0f);
   clar_net_zero_grad (net);
-  p->g[0] = 0.5f;
-  a.weight_decay = 0.1f;
-  clar_adam_step (&a, net, 0.01f);
-  /* Step 1: mhat = g, vhat = g^2 -> update = lr * sign(g) (+ decay). */
-  CHECK_CLOSE (p->w[0], w0 - 0.01 * (0.5 / (0.5 + 1e-8)) - 0.01 * 0.1 * w0, 1e-6);
-  {
-    /* SGD with momentum: two steps by hand. */
-    clar_param *q = clar_net_param (net, 1);
-    float q0 = q->w[0];
-    memset (q->m, 0, q->n * sizeof (float));
-    clar_net_zero_grad (net);
-    q->g[0] = 1.0f;
-    clar_sgd_step (net, 0.1f, 0.9f, 0.0f);
-    CHECK_CLOSE (q->w[0], q0 - 0.1, 1e-6);
-    clar_sgd_step (net, 0.1f, 0.9f, 0.0f);   /* v = 0.9 + 1 */
-    CHECK_CLOSE (q->w[0], q0 - 0.1 - 0.19, 1e-6);
+  objective (net, mel, N, T, labels, dz, dl);
+  CHECK_EQ_INT (clar_net_backward (net, dz, dl, dmel), CLAR_OK);
+  for (size_t i = 0; i < clar_net_n_params (net); i++) {
+    clar_param *q = clar_net_param (net, i);
+    float *g = malloc (q->n * sizeof (float));
+    double e;
+    memcpy (g, q->g, q->n * sizeof (float));
+    /* The whole chain crosses ReLU and max-pool kinks of random data; a
+     * step of 1e-3 keeps most differences on one side of them. */
+    e = fd_check (p, q->w, g, q->n, 1e-3f);
+    printf ("  whole net: %-24s max rel err %.2e\n", q->name, e);
+    CHECK_MSG (e < 2e-2, "whole net %s: %.3g", q->name, e);
+    worst = fmax (worst, e);
+    free (g);
   }
-  CHECK_CLOSE (clar_lr_schedule (0, 10, 110, 1.0f, 0.0f), 0.1, 1e-6);
-  CHECK_CLOSE (clar_lr_schedule (9, 10, 110, 1.0f, 0.0f), 1.0, 1e-6);
-  CHECK_CLOSE (clar_lr_schedule (60, 10, 110, 1.0f, 0.0f), 0.5, 1e-6);
-  CHECK_CLOSE (clar_lr_schedule (110, 10, 110, 1.0f, 0.1f), 0.1, 1e-6);
+  {
+    double e = fd_check (p, mel, dmel, 2 * N * F * T, 1e-3f);
+    printf ("  whole net: %-24s max rel err %.2e\n", "input (mel)", e);
+    CHECK (e < 2e-2);
+    worst = fmax (worst, e);
+  }
+  printf ("  whole net worst: %.2e\n", worst);
+  /* Backward after an eval-mode forward is refused with a message. */
+  clar_net_forward (net, mel, 2 * N, T, 0, NULL, NULL, NULL);
+  CHECK_EQ_INT (clar_net_backward (net, dz, dl, NULL), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK (strstr (clar_net_last_error (net), "train-mode") != NULL);
   clar_net_free (net);
+}
+
+/* Gradients after one forward/backward, concatenated. */
+static float *
+grads_for (int mode, int threads, const float *mel, int N, int T, const int *labels,
+           size_t *n_out)
+{
+  clar_net *net = tiny_net (8, 2, mode);
+  float dz[2 * 8 * 3], dl[2 * 8 * 2], *all;
+  size_t n = 0;
+#ifdef _OPENMP
+  omp_set_num_threads (threads);
+#else
+  (void) threads;
+#endif
+  clar_net_zero_grad (net);
+  objective (net, mel, N, T, labels, dz, dl);
+  clar_net_backward (net, dz, dl, NULL);
+  for (size_t i = 0; i < clar_net_n_params (net); i++)
+    n += clar_net_param (net, i)->n;
+  all = malloc (n * sizeof (float));
+  n = 0;
+  for (size_t i = 0; i < clar_net_n_params (net); i++) {
+    clar_param *q = clar_net_param (net, i);
+    memcpy (all + n, q->g, q->n * sizeof (float));
+    n += q->n;
+  }
+  *n_out = n;
+  clar_net_free (net);
+  return all;
+}
+
+static void
+test_threads_and_modes (void)
+{
+  enum { N = 7, F = 8, T = 16 };
+  float mel[2 * N * F * T];
+  int labels[N] = { 0, 1, 0, -1, 1, 1, 0 };
+  size_t n1, n2, n3;
+  float *g1, *g2, *g3;
+  double worst = 0, mx = 0;
+  fill (mel, 2 * N * F * T, 2.0f);
+  g1 = grads_for (1, 1, mel, N, T, labels, &n1);
+  g2 = grads_for (1, 2, mel, N, T, labels, &n2);
+  g3 = grads_for (0, 2, mel, N, T, labels, &n3);
+  CHECK (n1 == n2 && n1 == n3);
+  CHECK_MSG (memcmp (g1, g2, n1 * sizeof (float)) == 0,
+      "gradients differ between 1 and 2 threads");
+  for (size_t i = 0; i < n1; i++) {
+    worst = fmax (worst, fabs (g1[i] - g3[i]));
+    mx = fmax (mx, fabs (g1[i]));
+  }
+  printf ("  1 vs 2 threads: identical bits; per-sample vs batched conv: max rel diff %.2e\n",
+      worst / mx);
+  CHECK (worst / mx < 1e-4);
+  free (g1);
+  free (g2);
+  free (g3);
+#ifdef _OPENMP
+  omp_set_num_threads (1);
+#endif
 }
 
 static void
@@ -220,66 +559,113 @@ test_export_and_checkpoint (void)
   clar_net *net, *net2;
   clar_error err;
   clar_model *m = NULL;
-  clar_adam a = clar_adam_default ();
+  clar_optim a = clar_adam_default (), a2;
+  clar_train_config tc = clar_train_default_config ();
+  clar_train_losses l1, l2;
   char path[] = "/tmp/clar-export-XXXXXX", ck[] = "/tmp/clar-ckpt-XXXXXX";
-  float *mel = malloc ((size_t) 2 * N * 64 * T * sizeof (float)), emb[128], user[3] = { 1, 2, 3 }, u2[3];
-  int labels[N] = { 0, 1, 0, 1 };
-  const float *h;
+  float *mel = malloc ((size_t) 2 * N * 64 * T * sizeof (float)), emb[128];
+  float user[3] = { 1, 2, 3 }, u2[3];
+  int labels[N] = { 0, 1, 0, -1 };
+  const float *h, *hn;
   c.n_classes = 2;
   c.class_names = names;
   net = clar_net_new (&c, &err);
-  for (int i = 0; i < 2 * N * 64 * T; i++)
-    mel[i] = frand () * 3 - 5;
+  CHECK (net != NULL);
+  if (!net)
+    return;
+  fill (mel, (size_t) 2 * N * 64 * T, 3.0f);
+  for (size_t i = 0; i < (size_t) 2 * N * 64 * T; i++)
+    mel[i] -= 5.0f;
   /* A few steps so BN statistics and weights move away from the start. */
-  for (int s = 0; s < 3; s++) {
-    const float *z, *lg;
-    float dz[2 * N * 64], dl[2 * N * 2];
-    int lab2[2 * N];
-    for (int i = 0; i < 2 * N; i++) lab2[i] = labels[i % N];
-    clar_net_zero_grad (net);
-    clar_net_forward (net, mel, 2 * N, T, 1, NULL, &z, &lg);
-    clar_loss_ntxent (z, N, 64, 0.5f, dz);
-    clar_loss_ce (lg, 2 * N, 2, lab2, dl);
-    clar_net_backward (net, dz, dl, NULL);
-    clar_adam_step (&a, net, 1e-3f);
-  }
+  for (int s = 0; s < 3; s++)
+    CHECK_EQ_INT (clar_train_step (net, &a, mel, mel + (size_t) N * 64 * T, labels, N, T, &tc,
+        NULL, &err), CLAR_OK);
   close (mkstemp (path));
   CHECK_EQ_INT (clar_net_export (net, path, NULL, &err), CLAR_OK);
   CHECK_EQ_INT (clar_model_load_file (path, &m, &err), CLAR_OK);
   if (m) {
     clar_session *s = clar_session_new (m, &err);
-    double worst = 0, mx = 0;
+    double worst = 0, worst_n = 0, mx = 0;
     clar_net_forward (net, mel, 2 * N, T, 0, &h, NULL, NULL);
+    hn = clar_net_embeddings_normalised (net);
     for (int i = 0; i < 2 * N; i++) {
+      float e2[128];
       clar_session_encode_raw (s, mel + (size_t) i * 64 * T, T, emb);
       for (int d = 0; d < 128; d++) {
         worst = fmax (worst, fabs (emb[d] - h[i * 128 + d]));
         mx = fmax (mx, fabs (h[i * 128 + d]));
       }
+      /* Normalised embedding through the label scorer's own normalisation. */
+      memcpy (e2, emb, sizeof e2);
+      {
+        double nn = 0;
+        for (int d = 0; d < 128; d++)
+          nn += (double) e2[d] * e2[d];
+        for (int d = 0; d < 128; d++)
+          worst_n = fmax (worst_n, fabs (e2[d] / sqrt (nn) - hn[i * 128 + d]));
+      }
     }
-    printf ("exported model vs eval-mode training net: max rel err %.2e\n", worst / mx);
+    printf ("  exported model (BN folded) vs eval-mode training net: max rel err %.2e, "
+        "normalised max abs err %.2e\n", worst / mx, worst_n);
     CHECK (worst / mx < 1e-4);
+    CHECK (worst_n < 1e-4);
     CHECK (clar_model_get_labels (m) && clar_labels_count (clar_model_get_labels (m)) == 2);
-    CHECK (strcmp (clar_labels_name (clar_model_get_labels (m), 1), "high") == 0);
+    if (clar_model_get_labels (m)) {
+      /* The label scores equal the training net's softmax of its logits. */
+      const float *logits;
+      float probs[2];
+      double lse;
+      CHECK (strcmp (clar_labels_name (clar_model_get_labels (m), 1), "high") == 0);
+      CHECK_CLOSE (clar_labels_scale (clar_model_get_labels (m)), 10.0, 1e-6);
+      clar_net_forward (net, mel, 2 * N, T, 0, NULL, NULL, &logits);
+      clar_session_encode_raw (s, mel, T, emb);
+      clar_labels_score (clar_model_get_labels (m), emb, probs, NULL);
+      lse = log (exp (logits[0]) + exp (logits[1]));
+      CHECK_CLOSE (probs[1], exp (logits[1] - lse), 1e-4);
+    }
     clar_session_free (s);
     clar_model_unref (m);
   }
   unlink (path);
-  /* Checkpoint round trip: the next step is identical. */
+
+  /* Checkpoint round trip: the next step is identical to the bit. */
   close (mkstemp (ck));
   CHECK_EQ_INT (clar_net_save_checkpoint (net, &a, user, 3, ck, &err), CLAR_OK);
   net2 = clar_net_new (&c, &err);
+  a2 = clar_adam_default ();
+  CHECK_EQ_INT (clar_net_load_checkpoint (net2, &a2, u2, 3, ck, &err), CLAR_OK);
+  CHECK_EQ_INT (a2.step, a.step);
+  CHECK (u2[0] == 1.0f && u2[2] == 3.0f);
+  CHECK_EQ_INT (clar_train_step (net, &a, mel, mel + (size_t) N * 64 * T, labels, N, T, &tc,
+      &l1, &err), CLAR_OK);
+  CHECK_EQ_INT (clar_train_step (net2, &a2, mel, mel + (size_t) N * 64 * T, labels, N, T, &tc,
+      &l2, &err), CLAR_OK);
+  CHECK (l1.total == l2.total);
   {
-    clar_adam a2 = clar_adam_default ();
-    const float *z1, *z2;
-    CHECK_EQ_INT (clar_net_load_checkpoint (net2, &a2, u2, 3, ck, &err), CLAR_OK);
-    CHECK_EQ_INT (a2.step, a.step);
-    CHECK (u2[2] == 3.0f);
-    clar_net_forward (net, mel, 2 * N, T, 0, NULL, &z1, NULL);
-    float keep[64];
-    memcpy (keep, z1, sizeof keep);
-    clar_net_forward (net2, mel, 2 * N, T, 0, NULL, &z2, NULL);
-    CHECK (memcmp (keep, z2, sizeof keep) == 0);
+    int same = 1;
+    for (size_t i = 0; i < clar_net_n_params (net); i++) {
+      clar_param *p1 = clar_net_param (net, i), *p2 = clar_net_param (net2, i);
+      same &= memcmp (p1->w, p2->w, p1->n * sizeof (float)) == 0
+          && memcmp (p1->m, p2->m, p1->n * sizeof (float)) == 0
+          && memcmp (p1->v, p2->v, p1->n * sizeof (float)) == 0;
+    }
+    CHECK_MSG (same, "parameters or moments differ after the step following a reload");
+  }
+  /* A checkpoint of another network is refused and leaves net2 as it was. */
+  {
+    clar_net *other = tiny_net (8, 2, 0);
+    char ck2[] = "/tmp/clar-ckpt2-XXXXXX";
+    float before = clar_net_param (net2, 0)->w[0];
+    close (mkstemp (ck2));
+    CHECK_EQ_INT (clar_net_save_checkpoint (other, NULL, NULL, 0, ck2, &err), CLAR_OK);
+    CHECK_EQ_INT (clar_net_load_checkpoint (net2, &a2, NULL, 0, ck2, &err), CLAR_ERR_BAD_METADATA);
+    CHECK (strstr (err.message, "architecture") != NULL);
+    CHECK (clar_net_param (net2, 0)->w[0] == before);
+    /* A missing user blob is named. */
+    CHECK_EQ_INT (clar_net_load_checkpoint (other, NULL, u2, 3, ck2, &err), CLAR_ERR_MISSING_TENSOR);
+    CHECK (strstr (err.message, "user") != NULL);
+    unlink (ck2);
+    clar_net_free (other);
   }
   unlink (ck);
   clar_net_free (net2);
@@ -287,18 +673,117 @@ test_export_and_checkpoint (void)
   free (mel);
 }
 
+/* An explicit batchnorm2d in the layer list trains and exports as such. */
+static void
+test_explicit_batchnorm_export (void)
+{
+  static const char *arch =
+    "[{\"op\":\"conv2d\",\"name\":\"c1\",\"in\":1,\"out\":4,\"kernel\":3,\"pad\":1},"
+    "{\"op\":\"relu\"},{\"op\":\"batchnorm2d\",\"name\":\"bn1\",\"channels\":4},"
+    "{\"op\":\"maxpool2d\",\"kernel\":2},{\"op\":\"global_avg_pool\"},"
+    "{\"op\":\"linear\",\"name\":\"fc\",\"in\":4,\"out\":6}]";
+  enum { N = 3, F = 16, T = 20 };
+  clar_net_config c = clar_net_default_config ();
+  clar_net *net;
+  clar_optim a = clar_adam_default ();
+  clar_train_config tc = clar_train_default_config ();
+  clar_error err;
+  clar_model *m = NULL;
+  char path[] = "/tmp/clar-export-bn-XXXXXX";
+  float mel[2 * N * F * T];
+  int labels[N] = { -1, -1, -1 };
+  const float *h;
+  c.architecture = arch;
+  c.mel.n_mels = F;
+  c.mel.f_min = 0;
+  net = clar_net_new (&c, &err);
+  CHECK (net != NULL);
+  if (!net)
+    return;
+  fill (mel, 2 * N * F * T, 2.0f);
+  for (int s = 0; s < 3; s++)
+    CHECK_EQ_INT (clar_train_step (net, &a, mel, mel + N * F * T, labels, N, T, &tc, NULL, &err),
+        CLAR_OK);
+  close (mkstemp (path));
+  CHECK_EQ_INT (clar_net_export (net, path, NULL, &err), CLAR_OK);
+  CHECK_EQ_INT (clar_model_load_file (path, &m, &err), CLAR_OK);
+  if (m) {
+    clar_session *s = clar_session_new (m, &err);
+    float emb[6];
+    double worst = 0, mx = 0;
+    clar_net_forward (net, mel, 2 * N, T, 0, &h, NULL, NULL);
+    for (int i = 0; i < 2 * N; i++) {
+      clar_session_encode_raw (s, mel + i * F * T, T, emb);
+      for (int d = 0; d < 6; d++) {
+        worst = fmax (worst, fabs (emb[d] - h[i * 6 + d]));
+        mx = fmax (mx, fabs (h[i * 6 + d]));
+      }
+    }
+    printf ("  explicit batchnorm2d export: max rel err %.2e\n", worst / mx);
+    CHECK (worst / mx < 1e-4);
+    clar_session_free (s);
+    clar_model_unref (m);
+  } else {
+    fprintf (stderr, "load: %s\n", err.message);
+  }
+  unlink (path);
+  clar_net_free (net);
+}
+
+static void
+test_bad_input (void)
+{
+  clar_net_config c = clar_net_default_config ();
+  clar_error err;
+  clar_net *net;
+  float mel[64 * 4];
+  int labels[2] = { 0, 5 };
+  clar_optim a = clar_adam_default ();
+  clar_train_config tc = clar_train_default_config ();
+  c.architecture = "[{\"op\":\"relu\"}]";
+  CHECK (clar_net_new (&c, &err) == NULL);
+  CHECK_EQ_INT (err.code, CLAR_ERR_UNSUPPORTED);
+  c.architecture = "not json";
+  CHECK (clar_net_new (&c, &err) == NULL);
+  CHECK (err.message[0] != 0);
+  CHECK (clar_net_new (NULL, &err) == NULL);
+  c = clar_net_default_config ();
+  c.n_classes = 2;
+  net = clar_net_new (&c, &err);
+  memset (mel, 0, sizeof mel);
+  /* 4 frames are too few for four 2x2 poolings. */
+  CHECK_EQ_INT (clar_net_forward (net, mel, 1, 4, 1, NULL, NULL, NULL), CLAR_ERR_INPUT_TOO_SHORT);
+  CHECK (strstr (clar_net_last_error (net), "too few") != NULL);
+  CHECK_EQ_INT (clar_net_forward (net, NULL, 1, 4, 1, NULL, NULL, NULL), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_net_backward (net, NULL, NULL, NULL), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_train_step (net, &a, mel, mel, labels, 1, 4, &tc, NULL, &err),
+      CLAR_ERR_INPUT_TOO_SHORT);
+  CHECK_EQ_INT (clar_train_step (net, &a, mel, mel, labels, 2, 2, &tc, NULL, &err),
+      CLAR_ERR_INVALID_ARGUMENT);   /* label 5 of 2 classes */
+  CHECK (strstr (err.message, "label 5") != NULL);
+  CHECK_EQ_INT (clar_net_forward (NULL, mel, 1, 4, 1, NULL, NULL, NULL), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_net_export (net, NULL, NULL, &err), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_net_load_checkpoint (net, NULL, NULL, 0, "/nonexistent/ck", &err), CLAR_ERR_IO);
+  clar_net_free (net);
+  clar_net_free (NULL);
+}
+
 static void
 test_loss_falls (void)
 {
-  /* Two synthetic classes of "spectrograms" (energy in low vs high bands)
-   * with noise; the hybrid loss must fall over 40 steps. */
+  /* Two synthetic classes of "spectrograms" (energy in the low vs the high
+   * bands) with noise; the hybrid loss must fall over 50 steps and the
+   * cosine head must separate the classes. */
   enum { N = 8, F = 16, T = 24 };
-  clar_net *net = tiny_net (F, 2);
-  clar_adam a = clar_adam_default ();
-  float mel[2 * N * F * T], dz[2 * N * 3], dl[2 * N * 2];
+  clar_net *net = tiny_net (F, 2, 1);
+  clar_optim a = clar_adam_default ();
+  clar_train_config tc = clar_train_default_config ();
+  clar_error err;
+  float mel[2 * N * F * T];
   int labels[N];
-  double first = 0, last = 0;
-  for (int step = 0; step < 40; step++) {
+  double first = 0, last = 0, first_ce = 0, last_ce = 0;
+  for (int step = 0; step < 50; step++) {
+    clar_train_losses l;
     for (int i = 0; i < N; i++)
       labels[i] = (i + step) % 2;
     for (int v = 0; v < 2 * N; v++)
@@ -306,25 +791,41 @@ test_loss_falls (void)
         for (int t = 0; t < T; t++)
           mel[(v * F + f) * T + t] = ((labels[v % N] ? f >= F / 2 : f < F / 2) ? 2.0f : 0.0f)
               + 0.5f * frand ();
-    clar_net_zero_grad (net);
-    double l = objective (net, mel, N, T, labels, dz, dl);
-    clar_net_backward (net, dz, dl, NULL);
-    clar_adam_step (&a, net, 5e-3f);
-    if (step < 5) first += l / 5;
-    if (step >= 35) last += l / 5;
+    tc.lr = clar_lr_schedule (step, 5, 50, 5e-3f, 1e-4f);
+    CHECK_EQ_INT (clar_train_step (net, &a, mel, mel + N * F * T, labels, N, T, &tc, &l, &err),
+        CLAR_OK);
+    if (step < 5) {
+      first += l.total / 5;
+      first_ce += l.ce / 5;
+    }
+    if (step >= 45) {
+      last += l.total / 5;
+      last_ce += l.ce / 5;
+    }
   }
-  printf ("tiny run: loss %.3f (first 5 steps) -> %.3f (last 5)\n", first, last);
+  printf ("  tiny run: hybrid loss %.3f -> %.3f, cross-entropy %.3f -> %.3f (first / last 5 "
+      "of 50 steps)\n", first, last, first_ce, last_ce);
   CHECK (last < 0.8 * first);
+  CHECK (last_ce < 0.5 * first_ce);
   clar_net_free (net);
 }
 
 int
 main (void)
 {
-  CLAR_TEST_RUN (test_gradients);
-  CLAR_TEST_RUN (test_losses);
-  CLAR_TEST_RUN (test_adam_and_schedule);
+#ifdef _OPENMP
+  omp_set_num_threads (1);
+#endif
+  CLAR_TEST_RUN (test_conv);
+  CLAR_TEST_RUN (test_batchnorm);
+  CLAR_TEST_RUN (test_pointwise_and_pooling);
+  CLAR_TEST_RUN (test_linear_and_norm);
+  CLAR_TEST_RUN (test_heads);
+  CLAR_TEST_RUN (test_whole_network);
+  CLAR_TEST_RUN (test_threads_and_modes);
   CLAR_TEST_RUN (test_export_and_checkpoint);
+  CLAR_TEST_RUN (test_explicit_batchnorm_export);
+  CLAR_TEST_RUN (test_bad_input);
   CLAR_TEST_RUN (test_loss_falls);
   CLAR_TEST_EXIT ();
 }

@@ -71,7 +71,8 @@ void clar_batchnorm2d_backward (const float *dy, const float *xhat,
                                 int N, int C, int HW, float *dgamma,
                                 float *dbeta, float *dx);
 
-/* In-place ReLU (layers.h) run in parallel. */
+/* In-place ReLU, the expression of clar_relu_forward (layers.h) vectorised
+ * and run in parallel. */
 void clar_relu_train_forward (float *x, size_t n);
 
 /* dx = dy where the ReLU output y > 0, else 0 (dx may alias dy). */

@@ -50,7 +50,8 @@ typedef struct clar_net_config {
   int conv_chunk;             /* samples per convolution chunk, default 8;
                                  results depend on it, not on threads */
   int conv_mode;              /* clar_conv_mode of backward.h: 0 one SGEMM
-                                 per sample, 1 one per chunk (default) */
+                                 per sample (default, measured faster), 1
+                                 one per chunk */
 } clar_net_config;
 
 clar_net_config clar_net_default_config (void);
@@ -183,11 +184,12 @@ void clar_adam_step (clar_adam *opt, clar_net *net, float lr);
 
 /* SGD with momentum (PyTorch's form: v = mu v + g + wd w; w -= lr v),
  * weight decay on the decaying parameters only. The momentum buffer is the
- * parameter's `m`. */
+ * parameter's `m`. The same update as clar_optim_step with a
+ * clar_sgd_default() optimiser, without a step count. */
 void clar_sgd_step (clar_net *net, float lr, float momentum, float weight_decay);
 
-/* Linear warm-up for `warmup` steps, then cosine decay to lr_min at total. */
-/* lr(step) = lr_max (step+1) / warmup for step < warmup, then
+/* Linear warm-up for `warmup` steps, then cosine decay to lr_min at total:
+ * lr(step) = lr_max (step+1) / warmup for step < warmup, then
  * lr_min + (lr_max - lr_min) (1 + cos(pi t)) / 2 with
  * t = (step - warmup) / (total - warmup) clamped to [0,1] (SGDR, Loshchilov
  * & Hutter 2017, without restarts). */

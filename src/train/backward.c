@@ -1,0 +1,503 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Training-only layer primitives: train-mode batch-norm, the adjoints of the
+ * forward primitives of src/layers.h, and parallel drivers for the forward
+ * primitives. See backward.h for the contract of each function. */
+#include <math.h>
+#include <string.h>
+
+#include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "layers.h"
+#include "backward.h"
+
+static int
+thread_id (void)
+{
+#ifdef _OPENMP
+  return omp_get_thread_num ();
+#else
+  return 0;
+#endif
+}
+
+/* Sum of n floats in double with four interleaved accumulators: the fixed
+ * order keeps results reproducible, the four chains keep the adds from
+ * waiting on each other. */
+static double
+sum_f64 (const float *x, size_t n)
+{
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    a0 += x[i];
+    a1 += x[i + 1];
+    a2 += x[i + 2];
+    a3 += x[i + 3];
+  }
+  for (; i < n; i++)
+    a0 += x[i];
+  return (a0 + a1) + (a2 + a3);
+}
+
+/* sum (x - m)^2 and sum x*y likewise. */
+static double
+sumsq_dev_f64 (const float *x, size_t n, double m)
+{
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    double d0 = x[i] - m, d1 = x[i + 1] - m, d2 = x[i + 2] - m, d3 = x[i + 3] - m;
+    a0 += d0 * d0;
+    a1 += d1 * d1;
+    a2 += d2 * d2;
+    a3 += d3 * d3;
+  }
+  for (; i < n; i++)
+    a0 += (x[i] - m) * (x[i] - m);
+  return (a0 + a1) + (a2 + a3);
+}
+
+static double
+dot_f64 (const float *x, const float *y, size_t n)
+{
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    a0 += (double) x[i] * y[i];
+    a1 += (double) x[i + 1] * y[i + 1];
+    a2 += (double) x[i + 2] * y[i + 2];
+    a3 += (double) x[i + 3] * y[i + 3];
+  }
+  for (; i < n; i++)
+    a0 += (double) x[i] * y[i];
+  return (a0 + a1) + (a2 + a3);
+}
+
+/* ---- convolution ---- */
+
+/* im2col of layers.h with a row stride `ld` (>= Ho*Wo), so that the columns
+ * of several samples can sit side by side in one [C*k*k, n*Ho*Wo] matrix:
+ * cols[r*ld + (i*Wo + j)] = x[c, i+ki-pad, j+kj-pad], r = c*k*k + ki*k + kj.
+ * (clar_im2col writes rows contiguously, which a single SGEMM over a chunk of
+ * samples cannot use.) */
+static void
+im2col_ld (const float *x, int C, int H, int W, int k, int pad, float *cols,
+           size_t ld)
+{
+  const int Ho = clar_conv_out (H, k, pad), Wo = clar_conv_out (W, k, pad);
+  for (int c = 0; c < C; c++)
+    for (int ki = 0; ki < k; ki++)
+      for (int kj = 0; kj < k; kj++) {
+        float *dst = cols + ((size_t) (c * k + ki) * k + kj) * ld;
+        int j0 = pad - kj > 0 ? pad - kj : 0;
+        int j1 = W + pad - kj < Wo ? W + pad - kj : Wo;
+        if (j1 < j0)
+          j1 = j0;
+        for (int i = 0; i < Ho; i++) {
+          int hi = i + ki - pad;
+          float *row = dst + (size_t) i * Wo;
+          const float *src;
+          if (hi < 0 || hi >= H) {
+            memset (row, 0, (size_t) Wo * sizeof (float));
+            continue;
+          }
+          src = x + ((size_t) c * H + hi) * W + (kj - pad);
+          for (int j = 0; j < j0; j++)
+            row[j] = 0.0f;
+          memcpy (row + j0, src + j0, (size_t) (j1 - j0) * sizeof (float));
+          for (int j = j1; j < Wo; j++)
+            row[j] = 0.0f;
+        }
+      }
+}
+
+/* Adjoint of im2col_ld: dx += col2im(cols) (dx zeroed by the caller). */
+static void
+col2im_ld (const float *cols, int C, int H, int W, int k, int pad, float *dx,
+           size_t ld)
+{
+  const int Ho = clar_conv_out (H, k, pad), Wo = clar_conv_out (W, k, pad);
+  for (int c = 0; c < C; c++)
+    for (int ki = 0; ki < k; ki++)
+      for (int kj = 0; kj < k; kj++) {
+        const float *src = cols + ((size_t) (c * k + ki) * k + kj) * ld;
+        int j0 = pad - kj > 0 ? pad - kj : 0;
+        int j1 = W + pad - kj < Wo ? W + pad - kj : Wo;
+        for (int i = 0; i < Ho; i++) {
+          int hi = i + ki - pad;
+          float *dst;
+          const float *row = src + (size_t) i * Wo;
+          if (hi < 0 || hi >= H)
+            continue;
+          dst = dx + ((size_t) c * H + hi) * W + (kj - pad);
+          for (int j = j0; j < j1; j++)
+            dst[j] += row[j];
+        }
+      }
+}
+
+/* Per-thread scratch: cols and dcols, plus (batched) the chunk's output or
+ * output gradient in [O, n*Ho*Wo] layout. */
+static size_t
+conv_thread_floats (int C, int H, int W, int O, int k, int pad, int chunk,
+                    clar_conv_mode mode)
+{
+  size_t plane = (size_t) clar_conv_out (H, k, pad) * clar_conv_out (W, k, pad);
+  size_t K2 = (size_t) C * k * k, cs = mode == CLAR_CONV_BATCHED ? (size_t) chunk : 1;
+  return 2 * K2 * plane * cs + (mode == CLAR_CONV_BATCHED ? (size_t) O * plane * cs : 0);
+}
+
+static int
+n_chunks (int N, int chunk)
+{
+  return (N + chunk - 1) / chunk;
+}
+
+size_t
+clar_conv2d_train_scratch (int N, int C, int H, int W, int O, int k, int pad,
+                           int chunk, int n_threads, clar_conv_mode mode)
+{
+  size_t per = (size_t) O * C * k * k + (size_t) O;
+  if (chunk < 1)
+    chunk = 1;
+  if (n_threads < 1)
+    n_threads = 1;
+  return (size_t) n_threads * conv_thread_floats (C, H, W, O, k, pad, chunk, mode)
+      + (size_t) n_chunks (N, chunk) * per;
+}
+
+void
+clar_conv2d_train_forward (const float *x, int N, int C, int H, int W,
+                           const float *w, const float *b, int O, int k,
+                           int pad, float *y, int chunk, clar_conv_mode mode,
+                           float *scratch)
+{
+  const int Ho = clar_conv_out (H, k, pad), Wo = clar_conv_out (W, k, pad);
+  const size_t plane = (size_t) Ho * Wo, chw = (size_t) C * H * W;
+  const int K2 = C * k * k, G = n_chunks (N, chunk);
+  const size_t thr = conv_thread_floats (C, H, W, O, k, pad, chunk, mode);
+
+#pragma omp parallel for schedule(static)
+  for (int g = 0; g < G; g++) {
+    float *ws = scratch + (size_t) thread_id () * thr;
+    int n0 = g * chunk, nc = N - n0 < chunk ? N - n0 : chunk;
+    if (mode == CLAR_CONV_PER_SAMPLE) {
+      /* The inference primitive itself, on this chunk. */
+      clar_conv2d_forward (x + (size_t) n0 * chw, nc, C, H, W, w, b, O, k, pad,
+          y + (size_t) n0 * O * plane, ws);
+    } else {
+      size_t ld = (size_t) nc * plane;
+      float *cols = ws, *ycat = ws + 2 * (size_t) K2 * plane * chunk;
+      float beta = 0.0f;
+      for (int n = 0; n < nc; n++)
+        im2col_ld (x + (size_t) (n0 + n) * chw, C, H, W, k, pad, cols + n * plane, ld);
+      if (b) {
+        for (int o = 0; o < O; o++)
+          for (size_t i = 0; i < ld; i++)
+            ycat[o * ld + i] = b[o];
+        beta = 1.0f;
+      }
+      /* Ycat[O x n*plane] = W[O x K2] cols[K2 x n*plane] */
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, O, (int) ld, K2, 1.0f,
+          w, K2, cols, (int) ld, beta, ycat, (int) ld);
+      for (int n = 0; n < nc; n++)
+        for (int o = 0; o < O; o++)
+          memcpy (y + ((size_t) (n0 + n) * O + o) * plane, ycat + o * ld + n * plane,
+              plane * sizeof (float));
+    }
+  }
+}
+
+void
+clar_conv2d_backward (const float *x, const float *dy, int N, int C, int H,
+                      int W, const float *w, int O, int k, int pad, float *dw,
+                      float *db, float *dx, int chunk, clar_conv_mode mode,
+                      float *scratch)
+{
+  const int Ho = clar_conv_out (H, k, pad), Wo = clar_conv_out (W, k, pad);
+  const size_t plane = (size_t) Ho * Wo, chw = (size_t) C * H * W;
+  const int K2 = C * k * k, G = n_chunks (N, chunk);
+  const size_t thr = conv_thread_floats (C, H, W, O, k, pad, chunk, mode);
+  const size_t per = (size_t) O * K2 + (size_t) O;
+  float *parts = scratch + (size_t)
+#ifdef _OPENMP
+      omp_get_max_threads ()
+#else
+      1
+#endif
+      * thr;
+
+#pragma omp parallel for schedule(static)
+  for (int g = 0; g < G; g++) {
+    float *ws = scratch + (size_t) thread_id () * thr;
+    float *pw = parts + (size_t) g * per, *pb = pw + (size_t) O * K2;
+    int n0 = g * chunk, nc = N - n0 < chunk ? N - n0 : chunk;
+    if (mode == CLAR_CONV_PER_SAMPLE) {
+      float *cols = ws, *dcols = ws + (size_t) K2 * plane;
+      memset (pw, 0, per * sizeof (float));
+      for (int n = n0; n < n0 + nc; n++) {
+        const float *dyn = dy + (size_t) n * O * plane;
+        clar_im2col (x + (size_t) n * chw, C, H, W, k, pad, cols);
+        /* dW[O x K2] += dY_n[O x plane] cols_n[K2 x plane]^T */
+        cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, O, K2, (int) plane, 1.0f,
+            dyn, (int) plane, cols, (int) plane, 1.0f, pw, K2);
+        for (int o = 0; o < O; o++)
+          pb[o] += (float) sum_f64 (dyn + (size_t) o * plane, plane);
+        if (dx) {
+          /* dcols[K2 x plane] = W^T dY_n; dx_n = col2im(dcols) */
+          cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, K2, (int) plane, O, 1.0f,
+              w, K2, dyn, (int) plane, 0.0f, dcols, (int) plane);
+          memset (dx + (size_t) n * chw, 0, chw * sizeof (float));
+          clar_col2im (dcols, C, H, W, k, pad, dx + (size_t) n * chw);
+        }
+      }
+    } else {
+      size_t ld = (size_t) nc * plane;
+      float *cols = ws, *dcols = ws + (size_t) K2 * plane * chunk;
+      float *dycat = dcols + (size_t) K2 * plane * chunk;
+      for (int n = 0; n < nc; n++) {
+        im2col_ld (x + (size_t) (n0 + n) * chw, C, H, W, k, pad, cols + n * plane, ld);
+        for (int o = 0; o < O; o++)
+          memcpy (dycat + o * ld + n * plane, dy + ((size_t) (n0 + n) * O + o) * plane,
+              plane * sizeof (float));
+      }
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, O, K2, (int) ld, 1.0f,
+          dycat, (int) ld, cols, (int) ld, 0.0f, pw, K2);
+      for (int o = 0; o < O; o++)
+        pb[o] = (float) sum_f64 (dycat + o * ld, ld);
+      if (dx) {
+        cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, K2, (int) ld, O, 1.0f,
+            w, K2, dycat, (int) ld, 0.0f, dcols, (int) ld);
+        for (int n = 0; n < nc; n++) {
+          float *dxn = dx + (size_t) (n0 + n) * chw;
+          memset (dxn, 0, chw * sizeof (float));
+          col2im_ld (dcols + n * plane, C, H, W, k, pad, dxn, ld);
+        }
+      }
+    }
+  }
+  /* Chunk partial sums in chunk order: the same bits for any thread count. */
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < (size_t) O * K2; i++) {
+    float s = dw[i];
+    for (int g = 0; g < G; g++)
+      s += parts[(size_t) g * per + i];
+    dw[i] = s;
+  }
+  if (db)
+    for (int o = 0; o < O; o++)
+      for (int g = 0; g < G; g++)
+        db[o] += parts[(size_t) g * per + (size_t) O * K2 + o];
+}
+
+/* ---- batch-norm ---- */
+
+void
+clar_batchnorm2d_train_forward (const float *x, int N, int C, int HW,
+                                const float *gamma, const float *beta,
+                                float eps, float *xhat, float *y, float *mean,
+                                float *var, float *inv_std)
+{
+  const double m = (double) N * HW;
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < C; c++) {
+    double s = 0, ss = 0, mu, v;
+    float inv, fm, g = gamma[c], b = beta[c];
+    for (int n = 0; n < N; n++)
+      s += sum_f64 (x + ((size_t) n * C + c) * HW, (size_t) HW);
+    mu = s / m;
+    /* Two passes (mean, then squared deviations) avoid the cancellation of
+     * E[x^2] - E[x]^2. */
+    for (int n = 0; n < N; n++)
+      ss += sumsq_dev_f64 (x + ((size_t) n * C + c) * HW, (size_t) HW, mu);
+    v = ss / m;
+    inv = (float) (1.0 / sqrt (v + eps));
+    fm = (float) mu;
+    mean[c] = fm;
+    var[c] = (float) v;
+    inv_std[c] = inv;
+    for (int n = 0; n < N; n++) {
+      size_t off = ((size_t) n * C + c) * HW;
+      const float *xp = x + off;
+      float *xh = xhat + off, *yp = y + off;
+#pragma omp simd
+      for (int i = 0; i < HW; i++) {
+        float t = (xp[i] - fm) * inv;
+        xh[i] = t;
+        yp[i] = g * t + b;
+      }
+    }
+  }
+}
+
+void
+clar_batchnorm2d_backward (const float *dy, const float *xhat,
+                           const float *gamma, const float *inv_std, int N,
+                           int C, int HW, float *dgamma, float *dbeta,
+                           float *dx)
+{
+  const double m = (double) N * HW;
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < C; c++) {
+    double sdy = 0, sdyx = 0;
+    float a, b1, b2;
+    for (int n = 0; n < N; n++) {
+      size_t off = ((size_t) n * C + c) * HW;
+      sdy += sum_f64 (dy + off, (size_t) HW);
+      sdyx += dot_f64 (dy + off, xhat + off, (size_t) HW);
+    }
+    dgamma[c] += (float) sdyx;
+    dbeta[c] += (float) sdy;
+    if (!dx)
+      continue;
+    /* dx = a * (dy - sdy/m - xhat * sdyx/m), a = gamma * inv_std. */
+    a = gamma[c] * inv_std[c];
+    b1 = (float) (sdy / m);
+    b2 = (float) (sdyx / m);
+    for (int n = 0; n < N; n++) {
+      size_t off = ((size_t) n * C + c) * HW;
+      const float *d = dy + off, *xh = xhat + off;
+      float *o = dx + off;
+#pragma omp simd
+      for (int i = 0; i < HW; i++)
+        o[i] = a * (d[i] - b1 - xh[i] * b2);
+    }
+  }
+}
+
+/* ---- element-wise and pooling ---- */
+
+/* Elements per parallel block of the element-wise loops. */
+#define BLOCK 16384
+
+/* The expression of clar_relu_forward (layers.h), so values are identical,
+ * but vectorised (omp simd): compiled as a branch, as layers.c's loop is at
+ * -O2, it mispredicts on half of the random-sign activations and took 16%
+ * of a training step (perf, default architecture, 64 views). */
+void
+clar_relu_train_forward (float *x, size_t n)
+{
+  const long nb = (long) ((n + BLOCK - 1) / BLOCK);
+#pragma omp parallel for schedule(static)
+  for (long bi = 0; bi < nb; bi++) {
+    long i0 = bi * BLOCK, i1 = (long) n - i0 < BLOCK ? (long) n : i0 + BLOCK;
+#pragma omp simd
+    for (long i = i0; i < i1; i++)
+      x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  }
+}
+
+void
+clar_relu_backward (const float *y, const float *dy, size_t n, float *dx)
+{
+  const long nb = (long) ((n + BLOCK - 1) / BLOCK);
+#pragma omp parallel for schedule(static)
+  for (long bi = 0; bi < nb; bi++) {
+    long i0 = bi * BLOCK, i1 = (long) n - i0 < BLOCK ? (long) n : i0 + BLOCK;
+#pragma omp simd
+    for (long i = i0; i < i1; i++) {
+      float g = dy[i];          /* unconditional load: lets it vectorise */
+      dx[i] = y[i] > 0.0f ? g : 0.0f;
+    }
+  }
+}
+
+void
+clar_maxpool2d_backward (const float *dy, const int32_t *argmax, int N, int C,
+                         int H, int W, int k, float *dx)
+{
+  const size_t pin = (size_t) H * W;
+  const size_t pout = (size_t) clar_pool_out (H, k) * clar_pool_out (W, k);
+  const long planes = (long) N * C;
+#pragma omp parallel for schedule(static)
+  for (long p = 0; p < planes; p++) {
+    float *d = dx + (size_t) p * pin;
+    const float *g = dy + (size_t) p * pout;
+    const int32_t *a = argmax + (size_t) p * pout;
+    memset (d, 0, pin * sizeof (float));
+    for (size_t i = 0; i < pout; i++)
+      d[a[i]] += g[i];
+  }
+}
+
+void
+clar_avgpool2d_backward (const float *dy, int N, int C, int H, int W, int k,
+                         float *dx)
+{
+  const int Ho = clar_pool_out (H, k), Wo = clar_pool_out (W, k);
+  const float inv = 1.0f / (float) (k * k);
+  const long planes = (long) N * C;
+#pragma omp parallel for schedule(static)
+  for (long p = 0; p < planes; p++) {
+    float *d = dx + (size_t) p * H * W;
+    const float *g = dy + (size_t) p * Ho * Wo;
+    memset (d, 0, (size_t) H * W * sizeof (float));
+    for (int i = 0; i < Ho; i++)
+      for (int j = 0; j < Wo; j++) {
+        float v = g[i * Wo + j] * inv;
+        for (int a = 0; a < k; a++)
+          for (int b = 0; b < k; b++)
+            d[(size_t) (i * k + a) * W + j * k + b] = v;
+      }
+  }
+}
+
+void
+clar_global_avg_pool_backward (const float *dy, int N, int C, int H, int W,
+                               float *dx)
+{
+  const size_t hw = (size_t) H * W;
+  const long planes = (long) N * C;
+#pragma omp parallel for schedule(static)
+  for (long p = 0; p < planes; p++) {
+    float v = dy[p] / (float) hw;
+    for (size_t i = 0; i < hw; i++)
+      dx[(size_t) p * hw + i] = v;
+  }
+}
+
+void
+clar_linear_backward (const float *x, const float *dy, int N, int n_in, int O,
+                      const float *w, float *dw, float *db, float *dx)
+{
+  /* dW[O x n_in] += dY^T[O x N] X[N x n_in] */
+  cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, O, n_in, N, 1.0f, dy, O,
+      x, n_in, 1.0f, dw, n_in);
+  if (db)
+    for (int o = 0; o < O; o++) {
+      double s = 0;
+      for (int n = 0; n < N; n++)
+        s += dy[(size_t) n * O + o];
+      db[o] += (float) s;
+    }
+  if (dx)
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, N, n_in, O, 1.0f, dy, O,
+        w, n_in, 0.0f, dx, n_in);
+}
+
+void
+clar_l2norm_rows (const float *x, int M, int D, float *y, float *norms)
+{
+  for (int i = 0; i < M; i++) {
+    const float *xi = x + (size_t) i * D;
+    double s = sqrt (dot_f64 (xi, xi, (size_t) D)) + 1e-12;
+    norms[i] = (float) s;
+    for (int d = 0; d < D; d++)
+      y[(size_t) i * D + d] = (float) (xi[d] / s);
+  }
+}
+
+void
+clar_l2norm_rows_backward (const float *y, const float *norms, const float *dy,
+                           int M, int D, float *dx)
+{
+  for (int i = 0; i < M; i++) {
+    const float *yi = y + (size_t) i * D, *gi = dy + (size_t) i * D;
+    double dot = dot_f64 (yi, gi, (size_t) D);
+    for (int d = 0; d < D; d++)
+      dx[(size_t) i * D + d] += (float) ((gi[d] - yi[d] * dot) / norms[i]);
+  }
+}
