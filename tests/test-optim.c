@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Optimisers and schedule of clar-train against hand computations: AdamW
+ * (three steps of torch.optim.AdamW's update written out in double), the
+ * exemption of biases / batch-norm / classifier from weight decay, SGD with
+ * momentum (plain and Nesterov, with weight decay), the warm-up + cosine
+ * schedule. */
+#include <math.h>
+#include <string.h>
+
+#include "clar-test.h"
+#include "nn.h"
+
+static const char *arch =
+  "[{\"op\":\"conv2d\",\"name\":\"c1\",\"in\":1,\"out\":2,\"kernel\":3,\"pad\":1},"
+  "{\"op\":\"relu\"},{\"op\":\"global_avg_pool\"},"
+  "{\"op\":\"linear\",\"name\":\"fc\",\"in\":2,\"out\":3}]";
+
+static clar_net *
+small_net (void)
+{
+  clar_net_config c = clar_net_default_config ();
+  c.architecture = arch;
+  c.mel.n_mels = 8;
+  c.mel.f_min = 0;
+  c.proj_dim = 2;
+  c.n_classes = 2;
+  return clar_net_new (&c, NULL);
+}
+
+static clar_param *
+find (clar_net *net, const char *name)
+{
+  for (size_t i = 0; i < clar_net_n_params (net); i++)
+    if (!strcmp (clar_net_param (net, i)->name, name))
+      return clar_net_param (net, i);
+  return NULL;
+}
+
+static void
+test_adamw (void)
+{
+  clar_net *net = small_net ();
+  clar_optim a = clar_adam_default ();
+  clar_param *w = find (net, "encoder.fc.weight"), *b = find (net, "encoder.fc.bias");
+  clar_param *g = find (net, "bn.c1.weight"), *c = find (net, "head.classifier.weight");
+  const float grads[3] = { 0.5f, -0.2f, 0.1f };
+  double ref = 0, m = 0, v = 0, bref;
+  float lr = 0.01f;
+  CHECK (w && b && g && c);
+  if (!w || !b || !g || !c)
+    return;
+  CHECK (w->decay && !b->decay && !g->decay && !c->decay);
+  a.weight_decay = 0.1f;
+  ref = w->w[0];
+  bref = b->w[0];
+  for (int t = 1; t <= 3; t++) {
+    double mh, vh;
+    clar_net_zero_grad (net);
+    w->g[0] = grads[t - 1];
+    b->g[0] = grads[t - 1];
+    clar_optim_step (&a, net, lr);
+    /* torch.optim.AdamW: w *= 1 - lr wd; m, v; w -= lr mh / (sqrt(vh) + eps) */
+    ref *= 1 - lr * 0.1;
+    m = 0.9 * m + 0.1 * grads[t - 1];
+    v = 0.999 * v + 0.001 * grads[t - 1] * grads[t - 1];
+    mh = m / (1 - pow (0.9, t));
+    vh = v / (1 - pow (0.999, t));
+    ref -= lr * mh / (sqrt (vh) + 1e-8);
+    bref -= lr * mh / (sqrt (vh) + 1e-8);      /* bias: no decay */
+    CHECK_CLOSE (w->w[0], ref, 1e-6);
+    CHECK_CLOSE (b->w[0], bref, 1e-6);
+  }
+  CHECK_EQ_INT (a.step, 3);
+  /* Step 1 in closed form: mh = g, vh = g^2 -> w - lr sign(g) - lr wd w. */
+  {
+    clar_net *n2 = small_net ();
+    clar_optim a2 = clar_adam_default ();
+    clar_param *q = find (n2, "encoder.fc.weight");
+    float q0 = q->w[1], q00 = q->w[0];
+    a2.weight_decay = 0.1f;
+    clar_net_zero_grad (n2);
+    q->g[1] = -3.0f;
+    clar_adam_step (&a2, n2, 0.01f);
+    CHECK_CLOSE (q->w[1], q0 * (1 - 0.01 * 0.1) + 0.01 * (3.0 / (3.0 + 1e-8)), 1e-6);
+    /* An entry with zero gradient only decays. */
+    CHECK_CLOSE (q->w[0], q00 * (1 - 0.001), 1e-7);
+    clar_net_free (n2);
+  }
+  clar_net_free (net);
+}
+
+static void
+test_sgd (void)
+{
+  clar_net *net = small_net ();
+  clar_optim s = clar_sgd_default ();
+  clar_param *q = find (net, "encoder.fc.weight"), *b = find (net, "encoder.fc.bias");
+  float q0 = q->w[0], b0 = b->w[0];
+  double buf, w1;
+  CHECK (s.kind == CLAR_OPTIM_SGD);
+  s.weight_decay = 0.0f;
+  s.momentum = 0.9f;
+  /* Two steps of gradient 1 (the other engineer's hand case): v = 1, then
+   * v = 0.9 + 1. */
+  clar_net_zero_grad (net);
+  q->g[0] = 1.0f;
+  clar_optim_step (&s, net, 0.1f);
+  CHECK_CLOSE (q->w[0], q0 - 0.1, 1e-6);
+  clar_optim_step (&s, net, 0.1f);
+  CHECK_CLOSE (q->w[0], q0 - 0.1 - 0.19, 1e-6);
+  /* clar_sgd_step is the same update. */
+  clar_sgd_step (net, 0.1f, 0.9f, 0.0f);
+  CHECK_CLOSE (q->w[0], q0 - 0.1 - 0.19 - 0.1 * (0.9 * 1.9 + 1), 1e-5);
+  clar_net_free (net);
+
+  /* Weight decay (on weights, not biases) and Nesterov. */
+  net = small_net ();
+  s = clar_sgd_default ();
+  s.weight_decay = 0.5f;
+  s.momentum = 0.8f;
+  s.nesterov = 1;
+  q = find (net, "encoder.fc.weight");
+  b = find (net, "encoder.fc.bias");
+  q0 = q->w[0];
+  b0 = b->w[0];
+  clar_net_zero_grad (net);
+  q->g[0] = 2.0f;
+  b->g[0] = 2.0f;
+  clar_optim_step (&s, net, 0.1f);
+  /* g' = 2 + 0.5 w; buf = g'; w -= lr (g' + mu buf) */
+  buf = 2 + 0.5 * q0;
+  w1 = q0 - 0.1 * (buf + 0.8 * buf);
+  CHECK_CLOSE (q->w[0], w1, 1e-6);
+  CHECK_CLOSE (b->w[0], b0 - 0.1 * (2 + 0.8 * 2), 1e-6);
+  clar_optim_step (&s, net, 0.1f);
+  {
+    double g2 = 2 + 0.5 * w1, buf2 = 0.8 * buf + g2;
+    CHECK_CLOSE (q->w[0], w1 - 0.1 * (g2 + 0.8 * buf2), 1e-5);
+  }
+  clar_net_free (net);
+}
+
+static void
+test_schedule (void)
+{
+  /* Warm-up: lr_max (step+1)/warmup. */
+  CHECK_CLOSE (clar_lr_schedule (0, 10, 110, 1.0f, 0.0f), 0.1, 1e-6);
+  CHECK_CLOSE (clar_lr_schedule (4, 10, 110, 1.0f, 0.0f), 0.5, 1e-6);
+  CHECK_CLOSE (clar_lr_schedule (9, 10, 110, 1.0f, 0.0f), 1.0, 1e-6);
+  /* Cosine: t = (step - warmup) / (total - warmup). */
+  CHECK_CLOSE (clar_lr_schedule (10, 10, 110, 1.0f, 0.0f), 1.0, 1e-6);
+  CHECK_CLOSE (clar_lr_schedule (35, 10, 110, 1.0f, 0.0f), 0.5 * (1 + cos (3.14159265358979 / 4)), 1e-6);
+  CHECK_CLOSE (clar_lr_schedule (60, 10, 110, 1.0f, 0.0f), 0.5, 1e-6);
+  CHECK_CLOSE (clar_lr_schedule (60, 10, 110, 2.0f, 0.2f), 0.2 + 1.8 * 0.5, 1e-6);
+  /* The floor at and after the end. */
+  CHECK_CLOSE (clar_lr_schedule (110, 10, 110, 1.0f, 0.1f), 0.1, 1e-6);
+  CHECK_CLOSE (clar_lr_schedule (500, 10, 110, 1.0f, 0.1f), 0.1, 1e-6);
+  /* No warm-up; warm-up longer than the run. */
+  CHECK_CLOSE (clar_lr_schedule (0, 0, 100, 1.0f, 0.0f), 1.0, 1e-6);
+  CHECK_CLOSE (clar_lr_schedule (50, 0, 100, 1.0f, 0.0f), 0.5, 1e-6);
+  CHECK_CLOSE (clar_lr_schedule (20, 10, 5, 1.0f, 0.0f), 1.0, 1e-6);
+  /* Monotone: rises during warm-up, then never rises. */
+  {
+    float prev = 0;
+    int ok = 1;
+    for (long s = 0; s < 200; s++) {
+      float lr = clar_lr_schedule (s, 20, 200, 1.0f, 0.01f);
+      if (s < 20 ? lr <= prev : lr > prev + 1e-7f)
+        ok = 0;
+      prev = lr;
+    }
+    CHECK (ok);
+  }
+}
+
+int
+main (void)
+{
+  CLAR_TEST_RUN (test_adamw);
+  CLAR_TEST_RUN (test_sgd);
+  CLAR_TEST_RUN (test_schedule);
+  CLAR_TEST_EXIT ();
+}
