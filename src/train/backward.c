@@ -173,14 +173,14 @@ void
 clar_conv2d_train_forward (const float *x, int N, int C, int H, int W,
                            const float *w, const float *b, int O, int k,
                            int pad, float *y, int chunk, clar_conv_mode mode,
-                           float *scratch)
+                           int n_threads, float *scratch)
 {
   const int Ho = clar_conv_out (H, k, pad), Wo = clar_conv_out (W, k, pad);
   const size_t plane = (size_t) Ho * Wo, chw = (size_t) C * H * W;
   const int K2 = C * k * k, G = n_chunks (N, chunk);
   const size_t thr = conv_thread_floats (C, H, W, O, k, pad, chunk, mode);
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(n_threads > 0 ? n_threads : 1) schedule(static)
   for (int g = 0; g < G; g++) {
     float *ws = scratch + (size_t) thread_id () * thr;
     int n0 = g * chunk, nc = N - n0 < chunk ? N - n0 : chunk;
@@ -215,22 +215,19 @@ void
 clar_conv2d_backward (const float *x, const float *dy, int N, int C, int H,
                       int W, const float *w, int O, int k, int pad, float *dw,
                       float *db, float *dx, int chunk, clar_conv_mode mode,
-                      float *scratch)
+                      int n_threads, float *scratch)
 {
   const int Ho = clar_conv_out (H, k, pad), Wo = clar_conv_out (W, k, pad);
   const size_t plane = (size_t) Ho * Wo, chw = (size_t) C * H * W;
   const int K2 = C * k * k, G = n_chunks (N, chunk);
   const size_t thr = conv_thread_floats (C, H, W, O, k, pad, chunk, mode);
   const size_t per = (size_t) O * K2 + (size_t) O;
-  float *parts = scratch + (size_t)
-#ifdef _OPENMP
-      omp_get_max_threads ()
-#else
-      1
-#endif
-      * thr;
+  float *parts;
+  if (n_threads < 1)
+    n_threads = 1;
+  parts = scratch + (size_t) n_threads * thr;
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(n_threads) schedule(static)
   for (int g = 0; g < G; g++) {
     float *ws = scratch + (size_t) thread_id () * thr;
     float *pw = parts + (size_t) g * per, *pb = pw + (size_t) O * K2;

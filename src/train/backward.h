@@ -32,18 +32,21 @@ typedef enum clar_conv_mode {
 } clar_conv_mode;
 
 /* Scratch floats that clar_conv2d_train_forward/_backward need for N samples
- * with chunks of `chunk` samples and up to n_threads threads. */
+ * with chunks of `chunk` samples run by n_threads threads. */
 size_t clar_conv2d_train_scratch (int N, int C, int H, int W, int O, int k,
                                   int pad, int chunk, int n_threads,
                                   clar_conv_mode mode);
 
 /* y[N,O,Ho,Wo] = conv(x, w) (+ b, nullable), the batch split into chunks of
- * `chunk` samples that run in parallel. With CLAR_CONV_PER_SAMPLE this is
- * exactly clar_conv2d_forward of layers.h applied to each chunk. */
+ * `chunk` samples run by n_threads OpenMP threads (1: in sequence, which
+ * leaves the cores to a multi-threaded BLAS inside each SGEMM). With
+ * CLAR_CONV_PER_SAMPLE this is exactly clar_conv2d_forward of layers.h
+ * applied to each chunk. */
 void clar_conv2d_train_forward (const float *x, int N, int C, int H, int W,
                                 const float *w, const float *b, int O, int k,
                                 int pad, float *y, int chunk,
-                                clar_conv_mode mode, float *scratch);
+                                clar_conv_mode mode, int n_threads,
+                                float *scratch);
 
 /* Adjoint of the convolution: dw[O,C,k,k] += sum_n dY_n cols_n^T,
  * db[O] += sum dy (nullable), dx = col2im(W^T dY) (nullable, overwritten).
@@ -51,7 +54,7 @@ void clar_conv2d_train_forward (const float *x, int N, int C, int H, int W,
 void clar_conv2d_backward (const float *x, const float *dy, int N, int C,
                            int H, int W, const float *w, int O, int k, int pad,
                            float *dw, float *db, float *dx, int chunk,
-                           clar_conv_mode mode, float *scratch);
+                           clar_conv_mode mode, int n_threads, float *scratch);
 
 /* Train-mode batch-norm (Ioffe & Szegedy 2015, Algorithm 1): per channel,
  * mean and biased variance over N x HW, xhat = (x - mean) / sqrt(var + eps),

@@ -44,6 +44,7 @@ struct clar_net {
   int sized_M, sized_T;
   float *scratch;                  /* conv workspace */
   size_t scratch_n;
+  int conv_threads;                /* threads of the conv chunk loop */
   float *g0, *g1;                  /* ping-pong gradient buffers */
   float *h, *a1, *z, *hn, *hnorm, *wn, *wnorm, *logits;
   float *dh, *dtmp, *dtmp2;        /* head gradients */

@@ -411,17 +411,30 @@ grow (float **p, size_t n)
   return 0;
 }
 
-/* Scratch of the convolutions for M samples with the current thread count
+/* Threads for the chunk loop of the convolutions. A multi-threaded OpenBLAS
+ * called from several OpenMP threads at once would put n x m threads on the
+ * cores; with one, the chunks run in sequence and OpenBLAS parallelises each
+ * SGEMM instead (clar_train_set_threads picks the measured faster split). */
+static int
+conv_threads (void)
+{
+  clar_blas_report r;
+  clar_blas_inspect (&r);
+  return r.n_threads > 1 ? 1 : max_threads ();
+}
+
+/* Scratch of the convolutions for M samples with the current thread split
  * (which the caller may change between calls). */
 static int
 ensure_scratch (clar_net *net, int M)
 {
   size_t need = 1;
+  net->conv_threads = conv_threads ();
   for (size_t i = 0; i < net->nL; i++) {
     const clar_tlayer *t = &net->L[i];
     if (t->op == CLAR_OP_CONV2D) {
       size_t s = clar_conv2d_train_scratch (M, t->sin.c, t->sin.h, t->sin.w, t->out,
-          t->kernel, t->pad, net->cfg.conv_chunk, max_threads (),
+          t->kernel, t->pad, net->cfg.conv_chunk, net->conv_threads,
           (clar_conv_mode) net->cfg.conv_mode);
       if (s > need)
         need = s;
@@ -569,7 +582,7 @@ clar_net_forward (clar_net *net, const float *mel, int M, int T, int train,
       case CLAR_OP_CONV2D:
         clar_conv2d_train_forward (x, M, si.c, si.h, si.w, t->W->w, NULL, t->out,
             t->kernel, t->pad, t->y, net->cfg.conv_chunk,
-            (clar_conv_mode) net->cfg.conv_mode, net->scratch);
+            (clar_conv_mode) net->cfg.conv_mode, net->conv_threads, net->scratch);
         break;
       case CLAR_OP_BATCHNORM2D:
         if (net->train) {
@@ -704,7 +717,7 @@ clar_net_backward (clar_net *net, const float *dz, const float *dlogits, float *
       case CLAR_OP_CONV2D:
         clar_conv2d_backward (x, dy, M, si.c, si.h, si.w, t->W->w, t->out, t->kernel,
             t->pad, t->W->g, NULL, need_dx ? dx : NULL, net->cfg.conv_chunk,
-            (clar_conv_mode) net->cfg.conv_mode, net->scratch);
+            (clar_conv_mode) net->cfg.conv_mode, net->conv_threads, net->scratch);
         break;
     }
     {
