@@ -692,12 +692,16 @@ test_export_and_checkpoint (void)
   free (mel);
 }
 
-/* An explicit batchnorm2d in the layer list trains and exports as such. */
+/* Explicit batchnorm2d layers of the layer list (right after a conv: no BN
+ * inserted; after a ReLU) train and export as such. */
 static void
 test_explicit_batchnorm_export (void)
 {
   static const char *arch =
     "[{\"op\":\"conv2d\",\"name\":\"c1\",\"in\":1,\"out\":4,\"kernel\":3,\"pad\":1},"
+    "{\"op\":\"batchnorm2d\",\"name\":\"bn0\",\"channels\":4,\"eps\":0.001},"
+    "{\"op\":\"relu\"},"
+    "{\"op\":\"conv2d\",\"name\":\"c2\",\"in\":4,\"out\":4,\"kernel\":3,\"pad\":1},"
     "{\"op\":\"relu\"},{\"op\":\"batchnorm2d\",\"name\":\"bn1\",\"channels\":4},"
     "{\"op\":\"maxpool2d\",\"kernel\":2},{\"op\":\"global_avg_pool\"},"
     "{\"op\":\"linear\",\"name\":\"fc\",\"in\":4,\"out\":6}]";
@@ -720,6 +724,18 @@ test_explicit_batchnorm_export (void)
   if (!net)
     return;
   fill (mel, 2 * N * F * T, 2.0f);
+  {
+    /* c1 (no inserted BN), bn0, c2, bn.c2 (inserted), bn1: 2 + 2 + 1 + 2 + 2
+     * parameters before the linear layer. */
+    int n_bn = 0, has_bn_c1 = 0;
+    for (size_t i = 0; i < clar_net_n_params (net); i++) {
+      const char *nm = clar_net_param (net, i)->name;
+      n_bn += strstr (nm, "bn") != NULL;
+      has_bn_c1 |= strcmp (nm, "bn.c1.weight") == 0;
+    }
+    CHECK_EQ_INT (n_bn, 6);
+    CHECK (!has_bn_c1);
+  }
   for (int s = 0; s < 3; s++)
     CHECK_EQ_INT (clar_train_step (net, &a, mel, mel + N * F * T, labels, N, T, &tc, NULL, &err),
         CLAR_OK);

@@ -10,12 +10,13 @@
 
 #include "nn-private.h"
 
-/* Writes the conv at L[i] with the inserted batch-norm L[i+1] folded in,
- * using the running statistics (Ioffe & Szegedy 2015, section 3.1: at
- * inference BN is the affine map y = gamma (x - mean) / sqrt(var + eps) +
- * beta, which composes with the conv):
+/* Writes the conv t with the inserted batch-norm bn folded in, using the
+ * running statistics (Ioffe & Szegedy 2015, section 3.1: at inference BN is
+ * the affine map y = gamma (x - mean) / sqrt(var + eps) + beta, which
+ * composes with the conv):
  *   w' = w * gamma / sqrt(var + eps)
- *   b' = (b - mean) * gamma / sqrt(var + eps) + beta, with b = 0 here. */
+ *   b' = (b - mean) * gamma / sqrt(var + eps) + beta, with b = 0 here.
+ * bn NULL (the layer list's own batch-norm follows): w and a zero bias. */
 static int
 write_folded_conv (clar_st_writer *w, const clar_tlayer *t, const clar_tlayer *bn)
 {
@@ -31,10 +32,10 @@ write_folded_conv (clar_st_writer *w, const clar_tlayer *t, const clar_tlayer *b
     return CLAR_ERR_NO_MEMORY;
   }
   for (int o = 0; o < t->out; o++) {
-    double sc = bn->gamma->w[o] / sqrt ((double) bn->run_var[o] + bn->eps);
+    double sc = bn ? bn->gamma->w[o] / sqrt ((double) bn->run_var[o] + bn->eps) : 1.0;
     for (size_t j = 0; j < per; j++)
       wf[o * per + j] = (float) (t->W->w[o * per + j] * sc);
-    bf[o] = (float) ((0.0 - bn->run_mean[o]) * sc + bn->beta->w[o]);
+    bf[o] = bn ? (float) ((0.0 - bn->run_mean[o]) * sc + bn->beta->w[o]) : 0.0f;
   }
   snprintf (name, sizeof name, "encoder.%s.weight", t->name);
   rc = clar_st_writer_add (w, name, shape, 4, wf);
@@ -84,7 +85,7 @@ clar_net_export (const clar_net *net, const char *path,
   for (size_t i = 0; i < net->nL && rc == CLAR_OK; i++) {
     const clar_tlayer *t = &net->L[i];
     if (t->op == CLAR_OP_CONV2D) {
-      rc = write_folded_conv (w, t, &net->L[i + 1]);
+      rc = write_folded_conv (w, t, net->L[i + 1].inserted_bn ? &net->L[i + 1] : NULL);
     } else if (t->op == CLAR_OP_BATCHNORM2D && !t->inserted_bn) {
       rc = write_bn (w, t);
     } else if (t->op == CLAR_OP_LINEAR) {

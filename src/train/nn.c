@@ -284,12 +284,15 @@ clar_net_new (const clar_net_config *cfg, clar_error *err)
     if (t->op == CLAR_OP_CONV2D) {
       clar_tlayer *bn;
       /* No conv bias: the batch-norm after it subtracts any constant; the
-       * exported conv gets its bias from folding. */
+       * exported conv gets its bias from folding (or 0 when the layer list
+       * has its own batch-norm right after the conv). */
       snprintf (name, sizeof name, "encoder.%s.weight", t->name);
       t->W = add_param (net, name, (size_t) t->out * t->in * t->kernel * t->kernel, 1);
       if (!t->W)
         goto oom;
       init_he (t->W, (size_t) t->in * t->kernel * t->kernel, &seed);
+      if (i + 1 < n && ls[i + 1].op == CLAR_OP_BATCHNORM2D)
+        continue;
       bn = &net->L[net->nL++];
       bn->op = CLAR_OP_BATCHNORM2D;
       snprintf (bn->name, sizeof bn->name, "%s", t->name);
@@ -450,9 +453,9 @@ ensure_scratch (clar_net *net, int M)
 
 /* Shapes and buffers for M inputs of T frames. A ReLU works in place on the
  * previous output (no backward pass needs the pre-ReLU values: the ReLU's
- * own mask is y > 0, and no layer's backward reads its own output), and an
- * inserted batch-norm keeps xhat in the conv output it replaces (the conv's
- * backward needs its input, not its output). */
+ * own mask is y > 0, and no layer's backward reads its own output), and a
+ * batch-norm after a conv keeps xhat in the conv output it replaces (the
+ * conv's backward needs its input, not its output). */
 static int
 prepare (clar_net *net, int M, int T)
 {
@@ -499,7 +502,7 @@ prepare (clar_net *net, int M, int T)
       t->argmax = a;
     }
     if (t->op == CLAR_OP_BATCHNORM2D) {
-      if (t->inserted_bn) {
+      if (i > 0 && net->L[i - 1].op == CLAR_OP_CONV2D) {
         if (t->owns_xhat)
           free (t->xhat);
         t->owns_xhat = 0;
