@@ -1,0 +1,203 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""clar-train's network against PyTorch autograd, layer list and all.
+
+The default architecture is rebuilt in PyTorch from the layer list (each
+conv2d followed by a train-mode BatchNorm2d, momentum 0.1, eps 1e-5, as
+clar_net inserts it), with the projection head Linear-ReLU-Linear and the
+cosine classifier s * normalize(h) normalize(W)^T. The same weights (copied
+from the clar_net through ctypes) and the same log-mel batch go through both;
+then loss = sum(rz * z) + sum(rl * logits) for fixed random rz, rl is
+differentiated by autograd (float64) and by clar_net_backward. Compared:
+h, z, logits, the BN running statistics after the step, every parameter
+gradient and the input gradient. Exits 77 when numpy or torch is missing.
+"""
+import ctypes
+import json
+import os
+import sys
+
+SKIP = 77
+try:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+except ImportError as e:  # pragma: no cover
+    print(f"skipping: {e}")
+    sys.exit(SKIP)
+
+
+class MelParams(ctypes.Structure):
+    _fields_ = [("sample_rate", ctypes.c_int), ("n_fft", ctypes.c_int),
+                ("win_length", ctypes.c_int), ("hop_length", ctypes.c_int),
+                ("n_mels", ctypes.c_int), ("f_min", ctypes.c_float),
+                ("f_max", ctypes.c_float), ("log_offset", ctypes.c_float),
+                ("center", ctypes.c_int)]
+
+
+class NetConfig(ctypes.Structure):
+    """clar_net_config of src/train/nn.h."""
+    _fields_ = [("architecture", ctypes.c_char_p), ("mel", MelParams),
+                ("window_samples", ctypes.c_size_t), ("hop_samples", ctypes.c_size_t),
+                ("proj_dim", ctypes.c_int), ("n_classes", ctypes.c_int),
+                ("class_names", ctypes.c_void_p), ("cls_scale", ctypes.c_float),
+                ("bn_momentum", ctypes.c_float), ("bn_eps", ctypes.c_float),
+                ("seed", ctypes.c_uint64), ("conv_chunk", ctypes.c_int),
+                ("conv_mode", ctypes.c_int)]
+
+
+class Param(ctypes.Structure):
+    """clar_param of src/train/nn.h."""
+    _fields_ = [("name", ctypes.c_char * 96), ("w", ctypes.POINTER(ctypes.c_float)),
+                ("g", ctypes.POINTER(ctypes.c_float)), ("m", ctypes.POINTER(ctypes.c_float)),
+                ("v", ctypes.POINTER(ctypes.c_float)), ("n", ctypes.c_size_t),
+                ("decay", ctypes.c_int)]
+
+
+class Error(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_int), ("message", ctypes.c_char * 256)]
+
+
+def load():
+    path = os.environ.get("CLAR_TRAIN_LIBRARY")
+    if not path or not os.path.exists(path):
+        print("CLAR_TRAIN_LIBRARY not set or missing; run through meson test")
+        sys.exit(1)
+    lib = ctypes.CDLL(path)
+    P = ctypes.POINTER
+    f = P(ctypes.c_float)
+    cf = P(f)
+    lib.clar_net_default_config.restype = NetConfig
+    lib.clar_net_new.restype = ctypes.c_void_p
+    lib.clar_net_new.argtypes = [P(NetConfig), P(Error)]
+    lib.clar_net_free.argtypes = [ctypes.c_void_p]
+    lib.clar_net_n_params.restype = ctypes.c_size_t
+    lib.clar_net_n_params.argtypes = [ctypes.c_void_p]
+    lib.clar_net_param.restype = P(Param)
+    lib.clar_net_param.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    lib.clar_net_zero_grad.argtypes = [ctypes.c_void_p]
+    lib.clar_net_forward.argtypes = [ctypes.c_void_p, f, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                                     cf, cf, cf]
+    lib.clar_net_backward.argtypes = [ctypes.c_void_p, f, f, f]
+    lib.clar_default_architecture.restype = ctypes.c_char_p
+    lib.clar_net_save_checkpoint.argtypes = [ctypes.c_void_p, ctypes.c_void_p, f, ctypes.c_size_t,
+                                             ctypes.c_char_p, P(Error)]
+    return lib
+
+
+def fp(a):
+    assert a.dtype == np.float32 and a.flags["C_CONTIGUOUS"]
+    return a.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+
+
+def arr(ptr, n):
+    return np.ctypeslib.as_array(ptr, shape=(n,)).copy()
+
+
+def rel(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-12))
+
+
+def main():
+    lib = load()
+    cfg = lib.clar_net_default_config()
+    arch = lib.clar_default_architecture()
+    cfg.architecture = arch
+    K, Pd, M, T = 4, 16, 6, 40
+    cfg.n_classes = K
+    cfg.proj_dim = Pd
+    err = Error()
+    net = lib.clar_net_new(ctypes.byref(cfg), ctypes.byref(err))
+    if not net:
+        print("clar_net_new:", err.message.decode())
+        return 1
+    params = {}
+    for i in range(lib.clar_net_n_params(net)):
+        p = lib.clar_net_param(net, i).contents
+        params[p.name.decode()] = (p, arr(p.w, p.n))
+    layers = json.loads(arch.decode())
+    n_mels = cfg.mel.n_mels
+
+    rng = np.random.default_rng(5)
+    mel = (rng.standard_normal((M, n_mels, T)) * 2 - 4).astype(np.float32)
+    rz = rng.standard_normal((M, Pd)).astype(np.float32)
+    rl = rng.standard_normal((M, K)).astype(np.float32)
+
+    # ---- clar ----
+    h_p, z_p, l_p = (ctypes.POINTER(ctypes.c_float)() for _ in range(3))
+    lib.clar_net_zero_grad(net)
+    rc = lib.clar_net_forward(net, fp(mel), M, T, 1, ctypes.byref(h_p), ctypes.byref(z_p),
+                              ctypes.byref(l_p))
+    assert rc == 0, rc
+    D = layers[-1]["out"]
+    h_c, z_c, l_c = arr(h_p, M * D), arr(z_p, M * Pd), arr(l_p, M * K)
+    dmel = np.zeros_like(mel)
+    assert lib.clar_net_backward(net, fp(rz), fp(rl), fp(dmel)) == 0
+
+    # ---- torch, float64 ----
+    t = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, (_, v) in params.items()}
+    x = torch.tensor(mel, dtype=torch.float64, requires_grad=True)
+    a = x.unsqueeze(1)
+    bn_stats = {}
+    for L in layers:
+        op = L["op"]
+        if op == "conv2d":
+            name = L["name"]
+            w = t[f"encoder.{name}.weight"].view(L["out"], L["in"], L["kernel"], L["kernel"])
+            a = F.conv2d(a, w, padding=L["pad"])
+            rm = torch.zeros(L["out"], dtype=torch.float64)
+            rv = torch.ones(L["out"], dtype=torch.float64)
+            a = F.batch_norm(a, rm, rv, t[f"bn.{name}.weight"], t[f"bn.{name}.bias"],
+                             training=True, momentum=0.1, eps=1e-5)
+            bn_stats[name] = (rm, rv)
+        elif op == "relu":
+            a = F.relu(a)
+        elif op == "maxpool2d":
+            a = F.max_pool2d(a, L["kernel"])
+        elif op == "avgpool2d":
+            a = F.avg_pool2d(a, L["kernel"])
+        elif op == "global_avg_pool":
+            a = a.mean(dim=(2, 3))
+        elif op == "linear":
+            name = L["name"]
+            a = a @ t[f"encoder.{name}.weight"].view(L["out"], L["in"]).T + t[f"encoder.{name}.bias"]
+    h = a
+    r1 = F.relu(h @ t["head.proj1.weight"].view(D, D).T + t["head.proj1.bias"])
+    z = r1 @ t["head.proj2.weight"].view(Pd, D).T + t["head.proj2.bias"]
+    wc = F.normalize(t["head.classifier.weight"].view(K, D), dim=1)
+    logits = cfg.cls_scale * F.normalize(h, dim=1) @ wc.T
+    loss = (z * torch.tensor(rz, dtype=torch.float64)).sum() \
+        + (logits * torch.tensor(rl, dtype=torch.float64)).sum()
+    loss.backward()
+
+    checks = [("h (embedding)", h_c, h.detach().numpy().ravel(), 1e-4),
+              ("z (projection)", z_c, z.detach().numpy().ravel(), 1e-4),
+              ("logits (cosine head)", l_c, logits.detach().numpy().ravel(), 1e-4),
+              ("d input (mel)", dmel.ravel(), x.grad.numpy().ravel(), 1e-3)]
+    # BN running statistics after the step, read back from a checkpoint.
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        ck = os.path.join(d, "ck.safetensors")
+        assert lib.clar_net_save_checkpoint(net, None, None, 0, ck.encode(), ctypes.byref(err)) == 0
+        with open(ck, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            hdr = json.loads(fh.read(n))
+            blob = fh.read()
+    for name, (rm, rv) in bn_stats.items():
+        for key, ref in ((f"bn.{name}.running_mean", rm), (f"bn.{name}.running_var", rv)):
+            b, e = hdr[key]["data_offsets"]
+            checks.append((key, np.frombuffer(blob[b:e], dtype="<f4"), ref.numpy(), 1e-4))
+    for k, (p, _) in params.items():
+        checks.append((f"d {k}", arr(p.g, p.n), t[k].grad.numpy().ravel(), 1e-3))
+    failures = 0
+    for name, got, want, tol in checks:
+        e = rel(got, want)
+        ok = e < tol
+        failures += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {name:34s} max rel err vs PyTorch {e:.2e}")
+    lib.clar_net_free(net)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
