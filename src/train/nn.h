@@ -2,7 +2,9 @@
 /*
  * Internal: the trainable network of clar-train (CLAR, Al-Tahan &
  * Mohsenzadeh 2021): encoder f (the inference layer list with a train-mode
- * batch-norm after every conv), projection head g (linear-ReLU-linear) for
+ * batch-norm after every conv, unless the list has its own batchnorm2d right
+ * there; folded into the conv at export), projection head g
+ * (linear-ReLU-linear) for
  * the contrastive loss, and a cosine classifier over the L2-normalised
  * embedding for the supervised term. Its normalised rows are exported as the
  * model's label vectors, so labels.h scores windows exactly as trained.
@@ -17,8 +19,10 @@
  * samples, planes and channels run under OpenMP and each convolution runs
  * its batch in fixed chunks of samples in parallel (src/train/backward.h);
  * every reduction has a fixed order, so a given seed gives bit-identical
- * results for any number of threads. clar_train_set_threads() picks the
- * split between OpenMP and OpenBLAS threads.
+ * results for any number of OpenMP threads (for a given number of OpenBLAS
+ * threads: a threaded OpenBLAS may round differently). When OpenBLAS has
+ * more than one thread, the chunks run in sequence and OpenBLAS
+ * parallelises each SGEMM. clar_train_set_threads() picks the split.
  *
  * Errors: functions returning int give 0 or a negative clar_status; the
  * message of the last failure of a net is clar_net_last_error(). Losses
