@@ -72,9 +72,12 @@ void clar_net_free (clar_net *net);
 const char *clar_net_last_error (const clar_net *net);
 
 /* Sets the threads used by the trainer: n OpenMP threads for the chunked
- * convolutions and element-wise loops, OpenBLAS single-threaded (the
- * measured faster split on the 2-core target, see the report of
- * bench/bench-train). n <= 0: all cores. */
+ * convolutions and element-wise loops, OpenBLAS single-threaded. Measured
+ * on the 2-core target (default architecture, 64 views of 101 frames, one
+ * step of clar_train_step): 2 OpenMP + 1 OpenBLAS thread 670-710 views/s;
+ * 1 + 2 (chunks in sequence, OpenBLAS threads in each SGEMM) 420-430;
+ * one SGEMM per chunk of 8 or 32 with 2 OpenBLAS threads 330-385; one
+ * thread 340-350. n <= 0: all cores. */
 void clar_train_set_threads (int n);
 
 int clar_net_embedding_dim (const clar_net *net);
