@@ -107,9 +107,10 @@ void clar_net_zero_grad (clar_net *net);
 typedef struct clar_param {
   char name[96];
   float *w, *g;            /* value, gradient */
-  float *m, *v;            /* Adam moments */
+  float *m, *v;            /* Adam moments (m: SGD momentum buffer) */
   size_t n;
-  int decay;               /* weight decay applies (not to biases / BN) */
+  int decay;               /* weight decay applies (conv/linear weights;
+                              not biases, BN or the cosine classifier) */
 } clar_param;
 size_t clar_net_n_params (const clar_net *net);
 clar_param *clar_net_param (clar_net *net, size_t i);
@@ -126,8 +127,8 @@ double clar_loss_ntxent (const float *z, int N, int P, float tau, float *dz);
 double clar_loss_supcon (const float *z, int N, int P, float tau,
                          const int *labels, float *dz);
 
-/* Cross-entropy over logits [M,K]; rows with label < 0 are skipped; mean
- * over labelled rows (0 and zero gradient if none). */
+/* Cross-entropy over logits [M,K]; rows with label < 0 (or >= K) are
+ * skipped; mean over labelled rows (0 and zero gradient if none). */
 double clar_loss_ce (const float *logits, int M, int K, const int *labels,
                      float *dlogits);
 
