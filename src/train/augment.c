@@ -245,7 +245,7 @@ clar_augment_view (const clar_augment_config *cfg, clar_rng *rng,
      * then read the crop from the stretched timeline. */
     double m = 1.0 + cfg->stretch_max, rate = exp ((2 * clar_rng_uniform (rng) - 1) * log (m));
     if (ratio != 1.0) {
-      float *tmp = malloc (n * sizeof (float));
+      float *tmp = malloc (((size_t) (n / ratio) + 1) * sizeof (float));
       if (tmp) {
         clar_resample_linear (clip, n, ratio, 0, tmp, (size_t) (n / ratio));
         clar_time_stretch (tmp, (size_t) (n / ratio), rate, (size_t) (start / ratio), out, len);
