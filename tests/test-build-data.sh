@@ -10,6 +10,7 @@ for t in sox espeak-ng flite fluidsynth dpkg-deb; do
   command -v $t >/dev/null || { echo "no $t: skipped"; exit 77; }
 done
 [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || { echo "no FluidR3_GM.sf2: skipped"; exit 77; }
+[ -f "$CLAR_SOURCE_ROOT/../shared/data/gm-families.tsv" ] || { echo "no ../shared/data beside the checkout: skipped"; exit 77; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 py=/usr/bin/python3
 b=$CLAR_SOURCE_ROOT/tools/data/build_data.py
