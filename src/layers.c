@@ -13,8 +13,15 @@
 void
 clar_im2col (const float *x, int C, int H, int W, int k, int pad, float *cols)
 {
+  clar_im2col_ld (x, C, H, W, k, pad, cols,
+      (size_t) clar_conv_out (H, k, pad) * clar_conv_out (W, k, pad));
+}
+
+void
+clar_im2col_ld (const float *x, int C, int H, int W, int k, int pad,
+                float *cols, size_t plane)
+{
   const int Ho = clar_conv_out (H, k, pad), Wo = clar_conv_out (W, k, pad);
-  const size_t plane = (size_t) Ho * Wo;
   for (int c = 0; c < C; c++) {
     const float *xc = x + (size_t) c * H * W;
     for (int ki = 0; ki < k; ki++) {
@@ -47,8 +54,15 @@ clar_im2col (const float *x, int C, int H, int W, int k, int pad, float *cols)
 void
 clar_col2im (const float *cols, int C, int H, int W, int k, int pad, float *dx)
 {
+  clar_col2im_ld (cols, C, H, W, k, pad, dx,
+      (size_t) clar_conv_out (H, k, pad) * clar_conv_out (W, k, pad));
+}
+
+void
+clar_col2im_ld (const float *cols, int C, int H, int W, int k, int pad,
+                float *dx, size_t plane)
+{
   const int Ho = clar_conv_out (H, k, pad), Wo = clar_conv_out (W, k, pad);
-  const size_t plane = (size_t) Ho * Wo;
   for (int c = 0; c < C; c++) {
     float *xc = dx + (size_t) c * H * W;
     for (int ki = 0; ki < k; ki++) {

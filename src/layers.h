@@ -25,6 +25,13 @@ void clar_im2col (const float *x, int C, int H, int W, int k, int pad,
 void clar_col2im (const float *cols, int C, int H, int W, int k, int pad,
                   float *dx);
 
+/* The same with the rows of cols ld floats apart (ld >= Ho*Wo), so that the
+ * im2col of several samples can sit side by side for one batched SGEMM. */
+void clar_im2col_ld (const float *x, int C, int H, int W, int k, int pad,
+                     float *cols, size_t ld);
+void clar_col2im_ld (const float *cols, int C, int H, int W, int k, int pad,
+                     float *dx, size_t ld);
+
 /* Output spatial size of a stride-1 conv. */
 static inline int clar_conv_out (int in, int k, int pad) { return in + 2 * pad - k + 1; }
 /* Output size of a pooling layer with kernel = stride = k (floor). */

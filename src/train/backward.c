@@ -78,67 +78,6 @@ dot_f64 (const float *x, const float *y, size_t n)
 
 /* ---- convolution ---- */
 
-/* im2col of layers.h with a row stride `ld` (>= Ho*Wo), so that the columns
- * of several samples can sit side by side in one [C*k*k, n*Ho*Wo] matrix:
- * cols[r*ld + (i*Wo + j)] = x[c, i+ki-pad, j+kj-pad], r = c*k*k + ki*k + kj.
- * (clar_im2col writes rows contiguously, which a single SGEMM over a chunk of
- * samples cannot use.) */
-static void
-im2col_ld (const float *x, int C, int H, int W, int k, int pad, float *cols,
-           size_t ld)
-{
-  const int Ho = clar_conv_out (H, k, pad), Wo = clar_conv_out (W, k, pad);
-  for (int c = 0; c < C; c++)
-    for (int ki = 0; ki < k; ki++)
-      for (int kj = 0; kj < k; kj++) {
-        float *dst = cols + ((size_t) (c * k + ki) * k + kj) * ld;
-        int j0 = pad - kj > 0 ? pad - kj : 0;
-        int j1 = W + pad - kj < Wo ? W + pad - kj : Wo;
-        if (j1 < j0)
-          j1 = j0;
-        for (int i = 0; i < Ho; i++) {
-          int hi = i + ki - pad;
-          float *row = dst + (size_t) i * Wo;
-          const float *src;
-          if (hi < 0 || hi >= H) {
-            memset (row, 0, (size_t) Wo * sizeof (float));
-            continue;
-          }
-          src = x + ((size_t) c * H + hi) * W + (kj - pad);
-          for (int j = 0; j < j0; j++)
-            row[j] = 0.0f;
-          memcpy (row + j0, src + j0, (size_t) (j1 - j0) * sizeof (float));
-          for (int j = j1; j < Wo; j++)
-            row[j] = 0.0f;
-        }
-      }
-}
-
-/* Adjoint of im2col_ld: dx += col2im(cols) (dx zeroed by the caller). */
-static void
-col2im_ld (const float *cols, int C, int H, int W, int k, int pad, float *dx,
-           size_t ld)
-{
-  const int Ho = clar_conv_out (H, k, pad), Wo = clar_conv_out (W, k, pad);
-  for (int c = 0; c < C; c++)
-    for (int ki = 0; ki < k; ki++)
-      for (int kj = 0; kj < k; kj++) {
-        const float *src = cols + ((size_t) (c * k + ki) * k + kj) * ld;
-        int j0 = pad - kj > 0 ? pad - kj : 0;
-        int j1 = W + pad - kj < Wo ? W + pad - kj : Wo;
-        for (int i = 0; i < Ho; i++) {
-          int hi = i + ki - pad;
-          float *dst;
-          const float *row = src + (size_t) i * Wo;
-          if (hi < 0 || hi >= H)
-            continue;
-          dst = dx + ((size_t) c * H + hi) * W + (kj - pad);
-          for (int j = j0; j < j1; j++)
-            dst[j] += row[j];
-        }
-      }
-}
-
 /* Per-thread scratch: cols and dcols, plus (batched) the chunk's output or
  * output gradient in [O, n*Ho*Wo] layout. */
 static size_t
@@ -193,7 +132,7 @@ clar_conv2d_train_forward (const float *x, int N, int C, int H, int W,
       float *cols = ws, *ycat = ws + 2 * (size_t) K2 * plane * chunk;
       float beta = 0.0f;
       for (int n = 0; n < nc; n++)
-        im2col_ld (x + (size_t) (n0 + n) * chw, C, H, W, k, pad, cols + n * plane, ld);
+        clar_im2col_ld (x + (size_t) (n0 + n) * chw, C, H, W, k, pad, cols + n * plane, ld);
       if (b) {
         for (int o = 0; o < O; o++)
           for (size_t i = 0; i < ld; i++)
@@ -256,7 +195,7 @@ clar_conv2d_backward (const float *x, const float *dy, int N, int C, int H,
       float *cols = ws, *dcols = ws + (size_t) K2 * plane * chunk;
       float *dycat = dcols + (size_t) K2 * plane * chunk;
       for (int n = 0; n < nc; n++) {
-        im2col_ld (x + (size_t) (n0 + n) * chw, C, H, W, k, pad, cols + n * plane, ld);
+        clar_im2col_ld (x + (size_t) (n0 + n) * chw, C, H, W, k, pad, cols + n * plane, ld);
         for (int o = 0; o < O; o++)
           memcpy (dycat + o * ld + n * plane, dy + ((size_t) (n0 + n) * O + o) * plane,
               plane * sizeof (float));
@@ -271,7 +210,7 @@ clar_conv2d_backward (const float *x, const float *dy, int N, int C, int H,
         for (int n = 0; n < nc; n++) {
           float *dxn = dx + (size_t) (n0 + n) * chw;
           memset (dxn, 0, chw * sizeof (float));
-          col2im_ld (dcols + n * plane, C, H, W, k, pad, dxn, ld);
+          clar_col2im_ld (dcols + n * plane, C, H, W, k, pad, dxn, ld);
         }
       }
     }
