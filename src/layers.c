@@ -9,6 +9,7 @@
 #include <cblas.h>
 
 #include "layers.h"
+#include "vecmath.h"
 
 void
 clar_im2col (const float *x, int C, int H, int W, int k, int pad, float *cols)
@@ -117,8 +118,7 @@ clar_conv2d_forward (const float *x, int N, int C, int H, int W,
 void
 clar_relu_forward (float *x, size_t n)
 {
-  for (size_t i = 0; i < n; i++)
-    x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  clar_relu_inplace (x, n);
 }
 
 void
@@ -126,6 +126,11 @@ clar_maxpool2d_forward (const float *x, int N, int C, int H, int W, int k,
                         float *y, int32_t *argmax)
 {
   const int Ho = clar_pool_out (H, k), Wo = clar_pool_out (W, k);
+  if (k == 2 && !argmax) {
+    /* Inference's common case, vectorised. */
+    clar_maxpool2x2 (x, (size_t) N * C, (size_t) H, (size_t) W, y);
+    return;
+  }
   for (size_t p = 0; p < (size_t) N * C; p++) {
     const float *xp = x + p * H * W;
     float *yp = y + p * Ho * Wo;

@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
 #include <fftw3.h>
 
 #include <clar/mel.h>
 #include "model-private.h"
+#include "vecmath.h"
 
 #define CLAR_PI 3.14159265358979323846
 
@@ -35,6 +35,7 @@ struct clar_mel {
   size_t padded_cap;
   float *power;            /* n_frames x n_freqs, grows */
   size_t power_cap;
+  int *fb_lo, *fb_hi;      /* per band, the nonzero bins [lo, hi) of fb */
 };
 
 clar_mel_params
@@ -152,6 +153,8 @@ clar_mel_free (clar_mel *m)
   fftwf_free (m->fft_out);
   pthread_mutex_unlock (&planner_lock);
   free (m->fb);
+  free (m->fb_lo);
+  free (m->fb_hi);
   free (m->window);
   free (m->padded);
   free (m->power);
@@ -191,6 +194,26 @@ clar_mel_new (const clar_mel_params *p, const float *filterbank,
   } else {
     clar_mel_filterbank_htk (p, m->fb);
   }
+  /* Triangular filters touch a few bins each (about 2 * n_freqs nonzeros in
+   * all, against n_mels * n_freqs for a dense product): the product skips
+   * each row's zero ends. Exact for any matrix, since only zeros are skipped. */
+  m->fb_lo = malloc ((size_t) p->n_mels * sizeof (int));
+  m->fb_hi = malloc ((size_t) p->n_mels * sizeof (int));
+  if (!m->fb_lo || !m->fb_hi) {
+    clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory");
+    clar_mel_free (m);
+    return NULL;
+  }
+  for (int b = 0; b < p->n_mels; b++) {
+    const float *row = m->fb + (size_t) b * n_freqs;
+    int lo = 0, hi = n_freqs;
+    while (lo < hi && row[lo] == 0.0f)
+      lo++;
+    while (hi > lo && row[hi - 1] == 0.0f)
+      hi--;
+    m->fb_lo[b] = lo;
+    m->fb_hi[b] = hi;
+  }
   /* Periodic Hann (torch.hann_window(periodic=True)), zero-padded to n_fft
    * with (n_fft - win_length)/2 zeros on the left, as torch.stft does. */
   left = (p->n_fft - p->win_length) / 2;
@@ -201,6 +224,9 @@ clar_mel_new (const clar_mel_params *p, const float *filterbank,
   m->fft_in = fftwf_malloc (sizeof (float) * (size_t) p->n_fft);
   m->fft_out = fftwf_malloc (sizeof (fftwf_complex) * (size_t) n_freqs);
   if (m->fft_in && m->fft_out)
+    /* FFTW_ESTIMATE, not FFTW_MEASURE: a measured plan is ~25% faster here
+     * (bench/bench-infer) but may differ between runs, and with it the last
+     * bits of every embedding; users compare embeddings across runs. */
     m->plan = fftwf_plan_dft_r2c_1d (p->n_fft, m->fft_in, m->fft_out, FFTW_ESTIMATE);
   pthread_mutex_unlock (&planner_lock);
   if (!m->plan) {
@@ -233,9 +259,8 @@ clar_mel_compute (clar_mel *m, const float *pcm, size_t n, float *out,
     return CLAR_ERR_INPUT_TOO_SHORT;
   if (T != n_frames)
     return CLAR_ERR_INVALID_ARGUMENT;
-  for (size_t i = 0; i < n; i++)
-    if (!isfinite (pcm[i]))
-      return CLAR_ERR_NONFINITE;
+  if (!clar_all_finite (pcm, n))
+    return CLAR_ERR_NONFINITE;
   K = (size_t) m->n_freqs;
   nf = (size_t) p->n_fft;
   if (clar_grow_floats (&m->power, &m->power_cap, T * K))
@@ -255,24 +280,16 @@ clar_mel_compute (clar_mel *m, const float *pcm, size_t n, float *out,
   } else {
     sig = pcm;
   }
+  /* The power spectrum is stored transposed, [K][T], so that the filterbank
+   * product runs along time (clar_banded_matmul). */
   for (size_t t = 0; t < T; t++) {
-    const float *frame = sig + t * (size_t) p->hop_length;
-    float *pw = m->power + t * K;
-    for (size_t i = 0; i < nf; i++)
-      m->fft_in[i] = frame[i] * m->window[i];
+    clar_vec_mul (m->fft_in, sig + t * (size_t) p->hop_length, m->window, nf);
     fftwf_execute (m->plan);
     /* fftwf_complex may be float[2] or float _Complex (if <complex.h> came
-     * first, as cblas.h does); both have the same layout (FFTW manual 4.1.1). */
-    const float *spec = (const float *) m->fft_out;
-    for (size_t k = 0; k < K; k++) {
-      float re = spec[2 * k], im = spec[2 * k + 1];
-      pw[k] = re * re + im * im;
-    }
+     * first); both have the same layout (FFTW manual 4.1.1). */
+    clar_power_column ((const float *) m->fft_out, K, m->power, T, t);
   }
-  /* mel[n_mels x T] = FB[n_mels x K] * power[T x K]^T */
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, p->n_mels, (int) T, (int) K,
-      1.0f, m->fb, (int) K, m->power, (int) K, 0.0f, out, (int) T);
-  for (size_t i = 0; i < (size_t) p->n_mels * T; i++)
-    out[i] = logf (out[i] + p->log_offset);
+  clar_banded_matmul (m->fb, m->fb_lo, m->fb_hi, (size_t) p->n_mels, K, m->power, T, out);
+  clar_log_offset (out, (size_t) p->n_mels * T, p->log_offset);
   return CLAR_OK;
 }
