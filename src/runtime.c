@@ -17,6 +17,12 @@
 typedef char *(*corename_fn) (void);
 typedef int (*get_threads_fn) (void);
 typedef void (*set_threads_fn) (int);
+/* BLIS (0.9): arch_t is an enum, dim_t a 64-bit integer in Debian's build. */
+typedef const char *(*blis_version_fn) (void);
+typedef int (*blis_arch_id_fn) (void);
+typedef const char *(*blis_arch_string_fn) (int);
+typedef long long (*blis_get_threads_fn) (void);
+typedef void (*blis_set_threads_fn) (long long);
 
 static void *
 blas_sym (const char *name)
@@ -59,6 +65,25 @@ clar_blas_inspect (clar_blas_report *r)
     core = get_core ();
   snprintf (r->core_name, sizeof r->core_name, "%s", core ? core : "unknown");
   r->n_threads = get_threads ? get_threads () : -1;
+  if (!core) {
+    /* BLIS chooses its kernel per CPU at run time (bli_arch_query_id). */
+    blis_version_fn version;
+    blis_arch_id_fn arch_id;
+    blis_arch_string_fn arch_string;
+    blis_get_threads_fn blis_threads;
+    *(void **) (&version) = blas_sym ("bli_info_get_version_str");
+    *(void **) (&arch_id) = blas_sym ("bli_arch_query_id");
+    *(void **) (&arch_string) = blas_sym ("bli_arch_string");
+    *(void **) (&blis_threads) = blas_sym ("bli_thread_get_num_threads");
+    if (version && arch_id && arch_string) {
+      const char *arch = arch_string (arch_id ());
+      snprintf (r->core_name, sizeof r->core_name, "BLIS %s %s", version (), arch ? arch : "?");
+      if (blis_threads) {
+        long long n = blis_threads ();
+        r->n_threads = n > 0 ? (int) n : 1;   /* BLIS reports -1 for "not set": one thread */
+      }
+    }
+  }
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
   __builtin_cpu_init ();
   r->cpu_has_avx2 = __builtin_cpu_supports ("avx2") ? 1 : 0;
@@ -87,7 +112,7 @@ clar_blas_warning (char *buf, size_t size)
       snprintf (buf, size,
           "OpenBLAS runs its generic '%s' kernel on a CPU with %s: matrix products are "
           "several times slower than they could be; start the process with "
-          "OPENBLAS_CORETYPE=%s", r.core_name, r.cpu_has_avx512f ? "AVX-512" : "AVX2",
+          "OPENBLAS_CORETYPE=%s (or build gst-clar with -Dblas=blis)", r.core_name, r.cpu_has_avx512f ? "AVX-512" : "AVX2",
           r.suggested_core);
     else
       buf[0] = '\0';
@@ -99,7 +124,11 @@ void
 clar_blas_set_threads (int n)
 {
   set_threads_fn set_threads;
+  blis_set_threads_fn blis_set;
   *(void **) (&set_threads) = blas_sym ("openblas_set_num_threads");
+  *(void **) (&blis_set) = blas_sym ("bli_thread_set_num_threads");
   if (set_threads && n > 0)
     set_threads (n);
+  else if (blis_set && n > 0)
+    blis_set (n);
 }

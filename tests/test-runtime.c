@@ -33,6 +33,19 @@ test_report (void)
   /* With the kernel forced to match the CPU, no fallback is reported. */
   if (forced && (!strcmp (forced, "SkylakeX") || !strcmp (forced, "Haswell")))
     CHECK (!r.is_fallback);
+#ifdef CLAR_TEST_OPENBLAS
+  /* Forced to the generic kernel (what Debian's OpenBLAS picks on CPUs it
+   * does not know), the fallback is detected and the fix is named. */
+  if (forced && !strcmp (forced, "Prescott") && r.cpu_has_avx2) {
+    CHECK (r.is_fallback);
+    CHECK (strstr (msg, r.cpu_has_avx512f ? "OPENBLAS_CORETYPE=SkylakeX" : "OPENBLAS_CORETYPE=Haswell"));
+  }
+#endif
+#ifdef CLAR_TEST_BLIS
+  /* BLIS picks its kernel per CPU at run time: never a fallback. */
+  CHECK (strncmp (r.core_name, "BLIS ", 5) == 0);
+  CHECK (!r.is_fallback);
+#endif
 }
 
 static void
