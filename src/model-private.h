@@ -34,6 +34,7 @@ struct clar_model {
   clar_layer *layers;
   size_t n_layers;
   clar_labels *labels;          /* NULL if none */
+  struct clar_text *text;       /* NULL if none (text.h; owned) */
   char *name;
 };
 

@@ -9,6 +9,7 @@
 #include "json.h"
 #include "layers.h"
 #include "model-private.h"
+#include "text-private.h"
 
 const char *
 clar_default_architecture (void)
@@ -350,6 +351,7 @@ model_free (clar_model *m)
   if (!m)
     return;
   clar_labels_unref (m->labels);
+  free (m->text);
   clar_st_free (m->st);
   free (m->layers);
   free (m->name);
@@ -493,6 +495,10 @@ model_from_st_owned (clar_st_file *st, clar_model **out, clar_error *err)
       goto fail;
     }
   }
+  /* Optional text tower (text.h); a model without one still loads. */
+  if (clar_text_present (st)
+      && (rc = clar_text_from_st (st, m->info.embedding_dim, &m->text, err)) != CLAR_OK)
+    goto fail;
   s = clar_st_metadata (st, "clar.name");
   m->name = strdup (s ? s : "");
   if (!m->name) {

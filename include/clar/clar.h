@@ -40,6 +40,7 @@
 #include <clar/safetensors.h>
 #include <clar/labels.h>
 #include <clar/model.h>
+#include <clar/text.h>
 #include <clar/session.h>
 #include <clar/runtime.h>
 

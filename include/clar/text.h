@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/**
+ * clar/text.h — the text tower: text prompts -> unit vectors in the audio
+ * embedding space, for zero-shot labels (CLAP, Elizalde et al. 2022,
+ * arXiv 2206.04769; ../DESIGN "Labels" (c)).
+ *
+ * The tower is deliberately small and needs no vocabulary file or network:
+ *
+ *   1. tokenise: ASCII letters are lower-cased; a word is a maximal run of
+ *      letters, digits or bytes >= 0x80 (UTF-8 passes through untouched);
+ *      everything else separates words.
+ *   2. features: each word w gives the word feature "w:" + w and, when
+ *      clar.text.char_ngram = n > 0, every character n-gram of "<" + w + ">"
+ *      (boundary markers as in fastText, Bojanowski et al. 2017) as "c:" +
+ *      gram. A feature's bucket is FNV-1a 32-bit (offset basis xor'ed with
+ *      clar.text.seed) modulo clar.text.buckets (the hashing trick,
+ *      Weinberger et al. 2009).
+ *   3. h = mean of the rows text.embedding[bucket] over all features (a
+ *      repeated feature counts each time); a text without words is an
+ *      error (CLAR_ERR_INVALID_ARGUMENT).
+ *   4. u = text.proj.weight . h + text.proj.bias; output u / |u|.
+ *
+ * The audio side is the encoder embedding itself (the audio projection L_a
+ * of CLAP is the identity here), so a prompt's vector is directly a label
+ * vector for labels.h and the element needs nothing else.
+ *
+ * Model file (model.h), all optional together:
+ *   clar.text.version     "1"
+ *   clar.text.hash        "fnv1a32"
+ *   clar.text.seed        0..4294967295
+ *   clar.text.buckets     number of embedding rows, 1..1048576
+ *   clar.text.char_ngram  0 (words only) or 2..6
+ *   clar.text.dim         width d_t of the embedding table, 1..4096
+ *   clar.text.logit_scale the learned CLAP temperature exp(t), used as the
+ *                         label scale of prompt sets, (0, 1000]
+ *   text.embedding        [buckets, dim]
+ *   text.proj.weight      [embedding_dim, dim]
+ *   text.proj.bias        [embedding_dim]
+ *
+ * Threading: a clar_text belongs to its (immutable) model and may be used
+ * from any number of threads.
+ */
+#ifndef CLAR_TEXT_H
+#define CLAR_TEXT_H
+
+#include <stdint.h>
+#include <clar/common.h>
+#include <clar/labels.h>
+#include <clar/model.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CLAR_TEXT_VERSION 1
+#define CLAR_TEXT_MAX_BUCKETS (1u << 20)
+#define CLAR_TEXT_MAX_DIM 4096
+#define CLAR_TEXT_MAX_BYTES 4096     /* longest prompt accepted */
+
+typedef struct clar_text clar_text;
+
+/* The tokeniser/hash settings (clar.text.* keys above). */
+typedef struct clar_text_params {
+  uint32_t seed;
+  uint32_t n_buckets;
+  int char_ngram;     /* 0, or 2..6 */
+} clar_text_params;
+
+/* Bucket ids of text's features, in order (words left to right, each
+ * word's feature then its n-grams). Writes at most max_ids ids and returns
+ * the total number of features (which may exceed max_ids; 0 for a text
+ * without words), or a negative status (NULL text, bad params, text longer
+ * than CLAR_TEXT_MAX_BYTES). */
+CLAR_API int clar_text_features (const clar_text_params *params,
+                                 const char *text, uint32_t *ids,
+                                 size_t max_ids);
+
+/* The model's text tower, or NULL when it has none (borrowed). */
+CLAR_API const clar_text *clar_model_get_text (const clar_model *model);
+
+CLAR_API const clar_text_params *clar_text_get_params (const clar_text *text);
+/* Width of the output (= the model's embedding_dim). */
+CLAR_API size_t clar_text_output_dim (const clar_text *text);
+/* clar.text.logit_scale. */
+CLAR_API float clar_text_logit_scale (const clar_text *text);
+
+/* out[output_dim] = the unit vector of prompt. CLAR_ERR_INVALID_ARGUMENT for
+ * a text without words or too long; CLAR_ERR_NO_MEMORY. */
+CLAR_API int clar_text_embed (const clar_text *text, const char *prompt,
+                              float *out);
+
+/* A label set whose names are the prompts (after trimming blanks) and whose
+ * vectors are their text embeddings, scale clar.text.logit_scale.
+ * CLAR_ERR_UNSUPPORTED in err when the model has no text tower. */
+CLAR_API clar_labels *clar_labels_from_prompts (const clar_model *model,
+                                                size_t n_prompts,
+                                                const char *const *prompts,
+                                                clar_error *err);
+
+/* Splits a prompt list: items separated by any of `separators` (e.g. ";"
+ * for the element's labels property, "\n" for a prompt file), blanks
+ * trimmed, empty items and items starting with '#' (comments) skipped.
+ * *out receives a malloc'd NULL-terminated array of malloc'd strings
+ * (free with clar_text_prompts_free); *n_out their count (0 is allowed).
+ * Returns 0 or a negative status. */
+CLAR_API int clar_text_split_prompts (const char *list, const char *separators,
+                                      char ***out, size_t *n_out);
+/* Reads a prompt file: UTF-8 text, one prompt per line, '#' comments. */
+CLAR_API int clar_text_read_prompts (const char *path, char ***out,
+                                     size_t *n_out, clar_error *err);
+/* NULL-safe. */
+CLAR_API void clar_text_prompts_free (char **prompts);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CLAR_TEXT_H */
