@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Inference cost of one analysis window on the calling thread:
+ *   - log-mel front end (clar_session_pcm_to_mel),
+ *   - encoder forward at batch 1 (clar_session_encode),
+ * and the core's measured FMA peak, so the encoder's GFLOP/s can be put as a
+ * fraction of what the core can do. Prints one "key value" line per figure
+ * (bench/bench-infer.sh reads them).
+ *
+ *   bench-infer MODEL [SECONDS_PER_FIGURE]
+ *
+ * Each figure is the median over 7 rounds of the mean time per call in a
+ * round (a round lasts SECONDS/7): medians resist the shared machine's noise. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <clar/clar.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_X86 1
+#endif
+
+#define ROUNDS 7
+
+static double
+now (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int
+cmp_double (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return (x > y) - (x < y);
+}
+
+typedef int (*bench_fn) (void *ctx);
+
+/* Median over ROUNDS of seconds per call. */
+static double
+time_calls (bench_fn fn, void *ctx, double seconds)
+{
+  double r[ROUNDS], per_round = seconds / ROUNDS;
+  long n = 1;
+  /* Calibrate: calls per round. */
+  for (;;) {
+    double t0 = now ();
+    for (long i = 0; i < n; i++)
+      if (fn (ctx) != 0)
+        return -1;
+    double dt = now () - t0;
+    if (dt > 0.05 || n > (1L << 30)) {
+      n = (long) (n * per_round / (dt > 1e-9 ? dt : 1e-9)) + 1;
+      break;
+    }
+    n *= 4;
+  }
+  for (int k = 0; k < ROUNDS; k++) {
+    double t0 = now ();
+    for (long i = 0; i < n; i++)
+      fn (ctx);
+    r[k] = (now () - t0) / n;
+  }
+  qsort (r, ROUNDS, sizeof r[0], cmp_double);
+  return r[ROUNDS / 2];
+}
+
+typedef struct {
+  clar_session *s;
+  float *pcm, *mel, *emb;
+  size_t n_samples, n_frames;
+} ctx_t;
+
+static int
+run_mel (void *p)
+{
+  ctx_t *c = p;
+  return clar_session_pcm_to_mel (c->s, c->pcm, c->n_samples, c->mel, c->n_frames);
+}
+
+static int
+run_encode (void *p)
+{
+  ctx_t *c = p;
+  return clar_session_encode (c->s, c->mel, c->n_frames, c->emb);
+}
+
+#ifdef HAVE_X86
+/* Peak single-precision FMA rate of one core: 12 independent accumulators in
+ * named registers hide the FMA latency (4-5 cycles x 2 pipes on current x86).
+ * The same body is compiled for 512- and 256-bit vectors. */
+#define FMA_PEAK_BODY(T, FMA, SET, LANES)                                    \
+  {                                                                          \
+    T m = SET (0.999999f), b = SET (1e-7f);                                  \
+    T a0 = SET (0), a1 = SET (1), a2 = SET (2), a3 = SET (3), a4 = SET (4),  \
+      a5 = SET (5), a6 = SET (6), a7 = SET (7), a8 = SET (8), a9 = SET (9),  \
+      a10 = SET (10), a11 = SET (11);                                        \
+    float o[LANES];                                                          \
+    double t0 = now (), dt;                                                  \
+    for (long i = 0; i < iters; i++) {                                       \
+      a0 = FMA (a0, m, b); a1 = FMA (a1, m, b); a2 = FMA (a2, m, b);         \
+      a3 = FMA (a3, m, b); a4 = FMA (a4, m, b); a5 = FMA (a5, m, b);         \
+      a6 = FMA (a6, m, b); a7 = FMA (a7, m, b); a8 = FMA (a8, m, b);         \
+      a9 = FMA (a9, m, b); a10 = FMA (a10, m, b); a11 = FMA (a11, m, b);     \
+    }                                                                        \
+    dt = now () - t0;                                                        \
+    a0 = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11;       \
+    memcpy (o, &a0, sizeof o);                                               \
+    if (o[0] == 12345.0f)   /* keeps the loop alive */                       \
+      puts ("");                                                             \
+    return iters * 12.0 * LANES * 2 / dt;                                    \
+  }
+
+__attribute__((target ("avx512f"))) static double
+peak_avx512 (long iters)
+FMA_PEAK_BODY (__m512, _mm512_fmadd_ps, _mm512_set1_ps, 16)
+
+__attribute__((target ("avx2,fma"))) static double
+peak_avx2 (long iters)
+FMA_PEAK_BODY (__m256, _mm256_fmadd_ps, _mm256_set1_ps, 8)
+#endif
+
+/* Best of 5 runs: the peak is a ceiling, so noise only lowers it. */
+static double
+fma_peak (const char **isa)
+{
+#ifdef HAVE_X86
+  double best = 0.0;
+  __builtin_cpu_init ();
+  for (int k = 0; k < 5; k++) {
+    double g;
+    if (__builtin_cpu_supports ("avx512f")) {
+      *isa = "avx512f";
+      g = peak_avx512 (20000000);
+    } else if (__builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma")) {
+      *isa = "avx2+fma";
+      g = peak_avx2 (20000000);
+    } else {
+      *isa = "none";
+      return 0.0;
+    }
+    if (g > best)
+      best = g;
+  }
+  return best;
+#else
+  *isa = "unknown";
+  return 0.0;
+#endif
+}
+
+int
+main (int argc, char **argv)
+{
+  clar_error err = { 0 };
+  clar_model *model = NULL;
+  const clar_model_info *info;
+  ctx_t c = { 0 };
+  double secs = argc > 2 ? atof (argv[2]) : 3.0, t_mel, t_enc, flops, peak;
+  const char *isa = "";
+  clar_blas_report r;
+  char warn[256];
+
+  if (argc < 2) {
+    fprintf (stderr, "usage: %s MODEL [SECONDS_PER_FIGURE]\n", argv[0]);
+    return 2;
+  }
+  if (clar_model_load_file (argv[1], &model, &err) != CLAR_OK) {
+    fprintf (stderr, "%s: %s\n", argv[1], err.message);
+    return 1;
+  }
+  info = clar_model_get_info (model);
+  c.s = clar_session_new (model, &err);
+  if (!c.s) {
+    fprintf (stderr, "session: %s\n", err.message);
+    return 1;
+  }
+  c.n_samples = info->window_samples;
+  c.n_frames = clar_session_n_frames (c.s, c.n_samples);
+  c.pcm = malloc (c.n_samples * sizeof (float));
+  c.mel = malloc ((size_t) info->mel.n_mels * c.n_frames * sizeof (float));
+  c.emb = malloc (info->embedding_dim * sizeof (float));
+  if (!c.pcm || !c.mel || !c.emb)
+    return 1;
+  srand (1);
+  /* Band-limited noise plus a tone: a realistic spread of log-mel values. */
+  for (size_t i = 0; i < c.n_samples; i++)
+    c.pcm[i] = 0.3f * sinf (2.0f * 3.14159265f * 440.0f * i / info->mel.sample_rate)
+        + 0.1f * ((float) rand () / RAND_MAX - 0.5f);
+  if (run_mel (&c) != 0 || run_encode (&c) != 0) {
+    fprintf (stderr, "forward pass failed\n");
+    return 1;
+  }
+
+  clar_blas_inspect (&r);
+  clar_blas_warning (warn, sizeof warn);
+  t_mel = time_calls (run_mel, &c, secs);
+  t_enc = time_calls (run_encode, &c, secs);
+  flops = clar_model_flops (model, c.n_frames);
+  peak = fma_peak (&isa);
+
+  printf ("blas_core %s\n", r.core_name);
+  printf ("blas_threads %d\n", r.n_threads);
+  printf ("blas_fallback %d\n", r.is_fallback);
+  if (warn[0])
+    printf ("blas_warning %s\n", warn);
+  printf ("window_samples %zu\n", c.n_samples);
+  printf ("frames %zu\n", c.n_frames);
+  printf ("mel_ms %.4f\n", t_mel * 1e3);
+  printf ("mel_audio_s_per_s %.1f\n", c.n_samples / (double) info->mel.sample_rate / t_mel);
+  printf ("encoder_mflop %.2f\n", flops * 1e-6);
+  printf ("encoder_ms %.4f\n", t_enc * 1e3);
+  printf ("encoder_gflops %.2f\n", flops / t_enc * 1e-9);
+  printf ("fma_isa %s\n", isa);
+  printf ("fma_peak_gflops %.1f\n", peak * 1e-9);
+  if (peak > 0)
+    printf ("encoder_peak_fraction %.3f\n", flops / t_enc / peak);
+  printf ("window_ms %.4f\n", (t_mel + t_enc) * 1e3);
+
+  free (c.pcm);
+  free (c.mel);
+  free (c.emb);
+  clar_session_free (c.s);
+  clar_model_unref (model);
+  return 0;
+}

@@ -1,0 +1,181 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The PyTorch/torchaudio side of bench/bench-infer.sh, on one thread:
+
+  - the model file's encoder rebuilt as a torch.nn.Sequential with the same
+    weights, torch.jit.trace + torch.jit.freeze, batch 1;
+  - torchaudio.transforms.MelSpectrogram + log on one window;
+  - the same window through libclar (ctypes), to report max |difference|
+    of the log-mel and of the raw encoder output.
+
+usage: bench_infer_torch.py MODEL LIBCLAR_SO [SECONDS_PER_FIGURE]
+Prints "key value" lines."""
+import ctypes
+import json
+import os
+import statistics
+import struct
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python"))
+from clar_ctypes import Error, fptr  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torchaudio  # noqa: E402
+
+ROUNDS = 7
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    meta = header.pop("__metadata__", {})
+    tensors = {}
+    for name, h in header.items():
+        assert h["dtype"] == "F32", name
+        a, b = h["data_offsets"]
+        tensors[name] = np.frombuffer(data[a:b], dtype="<f4").reshape(h["shape"]).copy()
+    return meta, tensors
+
+
+class GAP(nn.Module):
+    def forward(self, x):
+        return x.mean(dim=(2, 3))
+
+
+def build(meta, tensors):
+    mods = []
+    for layer in json.loads(meta["clar.architecture"]):
+        op = layer["op"]
+        t = lambda k: torch.from_numpy(tensors["encoder.%s.%s" % (layer["name"], k)])  # noqa: E731
+        if op == "conv2d":
+            m = nn.Conv2d(layer["in"], layer["out"], layer["kernel"], padding=layer["pad"])
+            m.weight.data, m.bias.data = t("weight"), t("bias")
+        elif op == "batchnorm2d":
+            m = nn.BatchNorm2d(layer["channels"], eps=layer.get("eps", 1e-5))
+            m.weight.data, m.bias.data = t("weight"), t("bias")
+            m.running_mean.data, m.running_var.data = t("running_mean"), t("running_var")
+        elif op == "relu":
+            m = nn.ReLU()
+        elif op == "maxpool2d":
+            m = nn.MaxPool2d(layer["kernel"])
+        elif op == "avgpool2d":
+            m = nn.AvgPool2d(layer["kernel"])
+        elif op == "global_avg_pool":
+            m = GAP()
+        elif op == "linear":
+            m = nn.Linear(layer["in"], layer["out"])
+            m.weight.data, m.bias.data = t("weight"), t("bias")
+        else:
+            raise ValueError(op)
+        mods.append(m)
+    return nn.Sequential(*mods).eval()
+
+
+def time_calls(fn, seconds):
+    """Median over ROUNDS of seconds per call (same method as bench-infer.c)."""
+    n = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        dt = time.perf_counter() - t0
+        if dt > 0.05:
+            n = int(n * seconds / ROUNDS / dt) + 1
+            break
+        n *= 4
+    r = []
+    for _ in range(ROUNDS):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        r.append((time.perf_counter() - t0) / n)
+    return statistics.median(r)
+
+
+def main():
+    model_path, lib_path = sys.argv[1], sys.argv[2]
+    secs = float(sys.argv[3]) if len(sys.argv) > 3 else 3.0
+    torch.set_num_threads(1)
+    meta, tensors = read_safetensors(model_path)
+    sr = int(meta["clar.sample_rate"])
+    win = int(meta["clar.window_samples"])
+    n_mels = int(meta["clar.n_mels"])
+    log_offset = float(meta["clar.log_offset"])
+
+    # The same signal as bench-infer.c (tone + noise); values differ, the cost does not.
+    rng = np.random.default_rng(1)
+    t = np.arange(win) / sr
+    pcm = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.1 * (rng.random(win) - 0.5)).astype(np.float32)
+
+    mel_t = torchaudio.transforms.MelSpectrogram(
+        sample_rate=sr, n_fft=int(meta["clar.n_fft"]), win_length=int(meta["clar.win_length"]),
+        hop_length=int(meta["clar.hop_length"]), f_min=float(meta["clar.f_min"]),
+        f_max=float(meta["clar.f_max"]), n_mels=n_mels, power=2.0,
+        center=meta["clar.center"] == "1", pad_mode="reflect", norm=None, mel_scale="htk")
+    # The model's own filterbank, so both sides compute the same function.
+    mel_t.mel_scale.fb = torch.from_numpy(tensors["frontend.mel_filterbank"].T.copy())
+    x = torch.from_numpy(pcm)
+
+    def torch_logmel():
+        with torch.inference_mode():
+            return torch.log(mel_t(x) + log_offset)
+
+    ref_mel = torch_logmel().numpy()
+    net = build(meta, tensors)
+    inp = torch.from_numpy(ref_mel.copy()).reshape(1, 1, n_mels, -1)
+    with torch.inference_mode():
+        traced = torch.jit.freeze(torch.jit.trace(net, inp))
+        for _ in range(20):   # let the profiling executor settle
+            traced(inp)
+        ref_out = traced(inp).numpy().ravel()
+        eager_out = net(inp).numpy().ravel()
+
+    # libclar on the same input.
+    lib = ctypes.CDLL(lib_path)
+    P = ctypes.POINTER
+    lib.clar_model_load_file.argtypes = [ctypes.c_char_p, P(ctypes.c_void_p), P(Error)]
+    lib.clar_session_new.restype = ctypes.c_void_p
+    lib.clar_session_new.argtypes = [ctypes.c_void_p, P(Error)]
+    lib.clar_session_n_frames.restype = ctypes.c_size_t
+    lib.clar_session_n_frames.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    lib.clar_session_pcm_to_mel.argtypes = [ctypes.c_void_p, P(ctypes.c_float), ctypes.c_size_t,
+                                            P(ctypes.c_float), ctypes.c_size_t]
+    lib.clar_session_encode_raw.argtypes = [ctypes.c_void_p, P(ctypes.c_float), ctypes.c_size_t,
+                                            P(ctypes.c_float)]
+    err = Error()
+    model = ctypes.c_void_p()
+    assert lib.clar_model_load_file(model_path.encode(), ctypes.byref(model), ctypes.byref(err)) == 0, \
+        err.message
+    sess = lib.clar_session_new(model, ctypes.byref(err))
+    T = lib.clar_session_n_frames(sess, win)
+    cmel = np.zeros((n_mels, T), dtype=np.float32)
+    assert lib.clar_session_pcm_to_mel(sess, fptr(pcm), win, fptr(cmel), T) == 0
+    cout = np.zeros(ref_out.size, dtype=np.float32)
+    mel_in = np.ascontiguousarray(ref_mel, dtype=np.float32)
+    assert lib.clar_session_encode_raw(sess, fptr(mel_in), T, fptr(cout)) == 0
+
+    t_mel = time_calls(torch_logmel, secs)
+
+    def fwd():
+        with torch.inference_mode():
+            traced(inp)
+
+    t_enc = time_calls(fwd, secs)
+    print("torch_version %s" % torch.__version__)
+    print("torch_threads %d" % torch.get_num_threads())
+    print("torch_mel_ms %.4f" % (t_mel * 1e3))
+    print("torch_mel_audio_s_per_s %.1f" % (win / sr / t_mel))
+    print("torch_encoder_ms %.4f" % (t_enc * 1e3))
+    print("logmel_max_abs_diff %.3g" % np.abs(cmel - ref_mel).max())
+    print("encoder_max_abs_diff %.3g" % np.abs(cout - ref_out).max())
+    print("encoder_max_rel_diff %.3g" % (np.abs(cout - ref_out).max() / np.abs(ref_out).max()))
+    print("torch_traced_vs_eager_max_abs_diff %.3g" % np.abs(eager_out - ref_out).max())
+
+
+if __name__ == "__main__":
+    main()
