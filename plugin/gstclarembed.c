@@ -613,8 +613,19 @@ process_window (GstClarEmbed *self, GstBuffer *buf, guint64 valid, gboolean padd
   ts = self->base_ts + gst_util_uint64_scale (self->window_start, GST_SECOND, self->rate);
   dur = gst_util_uint64_scale (self->window_samples, GST_SECOND, self->rate);
 
-  for (guint64 i = 0; i < self->window_samples; i++)
-    ss += (double) self->ring[i] * self->ring[i];
+  {
+    /* Eight independent sums: the loop runs at load throughput instead of
+     * waiting on one chain of dependent additions (~2% of a window's cost). */
+    gdouble acc[8] = { 0 };
+    guint64 i = 0, n = self->window_samples;
+    for (; i + 8 <= n; i += 8)
+      for (int j = 0; j < 8; j++)
+        acc[j] += (gdouble) self->ring[i + j] * self->ring[i + j];
+    for (; i < n; i++)
+      acc[0] += (gdouble) self->ring[i] * self->ring[i];
+    for (int j = 0; j < 8; j++)
+      ss += acc[j];
+  }
   rms = sqrt (ss / (double) self->window_samples);
   if (!isfinite (rms)) {
     self->windows_nonfinite++;

@@ -5,7 +5,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <gst/gst.h>
+
 #include "gstclarmodelcache.h"
+
+/* "clarmodelcache" at INFO logs each real load (one per file and process,
+ * while an element holds it): bench/bench-pipeline counts these lines. */
+GST_DEBUG_CATEGORY_STATIC (clar_model_cache_debug);
+#define GST_CAT_DEFAULT clar_model_cache_debug
 
 typedef struct {
   gchar *path;
@@ -37,6 +44,13 @@ gst_clar_model_cache_acquire (const gchar *path, clar_error *err)
   CacheEntry *found = NULL;
   gint64 mtime_ns;
 
+  {
+    static gsize debug_once = 0;
+    if (g_once_init_enter (&debug_once)) {
+      GST_DEBUG_CATEGORY_INIT (clar_model_cache_debug, "clarmodelcache", 0, "clarembed model cache");
+      g_once_init_leave (&debug_once, 1);
+    }
+  }
   if (!path || !*path) {
     if (err) {
       err->code = CLAR_ERR_INVALID_ARGUMENT;
@@ -65,7 +79,9 @@ gst_clar_model_cache_acquire (const gchar *path, clar_error *err)
   if (found) {
     found->users++;
     model = clar_model_ref (found->model);
+    GST_DEBUG ("reusing %s (%u users)", canon, found->users);
   } else if (clar_model_load_file (canon, &model, err) == CLAR_OK) {
+    GST_INFO ("loaded model %s", canon);
     /* Loading under the lock: concurrent first uses of one file load it once. */
     CacheEntry *e = g_new0 (CacheEntry, 1);
     e->path = g_strdup (canon);
