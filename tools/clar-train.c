@@ -20,6 +20,7 @@
 #include <clar/clar.h>
 
 #include "augment.h"
+#include "clar-train-clap.h"
 #include "dataset.h"
 #include "nn.h"
 
@@ -57,7 +58,8 @@ usage (FILE *f)
       "  --resume               continue from DIR/checkpoint.safetensors\n"
       "  --max-minutes M        stop (checkpoint + export) after M minutes\n"
       "  --cache DIR            decoded-audio cache (default DIR/cache)\n"
-      "Writes DIR/model.safetensors, DIR/checkpoint.safetensors, DIR/train-log.tsv.\n");
+      "Writes DIR/model.safetensors, DIR/checkpoint.safetensors, DIR/train-log.tsv.\n"
+      "clar-train --clap --init MODEL ...: train a text tower on MODEL's encoder (--clap --help).\n");
 }
 
 static double
@@ -182,6 +184,9 @@ main (int argc, char **argv)
   double t_start, t_last = 0, t_step0;
   long step0;
 
+  for (int i = 1; i < argc; i++)
+    if (!strcmp (argv[i], "--clap"))
+      return clar_train_clap_main (argc, argv);
   if (parse (argc, argv, &o))
     return 2;
   if (o.aug && !strcmp (o.aug, "none"))

@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * clar-train --clap: CLAP training of the text tower (include/clar/text.h,
+ * src/train/clap.h) on a frozen audio encoder.
+ *
+ *   clar-train --clap --init MODEL --data MANIFEST.tsv --out NEW_MODEL [options]
+ *
+ * The clips of --split are embedded once with MODEL's encoder (clip vector =
+ * normalised mean of window embeddings, as clar-eval). Each step draws a
+ * batch of clips and, for each, one caption built from its manifest
+ * metadata (src/train/clap.c: clar_clap_caption, variant drawn at random),
+ * and minimises the symmetric CLAP loss with multi-positive targets for
+ * identical captions. NEW_MODEL holds every tensor and key of MODEL
+ * unchanged plus the text tower, so the step can be re-run on any encoder.
+ * --holdout removes whole classes from training (for zero-shot
+ * evaluation); they are recorded in clar.text.holdout.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <gst/gst.h>
+#include <clar/clar.h>
+
+#include "augment.h"
+#include "clap.h"
+#include "clar-train-clap.h"
+#include "clip-embed.h"
+#include "dataset.h"
+#include "nn.h"
+
+typedef struct {
+  const char *init, *data, *out, *split, *val_split, *holdout, *cache;
+  long steps, warmup;
+  int batch, dim, ngram;
+  unsigned buckets;
+  float lr, lr_min, wd;
+  uint64_t seed;
+} clap_options;
+
+static void
+usage (FILE *f)
+{
+  fprintf (f,
+      "usage: clar-train --clap --init MODEL --data MANIFEST.tsv --out NEW_MODEL [options]\n"
+      "  --split NAME          manifest rows to train on (default train)\n"
+      "  --val-split NAME      rows for the closing report (default val; \"\" none)\n"
+      "  --holdout A,B,...     classes left out of training entirely\n"
+      "  --steps S             (default 3000)   --batch-size B (default 128)\n"
+      "  --lr LR --lr-min LR   AdamW peak / final rate (3e-3, 3e-5), --warmup S (100)\n"
+      "  --weight-decay WD     (default 1e-5)\n"
+      "  --buckets N           hashed feature buckets (default 8192)\n"
+      "  --text-dim D          embedding table width (default 128)\n"
+      "  --char-ngram N        character n-gram size, 0 = words only (default 3)\n"
+      "  --seed N  --cache DIR (decoded-audio cache, default none)\n");
+}
+
+static int
+parse (int argc, char **argv, clap_options *o)
+{
+  memset (o, 0, sizeof *o);
+  o->split = "train";
+  o->val_split = "val";
+  o->steps = 3000;
+  o->warmup = 100;
+  o->batch = 128;
+  o->dim = 128;
+  o->ngram = 3;
+  o->buckets = 8192;
+  o->lr = 3e-3f;
+  o->lr_min = 3e-5f;
+  o->wd = 1e-5f;
+  o->seed = 1;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define OPT(name) (!strcmp (a, name) && v && (i++, 1))
+    if (!strcmp (a, "--clap")) ;
+    else if (OPT ("--init")) o->init = v;
+    else if (OPT ("--data")) o->data = v;
+    else if (OPT ("--out")) o->out = v;
+    else if (OPT ("--split")) o->split = v;
+    else if (OPT ("--val-split")) o->val_split = v;
+    else if (OPT ("--holdout")) o->holdout = v;
+    else if (OPT ("--cache")) o->cache = v;
+    else if (OPT ("--steps")) o->steps = atol (v);
+    else if (OPT ("--warmup")) o->warmup = atol (v);
+    else if (OPT ("--batch-size")) o->batch = atoi (v);
+    else if (OPT ("--text-dim")) o->dim = atoi (v);
+    else if (OPT ("--char-ngram")) o->ngram = atoi (v);
+    else if (OPT ("--buckets")) o->buckets = (unsigned) strtoul (v, NULL, 10);
+    else if (OPT ("--lr")) o->lr = strtof (v, NULL);
+    else if (OPT ("--lr-min")) o->lr_min = strtof (v, NULL);
+    else if (OPT ("--weight-decay")) o->wd = strtof (v, NULL);
+    else if (OPT ("--seed")) o->seed = strtoull (v, NULL, 10);
+    else if (!strcmp (a, "--help") || !strcmp (a, "-h")) { usage (stdout); exit (0); }
+    else { fprintf (stderr, "clar-train --clap: unknown or incomplete option %s\n", a); return -1; }
+#undef OPT
+  }
+  if (!o->init || !o->data || !o->out) {
+    usage (stderr);
+    return -1;
+  }
+  if (o->steps < 1 || o->batch < 2 || o->batch > 4096 || o->dim < 1 || o->dim > CLAR_TEXT_MAX_DIM
+      || o->buckets < 1 || o->buckets > CLAR_TEXT_MAX_BUCKETS || !(o->lr > 0) || o->wd < 0
+      || (o->ngram != 0 && (o->ngram < 2 || o->ngram > 6)) || o->warmup < 0) {
+    fprintf (stderr, "clar-train --clap: an option is out of range (see --help)\n");
+    return -1;
+  }
+  return 0;
+}
+
+/* Manifest metadata by the path clar_dataset_list builds (folder of the
+ * manifest + column 1). Values: gchar*[6] (path label split source group caption). */
+static GHashTable *
+read_metadata (const char *manifest)
+{
+  gchar *text = NULL, *base, **lines;
+  GHashTable *h;
+  if (!g_file_get_contents (manifest, &text, NULL, NULL))
+    return NULL;
+  h = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_strfreev);
+  base = g_path_get_dirname (manifest);
+  lines = g_strsplit (text, "\n", -1);
+  for (size_t i = 0; lines[i]; i++) {
+    gchar **f;
+    if (!lines[i][0] || lines[i][0] == '#' || (i == 0 && g_str_has_prefix (lines[i], "path")))
+      continue;
+    f = g_strsplit (lines[i], "\t", -1);
+    if (f[0] && f[0][0])
+      g_hash_table_replace (h, g_path_is_absolute (f[0]) ? g_strdup (f[0])
+          : g_build_filename (base, f[0], NULL), f);
+    else
+      g_strfreev (f);
+  }
+  g_strfreev (lines);
+  g_free (base);
+  g_free (text);
+  return h;
+}
+
+static clar_clip_meta
+meta_of (GHashTable *h, const clar_clip *c)
+{
+  clar_clip_meta m = { c->path, c->label, NULL, NULL, NULL };
+  gchar **f = h ? g_hash_table_lookup (h, c->path) : NULL;
+  if (f && f[1] && f[2] && f[3]) {
+    m.source = f[3];
+    if (f[4]) {
+      m.group = f[4];
+      if (f[5])
+        m.caption = f[5];
+    }
+  }
+  return m;
+}
+
+static int
+in_list (const char *csv, const char *name)
+{
+  size_t n = strlen (name);
+  const char *p = csv;
+  if (!csv || !name)
+    return 0;
+  while ((p = strstr (p, name))) {
+    if ((p == csv || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+      return 1;
+    p += n;
+  }
+  return 0;
+}
+
+static double
+now (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Closing report: accuracy of class-name prompts ("{class}" and "the sound
+ * of {class}") over the labelled clips of ds whose class is in `classes`. */
+static void
+report_prompts (const clar_model *m, clar_dataset *ds, const float *E, char **classes,
+                size_t n_classes, const char *what)
+{
+  const char *templates[2] = { "%s", "the sound of %s" };
+  size_t D = clar_model_get_info (m)->embedding_dim;
+  for (int t = 0; t < 2 && n_classes > 1; t++) {
+    char **prompts = calloc (n_classes, sizeof (char *));
+    clar_labels *l;
+    clar_error err;
+    size_t ok = 0, n = 0;
+    for (size_t k = 0; k < n_classes; k++) {
+      gchar *cls = g_strdelimit (g_strdup (classes[k]), "_", ' ');
+      prompts[k] = g_strdup_printf (templates[t], cls);
+      g_free (cls);
+    }
+    l = clar_labels_from_prompts (m, n_classes, (const char *const *) prompts, &err);
+    for (size_t i = 0; l && i < ds->n_clips; i++) {
+      clar_label_score top;
+      size_t k;
+      if (ds->clips[i].class_id < 0 || !ds->clips[i].label)
+        continue;
+      for (k = 0; k < n_classes && strcmp (classes[k], ds->clips[i].label); k++)
+        ;
+      if (k == n_classes)
+        continue;
+      n++;
+      if (clar_labels_top_k (l, E + i * D, 1, 0.0f, &top) == 1 && top.index == k)
+        ok++;
+    }
+    if (!l)
+      fprintf (stderr, "clar-train --clap: prompts: %s\n", err.message);
+    else if (n)
+      fprintf (stderr, "clar-train --clap: %s: prompt \"%s\" accuracy %.4f over %zu clips, %zu classes\n",
+          what, templates[t], (double) ok / n, n, n_classes);
+    clar_labels_unref (l);
+    for (size_t k = 0; k < n_classes; k++)
+      g_free (prompts[k]);
+    free (prompts);
+  }
+}
+
+int
+clar_train_clap_main (int argc, char **argv)
+{
+  clap_options o;
+  clar_model *model = NULL;
+  clar_session *s = NULL;
+  clar_error err;
+  clar_dataset ds, val;
+  GHashTable *meta = NULL, *groups = NULL;
+  float *E = NULL, *A = NULL, *T = NULL, *H = NULL, *un = NULL, *dT = NULL;
+  int *g = NULL;
+  uint32_t *ids = NULL;
+  size_t *off = NULL, *pool = NULL, n_pool = 0, D, ids_cap;
+  clar_text_params tp;
+  clar_clap_tower *tw = NULL;
+  gchar *cmdline = NULL;
+  double t0;
+  int rc = 1;
+
+  if (parse (argc, argv, &o))
+    return 2;
+  gst_init (NULL, NULL);
+  memset (&ds, 0, sizeof ds);
+  memset (&val, 0, sizeof val);
+  if (clar_model_load_file (o.init, &model, &err) != CLAR_OK) {
+    fprintf (stderr, "clar-train --clap: %s\n", err.message);
+    return 1;
+  }
+  D = clar_model_get_info (model)->embedding_dim;
+  if (!(s = clar_session_new (model, &err))) {
+    fprintf (stderr, "clar-train --clap: %s\n", err.message);
+    goto out;
+  }
+  if (!(meta = read_metadata (o.data)))
+    fprintf (stderr, "clar-train --clap: warning: no manifest metadata in %s; captions use the labels only\n", o.data);
+  if (clar_dataset_list (&ds, o.data, o.split)
+      || clar_dataset_load (&ds, clar_model_get_info (model)->mel.sample_rate, o.cache, 2))
+    goto out;
+  clar_dataset_index_classes (&ds, NULL, 0);
+  t0 = now ();
+  if (!(E = clar_embed_dataset (s, &ds))) {
+    fprintf (stderr, "clar-train --clap: out of memory\n");
+    goto out;
+  }
+  pool = malloc (ds.n_clips * sizeof (size_t));
+  if (!pool)
+    goto out;
+  for (size_t i = 0; i < ds.n_clips; i++)
+    if (ds.clips[i].class_id >= 0 && !in_list (o.holdout, ds.clips[i].label))
+      pool[n_pool++] = i;
+  {
+    size_t n_held = 0;
+    for (size_t k = 0; k < ds.n_classes; k++)
+      n_held += in_list (o.holdout, ds.classes[k]);
+    fprintf (stderr, "clar-train --clap: %zu clips embedded in %.1f s; %zu train the tower "
+        "(%zu of %zu classes held out)\n", ds.n_clips, now () - t0, n_pool, n_held, ds.n_classes);
+  }
+  if (n_pool < (size_t) o.batch) {
+    fprintf (stderr, "clar-train --clap: %zu clips but --batch-size %d\n", n_pool, o.batch);
+    goto out;
+  }
+
+  tp.seed = (uint32_t) o.seed;
+  tp.n_buckets = o.buckets;
+  tp.char_ngram = o.ngram;
+  tw = clar_clap_tower_new (&tp, (size_t) o.dim, D, o.seed);
+  ids_cap = (size_t) o.batch * 256;
+  A = malloc ((size_t) o.batch * D * sizeof (float));
+  T = malloc ((size_t) o.batch * D * sizeof (float));
+  dT = malloc ((size_t) o.batch * D * sizeof (float));
+  H = malloc ((size_t) o.batch * o.dim * sizeof (float));
+  un = malloc ((size_t) o.batch * sizeof (float));
+  g = malloc ((size_t) o.batch * sizeof (int));
+  ids = malloc (ids_cap * sizeof (uint32_t));
+  off = malloc (((size_t) o.batch + 1) * sizeof (size_t));
+  groups = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  if (!tw || !A || !T || !dT || !H || !un || !g || !ids || !off) {
+    fprintf (stderr, "clar-train --clap: out of memory\n");
+    goto out;
+  }
+  fprintf (stderr, "clar-train --clap: tower %u buckets x %d, char %d-grams, %zu parameters\n",
+      tp.n_buckets, o.dim, tp.char_ngram, clar_clap_tower_n_params (tw));
+
+  t0 = now ();
+  {
+    clar_rng r = { o.seed * 0x2545F4914F6CDD1DULL + 1 };
+    double avg = 0;
+    for (long step = 0; step < o.steps; step++) {
+      clar_clap_texts x = { o.batch, ids, off };
+      float dls, lr;
+      double loss;
+      off[0] = 0;
+      g_hash_table_remove_all (groups);
+      for (int b = 0; b < o.batch; b++) {
+        /* Sampling with replacement keeps every step independent of the
+         * previous ones (a run is a function of --seed and --steps). */
+        size_t ci = pool[clar_rng_next (&r) % n_pool];
+        clar_clip_meta m = meta_of (meta, &ds.clips[ci]);
+        char cap[512];
+        int nc = clar_clap_n_captions (&m), k = (int) (clar_rng_next (&r) % (uint64_t) nc), n;
+        gpointer gid;
+        if (clar_clap_caption (&m, k, cap, sizeof cap) < 0)
+          clar_clap_caption (&m, 0, cap, sizeof cap);
+        n = clar_text_features (&tp, cap, ids + off[b], ids_cap - off[b]);
+        if (n <= 0 || off[b] + (size_t) n > ids_cap) {
+          fprintf (stderr, "clar-train --clap: caption \"%s\" gives no features\n", cap);
+          goto out;
+        }
+        off[b + 1] = off[b] + (size_t) n;
+        memcpy (A + (size_t) b * D, E + ci * D, D * sizeof (float));
+        if (!g_hash_table_lookup_extended (groups, cap, NULL, &gid)) {
+          gid = GINT_TO_POINTER (g_hash_table_size (groups));
+          g_hash_table_insert (groups, g_strdup (cap), gid);
+        }
+        g[b] = GPOINTER_TO_INT (gid);
+      }
+      if (clar_clap_tower_forward (tw, &x, T, H, un) != CLAR_OK) {
+        fprintf (stderr, "clar-train --clap: text forward failed at step %ld\n", step);
+        goto out;
+      }
+      loss = clar_clap_loss (T, A, o.batch, (int) D, tw->log_scale, g, dT, NULL, &dls);
+      if (!isfinite (loss)) {
+        fprintf (stderr, "clar-train --clap: loss is not finite at step %ld\n", step);
+        goto out;
+      }
+      clar_clap_tower_zero_grad (tw);
+      clar_clap_tower_backward (tw, &x, T, H, un, dT);
+      tw->g_log_scale = dls;
+      lr = clar_lr_schedule (step, o.warmup, o.steps, o.lr, o.lr_min);
+      clar_clap_tower_adam (tw, lr, o.wd);
+      avg = step ? 0.98 * avg + 0.02 * loss : loss;
+      if ((step + 1) % 250 == 0 || step + 1 == o.steps)
+        fprintf (stderr, "clap step %ld/%ld loss %.4f (avg %.4f) scale %.2f lr %.2e %.1f s\n",
+            step + 1, o.steps, loss, avg, exp (tw->log_scale), lr, now () - t0);
+    }
+  }
+  {
+    gchar *steps_s = g_strdup_printf ("%ld", o.steps);
+    const char *extra[] = {
+      "clar.text.training", NULL,
+      "clar.text.training_steps", steps_s,
+      "clar.text.holdout", o.holdout ? o.holdout : "",
+      NULL
+    };
+    int src;
+    extra[1] = cmdline = g_strjoinv (" ", argv);
+    src = clar_clap_tower_save (tw, model, extra, o.out, &err);
+    g_free (steps_s);
+    if (src != CLAR_OK) {
+      fprintf (stderr, "clar-train --clap: %s\n", err.message);
+      goto out;
+    }
+  }
+  fprintf (stderr, "clar-train --clap: wrote %s (%.1f s of training)\n", o.out, now () - t0);
+
+  /* Closing report on the written file (what the element will load). */
+  {
+    clar_model *nm = NULL;
+    if (clar_model_load_file (o.out, &nm, &err) != CLAR_OK) {
+      fprintf (stderr, "clar-train --clap: the written model does not load: %s\n", err.message);
+      goto out;
+    }
+    if (o.val_split && *o.val_split && !clar_dataset_list (&val, o.data, o.val_split)
+        && !clar_dataset_load (&val, clar_model_get_info (model)->mel.sample_rate, o.cache, 2)) {
+      float *Ev;
+      char **seen = calloc (ds.n_classes + 1, sizeof (char *)), **held = calloc (ds.n_classes + 1, sizeof (char *));
+      size_t ns = 0, nh = 0;
+      clar_dataset_index_classes (&val, ds.classes, ds.n_classes);
+      Ev = clar_embed_dataset (s, &val);
+      for (size_t k = 0; seen && held && k < ds.n_classes; k++) {
+        if (in_list (o.holdout, ds.classes[k]))
+          held[nh++] = ds.classes[k];
+        else
+          seen[ns++] = ds.classes[k];
+      }
+      if (Ev && seen && held) {
+        report_prompts (nm, &val, Ev, seen, ns, "val, classes seen in training");
+        if (nh)
+          report_prompts (nm, &val, Ev, held, nh, "val, held-out classes only");
+      }
+      free (Ev);
+      free (seen);
+      free (held);
+    }
+    clar_model_unref (nm);
+  }
+  rc = 0;
+out:
+  if (groups)
+    g_hash_table_destroy (groups);
+  if (meta)
+    g_hash_table_destroy (meta);
+  clar_clap_tower_free (tw);
+  free (E); free (A); free (T); free (dT); free (H); free (un); free (g); free (ids); free (off);
+  free (pool);
+  g_free (cmdline);
+  clar_dataset_free (&ds);
+  clar_dataset_free (&val);
+  clar_session_free (s);
+  clar_model_unref (model);
+  return rc;
+}

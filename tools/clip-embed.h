@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * One vector per clip for the tools that work on whole clips (clar-train
+ * --clap, clar-enroll, clar-eval): the normalised mean of the clip's window
+ * embeddings, windows of the model's length every half window, a clip
+ * shorter than a window zero-padded.
+ */
+#ifndef CLAR_CLIP_EMBED_H
+#define CLAR_CLIP_EMBED_H
+
+#include <clar/clar.h>
+#include "dataset.h"
+
+/* out[embedding_dim]; 0, or -1 when no window could be embedded. */
+int clar_embed_clip (clar_session *s, const float *pcm, size_t n, float *out);
+
+/* E[n_clips x embedding_dim] (malloc'd); a clip that cannot be embedded
+ * gets class_id -1 and a zero row. NULL when out of memory. */
+float *clar_embed_dataset (clar_session *s, clar_dataset *ds);
+
+#endif
