@@ -12,6 +12,14 @@
  *   probe       a linear softmax probe trained on the train split
  *               (500 full-batch Adam steps, L2 1e-4; deterministic)
  *   head        the model's own label set, for clips whose class it names
+ *   labels      with --labels FILE: a label set file (e.g. clar-enroll's
+ *               few-shot prototypes), for clips whose class it names
+ *   zeroshot    with --prompts TEMPLATE (e.g. "the sound of {}"): labels
+ *               from the model's text tower, one prompt per class, "{}"
+ *               replaced by the class name with '_' read as a space
+ * --classes A,B,... restricts every measure to those classes (the train and
+ * test clips of other classes are ignored, and the label sets are cut down
+ * to those names), e.g. to score classes held out of CLAP training alone.
  * and a confusion summary (per-class probe accuracy, most confused pairs).
  */
 #include <math.h>
@@ -23,6 +31,92 @@
 #include <clar/clar.h>
 
 #include "dataset.h"
+
+/* The rows of l whose names are among names[n] (in names' order); NULL if
+ * none are. */
+static clar_labels *
+restrict_labels (const clar_labels *l, char **names, size_t n)
+{
+  size_t D = clar_labels_dim (l), m = 0;
+  const char **keep = calloc (n ? n : 1, sizeof (char *));
+  float *v = malloc ((n ? n : 1) * D * sizeof (float));
+  clar_labels *r = NULL;
+  for (size_t k = 0; keep && v && k < n; k++)
+    for (size_t j = 0; j < clar_labels_count (l); j++)
+      if (!strcmp (clar_labels_name (l, j), names[k])) {
+        keep[m] = names[k];
+        memcpy (v + m * D, clar_labels_vector (l, j), D * sizeof (float));
+        m++;
+        break;
+      }
+  if (m)
+    r = clar_labels_new (m, D, keep, v, clar_labels_scale (l), NULL);
+  free (keep);
+  free (v);
+  return r;
+}
+
+/* Top-1 accuracy of l over the test clips whose class it names. */
+static double
+label_set_accuracy (const clar_labels *l, const clar_dataset *te, char **classes,
+                    const float *E, size_t D, size_t *n_clips)
+{
+  size_t n = 0, ok = 0;
+  for (size_t i = 0; l && i < te->n_clips; i++) {
+    int y = te->clips[i].class_id;
+    size_t j;
+    clar_label_score top;
+    if (y < 0)
+      continue;
+    for (j = 0; j < clar_labels_count (l) && strcmp (clar_labels_name (l, j), classes[y]); j++)
+      ;
+    if (j == clar_labels_count (l))
+      continue;
+    n++;
+    if (clar_labels_top_k (l, E + i * D, 1, 0.0f, &top) == 1)
+      ok += top.index == j;
+  }
+  *n_clips = n;
+  return n ? (double) ok / n : 0.0;
+}
+
+/* One prompt per class from template (each "{}" -> class name, '_' -> ' '),
+ * named after the class. */
+static clar_labels *
+prompt_labels (const clar_model *m, const char *templ, char **classes, size_t K,
+               clar_error *err)
+{
+  char **prompts = calloc (K ? K : 1, sizeof (char *));
+  clar_labels *p = NULL, *named = NULL;
+  float *v;
+  size_t D;
+  if (!prompts)
+    return NULL;
+  for (size_t k = 0; k < K; k++) {
+    gchar *cls = g_strdelimit (g_strdup (classes[k]), "_", ' ');
+    gchar **parts = g_strsplit (templ, "{}", -1);
+    prompts[k] = g_strjoinv (cls, parts);
+    g_strfreev (parts);
+    g_free (cls);
+  }
+  p = clar_labels_from_prompts (m, K, (const char *const *) prompts, err);
+  if (p) {
+    /* Same vectors, named by class so accuracy compares names. */
+    D = clar_labels_dim (p);
+    v = malloc (K * D * sizeof (float));
+    if (v) {
+      for (size_t k = 0; k < K; k++)
+        memcpy (v + k * D, clar_labels_vector (p, k), D * sizeof (float));
+      named = clar_labels_new (K, D, (const char *const *) classes, v, clar_labels_scale (p), err);
+      free (v);
+    }
+    clar_labels_unref (p);
+  }
+  for (size_t k = 0; k < K; k++)
+    g_free (prompts[k]);
+  free (prompts);
+  return named;
+}
 
 static int
 embed_clip (clar_session *s, const clar_model_info *info, const clar_clip *c, float *out,
@@ -107,6 +201,7 @@ int
 main (int argc, char **argv)
 {
   const char *model_path = NULL, *data = NULL, *trs = "train", *tes = "val", *cache = NULL;
+  const char *labels_path = NULL, *prompts = NULL, *classes = NULL;
   int json = 0;
   clar_model *model = NULL;
   clar_session *s;
@@ -124,9 +219,13 @@ main (int argc, char **argv)
     else if (!strcmp (a, "--test-split") && v) tes = argv[++i];
     else if (!strcmp (a, "--cache") && v) cache = argv[++i];
     else if (!strcmp (a, "--json")) json = 1;
+    else if (!strcmp (a, "--labels") && v) labels_path = argv[++i];
+    else if (!strcmp (a, "--prompts") && v) prompts = argv[++i];
+    else if (!strcmp (a, "--classes") && v) classes = argv[++i];
     else {
       fprintf (stderr, "usage: clar-eval --model M --data MANIFEST.tsv [--train-split S] "
-          "[--test-split S] [--json] [--cache DIR]\n");
+          "[--test-split S] [--json] [--cache DIR] [--labels FILE] [--prompts TEMPLATE] "
+          "[--classes A,B,...]\n");
       return 2;
     }
   }
@@ -148,6 +247,27 @@ main (int argc, char **argv)
       || clar_dataset_load (&te, info->mel.sample_rate, cache, 2))
     return 1;
   clar_dataset_index_classes (&tr, NULL, 0);
+  if (classes) {
+    /* Keep the listed classes that the train split has, in sorted order. */
+    gchar **want = g_strsplit (classes, ",", -1);
+    char **keep = g_new0 (char *, tr.n_classes + 1);
+    size_t nk = 0;
+    for (size_t k = 0; k < tr.n_classes; k++)
+      for (size_t j = 0; want[j]; j++)
+        if (!strcmp (want[j], tr.classes[k])) {
+          keep[nk++] = g_strdup (tr.classes[k]);
+          break;
+        }
+    g_strfreev (want);
+    if (!nk) {
+      fprintf (stderr, "clar-eval: none of --classes is in split %s\n", trs);
+      return 1;
+    }
+    g_strfreev (tr.classes);
+    tr.classes = NULL;
+    clar_dataset_index_classes (&tr, keep, nk);
+    g_strfreev (keep);
+  }
   clar_dataset_index_classes (&te, tr.classes, tr.n_classes);
   D = info->embedding_dim;
   K = tr.n_classes;
@@ -160,7 +280,34 @@ main (int argc, char **argv)
     float *Wp = calloc (K * (D + 1), sizeof (float)), *m = calloc (K * (D + 1), sizeof (float));
     float *v = calloc (K * (D + 1), sizeof (float)), *g = calloc (K * (D + 1), sizeof (float));
     float *p = calloc (K, sizeof (float));
-    clar_labels *lab = clar_model_get_labels (model);
+    clar_labels *lab = classes && clar_model_get_labels (model)
+        ? restrict_labels (clar_model_get_labels (model), tr.classes, K)
+        : clar_labels_ref (clar_model_get_labels (model));
+    clar_labels *extra = NULL, *zs = NULL;
+    double acc_extra = 0, acc_zs = 0;
+    size_t n_extra = 0, n_zs = 0;
+    if (labels_path) {
+      clar_labels *f = clar_labels_load_file (labels_path, &err);
+      if (!f) {
+        fprintf (stderr, "clar-eval: %s\n", err.message);
+        return 1;
+      }
+      extra = classes ? restrict_labels (f, tr.classes, K) : clar_labels_ref (f);
+      clar_labels_unref (f);
+      if (!extra || clar_labels_dim (extra) != D) {
+        fprintf (stderr, "clar-eval: %s names none of the classes or does not fit the model\n", labels_path);
+        return 1;
+      }
+      acc_extra = label_set_accuracy (extra, &te, tr.classes, Ete, D, &n_extra);
+    }
+    if (prompts) {
+      zs = prompt_labels (model, prompts, tr.classes, K, &err);
+      if (!zs) {
+        fprintf (stderr, "clar-eval: --prompts: %s\n", err.message);
+        return 1;
+      }
+      acc_zs = label_set_accuracy (zs, &te, tr.classes, Ete, D, &n_zs);
+    }
     int *head_map = calloc (K, sizeof (int));
     /* Linear probe: softmax regression with Adam, full batch. */
     for (int it = 1; it <= 500; it++) {
@@ -229,11 +376,15 @@ main (int argc, char **argv)
           "\"knn1\":%.4f,\"knn5\":%.4f,\"probe\":%.4f", model_path, tr.n_clips, n_te, K,
           (double) c1 / n_te, (double) c5 / n_te, (double) cp / n_te);
       if (nh) printf (",\"head\":%.4f,\"head_clips\":%zu", (double) ch / nh, nh);
+      if (n_extra) printf (",\"labels\":%.4f,\"labels_clips\":%zu", acc_extra, n_extra);
+      if (n_zs) printf (",\"zeroshot\":%.4f,\"zeroshot_clips\":%zu", acc_zs, n_zs);
       printf ("}\n");
     } else {
       printf ("model %s\ntrain %zu clips, test %zu clips, %zu classes\n", model_path, tr.n_clips, n_te, K);
       printf ("knn1 %.4f\nknn5 %.4f\nprobe %.4f\n", (double) c1 / n_te, (double) c5 / n_te, (double) cp / n_te);
       if (nh) printf ("head %.4f (%zu clips of classes the model names)\n", (double) ch / nh, nh);
+      if (n_extra) printf ("labels %.4f (%zu clips of classes %s names)\n", acc_extra, n_extra, labels_path);
+      if (n_zs) printf ("zeroshot %.4f (%zu clips, prompts \"%s\")\n", acc_zs, n_zs, prompts);
       printf ("per-class probe accuracy:\n");
       for (size_t k = 0; k < K; k++) {
         size_t row = 0;
@@ -252,6 +403,9 @@ main (int argc, char **argv)
       }
     }
     free (conf); free (Wp); free (m); free (v); free (g); free (p); free (head_map);
+    clar_labels_unref (lab);
+    clar_labels_unref (extra);
+    clar_labels_unref (zs);
   }
   free (Etr);
   free (Ete);

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * clar-enroll: few-shot labels. Turns example clips into a label file
+ * (labels.h): each label's vector is the mean of its examples' clip
+ * embeddings (the class prototype of Snell et al. 2017, "Prototypical
+ * Networks"; ../shared/DESIGN.md "Labels" (b)), loadable by clarembed
+ * labels-location and clar-eval --labels.
+ *
+ *   clar-enroll --model M --data DIR|MANIFEST.tsv --out LABELS.safetensors
+ *               [--split S] [--shots K] [--seed N] [--classes A,B,...]
+ *               [--scale S] [--cache DIR]
+ *
+ * DIR is a folder per label (DIR/LABEL/FILE, any audio GStreamer decodes). With --shots K only K
+ * clips per label are used, drawn with a seeded shuffle (all when a label
+ * has fewer); the clips used are listed on stderr.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gst/gst.h>
+#include <clar/clar.h>
+
+#include "clip-embed.h"
+#include "dataset.h"
+
+static int
+in_list (const char *csv, const char *name)
+{
+  gchar **v;
+  int found = 0;
+  if (!csv)
+    return 1;
+  v = g_strsplit (csv, ",", -1);
+  for (size_t i = 0; v[i] && !found; i++)
+    found = !strcmp (v[i], name);
+  g_strfreev (v);
+  return found;
+}
+
+/* splitmix64 (Steele et al. 2014): the shot selection is a function of --seed. */
+static uint64_t
+next_rand (uint64_t *s)
+{
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+int
+main (int argc, char **argv)
+{
+  const char *model_path = NULL, *data = NULL, *out = NULL, *split = "train", *classes = NULL;
+  const char *cache = NULL;
+  long shots = 0;
+  uint64_t seed = 1;
+  float scale = 0.0f;
+  clar_model *model = NULL;
+  clar_session *s = NULL;
+  clar_error err;
+  clar_dataset ds;
+  float *vec = NULL, *e = NULL;
+  const char **names = NULL;
+  size_t D, n_out = 0, *idx = NULL;
+  clar_labels *labels = NULL;
+  int rc = 1;
+
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp (a, "--model") && v) model_path = argv[++i];
+    else if (!strcmp (a, "--data") && v) data = argv[++i];
+    else if (!strcmp (a, "--out") && v) out = argv[++i];
+    else if (!strcmp (a, "--split") && v) split = argv[++i];
+    else if (!strcmp (a, "--classes") && v) classes = argv[++i];
+    else if (!strcmp (a, "--shots") && v) shots = atol (argv[++i]);
+    else if (!strcmp (a, "--seed") && v) seed = strtoull (argv[++i], NULL, 10);
+    else if (!strcmp (a, "--scale") && v) scale = strtof (argv[++i], NULL);
+    else if (!strcmp (a, "--cache") && v) cache = argv[++i];
+    else {
+      fprintf (stderr, "usage: clar-enroll --model M --data DIR|MANIFEST.tsv --out LABELS.safetensors\n"
+          "         [--split S] [--shots K] [--seed N] [--classes A,B,...] [--scale S] [--cache DIR]\n");
+      return 2;
+    }
+  }
+  if (!model_path || !data || !out || shots < 0 || scale < 0 || scale > 1000) {
+    fprintf (stderr, "clar-enroll: --model, --data and --out are required (--shots >= 0, --scale in 0..1000)\n");
+    return 2;
+  }
+  gst_init (NULL, NULL);
+  memset (&ds, 0, sizeof ds);
+  if (clar_model_load_file (model_path, &model, &err) != CLAR_OK) {
+    fprintf (stderr, "clar-enroll: %s\n", err.message);
+    return 1;
+  }
+  D = clar_model_get_info (model)->embedding_dim;
+  /* Default scale: the model's own label scale, else 10 (labels.h). */
+  if (scale == 0.0f)
+    scale = clar_model_get_labels (model) ? clar_labels_scale (clar_model_get_labels (model)) : 10.0f;
+  if (!(s = clar_session_new (model, &err))) {
+    fprintf (stderr, "clar-enroll: %s\n", err.message);
+    goto out;
+  }
+  /* A folder tree lists every clip in split "train". */
+  if (clar_dataset_list (&ds, data, g_file_test (data, G_FILE_TEST_IS_DIR) ? "train" : split))
+    goto out;
+  clar_dataset_index_classes (&ds, NULL, 0);
+  /* Choose the shots before decoding: drop the other clips' labels. */
+  idx = malloc ((ds.n_clips + 1) * sizeof (size_t));
+  if (!idx)
+    goto out;
+  for (size_t c = 0; c < ds.n_classes; c++) {
+    size_t m = 0;
+    uint64_t st = seed * 1000003ULL + c;
+    for (size_t i = 0; i < ds.n_clips; i++)
+      if (ds.clips[i].class_id == (int) c)
+        idx[m++] = i;
+    for (size_t i = m; i > 1; i--) {
+      size_t j = next_rand (&st) % i, t = idx[i - 1];
+      idx[i - 1] = idx[j];
+      idx[j] = t;
+    }
+    for (size_t i = 0; i < m; i++)
+      if ((shots && i >= (size_t) shots) || !in_list (classes, ds.classes[c]))
+        ds.clips[idx[i]].class_id = -1;
+  }
+  {
+    /* Decode only the chosen clips. */
+    size_t w = 0;
+    for (size_t i = 0; i < ds.n_clips; i++) {
+      if (ds.clips[i].class_id >= 0)
+        ds.clips[w++] = ds.clips[i];
+      else {
+        g_free (ds.clips[i].path);
+        g_free (ds.clips[i].label);
+        g_free (ds.clips[i].split);
+      }
+    }
+    ds.n_clips = w;
+  }
+  if (!ds.n_clips) {
+    fprintf (stderr, "clar-enroll: no clips left (check --classes)\n");
+    goto out;
+  }
+  if (clar_dataset_load (&ds, clar_model_get_info (model)->mel.sample_rate, cache, 2))
+    goto out;
+  vec = calloc (ds.n_classes * D, sizeof (float));
+  e = malloc (D * sizeof (float));
+  names = calloc (ds.n_classes, sizeof (char *));
+  if (!vec || !e || !names)
+    goto out;
+  for (size_t c = 0; c < ds.n_classes; c++) {
+    size_t used = 0;
+    for (size_t i = 0; i < ds.n_clips; i++) {
+      if (ds.clips[i].class_id != (int) c || !ds.clips[i].pcm
+          || clar_embed_clip (s, ds.clips[i].pcm, ds.clips[i].n, e))
+        continue;
+      for (size_t d = 0; d < D; d++)
+        vec[n_out * D + d] += e[d];
+      fprintf (stderr, "  %s <- %s\n", ds.classes[c], ds.clips[i].path);
+      used++;
+    }
+    if (used) {
+      names[n_out++] = ds.classes[c];
+      fprintf (stderr, "clar-enroll: %s: %zu example%s\n", ds.classes[c], used, used == 1 ? "" : "s");
+    }
+  }
+  if (!n_out) {
+    fprintf (stderr, "clar-enroll: no example could be embedded\n");
+    goto out;
+  }
+  labels = clar_labels_new (n_out, D, names, vec, scale, &err);
+  if (!labels || clar_labels_save_file (labels, out, &err) != CLAR_OK) {
+    fprintf (stderr, "clar-enroll: %s\n", err.message);
+    goto out;
+  }
+  fprintf (stderr, "clar-enroll: wrote %s (%zu labels, scale %g)\n", out, n_out, scale);
+  rc = 0;
+out:
+  clar_labels_unref (labels);
+  free (vec);
+  free (e);
+  free (names);
+  free (idx);
+  clar_dataset_free (&ds);
+  clar_session_free (s);
+  clar_model_unref (model);
+  return rc;
+}
