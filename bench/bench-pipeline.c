@@ -265,8 +265,9 @@ main (int argc, char **argv)
   int repeats;
   RunResult best_base = { 1e30, 0, FALSE }, best_clar = { 1e30, 0, FALSE };
   RunResult best_ident = { 1e30, 0, FALSE }, best_elem = { 1e30, 0, FALSE };
+  RunResult best_quiet = { 1e30, 0, FALSE };
   LatencyProbe lp = { 0 };
-  gchar *d_base, *d_clar, *d_ident, *d_elem;
+  gchar *d_base, *d_clar, *d_ident, *d_elem, *d_quiet;
   guint64 syn_buffers;
 
   gst_init (&argc, &argv);
@@ -306,6 +307,13 @@ main (int argc, char **argv)
       "clarembed name=embed model-location=%s hop-size=%" G_GUINT64_FORMAT " ! fakesink sync=false",
       syn_buffers, model, HOP_NS);
 
+  /* The same with post-messages=false: the share of bus posting (a
+   * message per window wakes the application's thread). */
+  d_quiet = g_strdup_printf ("audiotestsrc wave=white-noise volume=0.5 num-buffers=%" G_GUINT64_FORMAT
+      " samplesperbuffer=1600 ! audio/x-raw,format=F32LE,rate=16000,channels=1 ! "
+      "clarembed post-messages=false model-location=%s hop-size=%" G_GUINT64_FORMAT " ! fakesink sync=false",
+      syn_buffers, model, HOP_NS);
+
   for (int k = 0; k < repeats; k++) {
     RunResult a = run (d_base, NULL, 7200), b = run (d_clar, NULL, 7200);
     RunResult c = run (d_ident, NULL, 7200), d;
@@ -321,6 +329,12 @@ main (int argc, char **argv)
     if (b.seconds < best_clar.seconds) best_clar = b;
     if (c.seconds < best_ident.seconds) best_ident = c;
     if (d.seconds < best_elem.seconds) best_elem = d;
+    {
+      RunResult q = run (d_quiet, NULL, 7200);
+      if (!q.ok)
+        return 1;
+      if (q.seconds < best_quiet.seconds) best_quiet = q;
+    }
     {
       double raw = raw_compute (model, d.windows);
       if (raw < 0)
@@ -345,6 +359,9 @@ main (int argc, char **argv)
   printf ("element_cost_s %.3f\n", best_elem.seconds - best_ident.seconds);
   printf ("libclar_raw_s %.3f\n", t_raw);
   printf ("element_overhead_pct %.1f\n", 100.0 * ((best_elem.seconds - best_ident.seconds) / t_raw - 1.0));
+  printf ("element_no_messages_s %.3f\n", best_quiet.seconds);
+  printf ("element_overhead_no_messages_pct %.1f\n",
+      100.0 * ((best_quiet.seconds - best_ident.seconds) / t_raw - 1.0));
   printf ("live_streams_per_core %.0f\n", floor (audio_s / (best_elem.seconds - best_ident.seconds)));
   print_latency ("nonlive", lp.latency_us);
   g_array_free (lp.latency_us, TRUE);
@@ -408,5 +425,6 @@ main (int argc, char **argv)
   g_free (d_clar);
   g_free (d_ident);
   g_free (d_elem);
+  g_free (d_quiet);
   return 0;
 }

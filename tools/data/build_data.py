@@ -13,12 +13,19 @@ path, label, split, source, group, caption):
   sounds       the 28 classes of shared/data/realsounds-train.tsv, from their
                packages; val = whole source folders (about 1 in 5 per class)
   background   "silence" and "noise" (white/pink/brown, hum), generated
+  unlabelled   a pool for self-supervised training (OUT/unlabelled/PKG/*.wav, not
+               in the manifest; list in OUT/unlabelled.tsv): speech and effects
+               from game/education packages (shared/data/README.md), music
+               folders skipped, at most --pool-per-package files per package,
+               each cut to its first 6 s; files of realsounds-train.tsv (any
+               split) are excluded so no validation audio leaks into it
 Every packaged file whose md5 is in the held-out list is dropped (counted).
 Resumable: a finished stage leaves OUT/.done-STAGE.
 """
 import argparse
 import concurrent.futures as cf
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -243,6 +250,90 @@ def sounds(out, rows, debs, heldout, quick, stats):
     shutil.rmtree(raw, ignore_errors=True)
 
 
+POOL_PACKAGES = ["hedgewars-data", "megaglest-data", "wesnoth-1.16-data", "widelands-data",
+                 "0ad-data", "klettres-data", "ktuberling-data", "fillets-ng-data-cs",
+                 "asterisk-core-sounds-en-wav"]
+AUDIO_EXT = (".ogg", ".wav", ".flac", ".mp3", ".opus")
+
+
+def fetch_deb(debs, pkg):
+    have = [f for f in os.listdir(debs) if f.startswith(pkg + "_") and f.endswith(".deb")]
+    if not have:
+        log(f"downloading {pkg}")
+        subprocess.run(["apt-get", "download", pkg], cwd=debs, check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        have = [f for f in os.listdir(debs) if f.startswith(pkg + "_") and f.endswith(".deb")]
+    return os.path.join(debs, sorted(have)[-1]) if have else None
+
+
+def unlabelled(out, debs, heldout, quick, per_package, stats):
+    """Writes OUT/unlabelled/PKG/*.wav and OUT/unlabelled.tsv (path, package, member)."""
+    listed = {l.rstrip("\n").split("\t")[4] for l in open(os.path.join(SHARED, "realsounds-train.tsv"))}
+    listed_tail = {p.split("/", 1)[1] for p in listed if "/" in p}
+    pkgs = POOL_PACKAGES[:1] if quick else POOL_PACKAGES
+    per_package = 10 if quick else per_package
+    raw = os.path.join(out, "tmp-pool")
+    rows = []
+    for pkg in pkgs:
+        deb = fetch_deb(debs, pkg)
+        if not deb:
+            log(f"unlabelled: {pkg} is not available; skipped")
+            continue
+        ver = subprocess.run(["dpkg-deb", "-f", deb, "Version"], capture_output=True, text=True).stdout.strip()
+        stats.setdefault("packages", {})[pkg] = ver
+        names = subprocess.run(["dpkg-deb", "-c", deb], capture_output=True, text=True).stdout.splitlines()
+        members = [ln.split()[-1][2:] for ln in names if ln.split()[-1].lower().endswith(AUDIO_EXT)]
+        dest = os.path.join(raw, pkg)
+        if pkg == "0ad-data":
+            zpath = "usr/share/games/0ad/mods/public/public.zip"
+            extract_deb(deb, dest, [zpath])
+            with zipfile.ZipFile(os.path.join(dest, zpath)) as z:
+                members = [m for m in z.namelist() if m.startswith("audio/") and m.lower().endswith(AUDIO_EXT)]
+                members = [m for m in members if "music" not in m.lower()
+                           and "0ad-audio/" + m not in listed]
+                members = sorted(members, key=lambda m: stable_frac(pkg + m))[:per_package]
+                for m in members:
+                    target = os.path.join(dest, m)
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    with z.open(m) as src, open(target, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+        else:
+            members = [m for m in members if "music" not in m.lower() and m not in listed_tail]
+            members = sorted(members, key=lambda m: stable_frac(pkg + m))[:per_package]
+            extract_deb(deb, dest, members)
+        n = 0
+        for m in members:
+            src = os.path.join(dest, m)
+            if not os.path.exists(src) or os.path.getsize(src) < 2000:
+                continue
+            if md5(src) in heldout:
+                stats["heldout_removed"] = stats.get("heldout_removed", 0) + 1
+                continue
+            rel = f"unlabelled/{pkg}/{hashlib.sha1(m.encode()).hexdigest()[:12]}.wav"
+            dst = os.path.join(out, rel)
+            if not os.path.exists(dst):
+                try:
+                    to_wav(src, dst, ("trim", "0", "6"))
+                except subprocess.CalledProcessError:
+                    stats["pool_failed"] = stats.get("pool_failed", 0) + 1
+                    continue
+            # The converted file is checked too (a held-out clip may ship twice).
+            if md5(dst) in heldout:
+                stats["heldout_removed"] = stats.get("heldout_removed", 0) + 1
+                os.remove(dst)
+                continue
+            rows.append((rel, pkg, m))
+            n += 1
+        log(f"unlabelled: {pkg} {ver}: {n} clips")
+        shutil.rmtree(dest, ignore_errors=True)
+    shutil.rmtree(raw, ignore_errors=True)
+    with open(os.path.join(out, "unlabelled.tsv"), "w") as f:
+        f.write("path\tpackage\tmember\n")
+        for r in rows:
+            f.write("\t".join(r) + "\n")
+    return len(rows)
+
+
 def background(out, rows, quick):
     rng = random.Random(7)
     n = 20 if quick else 120
@@ -280,7 +371,9 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "data"))
     ap.add_argument("--quick", action="store_true", help="a tiny subset, for tests")
     ap.add_argument("--heldout", default=os.path.join(SHARED, "heldout-md5.txt"))
-    ap.add_argument("--sets", default="instruments,words,sounds,background")
+    ap.add_argument("--sets", default="instruments,words,sounds,background,unlabelled")
+    ap.add_argument("--pool-per-package", type=int, default=400,
+                    help="most files taken from each unlabelled-pool package (default 400)")
     a = ap.parse_args()
     out = os.path.abspath(a.out)
     os.makedirs(out, exist_ok=True)
@@ -288,19 +381,33 @@ def main():
     os.makedirs(debs, exist_ok=True)
     heldout = {l.strip() for l in open(a.heldout) if l.strip()}
     stats, t0 = {}, time.time()
+    labelled_sets = [st for st in a.sets.split(",") if st != "unlabelled"]
     for st in a.sets.split(","):
         rows = []
+        if st == "unlabelled":
+            if os.path.exists(os.path.join(out, ".done-unlabelled")):
+                log("unlabelled: already built")
+                continue
+            log("unlabelled: building")
+            st_stats = {}
+            n = unlabelled(out, debs, heldout, a.quick, a.pool_per_package, st_stats)
+            st_stats["unlabelled_clips"] = n
+            with open(os.path.join(out, ".done-unlabelled"), "w") as f:
+                json.dump(st_stats, f)
+            log(f"unlabelled: {n} clips")
+            continue
         part = os.path.join(out, f"manifest-{st}.tsv")
         if os.path.exists(os.path.join(out, f".done-{st}")) and os.path.exists(part):
             log(f"{st}: already built")
             continue
         log(f"{st}: building")
+        st_stats = {}
         if st == "instruments":
             instruments(out, rows, a.quick)
         elif st == "words":
             words(out, rows, a.quick)
         elif st == "sounds":
-            sounds(out, rows, debs, heldout, a.quick, stats)
+            sounds(out, rows, debs, heldout, a.quick, st_stats)
         elif st == "background":
             background(out, rows, a.quick)
         else:
@@ -309,22 +416,42 @@ def main():
         kept = []
         for r in rows:
             if md5(os.path.join(out, r[0])) in heldout:
-                stats["heldout_removed"] = stats.get("heldout_removed", 0) + 1
+                st_stats["heldout_removed"] = st_stats.get("heldout_removed", 0) + 1
                 os.remove(os.path.join(out, r[0]))
             else:
                 kept.append(r)
         with open(part, "w") as f:
             for r in kept:
                 f.write("\t".join(r) + "\n")
-        open(os.path.join(out, f".done-{st}"), "w").close()
+        # Each stage's package versions and counts stay with its marker, so
+        # a resumed build still reports every stage.
+        with open(os.path.join(out, f".done-{st}"), "w") as f:
+            json.dump(st_stats, f)
         log(f"{st}: {len(kept)} clips")
     rows = []
-    for st in a.sets.split(","):
+    for st in labelled_sets:
         rows += [l.rstrip("\n").split("\t") for l in open(os.path.join(out, f"manifest-{st}.tsv"))]
     with open(os.path.join(out, "manifest.tsv"), "w") as f:
         f.write("path\tlabel\tsplit\tsource\tgroup\tcaption\n")
         for r in rows:
             f.write("\t".join(r) + "\n")
+    old = os.path.join(out, "VERSION.tsv")
+    if os.path.exists(old):   # versions recorded by an earlier run of a finished stage
+        for line in open(old):
+            k, _, v = line.rstrip("\n").partition("\t")
+            if k.startswith("package:"):
+                stats.setdefault("packages", {}).setdefault(k[8:], v)
+    for st in a.sets.split(","):
+        try:
+            with open(os.path.join(out, f".done-{st}")) as f:
+                st_stats = json.load(f)
+        except (OSError, ValueError):
+            st_stats = {}   # a marker from before stages kept their statistics
+        for k, v in st_stats.items():
+            if k == "packages":
+                stats.setdefault("packages", {}).update(v)
+            else:
+                stats[k] = stats.get(k, 0) + v
     counts = {}
     for r in rows:
         counts[(r[1], r[2])] = counts.get((r[1], r[2]), 0) + 1
@@ -332,7 +459,7 @@ def main():
         f.write("key\tvalue\n")
         for k, v in sorted(stats.get("packages", {}).items()):
             f.write(f"package:{k}\t{v}\n")
-        for k in ("heldout_removed", "sounds_missing", "sounds_failed"):
+        for k in ("heldout_removed", "sounds_missing", "sounds_failed", "unlabelled_clips", "pool_failed"):
             f.write(f"{k}\t{stats.get(k, 0)}\n")
         for tool in ("fluidsynth", "espeak-ng", "flite", "fluid-soundfont-gm", "sox"):
             v = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", tool], capture_output=True, text=True).stdout
