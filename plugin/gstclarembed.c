@@ -40,6 +40,15 @@
  *      (posted only when it holds at least #GstClarEmbed:eos-min-fill of a
  *      window; such a window has no buffer to carry a meta).
  *
+ * Labels come from one of: the model's own label set (default), a label
+ * file (#GstClarEmbed:labels-location, e.g. few-shot prototypes written by
+ * clar-enroll), or text prompts embedded once by the model's text tower
+ * when the element starts (zero-shot, CLAP): #GstClarEmbed:labels, e.g.
+ * `clarembed labels="speech;flute;a dog barking"`, or a labels-location
+ * ending in ".txt" holding one prompt per line ('#' starts a comment). A
+ * prompt is its own label name. Prompts need a model with a text tower;
+ * otherwise the element fails to start with a SETTINGS error.
+ *
  * Windowing restarts on DISCONT, FLUSH and caps changes. Windows holding NaN
  * or Inf samples are skipped with a warning (no garbage embedding is posted).
  * Several clarembed elements in one process share one loaded model.
@@ -72,6 +81,7 @@ GST_DEBUG_CATEGORY_STATIC (clar_embed_debug);
 
 #define DEFAULT_MODEL_LOCATION NULL
 #define DEFAULT_LABELS_LOCATION NULL
+#define DEFAULT_LABELS NULL
 #define DEFAULT_WINDOW_SIZE 0
 #define DEFAULT_HOP_SIZE 0
 #define DEFAULT_TOP_K 3
@@ -88,6 +98,7 @@ enum {
   PROP_0,
   PROP_MODEL_LOCATION,
   PROP_LABELS_LOCATION,
+  PROP_LABELS,
   PROP_WINDOW_SIZE,
   PROP_HOP_SIZE,
   PROP_TOP_K,
@@ -144,8 +155,16 @@ gst_clar_embed_class_init (GstClarEmbedClass *klass)
   g_object_class_install_property (gobject_class, PROP_LABELS_LOCATION,
       g_param_spec_string ("labels-location", "Labels location",
           "Label set file (.safetensors with labels.embeddings) replacing the model's "
-          "own labels; NULL: use the model's labels. Read when the element goes to PAUSED",
+          "own labels, or a .txt file of text prompts (one per line, needs a model with "
+          "a text tower); NULL: use the model's labels. Read when the element goes to PAUSED",
           DEFAULT_LABELS_LOCATION,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_LABELS,
+      g_param_spec_string ("labels", "Labels",
+          "Zero-shot labels: text prompts separated by ';' (e.g. \"speech;flute;a dog "
+          "barking\"), embedded by the model's text tower when the element goes to PAUSED; "
+          "replaces the model's labels. NULL: none. Exclusive with labels-location",
+          DEFAULT_LABELS,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_WINDOW_SIZE,
       g_param_spec_uint64 ("window-size", "Window size",
@@ -257,6 +276,10 @@ gst_clar_embed_set_property (GObject *object, guint prop_id,
       g_free (self->labels_location);
       self->labels_location = g_value_dup_string (value);
       break;
+    case PROP_LABELS:
+      g_free (self->label_prompts);
+      self->label_prompts = g_value_dup_string (value);
+      break;
     case PROP_WINDOW_SIZE:
       self->window_size = g_value_get_uint64 (value);
       self->window_changed = TRUE;
@@ -309,6 +332,9 @@ gst_clar_embed_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_LABELS_LOCATION:
       g_value_set_string (value, self->labels_location);
+      break;
+    case PROP_LABELS:
+      g_value_set_string (value, self->label_prompts);
       break;
     case PROP_WINDOW_SIZE:
       g_value_set_uint64 (value, self->window_size);
@@ -367,6 +393,7 @@ gst_clar_embed_finalize (GObject *object)
   free_stream_state (self);
   g_free (self->model_location);
   g_free (self->labels_location);
+  g_free (self->label_prompts);
   G_OBJECT_CLASS (gst_clar_embed_parent_class)->finalize (object);
 }
 
@@ -383,17 +410,61 @@ reset_windowing (GstClarEmbed *self)
   self->window_index = 0;
 }
 
+/* Zero-shot labels from the "labels" prompts or a .txt prompt file, through
+ * the model's text tower (clar/text.h); posts the element error itself. */
+static clar_labels *
+load_prompt_labels (GstClarEmbed *self, const gchar *prompts, const gchar *path)
+{
+  char **list = NULL;
+  size_t n = 0;
+  clar_error err = { 0 };
+  clar_labels *l = NULL;
+  int rc;
+
+  if (!clar_model_get_text (self->model)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("Text prompts need a model with a text tower."),
+        ("labels%s%s: the model \"%s\" has no clar.text.* tower; use a label file or "
+            "a model trained with clar-train --clap", prompts ? "" : "-location ",
+            prompts ? "" : path, self->info->name));
+    return NULL;
+  }
+  if (prompts)
+    rc = clar_text_split_prompts (prompts, ";", &list, &n);
+  else
+    rc = clar_text_read_prompts (path, &list, &n, &err);
+  if (rc != CLAR_OK || n == 0) {
+    if (prompts)
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("Could not read the label prompts."),
+          ("%s", rc == CLAR_OK ? "the labels property holds no prompt" : clar_strerror (rc)));
+    else
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("Could not read the label prompts."),
+          ("%s", err.message));
+    clar_text_prompts_free (list);
+    return NULL;
+  }
+  l = clar_labels_from_prompts (self->model, n, (const char *const *) list, &err);
+  if (!l)
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("Could not embed the label prompts."),
+        ("%s", err.message));
+  else
+    GST_INFO_OBJECT (self, "%zu zero-shot labels from text prompts", n);
+  clar_text_prompts_free (list);
+  return l;
+}
+
 static gboolean
 gst_clar_embed_start (GstBaseTransform *trans)
 {
   GstClarEmbed *self = GST_CLAR_EMBED (trans);
-  gchar *model_path, *labels_path;
+  gchar *model_path, *labels_path, *prompts;
   clar_error err = { 0 };
   const gchar *env;
 
   GST_OBJECT_LOCK (self);
   model_path = g_strdup (self->model_location);
   labels_path = g_strdup (self->labels_location);
+  prompts = g_strdup (self->label_prompts);
   GST_OBJECT_UNLOCK (self);
   if (!model_path) {
     env = g_getenv ("CLAR_MODEL");
@@ -414,7 +485,16 @@ gst_clar_embed_start (GstBaseTransform *trans)
         ("%s", err.message));
     goto fail;
   }
-  if (labels_path) {
+  if (labels_path && prompts) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("Set either labels or labels-location, not both."), (NULL));
+    goto fail;
+  }
+  if (prompts || (labels_path && g_str_has_suffix (labels_path, ".txt"))) {
+    self->labels = load_prompt_labels (self, prompts, labels_path);
+    if (!self->labels)
+      goto fail;
+  } else if (labels_path) {
     self->labels = clar_labels_load_file (labels_path, &err);
     if (!self->labels) {
       GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
@@ -448,12 +528,14 @@ gst_clar_embed_start (GstBaseTransform *trans)
   g_atomic_int_set (&self->warned_caps, 0);
   g_free (model_path);
   g_free (labels_path);
+  g_free (prompts);
   return TRUE;
 
 fail:
   free_stream_state (self);
   g_free (model_path);
   g_free (labels_path);
+  g_free (prompts);
   return FALSE;
 }
 
@@ -687,7 +769,8 @@ process_window (GstClarEmbed *self, GstBuffer *buf, guint64 valid, gboolean padd
     gst_structure_take_value (s, "labels", &names);
     gst_structure_take_value (s, "scores", &scores);
     if (with_emb) {
-      g_value_init (&emb, GST_TYPE_ARRAY);
+      /* Preallocated: one allocation instead of log2(dim) regrowths. */
+      gst_value_array_init (&emb, (guint) self->info->embedding_dim);
       if (!silent)
         for (size_t i = 0; i < self->info->embedding_dim; i++)
           append_float (&emb, self->embedding[i]);

@@ -16,6 +16,7 @@ struct _GstClarEmbed {
   /* Properties (object lock). */
   gchar *model_location;
   gchar *labels_location;
+  gchar *label_prompts;    /* "labels": ';'-separated text prompts, NULL = none */
   guint64 window_size;     /* ns, 0 = model default */
   guint64 hop_size;        /* ns, 0 = model default */
   guint top_k;
