@@ -13,6 +13,7 @@
 
 #include <clar/clar.h>
 #include "model-private.h"
+#include "text-private.h"
 
 /* splitmix64 (Steele et al. 2014): tiny, deterministic across platforms. */
 static uint64_t
@@ -43,7 +44,8 @@ usage (void)
 {
   fprintf (stderr,
       "usage: clar-mkmodel [--seed N] [--labels \"a;b;c\"] [--architecture JSON]\n"
-      "                    [--window SAMPLES] [--hop SAMPLES] -o FILE\n"
+      "                    [--window SAMPLES] [--hop SAMPLES] [--text-tower] -o FILE\n"
+      "--text-tower adds a random text tower (text.h: 256 buckets x 16, char 3-grams).\n"
       "Writes an UNTRAINED, randomly initialised clar model (test fixture).\n");
 }
 
@@ -59,7 +61,7 @@ main (int argc, char **argv)
   size_t n_layers = 0, D = 0;
   clar_error err;
   clar_st_writer *w;
-  int rc;
+  int rc, text_tower = 0;
 
   for (int i = 1; i < argc; i++) {
     if (!strcmp (argv[i], "-o") && i + 1 < argc) out = argv[++i];
@@ -68,6 +70,7 @@ main (int argc, char **argv)
     else if (!strcmp (argv[i], "--architecture") && i + 1 < argc) arch = argv[++i];
     else if (!strcmp (argv[i], "--window") && i + 1 < argc) window = strtoull (argv[++i], NULL, 10);
     else if (!strcmp (argv[i], "--hop") && i + 1 < argc) hop = strtoull (argv[++i], NULL, 10);
+    else if (!strcmp (argv[i], "--text-tower")) text_tower = 1;
     else { usage (); return 2; }
   }
   if (!out) {
@@ -142,6 +145,24 @@ main (int argc, char **argv)
       free (vec);
     }
     free (copy);
+  }
+  if (rc == CLAR_OK && text_tower) {
+    /* Random tower for tests of the prompt path; its labels mean nothing. */
+    clar_text_params tp = { (uint32_t) seed, 256, 3 };
+    size_t dt = 16;
+    float *E = malloc (256 * dt * sizeof (float)), *W = malloc (D * dt * sizeof (float));
+    float *b = calloc (D, sizeof (float));
+    if (!E || !W || !b)
+      rc = CLAR_ERR_NO_MEMORY;
+    for (size_t j = 0; rc == CLAR_OK && j < 256 * dt; j++)
+      E[j] = gauss (&seed);
+    for (size_t j = 0; rc == CLAR_OK && j < D * dt; j++)
+      W[j] = gauss (&seed) * 0.25f;
+    if (rc == CLAR_OK)
+      rc = clar_text_to_writer (w, &tp, dt, D, 20.0f, E, W, b);
+    free (E);
+    free (W);
+    free (b);
   }
   if (rc == CLAR_OK)
     rc = clar_st_writer_save (w, out, &err);
