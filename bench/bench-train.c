@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Training throughput of the default architecture: one step = forward of 2B
  * log-mel views, NT-Xent + CE, backward, AdamW. Prints views per second.
- *   bench-train [BATCH_CLIPS] [STEPS] */
+ *   bench-train [BATCH_CLIPS] [STEPS] [THREADS]
+ * THREADS (default 2) goes to clar_train_set_threads, as clar-train does. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -21,6 +22,7 @@ int
 main (int argc, char **argv)
 {
   int B = argc > 1 ? atoi (argv[1]) : 32, steps = argc > 2 ? atoi (argv[2]) : 5, K = 10, T = 101;
+  int threads = argc > 3 ? atoi (argv[3]) : 2;
   clar_net_config c = clar_net_default_config ();
   clar_net *net;
   clar_adam a = clar_adam_default ();
@@ -29,6 +31,7 @@ main (int argc, char **argv)
   double t0 = 0;
   clar_blas_report r;
   c.n_classes = K;
+  clar_train_set_threads (threads);
   net = clar_net_new (&c, NULL);
   mel = malloc ((size_t) 2 * B * 64 * T * sizeof (float));
   dz = malloc ((size_t) 2 * B * 64 * sizeof (float));
@@ -51,8 +54,8 @@ main (int argc, char **argv)
     clar_adam_step (&a, net, 1e-3f);
   }
   clar_blas_inspect (&r);
-  printf ("clar: batch %d clips (%d views), %.1f views/s, %.1f ms/step, BLAS %s x%d threads\n", B,
-      2 * B, steps * 2.0 * B / (now () - t0), (now () - t0) / steps * 1e3, r.core_name, r.n_threads);
+  printf ("clar: batch %d clips (%d views), %.1f views/s, %.1f ms/step, BLAS %s x%d threads, %d training threads\n", B,
+      2 * B, steps * 2.0 * B / (now () - t0), (now () - t0) / steps * 1e3, r.core_name, r.n_threads, threads);
   clar_net_free (net);
   free (mel); free (dz); free (dl); free (lab);
   return 0;

@@ -176,7 +176,7 @@ main (int argc, char **argv)
   clar_adam opt = clar_adam_default ();
   clar_error err;
   gchar *ckpt, *model_path, *log_path, *cache, *cmdline;
-  size_t W, T, nm, n_labelled = 0, steps_per_epoch;
+  size_t W, T, nm, n_labelled = 0, steps_per_epoch, *use = NULL, n_use = 0;
   long total_steps, step;
   float *views, *mels, *dz, *dl;
   int *labels2, *labels1;
@@ -196,7 +196,8 @@ main (int argc, char **argv)
     return 2;
   }
   gst_init (NULL, NULL);
-  clar_blas_set_threads (o.threads);
+  /* OpenMP over samples and chunks, one OpenBLAS thread (nn.h, "Threading"). */
+  clar_train_set_threads (o.threads);
   {
     char warn[512];
     if (clar_blas_warning (warn, sizeof warn))
@@ -227,8 +228,18 @@ main (int argc, char **argv)
     fprintf (stderr, "clar-train: --loss %s needs labels\n", o.loss);
     return 1;
   }
-  if (ds.n_clips < (size_t) o.batch) {
-    fprintf (stderr, "clar-train: %zu clips but --batch-size %d\n", ds.n_clips, o.batch);
+  /* Purely supervised training sees only the labelled clips; the others
+   * could only take batch slots. With few labels a batch may then repeat a
+   * clip (different augmentations): harmless for cross-entropy, but the
+   * contrastive losses need distinct clips, hence the check. */
+  use = malloc (ds.n_clips * sizeof (size_t));
+  if (!use)
+    return 1;
+  for (size_t i = 0; i < ds.n_clips; i++)
+    if (strcmp (o.loss, "ce") || ds.clips[i].class_id >= 0)
+      use[n_use++] = i;
+  if (n_use == 0 || (strcmp (o.loss, "ce") && n_use < (size_t) o.batch)) {
+    fprintf (stderr, "clar-train: %zu usable clips but --batch-size %d\n", n_use, o.batch);
     return 1;
   }
 
@@ -246,7 +257,9 @@ main (int argc, char **argv)
   W = cfg.window_samples;
   T = clar_mel_n_frames (&cfg.mel, W);
   nm = (size_t) cfg.mel.n_mels;
-  steps_per_epoch = ds.n_clips / (size_t) o.batch;
+  steps_per_epoch = n_use / (size_t) o.batch;
+  if (steps_per_epoch == 0)
+    steps_per_epoch = 1;
   total_steps = o.steps ? o.steps : (long) (o.epochs * steps_per_epoch);
   views = malloc ((size_t) 2 * o.batch * W * sizeof (float));
   mels = malloc ((size_t) 2 * o.batch * nm * T * sizeof (float));
@@ -286,8 +299,8 @@ main (int argc, char **argv)
       int K = (int) ds.n_classes;
       if (epoch != perm_epoch) {
         clar_rng r = { o.seed * 1000003ULL + (uint64_t) epoch };
-        for (size_t i = 0; i < ds.n_clips; i++) perm[i] = i;
-        for (size_t i = ds.n_clips; i > 1; i--) {
+        for (size_t i = 0; i < n_use; i++) perm[i] = use[i];
+        for (size_t i = n_use; i > 1; i--) {
           size_t j = clar_rng_next (&r) % i, t = perm[i - 1];
           perm[i - 1] = perm[j];
           perm[j] = t;
@@ -295,7 +308,7 @@ main (int argc, char **argv)
         perm_epoch = epoch;
       }
       for (int b = 0; b < o.batch; b++) {
-        const clar_clip *c = &ds.clips[perm[pos + (size_t) b]];
+        const clar_clip *c = &ds.clips[perm[(pos + (size_t) b) % n_use]];
         for (int v = 0; v < 2; v++) {
           clar_rng r = { (o.seed << 32) ^ ((uint64_t) step * 8191 + (uint64_t) (2 * b + v)) };
           float *x = views + ((size_t) v * o.batch + b) * W;
@@ -360,6 +373,7 @@ main (int argc, char **argv)
       }
     }
     free (perm);
+    free (use);
   }
   {
     gchar *steps_s = g_strdup_printf ("%ld", step);

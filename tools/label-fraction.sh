@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The label-fraction study of CLAR (Al-Tahan & Mohsenzadeh 2021, Sec. 5):
+# for each fraction F of training labels kept (class-stratified, at least
+# one clip per class), train
+#   hybrid: NT-Xent over every clip (the unlabelled ones, and the unlabelled
+#           pool data/unlabelled when present) + cross-entropy on the labelled
+#   ce:     cross-entropy on the labelled clips only (purely supervised)
+# with the same steps, batch, schedule and seed, then evaluate on the
+# source-disjoint val split with clar-eval. Resumable: a finished run keeps
+# its eval.txt, an interrupted one resumes from its checkpoint.
+#   tools/label-fraction.sh [BUILD_DIR] [DATA_DIR] [OUT_DIR] [STEPS] [FRACTIONS]
+set -euo pipefail
+build=${1:-_build}; data=${2:-data}; out=${3:-data/label-fraction}; steps=${4:-1000}
+fractions=${5:-"0.01 0.1 1"}
+mkdir -p "$out"
+for F in $fractions; do
+  for L in hybrid ce; do
+    dir="$out/$L-$F"
+    [ -f "$dir/eval.txt" ] && continue
+    extra=()
+    [ "$L" = hybrid ] && [ -d "$data/unlabelled" ] && extra+=(--unlabelled "$data/unlabelled")
+    [ -f "$dir/checkpoint.safetensors" ] && extra+=(--resume)
+    echo "== $L, label fraction $F" >&2
+    "$build/tools/clar-train" --data "$data/manifest.tsv" --split train --out "$dir" \
+      --loss "$L" --label-fraction "$F" --batch-size 64 --steps "$steps" --lr 2e-3 \
+      --lr-min 2e-5 --warmup 100 --weight-decay 1e-4 --seed 1 --threads 2 \
+      --checkpoint-every 200 --cache "$out/cache" "${extra[@]}" 2> "$dir.log" || {
+        tail -5 "$dir.log" >&2; exit 1; }
+    "$build/tools/clar-eval" --model "$dir/model.safetensors" --data "$data/manifest.tsv" \
+      --cache "$out/cache" > "$dir/eval.tmp" 2>&1
+    mv "$dir/eval.tmp" "$dir/eval.txt"
+  done
+done
+printf "fraction\tloss\tlabelled\tclips\thead\tknn1\tknn5\tprobe\tminutes\n"
+for F in $fractions; do
+  for L in hybrid ce; do
+    dir="$out/$L-$F"
+    [ -f "$dir/eval.txt" ] || continue
+    lab=$(sed -nE 's/.*: ([0-9]+) clips \(([0-9]+) labelled\).*/\2/p' "$dir.log" | head -1)
+    n=$(sed -nE 's/.*: ([0-9]+) clips \(([0-9]+) labelled\).*/\1/p' "$dir.log" | head -1)
+    mins=$(sed -nE 's/.* steps \(([0-9.]+) min\).*/\1/p' "$dir.log" | tail -1)
+    awk -v F="$F" -v L="$L" -v lab="$lab" -v n="$n" -v m="${mins:-?}" '
+      $1 == "knn1" { k1 = $2 } $1 == "knn5" { k5 = $2 } $1 == "probe" { p = $2 } $1 == "head" { h = $2 }
+      END { printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", F, L, lab, n, h, k1, k5, p, m }' "$dir/eval.txt"
+  done
+done
