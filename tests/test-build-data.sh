@@ -38,6 +38,14 @@ for r in rows: sp.setdefault((r[1], r[4]), set()).add(r[2])
 assert all(len(v) == 1 for v in sp.values()), [k for k, v in sp.items() if len(v) > 1]
 PY"
 check "16 kHz mono clips" "soxi -r \"$tmp/a/\$(sed -n 2p '$m' | cut -f1)\" | grep -qx 16000"
+check "unlabelled pool: clips exist, none of them a labelled set's file" "$py - '$tmp/a' '$CLAR_SOURCE_ROOT/../shared/data/realsounds-train.tsv' <<'PY'
+import os, sys
+rows = [l.rstrip('\n').split('\t') for l in open(os.path.join(sys.argv[1], 'unlabelled.tsv'))][1:]
+listed = {l.split('\t')[4].strip().split('/', 1)[1] for l in open(sys.argv[2]) if '/' in l}
+assert rows, 'empty pool'
+assert all(os.path.exists(os.path.join(sys.argv[1], r[0])) for r in rows)
+assert not any(r[2] in listed for r in rows), 'a labelled file is in the pool'
+PY"
 n_a=$(($(wc -l < "$m") - 1))
 # Held-out filter: list the md5 of one packaged minetest sound.
 deb=$(ls "$tmp"/a/debs/minetest-data_*.deb | head -1)

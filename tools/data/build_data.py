@@ -6,8 +6,9 @@ uses apt-get, dpkg-deb, tar, unzip, sox, espeak-ng, flite, fluidsynth).
 Sets (16 kHz mono WAV under OUT/, manifest OUT/manifest.tsv with columns
 path, label, split, source, group, caption):
   instruments  notes from FluidR3_GM.sf2 over the 97 melodic GM programs of
-               shared/data/gm-families.tsv (11 families), 3 pitches x 2 velocities;
-               val = whole programs (about 1 in 4 per family)
+               shared/data/gm-families.tsv (11 families), 6 pitches x 3 velocities
+               (one of them with reverb/chorus); val = whole programs (about 1 in 4
+               per family)
   words        20 Speech-Commands-style words by espeak-ng and flite voices at
                several speeds/pitches, with low noise; val = whole voices
   sounds       the 28 classes of shared/data/realsounds-train.tsv, from their
@@ -87,23 +88,30 @@ def instruments(out, rows, quick):
     def one(f):
         prog, fam = int(f[0]), f[1]
         base = {"bass": 36, "vocal": 55, "flute": 67, "reed": 55, "brass": 55}.get(fam, 48)
-        notes = [(base + d, v) for d in (0, 7, 12) for v in (70, 115)]
-        mid = os.path.join(tmp, f"p{prog}.mid")
-        wav = os.path.join(tmp, f"p{prog}.wav")
-        with open(mid, "wb") as fh:
-            fh.write(midi_bytes(prog, notes, note_s, gap_s))
-        run(["fluidsynth", "-q", "-ni", "-g", "0.8", "-R", "0", "-C", "0", "-F", wav, "-r", "16000", SF2, mid])
+        # Six pitches over an octave and a third, three velocities; the
+        # middle velocity is rendered "wet" (fluidsynth's reverb and chorus,
+        # lower gain, as fluidsynth plays by default), the others dry.
+        pitches = [base + d for d in (0, 4, 7, 10, 12, 16)]
+        takes = [("dry", ["-g", "0.8", "-R", "0", "-C", "0"], [(p, v) for p in pitches for v in (60, 120)]),
+                 ("wet", ["-g", "0.4", "-R", "1", "-C", "1"], [(p, 90) for p in pitches])]
         split = "val" if stable_frac(f"prog{prog}") < 0.25 else "train"
         res = []
-        for i, (p, v) in enumerate(notes):
-            rel = f"instruments/{fam}/p{prog:03d}_n{p}_v{v}.wav"
-            dst = os.path.join(out, rel)
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            run(["sox", "-q", wav, "-c", "1", "-b", "16", dst, "trim", str(i * (note_s + gap_s)), str(note_s)])
-            name = NOTE_NAMES[p % 12] + str(p // 12 - 1)
-            loud = "loud" if v > 100 else "soft"
-            res.append((rel, fam, split, "fluidsynth:FluidR3_GM", f"program{prog}",
-                        f"a {fam.replace('_', ' ')} note, {name}, {loud}, General MIDI program {prog}"))
+        for take, opts, notes in takes:
+            mid = os.path.join(tmp, f"p{prog}-{take}.mid")
+            wav = os.path.join(tmp, f"p{prog}-{take}.wav")
+            with open(mid, "wb") as fh:
+                fh.write(midi_bytes(prog, notes, note_s, gap_s))
+            run(["fluidsynth", "-q", "-ni", *opts, "-F", wav, "-r", "16000", SF2, mid])
+            for i, (p, v) in enumerate(notes):
+                rel = f"instruments/{fam}/p{prog:03d}_n{p}_v{v}.wav"
+                dst = os.path.join(out, rel)
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                run(["sox", "-q", wav, "-c", "1", "-b", "16", dst, "trim", str(i * (note_s + gap_s)), str(note_s)])
+                name = NOTE_NAMES[p % 12] + str(p // 12 - 1)
+                loud = "loud" if v > 100 else "soft" if v < 80 else "medium"
+                room = ", with reverb" if take == "wet" else ""
+                res.append((rel, fam, split, "fluidsynth:FluidR3_GM", f"program{prog}",
+                            f"a {fam.replace('_', ' ')} note, {name}, {loud}{room}, General MIDI program {prog}"))
         return res
 
     with cf.ThreadPoolExecutor(2) as ex:
@@ -270,7 +278,8 @@ def unlabelled(out, debs, heldout, quick, per_package, stats):
     """Writes OUT/unlabelled/PKG/*.wav and OUT/unlabelled.tsv (path, package, member)."""
     listed = {l.rstrip("\n").split("\t")[4] for l in open(os.path.join(SHARED, "realsounds-train.tsv"))}
     listed_tail = {p.split("/", 1)[1] for p in listed if "/" in p}
-    pkgs = POOL_PACKAGES[:1] if quick else POOL_PACKAGES
+    # Quick mode (tests) takes the small package the sounds stage fetched.
+    pkgs = ["minetest-data"] if quick else POOL_PACKAGES
     per_package = 10 if quick else per_package
     raw = os.path.join(out, "tmp-pool")
     rows = []
