@@ -236,6 +236,13 @@ test_captions (void)
   CHECK (!strcmp (buf, "a high-pitched flute note, C5"));   /* MIDI 72 = C5 */
   clar_clap_caption (&inst, 8, buf, sizeof buf);
   CHECK (!strcmp (buf, "a flute note, C5, loud, Flute"));
+  /* The dynamic comes from the caption when it names one, else from the velocity. */
+  inst.caption = "a flute note, C5, medium, with reverb, General MIDI program 73";
+  clar_clap_caption (&inst, 8, buf, sizeof buf);
+  CHECK (!strcmp (buf, "a flute note, C5, medium, Flute, with reverb"));
+  inst.caption = NULL;
+  clar_clap_caption (&inst, 6, buf, sizeof buf);
+  CHECK (!strcmp (buf, "a loud flute note"));   /* velocity 115 */
   CHECK (!strcmp (clar_gm_program_name (0), "Acoustic Grand Piano"));
   CHECK (!strcmp (clar_gm_program_name (127), "Gunshot"));
   CHECK (!strcmp (clar_gm_program_name (128), ""));

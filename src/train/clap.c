@@ -539,7 +539,16 @@ clar_clap_caption (const clar_clip_meta *m, int k, char *buf, size_t size)
       instrument_numbers (m, &p, &n, &v);
       if (n >= 0)
         snprintf (note, sizeof note, "%s%d", notes[n % 12], n / 12 - 1);   /* MIDI 60 = C4 */
-      loud = v >= 90 ? "loud" : "soft";
+      /* The builder's caption names the dynamic ("soft", "medium", "loud");
+       * without one, MIDI velocity thirds (below 80 soft, from 110 loud). */
+      if (has (m->caption) && strstr (m->caption, ", soft"))
+        loud = "soft";
+      else if (has (m->caption) && strstr (m->caption, ", medium"))
+        loud = "medium";
+      else if (has (m->caption) && strstr (m->caption, ", loud"))
+        loud = "loud";
+      else
+        loud = v < 80 ? "soft" : v < 110 ? "medium" : "loud";
       /* Pitch range by MIDI note: below C3 low, from C5 high. */
       range = n < 48 ? "low" : n < 72 ? "middle" : "high";
       switch (k) {
@@ -551,7 +560,8 @@ clar_clap_caption (const clar_clip_meta *m, int k, char *buf, size_t size)
         case 5: return fmt (buf, size, "a musical instrument playing a note");
         case 6: return fmt (buf, size, "a %s %s note", loud, cls);
         case 7: return fmt (buf, size, "a %s-pitched %s note, %s", range, cls, note);
-        default: return fmt (buf, size, "a %s note, %s, %s, %s", cls, note, loud, gm_programs[p]);
+        default: return fmt (buf, size, "a %s note, %s, %s, %s%s", cls, note, loud, gm_programs[p],
+                     has (m->caption) && strstr (m->caption, "reverb") ? ", with reverb" : "");
       }
     }
     case CLAR_CLIP_WORD: {
