@@ -12,6 +12,9 @@
  */
 #include <math.h>
 #include <stdio.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -135,6 +138,26 @@ parse (int argc, char **argv, options *o)
   return 0;
 }
 
+static int
+max_threads (void)
+{
+#ifdef _OPENMP
+  return omp_get_max_threads ();
+#else
+  return 1;
+#endif
+}
+
+static int
+thread_id (void)
+{
+#ifdef _OPENMP
+  return omp_get_thread_num ();
+#else
+  return 0;
+#endif
+}
+
 /* Class-stratified label fraction: keep labels on ceil(F * n_c) clips of each
  * class (at least one), chosen with a seeded shuffle. */
 static void
@@ -172,7 +195,8 @@ main (int argc, char **argv)
   clar_net_config cfg = clar_net_default_config ();
   clar_augment_config aug = clar_augment_default ();
   clar_net *net;
-  clar_mel *mel;
+  clar_mel *mel, **mels_t = NULL;
+  int n_mel_t = 1;
   clar_adam opt = clar_adam_default ();
   clar_error err;
   gchar *ckpt, *model_path, *log_path, *cache, *cmdline;
@@ -249,7 +273,12 @@ main (int argc, char **argv)
   cfg.seed = o.seed;
   net = clar_net_new (&cfg, &err);
   mel = clar_mel_new (&cfg.mel, NULL, &err);
-  if (!net || !mel) {
+  n_mel_t = max_threads ();
+  mels_t = calloc ((size_t) n_mel_t, sizeof *mels_t);
+  for (int i = 0; mels_t && i < n_mel_t; i++)
+    if (!(mels_t[i] = clar_mel_new (&cfg.mel, NULL, &err)))
+      mel = NULL;
+  if (!net || !mel || !mels_t) {
     fprintf (stderr, "clar-train: %s\n", err.message);
     return 1;
   }
@@ -307,14 +336,22 @@ main (int argc, char **argv)
         }
         perm_epoch = epoch;
       }
+      /* Views are independent (each has its own seeded generator), so
+       * they are prepared in parallel with identical results; each thread
+       * has its own front end (a clar_mel belongs to one thread). */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 4)
+#endif
+      for (int bv = 0; bv < 2 * o.batch; bv++) {
+        int b = bv / 2, v = bv % 2;
+        const clar_clip *c = &ds.clips[perm[(pos + (size_t) b) % n_use]];
+        clar_rng r = { (o.seed << 32) ^ ((uint64_t) step * 8191 + (uint64_t) (2 * b + v)) };
+        float *x = views + ((size_t) v * o.batch + b) * W;
+        clar_augment_view (&aug, &r, c->pcm, c->n, x, W);
+        clar_mel_compute (mels_t[thread_id ()], x, W, mels + ((size_t) v * o.batch + b) * nm * T, T);
+      }
       for (int b = 0; b < o.batch; b++) {
         const clar_clip *c = &ds.clips[perm[(pos + (size_t) b) % n_use]];
-        for (int v = 0; v < 2; v++) {
-          clar_rng r = { (o.seed << 32) ^ ((uint64_t) step * 8191 + (uint64_t) (2 * b + v)) };
-          float *x = views + ((size_t) v * o.batch + b) * W;
-          clar_augment_view (&aug, &r, c->pcm, c->n, x, W);
-          clar_mel_compute (mel, x, W, mels + ((size_t) v * o.batch + b) * nm * T, T);
-        }
         labels1[b] = c->class_id;
         labels2[b] = labels2[b + o.batch] = c->class_id;
       }
@@ -395,6 +432,9 @@ main (int argc, char **argv)
   if (logf)
     fclose (logf);
   clar_mel_free (mel);
+  for (int i = 0; mels_t && i < n_mel_t; i++)
+    clar_mel_free (mels_t[i]);
+  free (mels_t);
   clar_net_free (net);
   clar_dataset_free (&ds);
   free (views); free (mels); free (dz); free (dl); free (labels1); free (labels2);
