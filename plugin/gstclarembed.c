@@ -49,6 +49,18 @@
  * prompt is its own label name. Prompts need a model with a text tower;
  * otherwise the element fails to start with a SETTINGS error.
  *
+ * Live sources: the element computes on the streaming thread, so a CPU that
+ * cannot keep up would delay the audio more and more. When upstream is live
+ * (latency query) and a completed window's end is already later than its
+ * running time + the upstream latency + #GstClarEmbed:max-lateness on the
+ * pipeline clock, the window is not computed: it is counted in
+ * #GstClarEmbed:windows-skipped, and when the burst of skipped windows ends
+ * a QoS message (gst_message_new_qos, format GST_FORMAT_DEFAULT = windows,
+ * processed/dropped totals since start, running-time of the last skipped
+ * window) is posted; the first burst also posts a warning. Audio still
+ * passes through untouched and timestamps of later windows are unaffected.
+ * Non-live streams never skip (every window is computed, however slow).
+ *
  * Windowing restarts on DISCONT, FLUSH and caps changes. Windows holding NaN
  * or Inf samples are skipped with a warning (no garbage embedding is posted).
  * Several clarembed elements in one process share one loaded model.
@@ -91,6 +103,7 @@ GST_DEBUG_CATEGORY_STATIC (clar_embed_debug);
 #define DEFAULT_MESSAGE_EMBEDDING TRUE
 #define DEFAULT_MIN_RMS 0.0
 #define DEFAULT_EOS_MIN_FILL 0.5
+#define DEFAULT_MAX_LATENESS (500 * GST_MSECOND)
 #define MAX_WINDOW (60 * GST_SECOND)
 #define MAX_TOP_K 100
 
@@ -108,6 +121,8 @@ enum {
   PROP_MESSAGE_EMBEDDING,
   PROP_MIN_RMS,
   PROP_EOS_MIN_FILL,
+  PROP_MAX_LATENESS,
+  PROP_WINDOWS_SKIPPED,
 };
 
 #define CAPS_STR \
@@ -133,6 +148,7 @@ static GstCaps *gst_clar_embed_transform_caps (GstBaseTransform *trans,
 static gboolean gst_clar_embed_sink_event (GstBaseTransform *trans, GstEvent *event);
 static GstFlowReturn gst_clar_embed_transform_ip (GstBaseTransform *trans, GstBuffer *buf);
 static gboolean gst_clar_embed_setup (GstAudioFilter *filter, const GstAudioInfo *info);
+static void report_skipped_burst (GstClarEmbed *self);
 
 static void
 gst_clar_embed_class_init (GstClarEmbedClass *klass)
@@ -216,6 +232,19 @@ gst_clar_embed_class_init (GstClarEmbedClass *klass)
           0.0, 1.0, DEFAULT_EOS_MIN_FILL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
 
+  g_object_class_install_property (gobject_class, PROP_MAX_LATENESS,
+      g_param_spec_int64 ("max-lateness", "Maximum lateness",
+          "Live sources only: a window whose end is already this many nanoseconds "
+          "behind the pipeline clock (beyond the upstream latency) is skipped, not "
+          "computed, so that a slow CPU never holds up the audio; -1 computes every window",
+          -1, G_MAXINT64, DEFAULT_MAX_LATENESS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_WINDOWS_SKIPPED,
+      g_param_spec_uint64 ("windows-skipped", "Windows skipped",
+          "Windows not computed since the element started because a live stream ran "
+          "late (see max-lateness)",
+          0, G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
   gst_element_class_set_static_metadata (element_class, "Audio embeddings",
@@ -254,6 +283,7 @@ gst_clar_embed_init (GstClarEmbed *self)
   self->message_embedding = DEFAULT_MESSAGE_EMBEDDING;
   self->min_rms = DEFAULT_MIN_RMS;
   self->eos_min_fill = DEFAULT_EOS_MIN_FILL;
+  self->max_lateness = DEFAULT_MAX_LATENESS;
   /* In place; passthrough only while no meta is attached (see set_property). */
   gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), TRUE);
   gst_base_transform_set_passthrough (GST_BASE_TRANSFORM (self), !DEFAULT_ATTACH_META);
@@ -309,6 +339,9 @@ gst_clar_embed_set_property (GObject *object, guint prop_id,
     case PROP_EOS_MIN_FILL:
       self->eos_min_fill = g_value_get_double (value);
       break;
+    case PROP_MAX_LATENESS:
+      self->max_lateness = g_value_get_int64 (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -362,6 +395,12 @@ gst_clar_embed_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_EOS_MIN_FILL:
       g_value_set_double (value, self->eos_min_fill);
+      break;
+    case PROP_MAX_LATENESS:
+      g_value_set_int64 (value, self->max_lateness);
+      break;
+    case PROP_WINDOWS_SKIPPED:
+      g_value_set_uint64 (value, self->windows_skipped);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -525,6 +564,16 @@ gst_clar_embed_start (GstBaseTransform *trans)
       self->labels ? clar_labels_count (self->labels) : (size_t) 0);
   reset_windowing (self);
   self->windows_nonfinite = 0;
+  GST_OBJECT_LOCK (self);
+  self->windows_skipped = 0;
+  GST_OBJECT_UNLOCK (self);
+  self->windows_processed = self->burst_skipped = 0;
+  self->live_checked = self->is_live = self->warned_late = FALSE;
+  self->upstream_latency = 0;
+#ifdef CLAR_TEST_HOOKS
+  env = g_getenv ("CLAR_TEST_SLOW_US");
+  self->test_slow_us = env ? (gulong) g_ascii_strtoull (env, NULL, 10) : 0;
+#endif
   g_atomic_int_set (&self->warned_caps, 0);
   g_free (model_path);
   g_free (labels_path);
@@ -718,6 +767,11 @@ process_window (GstClarEmbed *self, GstBuffer *buf, guint64 valid, gboolean padd
   if (min_rms > 0.0 && rms < min_rms) {
     silent = TRUE;
   } else {
+#ifdef CLAR_TEST_HOOKS
+    /* A CPU too slow for the stream, for the live-policy tests. */
+    if (self->test_slow_us)
+      g_usleep (self->test_slow_us);
+#endif
     rc = clar_session_embed (self->session, self->ring, self->window_samples, self->embedding);
     if (rc != CLAR_OK) {
       GST_WARNING_OBJECT (self, "window at %" GST_TIME_FORMAT " skipped: %s",
@@ -815,6 +869,7 @@ gst_clar_embed_sink_event (GstBaseTransform *trans, GstEvent *event)
 
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_EOS:
+      report_skipped_burst (self);
       flush_partial (self, "EOS");
       reset_windowing (self);
       break;
@@ -850,6 +905,106 @@ gst_clar_embed_sink_event (GstBaseTransform *trans, GstEvent *event)
       break;
   }
   return GST_BASE_TRANSFORM_CLASS (gst_clar_embed_parent_class)->sink_event (trans, event);
+}
+
+/* Live policy (see the SECTION block): TRUE when upstream is live and the
+ * window that just completed ends more than max-lateness behind the clock
+ * (after the upstream latency), i.e. computing it would only add delay.
+ * *lateness receives how late it is. */
+static gboolean
+window_is_late (GstClarEmbed *self, GstClockTimeDiff *lateness)
+{
+  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
+  GstClock *clock;
+  GstClockTime end_ts, rt, now, base;
+  gint64 max_lateness;
+
+  if (!self->live_checked) {
+    /* Asked once per stream, from the streaming thread (as audioaggregator
+     * does): whether upstream is live and how much latency it adds. */
+    GstQuery *q = gst_query_new_latency ();
+    GstClockTime min = 0;
+    if (gst_pad_peer_query (trans->sinkpad, q))
+      gst_query_parse_latency (q, &self->is_live, &min, NULL);
+    gst_query_unref (q);
+    self->upstream_latency = GST_CLOCK_TIME_IS_VALID (min) ? min : 0;
+    self->live_checked = TRUE;
+    GST_DEBUG_OBJECT (self, "upstream live: %d, latency %" GST_TIME_FORMAT, self->is_live,
+        GST_TIME_ARGS (self->upstream_latency));
+  }
+  if (!self->is_live)
+    return FALSE;
+  GST_OBJECT_LOCK (self);
+  max_lateness = self->max_lateness;
+  clock = GST_ELEMENT_CLOCK (self) ? gst_object_ref (GST_ELEMENT_CLOCK (self)) : NULL;
+  base = GST_ELEMENT_CAST (self)->base_time;
+  GST_OBJECT_UNLOCK (self);
+  if (!clock)
+    return FALSE;
+  now = gst_clock_get_time (clock);
+  gst_object_unref (clock);
+  if (max_lateness < 0)
+    return FALSE;
+  end_ts = self->base_ts + gst_util_uint64_scale (self->window_start + self->window_samples,
+      GST_SECOND, self->rate);
+  rt = gst_segment_to_running_time (&trans->segment, GST_FORMAT_TIME, end_ts);
+  if (!GST_CLOCK_TIME_IS_VALID (rt) || !GST_CLOCK_TIME_IS_VALID (now))
+    return FALSE;
+  *lateness = GST_CLOCK_DIFF (base + rt + self->upstream_latency, now);
+  return *lateness > max_lateness;
+}
+
+/* Counts a window the live policy did not compute; warns on the first. */
+static void
+skip_late_window (GstClarEmbed *self, GstClockTimeDiff lateness)
+{
+  guint64 total;
+  self->window_index++;
+  self->burst_skipped++;
+  self->burst_last_ts = self->base_ts +
+      gst_util_uint64_scale (self->window_start, GST_SECOND, self->rate);
+  self->burst_lateness = lateness;
+  GST_OBJECT_LOCK (self);
+  total = ++self->windows_skipped;
+  GST_OBJECT_UNLOCK (self);
+  GST_LOG_OBJECT (self, "window at %" GST_TIME_FORMAT " is %" GST_STIME_FORMAT
+      " late: skipped (%" G_GUINT64_FORMAT " so far)", GST_TIME_ARGS (self->burst_last_ts),
+      GST_STIME_ARGS (lateness), total);
+  if (!self->warned_late) {
+    self->warned_late = TRUE;
+    GST_ELEMENT_WARNING (self, CORE, CLOCK,
+        ("The CPU cannot keep up with the live stream: windows are skipped."),
+        ("window at %" GST_TIME_FORMAT " is %" GST_STIME_FORMAT " behind the clock "
+            "(max-lateness %" G_GINT64_FORMAT " ns); see the windows-skipped property and "
+            "QoS messages", GST_TIME_ARGS (self->burst_last_ts), GST_STIME_ARGS (lateness),
+            self->max_lateness));
+  }
+}
+
+/* Posts one QoS message for the burst of skipped windows that just ended. */
+static void
+report_skipped_burst (GstClarEmbed *self)
+{
+  GstSegment *seg = &GST_BASE_TRANSFORM (self)->segment;
+  GstClockTime ts = self->burst_last_ts;
+  GstMessage *m;
+  guint64 total;
+
+  if (!self->burst_skipped)
+    return;
+  GST_OBJECT_LOCK (self);
+  total = self->windows_skipped;
+  GST_OBJECT_UNLOCK (self);
+  m = gst_message_new_qos (GST_OBJECT (self), TRUE,
+      gst_segment_to_running_time (seg, GST_FORMAT_TIME, ts),
+      gst_segment_to_stream_time (seg, GST_FORMAT_TIME, ts), ts,
+      gst_util_uint64_scale (self->window_samples, GST_SECOND, self->rate));
+  gst_message_set_qos_values (m, self->burst_lateness, 1.0, 1000000);
+  gst_message_set_qos_stats (m, GST_FORMAT_DEFAULT, self->windows_processed, total);
+  GST_INFO_OBJECT (self, "%" G_GUINT64_FORMAT " windows skipped in a burst (%" G_GUINT64_FORMAT
+      " in all)", self->burst_skipped, total);
+  self->burst_skipped = 0;
+  gst_element_post_message (GST_ELEMENT (self), m);
 }
 
 /* Tolerance before a timestamp mismatch counts as a discontinuity (as
@@ -930,7 +1085,14 @@ gst_clar_embed_transform_ip (GstBaseTransform *trans, GstBuffer *buf)
     self->filled += take;
     pos += take;
     if (self->filled == self->window_samples) {
-      process_window (self, buf, self->window_samples, FALSE);
+      GstClockTimeDiff lateness = 0;
+      if (window_is_late (self, &lateness)) {
+        skip_late_window (self, lateness);
+      } else {
+        report_skipped_burst (self);
+        self->windows_processed++;
+        process_window (self, buf, self->window_samples, FALSE);
+      }
       /* Slide by one hop. */
       if (self->hop_samples < self->window_samples) {
         memmove (self->ring, self->ring + self->hop_samples,

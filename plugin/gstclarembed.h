@@ -27,6 +27,8 @@ struct _GstClarEmbed {
   gdouble min_rms;
   gdouble eos_min_fill;
   gboolean window_changed; /* window/hop set while running */
+  gint64 max_lateness;     /* ns; -1 = never skip (live policy) */
+  guint64 windows_skipped; /* live policy: windows not computed */
 
   /* Streaming state (streaming thread; set up in start/set_info). */
   clar_model *model;
@@ -46,6 +48,18 @@ struct _GstClarEmbed {
   guint64 window_index;
   guint64 windows_nonfinite;
   gint warned_caps;        /* atomic: caps mismatch explained once */
+  /* Live policy (streaming thread): upstream liveness and latency from a
+   * latency query at the first buffer; the burst of skipped windows now in
+   * progress, reported when it ends. */
+  gboolean live_checked, is_live;
+  GstClockTime upstream_latency;
+  guint64 burst_skipped, windows_processed;
+  GstClockTime burst_last_ts;       /* PTS of the burst's last skipped window */
+  GstClockTimeDiff burst_lateness;  /* and how late it was */
+  gboolean warned_late;
+#ifdef CLAR_TEST_HOOKS
+  gulong test_slow_us;     /* tests only: extra time per computed window */
+#endif
   gfloat *embedding;
   gfloat *mel;
   clar_label_score *top;
