@@ -30,6 +30,7 @@
 #include <gst/gst.h>
 #include <clar/clar.h>
 
+#include "clip-embed.h"
 #include "dataset.h"
 
 /* The rows of l whose names are among names[n] (in names' order); NULL if
@@ -116,48 +117,6 @@ prompt_labels (const clar_model *m, const char *templ, char **classes, size_t K,
     g_free (prompts[k]);
   free (prompts);
   return named;
-}
-
-static int
-embed_clip (clar_session *s, const clar_model_info *info, const clar_clip *c, float *out,
-            float *win, float *e)
-{
-  size_t W = info->window_samples, H = W / 2, D = info->embedding_dim, nw = 0;
-  double ss = 0;
-  memset (out, 0, D * sizeof (float));
-  for (size_t start = 0; start == 0 || start + W / 2 <= c->n; start += H) {
-    size_t valid = c->n - start < W ? c->n - start : W;
-    memcpy (win, c->pcm + start, valid * sizeof (float));
-    memset (win + valid, 0, (W - valid) * sizeof (float));
-    if (clar_session_embed (s, win, W, e) != CLAR_OK)
-      continue;
-    for (size_t d = 0; d < D; d++)
-      out[d] += e[d];
-    nw++;
-    if (valid < W)
-      break;
-  }
-  for (size_t d = 0; d < D; d++)
-    ss += (double) out[d] * out[d];
-  if (!nw || ss <= 0)
-    return -1;
-  for (size_t d = 0; d < D; d++)
-    out[d] = (float) (out[d] / sqrt (ss));
-  return 0;
-}
-
-static float *
-embed_all (clar_session *s, const clar_model_info *info, clar_dataset *ds)
-{
-  size_t D = info->embedding_dim;
-  float *E = calloc (ds->n_clips * D, sizeof (float));
-  float *win = malloc (info->window_samples * sizeof (float)), *e = malloc (D * sizeof (float));
-  for (size_t i = 0; i < ds->n_clips; i++)
-    if (embed_clip (s, info, &ds->clips[i], E + i * D, win, e))
-      ds->clips[i].class_id = -1;   /* could not embed: excluded */
-  free (win);
-  free (e);
-  return E;
 }
 
 static int
@@ -271,8 +230,12 @@ main (int argc, char **argv)
   clar_dataset_index_classes (&te, tr.classes, tr.n_classes);
   D = info->embedding_dim;
   K = tr.n_classes;
-  Etr = embed_all (s, info, &tr);
-  Ete = embed_all (s, info, &te);
+  Etr = clar_embed_dataset (s, &tr);
+  Ete = clar_embed_dataset (s, &te);
+  if (!Etr || !Ete) {
+    fprintf (stderr, "clar-eval: out of memory\n");
+    return 1;
+  }
 
   {
     size_t n_te = 0, c1 = 0, c5 = 0, cp = 0, ch = 0, nh = 0;
