@@ -37,6 +37,17 @@
  *   text.proj.weight      [embedding_dim, dim]
  *   text.proj.bias        [embedding_dim]
  *
+ * Usage (zero-shot labels for a session's embeddings):
+ *
+ *   const char *prompts[] = { "speech", "a flute note", "a dog barking" };
+ *   clar_labels *zs = clar_labels_from_prompts (model, 3, prompts, &err);
+ *   if (!zs)   // e.g. CLAR_ERR_UNSUPPORTED: the model has no text tower
+ *     fprintf (stderr, "%s\n", err.message);
+ *   else if (clar_session_embed (s, pcm, n, emb) == CLAR_OK
+ *            && clar_labels_top_k (zs, emb, 1, 0.0f, &top) == 1)
+ *     printf ("%s\n", clar_labels_name (zs, top.index));
+ *   clar_labels_unref (zs);
+ *
  * Threading: a clar_text belongs to its (immutable) model and may be used
  * from any number of threads.
  */
