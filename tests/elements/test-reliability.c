@@ -359,7 +359,7 @@ GST_START_TEST (test_rate_change_midstream)
   /* And back: the element works again. */
   gst_harness_set_src_caps_str (f.h, F32_CAPS);
   f.pushed = 0;
-  pop_messages (&f);
+  g_list_free_full (pop_messages (&f), (GDestroyNotify) gst_message_unref);
   fail_unless_equals_int (push_fn (&f, RATE, signal_at), GST_FLOW_OK);
   {
     GList *msgs = pop_messages (&f);
