@@ -959,6 +959,7 @@ static void
 skip_late_window (GstClarEmbed *self, GstClockTimeDiff lateness)
 {
   guint64 total;
+  gint64 max_lateness;
   self->window_index++;
   self->burst_skipped++;
   self->burst_last_ts = self->base_ts +
@@ -966,6 +967,7 @@ skip_late_window (GstClarEmbed *self, GstClockTimeDiff lateness)
   self->burst_lateness = lateness;
   GST_OBJECT_LOCK (self);
   total = ++self->windows_skipped;
+  max_lateness = self->max_lateness;
   GST_OBJECT_UNLOCK (self);
   GST_LOG_OBJECT (self, "window at %" GST_TIME_FORMAT " is %" GST_STIME_FORMAT
       " late: skipped (%" G_GUINT64_FORMAT " so far)", GST_TIME_ARGS (self->burst_last_ts),
@@ -977,7 +979,7 @@ skip_late_window (GstClarEmbed *self, GstClockTimeDiff lateness)
         ("window at %" GST_TIME_FORMAT " is %" GST_STIME_FORMAT " behind the clock "
             "(max-lateness %" G_GINT64_FORMAT " ns); see the windows-skipped property and "
             "QoS messages", GST_TIME_ARGS (self->burst_last_ts), GST_STIME_ARGS (lateness),
-            self->max_lateness));
+            max_lateness));
   }
 }
 
