@@ -3,13 +3,16 @@
  * encoder, written for the auto-vectoriser. On x86-64 with GCC or Clang each
  * is compiled three times (baseline SSE2, x86-64-v3 = AVX2+FMA, x86-64-v4 =
  * AVX-512) and the loader picks the best for the CPU (ifunc,
- * target_clones): one portable binary, no -march flag needed. */
+ * target_clones): one portable binary, no -march flag needed. With GCC
+ * only (see below); other compilers build the baseline version. */
 #ifndef CLAR_VECMATH_H
 #define CLAR_VECMATH_H
 
 #include <stddef.h>
 
-#if (defined(__GNUC__) && __GNUC__ >= 12 || defined(__clang__) && __clang_major__ >= 14) \
+/* GCC only: Clang 14 names the dispatcher "NAME.ifunc" and leaves callers in
+ * other files (which see a plain declaration) unresolved. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 \
     && defined(__x86_64__) && defined(__linux__) && !defined(CLAR_NO_CLONES)
 #define CLAR_VEC_CLONES __attribute__((target_clones ("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
