@@ -19,33 +19,42 @@
 #define CLAR_VEC_CLONES
 #endif
 
+/* Internal to libclar. GCC 12 exports a target_clones dispatcher whatever
+ * -fvisibility says unless the declaration says otherwise; only its
+ * "NAME.resolver" helper stays visible (a name C code cannot collide with). */
+#if defined(__GNUC__)
+#define CLAR_VEC_HIDDEN __attribute__((visibility ("hidden")))
+#else
+#define CLAR_VEC_HIDDEN
+#endif
+
 /* 1 if every x[i] is finite (no NaN, no +-Inf), else 0. */
-int clar_all_finite (const float *x, size_t n);
+CLAR_VEC_HIDDEN int clar_all_finite (const float *x, size_t n);
 
 /* x[i] = ln(x[i] + offset). For x[i] >= 0 and offset >= FLT_MIN the result
  * is within 2e-7 + 1.2e-7 |ln| of the exact value (tests/test-mel.c checks
  * against double log); anything else falls back to logf. */
-void clar_log_offset (float *x, size_t n, float offset);
+CLAR_VEC_HIDDEN void clar_log_offset (float *x, size_t n, float offset);
 
 /* out[i] = a[i] * b[i]. */
-void clar_vec_mul (float *out, const float *a, const float *b, size_t n);
+CLAR_VEC_HIDDEN void clar_vec_mul (float *out, const float *a, const float *b, size_t n);
 
 /* Column t of a row-major [K][T] power matrix from K interleaved complex
  * values: pw[k * T + t] = re_k^2 + im_k^2. */
-void clar_power_column (const float *spec, size_t K, float *pw, size_t T,
+CLAR_VEC_HIDDEN void clar_power_column (const float *spec, size_t K, float *pw, size_t T,
                         size_t t);
 
 /* out[b][t] = sum_{k in [lo_b, hi_b)} fb[b][k] * pw[k][t] for b < n_bands,
  * t < T: a banded matrix product (fb is n_bands x K, pw is K x T). */
-void clar_banded_matmul (const float *fb, const int *lo, const int *hi,
+CLAR_VEC_HIDDEN void clar_banded_matmul (const float *fb, const int *lo, const int *hi,
                          size_t n_bands, size_t K, const float *pw, size_t T,
                          float *out);
 
 /* x[i] = max(x[i], 0); NaN stays NaN. */
-void clar_relu_inplace (float *x, size_t n);
+CLAR_VEC_HIDDEN void clar_relu_inplace (float *x, size_t n);
 
 /* 2x2 max pooling, stride 2, floor mode, over planes [H][W] planes. */
-void clar_maxpool2x2 (const float *x, size_t planes, size_t H, size_t W,
+CLAR_VEC_HIDDEN void clar_maxpool2x2 (const float *x, size_t planes, size_t H, size_t W,
                       float *y);
 
 #endif /* CLAR_VECMATH_H */
