@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torchaudio  # noqa: E402
+from clar_torch import make_layer  # noqa: E402
 
 ROUNDS = 7
 
@@ -42,36 +43,13 @@ def read_safetensors(path):
     return meta, tensors
 
 
-class GAP(nn.Module):
-    def forward(self, x):
-        return x.mean(dim=(2, 3))
-
-
 def build(meta, tensors):
     mods = []
     for layer in json.loads(meta["clar.architecture"]):
-        op = layer["op"]
-        t = lambda k: torch.from_numpy(tensors["encoder.%s.%s" % (layer["name"], k)])  # noqa: E731
-        if op == "conv2d":
-            m = nn.Conv2d(layer["in"], layer["out"], layer["kernel"], padding=layer["pad"])
-            m.weight.data, m.bias.data = t("weight"), t("bias")
-        elif op == "batchnorm2d":
-            m = nn.BatchNorm2d(layer["channels"], eps=layer.get("eps", 1e-5))
-            m.weight.data, m.bias.data = t("weight"), t("bias")
-            m.running_mean.data, m.running_var.data = t("running_mean"), t("running_var")
-        elif op == "relu":
-            m = nn.ReLU()
-        elif op == "maxpool2d":
-            m = nn.MaxPool2d(layer["kernel"])
-        elif op == "avgpool2d":
-            m = nn.AvgPool2d(layer["kernel"])
-        elif op == "global_avg_pool":
-            m = GAP()
-        elif op == "linear":
-            m = nn.Linear(layer["in"], layer["out"])
-            m.weight.data, m.bias.data = t("weight"), t("bias")
-        else:
-            raise ValueError(op)
+        m = make_layer(layer)
+        for k, v in m.state_dict().items():
+            if k != "num_batches_tracked":
+                v.copy_(torch.from_numpy(tensors["encoder.%s.%s" % (layer["name"], k)]))
         mods.append(m)
     return nn.Sequential(*mods).eval()
 

@@ -12,9 +12,6 @@
  */
 #include <math.h>
 #include <stdio.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,6 +23,7 @@
 #include "clar-train-clap.h"
 #include "dataset.h"
 #include "nn.h"
+#include "threads.h"
 
 typedef struct {
   const char *data, *split, *out, *loss, *aug, *cache;
@@ -136,26 +134,6 @@ parse (int argc, char **argv, options *o)
     return -1;
   }
   return 0;
-}
-
-static int
-max_threads (void)
-{
-#ifdef _OPENMP
-  return omp_get_max_threads ();
-#else
-  return 1;
-#endif
-}
-
-static int
-thread_id (void)
-{
-#ifdef _OPENMP
-  return omp_get_thread_num ();
-#else
-  return 0;
-#endif
 }
 
 /* Class-stratified label fraction: keep labels on ceil(F * n_c) clips of each
@@ -273,7 +251,7 @@ main (int argc, char **argv)
   cfg.seed = o.seed;
   net = clar_net_new (&cfg, &err);
   mel = clar_mel_new (&cfg.mel, NULL, &err);
-  n_mel_t = max_threads ();
+  n_mel_t = clar_train_max_threads ();
   mels_t = calloc ((size_t) n_mel_t, sizeof *mels_t);
   for (int i = 0; mels_t && i < n_mel_t; i++)
     if (!(mels_t[i] = clar_mel_new (&cfg.mel, NULL, &err)))
@@ -348,7 +326,7 @@ main (int argc, char **argv)
         clar_rng r = { (o.seed << 32) ^ ((uint64_t) step * 8191 + (uint64_t) (2 * b + v)) };
         float *x = views + ((size_t) v * o.batch + b) * W;
         clar_augment_view (&aug, &r, c->pcm, c->n, x, W);
-        clar_mel_compute (mels_t[thread_id ()], x, W, mels + ((size_t) v * o.batch + b) * nm * T, T);
+        clar_mel_compute (mels_t[clar_train_thread_id ()], x, W, mels + ((size_t) v * o.batch + b) * nm * T, T);
       }
       for (int b = 0; b < o.batch; b++) {
         const clar_clip *c = &ds.clips[perm[(pos + (size_t) b) % n_use]];

@@ -5,23 +5,24 @@
 # one clip per class), train
 #   hybrid: NT-Xent over every clip (the unlabelled ones, and the unlabelled
 #           pool data/unlabelled when present) + cross-entropy on the labelled
+#   hybrid-nopool: the same without the pool (the training clips only)
 #   ce:     cross-entropy on the labelled clips only (purely supervised)
 # with the same steps, batch, schedule and seed, then evaluate on the
 # source-disjoint val split with clar-eval. Resumable: a finished run keeps
 # its eval.txt, an interrupted one resumes from its checkpoint.
-#   tools/label-fraction.sh [BUILD_DIR] [DATA_DIR] [OUT_DIR] [STEPS] [FRACTIONS]
+#   tools/label-fraction.sh [BUILD_DIR] [DATA_DIR] [OUT_DIR] [STEPS] [FRACTIONS] [VARIANTS]
 set -euo pipefail
 build=${1:-_build}; data=${2:-data}; out=${3:-data/label-fraction}; steps=${4:-1000}
-fractions=${5:-"0.01 0.1 1"}
+fractions=${5:-"0.01 0.1 1"}; variants=${6:-"hybrid ce hybrid-nopool"}
 mkdir -p "$out"
 for F in $fractions; do
-  for L in hybrid ce; do
-    dir="$out/$L-$F"
+  for V in $variants; do
+    dir="$out/$V-$F"; L=${V%-nopool}
     [ -f "$dir/eval.txt" ] && continue
     extra=()
-    [ "$L" = hybrid ] && [ -d "$data/unlabelled" ] && extra+=(--unlabelled "$data/unlabelled")
+    [ "$V" = hybrid ] && [ -d "$data/unlabelled" ] && extra+=(--unlabelled "$data/unlabelled")
     [ -f "$dir/checkpoint.safetensors" ] && extra+=(--resume)
-    echo "== $L, label fraction $F" >&2
+    echo "== $V, label fraction $F" >&2
     "$build/tools/clar-train" --data "$data/manifest.tsv" --split train --out "$dir" \
       --loss "$L" --label-fraction "$F" --batch-size 64 --steps "$steps" --lr 2e-3 \
       --lr-min 2e-5 --warmup 100 --weight-decay 1e-4 --seed 1 --threads 2 \
@@ -32,15 +33,15 @@ for F in $fractions; do
     mv "$dir/eval.tmp" "$dir/eval.txt"
   done
 done
-printf "fraction\tloss\tlabelled\tclips\thead\tknn1\tknn5\tprobe\tminutes\n"
+printf "fraction\tvariant\tlabelled\tclips\thead\tknn1\tknn5\tprobe\tminutes\n"
 for F in $fractions; do
-  for L in hybrid ce; do
-    dir="$out/$L-$F"
+  for V in $variants; do
+    dir="$out/$V-$F"
     [ -f "$dir/eval.txt" ] || continue
     lab=$(sed -nE 's/.*: ([0-9]+) clips \(([0-9]+) labelled\).*/\2/p' "$dir.log" | head -1)
     n=$(sed -nE 's/.*: ([0-9]+) clips \(([0-9]+) labelled\).*/\1/p' "$dir.log" | head -1)
     mins=$(sed -nE 's/.* steps \(([0-9.]+) min\).*/\1/p' "$dir.log" | tail -1)
-    awk -v F="$F" -v L="$L" -v lab="$lab" -v n="$n" -v m="${mins:-?}" '
+    awk -v F="$F" -v L="$V" -v lab="$lab" -v n="$n" -v m="${mins:-?}" '
       $1 == "knn1" { k1 = $2 } $1 == "knn5" { k5 = $2 } $1 == "probe" { p = $2 } $1 == "head" { h = $2 }
       END { printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", F, L, lab, n, h, k1, k5, p, m }' "$dir/eval.txt"
   done

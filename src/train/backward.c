@@ -12,16 +12,7 @@
 
 #include "layers.h"
 #include "backward.h"
-
-static int
-thread_id (void)
-{
-#ifdef _OPENMP
-  return omp_get_thread_num ();
-#else
-  return 0;
-#endif
-}
+#include "threads.h"
 
 /* Sum of n floats in double with four interleaved accumulators: the fixed
  * order keeps results reproducible, the four chains keep the adds from
@@ -121,7 +112,7 @@ clar_conv2d_train_forward (const float *x, int N, int C, int H, int W,
 
 #pragma omp parallel for num_threads(n_threads > 0 ? n_threads : 1) schedule(static)
   for (int g = 0; g < G; g++) {
-    float *ws = scratch + (size_t) thread_id () * thr;
+    float *ws = scratch + (size_t) clar_train_thread_id () * thr;
     int n0 = g * chunk, nc = N - n0 < chunk ? N - n0 : chunk;
     if (mode == CLAR_CONV_PER_SAMPLE) {
       /* The inference primitive itself, on this chunk. */
@@ -168,7 +159,7 @@ clar_conv2d_backward (const float *x, const float *dy, int N, int C, int H,
 
 #pragma omp parallel for num_threads(n_threads) schedule(static)
   for (int g = 0; g < G; g++) {
-    float *ws = scratch + (size_t) thread_id () * thr;
+    float *ws = scratch + (size_t) clar_train_thread_id () * thr;
     float *pw = parts + (size_t) g * per, *pb = pw + (size_t) O * K2;
     int n0 = g * chunk, nc = N - n0 < chunk ? N - n0 : chunk;
     if (mode == CLAR_CONV_PER_SAMPLE) {

@@ -17,6 +17,7 @@
 #include "layers.h"
 #include "backward.h"
 #include "nn-private.h"
+#include "threads.h"
 
 /* Records the failure in net->error (and err) and returns code. */
 static int
@@ -37,16 +38,6 @@ net_fail (clar_net *net, clar_error *err, int code, const char *fmt, ...)
   if (net)
     clar_set_error (&net->error, code, "%s", msg);
   return clar_set_error (err, code, "%s", msg);
-}
-
-static int
-max_threads (void)
-{
-#ifdef _OPENMP
-  return omp_get_max_threads ();
-#else
-  return 1;
-#endif
 }
 
 void
@@ -423,7 +414,7 @@ conv_threads (void)
 {
   clar_blas_report r;
   clar_blas_inspect (&r);
-  return r.n_threads > 1 ? 1 : max_threads ();
+  return r.n_threads > 1 ? 1 : clar_train_max_threads ();
 }
 
 /* With a multi-threaded OpenBLAS the OpenMP loops of a call run on the
@@ -435,7 +426,7 @@ conv_threads (void)
 static int
 enter_call (void)
 {
-  int saved = max_threads ();
+  int saved = clar_train_max_threads ();
 #ifdef _OPENMP
   if (saved > 1 && conv_threads () == 1)
     omp_set_num_threads (1);
@@ -447,7 +438,7 @@ static void
 leave_call (int saved)
 {
 #ifdef _OPENMP
-  if (max_threads () != saved)
+  if (clar_train_max_threads () != saved)
     omp_set_num_threads (saved);
 #else
   (void) saved;

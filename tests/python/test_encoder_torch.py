@@ -13,6 +13,7 @@ try:
     import torch
     import torch.nn as nn
     import torchaudio
+    from clar_torch import make_layer
 except ImportError as e:
     print(f"skipping: {e}")
     sys.exit(SKIP)
@@ -39,35 +40,19 @@ arch = [
 ]
 
 
-class GAP(nn.Module):
-    def forward(self, x):
-        return x.mean(dim=(2, 3))
-
-
 mods, tensors = [], {}
 for layer in arch:
     op = layer["op"]
+    m = make_layer(layer)
     if op == "conv2d":
-        m = nn.Conv2d(layer["in"], layer["out"], layer["kernel"], padding=layer["pad"])
         with torch.no_grad():
             m.bias.normal_(0, 0.1)
     elif op == "batchnorm2d":
-        m = nn.BatchNorm2d(layer["channels"], eps=layer.get("eps", 1e-5))
         with torch.no_grad():
             m.weight.uniform_(0.5, 1.5)
             m.bias.normal_(0, 0.2)
             m.running_mean.normal_(-5 if layer["name"] == "bn0" else 0, 1)
             m.running_var.uniform_(0.5, 4)
-    elif op == "relu":
-        m = nn.ReLU()
-    elif op == "maxpool2d":
-        m = nn.MaxPool2d(layer["kernel"])
-    elif op == "avgpool2d":
-        m = nn.AvgPool2d(layer["kernel"])
-    elif op == "global_avg_pool":
-        m = GAP()
-    elif op == "linear":
-        m = nn.Linear(layer["in"], layer["out"])
     mods.append(m)
     if "name" in layer:
         for k, v in m.state_dict().items():
