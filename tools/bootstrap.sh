@@ -54,10 +54,12 @@ build () {
 summarise () {
   local json="$BUILD_DIR/meson-logs/testlog.json" asan="${BUILD_DIR}-sanitize/meson-logs/testlog.json"
   local blis="${BUILD_DIR}-blis/meson-logs/testlog.json"
+  local pre="${BUILD_DIR}-sanitize/meson-logs/preloaded.json"
   [ -f "$json" ] || { echo "0 passed, 1 failed"; return 1; }
+  [ "${CLAR_NO_SANITIZE:-0}" != 1 ] && [ -f "$pre" ] || pre=
   [ "${CLAR_NO_SANITIZE:-0}" != 1 ] && [ -f "$asan" ] || asan=
   [ "${CLAR_NO_BLIS:-0}" != 1 ] && [ -f "$blis" ] || blis=
-  cat "$json" $asan $blis | awk '
+  cat "$json" $asan $pre $blis | awk '
     /"result": *"(OK|EXPECTEDFAIL)"/ { p++ }
     /"result": *"(FAIL|ERROR|TIMEOUT|UNEXPECTEDPASS)"/ { f++ }
     /"result": *"SKIP"/ { s++ }
@@ -83,12 +85,14 @@ case "$cmd" in
     set -e
     # The C suites again under AddressSanitizer + UndefinedBehaviorSanitizer
     # (in-process registry scan: gst-plugin-scanner is not instrumented).
-    # Their results are added to the summary as suite "sanitize". Not here:
-    # reference (Python ctypes loading an ASan libclar needs libasan
-    # preloaded into python3), integration and data (shell scripts around
-    # uninstrumented gst-launch-1.0 and tools), fuzz (its own ASan+UBSan
-    # clang build, tests/fuzz/build.sh), valgrind (memcheck cannot run ASan
-    # binaries).
+    # Then the reference and integration suites, whose programs are not
+    # instrumented (python3, gst-launch-1.0, shell scripts) but load the
+    # instrumented libclar, plugin and tools: the sanitizer runtimes are
+    # preloaded, leak checking is off (the interpreters' own allocations are
+    # not ours; the C suites above check leaks), time limits x4.
+    # Not here: data (no code of ours), fuzz (its own ASan+UBSan clang
+    # build, tests/fuzz/build.sh), valgrind (memcheck cannot run ASan
+    # binaries; `meson test -C _build --suite valgrind`).
     if [ "${CLAR_NO_SANITIZE:-0}" != 1 ]; then
       asan=${BUILD_DIR}-sanitize
       [ -f "$asan/build.ninja" ] || meson setup "$asan" -Db_sanitize=address,undefined \
@@ -99,6 +103,10 @@ case "$cmd" in
         meson test -C "$asan" --suite core --suite train --suite element --suite soak \
         --num-processes 2 \
         --print-errorlogs
+      GST_REGISTRY_FORK=no ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
+        meson test -C "$asan" --suite reference --suite integration --num-processes 2 \
+        --timeout-multiplier 4 --logbase preloaded --print-errorlogs
       set -e
     fi
     # The core suites once more against BLIS (-Dblas=blis), the documented
