@@ -55,15 +55,27 @@ summarise () {
   local json="$BUILD_DIR/meson-logs/testlog.json" asan="${BUILD_DIR}-sanitize/meson-logs/testlog.json"
   local blis="${BUILD_DIR}-blis/meson-logs/testlog.json"
   local pre="${BUILD_DIR}-sanitize/meson-logs/preloaded.json"
-  [ -f "$json" ] || { echo "0 passed, 1 failed"; return 1; }
-  [ "${CLAR_NO_SANITIZE:-0}" != 1 ] && [ -f "$pre" ] || pre=
-  [ "${CLAR_NO_SANITIZE:-0}" != 1 ] && [ -f "$asan" ] || asan=
-  [ "${CLAR_NO_BLIS:-0}" != 1 ] && [ -f "$blis" ] || blis=
-  cat "$json" $asan $pre $blis | awk '
+  local missing=0
+  # Every stage that ran must have left its log: a run that crashed before
+  # writing one counts as a failure, never as silence.
+  [ -f "$json" ] || missing=$((missing + 1))
+  if [ "${CLAR_NO_SANITIZE:-0}" != 1 ]; then
+    [ -f "$asan" ] || { missing=$((missing + 1)); asan=; }
+    [ -f "$pre" ] || { missing=$((missing + 1)); pre=; }
+  else
+    asan= pre=
+  fi
+  if [ "${CLAR_NO_BLIS:-0}" != 1 ]; then
+    [ -f "$blis" ] || { missing=$((missing + 1)); blis=; }
+  else
+    blis=
+  fi
+  [ $missing -eq 0 ] || echo "[bootstrap] $missing test stage(s) left no results" >&2
+  cat /dev/null $( [ -f "$json" ] && echo "$json") $asan $pre $blis | awk -v missing=$missing '
     /"result": *"(OK|EXPECTEDFAIL)"/ { p++ }
     /"result": *"(FAIL|ERROR|TIMEOUT|UNEXPECTEDPASS)"/ { f++ }
     /"result": *"SKIP"/ { s++ }
-    END { printf "%d passed, %d failed, %d skipped\n", p, f, s; exit (f > 0) }'
+    END { f += missing; printf "%d passed, %d failed, %d skipped\n", p, f, s; exit (f > 0) }'
 }
 
 cmd=${1:-}
@@ -80,6 +92,9 @@ case "$cmd" in
   test)
     install_pkgs $BUILD_PKGS $RUN_PKGS $TEST_PKGS
     build
+    # Stale results of an earlier run must not count (summarise reads these).
+    rm -f "$BUILD_DIR/meson-logs/testlog.json" "${BUILD_DIR}-sanitize/meson-logs/testlog.json" \
+      "${BUILD_DIR}-sanitize/meson-logs/preloaded.json" "${BUILD_DIR}-blis/meson-logs/testlog.json"
     set +e
     meson test -C "$BUILD_DIR" --num-processes 2 --print-errorlogs ${MESON_TEST_ARGS:-}
     set -e
