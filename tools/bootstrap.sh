@@ -55,6 +55,7 @@ summarise () {
   local json="$BUILD_DIR/meson-logs/testlog.json" asan="${BUILD_DIR}-sanitize/meson-logs/testlog.json"
   local blis="${BUILD_DIR}-blis/meson-logs/testlog.json"
   local pre="${BUILD_DIR}-sanitize/meson-logs/preloaded.json"
+  local vg="$BUILD_DIR/meson-logs/valgrind.json"
   local missing=0
   # Every stage that ran must have left its log: a run that crashed before
   # writing one counts as a failure, never as silence.
@@ -65,13 +66,18 @@ summarise () {
   else
     asan= pre=
   fi
+  if [ "${CLAR_NO_VALGRIND:-0}" != 1 ]; then
+    [ -f "$vg" ] || { missing=$((missing + 1)); vg=; }
+  else
+    vg=
+  fi
   if [ "${CLAR_NO_BLIS:-0}" != 1 ]; then
     [ -f "$blis" ] || { missing=$((missing + 1)); blis=; }
   else
     blis=
   fi
   [ $missing -eq 0 ] || echo "[bootstrap] $missing test stage(s) left no results" >&2
-  cat /dev/null $( [ -f "$json" ] && echo "$json") $asan $pre $blis | awk -v missing=$missing '
+  cat /dev/null $( [ -f "$json" ] && echo "$json") $asan $pre $vg $blis | awk -v missing=$missing '
     /"result": *"(OK|EXPECTEDFAIL)"/ { p++ }
     /"result": *"(FAIL|ERROR|TIMEOUT|UNEXPECTEDPASS)"/ { f++ }
     /"result": *"SKIP"/ { s++ }
@@ -94,7 +100,8 @@ case "$cmd" in
     build
     # Stale results of an earlier run must not count (summarise reads these).
     rm -f "$BUILD_DIR/meson-logs/testlog.json" "${BUILD_DIR}-sanitize/meson-logs/testlog.json" \
-      "${BUILD_DIR}-sanitize/meson-logs/preloaded.json" "${BUILD_DIR}-blis/meson-logs/testlog.json"
+      "${BUILD_DIR}-sanitize/meson-logs/preloaded.json" "${BUILD_DIR}-blis/meson-logs/testlog.json" \
+      "$BUILD_DIR/meson-logs/valgrind.json"
     set +e
     meson test -C "$BUILD_DIR" --num-processes 2 --print-errorlogs ${MESON_TEST_ARGS:-}
     set -e
@@ -107,7 +114,7 @@ case "$cmd" in
     # not ours; the C suites above check leaks), time limits x4.
     # Not here: data (no code of ours), fuzz (its own ASan+UBSan clang
     # build, tests/fuzz/build.sh), valgrind (memcheck cannot run ASan
-    # binaries; `meson test -C _build --suite valgrind`).
+    # binaries: it runs on the main build, below).
     if [ "${CLAR_NO_SANITIZE:-0}" != 1 ]; then
       asan=${BUILD_DIR}-sanitize
       [ -f "$asan/build.ninja" ] || meson setup "$asan" -Db_sanitize=address,undefined \
@@ -122,6 +129,14 @@ case "$cmd" in
         LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
         meson test -C "$asan" --suite reference --suite integration --num-processes 2 \
         --timeout-multiplier 4 --logbase preloaded --print-errorlogs
+      set -e
+    fi
+    # The element tests under valgrind memcheck (suite valgrind, left out of
+    # a plain `meson test`: about 5 minutes): no memcheck error, no block
+    # definitely lost. CLAR_NO_VALGRIND=1 skips this stage.
+    if [ "${CLAR_NO_VALGRIND:-0}" != 1 ]; then
+      set +e
+      meson test -C "$BUILD_DIR" --suite valgrind --num-processes 2 --logbase valgrind --print-errorlogs
       set -e
     fi
     # The core suites once more against BLIS (-Dblas=blis), the documented
