@@ -51,6 +51,15 @@ def load_lib():
     return lib
 
 
+def load_train_lib():
+    """The trainer's shared twin (CLAR_TRAIN_LIBRARY), without prototypes."""
+    path = os.environ.get("CLAR_TRAIN_LIBRARY")
+    if not path or not os.path.exists(path):
+        print("CLAR_TRAIN_LIBRARY not set or missing; run through meson test")
+        sys.exit(1)
+    return ctypes.CDLL(path)
+
+
 def fptr(a):
     import numpy as np
     assert a.dtype == np.float32 and a.flags["C_CONTIGUOUS"]

@@ -12,8 +12,9 @@ Run through meson (CLAR_TRAIN_LIBRARY = the trainer's shared twin); exits 77
 when numpy or torch is missing.
 """
 import ctypes
-import os
 import sys
+
+from clar_ctypes import load_train_lib
 
 SKIP = 77
 try:
@@ -46,11 +47,7 @@ class Texts(ctypes.Structure):
 
 
 def load():
-    path = os.environ.get("CLAR_TRAIN_LIBRARY")
-    if not path or not os.path.exists(path):
-        print("CLAR_TRAIN_LIBRARY not set or missing; run through meson test")
-        sys.exit(1)
-    lib = ctypes.CDLL(path)
+    lib = load_train_lib()
     I = ctypes.c_int
     lib.clar_clap_loss.restype = ctypes.c_double
     lib.clar_clap_loss.argtypes = [fptr, fptr, I, I, ctypes.c_float, ctypes.POINTER(I),

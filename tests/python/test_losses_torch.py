@@ -14,8 +14,9 @@ Run through meson (CLAR_TRAIN_LIBRARY = the trainer's shared twin); exits 77
 when numpy or torch is missing.
 """
 import ctypes
-import os
 import sys
+
+from clar_ctypes import load_train_lib
 
 SKIP = 77
 try:
@@ -28,11 +29,7 @@ except ImportError as e:  # pragma: no cover
 
 
 def load():
-    path = os.environ.get("CLAR_TRAIN_LIBRARY")
-    if not path or not os.path.exists(path):
-        print("CLAR_TRAIN_LIBRARY not set or missing; run through meson test")
-        sys.exit(1)
-    lib = ctypes.CDLL(path)
+    lib = load_train_lib()
     f = ctypes.POINTER(ctypes.c_float)
     i = ctypes.POINTER(ctypes.c_int)
     d = ctypes.POINTER(ctypes.c_double)

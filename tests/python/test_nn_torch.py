@@ -16,6 +16,8 @@ import json
 import os
 import sys
 
+from clar_ctypes import load_train_lib
+
 SKIP = 77
 try:
     import numpy as np
@@ -58,11 +60,7 @@ class Error(ctypes.Structure):
 
 
 def load():
-    path = os.environ.get("CLAR_TRAIN_LIBRARY")
-    if not path or not os.path.exists(path):
-        print("CLAR_TRAIN_LIBRARY not set or missing; run through meson test")
-        sys.exit(1)
-    lib = ctypes.CDLL(path)
+    lib = load_train_lib()
     P = ctypes.POINTER
     f = P(ctypes.c_float)
     cf = P(f)
