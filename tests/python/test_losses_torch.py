@@ -16,9 +16,8 @@ when numpy or torch is missing.
 import ctypes
 import sys
 
-from clar_ctypes import load_train_lib
+from clar_ctypes import SKIP, load_train_lib
 
-SKIP = 77
 try:
     import numpy as np
     import torch

@@ -16,9 +16,8 @@ import json
 import os
 import sys
 
-from clar_ctypes import load_train_lib
+from clar_ctypes import SKIP, Error, MelParams, load_train_lib
 
-SKIP = 77
 try:
     import numpy as np
     import torch
@@ -26,14 +25,6 @@ try:
 except ImportError as e:  # pragma: no cover
     print(f"skipping: {e}")
     sys.exit(SKIP)
-
-
-class MelParams(ctypes.Structure):
-    _fields_ = [("sample_rate", ctypes.c_int), ("n_fft", ctypes.c_int),
-                ("win_length", ctypes.c_int), ("hop_length", ctypes.c_int),
-                ("n_mels", ctypes.c_int), ("f_min", ctypes.c_float),
-                ("f_max", ctypes.c_float), ("log_offset", ctypes.c_float),
-                ("center", ctypes.c_int)]
 
 
 class NetConfig(ctypes.Structure):
@@ -53,10 +44,6 @@ class Param(ctypes.Structure):
                 ("g", ctypes.POINTER(ctypes.c_float)), ("m", ctypes.POINTER(ctypes.c_float)),
                 ("v", ctypes.POINTER(ctypes.c_float)), ("n", ctypes.c_size_t),
                 ("decay", ctypes.c_int)]
-
-
-class Error(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_int), ("message", ctypes.c_char * 256)]
 
 
 def load():
