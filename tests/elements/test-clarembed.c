@@ -8,56 +8,7 @@
 #include <glib/gstdio.h>
 #include <clar/gstclarmeta.h>
 
-#define RATE 16000
-#define F32_CAPS "audio/x-raw,format=F32LE,rate=16000,channels=1,layout=interleaved"
-#define S16_CAPS "audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved"
-
-static const gchar *
-model_path (void)
-{
-  const gchar *p = g_getenv ("CLAR_TEST_MODEL");
-  fail_unless (p != NULL, "CLAR_TEST_MODEL not set");
-  return p;
-}
-
-typedef struct {
-  GstHarness *h;
-  GstElement *e;      /* the clarembed inside the harness bin */
-  GstBus *bus;
-  guint64 pushed;     /* samples pushed */
-  GstClockTime base;
-} Fixture;
-
-static Fixture
-setup (const gchar *caps, const gchar *props)
-{
-  Fixture f = { 0 };
-  gchar *desc = g_strdup_printf ("clarembed model-location=\"%s\" %s", model_path (), props ? props : "");
-  f.h = gst_harness_new_parse (desc);
-  g_free (desc);
-  f.e = gst_harness_find_element (f.h, "clarembed");
-  f.bus = gst_bus_new ();
-  gst_element_set_bus (f.h->element, f.bus);
-  gst_harness_set_src_caps_str (f.h, caps);
-  return f;
-}
-
-static void
-teardown (Fixture *f)
-{
-  gst_element_set_bus (f->h->element, NULL);
-  gst_object_unref (f->bus);
-  gst_object_unref (f->e);
-  gst_harness_teardown (f->h);
-}
-
-static gfloat
-signal_at (guint64 i)
-{
-  /* A deterministic mix of a tone and a chirp-like component. */
-  double t = (double) i / RATE;
-  return (gfloat) (0.3 * sin (2 * G_PI * 440 * t) + 0.2 * sin (2 * G_PI * (200 + 300 * t) * t));
-}
+#include "clar-harness.h"
 
 /* Pushes n samples (F32) with contiguous timestamps; returns the buffer pushed. */
 static GstFlowReturn

@@ -14,63 +14,9 @@
 #include <glib/gstdio.h>
 #include <clar/gstclarmeta.h>
 
-#define RATE 16000
-#define F32_CAPS "audio/x-raw,format=F32LE,rate=16000,channels=1,layout=interleaved"
-#define S16_CAPS "audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved"
+#include "clar-harness.h"
+
 #define HOP_1S "hop-size=1000000000"
-
-static const gchar *
-model_path (void)
-{
-  const gchar *p = g_getenv ("CLAR_TEST_MODEL");
-  fail_unless (p != NULL, "CLAR_TEST_MODEL not set");
-  return p;
-}
-
-typedef struct {
-  GstHarness *h;
-  GstElement *e;
-  GstBus *bus;
-  GList *pending;     /* messages popped from the bus, not yet taken */
-  guint64 pushed;
-} Fixture;
-
-static Fixture
-setup_with (const gchar *model, const gchar *caps, const gchar *props)
-{
-  Fixture f = { 0 };
-  gchar *desc = g_strdup_printf ("clarembed model-location=\"%s\" %s", model, props ? props : "");
-  f.h = gst_harness_new_parse (desc);
-  g_free (desc);
-  f.e = gst_harness_find_element (f.h, "clarembed");
-  f.bus = gst_bus_new ();
-  gst_element_set_bus (f.h->element, f.bus);
-  gst_harness_set_src_caps_str (f.h, caps);
-  return f;
-}
-
-static Fixture
-setup (const gchar *caps, const gchar *props)
-{
-  return setup_with (model_path (), caps, props);
-}
-
-static void
-teardown (Fixture *f)
-{
-  gst_element_set_bus (f->h->element, NULL);
-  gst_object_unref (f->bus);
-  g_list_free_full (f->pending, (GDestroyNotify) gst_message_unref);
-  gst_object_unref (f->e);
-  gst_harness_teardown (f->h);
-}
-
-static gfloat
-signal_at (guint64 i)
-{
-  double t = (double) i / RATE;
-  return (gfloat) (0.3 * sin (2 * G_PI * 440 * t) + 0.2 * sin (2 * G_PI * (200 + 300 * t) * t));
-}
 
 typedef gfloat (*SampleFunc) (guint64 i);
 
