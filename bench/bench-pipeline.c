@@ -8,7 +8,8 @@
  *  2. the element's cost above libclar's raw compute: a cheap source
  *     (audiotestsrc, already 16 kHz mono F32) into clarembed vs into identity,
  *     against the same number of windows through the libclar calls the
- *     element makes (log-mel, encoder, top-k labels);
+ *     element makes (log-mel, encoder, top-k labels), in 30 s segments run
+ *     back to back (see main);
  *  3. latency from the arrival of the buffer holding a window's last sample
  *     to the window's message (bus sync handler), non-live and live;
  *  4. resident memory of each additional clarembed sharing the model, and
@@ -17,14 +18,15 @@
  *   bench-pipeline MODEL FILE [HOURS] [REPEATS]
  *
  * FILE is created (HOURS of pink noise and tones, 44.1 kHz stereo Vorbis) if
- * absent. Every time is the minimum over REPEATS alternating runs (the
- * shared machine only ever adds time). Run with GST_PLUGIN_PATH pointing at
+ * absent. Every whole-run time is the minimum over REPEATS alternating runs
+ * (the shared machine only ever adds time). Run with GST_PLUGIN_PATH pointing at
  * the plugin and OPENBLAS_NUM_THREADS=1 (bench/bench-pipeline.sh does). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 
 #include <gst/gst.h>
 #include <clar/clar.h>
@@ -94,22 +96,32 @@ on_sync_message (GstBus *bus, GstMessage *msg, gpointer user_data)
 }
 
 typedef struct {
-  double seconds;
+  double seconds;           /* wall */
+  double cpu;               /* user+system of the whole process: every thread */
   guint windows;
   gboolean ok;
 } RunResult;
+
+static double
+cpu_now (void)
+{
+  struct rusage ru;
+  getrusage (RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec
+      + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
 
 /* Runs a pipeline to EOS, draining the bus as an application would. If lp
  * is given, the element named "embed" gets the latency probe. */
 static RunResult
 run (const gchar *desc, LatencyProbe *lp, double timeout_s)
 {
-  RunResult r = { 0, 0, FALSE };
+  RunResult r = { 0, 0, 0, FALSE };
   GError *error = NULL;
   GstElement *p = gst_parse_launch (desc, &error);
   GstBus *bus;
   LatencyProbe local = { 0 };
-  double t0;
+  double t0, c0;
   if (!p) {
     fprintf (stderr, "pipeline error: %s\n  %s\n", error ? error->message : "?", desc);
     g_clear_error (&error);
@@ -129,7 +141,12 @@ run (const gchar *desc, LatencyProbe *lp, double timeout_s)
   }
   bus = gst_element_get_bus (p);
   gst_bus_set_sync_handler (bus, on_sync_message, lp, NULL);
+  /* Start the clock after preroll, so the model load and the first
+   * buffers' negotiation are not counted as per-window cost. */
+  gst_element_set_state (p, GST_STATE_PAUSED);
+  gst_element_get_state (p, NULL, NULL, GST_CLOCK_TIME_NONE);
   t0 = now ();
+  c0 = cpu_now ();
   gst_element_set_state (p, GST_STATE_PLAYING);
   for (;;) {
     GstMessage *m = gst_bus_timed_pop (bus, (GstClockTime) (timeout_s * GST_SECOND));
@@ -153,6 +170,7 @@ run (const gchar *desc, LatencyProbe *lp, double timeout_s)
     gst_message_unref (m);
   }
   r.seconds = now () - t0;
+  r.cpu = cpu_now () - c0;
   r.windows = lp->windows;
   gst_element_set_state (p, GST_STATE_NULL);
   gst_bus_set_sync_handler (bus, NULL, NULL, NULL);
@@ -187,53 +205,81 @@ print_latency (const char *name, GArray *a)
   printf ("%s_latency_max_ms %.3f\n", name, v[a->len - 1] * 1e-3);
 }
 
-/* libclar alone: what the element computes per window (log-mel, encoder,
- * top-k over the model's labels), for n windows taken at the element's hop
+/* libclar alone: the calls the element makes per window
+ * (clar_session_embed: log-mel and encoder; top-k over the model's labels), for windows taken at the element's hop
  * from 30 s of noise (fresh data each window, as in a stream, not one window
  * kept hot in the cache). */
-static double
-raw_compute (const char *model_path, guint n)
+typedef struct {
+  clar_model *model;
+  clar_session *session;
+  float *pcm, *emb;
+  size_t win, hop, n_pos;
+  guint next;               /* window position to continue from */
+} Raw;
+
+static gboolean
+raw_open (Raw *r, const char *model_path)
 {
   clar_error err = { 0 };
-  clar_model *model = NULL;
-  clar_session *s;
   const clar_model_info *info;
-  float *pcm, *mel, *emb;
-  clar_label_score top[5];
-  size_t T, win, hop, total, n_pos;
-  double t0, dt;
-  if (clar_model_load_file (model_path, &model, &err) != CLAR_OK) {
+  size_t total;
+  memset (r, 0, sizeof *r);
+  if (clar_model_load_file (model_path, &r->model, &err) != CLAR_OK
+      || !(r->session = clar_session_new (r->model, &err))) {
     fprintf (stderr, "%s\n", err.message);
-    return -1;
+    return FALSE;
   }
-  info = clar_model_get_info (model);
-  s = clar_session_new (model, &err);
-  win = info->window_samples;
-  hop = (size_t) (HOP_NS * 1e-9 * info->mel.sample_rate);
+  info = clar_model_get_info (r->model);
+  r->win = info->window_samples;
+  r->hop = (size_t) (HOP_NS * 1e-9 * info->mel.sample_rate);
   total = 30 * (size_t) info->mel.sample_rate;
-  n_pos = (total - win) / hop + 1;
-  T = clar_session_n_frames (s, win);
-  pcm = malloc (total * sizeof (float));
-  mel = malloc ((size_t) info->mel.n_mels * T * sizeof (float));
-  emb = malloc (info->embedding_dim * sizeof (float));
+  r->n_pos = (total - r->win) / r->hop + 1;
+  r->pcm = malloc (total * sizeof (float));
+  r->emb = malloc (info->embedding_dim * sizeof (float));
   srand (3);
   for (size_t i = 0; i < total; i++)
-    pcm[i] = 0.5f * ((float) rand () / RAND_MAX - 0.5f);
-  t0 = now ();
-  for (guint i = 0; i < n; i++) {
-    const float *w = pcm + (i % n_pos) * hop;
-    clar_session_pcm_to_mel (s, w, win, mel, T);
-    clar_session_encode (s, mel, T, emb);
-    if (clar_model_get_labels (model))
-      clar_labels_top_k (clar_model_get_labels (model), emb, 3, 0.0f, top);
+    r->pcm[i] = 0.5f * ((float) rand () / RAND_MAX - 0.5f);
+  return TRUE;
+}
+
+/* Seconds for n windows. */
+static double
+raw_run (Raw *r, guint n)
+{
+  clar_label_score top[5];
+  const clar_labels *labels = clar_model_get_labels (r->model);
+  double t0 = now ();
+  for (guint i = 0; i < n; i++, r->next++) {
+    const float *w = r->pcm + (r->next % r->n_pos) * r->hop;
+    clar_session_embed (r->session, w, r->win, r->emb);
+    if (labels)
+      clar_labels_top_k (labels, r->emb, 3, 0.0f, top);
   }
-  dt = now () - t0;
-  free (pcm);
-  free (mel);
-  free (emb);
-  clar_session_free (s);
-  clar_model_unref (model);
-  return dt;
+  return now () - t0;
+}
+
+static void
+raw_close (Raw *r)
+{
+  free (r->pcm);
+  free (r->emb);
+  clar_session_free (r->session);
+  clar_model_unref (r->model);
+}
+
+static int
+cmp_double (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return (x > y) - (x < y);
+}
+
+/* Sorts v in place; the q-quantile by nearest rank. */
+static double
+quantile (double *v, size_t n, double q)
+{
+  qsort (v, n, sizeof *v, cmp_double);
+  return v[(size_t) (q * (n - 1) + 0.5)];
 }
 
 static gboolean
@@ -261,14 +307,19 @@ int
 main (int argc, char **argv)
 {
   const char *model, *file;
-  double hours, audio_s, t_raw = 1e30;
+  double hours, audio_s;
   int repeats;
-  RunResult best_base = { 1e30, 0, FALSE }, best_clar = { 1e30, 0, FALSE };
-  RunResult best_ident = { 1e30, 0, FALSE }, best_elem = { 1e30, 0, FALSE };
-  RunResult best_quiet = { 1e30, 0, FALSE };
+  RunResult best_base = { 1e30, 1e30, 0, FALSE }, best_clar = { 1e30, 1e30, 0, FALSE };
+  enum { IDENT, ELEM, QUIET, N_VARIANTS };
+  static const char *variant_props[N_VARIANTS] = { NULL, "name=embed", "post-messages=false" };
+  double *seg_pct, *seg_quiet_pct, *seg_cpu_pct, best_elem_cost = 1e30;
+  /* Per window, the fastest segment of each: the shared machine only adds. */
+  double min_wall[N_VARIANTS] = { 1e30, 1e30, 1e30 }, min_cpu = 1e30, min_raw = 1e30;
+  guint elem_windows = 0, n_seg;
+  Raw raw;
   LatencyProbe lp = { 0 };
-  gchar *d_base, *d_clar, *d_ident, *d_elem, *d_quiet;
-  guint64 syn_buffers;
+  gchar *d_base, *d_clar, *d_syn[N_VARIANTS];
+  guint64 seg_buffers;
 
   gst_init (&argc, &argv);
   if (argc < 3) {
@@ -297,55 +348,76 @@ main (int argc, char **argv)
   d_clar = g_strdup_printf ("filesrc location=%s ! decodebin ! audioconvert ! audioresample ! "
       "clarembed name=embed model-location=%s hop-size=%" G_GUINT64_FORMAT " ! fakesink sync=false",
       file, model, HOP_NS);
-  /* The same duration from a source that costs almost nothing. */
-  syn_buffers = (guint64) (audio_s * 10.0);
-  d_ident = g_strdup_printf ("audiotestsrc wave=white-noise volume=0.5 num-buffers=%" G_GUINT64_FORMAT
-      " samplesperbuffer=1600 ! audio/x-raw,format=F32LE,rate=16000,channels=1 ! identity ! "
-      "fakesink sync=false", syn_buffers);
-  d_elem = g_strdup_printf ("audiotestsrc wave=white-noise volume=0.5 num-buffers=%" G_GUINT64_FORMAT
-      " samplesperbuffer=1600 ! audio/x-raw,format=F32LE,rate=16000,channels=1 ! "
-      "clarembed name=embed model-location=%s hop-size=%" G_GUINT64_FORMAT " ! fakesink sync=false",
-      syn_buffers, model, HOP_NS);
 
-  /* The same with post-messages=false: the share of bus posting (a
-   * message per window wakes the application's thread). */
-  d_quiet = g_strdup_printf ("audiotestsrc wave=white-noise volume=0.5 num-buffers=%" G_GUINT64_FORMAT
-      " samplesperbuffer=1600 ! audio/x-raw,format=F32LE,rate=16000,channels=1 ! "
-      "clarembed post-messages=false model-location=%s hop-size=%" G_GUINT64_FORMAT " ! fakesink sync=false",
-      syn_buffers, model, HOP_NS);
+  /* The element's cost above libclar: the same hour from a source that
+   * costs almost nothing (audiotestsrc, already 16 kHz mono F32), into
+   * identity (the control), into clarembed with default properties (meta and
+   * a bus message with the embedding per window, popped by this thread), and
+   * into clarembed with post-messages=false; against the same windows
+   * through libclar. The hour runs as SEG_S-second segments, the four
+   * back to back on each: this shared machine's speed drifts by several
+   * per cent over seconds (one hour-long run per variant gave overheads
+   * from -2% to +11% between runs), so only measurements taken a fraction
+   * of a second apart can be compared to the per cent. The figure is the
+   * median over segments of each segment's overhead, with its quartiles;
+   * timing starts after preroll, so pipeline set-up is not counted. */
+  enum { SEG_S = 30 };
+  n_seg = (guint) ceil (audio_s / SEG_S);
+  seg_buffers = SEG_S * 10;
+  for (int v = 0; v < N_VARIANTS; v++) {
+    gchar *element = v == IDENT ? g_strdup ("identity")
+        : g_strdup_printf ("clarembed %s model-location=%s hop-size=%" G_GUINT64_FORMAT,
+            variant_props[v], model, HOP_NS);
+    d_syn[v] = g_strdup_printf ("audiotestsrc wave=white-noise volume=0.5 num-buffers=%" G_GUINT64_FORMAT
+        " samplesperbuffer=1600 ! audio/x-raw,format=F32LE,rate=16000,channels=1 ! %s ! "
+        "fakesink sync=false", seg_buffers, element);
+    g_free (element);
+  }
+  seg_pct = g_new0 (double, (gsize) n_seg * repeats);
+  seg_quiet_pct = g_new0 (double, (gsize) n_seg * repeats);
+  seg_cpu_pct = g_new0 (double, (gsize) n_seg * repeats);
+  if (!raw_open (&raw, model))
+    return 1;
 
   for (int k = 0; k < repeats; k++) {
     RunResult a = run (d_base, NULL, 7200), b = run (d_clar, NULL, 7200);
-    RunResult c = run (d_ident, NULL, 7200), d;
-    if (k == repeats - 1) {
-      lp.latency_us = g_array_new (FALSE, FALSE, sizeof (gint64));
-      d = run (d_elem, &lp, 7200);
-    } else {
-      d = run (d_elem, NULL, 7200);
-    }
-    if (!a.ok || !b.ok || !c.ok || !d.ok)
+    double sum[N_VARIANTS] = { 0 }, sum_raw = 0;
+    if (!a.ok || !b.ok)
       return 1;
     if (a.seconds < best_base.seconds) best_base = a;
     if (b.seconds < best_clar.seconds) best_clar = b;
-    if (c.seconds < best_ident.seconds) best_ident = c;
-    if (d.seconds < best_elem.seconds) best_elem = d;
-    {
-      RunResult q = run (d_quiet, NULL, 7200);
-      if (!q.ok)
-        return 1;
-      if (q.seconds < best_quiet.seconds) best_quiet = q;
+    if (k == repeats - 1)
+      lp.latency_us = g_array_new (FALSE, FALSE, sizeof (gint64));
+    elem_windows = 0;
+    for (guint seg = 0; seg < n_seg; seg++) {
+      RunResult r[N_VARIANTS];
+      double t_raw;
+      gsize at = (gsize) k * n_seg + seg;
+      for (int v = 0; v < N_VARIANTS; v++) {
+        r[v] = run (d_syn[v], v == ELEM ? &lp : NULL, 600);
+        if (!r[v].ok)
+          return 1;
+        sum[v] += r[v].seconds;
+      }
+      t_raw = raw_run (&raw, r[ELEM].windows);
+      sum_raw += t_raw;
+      elem_windows += r[ELEM].windows;
+      seg_pct[at] = 100.0 * ((r[ELEM].seconds - r[IDENT].seconds) / t_raw - 1.0);
+      seg_quiet_pct[at] = 100.0 * ((r[QUIET].seconds - r[IDENT].seconds) / t_raw - 1.0);
+      /* libclar's loop runs on this one thread, so its CPU time is its wall
+       * time; the pipelines' CPU time counts every thread, this one too. */
+      seg_cpu_pct[at] = 100.0 * ((r[ELEM].cpu - r[IDENT].cpu) / t_raw - 1.0);
+      for (int v = 0; v < N_VARIANTS; v++)
+        min_wall[v] = MIN (min_wall[v], r[v].seconds / r[ELEM].windows);
+      min_cpu = MIN (min_cpu, r[ELEM].cpu / r[ELEM].windows);
+      min_raw = MIN (min_raw, t_raw / r[ELEM].windows);
     }
-    {
-      double raw = raw_compute (model, d.windows);
-      if (raw < 0)
-        return 1;
-      if (raw < t_raw)
-        t_raw = raw;
-    }
-    fprintf (stderr, "round %d: file %.2f / %.2f s, synthetic %.2f / %.2f s, raw so far %.2f s\n", k,
-        a.seconds, b.seconds, c.seconds, d.seconds, t_raw);
+    best_elem_cost = MIN (best_elem_cost, sum[ELEM] - sum[IDENT]);
+    fprintf (stderr, "round %d: file %.2f / %.2f s; synthetic (%u x %d s) identity %.2f, "
+        "clarembed %.2f, no messages %.2f, libclar %.2f s\n", k, a.seconds, b.seconds, n_seg,
+        SEG_S, sum[IDENT], sum[ELEM], sum[QUIET], sum_raw);
   }
-
+  raw_close (&raw);
   printf ("audio_hours %.2f\n", hours);
   printf ("hop_s %.2f\n", HOP_NS * 1e-9);
   printf ("file_windows %u\n", best_clar.windows);
@@ -353,18 +425,42 @@ main (int argc, char **argv)
   printf ("file_with_clarembed_s %.2f\n", best_clar.seconds);
   printf ("file_rtf %.1f\n", audio_s / best_clar.seconds);
   printf ("file_streams_per_core %.0f\n", floor (audio_s / best_clar.seconds));
-  printf ("element_windows %u\n", best_elem.windows);
-  printf ("element_identity_s %.3f\n", best_ident.seconds);
-  printf ("element_clarembed_s %.3f\n", best_elem.seconds);
-  printf ("element_cost_s %.3f\n", best_elem.seconds - best_ident.seconds);
-  printf ("libclar_raw_s %.3f\n", t_raw);
-  printf ("element_overhead_pct %.1f\n", 100.0 * ((best_elem.seconds - best_ident.seconds) / t_raw - 1.0));
-  printf ("element_no_messages_s %.3f\n", best_quiet.seconds);
+  printf ("element_windows %u\n", elem_windows);
+  printf ("element_segments %u x %d s audio, %d rounds\n", n_seg, SEG_S, repeats);
+  /* Two estimates. (1) Each variant's fastest segment, per window (a
+   * minimum, as everywhere here). (2) The median over segments of each
+   * segment's own overhead, with a distribution-free 95% confidence interval
+   * (order statistics n/2 -+ 1.96 sqrt(n)/2). Wall time is the streaming
+   * thread's, what limits a stream; CPU time of all threads adds this
+   * application thread waking to pop and free each window's message. */
+  printf ("per_window_ms identity %.4f clarembed %.4f no_messages %.4f libclar %.4f\n",
+      min_wall[IDENT] * 1e3, min_wall[ELEM] * 1e3, min_wall[QUIET] * 1e3, min_raw * 1e3);
+  printf ("element_overhead_pct %.1f\n",
+      100.0 * ((min_wall[ELEM] - min_wall[IDENT]) / min_raw - 1.0));
   printf ("element_overhead_no_messages_pct %.1f\n",
-      100.0 * ((best_quiet.seconds - best_ident.seconds) / t_raw - 1.0));
-  printf ("live_streams_per_core %.0f\n", floor (audio_s / (best_elem.seconds - best_ident.seconds)));
+      100.0 * ((min_wall[QUIET] - min_wall[IDENT]) / min_raw - 1.0));
+  printf ("element_overhead_cpu_all_threads_pct %.1f\n",
+      100.0 * ((min_cpu - min_wall[IDENT]) / min_raw - 1.0));
+  {
+    gsize n = (gsize) n_seg * repeats;
+    const char *names[3] = { "element_overhead", "element_overhead_no_messages",
+      "element_overhead_cpu_all_threads" };
+    double *sets[3] = { seg_pct, seg_quiet_pct, seg_cpu_pct };
+    double half = 1.96 * sqrt ((double) n) / 2.0;
+    gsize lo = (gsize) MAX (0.0, floor (n / 2.0 - half)), hi = (gsize) MIN (n - 1.0, ceil (n / 2.0 + half));
+    for (int i = 0; i < 3; i++) {
+      qsort (sets[i], n, sizeof (double), cmp_double);
+      printf ("%s_median_pct %.1f (95%% CI %.1f to %.1f, quartiles %.1f %.1f, %zu segments)\n",
+          names[i], quantile (sets[i], n, 0.5), sets[i][lo], sets[i][hi],
+          quantile (sets[i], n, 0.25), quantile (sets[i], n, 0.75), (size_t) n);
+    }
+  }
+  printf ("live_streams_per_core %.0f\n", floor (audio_s / best_elem_cost));
   print_latency ("nonlive", lp.latency_us);
   g_array_free (lp.latency_us, TRUE);
+  g_free (seg_pct);
+  g_free (seg_quiet_pct);
+  g_free (seg_cpu_pct);
 
   /* Live: 10 ms buffers from a live source, as a microphone delivers. */
   {
@@ -423,8 +519,7 @@ main (int argc, char **argv)
 
   g_free (d_base);
   g_free (d_clar);
-  g_free (d_ident);
-  g_free (d_elem);
-  g_free (d_quiet);
+  for (int v = 0; v < N_VARIANTS; v++)
+    g_free (d_syn[v]);
   return 0;
 }
