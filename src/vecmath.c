@@ -93,19 +93,19 @@ clar_log_offset (float *x, size_t n, float offset)
 }
 
 CLAR_VEC_CLONES void
-clar_vec_mul (float *restrict out, const float *restrict a,
-              const float *restrict b, size_t n)
+clar_window_frame (double *restrict out, const float *restrict x,
+                   const double *restrict w, size_t n)
 {
   for (size_t i = 0; i < n; i++)
-    out[i] = a[i] * b[i];
+    out[i] = (double) x[i] * w[i];
 }
 
 CLAR_VEC_CLONES void
-clar_power_column (const float *restrict spec, size_t K, float *restrict pw,
+clar_power_column (const double *restrict spec, size_t K, float *restrict pw,
                    size_t T, size_t t)
 {
   for (size_t k = 0; k < K; k++)
-    pw[k * T + t] = spec[2 * k] * spec[2 * k] + spec[2 * k + 1] * spec[2 * k + 1];
+    pw[k * T + t] = (float) (spec[2 * k] * spec[2 * k] + spec[2 * k + 1] * spec[2 * k + 1]);
 }
 
 CLAR_VEC_CLONES void

@@ -36,12 +36,12 @@ CLAR_VEC_HIDDEN int clar_all_finite (const float *x, size_t n);
  * against double log); anything else falls back to logf. */
 CLAR_VEC_HIDDEN void clar_log_offset (float *x, size_t n, float offset);
 
-/* out[i] = a[i] * b[i]. */
-CLAR_VEC_HIDDEN void clar_vec_mul (float *out, const float *a, const float *b, size_t n);
+/* out[i] = x[i] * w[i] in double (a windowed frame for the FFT). */
+CLAR_VEC_HIDDEN void clar_window_frame (double *out, const float *x, const double *w, size_t n);
 
-/* Column t of a row-major [K][T] power matrix from K interleaved complex
- * values: pw[k * T + t] = re_k^2 + im_k^2. */
-CLAR_VEC_HIDDEN void clar_power_column (const float *spec, size_t K, float *pw, size_t T,
+/* Column t of a row-major [K][T] power matrix from K interleaved double
+ * complex values: pw[k * T + t] = re_k^2 + im_k^2, rounded once to float. */
+CLAR_VEC_HIDDEN void clar_power_column (const double *spec, size_t K, float *pw, size_t T,
                         size_t t);
 
 /* out[b][t] = sum_{k in [lo_b, hi_b)} fb[b][k] * pw[k][t] for b < n_bands,

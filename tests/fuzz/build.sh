@@ -47,6 +47,6 @@ for f in "${libsrc[@]}"; do
 done
 for t in fuzz-model fuzz-labels; do
   "$CC" "${flags[@]}" -fsanitize=fuzzer "$src/tests/fuzz/$t.c" "${objs[@]}" \
-    -o "$out/$t" $(pkg-config --libs fftw3f) $blas -lm -lpthread -ldl
+    -o "$out/$t" $(pkg-config --libs fftw3) $blas -lm -lpthread -ldl
 done
 echo "built $out/fuzz-model $out/fuzz-labels" >&2
