@@ -29,11 +29,14 @@ awk -v ce="$(echo "$c" | get encoder_ms)" -v cm="$(echo "$c" | get mel_ms)" \
     -v te="$(echo "$t" | get torch_encoder_ms)" -v tm="$(echo "$t" | get torch_mel_ms)" \
     -v pf="$(echo "$c" | get encoder_peak_fraction)" -v pk="$(echo "$c" | get fma_peak_gflops)" \
     -v core="$(echo "$c" | get blas_core)" -v ed="$(echo "$t" | get encoder_max_abs_diff)" \
-    -v md="$(echo "$t" | get logmel_max_abs_diff)" 'BEGIN {
+    -v md="$(echo "$t" | get logmel_max_abs_diff)" \
+    -v pm="$(echo "$t" | grep '^paired_mel_ratio' | cut -d' ' -f2-)" \
+    -v pe="$(echo "$t" | grep '^paired_encoder_ratio' | cut -d' ' -f2-)" 'BEGIN {
   printf "\n== summary (one thread, batch 1, ratios > 1 mean libclar is faster)\n"
   printf "encoder: clar %.3f ms (%s), torch %.3f ms, ratio %.2f, %.0f%% of the %.0f GFLOP/s FMA peak, max abs diff %s\n",
     ce, core, te, te / ce, 100 * pf, pk, ed
   printf "log-mel: clar %.4f ms, torchaudio %.4f ms, ratio %.2f, max abs diff %s\n", cm, tm, tm / cm, md
+  printf "paired in one process (alternating rounds, libclar via ctypes): encoder ratio %s; log-mel ratio %s\n", pe, pm
   printf "generic OpenBLAS kernel: encoder %.3f ms, %.2fx slower than the default kernel, ratio to torch %.2f\n",
     ge, ge / ce, te / ge
   if (be != "")

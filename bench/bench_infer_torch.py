@@ -5,7 +5,8 @@
     weights, torch.jit.trace + torch.jit.freeze, batch 1;
   - torchaudio.transforms.MelSpectrogram + log on one window;
   - the same window through libclar (ctypes), to report max |difference|
-    of the log-mel and of the raw encoder output.
+    of the log-mel and of the raw encoder output, and the torch/libclar
+    time ratios measured in alternating pairs in this one process.
 
 usage: bench_infer_torch.py MODEL LIBCLAR_SO [SECONDS_PER_FIGURE]
 Prints "key value" lines."""
@@ -27,6 +28,7 @@ import torchaudio  # noqa: E402
 from clar_torch import make_layer  # noqa: E402
 
 ROUNDS = 7
+PAIRS = 21
 
 
 def read_safetensors(path):
@@ -73,6 +75,38 @@ def time_calls(fn, seconds):
             fn()
         r.append((time.perf_counter() - t0) / n)
     return statistics.median(r)
+
+
+def calls_for(fn, seconds):
+    """How many calls of fn take about `seconds`."""
+    n = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        dt = time.perf_counter() - t0
+        if dt > 0.02:
+            return int(n * seconds / dt) + 1
+        n *= 4
+
+
+def paired_ratio(f_torch, f_clar, seconds):
+    """time(f_torch) / time(f_clar) from PAIRS rounds that alternate the two
+    (which goes first alternates too), each pair a fraction of a second
+    apart: the machine's drift between the C program's run and this one's
+    does not enter. Returns the median ratio and the lowest and highest."""
+    n_t = calls_for(f_torch, seconds / (2 * PAIRS))
+    n_c = calls_for(f_clar, seconds / (2 * PAIRS))
+    ratios = []
+    for k in range(PAIRS):
+        t = {}
+        for name, fn, n in (("t", f_torch, n_t), ("c", f_clar, n_c))[:: 1 if k % 2 else -1]:
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            t[name] = (time.perf_counter() - t0) / n
+        ratios.append(t["t"] / t["c"])
+    return statistics.median(ratios), min(ratios), max(ratios)
 
 
 def main():
@@ -144,11 +178,19 @@ def main():
             traced(inp)
 
     t_enc = time_calls(fwd, secs)
+    # The same ratios measured pairwise in this process; libclar through
+    # ctypes, whose per-call cost (about 1 us) counts against libclar.
+    p_pcm, p_cmel, p_mel_in, p_cout = fptr(pcm), fptr(cmel), fptr(mel_in), fptr(cout)
+    mel_ratio = paired_ratio(torch_logmel,
+                             lambda: lib.clar_session_pcm_to_mel(sess, p_pcm, win, p_cmel, T), secs)
+    enc_ratio = paired_ratio(fwd, lambda: lib.clar_session_encode_raw(sess, p_mel_in, T, p_cout), secs)
     print("torch_version %s" % torch.__version__)
     print("torch_threads %d" % torch.get_num_threads())
     print("torch_mel_ms %.4f" % (t_mel * 1e3))
     print("torch_mel_audio_s_per_s %.1f" % (win / sr / t_mel))
     print("torch_encoder_ms %.4f" % (t_enc * 1e3))
+    print("paired_mel_ratio %.2f (min %.2f, max %.2f, %d pairs)" % (mel_ratio + (PAIRS,)))
+    print("paired_encoder_ratio %.2f (min %.2f, max %.2f, %d pairs)" % (enc_ratio + (PAIRS,)))
     print("logmel_max_abs_diff %.3g" % np.abs(cmel - ref_mel).max())
     print("encoder_max_abs_diff %.3g" % np.abs(cout - ref_out).max())
     print("encoder_max_rel_diff %.3g" % (np.abs(cout - ref_out).max() / np.abs(ref_out).max()))
