@@ -56,27 +56,6 @@ def build(meta, tensors):
     return nn.Sequential(*mods).eval()
 
 
-def time_calls(fn, seconds):
-    """Median over ROUNDS of seconds per call (same method as bench-infer.c)."""
-    n = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        dt = time.perf_counter() - t0
-        if dt > 0.05:
-            n = int(n * seconds / ROUNDS / dt) + 1
-            break
-        n *= 4
-    r = []
-    for _ in range(ROUNDS):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        r.append((time.perf_counter() - t0) / n)
-    return statistics.median(r)
-
-
 def calls_for(fn, seconds):
     """How many calls of fn take about `seconds`."""
     n = 1
@@ -88,6 +67,18 @@ def calls_for(fn, seconds):
         if dt > 0.02:
             return int(n * seconds / dt) + 1
         n *= 4
+
+
+def time_calls(fn, seconds):
+    """Median over ROUNDS of seconds per call (same method as bench-infer.c)."""
+    n = calls_for(fn, seconds / ROUNDS)
+    r = []
+    for _ in range(ROUNDS):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        r.append((time.perf_counter() - t0) / n)
+    return statistics.median(r)
 
 
 def paired_ratio(f_torch, f_clar, seconds):
