@@ -28,6 +28,15 @@ signal_at (guint64 i)
   return (gfloat) (0.3 * sin (2 * G_PI * 440 * t) + 0.2 * sin (2 * G_PI * (200 + 300 * t) * t));
 }
 
+/* A guint64 field of a message's structure; G_MAXUINT64 if absent. */
+static inline guint64
+msg_u64 (GstMessage *m, const gchar *field)
+{
+  guint64 v = G_MAXUINT64;
+  gst_structure_get_uint64 (gst_message_get_structure (m), field, &v);
+  return v;
+}
+
 typedef struct {
   GstHarness *h;
   GstElement *e;      /* the clarembed inside the harness bin */

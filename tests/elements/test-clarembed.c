@@ -44,14 +44,6 @@ pop_messages (Fixture *f)
   return l;
 }
 
-static guint64
-msg_u64 (GstMessage *m, const gchar *field)
-{
-  guint64 v = G_MAXUINT64;
-  gst_structure_get_uint64 (gst_message_get_structure (m), field, &v);
-  return v;
-}
-
 static gboolean
 msg_bool (GstMessage *m, const gchar *field)
 {

@@ -94,14 +94,6 @@ pop_messages (Fixture *f)
   return l;
 }
 
-static guint64
-msg_u64 (GstMessage *m, const gchar *field)
-{
-  guint64 v = G_MAXUINT64;
-  gst_structure_get_uint64 (gst_message_get_structure (m), field, &v);
-  return v;
-}
-
 /* The message's embedding: finite and of unit length (or empty). */
 static void
 check_embedding_sane (GstMessage *m)
