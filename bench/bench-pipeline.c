@@ -31,25 +31,14 @@
 #include <gst/gst.h>
 #include <clar/clar.h>
 
+#include "bench-util.h"
+
 #define HOP_NS ((guint64) 500000000)   /* the hop: 0.5 s */
 
 static double
 now (void)
 {
   return g_get_monotonic_time () * 1e-6;
-}
-
-static long
-rss_kb (void)
-{
-  long pages = 0, resident = 0;
-  FILE *f = fopen ("/proc/self/statm", "r");
-  if (!f)
-    return -1;
-  if (fscanf (f, "%ld %ld", &pages, &resident) != 2)
-    resident = -1;
-  fclose (f);
-  return resident * (sysconf (_SC_PAGESIZE) / 1024);
 }
 
 /* ---- model loads, counted from the cache's INFO lines ------------------ */

@@ -22,6 +22,8 @@
 #include <gst/check/gstharness.h>
 #include <clar/gstclarmeta.h>
 
+#include "bench-util.h"
+
 #define RATE 16000
 
 /* AddressSanitizer keeps freed memory in quarantine (256 MB by default), so
@@ -33,19 +35,6 @@
 #define SOAK_UNDER_ASAN 1
 #endif
 #endif
-
-static long
-rss_kb (void)
-{
-  long pages_total = 0, pages_resident = 0;
-  FILE *f = fopen ("/proc/self/statm", "r");
-  if (!f)
-    return -1;
-  if (fscanf (f, "%ld %ld", &pages_total, &pages_resident) != 2)
-    pages_resident = -1;
-  fclose (f);
-  return pages_resident < 0 ? -1 : pages_resident * (sysconf (_SC_PAGESIZE) / 1024);
-}
 
 /* Generated audio: a tone whose pitch and level change every 7 s, over
  * low-level noise, with one second of silence every minute; deterministic

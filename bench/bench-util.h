@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Shared by the bench/ programs. */
+#ifndef CLAR_BENCH_UTIL_H
+#define CLAR_BENCH_UTIL_H
+
+#include <stdio.h>
+#include <unistd.h>
+
+/* Resident memory of this process in kB (/proc/self/statm), or -1. */
+static inline long
+rss_kb (void)
+{
+  long pages_total = 0, pages_resident = 0;
+  FILE *f = fopen ("/proc/self/statm", "r");
+  if (!f)
+    return -1;
+  if (fscanf (f, "%ld %ld", &pages_total, &pages_resident) != 2)
+    pages_resident = -1;
+  fclose (f);
+  return pages_resident < 0 ? -1 : pages_resident * (sysconf (_SC_PAGESIZE) / 1024);
+}
+
+#endif /* CLAR_BENCH_UTIL_H */
