@@ -40,17 +40,23 @@ clar_all_finite (const float *x, size_t n)
  * ln y = e ln2 + ln(1 + f), f = m - 1, and ln(1 + f) from the minimax
  * polynomial of Cephes' logf.c (S. L. Moshier, Cephes Math Library 2.2,
  * 1992; relative error 7.6e-8 on that interval). ln2 is split into
- * 0.693359375 + -2.12194440e-4 so e * ln2 adds no rounding error. */
+ * 0.693359375 + -2.12194440e-4 so e * ln2 adds no rounding error.
+ *
+ * m and e come from integer operations on the bits only (the reduction of
+ * ARM's optimized-routines logf, with the offset at sqrt(1/2) = 0x3f3504f3
+ * instead of 0x3f330000): t = bits(y) - bits(sqrt(1/2)); e = t >> 23 as a
+ * signed 9-bit field; m = bits(sqrt(1/2)) + (t & 0x7fffff), which lies in
+ * [sqrt(1/2), sqrt(2)). A float compare and select here kept GCC 12 from
+ * vectorising the loop for AVX2 ("control flow in loop"): one value per
+ * instruction instead of eight. f = m - 1 is exact (Sterbenz). */
 static inline float
 log_normal (float y)
 {
-  uint32_t u = f2u (y);
-  int e = (int) ((u >> 23) & 0xff) - 126;           /* y = m 2^e, m in [0.5, 1) */
-  float m = u2f ((u & 0x007fffffu) | 0x3f000000u);
-  int small = m < 0.70710678118654752f;            /* m < sqrt(1/2): use 2m, e-1 */
-  float x = small ? m + m - 1.0f : m - 1.0f;
+  const uint32_t sqrt_half = 0x3f3504f3u;
+  uint32_t t = f2u (y) - sqrt_half;
+  int e = (int) ((t >> 23) ^ 0x100u) - 0x100;       /* sign-extend 9 bits */
+  float x = u2f (sqrt_half + (t & 0x007fffffu)) - 1.0f;
   float z, r, ef;
-  e -= small;
   ef = (float) e;
   z = x * x;
   r = 7.0376836292e-2f;
@@ -79,9 +85,13 @@ clar_log_offset (float *x, size_t n, float offset)
       x[i] = logf (x[i] + offset);
     return;
   }
+  /* y is a positive normal float exactly when its bits lie in
+   * [bits(FLT_MIN), bits(FLT_MAX)]; one unsigned compare on the bits tests
+   * that (NaN and negatives fall outside) and vectorises, where a chain of
+   * float compares joined by && did not. */
   for (size_t i = 0; i < n; i++) {
     float y = x[i] + offset;
-    odd |= (uint32_t) !(y >= FLT_MIN && y <= FLT_MAX);
+    odd |= (uint32_t) (f2u (y) - 0x00800000u > 0x7f7fffffu - 0x00800000u);
   }
   if (odd) {
     for (size_t i = 0; i < n; i++)
