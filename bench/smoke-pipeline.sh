@@ -33,4 +33,8 @@ for k in file_rtf element_overhead_pct nonlive_latency_mean_ms rss_per_extra_cla
     ''|*nan*|*inf*) echo "FAIL: $k = '$(get $k)'"; fail=1 ;;
   esac
 done
+# Both post costs printed, as positive numbers.
+printf '%s\n' "$out" | awk '$1 == "bus_post_us" && $2 == "reader_asleep" && $3 > 0 &&
+  $4 == "reader_running" && $5 > 0 { ok = 1 } END { exit !ok }' ||
+  { echo "FAIL: no valid bus_post_us line"; fail=1; }
 exit $fail
