@@ -31,8 +31,12 @@ test_report (void)
   if (r.is_fallback)
     CHECK (r.cpu_has_avx2 && r.suggested_core[0]);
   /* With the kernel forced to match the CPU, no fallback is reported. */
-  if (forced && (!strcmp (forced, "SkylakeX") || !strcmp (forced, "Haswell")))
+  if (forced && (!strcmp (forced, "SkylakeX") || !strcmp (forced, "Haswell"))) {
     CHECK (!r.is_fallback);
+#ifdef CLAR_TEST_OPENBLAS
+    CHECK (strcmp (r.core_name, forced) == 0);   /* the kernel asked for */
+#endif
+  }
 #ifdef CLAR_TEST_OPENBLAS
   /* Forced to the generic kernel (what Debian's OpenBLAS picks on CPUs it
    * does not know), the fallback is detected and the fix is named. */
