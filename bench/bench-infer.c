@@ -18,20 +18,14 @@
 
 #include <clar/clar.h>
 
+#include "bench-util.h"
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define HAVE_X86 1
 #endif
 
 #define ROUNDS 7
-
-static double
-now (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int
 cmp_double (const void *a, const void *b)
@@ -50,11 +44,11 @@ time_calls (bench_fn fn, void *ctx, double seconds)
   long n = 1;
   /* Calibrate: calls per round. */
   for (;;) {
-    double t0 = now ();
+    double t0 = bench_now ();
     for (long i = 0; i < n; i++)
       if (fn (ctx) != 0)
         return -1;
-    double dt = now () - t0;
+    double dt = bench_now () - t0;
     if (dt > 0.05 || n > (1L << 30)) {
       n = (long) (n * per_round / (dt > 1e-9 ? dt : 1e-9)) + 1;
       break;
@@ -62,10 +56,10 @@ time_calls (bench_fn fn, void *ctx, double seconds)
     n *= 4;
   }
   for (int k = 0; k < ROUNDS; k++) {
-    double t0 = now ();
+    double t0 = bench_now ();
     for (long i = 0; i < n; i++)
       fn (ctx);
-    r[k] = (now () - t0) / n;
+    r[k] = (bench_now () - t0) / n;
   }
   qsort (r, ROUNDS, sizeof r[0], cmp_double);
   return r[ROUNDS / 2];
@@ -102,14 +96,14 @@ run_encode (void *p)
       a5 = SET (5), a6 = SET (6), a7 = SET (7), a8 = SET (8), a9 = SET (9),  \
       a10 = SET (10), a11 = SET (11);                                        \
     float o[LANES];                                                          \
-    double t0 = now (), dt;                                                  \
+    double t0 = bench_now (), dt;                                            \
     for (long i = 0; i < iters; i++) {                                       \
       a0 = FMA (a0, m, b); a1 = FMA (a1, m, b); a2 = FMA (a2, m, b);         \
       a3 = FMA (a3, m, b); a4 = FMA (a4, m, b); a5 = FMA (a5, m, b);         \
       a6 = FMA (a6, m, b); a7 = FMA (a7, m, b); a8 = FMA (a8, m, b);         \
       a9 = FMA (a9, m, b); a10 = FMA (a10, m, b); a11 = FMA (a11, m, b);     \
     }                                                                        \
-    dt = now () - t0;                                                        \
+    dt = bench_now () - t0;                                                  \
     a0 = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11;       \
     memcpy (o, &a0, sizeof o);                                               \
     if (o[0] == 12345.0f)   /* keeps the loop alive */                       \

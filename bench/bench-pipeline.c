@@ -25,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
 
@@ -35,12 +34,6 @@
 #include "bench-util.h"
 
 #define HOP_NS ((guint64) 500000000)   /* the hop: 0.5 s */
-
-static double
-now (void)
-{
-  return g_get_monotonic_time () * 1e-6;
-}
 
 /* ---- model loads, counted from the cache's INFO lines ------------------ */
 static gint model_loads = 0;
@@ -136,7 +129,7 @@ run (const gchar *desc, LatencyProbe *lp, double timeout_s)
    * buffers' negotiation are not counted as per-window cost. */
   gst_element_set_state (p, GST_STATE_PAUSED);
   gst_element_get_state (p, NULL, NULL, GST_CLOCK_TIME_NONE);
-  t0 = now ();
+  t0 = bench_now ();
   c0 = cpu_now ();
   gst_element_set_state (p, GST_STATE_PLAYING);
   for (;;) {
@@ -160,7 +153,7 @@ run (const gchar *desc, LatencyProbe *lp, double timeout_s)
     }
     gst_message_unref (m);
   }
-  r.seconds = now () - t0;
+  r.seconds = bench_now () - t0;
   r.cpu = cpu_now () - c0;
   r.windows = lp->windows;
   gst_element_set_state (p, GST_STATE_NULL);
@@ -239,14 +232,14 @@ raw_run (Raw *r, guint n)
 {
   clar_label_score top[5];
   const clar_labels *labels = clar_model_get_labels (r->model);
-  double t0 = now ();
+  double t0 = bench_now ();
   for (guint i = 0; i < n; i++, r->next++) {
     const float *w = r->pcm + (r->next % r->n_pos) * r->hop;
     clar_session_embed (r->session, w, r->win, r->emb);
     if (labels)
       clar_labels_top_k (labels, r->emb, 3, 0.0f, top);
   }
-  return now () - t0;
+  return bench_now () - t0;
 }
 
 static void
@@ -319,24 +312,16 @@ bus_reader (gpointer data)
 }
 
 static double
-now_us (void)
-{
-  struct timespec ts;   /* g_get_monotonic_time counts whole microseconds */
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e6 + ts.tv_nsec * 1e-3;
-}
-
-static double
 bus_post_us (BusReader *r, GstObject *src, double gap_us, int n)
 {
   double *t = g_new (double, n), med;
   for (int i = 0; i < n; i++) {
-    double until = now_us () + gap_us, t0;
-    while (now_us () < until)
+    double until = bench_now () + gap_us * 1e-6, t0;
+    while (bench_now () < until)
       ;
-    t0 = now_us ();
+    t0 = bench_now ();
     gst_bus_post (r->bus, gst_message_new_element (src, gst_structure_new_empty ("bench")));
-    t[i] = now_us () - t0;
+    t[i] = (bench_now () - t0) * 1e6;
   }
   qsort (t, n, sizeof (double), cmp_double);
   med = t[n / 2];

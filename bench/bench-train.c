@@ -9,14 +9,7 @@
 
 #include <clar/clar.h>
 #include "nn.h"
-
-static double
-now (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "bench-util.h"
 
 int
 main (int argc, char **argv)
@@ -45,7 +38,7 @@ main (int argc, char **argv)
   for (int s = 0; s <= steps; s++) {
     const float *z, *lg;
     if (s == 1)
-      t0 = now ();   /* step 0 warms up (allocations) */
+      t0 = bench_now ();   /* step 0 warms up (allocations) */
     clar_net_zero_grad (net);
     clar_net_forward (net, mel, 2 * B, T, 1, NULL, &z, &lg);
     clar_loss_ntxent (z, B, 64, 0.5f, dz);
@@ -55,7 +48,7 @@ main (int argc, char **argv)
   }
   clar_blas_inspect (&r);
   printf ("clar: batch %d clips (%d views), %.1f views/s, %.1f ms/step, BLAS %s x%d threads, %d training threads\n", B,
-      2 * B, steps * 2.0 * B / (now () - t0), (now () - t0) / steps * 1e3, r.core_name, r.n_threads, threads);
+      2 * B, steps * 2.0 * B / (bench_now () - t0), (bench_now () - t0) / steps * 1e3, r.core_name, r.n_threads, threads);
   clar_net_free (net);
   free (mel); free (dz); free (dl); free (lab);
   return 0;

@@ -4,7 +4,18 @@
 #define CLAR_BENCH_UTIL_H
 
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
+
+/* Monotonic time in seconds, to the nanosecond (g_get_monotonic_time reads
+ * the same clock but counts whole microseconds). */
+static inline double
+bench_now (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 /* Resident memory of this process in kB (/proc/self/statm), or -1. */
 static inline long

@@ -716,8 +716,9 @@ gst_clar_embed_setup (GstAudioFilter *filter, const GstAudioInfo *info)
 
 /* tmpl: a GValue already initialised to G_TYPE_FLOAT. Copying it is what
  * g_value_init would do for a fundamental type without a reference to
- * hold, minus two type-table lookups; for the 128-float embedding that
- * halves the cost of building the message. */
+ * hold, minus two type-table lookups per value. With the interned field
+ * names this took building a message with a 128-float embedding from about
+ * 6.7 to 4.7 us (a GstBus micro-benchmark, 2026-11-30). */
 static inline void
 append_float (GValue *arr, const GValue *tmpl, gfloat f)
 {
