@@ -42,6 +42,7 @@
 #include <clar/model.h>
 #include <clar/text.h>
 #include <clar/session.h>
+#include <clar/stream.h>
 #include <clar/runtime.h>
 
 #endif /* CLAR_CLAR_H */

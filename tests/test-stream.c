@@ -1,0 +1,374 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* clar_stream: windows, hop, the padding rule, gaps, S16, NaN/Inf, silence,
+ * resets, against clar_session_embed on the same samples. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <clar/clar.h>
+#include "clar-test.h"
+#include "model-private.h"
+
+static const char *small_arch =
+  "[{\"op\":\"conv2d\",\"name\":\"c1\",\"in\":1,\"out\":4,\"kernel\":3,\"pad\":1},"
+  "{\"op\":\"relu\"},{\"op\":\"maxpool2d\",\"kernel\":2},"
+  "{\"op\":\"global_avg_pool\"},{\"op\":\"linear\",\"name\":\"fc\",\"in\":4,\"out\":8}]";
+
+#define W 16000
+#define H 8000
+
+static void
+add (clar_st_writer *w, const char *name, size_t ndim, const size_t *shape, unsigned seed)
+{
+  size_t n = 1;
+  float *buf;
+  for (size_t i = 0; i < ndim; i++)
+    n *= shape[i];
+  buf = malloc (n * sizeof (float));
+  for (size_t i = 0; i < n; i++)
+    buf[i] = (float) (((i * 2654435761u + seed) % 1000) / 1000.0 - 0.5);
+  clar_st_writer_add (w, name, shape, ndim, buf);
+  free (buf);
+}
+
+static clar_model *
+small_model (void)
+{
+  clar_mel_params mel = clar_mel_default_params ();
+  clar_st_writer *w = clar_st_writer_new ();
+  size_t s4[4] = { 4, 1, 3, 3 }, s1[1] = { 4 }, s2[2] = { 8, 4 }, s8[1] = { 8 };
+  const char *names[3] = { "dog", "cat", "cow" };
+  float v[24];
+  void *data;
+  size_t size;
+  clar_model *m = NULL;
+  clar_error err;
+  clar_labels *l;
+  clar_model_write_header (w, &mel, W, H, 8, small_arch, "t", NULL);
+  add (w, "encoder.c1.weight", 4, s4, 1);
+  add (w, "encoder.c1.bias", 1, s1, 2);
+  add (w, "encoder.fc.weight", 2, s2, 3);
+  add (w, "encoder.fc.bias", 1, s8, 4);
+  for (int i = 0; i < 24; i++)
+    v[i] = (float) ((i * 7) % 5) - 2.0f;
+  l = clar_labels_new (3, 8, names, v, 10.0f, NULL);
+  clar_labels_to_writer (l, w);
+  clar_labels_unref (l);
+  clar_st_writer_to_memory (w, &data, &size, NULL);
+  clar_st_writer_free (w);
+  if (clar_model_load_memory (data, size, &m, &err) != CLAR_OK)
+    fprintf (stderr, "model: %s\n", err.message);
+  free (data);
+  return m;
+}
+
+static float *
+signal (size_t n)
+{
+  float *x = malloc (n * sizeof (float));
+  for (size_t i = 0; i < n; i++)
+    x[i] = (float) (0.3 * sin (6.283185307179586 * 440.0 * i / 16000.0)
+        + 0.2 * sin (6.283185307179586 * (200.0 + 0.02 * i) * i / 16000.0));
+  return x;
+}
+
+/* Embedding of pcm[start, start + valid) zero-padded to W, by a session. */
+static void
+reference (clar_session *s, const float *pcm, size_t start, size_t valid, float *emb)
+{
+  float *win = calloc (W, sizeof (float));
+  memcpy (win, pcm + start, valid * sizeof (float));
+  CHECK_EQ_INT (clar_session_embed (s, win, W, emb), CLAR_OK);
+  free (win);
+}
+
+/* Windows of a signal pushed in uneven chunks: starts every hop, indices,
+ * embeddings and labels exactly those of clar_session_embed on the same
+ * samples; the final partial window is zero-padded when it holds at least
+ * half a window. */
+static void
+test_windows (void)
+{
+  clar_model *m = small_model ();
+  clar_error err;
+  clar_stream *st;
+  clar_session *ref;
+  const size_t n = 3 * W + 3000;  /* windows at 0, H, ..., 5H; remainder 11000 */
+  float *pcm = signal (n), emb[8];
+  size_t pos = 0, chunk = 1, n_win = 0;
+  clar_window_result r;
+  if (!m)
+    return;
+  st = clar_stream_new (m, NULL, &err);
+  ref = clar_session_new (m, &err);
+  CHECK (st && ref);
+  CHECK_EQ_INT (clar_stream_window_samples (st), W);
+  CHECK_EQ_INT (clar_stream_hop_samples (st), H);
+  while (pos < n) {
+    size_t used, len = chunk < n - pos ? chunk : n - pos;
+    int ready = clar_stream_push_f32 (st, pcm + pos, len, &used);
+    uint64_t idx, start;
+    pos += used;
+    chunk = chunk * 7 % 4099 + 1;     /* uneven chunk sizes */
+    if (!ready) {
+      CHECK_EQ_INT (used, len);
+      continue;
+    }
+    CHECK (clar_stream_ready (st, &idx, &start));
+    CHECK_EQ_INT (idx, n_win);
+    CHECK_EQ_INT (start, n_win * H);
+    /* A complete window takes no more samples until computed. */
+    CHECK_EQ_INT (clar_stream_push_f32 (st, pcm, 1, &used), 1);
+    CHECK_EQ_INT (used, 0);
+    CHECK_EQ_INT (clar_stream_compute (st, &r), CLAR_OK);
+    CHECK_EQ_INT (r.index, n_win);
+    CHECK_EQ_INT (r.start, n_win * H);
+    CHECK_EQ_INT (r.valid, W);
+    CHECK (!r.padded && !r.silent && r.embedding);
+    reference (ref, pcm, r.start, W, emb);
+    CHECK (memcmp (emb, r.embedding, sizeof emb) == 0);
+    {
+      clar_label_score top[3];
+      int k = clar_labels_top_k (clar_model_get_labels (m), emb, 3, 0.0f, top);
+      CHECK_EQ_INT (r.n_top, k);
+      for (int i = 0; i < k && i < r.n_top; i++)
+        CHECK_EQ_INT (r.top[i].index, top[i].index);
+    }
+    n_win++;
+  }
+  CHECK_EQ_INT (n_win, 5);
+  CHECK_EQ_INT (clar_stream_position (st), n);
+  CHECK_EQ_INT (clar_stream_fill (st), 11000);
+  CHECK_EQ_INT (clar_stream_flush (st, &r), CLAR_OK);
+  CHECK (r.padded);
+  CHECK_EQ_INT (r.index, 5);
+  CHECK_EQ_INT (r.start, 5 * H);
+  CHECK_EQ_INT (r.valid, 11000);
+  reference (ref, pcm, r.start, 11000, emb);
+  CHECK (r.embedding && memcmp (emb, r.embedding, sizeof emb) == 0);
+  /* Nothing left. */
+  CHECK_EQ_INT (clar_stream_fill (st), 0);
+  CHECK_EQ_INT (clar_stream_flush (st, &r), CLAR_ERR_INPUT_TOO_SHORT);
+
+  /* The same remainder with eos_min_fill 0.75 (needs 12000): dropped;
+   * with 1.0: never flushed. */
+  for (int q = 0; q < 2; q++) {
+    size_t used;
+    clar_stream_reset (st);
+    CHECK_EQ_INT (clar_stream_position (st), 0);
+    clar_stream_set_options (st, q ? 1.0 : 0.75, 0.0, 3, 0.0f);
+    CHECK_EQ_INT (clar_stream_push_f32 (st, pcm, 11000, &used), 0);
+    CHECK_EQ_INT (clar_stream_flush (st, &r), CLAR_ERR_INPUT_TOO_SHORT);
+  }
+  /* top_k 0: no labels; a threshold above every score: none either. */
+  clar_stream_reset (st);
+  clar_stream_set_options (st, 0.5, 0.0, 0, 0.0f);
+  {
+    size_t used;
+    CHECK_EQ_INT (clar_stream_push_f32 (st, pcm, W, &used), 1);
+    CHECK_EQ_INT (clar_stream_compute (st, &r), CLAR_OK);
+    CHECK_EQ_INT (r.n_top, 0);
+    clar_stream_set_options (st, 0.5, 0.0, 3, 1.0f);
+    CHECK_EQ_INT (clar_stream_push_f32 (st, pcm + W, H, &used), 1);
+    CHECK_EQ_INT (clar_stream_compute (st, &r), CLAR_OK);
+    CHECK_EQ_INT (r.n_top, 0);
+    /* No window complete: compute and skip refuse. */
+    CHECK_EQ_INT (clar_stream_compute (st, &r), CLAR_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT (clar_stream_skip (st, &r), CLAR_ERR_INVALID_ARGUMENT);
+  }
+  free (pcm);
+  clar_session_free (ref);
+  clar_stream_free (st);
+  clar_model_unref (m);
+}
+
+/* hop > window: the samples between windows are skipped; skip() slides
+ * without computing and still counts the window. */
+static void
+test_hop_gap_skip (void)
+{
+  clar_model *m = small_model ();
+  clar_error err;
+  clar_stream_params p;
+  clar_stream *st;
+  clar_session *ref;
+  const size_t n = 56000;
+  float *pcm = signal (n), emb[8];
+  clar_window_result r;
+  size_t pos = 0, used, k = 0;
+  if (!m)
+    return;
+  clar_stream_params_init (&p);
+  p.window_samples = 12000;
+  p.hop_samples = 20000;
+  st = clar_stream_new (m, &p, &err);
+  ref = clar_session_new (m, &err);
+  while (pos < n) {
+    int ready = clar_stream_push_f32 (st, pcm + pos, n - pos, &used);
+    pos += used;
+    if (!ready)
+      continue;
+    if (k == 1) {
+      CHECK_EQ_INT (clar_stream_skip (st, &r), CLAR_OK);
+    } else {
+      float *win = pcm + k * 20000;
+      CHECK_EQ_INT (clar_stream_compute (st, &r), CLAR_OK);
+      CHECK_EQ_INT (clar_session_embed (ref, win, 12000, emb), CLAR_OK);
+      CHECK (memcmp (emb, r.embedding, sizeof emb) == 0);
+    }
+    CHECK_EQ_INT (r.index, k);
+    CHECK_EQ_INT (r.start, k * 20000);
+    CHECK_EQ_INT (r.n_samples, 12000);
+    k++;
+  }
+  CHECK_EQ_INT (k, 3);                  /* 0, 20000, 40000 */
+  /* Inside the gap after the last window: nothing to flush. */
+  CHECK_EQ_INT (clar_stream_flush (st, &r), CLAR_ERR_INPUT_TOO_SHORT);
+  free (pcm);
+  clar_session_free (ref);
+  clar_stream_free (st);
+  clar_model_unref (m);
+}
+
+/* S16 and gaps give exactly the samples they stand for. */
+static void
+test_s16_and_gap (void)
+{
+  clar_model *m = small_model ();
+  clar_error err;
+  clar_stream *a, *b;
+  int16_t *s16 = malloc (W * sizeof (int16_t));
+  float *f = malloc (W * sizeof (float));
+  clar_window_result ra, rb;
+  size_t used;
+  if (!m)
+    return;
+  a = clar_stream_new (m, NULL, &err);
+  b = clar_stream_new (m, NULL, &err);
+  for (size_t i = 0; i < W; i++) {
+    s16[i] = (int16_t) ((i * 7919) % 65536 - 32768);
+    f[i] = s16[i] / 32768.0f;
+  }
+  CHECK_EQ_INT (clar_stream_push_s16 (a, s16, W, &used), 1);
+  CHECK_EQ_INT (clar_stream_push_f32 (b, f, W, &used), 1);
+  CHECK_EQ_INT (clar_stream_compute (a, &ra), CLAR_OK);
+  CHECK_EQ_INT (clar_stream_compute (b, &rb), CLAR_OK);
+  CHECK (memcmp (ra.embedding, rb.embedding, 8 * sizeof (float)) == 0);
+  CHECK (ra.rms == rb.rms);
+  /* A gap of W - 100 zeros after 100 samples, against explicit zeros. */
+  clar_stream_reset (a);
+  clar_stream_reset (b);
+  memset (f + 100, 0, (W - 100) * sizeof (float));
+  CHECK_EQ_INT (clar_stream_push_f32 (a, f, 100, &used), 0);
+  CHECK_EQ_INT (clar_stream_push_f32 (a, NULL, W, &used), 1);
+  CHECK_EQ_INT (used, W - 100);
+  CHECK_EQ_INT (clar_stream_push_f32 (b, f, W, &used), 1);
+  CHECK_EQ_INT (clar_stream_compute (a, &ra), CLAR_OK);
+  CHECK_EQ_INT (clar_stream_compute (b, &rb), CLAR_OK);
+  CHECK (memcmp (ra.embedding, rb.embedding, 8 * sizeof (float)) == 0);
+  CHECK_EQ_INT (clar_stream_push_s16 (a, NULL, 5, &used), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_stream_push_f32 (NULL, f, 5, &used), CLAR_ERR_INVALID_ARGUMENT);
+  free (s16);
+  free (f);
+  clar_stream_free (a);
+  clar_stream_free (b);
+  clar_model_unref (m);
+}
+
+/* NaN/Inf windows are not encoded but still slide and count; quiet windows
+ * below min_rms are silent (no encoder, no labels) with their RMS. */
+static void
+test_nonfinite_and_silence (void)
+{
+  clar_model *m = small_model ();
+  clar_error err;
+  clar_stream *st;
+  const size_t n = 4 * H;
+  float *pcm = signal (n);
+  clar_window_result r;
+  size_t pos = 0, used, k = 0;
+  if (!m)
+    return;
+  st = clar_stream_new (m, NULL, &err);
+  pcm[12000] = NAN;                     /* in windows 0 and 1 */
+  pcm[20000] = INFINITY;                /* in windows 1 and 2 */
+  while (pos < n) {
+    int ready = clar_stream_push_f32 (st, pcm + pos, n - pos, &used);
+    pos += used;
+    if (!ready)
+      continue;
+    CHECK_EQ_INT (clar_stream_compute (st, &r), CLAR_ERR_NONFINITE);
+    CHECK_EQ_INT (r.index, k);
+    CHECK (isnan (r.rms) && r.embedding == NULL);
+    k++;
+  }
+  CHECK_EQ_INT (k, 3);
+  /* Quiet: amplitude 1e-3 (RMS ~3.6e-4) under min_rms 0.01. */
+  clar_stream_reset (st);
+  clar_stream_set_options (st, 0.5, 0.01, 3, 0.0f);
+  for (size_t i = 0; i < W; i++)
+    pcm[i] = (float) (1e-3 * sin (i * 0.1) * (i % 2 ? 1 : 0.2));
+  CHECK_EQ_INT (clar_stream_push_f32 (st, pcm, W, &used), 1);
+  CHECK_EQ_INT (clar_stream_compute (st, &r), CLAR_OK);
+  CHECK (r.silent && r.embedding == NULL && r.n_top == 0);
+  CHECK (r.rms > 1e-4 && r.rms < 0.01);
+  /* Louder than min_rms: encoded. */
+  for (size_t i = 0; i < W; i++)
+    pcm[i] *= 100.0f;
+  clar_stream_reset (st);
+  CHECK_EQ_INT (clar_stream_push_f32 (st, pcm, W, &used), 1);
+  CHECK_EQ_INT (clar_stream_compute (st, &r), CLAR_OK);
+  CHECK (!r.silent && r.embedding != NULL);
+  free (pcm);
+  clar_stream_free (st);
+  clar_model_unref (m);
+}
+
+static void
+test_bad_settings (void)
+{
+  clar_model *m = small_model ();
+  clar_error err;
+  clar_stream *st;
+  clar_stream_params p;
+  clar_labels *l;
+  const char *names[1] = { "x" };
+  float v[4] = { 1, 0, 0, 0 };
+  if (!m)
+    return;
+  clar_stream_params_init (&p);
+  p.window_samples = 100;               /* below min_samples (257) */
+  CHECK (clar_stream_new (m, &p, &err) == NULL);
+  CHECK_EQ_INT (err.code, CLAR_ERR_INPUT_TOO_SHORT);
+  CHECK (clar_stream_new (NULL, NULL, &err) == NULL);
+  CHECK (clar_stream_new_for_session (NULL, NULL, &err) == NULL);
+  st = clar_stream_new (m, NULL, &err);
+  CHECK_EQ_INT (clar_stream_set_window (st, CLAR_STREAM_MAX_WINDOW + 1, 0, &err),
+      CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_stream_set_window (st, 0, CLAR_STREAM_MAX_WINDOW + 1, &err),
+      CLAR_ERR_INVALID_ARGUMENT);
+  /* The failed calls left the stream as it was. */
+  CHECK_EQ_INT (clar_stream_window_samples (st), W);
+  CHECK_EQ_INT (clar_stream_set_window (st, 257, 1, &err), CLAR_OK);
+  l = clar_labels_new (1, 4, names, v, 10.0f, NULL);
+  CHECK_EQ_INT (clar_stream_set_labels (st, l), CLAR_ERR_DIMENSION_MISMATCH);
+  CHECK (clar_stream_get_labels (st) == clar_model_get_labels (m));
+  CHECK_EQ_INT (clar_stream_set_labels (st, NULL), CLAR_OK);
+  clar_labels_unref (l);
+  /* NaN and out-of-range options are clamped, not trusted. */
+  clar_stream_set_options (st, NAN, -1.0, 1u << 30, NAN);
+  clar_stream_free (st);
+  clar_stream_free (NULL);
+  clar_model_unref (m);
+}
+
+int
+main (void)
+{
+  CLAR_TEST_RUN (test_windows);
+  CLAR_TEST_RUN (test_hop_gap_skip);
+  CLAR_TEST_RUN (test_s16_and_gap);
+  CLAR_TEST_RUN (test_nonfinite_and_silence);
+  CLAR_TEST_RUN (test_bad_settings);
+  CLAR_TEST_EXIT ();
+}
