@@ -427,17 +427,13 @@ gst_clar_embed_get_property (GObject *object, guint prop_id, GValue *value,
 static void
 free_stream_state (GstClarEmbed *self)
 {
-  clar_session_free (self->session);
-  self->session = NULL;
+  clar_stream_free (self->stream);
+  self->stream = NULL;
   clar_labels_unref (self->labels);
   self->labels = NULL;
   gst_clar_model_cache_release (self->model);
   self->model = NULL;
   self->info = NULL;
-  g_clear_pointer (&self->ring, g_free);
-  g_clear_pointer (&self->embedding, g_free);
-  g_clear_pointer (&self->top, g_free);
-  self->window_samples = self->hop_samples = 0;
 }
 
 static void
@@ -455,13 +451,9 @@ gst_clar_embed_finalize (GObject *object)
 static void
 reset_windowing (GstClarEmbed *self)
 {
-  self->filled = 0;
-  self->skip = 0;
-  self->window_start = 0;
-  self->next_offset = 0;
+  clar_stream_reset (self->stream);
   self->have_base = FALSE;
   self->base_ts = GST_CLOCK_TIME_NONE;
-  self->window_index = 0;
 }
 
 /* Zero-shot labels from the "labels" prompts or a .txt prompt file, through
@@ -533,8 +525,8 @@ gst_clar_embed_start (GstBaseTransform *trans)
     goto fail;
   }
   self->info = clar_model_get_info (self->model);
-  self->session = clar_session_new (self->model, &err);
-  if (!self->session) {
+  self->stream = clar_stream_new (self->model, NULL, &err);
+  if (!self->stream) {
     GST_ELEMENT_ERROR (self, LIBRARY, INIT, ("Could not start a clar session."),
         ("%s", err.message));
     goto fail;
@@ -567,8 +559,7 @@ gst_clar_embed_start (GstBaseTransform *trans)
   } else {
     GST_INFO_OBJECT (self, "model has no labels; reporting embeddings only");
   }
-  self->embedding = g_new0 (gfloat, self->info->embedding_dim);
-  self->top = g_new0 (clar_label_score, MAX_TOP_K);
+  clar_stream_set_labels (self->stream, self->labels);
   {
     char msg[512];
     if (clar_blas_warning (msg, sizeof msg))
@@ -678,12 +669,14 @@ configure_windows (GstClarEmbed *self)
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("hop-size is shorter than one sample."), (NULL));
     return FALSE;
   }
-  if (ws != self->window_samples || !self->ring) {
-    g_free (self->ring);
-    self->ring = g_new0 (gfloat, ws);
+  {
+    clar_error err = { 0 };
+    if (clar_stream_set_window (self->stream, (size_t) ws, (size_t) hs, &err) != CLAR_OK) {
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("Invalid window-size or hop-size."),
+          ("%s", err.message));
+      return FALSE;
+    }
   }
-  self->window_samples = ws;
-  self->hop_samples = hs;
   GST_INFO_OBJECT (self, "window %" G_GUINT64_FORMAT " samples, hop %" G_GUINT64_FORMAT,
       ws, hs);
   return TRUE;
@@ -736,86 +729,67 @@ append_string (GValue *arr, const gchar *s)
   gst_value_array_append_and_take_value (arr, &v);
 }
 
-/* Runs one window (self->ring, window_samples long, `valid` of them real)
- * and reports it. buf (nullable) is the buffer that completes it. */
+/* The per-window options, read under the object lock, handed to the
+ * stream before it computes or flushes a window. */
 static void
-process_window (GstClarEmbed *self, GstBuffer *buf, guint64 valid, gboolean padded)
+sync_stream_options (GstClarEmbed *self)
+{
+  gdouble min_fill, min_rms;
+  guint top_k;
+  gfloat threshold;
+
+  GST_OBJECT_LOCK (self);
+  min_fill = self->eos_min_fill;
+  min_rms = self->min_rms;
+  top_k = self->top_k;
+  threshold = self->threshold;
+  GST_OBJECT_UNLOCK (self);
+  clar_stream_set_options (self->stream, min_fill, min_rms, top_k, threshold);
+}
+
+/* Reports one window the stream computed (rc its status). buf (nullable) is
+ * the buffer that completes it. */
+static void
+report_window (GstClarEmbed *self, GstBuffer *buf, const clar_window_result *r, int rc)
 {
   GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
   GstClockTime ts, dur;
-  guint top_k;
-  gfloat threshold;
-  gboolean attach, post, with_emb, silent = FALSE;
-  gdouble min_rms, ss = 0.0, rms;
-  gint n_top = 0;
-  int rc = CLAR_OK;
-  guint64 index = self->window_index++;
+  gboolean attach, post, with_emb, silent = r->silent != 0;
+  gint n_top = r->n_top;
 
   GST_OBJECT_LOCK (self);
-  top_k = self->top_k;
-  threshold = self->threshold;
   attach = self->attach_meta;
   post = self->post_messages;
   with_emb = self->message_embedding;
-  min_rms = self->min_rms;
   GST_OBJECT_UNLOCK (self);
 
-  ts = self->base_ts + gst_util_uint64_scale (self->window_start, GST_SECOND, self->rate);
-  dur = gst_util_uint64_scale (self->window_samples, GST_SECOND, self->rate);
+  ts = self->base_ts + gst_util_uint64_scale (r->start, GST_SECOND, self->rate);
+  dur = gst_util_uint64_scale (r->n_samples, GST_SECOND, self->rate);
 
-  {
-    /* Eight independent sums: the loop runs at load throughput instead of
-     * waiting on one chain of dependent additions (~2% of a window's cost). */
-    gdouble acc[8] = { 0 };
-    guint64 i = 0, n = self->window_samples;
-    for (; i + 8 <= n; i += 8)
-      for (int j = 0; j < 8; j++)
-        acc[j] += (gdouble) self->ring[i + j] * self->ring[i + j];
-    for (; i < n; i++)
-      acc[0] += (gdouble) self->ring[i] * self->ring[i];
-    for (int j = 0; j < 8; j++)
-      ss += acc[j];
-  }
-  rms = sqrt (ss / (double) self->window_samples);
-  if (!isfinite (rms)) {
+  if (rc == CLAR_ERR_NONFINITE) {
     self->windows_nonfinite++;
     GST_WARNING_OBJECT (self, "window at %" GST_TIME_FORMAT " holds NaN/Inf samples: skipped "
         "(%" G_GUINT64_FORMAT " so far)", GST_TIME_ARGS (ts), self->windows_nonfinite);
     return;
   }
-  if (min_rms > 0.0 && rms < min_rms) {
-    silent = TRUE;
-  } else {
-#ifdef CLAR_TEST_HOOKS
-    /* A CPU too slow for the stream, for the live-policy tests. */
-    if (self->test_slow_us)
-      g_usleep (self->test_slow_us);
-#endif
-    rc = clar_session_embed (self->session, self->ring, self->window_samples, self->embedding);
-    if (rc != CLAR_OK) {
-      GST_WARNING_OBJECT (self, "window at %" GST_TIME_FORMAT " skipped: %s",
-          GST_TIME_ARGS (ts), clar_strerror (rc));
-      return;
-    }
-    if (self->labels && top_k > 0) {
-      n_top = clar_labels_top_k (self->labels, self->embedding, top_k, threshold, self->top);
-      if (n_top < 0)
-        n_top = 0;
-    }
+  if (rc != CLAR_OK) {
+    GST_WARNING_OBJECT (self, "window at %" GST_TIME_FORMAT " skipped: %s",
+        GST_TIME_ARGS (ts), clar_strerror (rc));
+    return;
   }
   GST_LOG_OBJECT (self, "window %" G_GUINT64_FORMAT " at %" GST_TIME_FORMAT
-      " (%" G_GUINT64_FORMAT " valid samples)", index, GST_TIME_ARGS (ts), valid);
+      " (%zu valid samples)", r->index, GST_TIME_ARGS (ts), r->valid);
 
   if (attach && buf && !silent) {
     GstClarLabel *labels = g_newa (GstClarLabel, n_top > 0 ? n_top : 1);
     for (gint i = 0; i < n_top; i++) {
-      labels[i].index = (guint) self->top[i].index;
-      labels[i].name = (gchar *) clar_labels_name (self->labels, self->top[i].index);
-      labels[i].score = self->top[i].score;
-      labels[i].similarity = self->top[i].similarity;
+      labels[i].index = (guint) r->top[i].index;
+      labels[i].name = (gchar *) clar_labels_name (self->labels, r->top[i].index);
+      labels[i].score = r->top[i].score;
+      labels[i].similarity = r->top[i].similarity;
     }
-    gst_buffer_add_clar_meta (buf, ts, dur, index, self->embedding,
-        (guint) self->info->embedding_dim, labels, (guint) n_top);
+    gst_buffer_add_clar_meta (buf, ts, dur, r->index, r->embedding,
+        (guint) r->embedding_dim, labels, (guint) n_top);
   }
   if (post) {
     GstSegment *seg = &trans->segment;
@@ -829,26 +803,26 @@ process_window (GstClarEmbed *self, GstBuffer *buf, guint64 valid, gboolean padd
     g_value_init (&names, GST_TYPE_ARRAY);
     g_value_init (&scores, GST_TYPE_ARRAY);
     for (gint i = 0; i < n_top; i++) {
-      append_string (&names, clar_labels_name (self->labels, self->top[i].index));
-      append_float (&scores, &fv, self->top[i].score);
+      append_string (&names, clar_labels_name (self->labels, r->top[i].index));
+      append_float (&scores, &fv, r->top[i].score);
     }
     s = gst_structure_new_id (q[Q_NAME],
         q[Q_TIMESTAMP], G_TYPE_UINT64, ts,
         q[Q_STREAM_TIME], G_TYPE_UINT64, stream_time,
         q[Q_RUNNING_TIME], G_TYPE_UINT64, running_time,
         q[Q_DURATION], G_TYPE_UINT64, dur,
-        q[Q_WINDOW_INDEX], G_TYPE_UINT64, index,
-        q[Q_RMS], G_TYPE_DOUBLE, rms,
+        q[Q_WINDOW_INDEX], G_TYPE_UINT64, r->index,
+        q[Q_RMS], G_TYPE_DOUBLE, r->rms,
         q[Q_SILENT], G_TYPE_BOOLEAN, silent,
-        q[Q_PADDED], G_TYPE_BOOLEAN, padded, NULL);
+        q[Q_PADDED], G_TYPE_BOOLEAN, r->padded != 0, NULL);
     gst_structure_id_take_value (s, q[Q_LABELS], &names);
     gst_structure_id_take_value (s, q[Q_SCORES], &scores);
     if (with_emb) {
       /* Preallocated: one allocation instead of log2(dim) regrowths. */
-      gst_value_array_init (&emb, (guint) self->info->embedding_dim);
+      gst_value_array_init (&emb, (guint) r->embedding_dim);
       if (!silent)
-        for (size_t i = 0; i < self->info->embedding_dim; i++)
-          append_float (&emb, &fv, self->embedding[i]);
+        for (size_t i = 0; i < r->embedding_dim; i++)
+          append_float (&emb, &fv, r->embedding[i]);
       gst_structure_id_take_value (s, q[Q_EMBEDDING], &emb);
     }
     /* No lock is held here (posting may run synchronous bus handlers). */
@@ -857,30 +831,49 @@ process_window (GstClarEmbed *self, GstBuffer *buf, guint64 valid, gboolean padd
   }
 }
 
-/* Reports the window in progress, zero-padded, if it is full enough; then
- * forgets it. Used at EOS, DISCONT, caps and window-size changes. */
+/* Computes the window the stream holds complete and reports it. */
+static void
+process_window (GstClarEmbed *self, GstBuffer *buf)
+{
+  clar_window_result r;
+  int rc;
+
+  sync_stream_options (self);
+#ifdef CLAR_TEST_HOOKS
+  /* A CPU too slow for the stream, for the live-policy tests. */
+  if (self->test_slow_us)
+    g_usleep (self->test_slow_us);
+#endif
+  rc = clar_stream_compute (self->stream, &r);
+  report_window (self, buf, &r, rc);
+}
+
+/* Reports the window in progress, zero-padded, if it is full enough (the
+ * stream's eos-min-fill rule); then forgets it. Used at EOS, DISCONT, caps
+ * and window-size changes. */
 static void
 flush_partial (GstClarEmbed *self, const gchar *why)
 {
-  gdouble min_fill;
-  if (!self->ring || !self->window_samples || !self->have_base || self->filled == 0) {
-    self->filled = 0;
+  clar_window_result r;
+  size_t fill;
+  int rc;
+
+  if (!self->stream)
+    return;
+  fill = clar_stream_fill (self->stream);
+  if (!self->have_base || fill == 0) {
+    clar_stream_flush (self->stream, NULL);
     return;
   }
-  GST_OBJECT_LOCK (self);
-  min_fill = self->eos_min_fill;
-  GST_OBJECT_UNLOCK (self);
-  if ((gdouble) self->filled >= min_fill * (gdouble) self->window_samples && min_fill < 1.0) {
-    guint64 valid = self->filled;
-    GST_DEBUG_OBJECT (self, "%s: flushing a window of %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT
-        " samples", why, valid, self->window_samples);
-    memset (self->ring + valid, 0, (self->window_samples - valid) * sizeof (gfloat));
-    process_window (self, NULL, valid, TRUE);
-  } else {
-    GST_DEBUG_OBJECT (self, "%s: dropping a partial window of %" G_GUINT64_FORMAT " samples",
-        why, self->filled);
+  sync_stream_options (self);
+  rc = clar_stream_flush (self->stream, &r);
+  if (rc == CLAR_ERR_INPUT_TOO_SHORT) {
+    GST_DEBUG_OBJECT (self, "%s: dropping a partial window of %zu samples", why, fill);
+    return;
   }
-  self->filled = 0;
+  GST_DEBUG_OBJECT (self, "%s: flushed a window of %zu/%zu samples", why, r.valid,
+      r.n_samples);
+  report_window (self, NULL, &r, rc);
 }
 
 static gboolean
@@ -966,8 +959,12 @@ window_is_late (GstClarEmbed *self, GstClockTimeDiff *lateness)
   gst_object_unref (clock);
   if (max_lateness < 0)
     return FALSE;
-  end_ts = self->base_ts + gst_util_uint64_scale (self->window_start + self->window_samples,
-      GST_SECOND, self->rate);
+  {
+    guint64 start = 0;
+    clar_stream_ready (self->stream, NULL, &start);
+    end_ts = self->base_ts + gst_util_uint64_scale (start +
+        clar_stream_window_samples (self->stream), GST_SECOND, self->rate);
+  }
   rt = gst_segment_to_running_time (&trans->segment, GST_FORMAT_TIME, end_ts);
   if (!GST_CLOCK_TIME_IS_VALID (rt) || !GST_CLOCK_TIME_IS_VALID (now))
     return FALSE;
@@ -981,10 +978,11 @@ skip_late_window (GstClarEmbed *self, GstClockTimeDiff lateness)
 {
   guint64 total;
   gint64 max_lateness;
-  self->window_index++;
+  clar_window_result r;
+  clar_stream_skip (self->stream, &r);
   self->burst_skipped++;
   self->burst_last_ts = self->base_ts +
-      gst_util_uint64_scale (self->window_start, GST_SECOND, self->rate);
+      gst_util_uint64_scale (r.start, GST_SECOND, self->rate);
   self->burst_lateness = lateness;
   GST_OBJECT_LOCK (self);
   total = ++self->windows_skipped;
@@ -1021,7 +1019,8 @@ report_skipped_burst (GstClarEmbed *self)
   m = gst_message_new_qos (GST_OBJECT (self), TRUE,
       gst_segment_to_running_time (seg, GST_FORMAT_TIME, ts),
       gst_segment_to_stream_time (seg, GST_FORMAT_TIME, ts), ts,
-      gst_util_uint64_scale (self->window_samples, GST_SECOND, self->rate));
+      gst_util_uint64_scale (clar_stream_window_samples (self->stream), GST_SECOND,
+          self->rate));
   gst_message_set_qos_values (m, self->burst_lateness, 1.0, 1000000);
   gst_message_set_qos_stats (m, GST_FORMAT_DEFAULT, self->windows_processed, total);
   GST_INFO_OBJECT (self, "%" G_GUINT64_FORMAT " windows skipped in a burst (%" G_GUINT64_FORMAT
@@ -1043,7 +1042,7 @@ gst_clar_embed_transform_ip (GstBaseTransform *trans, GstBuffer *buf)
   gboolean changed, gap;
   GstClockTime pts = GST_BUFFER_PTS (buf);
 
-  if (!self->ring || !self->rate) {
+  if (!self->stream || !self->rate) {
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("No caps were negotiated."), (NULL));
     return GST_FLOW_NOT_NEGOTIATED;
   }
@@ -1066,8 +1065,8 @@ gst_clar_embed_transform_ip (GstBaseTransform *trans, GstBuffer *buf)
 
   /* Timeline: restart on DISCONT or when the timestamp jumps. */
   if (self->have_base && GST_CLOCK_TIME_IS_VALID (pts)) {
-    GstClockTime expect = self->base_ts +
-        gst_util_uint64_scale (self->next_offset, GST_SECOND, self->rate);
+    GstClockTime expect = self->base_ts + gst_util_uint64_scale (
+        clar_stream_position (self->stream), GST_SECOND, self->rate);
     GstClockTimeDiff d = GST_CLOCK_DIFF (expect, pts);
     if (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT) || ABS (d) > DISCONT_TOLERANCE) {
       GST_DEBUG_OBJECT (self, "discontinuity: expected %" GST_TIME_FORMAT ", got %"
@@ -1080,56 +1079,34 @@ gst_clar_embed_transform_ip (GstBaseTransform *trans, GstBuffer *buf)
     self->base_ts = GST_CLOCK_TIME_IS_VALID (pts) ? pts :
         (GST_CLOCK_TIME_IS_VALID (trans->segment.start) ? trans->segment.start : 0);
     self->have_base = TRUE;
-    self->next_offset = 0;
-    self->window_start = 0;
-    self->filled = 0;
-    self->skip = 0;
+    clar_stream_reset (self->stream);
   }
 
   while (pos < n) {
-    guint64 take;
-    if (self->skip) {
-      take = MIN (self->skip, n - pos);
-      self->skip -= take;
-      self->window_start += take;
-      pos += take;
-      continue;
-    }
-    take = MIN (self->window_samples - self->filled, n - pos);
-    if (gap) {
-      memset (self->ring + self->filled, 0, take * sizeof (gfloat));
-    } else if (self->is_s16) {
-      const gint16 *src = (const gint16 *) map.data + pos;
-      for (guint64 i = 0; i < take; i++)
-        self->ring[self->filled + i] = src[i] * (1.0f / 32768.0f);
-    } else {
-      memcpy (self->ring + self->filled, (const gfloat *) map.data + pos, take * sizeof (gfloat));
-    }
-    self->filled += take;
-    pos += take;
-    if (self->filled == self->window_samples) {
+    size_t used = 0;
+    int ready;
+    if (gap)
+      ready = clar_stream_push_f32 (self->stream, NULL, n - pos, &used);
+    else if (self->is_s16)
+      ready = clar_stream_push_s16 (self->stream, (const gint16 *) map.data + pos, n - pos,
+          &used);
+    else
+      ready = clar_stream_push_f32 (self->stream, (const gfloat *) map.data + pos, n - pos,
+          &used);
+    pos += used;
+    if (ready == 1) {
       GstClockTimeDiff lateness = 0;
       if (window_is_late (self, &lateness)) {
         skip_late_window (self, lateness);
       } else {
         report_skipped_burst (self);
         self->windows_processed++;
-        process_window (self, buf, self->window_samples, FALSE);
+        process_window (self, buf);
       }
-      /* Slide by one hop. */
-      if (self->hop_samples < self->window_samples) {
-        memmove (self->ring, self->ring + self->hop_samples,
-            (self->window_samples - self->hop_samples) * sizeof (gfloat));
-        self->filled -= self->hop_samples;
-      } else {
-        self->filled = 0;
-        self->skip = self->hop_samples - self->window_samples;
-      }
-      self->window_start += self->hop_samples < self->window_samples ?
-          self->hop_samples : self->window_samples;
+    } else if (ready < 0) {
+      break;
     }
   }
-  self->next_offset += n;
   gst_buffer_unmap (buf, &map);
   return GST_FLOW_OK;
 }

@@ -30,22 +30,18 @@ struct _GstClarEmbed {
   gint64 max_lateness;     /* ns; -1 = never skip (live policy) */
   guint64 windows_skipped; /* live policy: windows not computed */
 
-  /* Streaming state (streaming thread; set up in start/set_info). */
+  /* Streaming state (streaming thread; set up in start/set_info). The
+   * windowing itself (window buffer, hop, padding rule, RMS and silence,
+   * NaN/Inf test, encoder, top-k) is libclar's clar_stream; the element
+   * maps sample offsets to timestamps and reports. */
   clar_model *model;
-  clar_session *session;
+  clar_stream *stream;     /* owns the session */
   clar_labels *labels;     /* active label set (ref) */
   const clar_model_info *info;
   gint rate;
   gboolean is_s16;
-  guint64 window_samples, hop_samples;
-  gfloat *ring;            /* samples of the window in progress */
-  guint64 filled;          /* valid samples in ring */
-  guint64 skip;            /* samples to drop before the next window (hop > window) */
-  guint64 window_start;    /* sample offset of ring[0] since base */
-  GstClockTime base_ts;    /* PTS of sample offset 0 */
-  guint64 next_offset;     /* offset expected for the next input sample */
+  GstClockTime base_ts;    /* PTS of sample offset 0 (the stream's last reset) */
   gboolean have_base;
-  guint64 window_index;
   guint64 windows_nonfinite;
   gint warned_caps;        /* atomic: caps mismatch explained once */
   /* Live policy (streaming thread): upstream liveness and latency from a
@@ -60,9 +56,6 @@ struct _GstClarEmbed {
 #ifdef CLAR_TEST_HOOKS
   gulong test_slow_us;     /* tests only: extra time per computed window */
 #endif
-  gfloat *embedding;
-  gfloat *mel;
-  clar_label_score *top;
 };
 
 G_END_DECLS
