@@ -62,6 +62,36 @@ parse_seconds (const char *opt, const char *v)
   return x;
 }
 
+/* One JSON line for a window the stream computed (rc its status). */
+static void
+print_window (const char *file, const clar_model_info *info, const clar_labels *labels,
+              int with_emb, const clar_window_result *r, int rc)
+{
+  double rate = info->mel.sample_rate;
+  if (rc != CLAR_OK) {
+    fprintf (stderr, "clar-embed: %s at %.3f s: %s\n", file, (double) r->start / rate,
+        clar_strerror (rc));
+    return;
+  }
+  printf ("{\"file\":");
+  json_string (file);
+  printf (",\"start\":%.3f,\"duration\":%.3f,\"labels\":[", (double) r->start / rate,
+      (double) r->n_samples / rate);
+  for (int i = 0; i < r->n_top; i++) {
+    printf ("%s{\"name\":", i ? "," : "");
+    json_string (clar_labels_name (labels, r->top[i].index));
+    printf (",\"score\":%.4f}", r->top[i].score);
+  }
+  printf ("]");
+  if (with_emb) {
+    printf (",\"embedding\":[");
+    for (size_t i = 0; i < info->embedding_dim; i++)
+      printf ("%s%.6g", i ? "," : "", r->embedding[i]);
+    printf ("]");
+  }
+  printf ("}\n");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -71,7 +101,7 @@ main (int argc, char **argv)
   int with_emb = 0, n_files = 0, failures = 0;
   char **files = calloc ((size_t) argc, sizeof (char *));
   clar_model *model = NULL;
-  clar_session *sess;
+  clar_stream *st;
   clar_labels *labels;
   clar_error err;
   const clar_model_info *info;
@@ -136,70 +166,47 @@ main (int argc, char **argv)
   } else if (labels) {
     clar_labels_ref (labels);
   }
-  sess = clar_session_new (model, &err);
-  if (!sess) {
-    fprintf (stderr, "clar-embed: %s\n", err.message);
-    return 1;
-  }
   {
-    float *emb = malloc (info->embedding_dim * sizeof (float));
-    float *win = malloc (W * sizeof (float));
-    clar_label_score *top = calloc ((size_t) top_k + 1, sizeof *top);
-    for (int f = 0; f < n_files; f++) {
-      float *pcm = NULL;
-      size_t n = 0;
-      char *msg = NULL;
-      if (clar_decode_file (files[f], info->mel.sample_rate, &pcm, &n, &msg, 0) != 0) {
-        fprintf (stderr, "clar-embed: %s\n", msg);
-        free (msg);
-        failures++;
-        continue;
-      }
-      for (size_t start = 0; start < n; start += H) {
-        size_t valid = n - start < W ? n - start : W;
-        int rc, k = 0;
-        if (valid < W && valid * 2 < W)
-          break;
-        memcpy (win, pcm + start, valid * sizeof (float));
-        memset (win + valid, 0, (W - valid) * sizeof (float));
-        rc = clar_session_embed (sess, win, W, emb);
-        if (rc != CLAR_OK) {
-          fprintf (stderr, "clar-embed: %s at %.3f s: %s\n", files[f],
-              (double) start / info->mel.sample_rate, clar_strerror (rc));
-          if (valid < W)
-            break;
-          continue;
-        }
-        if (labels && top_k > 0)
-          k = clar_labels_top_k (labels, emb, (size_t) top_k, 0.0f, top);
-        printf ("{\"file\":");
-        json_string (files[f]);
-        printf (",\"start\":%.3f,\"duration\":%.3f,\"labels\":[",
-            (double) start / info->mel.sample_rate, (double) W / info->mel.sample_rate);
-        for (int i = 0; i < k; i++) {
-          printf ("%s{\"name\":", i ? "," : "");
-          json_string (clar_labels_name (labels, top[i].index));
-          printf (",\"score\":%.4f}", top[i].score);
-        }
-        printf ("]");
-        if (with_emb) {
-          printf (",\"embedding\":[");
-          for (size_t i = 0; i < info->embedding_dim; i++)
-            printf ("%s%.6g", i ? "," : "", emb[i]);
-          printf ("]");
-        }
-        printf ("}\n");
-        if (valid < W)
-          break;
-      }
-      free (pcm);
-      fflush (stdout);
+    clar_stream_params p;
+    clar_stream_params_init (&p);
+    p.window_samples = W;
+    p.hop_samples = H;
+    p.top_k = (size_t) top_k;
+    p.eos_min_fill = 0.5;
+    st = clar_stream_new (model, &p, &err);
+    if (!st) {
+      fprintf (stderr, "clar-embed: %s\n", err.message);
+      return 1;
     }
-    free (emb);
-    free (win);
-    free (top);
+    clar_stream_set_labels (st, labels);
   }
-  clar_session_free (sess);
+  for (int f = 0; f < n_files; f++) {
+    float *pcm = NULL;
+    size_t n = 0, pos = 0, used;
+    char *msg = NULL;
+    clar_window_result r;
+    if (clar_decode_file (files[f], info->mel.sample_rate, &pcm, &n, &msg, 0) != 0) {
+      fprintf (stderr, "clar-embed: %s\n", msg);
+      free (msg);
+      failures++;
+      continue;
+    }
+    clar_stream_reset (st);
+    while (pos < n) {
+      int ready = clar_stream_push_f32 (st, pcm + pos, n - pos, &used);
+      pos += used;
+      if (ready == 1)
+        print_window (files[f], info, labels, with_emb, &r, clar_stream_compute (st, &r));
+    }
+    {
+      int rc = clar_stream_flush (st, &r);
+      if (rc != CLAR_ERR_INPUT_TOO_SHORT)
+        print_window (files[f], info, labels, with_emb, &r, rc);
+    }
+    free (pcm);
+    fflush (stdout);
+  }
+  clar_stream_free (st);
   clar_labels_unref (labels);
   clar_model_unref (model);
   free (files);

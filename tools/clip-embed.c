@@ -6,33 +6,43 @@
 
 #include "clip-embed.h"
 
+/* Windows of the model's length every half window (clar_stream), a final
+ * partial window when it holds at least half a window; a clip shorter than
+ * that is one zero-padded window. */
 int
 clar_embed_clip (clar_session *s, const float *pcm, size_t n, float *out)
 {
   const clar_model_info *info = clar_model_get_info (clar_session_get_model (s));
-  size_t W = info->window_samples, H = W / 2, D = info->embedding_dim, nw = 0;
-  float *win = malloc (W * sizeof (float)), *e = malloc (D * sizeof (float));
+  size_t D = info->embedding_dim, nw = 0, pos = 0, used;
+  clar_stream_params p;
+  clar_stream *st;
+  clar_window_result r;
   double ss = 0;
-  if (!win || !e) {
-    free (win);
-    free (e);
+
+  clar_stream_params_init (&p);
+  p.window_samples = info->window_samples;
+  p.hop_samples = info->window_samples / 2;
+  p.top_k = 0;
+  if (!(st = clar_stream_new_for_session (s, &p, NULL)))
     return -1;
-  }
   memset (out, 0, D * sizeof (float));
-  for (size_t start = 0; start == 0 || start + W / 2 <= n; start += H) {
-    size_t valid = n - start < W ? n - start : W;
-    memcpy (win, pcm + start, valid * sizeof (float));
-    memset (win + valid, 0, (W - valid) * sizeof (float));
-    if (clar_session_embed (s, win, W, e) != CLAR_OK)
-      continue;
-    for (size_t d = 0; d < D; d++)
-      out[d] += e[d];
-    nw++;
-    if (valid < W)
-      break;
+  while (pos < n) {
+    int ready = clar_stream_push_f32 (st, pcm + pos, n - pos, &used);
+    pos += used;
+    if (ready == 1 && clar_stream_compute (st, &r) == CLAR_OK) {
+      for (size_t d = 0; d < D; d++)
+        out[d] += r.embedding[d];
+      nw++;
+    }
   }
-  free (win);
-  free (e);
+  if (n < p.window_samples)
+    clar_stream_set_options (st, 0.0, 0.0, 0, 0.0f);   /* the clip's only window */
+  if (clar_stream_flush (st, &r) == CLAR_OK) {
+    for (size_t d = 0; d < D; d++)
+      out[d] += r.embedding[d];
+    nw++;
+  }
+  clar_stream_free (st);
   for (size_t d = 0; d < D; d++)
     ss += (double) out[d] * out[d];
   if (!nw || !(ss > 0) || !isfinite (ss))
