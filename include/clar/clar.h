@@ -44,5 +44,6 @@
 #include <clar/session.h>
 #include <clar/stream.h>
 #include <clar/runtime.h>
+#include <clar/events.h>
 
 #endif /* CLAR_CLAR_H */

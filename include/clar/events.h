@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/**
+ * clar/events.h — sound events from per-window label scores: smoothing,
+ * hysteresis, per-label thresholds, minimum duration and gap, an "unknown"
+ * track for windows that resemble no label (open set).
+ *
+ * A tracker is fed one window at a time, in time order: the window's index,
+ * its start and end (int64 nanoseconds on any monotonic timeline, e.g. the
+ * stream's PTS), one score per label (the softmax probabilities of
+ * clar_labels_score) and the window's highest cosine similarity to any label.
+ * It reports each sound event twice: when it starts (as soon as it is known
+ * to be at least min_duration_ns long) and when it ends (once min_gap_ns
+ * has passed without the label, or at clar_events_flush()).
+ *
+ * Per label (and for the unknown track), in this order:
+ *
+ *  1. Open set: a window whose highest similarity is below
+ *     unknown_similarity counts as "unknown": the unknown track scores 1 in
+ *     it and every label track scores 0 (a confident softmax over the wrong
+ *     labels is no evidence for any of them). Otherwise unknown scores 0.
+ *  2. Smoothing over windows (post-processing as in the DCASE SED
+ *     baselines, e.g. Mesaros et al., "Sound Event Detection: A Tutorial",
+ *     IEEE SPM 2021, sec. "Post-processing"):
+ *     - CLAR_EVENTS_SMOOTH_MEDIAN: median of the N windows centred on each
+ *       window (N odd: (N-1)/2 each side; N even: N/2 before, N/2-1 after,
+ *       the mean of the two middle values). The tracker waits for the
+ *       windows after a window before it decides it, so events come out
+ *       N/2 windows late but with undelayed times; near a flush the median
+ *       runs over the windows there are.
+ *     - CLAR_EVENTS_SMOOTH_EXP: s_i = alpha x_i + (1 - alpha) s_{i-1},
+ *       s_0 = x_0 (causal; no look-ahead, so onsets and offsets lag).
+ *     - CLAR_EVENTS_SMOOTH_NONE.
+ *  3. Hysteresis (Schmitt trigger): a track turns on when its smoothed
+ *     score is >= its on threshold and stays on while it is >= its off
+ *     threshold (off <= on).
+ *  4. Gaps shorter than min_gap_ns between two runs of one label are
+ *     filled (the runs become one event); then events shorter than
+ *     min_duration_ns are dropped (never reported). Both as in sed_eval /
+ *     DCASE post-processing ("fill gaps, then remove short events").
+ *
+ * Time of an event: each window stands for the hop-long cell centred on it,
+ * [c - h/2, c + h/2) with c the window's centre and h = min(hop_ns, window
+ * length) (hop_ns = 0: the whole window). An event runs from the first cell's
+ * start to the last cell's end. With 1 s windows every 0.5 s, a window that
+ * hears a sound most of its length is the one whose centre half holds it;
+ * taking whole windows would stretch every event by half a window at each
+ * end.
+ *
+ * Peak and mean are of the label's window scores after the open-set step
+ * (unsmoothed) over every window of the event, gap windows included.
+ *
+ * Threading: a tracker belongs to one thread at a time (no internal
+ * locking); separate trackers are independent. clar_events_params_init()
+ * and the threshold parser are thread-safe.
+ */
+#ifndef CLAR_EVENTS_H
+#define CLAR_EVENTS_H
+
+#include <stdint.h>
+#include <clar/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct clar_events clar_events;
+
+typedef enum clar_events_smoothing {
+  CLAR_EVENTS_SMOOTH_NONE = 0,
+  CLAR_EVENTS_SMOOTH_MEDIAN = 1,
+  CLAR_EVENTS_SMOOTH_EXP = 2
+} clar_events_smoothing;
+
+/* Largest median filter, in windows. */
+#define CLAR_EVENTS_MEDIAN_MAX 255
+/* Longest min_duration_ns / min_gap_ns / hop_ns accepted (one day). */
+#define CLAR_EVENTS_TIME_MAX ((int64_t) 86400 * 1000000000)
+/* Label index of the unknown track in clar_event.label. */
+#define CLAR_EVENTS_UNKNOWN ((size_t) -1)
+
+typedef struct clar_events_params {
+  clar_events_smoothing smoothing;   /* default MEDIAN */
+  unsigned median_windows;           /* 1..CLAR_EVENTS_MEDIAN_MAX, default 3 */
+  float exp_alpha;                   /* (0, 1], default 0.5 */
+  float on_threshold;                /* [0, 1], default 0.5: every label's */
+  float off_threshold;               /* [0, on], default 0.3 */
+  int64_t min_duration_ns;           /* [0, TIME_MAX], default 0 */
+  int64_t min_gap_ns;                /* [0, TIME_MAX], default 0 */
+  int64_t hop_ns;                    /* the caller's hop; 0 = whole windows */
+  /* Open set: windows whose highest cosine similarity is below this are
+   * "unknown"; -1 (the default) turns the unknown track off. [-1, 1]. */
+  float unknown_similarity;
+  float unknown_on, unknown_off;     /* unknown track's thresholds, 0.5, 0.5 */
+  const char *unknown_name;          /* its label name, default "unknown"; copied */
+} clar_events_params;
+
+typedef enum clar_event_kind {
+  CLAR_EVENT_START = 0,   /* reported once the event is min_duration_ns long */
+  CLAR_EVENT_END = 1      /* the event is over; every field is final */
+} clar_event_kind;
+
+typedef struct clar_event {
+  clar_event_kind kind;
+  size_t label;           /* label index, or CLAR_EVENTS_UNKNOWN */
+  const char *name;       /* owned by the tracker, valid until it is freed */
+  int64_t start_ns;       /* first cell's start */
+  int64_t end_ns;         /* last cell's end (START: so far) */
+  float peak, mean;       /* of the event's window scores (START: so far) */
+  uint64_t first_window, last_window;   /* window indices (START: so far) */
+} clar_event;
+
+/* Defaults as documented on each field. Never fails. */
+CLAR_API void clar_events_params_init (clar_events_params *p);
+
+/* Checks every field; returns CLAR_OK or CLAR_ERR_INVALID_ARGUMENT with a
+ * message naming the field and its range. */
+CLAR_API int clar_events_params_check (const clar_events_params *p,
+                                       clar_error *err);
+
+/* A tracker for n_labels labels (1..CLAR_LABELS_MAX) named names[i] (copied;
+ * they name the labels of a threshold file and the reported events). p may
+ * be NULL for the defaults. */
+CLAR_API clar_events *clar_events_new (size_t n_labels,
+                                       const char *const *names,
+                                       const clar_events_params *p,
+                                       clar_error *err);
+/* NULL-safe. */
+CLAR_API void clar_events_free (clar_events *t);
+
+CLAR_API size_t clar_events_n_labels (const clar_events *t);
+CLAR_API const clar_events_params *clar_events_get_params (const clar_events *t);
+
+/* Per-label thresholds: label is an index or CLAR_EVENTS_UNKNOWN; on in
+ * [0, 1], off in [0, on]. An on threshold of 1 with off 1 still fires on a
+ * score of exactly 1; use clar_events_set_enabled to switch a label off. */
+CLAR_API int clar_events_set_thresholds (clar_events *t, size_t label,
+                                         float on, float off);
+CLAR_API int clar_events_get_thresholds (const clar_events *t, size_t label,
+                                         float *on, float *off);
+/* A disabled label never starts an event (default: all enabled). */
+CLAR_API int clar_events_set_enabled (clar_events *t, size_t label,
+                                      int enabled);
+
+/* Per-label threshold file: UTF-8 text, one line per label,
+ *
+ *   LABEL <TAB> ON [<TAB> OFF]
+ *
+ * (OFF defaults to ON, i.e. no hysteresis, for that label). Empty lines and
+ * lines starting with '#' are skipped; a trailing CR is ignored. LABEL is a
+ * label name of the tracker or its unknown name. Errors name the source and
+ * line, e.g. "th.tsv:3: no label \"dgo\" in this label set", and leave the
+ * tracker's thresholds untouched (all or nothing). clar_events_parse_thresholds
+ * reads text (len bytes; source names it in messages). */
+CLAR_API int clar_events_parse_thresholds (clar_events *t, const char *text,
+                                           size_t len, const char *source,
+                                           clar_error *err);
+CLAR_API int clar_events_load_thresholds (clar_events *t, const char *path,
+                                          clar_error *err);
+
+/* Parses a smoothing spec into p: "none", "median:N" or "exp:ALPHA". */
+CLAR_API int clar_events_parse_smoothing (const char *spec,
+                                          clar_events_params *p,
+                                          clar_error *err);
+
+/* Feeds one window: index (increasing; gaps allowed), start_ns < end_ns,
+ * start_ns not before the previous window's start, scores[n_labels] finite
+ * and in [0, 1], similarity finite in [-1, 1] (pass 1 when there is none).
+ * Bad input returns CLAR_ERR_INVALID_ARGUMENT or CLAR_ERR_NONFINITE and
+ * changes nothing. Events it completes are queued for clar_events_next. */
+CLAR_API int clar_events_push (clar_events *t, uint64_t index,
+                               int64_t start_ns, int64_t end_ns,
+                               const float *scores, float similarity);
+
+/* End of a stretch of audio (EOS, discontinuity, seek): decides the windows
+ * the median still waits for, ends every event in progress (those at least
+ * min_duration_ns long are reported, shorter ones dropped) and forgets the
+ * smoothing history. The next push may start a new timeline. Returns
+ * CLAR_OK, or CLAR_ERR_NO_MEMORY (nothing changed) when the event queue
+ * cannot grow. */
+CLAR_API int clar_events_flush (clar_events *t);
+
+/* Pops the oldest queued event into *out: returns 1, or 0 when none is
+ * queued. Events come in the order they were decided; for one push or
+ * flush, ENDs before STARTs, each by label index. */
+CLAR_API int clar_events_next (clar_events *t, clar_event *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CLAR_EVENTS_H */

@@ -1,0 +1,725 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Sound-event tracker (clar/events.h): smoothing, hysteresis, gap filling
+ * and minimum duration over per-window label scores. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <clar/events.h>
+#include <clar/labels.h>
+#include "model-private.h"
+
+enum { IDLE, ACTIVE, HANGOVER };
+
+typedef struct track {
+  float on, off;
+  int enabled;
+  int state;
+  int announced;          /* START reported */
+  int64_t ev_start, ev_end;   /* first cell's start, last active cell's end */
+  uint64_t first, last;       /* window indices (last active) */
+  double sum;                 /* scores of the event's windows */
+  uint64_t count;
+  float peak;
+  double h_sum;               /* of the gap windows since the last active one */
+  uint64_t h_count;
+  float h_peak;
+  float ema;                  /* exponential smoothing state */
+} track;
+
+typedef struct win {
+  uint64_t index;
+  int64_t cs, ce;             /* the window's cell */
+} win;
+
+struct clar_events {
+  clar_events_params p;
+  char *unknown_name;
+  size_t n_labels, n_tracks;  /* tracks: labels, then unknown */
+  char **names;
+  track *tracks;
+  /* The last ring_cap windows (scores after the open-set step), by
+   * sequence number since the last flush: slot seq % ring_cap. */
+  size_t ring_cap;
+  win *wins;
+  float *scores;              /* ring_cap x n_tracks */
+  uint64_t seq;               /* windows pushed since the last flush */
+  uint64_t decided;           /* windows decided since the last flush */
+  size_t before, after;       /* median: windows each side */
+  int have_prev;
+  uint64_t prev_index;
+  int64_t prev_start;
+  float *tmp;                 /* median scratch, ring_cap */
+  float *smoothed;            /* n_tracks */
+  unsigned char *starting;    /* n_tracks: START to report after the ENDs */
+  clar_event *queue;
+  size_t q_head, q_len, q_cap;
+};
+
+void
+clar_events_params_init (clar_events_params *p)
+{
+  if (!p)
+    return;
+  memset (p, 0, sizeof *p);
+  p->smoothing = CLAR_EVENTS_SMOOTH_MEDIAN;
+  p->median_windows = 3;
+  p->exp_alpha = 0.5f;
+  p->on_threshold = 0.5f;
+  p->off_threshold = 0.3f;
+  p->min_duration_ns = 0;
+  p->min_gap_ns = 0;
+  p->hop_ns = 0;
+  p->unknown_similarity = -1.0f;
+  p->unknown_on = 0.5f;
+  p->unknown_off = 0.5f;
+  p->unknown_name = "unknown";
+}
+
+static int
+check_pair (const char *what, float on, float off, clar_error *err)
+{
+  if (!isfinite (on) || on < 0.0f || on > 1.0f)
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+        "%s on threshold %g is outside [0, 1]", what, (double) on);
+  if (!isfinite (off) || off < 0.0f || off > on)
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+        "%s off threshold %g is outside [0, on threshold %g]", what, (double) off, (double) on);
+  return CLAR_OK;
+}
+
+int
+clar_events_params_check (const clar_events_params *p, clar_error *err)
+{
+  int rc;
+  if (!p)
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "events: NULL parameters");
+  if (p->smoothing != CLAR_EVENTS_SMOOTH_NONE && p->smoothing != CLAR_EVENTS_SMOOTH_MEDIAN
+      && p->smoothing != CLAR_EVENTS_SMOOTH_EXP)
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "events: unknown smoothing %d",
+        (int) p->smoothing);
+  if (p->smoothing == CLAR_EVENTS_SMOOTH_MEDIAN
+      && (p->median_windows < 1 || p->median_windows > CLAR_EVENTS_MEDIAN_MAX))
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+        "events: median of %u windows; needs 1..%d", p->median_windows, CLAR_EVENTS_MEDIAN_MAX);
+  if (p->smoothing == CLAR_EVENTS_SMOOTH_EXP
+      && (!isfinite (p->exp_alpha) || p->exp_alpha <= 0.0f || p->exp_alpha > 1.0f))
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+        "events: exponential smoothing factor %g is outside (0, 1]", (double) p->exp_alpha);
+  if ((rc = check_pair ("events:", p->on_threshold, p->off_threshold, err)) != CLAR_OK)
+    return rc;
+  if ((rc = check_pair ("events: unknown", p->unknown_on, p->unknown_off, err)) != CLAR_OK)
+    return rc;
+  if (p->min_duration_ns < 0 || p->min_duration_ns > CLAR_EVENTS_TIME_MAX)
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+        "events: minimum duration %lld ns is outside [0, 1 day]", (long long) p->min_duration_ns);
+  if (p->min_gap_ns < 0 || p->min_gap_ns > CLAR_EVENTS_TIME_MAX)
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+        "events: minimum gap %lld ns is outside [0, 1 day]", (long long) p->min_gap_ns);
+  if (p->hop_ns < 0 || p->hop_ns > CLAR_EVENTS_TIME_MAX)
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+        "events: hop %lld ns is outside [0, 1 day]", (long long) p->hop_ns);
+  if (!isfinite (p->unknown_similarity) || p->unknown_similarity < -1.0f
+      || p->unknown_similarity > 1.0f)
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+        "events: unknown similarity %g is outside [-1, 1]", (double) p->unknown_similarity);
+  if (p->unknown_name && (!*p->unknown_name || strlen (p->unknown_name) >= CLAR_LABEL_NAME_MAX))
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+        "events: the unknown track's name must be 1..%d bytes", CLAR_LABEL_NAME_MAX - 1);
+  return CLAR_OK;
+}
+
+static char *
+dup_str (const char *s)
+{
+  size_t n = strlen (s) + 1;
+  char *d = malloc (n);
+  if (d)
+    memcpy (d, s, n);
+  return d;
+}
+
+void
+clar_events_free (clar_events *t)
+{
+  if (!t)
+    return;
+  if (t->names)
+    for (size_t i = 0; i < t->n_labels; i++)
+      free (t->names[i]);
+  free (t->names);
+  free (t->unknown_name);
+  free (t->tracks);
+  free (t->wins);
+  free (t->scores);
+  free (t->tmp);
+  free (t->smoothed);
+  free (t->starting);
+  free (t->queue);
+  free (t);
+}
+
+static void
+reset_tracks (clar_events *t)
+{
+  for (size_t k = 0; k < t->n_tracks; k++) {
+    track *tr = &t->tracks[k];
+    tr->state = IDLE;
+    tr->announced = 0;
+    tr->ema = 0.0f;
+  }
+  t->seq = t->decided = 0;
+  t->have_prev = 0;
+}
+
+clar_events *
+clar_events_new (size_t n_labels, const char *const *names,
+                 const clar_events_params *params, clar_error *err)
+{
+  clar_events_params defaults;
+  clar_events *t;
+  size_t N;
+
+  if (!params) {
+    clar_events_params_init (&defaults);
+    params = &defaults;
+  }
+  if (clar_events_params_check (params, err) != CLAR_OK)
+    return NULL;
+  if (n_labels < 1 || n_labels > CLAR_LABELS_MAX || !names) {
+    clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+        "events: %zu labels; needs 1..%d names", n_labels, CLAR_LABELS_MAX);
+    return NULL;
+  }
+  for (size_t i = 0; i < n_labels; i++)
+    if (!names[i] || !*names[i] || strlen (names[i]) >= CLAR_LABEL_NAME_MAX) {
+      clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+          "events: label %zu has no name or one of %d bytes or more", i, CLAR_LABEL_NAME_MAX);
+      return NULL;
+    }
+  t = calloc (1, sizeof *t);
+  if (!t)
+    goto oom;
+  t->p = *params;
+  t->n_labels = n_labels;
+  t->n_tracks = n_labels + 1;
+  N = params->smoothing == CLAR_EVENTS_SMOOTH_MEDIAN ? params->median_windows : 1;
+  t->ring_cap = N;
+  /* Centred median: (N-1)/2 windows after for odd N; N/2 before and
+   * N/2 - 1 after for even N (the usual convention of an even-length
+   * centred filter, e.g. scipy.ndimage.median_filter's origin 0). */
+  t->after = N % 2 ? (N - 1) / 2 : N / 2 - 1;
+  t->before = N - 1 - t->after;
+  t->unknown_name = dup_str (params->unknown_name ? params->unknown_name : "unknown");
+  t->p.unknown_name = t->unknown_name;
+  t->names = calloc (n_labels, sizeof (char *));
+  t->tracks = calloc (t->n_tracks, sizeof (track));
+  t->wins = calloc (N, sizeof (win));
+  /* n_tracks <= CLAR_LABELS_MAX + 1 and N <= 255: no overflow. */
+  t->scores = calloc (N * t->n_tracks, sizeof (float));
+  t->tmp = calloc (N, sizeof (float));
+  t->smoothed = calloc (t->n_tracks, sizeof (float));
+  t->starting = calloc (t->n_tracks, 1);
+  if (!t->unknown_name || !t->names || !t->tracks || !t->wins || !t->scores || !t->tmp
+      || !t->smoothed || !t->starting)
+    goto oom;
+  for (size_t i = 0; i < n_labels; i++)
+    if (!(t->names[i] = dup_str (names[i])))
+      goto oom;
+  for (size_t k = 0; k < t->n_tracks; k++) {
+    t->tracks[k].on = k < n_labels ? params->on_threshold : params->unknown_on;
+    t->tracks[k].off = k < n_labels ? params->off_threshold : params->unknown_off;
+    /* The unknown track exists only when a similarity bound is set. */
+    t->tracks[k].enabled = k < n_labels || params->unknown_similarity > -1.0f;
+  }
+  reset_tracks (t);
+  return t;
+
+oom:
+  clar_events_free (t);
+  clar_set_error (err, CLAR_ERR_NO_MEMORY, "events: out of memory for %zu labels", n_labels);
+  return NULL;
+}
+
+size_t
+clar_events_n_labels (const clar_events *t)
+{
+  return t ? t->n_labels : 0;
+}
+
+const clar_events_params *
+clar_events_get_params (const clar_events *t)
+{
+  return t ? &t->p : NULL;
+}
+
+static track *
+track_of (const clar_events *t, size_t label)
+{
+  if (!t)
+    return NULL;
+  if (label == CLAR_EVENTS_UNKNOWN)
+    return &t->tracks[t->n_labels];
+  return label < t->n_labels ? &t->tracks[label] : NULL;
+}
+
+int
+clar_events_set_thresholds (clar_events *t, size_t label, float on, float off)
+{
+  track *tr = track_of (t, label);
+  if (!tr || check_pair ("", on, off, NULL) != CLAR_OK)
+    return CLAR_ERR_INVALID_ARGUMENT;
+  tr->on = on;
+  tr->off = off;
+  return CLAR_OK;
+}
+
+int
+clar_events_get_thresholds (const clar_events *t, size_t label, float *on, float *off)
+{
+  const track *tr = track_of (t, label);
+  if (!tr)
+    return CLAR_ERR_INVALID_ARGUMENT;
+  if (on)
+    *on = tr->on;
+  if (off)
+    *off = tr->off;
+  return CLAR_OK;
+}
+
+int
+clar_events_set_enabled (clar_events *t, size_t label, int enabled)
+{
+  track *tr = track_of (t, label);
+  if (!tr)
+    return CLAR_ERR_INVALID_ARGUMENT;
+  tr->enabled = enabled != 0;
+  return CLAR_OK;
+}
+
+/* A threshold field: the whole field must be a number (no trailing junk). */
+static int
+parse_threshold (const char *s, size_t len, float *out)
+{
+  char buf[64], *end;
+  double v;
+  while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+    len--;
+  if (len == 0 || len >= sizeof buf)
+    return -1;
+  memcpy (buf, s, len);
+  buf[len] = '\0';
+  errno = 0;
+  v = strtod (buf, &end);
+  if (end == buf || *end || errno == ERANGE || !isfinite (v))
+    return -1;
+  *out = (float) v;
+  return 0;
+}
+
+int
+clar_events_parse_thresholds (clar_events *t, const char *text, size_t len,
+                              const char *source, clar_error *err)
+{
+  float *on, *off;
+  unsigned char *seen;
+  const char *p = text, *end = text + len;
+  unsigned line = 0;
+  int rc = CLAR_OK;
+
+  if (!source)
+    source = "thresholds";
+  if (!t || (!text && len))
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "%.150s: NULL argument", source);
+  on = malloc (t->n_tracks * sizeof (float));
+  off = malloc (t->n_tracks * sizeof (float));
+  seen = calloc (t->n_tracks, 1);
+  if (!on || !off || !seen) {
+    free (on);
+    free (off);
+    free (seen);
+    return clar_set_error (err, CLAR_ERR_NO_MEMORY, "%.150s: out of memory", source);
+  }
+  for (size_t k = 0; k < t->n_tracks; k++) {
+    on[k] = t->tracks[k].on;
+    off[k] = t->tracks[k].off;
+  }
+  while (p < end && rc == CLAR_OK) {
+    const char *nl = memchr (p, '\n', (size_t) (end - p));
+    const char *le = nl ? nl : end, *tab1, *tab2;
+    size_t k, name_len;
+    float a, b;
+
+    line++;
+    if (le > p && le[-1] == '\r')
+      le--;
+    if (memchr (p, '\0', (size_t) (le - p))) {
+      rc = clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "%.150s:%u: NUL byte (not a text file?)",
+          source, line);
+      break;
+    }
+    if (le == p || *p == '#')
+      goto next;
+    tab1 = memchr (p, '\t', (size_t) (le - p));
+    if (!tab1) {
+      rc = clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+          "%.150s:%u: expected LABEL<TAB>ON[<TAB>OFF], found no tab", source, line);
+      break;
+    }
+    name_len = (size_t) (tab1 - p);
+    for (k = 0; k < t->n_tracks; k++) {
+      const char *nm = k < t->n_labels ? t->names[k] : t->unknown_name;
+      if (strlen (nm) == name_len && !memcmp (nm, p, name_len))
+        break;
+    }
+    if (k == t->n_tracks) {
+      rc = clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+          "%.150s:%u: no label \"%.*s\" in this label set", source, line,
+          (int) (name_len > 64 ? 64 : name_len), p);
+      break;
+    }
+    if (seen[k]) {
+      rc = clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+          "%.150s:%u: label \"%.64s\" appears twice", source, line,
+          k < t->n_labels ? t->names[k] : t->unknown_name);
+      break;
+    }
+    seen[k] = 1;
+    tab2 = memchr (tab1 + 1, '\t', (size_t) (le - tab1 - 1));
+    if (parse_threshold (tab1 + 1, (size_t) ((tab2 ? tab2 : le) - tab1 - 1), &a) != 0
+        || (tab2 && (parse_threshold (tab2 + 1, (size_t) (le - tab2 - 1), &b) != 0
+                || memchr (tab2 + 1, '\t', (size_t) (le - tab2 - 1))))) {
+      rc = clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+          "%.150s:%u: expected LABEL<TAB>ON[<TAB>OFF] with decimal thresholds", source, line);
+      break;
+    }
+    if (!tab2)
+      b = a;
+    {
+      char what[96];
+      snprintf (what, sizeof what, "%.60s:%u:", source, line);
+      if ((rc = check_pair (what, a, b, err)) != CLAR_OK)
+        break;
+    }
+    on[k] = a;
+    off[k] = b;
+  next:
+    if (!nl)
+      break;
+    p = nl + 1;
+  }
+  if (rc == CLAR_OK)
+    for (size_t k = 0; k < t->n_tracks; k++) {
+      t->tracks[k].on = on[k];
+      t->tracks[k].off = off[k];
+    }
+  free (on);
+  free (off);
+  free (seen);
+  return rc;
+}
+
+int
+clar_events_load_thresholds (clar_events *t, const char *path, clar_error *err)
+{
+  FILE *f;
+  char *buf;
+  long size;
+  int rc;
+  if (!t || !path)
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "events thresholds: NULL argument");
+  f = fopen (path, "rb");
+  if (!f)
+    return clar_set_error (err, CLAR_ERR_IO, "%.150s: %s", path, strerror (errno));
+  if (fseek (f, 0, SEEK_END) || (size = ftell (f)) < 0 || fseek (f, 0, SEEK_SET)) {
+    fclose (f);
+    return clar_set_error (err, CLAR_ERR_IO, "%.150s: cannot determine its size", path);
+  }
+  /* One line per label: refuse anything absurd before allocating. */
+  if (size > 16L * 1024 * 1024) {
+    fclose (f);
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "%.150s: larger than 16 MiB", path);
+  }
+  buf = malloc ((size_t) size + 1);
+  if (!buf) {
+    fclose (f);
+    return clar_set_error (err, CLAR_ERR_NO_MEMORY, "%.150s: out of memory", path);
+  }
+  if (fread (buf, 1, (size_t) size, f) != (size_t) size) {
+    free (buf);
+    fclose (f);
+    return clar_set_error (err, CLAR_ERR_IO, "%.150s: read failed", path);
+  }
+  fclose (f);
+  rc = clar_events_parse_thresholds (t, buf, (size_t) size, path, err);
+  free (buf);
+  return rc;
+}
+
+int
+clar_events_parse_smoothing (const char *spec, clar_events_params *p, clar_error *err)
+{
+  char *end;
+  if (!spec || !p)
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "smoothing: NULL argument");
+  if (!strcmp (spec, "none")) {
+    p->smoothing = CLAR_EVENTS_SMOOTH_NONE;
+    return CLAR_OK;
+  }
+  if (!strncmp (spec, "median:", 7)) {
+    long n;
+    errno = 0;
+    n = strtol (spec + 7, &end, 10);
+    if (end != spec + 7 && !*end && errno == 0 && n >= 1 && n <= CLAR_EVENTS_MEDIAN_MAX) {
+      p->smoothing = CLAR_EVENTS_SMOOTH_MEDIAN;
+      p->median_windows = (unsigned) n;
+      return CLAR_OK;
+    }
+  } else if (!strncmp (spec, "exp:", 4)) {
+    double a = strtod (spec + 4, &end);
+    if (end != spec + 4 && !*end && isfinite (a) && a > 0 && a <= 1) {
+      p->smoothing = CLAR_EVENTS_SMOOTH_EXP;
+      p->exp_alpha = (float) a;
+      return CLAR_OK;
+    }
+  }
+  return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+      "smoothing \"%.60s\": expected none, median:N (N = 1..%d) or exp:ALPHA (0 < ALPHA <= 1)",
+      spec, CLAR_EVENTS_MEDIAN_MAX);
+}
+
+/* Room for `more` events in the queue (compacting it first). */
+static int
+reserve (clar_events *t, size_t more)
+{
+  if (t->q_head) {
+    memmove (t->queue, t->queue + t->q_head, (t->q_len - t->q_head) * sizeof (clar_event));
+    t->q_len -= t->q_head;
+    t->q_head = 0;
+  }
+  if (t->q_len + more > t->q_cap) {
+    size_t cap = (t->q_len + more) * 2;
+    clar_event *q = realloc (t->queue, cap * sizeof (clar_event));
+    if (!q)
+      return CLAR_ERR_NO_MEMORY;
+    t->queue = q;
+    t->q_cap = cap;
+  }
+  return CLAR_OK;
+}
+
+static void
+emit (clar_events *t, size_t k, clar_event_kind kind)
+{
+  const track *tr = &t->tracks[k];
+  clar_event *e = &t->queue[t->q_len++];
+  e->kind = kind;
+  e->label = k < t->n_labels ? k : CLAR_EVENTS_UNKNOWN;
+  e->name = k < t->n_labels ? t->names[k] : t->unknown_name;
+  e->start_ns = tr->ev_start;
+  e->end_ns = tr->ev_end;
+  e->peak = tr->peak;
+  e->mean = tr->count ? (float) (tr->sum / (double) tr->count) : 0.0f;
+  e->first_window = tr->first;
+  e->last_window = tr->last;
+}
+
+static void
+close_track (clar_events *t, size_t k)
+{
+  track *tr = &t->tracks[k];
+  if (tr->announced)
+    emit (t, k, CLAR_EVENT_END);
+  tr->state = IDLE;
+  tr->announced = 0;
+}
+
+static int
+cmp_float (const void *a, const void *b)
+{
+  float x = *(const float *) a, y = *(const float *) b;
+  return (x > y) - (x < y);
+}
+
+/* Decides window number `s` (sequence since the last flush), all of whose
+ * median neighbours up to `last` are in the ring. The queue has room for
+ * n_tracks events. */
+static void
+decide (clar_events *t, uint64_t s, uint64_t last)
+{
+  const win *w = &t->wins[s % t->ring_cap];
+  const float *x = t->scores + (s % t->ring_cap) * t->n_tracks;
+
+  /* Smoothing. */
+  if (t->p.smoothing == CLAR_EVENTS_SMOOTH_MEDIAN && t->ring_cap > 1) {
+    uint64_t lo = s >= t->before ? s - t->before : 0;
+    uint64_t hi = s + t->after < last ? s + t->after : last;
+    size_t n = (size_t) (hi - lo + 1);
+    for (size_t k = 0; k < t->n_tracks; k++) {
+      for (size_t j = 0; j < n; j++)
+        t->tmp[j] = t->scores[((lo + j) % t->ring_cap) * t->n_tracks + k];
+      qsort (t->tmp, n, sizeof (float), cmp_float);
+      t->smoothed[k] = n % 2 ? t->tmp[n / 2] : 0.5f * (t->tmp[n / 2 - 1] + t->tmp[n / 2]);
+    }
+  } else if (t->p.smoothing == CLAR_EVENTS_SMOOTH_EXP) {
+    float a = t->p.exp_alpha;
+    for (size_t k = 0; k < t->n_tracks; k++) {
+      track *tr = &t->tracks[k];
+      tr->ema = s == 0 ? x[k] : a * x[k] + (1.0f - a) * tr->ema;
+      t->smoothed[k] = tr->ema;
+    }
+  } else {
+    memcpy (t->smoothed, x, t->n_tracks * sizeof (float));
+  }
+
+  /* Hysteresis, gap filling, minimum duration. ENDs go straight into the
+   * queue; STARTs after them. */
+  for (size_t k = 0; k < t->n_tracks; k++) {
+    track *tr = &t->tracks[k];
+    float sm = t->smoothed[k];
+    int on = tr->enabled && sm >= tr->on;
+    int stay = tr->enabled && sm >= tr->off;
+    t->starting[k] = 0;
+    switch (tr->state) {
+      case IDLE:
+        if (!on)
+          continue;
+        tr->state = ACTIVE;
+        tr->announced = 0;
+        tr->ev_start = w->cs;
+        tr->ev_end = w->ce;
+        tr->first = tr->last = w->index;
+        tr->sum = x[k];
+        tr->count = 1;
+        tr->peak = x[k];
+        break;
+      case ACTIVE:
+        if (stay) {
+          tr->ev_end = w->ce;
+          tr->last = w->index;
+          tr->sum += x[k];
+          tr->count++;
+          if (x[k] > tr->peak)
+            tr->peak = x[k];
+        } else {
+          tr->state = HANGOVER;
+          tr->h_sum = x[k];
+          tr->h_count = 1;
+          tr->h_peak = x[k];
+          /* No run can start before this cell's end: the gap is at
+           * least ce - ev_end. */
+          if (w->ce - tr->ev_end >= t->p.min_gap_ns)
+            close_track (t, k);
+          continue;
+        }
+        break;
+      case HANGOVER:
+        if (on) {
+          /* A gap shorter than min_gap: one event. */
+          tr->state = ACTIVE;
+          tr->ev_end = w->ce;
+          tr->last = w->index;
+          tr->sum += tr->h_sum + x[k];
+          tr->count += tr->h_count + 1;
+          if (tr->h_peak > tr->peak)
+            tr->peak = tr->h_peak;
+          if (x[k] > tr->peak)
+            tr->peak = x[k];
+        } else {
+          tr->h_sum += x[k];
+          tr->h_count++;
+          if (x[k] > tr->h_peak)
+            tr->h_peak = x[k];
+          if (w->ce - tr->ev_end >= t->p.min_gap_ns)
+            close_track (t, k);
+          continue;
+        }
+        break;
+    }
+    if (!tr->announced && tr->ev_end - tr->ev_start >= t->p.min_duration_ns)
+      t->starting[k] = 1;
+  }
+  for (size_t k = 0; k < t->n_tracks; k++)
+    if (t->starting[k]) {
+      t->tracks[k].announced = 1;
+      emit (t, k, CLAR_EVENT_START);
+    }
+  t->decided = s + 1;
+}
+
+int
+clar_events_push (clar_events *t, uint64_t index, int64_t start_ns, int64_t end_ns,
+                  const float *scores, float similarity)
+{
+  int64_t len, h;
+  size_t slot;
+  float *x;
+  int unknown;
+
+  if (!t || !scores)
+    return CLAR_ERR_INVALID_ARGUMENT;
+  if (end_ns <= start_ns || (start_ns < 0 && end_ns > start_ns + INT64_MAX))
+    return CLAR_ERR_INVALID_ARGUMENT;
+  if (t->have_prev && (index <= t->prev_index || start_ns < t->prev_start))
+    return CLAR_ERR_INVALID_ARGUMENT;
+  if (!isfinite (similarity))
+    return CLAR_ERR_NONFINITE;
+  for (size_t k = 0; k < t->n_labels; k++) {
+    if (!isfinite (scores[k]))
+      return CLAR_ERR_NONFINITE;
+    if (scores[k] < 0.0f || scores[k] > 1.0f)
+      return CLAR_ERR_INVALID_ARGUMENT;
+  }
+  if (reserve (t, t->n_tracks) != CLAR_OK)
+    return CLAR_ERR_NO_MEMORY;
+
+  /* The window's cell (see the header). */
+  len = end_ns - start_ns;
+  h = t->p.hop_ns > 0 && t->p.hop_ns < len ? t->p.hop_ns : len;
+  slot = (size_t) (t->seq % t->ring_cap);
+  t->wins[slot].index = index;
+  t->wins[slot].cs = start_ns + (len - h) / 2;
+  t->wins[slot].ce = t->wins[slot].cs + h;
+  x = t->scores + slot * t->n_tracks;
+  unknown = t->p.unknown_similarity > -1.0f && similarity < t->p.unknown_similarity;
+  for (size_t k = 0; k < t->n_labels; k++)
+    x[k] = unknown ? 0.0f : scores[k];
+  x[t->n_labels] = unknown ? 1.0f : 0.0f;
+  t->have_prev = 1;
+  t->prev_index = index;
+  t->prev_start = start_ns;
+  t->seq++;
+  /* The window `after` windows back now has all its neighbours. */
+  if (t->seq > t->after)
+    decide (t, t->seq - 1 - t->after, t->seq - 1);
+  return CLAR_OK;
+}
+
+int
+clar_events_flush (clar_events *t)
+{
+  if (!t)
+    return CLAR_ERR_INVALID_ARGUMENT;
+  if (reserve (t, (size_t) (t->seq - t->decided + 1) * t->n_tracks) != CLAR_OK)
+    return CLAR_ERR_NO_MEMORY;
+  while (t->decided < t->seq)
+    decide (t, t->decided, t->seq - 1);
+  for (size_t k = 0; k < t->n_tracks; k++)
+    if (t->tracks[k].state != IDLE)
+      close_track (t, k);
+  reset_tracks (t);
+  return CLAR_OK;
+}
+
+int
+clar_events_next (clar_events *t, clar_event *out)
+{
+  if (!t || !out || t->q_head >= t->q_len)
+    return 0;
+  *out = t->queue[t->q_head++];
+  if (t->q_head == t->q_len)
+    t->q_head = t->q_len = 0;
+  return 1;
+}

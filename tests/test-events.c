@@ -1,0 +1,698 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The sound-event tracker (clar/events.h) on scripted score sequences:
+ * smoothing, hysteresis, gap filling, minimum duration, the unknown track,
+ * flushes, per-label threshold files and bad input. */
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <clar/clar.h>
+#include "clar-test.h"
+
+#define SEC 1000000000LL
+#define HOP (SEC / 2)
+
+static const char *names2[2] = { "a", "b" };
+
+/* Windows of 1 s every 0.5 s: window i spans [i/2, i/2 + 1) s and stands
+ * for the cell [i/2 + 0.25, i/2 + 0.75) s. */
+static int64_t cell_start (uint64_t i) { return (int64_t) i * HOP + HOP / 2; }
+static int64_t cell_end (uint64_t i) { return (int64_t) i * HOP + 3 * HOP / 2; }
+
+static clar_events_params
+params_none (void)
+{
+  clar_events_params p;
+  clar_events_params_init (&p);
+  p.smoothing = CLAR_EVENTS_SMOOTH_NONE;
+  p.hop_ns = HOP;
+  return p;
+}
+
+static int
+push (clar_events *t, uint64_t i, float a, float b, float sim)
+{
+  float s[2] = { a, b };
+  return clar_events_push (t, i, (int64_t) i * HOP, (int64_t) i * HOP + SEC, s, sim);
+}
+
+/* Pushes scores of label a (b = 0), flushes, and collects END events. */
+static int
+run_a (const clar_events_params *p, const float *a, size_t n, clar_event *ends, int max)
+{
+  clar_events *t = clar_events_new (2, names2, p, NULL);
+  clar_event e;
+  int n_end = 0, n_start = 0;
+  CHECK (t != NULL);
+  if (!t)
+    return -1;
+  for (size_t i = 0; i < n; i++)
+    CHECK_EQ_INT (push (t, i, a[i], 0.0f, 1.0f), CLAR_OK);
+  CHECK_EQ_INT (clar_events_flush (t), CLAR_OK);
+  while (clar_events_next (t, &e)) {
+    if (e.kind == CLAR_EVENT_START) {
+      n_start++;
+    } else if (n_end < max) {
+      /* The name lives as long as the tracker. */
+      CHECK (!strcmp (e.name, names2[e.label]));
+      ends[n_end] = e;
+      ends[n_end++].name = NULL;
+    }
+  }
+  /* Every event reported at its end was reported at its start. */
+  CHECK_EQ_INT (n_start, n_end);
+  clar_events_free (t);
+  return n_end;
+}
+
+static void
+test_defaults (void)
+{
+  clar_events_params p;
+  clar_error err;
+  clar_events_params_init (&p);
+  CHECK_EQ_INT (p.smoothing, CLAR_EVENTS_SMOOTH_MEDIAN);
+  CHECK_EQ_INT (p.median_windows, 3);
+  CHECK_CLOSE (p.on_threshold, 0.5, 0);
+  CHECK_CLOSE (p.off_threshold, 0.3, 1e-7);
+  CHECK_CLOSE (p.unknown_similarity, -1.0, 0);
+  CHECK (!strcmp (p.unknown_name, "unknown"));
+  CHECK_EQ_INT (clar_events_params_check (&p, &err), CLAR_OK);
+  clar_events *t = clar_events_new (2, names2, NULL, &err);
+  CHECK (t != NULL);
+  CHECK_EQ_INT (clar_events_n_labels (t), 2);
+  CHECK_EQ_INT (clar_events_get_params (t)->median_windows, 3);
+  clar_events_free (t);
+  clar_events_free (NULL);
+}
+
+static void
+test_single_window (void)
+{
+  clar_events_params p = params_none ();
+  float a[5] = { 0, 0, 0.9f, 0, 0 };
+  clar_event e[4];
+  CHECK_EQ_INT (run_a (&p, a, 5, e, 4), 1);
+  CHECK_EQ_INT (e[0].label, 0);
+  CHECK_EQ_INT (e[0].start_ns, cell_start (2));   /* 1.25 s */
+  CHECK_EQ_INT (e[0].end_ns, cell_end (2));       /* 1.75 s */
+  CHECK_EQ_INT (e[0].first_window, 2);
+  CHECK_EQ_INT (e[0].last_window, 2);
+  CHECK_CLOSE (e[0].peak, 0.9, 1e-7);
+  CHECK_CLOSE (e[0].mean, 0.9, 1e-7);
+
+  /* The first and the last window of the stream, hop_ns = 0: whole windows. */
+  float b[3] = { 0.8f, 0, 0.7f };
+  p.hop_ns = 0;
+  CHECK_EQ_INT (run_a (&p, b, 3, e, 4), 2);
+  CHECK_EQ_INT (e[0].start_ns, 0);
+  CHECK_EQ_INT (e[0].end_ns, SEC);
+  CHECK_EQ_INT (e[1].start_ns, 2 * HOP);
+  CHECK_EQ_INT (e[1].end_ns, 2 * HOP + SEC);
+  CHECK_EQ_INT (e[1].first_window, 2);
+}
+
+static void
+test_hysteresis (void)
+{
+  clar_events_params p = params_none ();   /* on 0.5, off 0.3 */
+  float a[7] = { 0.6f, 0.4f, 0.35f, 0.2f, 0.4f, 0.45f, 0.6f };
+  clar_event e[4];
+  CHECK_EQ_INT (run_a (&p, a, 7, e, 4), 2);
+  /* 0.4 and 0.35 keep it on; 0.2 ends it; 0.4 and 0.45 do not restart it. */
+  CHECK_EQ_INT (e[0].first_window, 0);
+  CHECK_EQ_INT (e[0].last_window, 2);
+  CHECK_CLOSE (e[0].mean, (0.6 + 0.4 + 0.35) / 3, 1e-6);
+  CHECK_CLOSE (e[0].peak, 0.6, 1e-7);
+  CHECK_EQ_INT (e[1].first_window, 6);
+  /* No hysteresis (off = on): three events of one window each. */
+  p.off_threshold = 0.5f;
+  float c[5] = { 0.6f, 0.4f, 0.6f, 0.49f, 0.5f };
+  CHECK_EQ_INT (run_a (&p, c, 5, e, 4), 3);
+  CHECK_EQ_INT (e[2].first_window, 4);   /* >= on, inclusive */
+}
+
+static void
+test_min_gap (void)
+{
+  clar_events_params p = params_none ();
+  clar_event e[4];
+  p.min_gap_ns = SEC;
+  /* Gap of one window (0.5 s < 1 s): merged; gap of 1.5 s: not. */
+  float a[8] = { 0.9f, 0.9f, 0, 0.9f, 0, 0, 0, 0.9f };
+  CHECK_EQ_INT (run_a (&p, a, 8, e, 4), 2);
+  CHECK_EQ_INT (e[0].first_window, 0);
+  CHECK_EQ_INT (e[0].last_window, 3);
+  CHECK_EQ_INT (e[0].start_ns, cell_start (0));
+  CHECK_EQ_INT (e[0].end_ns, cell_end (3));
+  /* Mean over the event's windows, the gap window included. */
+  CHECK_CLOSE (e[0].mean, 0.9 * 3 / 4, 1e-6);
+  CHECK_EQ_INT (e[1].first_window, 7);
+  /* A gap exactly min_gap long is not filled. */
+  float b[4] = { 0.9f, 0, 0, 0.9f };
+  CHECK_EQ_INT (run_a (&p, b, 4, e, 4), 2);
+  /* min_gap 0: every gap splits. */
+  p.min_gap_ns = 0;
+  CHECK_EQ_INT (run_a (&p, a, 8, e, 4), 3);
+
+  /* The END waits until the gap is known to be long enough. */
+  p.min_gap_ns = SEC;
+  clar_events *t = clar_events_new (2, names2, &p, NULL);
+  clar_event ev;
+  push (t, 0, 0.9f, 0, 1);
+  CHECK (clar_events_next (t, &ev) && ev.kind == CLAR_EVENT_START);
+  push (t, 1, 0, 0, 1);
+  CHECK (!clar_events_next (t, &ev));   /* 0.5 s of gap: might still merge */
+  push (t, 2, 0, 0, 1);
+  CHECK (clar_events_next (t, &ev) && ev.kind == CLAR_EVENT_END && ev.last_window == 0);
+  clar_events_free (t);
+}
+
+static void
+test_min_duration (void)
+{
+  clar_events_params p = params_none ();
+  clar_event e[4], ev;
+  p.min_duration_ns = SEC + SEC / 5;   /* 1.2 s */
+  /* A 1 s run is dropped, a 1.5 s run kept. */
+  float a[7] = { 0.9f, 0.9f, 0, 0.9f, 0.9f, 0.9f, 0 };
+  CHECK_EQ_INT (run_a (&p, a, 7, e, 4), 1);
+  CHECK_EQ_INT (e[0].first_window, 3);
+  CHECK_EQ_INT (e[0].last_window, 5);
+  /* Exactly min_duration long is kept. */
+  p.min_duration_ns = SEC;
+  CHECK_EQ_INT (run_a (&p, a, 7, e, 4), 2);
+
+  /* START comes when the event reaches the minimum, with its true start. */
+  p.min_duration_ns = SEC + SEC / 5;
+  clar_events *t = clar_events_new (2, names2, &p, NULL);
+  for (uint64_t i = 0; i < 5; i++)
+    push (t, i, a[i], 0, 1);
+  CHECK (!clar_events_next (t, &ev));
+  push (t, 5, a[5], 0, 1);
+  CHECK (clar_events_next (t, &ev));
+  CHECK_EQ_INT (ev.kind, CLAR_EVENT_START);
+  CHECK_EQ_INT (ev.start_ns, cell_start (3));
+  CHECK_EQ_INT (ev.end_ns, cell_end (5));
+  CHECK_EQ_INT (ev.last_window, 5);
+  clar_events_free (t);
+
+  /* Gaps are filled before short events are dropped: two 0.5 s runs with
+   * a 0.5 s gap make a 1.5 s event. */
+  p.min_gap_ns = SEC;
+  float b[4] = { 0.9f, 0, 0.9f, 0 };
+  CHECK_EQ_INT (run_a (&p, b, 4, e, 4), 1);
+  CHECK_EQ_INT (e[0].end_ns - e[0].start_ns, 3 * HOP);
+}
+
+static void
+test_median (void)
+{
+  clar_events_params p = params_none ();
+  clar_event e[4], ev;
+  p.smoothing = CLAR_EVENTS_SMOOTH_MEDIAN;
+  p.median_windows = 3;
+  /* The lone spike goes; the pair stays, with undelayed times. */
+  float a[10] = { 0, 0, 0.9f, 0, 0, 0, 0.9f, 0.9f, 0, 0 };
+  CHECK_EQ_INT (run_a (&p, a, 10, e, 4), 1);
+  CHECK_EQ_INT (e[0].first_window, 6);
+  CHECK_EQ_INT (e[0].last_window, 7);
+  CHECK_EQ_INT (e[0].start_ns, cell_start (6));
+  CHECK_EQ_INT (e[0].end_ns, cell_end (7));
+
+  /* A one-window dip inside an event is filled. */
+  float b[7] = { 0.9f, 0.9f, 0.1f, 0.9f, 0.9f, 0, 0 };
+  CHECK_EQ_INT (run_a (&p, b, 7, e, 4), 1);
+  CHECK_EQ_INT (e[0].last_window, 4);
+  CHECK_CLOSE (e[0].mean, (0.9 * 4 + 0.1) / 5, 1e-6);   /* raw scores */
+
+  /* Window 6 is decided when window 7 arrives (one window of look-ahead). */
+  clar_events *t = clar_events_new (2, names2, &p, NULL);
+  for (uint64_t i = 0; i < 7; i++)
+    push (t, i, a[i], 0, 1);
+  CHECK (!clar_events_next (t, &ev));
+  push (t, 7, a[7], 0, 1);
+  CHECK (clar_events_next (t, &ev) && ev.kind == CLAR_EVENT_START && ev.first_window == 6);
+  clar_events_free (t);
+
+  /* Even N = 4: two windows before, one after. Window 2's median is over
+   * windows 0..3 = {0.9, 0.9, 0, 0} -> 0.45 (< on); window 1's over 0..2
+   * (stream start) = 0.9. */
+  p.median_windows = 4;
+  float c[6] = { 0.9f, 0.9f, 0, 0, 0, 0 };
+  CHECK_EQ_INT (run_a (&p, c, 6, e, 4), 1);
+  CHECK_EQ_INT (e[0].first_window, 0);
+  CHECK_EQ_INT (e[0].last_window, 2);   /* 0.45 >= off 0.3 */
+
+  /* The median runs over the windows there are at a flush: an event in
+   * the last two windows survives a median of 5. */
+  p.median_windows = 5;
+  float d[6] = { 0, 0, 0, 0, 0.9f, 0.9f };
+  CHECK_EQ_INT (run_a (&p, d, 6, e, 4), 1);
+  CHECK_EQ_INT (e[0].last_window, 5);
+  CHECK_EQ_INT (e[0].end_ns, cell_end (5));
+
+  /* N = 1 is no smoothing. */
+  p.median_windows = 1;
+  CHECK_EQ_INT (run_a (&p, a, 10, e, 4), 2);
+}
+
+static void
+test_exponential (void)
+{
+  clar_events_params p = params_none ();
+  clar_event e[4];
+  p.smoothing = CLAR_EVENTS_SMOOTH_EXP;
+  p.exp_alpha = 0.5f;
+  /* s = 1, 1, 0.5, 0.25: on through window 2 (0.5 >= off 0.3). */
+  float a[5] = { 1, 1, 0, 0, 0 };
+  CHECK_EQ_INT (run_a (&p, a, 5, e, 4), 1);
+  CHECK_EQ_INT (e[0].last_window, 2);
+  /* s = 0.45, 0.675: starts at the second window. */
+  float b[3] = { 0.9f, 0.9f, 0 };
+  p.exp_alpha = 0.5f;
+  CHECK_EQ_INT (run_a (&p, b, 3, e, 4), 1);
+  CHECK_EQ_INT (e[0].first_window, 0);   /* s_0 = x_0 = 0.9 */
+  float c[3] = { 0.4f, 0.9f, 0 };        /* s = 0.4, 0.65, 0.325 */
+  CHECK_EQ_INT (run_a (&p, c, 3, e, 4), 1);
+  CHECK_EQ_INT (e[0].first_window, 1);
+  CHECK_EQ_INT (e[0].last_window, 2);
+}
+
+static void
+test_flush (void)
+{
+  clar_events_params p = params_none ();
+  clar_events *t;
+  clar_event ev;
+  int ends = 0;
+  p.smoothing = CLAR_EVENTS_SMOOTH_MEDIAN;
+  p.median_windows = 3;
+  t = clar_events_new (2, names2, &p, NULL);
+  for (uint64_t i = 0; i < 4; i++)
+    CHECK_EQ_INT (push (t, i, 0.9f, 0, 1), CLAR_OK);
+  CHECK_EQ_INT (clar_events_flush (t), CLAR_OK);
+  while (clar_events_next (t, &ev))
+    if (ev.kind == CLAR_EVENT_END) {
+      ends++;
+      CHECK_EQ_INT (ev.first_window, 0);
+      CHECK_EQ_INT (ev.last_window, 3);   /* the median's last window decided */
+      CHECK_EQ_INT (ev.end_ns, cell_end (3));
+    }
+  CHECK_EQ_INT (ends, 1);
+  /* After a flush the timeline may restart: index 0 and time 0 again. */
+  CHECK_EQ_INT (push (t, 0, 0.9f, 0, 1), CLAR_OK);
+  CHECK_EQ_INT (push (t, 1, 0.9f, 0, 1), CLAR_OK);
+  CHECK_EQ_INT (clar_events_flush (t), CLAR_OK);
+  ends = 0;
+  while (clar_events_next (t, &ev))
+    if (ev.kind == CLAR_EVENT_END) {
+      ends++;
+      CHECK_EQ_INT (ev.start_ns, cell_start (0));
+    }
+  CHECK_EQ_INT (ends, 1);
+  /* An empty flush reports nothing; flushing twice is harmless. */
+  CHECK_EQ_INT (clar_events_flush (t), CLAR_OK);
+  CHECK (!clar_events_next (t, &ev));
+  clar_events_free (t);
+
+  /* An event cut by the flush shorter than min_duration is dropped. */
+  p.min_duration_ns = 2 * SEC;
+  t = clar_events_new (2, names2, &p, NULL);
+  for (uint64_t i = 0; i < 3; i++)
+    push (t, i, 0.9f, 0, 1);
+  clar_events_flush (t);
+  CHECK (!clar_events_next (t, &ev));
+  clar_events_free (t);
+}
+
+static void
+test_unknown (void)
+{
+  clar_events_params p = params_none ();
+  clar_events *t;
+  clar_event ev, ends[6];
+  int n = 0;
+  float sims[6] = { 0.9f, 0.1f, 0.1f, 0.1f, 0.9f, 0.9f };
+  p.unknown_similarity = 0.3f;
+  p.unknown_name = "other";
+  t = clar_events_new (2, names2, &p, NULL);
+  /* A confident "a" throughout, but windows 1-3 resemble no label. */
+  for (uint64_t i = 0; i < 6; i++)
+    CHECK_EQ_INT (push (t, i, 0.9f, 0.1f, sims[i]), CLAR_OK);
+  clar_events_flush (t);
+  while (clar_events_next (t, &ev))
+    if (ev.kind == CLAR_EVENT_END && n < 6)
+      ends[n++] = ev;
+  CHECK_EQ_INT (n, 3);
+  CHECK_EQ_INT (ends[0].label, 0);
+  CHECK_EQ_INT (ends[0].last_window, 0);
+  CHECK_EQ_INT (ends[1].label, CLAR_EVENTS_UNKNOWN);
+  CHECK (!strcmp (ends[1].name, "other"));
+  CHECK_EQ_INT (ends[1].first_window, 1);
+  CHECK_EQ_INT (ends[1].last_window, 3);
+  CHECK_CLOSE (ends[1].peak, 1.0, 0);
+  CHECK_EQ_INT (ends[2].label, 0);
+  CHECK_EQ_INT (ends[2].first_window, 4);
+  clar_events_free (t);
+
+  /* Off by default: low similarity changes nothing. */
+  p = params_none ();
+  t = clar_events_new (2, names2, &p, NULL);
+  n = 0;
+  for (uint64_t i = 0; i < 6; i++)
+    push (t, i, 0.9f, 0.1f, sims[i]);
+  clar_events_flush (t);
+  while (clar_events_next (t, &ev))
+    n += ev.kind == CLAR_EVENT_END;
+  CHECK_EQ_INT (n, 1);
+  clar_events_free (t);
+}
+
+static void
+test_order (void)
+{
+  clar_events_params p = params_none ();
+  clar_events *t = clar_events_new (2, names2, &p, NULL);
+  clar_event ev;
+  push (t, 0, 0.9f, 0, 1);
+  push (t, 1, 0.9f, 0, 1);
+  CHECK (clar_events_next (t, &ev) && ev.kind == CLAR_EVENT_START && ev.label == 0);
+  CHECK (!clar_events_next (t, &ev));
+  /* a ends and b starts in the same window: the END comes first. */
+  push (t, 2, 0.0f, 0.9f, 1);
+  CHECK (clar_events_next (t, &ev) && ev.kind == CLAR_EVENT_END && ev.label == 0);
+  CHECK (clar_events_next (t, &ev) && ev.kind == CLAR_EVENT_START && ev.label == 1);
+  CHECK_EQ_INT (ev.start_ns, cell_start (2));
+  /* Both labels at once (scores need not sum to 1). */
+  push (t, 3, 0.9f, 0.9f, 1);
+  CHECK (clar_events_next (t, &ev) && ev.kind == CLAR_EVENT_START && ev.label == 0);
+  CHECK (!clar_events_next (t, &ev));
+  clar_events_free (t);
+}
+
+static void
+test_bad_input (void)
+{
+  clar_events_params p = params_none ();
+  clar_events *t = clar_events_new (2, names2, &p, NULL);
+  clar_event ev;
+  float s[2] = { NAN, 0 };
+  CHECK_EQ_INT (clar_events_push (t, 0, 0, SEC, s, 1.0f), CLAR_ERR_NONFINITE);
+  s[0] = INFINITY;
+  CHECK_EQ_INT (clar_events_push (t, 0, 0, SEC, s, 1.0f), CLAR_ERR_NONFINITE);
+  s[0] = 0.9f;
+  CHECK_EQ_INT (clar_events_push (t, 0, 0, SEC, s, NAN), CLAR_ERR_NONFINITE);
+  s[1] = 1.5f;
+  CHECK_EQ_INT (clar_events_push (t, 0, 0, SEC, s, 1.0f), CLAR_ERR_INVALID_ARGUMENT);
+  s[1] = -0.1f;
+  CHECK_EQ_INT (clar_events_push (t, 0, 0, SEC, s, 1.0f), CLAR_ERR_INVALID_ARGUMENT);
+  s[1] = 0;
+  CHECK_EQ_INT (clar_events_push (t, 0, SEC, SEC, s, 1.0f), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_events_push (t, 0, 2 * SEC, SEC, s, 1.0f), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_events_push (t, 0, INT64_MIN, INT64_MAX, s, 1.0f),
+      CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_events_push (t, 0, 0, SEC, NULL, 1.0f), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_events_push (NULL, 0, 0, SEC, s, 1.0f), CLAR_ERR_INVALID_ARGUMENT);
+  /* Nothing was taken: the first good window is the first window. */
+  CHECK (!clar_events_next (t, &ev));
+  CHECK_EQ_INT (clar_events_push (t, 5, 10 * SEC, 11 * SEC, s, 1.0f), CLAR_OK);
+  CHECK (clar_events_next (t, &ev) && ev.first_window == 5);
+  /* Time and index must not go back; index must increase. */
+  CHECK_EQ_INT (clar_events_push (t, 5, 11 * SEC, 12 * SEC, s, 1.0f), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_events_push (t, 6, 9 * SEC, 12 * SEC, s, 1.0f), CLAR_ERR_INVALID_ARGUMENT);
+  s[0] = NAN;
+  CHECK_EQ_INT (clar_events_push (t, 6, 11 * SEC, 12 * SEC, s, 1.0f), CLAR_ERR_NONFINITE);
+  /* The NaN window changed nothing: the event ends at window 5. */
+  s[0] = 0;
+  CHECK_EQ_INT (clar_events_push (t, 7, 12 * SEC, 13 * SEC, s, 1.0f), CLAR_OK);
+  CHECK (clar_events_next (t, &ev) && ev.kind == CLAR_EVENT_END && ev.last_window == 5);
+  CHECK_EQ_INT (clar_events_flush (NULL), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK (!clar_events_next (NULL, &ev));
+  CHECK (!clar_events_next (t, NULL));
+  clar_events_free (t);
+}
+
+static void
+test_params (void)
+{
+  clar_events_params p;
+  clar_error err;
+  const char *empty[2] = { "a", "" };
+#define BAD(field, value, what)                                             \
+  do {                                                                      \
+    clar_events_params_init (&p);                                           \
+    p.field = value;                                                        \
+    err.message[0] = 0;                                                     \
+    CHECK_EQ_INT (clar_events_params_check (&p, &err), CLAR_ERR_INVALID_ARGUMENT); \
+    CHECK_MSG (strstr (err.message, what) != NULL, "%s", err.message);      \
+    CHECK (clar_events_new (2, names2, &p, NULL) == NULL);                  \
+  } while (0)
+  BAD (median_windows, 0, "median of 0 windows");
+  BAD (median_windows, CLAR_EVENTS_MEDIAN_MAX + 1, "median");
+  BAD (smoothing, (clar_events_smoothing) 7, "smoothing");
+  clar_events_params_init (&p);
+  p.smoothing = CLAR_EVENTS_SMOOTH_EXP;
+  p.exp_alpha = 0;
+  CHECK_EQ_INT (clar_events_params_check (&p, &err), CLAR_ERR_INVALID_ARGUMENT);
+  p.exp_alpha = NAN;
+  CHECK_EQ_INT (clar_events_params_check (&p, &err), CLAR_ERR_INVALID_ARGUMENT);
+  p.exp_alpha = 1.0f;
+  CHECK_EQ_INT (clar_events_params_check (&p, &err), CLAR_OK);
+  BAD (on_threshold, 1.5f, "on threshold");
+  BAD (on_threshold, NAN, "on threshold");
+  BAD (off_threshold, 0.6f, "off threshold");   /* above on 0.5 */
+  BAD (off_threshold, -0.1f, "off threshold");
+  BAD (min_duration_ns, -1, "minimum duration");
+  BAD (min_duration_ns, CLAR_EVENTS_TIME_MAX + 1, "minimum duration");
+  BAD (min_gap_ns, -1, "minimum gap");
+  BAD (hop_ns, -1, "hop");
+  BAD (unknown_similarity, 1.5f, "unknown similarity");
+  BAD (unknown_similarity, NAN, "unknown similarity");
+  BAD (unknown_off, 0.9f, "unknown off");
+  BAD (unknown_name, "", "name");
+  CHECK_EQ_INT (clar_events_params_check (NULL, &err), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK (clar_events_new (0, names2, NULL, &err) == NULL);
+  CHECK (strstr (err.message, "0 labels") != NULL);
+  CHECK (clar_events_new (2, NULL, NULL, NULL) == NULL);
+  CHECK (clar_events_new (2, empty, NULL, &err) == NULL);
+  CHECK (clar_events_new ((size_t) CLAR_LABELS_MAX + 1, names2, NULL, NULL) == NULL);
+
+  /* Extremes that are valid do what they say. */
+  clar_event e[4];
+  float a[8] = { 0.9f, 0.9f, 0, 0, 0, 0, 0.9f, 0 };
+  p = params_none ();
+  p.min_duration_ns = CLAR_EVENTS_TIME_MAX;   /* nothing is ever that long */
+  CHECK_EQ_INT (run_a (&p, a, 8, e, 4), 0);
+  p = params_none ();
+  p.min_gap_ns = CLAR_EVENTS_TIME_MAX;        /* every gap is filled */
+  CHECK_EQ_INT (run_a (&p, a, 8, e, 4), 1);
+  CHECK_EQ_INT (e[0].last_window, 6);
+  p = params_none ();
+  p.on_threshold = p.off_threshold = 0;       /* every window is on, for both labels */
+  CHECK_EQ_INT (run_a (&p, a, 8, e, 4), 2);
+  CHECK_EQ_INT (e[0].last_window, 7);
+  CHECK_EQ_INT (e[1].label, 1);
+  p = params_none ();
+  p.on_threshold = p.off_threshold = 1;       /* only a score of exactly 1 */
+  CHECK_EQ_INT (run_a (&p, a, 8, e, 4), 0);
+  p = params_none ();
+  p.hop_ns = CLAR_EVENTS_TIME_MAX;            /* longer than a window: whole windows */
+  CHECK_EQ_INT (run_a (&p, a, 8, e, 4), 2);
+  CHECK_EQ_INT (e[0].start_ns, 0);
+  CHECK_EQ_INT (e[0].end_ns, HOP + SEC);
+  /* The largest median over a long event in a short stream. */
+  static float longa[600];
+  for (int i = 0; i < 600; i++)
+    longa[i] = i >= 200 && i < 400 ? 0.9f : 0.0f;
+  p = params_none ();
+  p.smoothing = CLAR_EVENTS_SMOOTH_MEDIAN;
+  p.median_windows = CLAR_EVENTS_MEDIAN_MAX;
+  CHECK_EQ_INT (run_a (&p, longa, 600, e, 4), 1);
+  /* The median of the 255 windows centred on window i is on when at least
+   * 128 of them are: windows 200 (73..327 holds 200..327) to 399. */
+  CHECK_EQ_INT (e[0].first_window, 200);
+  CHECK_EQ_INT (e[0].last_window, 399);
+#undef BAD
+}
+
+static void
+test_thresholds (void)
+{
+  clar_events_params p = params_none ();
+  clar_events *t;
+  clar_error err;
+  float on, off;
+  const char *names[3] = { "dog bark", "cat", "rain" };
+  const char *good =
+      "# per-label thresholds\n"
+      "dog bark\t0.7\t0.4\r\n"
+      "\n"
+      "cat\t0.2\n"
+      "unknown\t0.6\t0.5\n";
+  t = clar_events_new (3, names, &p, &err);
+  CHECK_EQ_INT (clar_events_parse_thresholds (t, good, strlen (good), "th.tsv", &err), CLAR_OK);
+  clar_events_get_thresholds (t, 0, &on, &off);
+  CHECK_CLOSE (on, 0.7, 1e-7);
+  CHECK_CLOSE (off, 0.4, 1e-7);
+  clar_events_get_thresholds (t, 1, &on, &off);
+  CHECK_CLOSE (on, 0.2, 1e-7);
+  CHECK_CLOSE (off, 0.2, 1e-7);   /* OFF defaults to ON */
+  clar_events_get_thresholds (t, 2, &on, &off);   /* untouched: the defaults */
+  CHECK_CLOSE (on, 0.5, 0);
+  CHECK_CLOSE (off, 0.3, 1e-7);
+  clar_events_get_thresholds (t, CLAR_EVENTS_UNKNOWN, &on, &off);
+  CHECK_CLOSE (on, 0.6, 1e-7);
+  CHECK_EQ_INT (clar_events_get_thresholds (t, 3, &on, &off), CLAR_ERR_INVALID_ARGUMENT);
+
+  /* Errors name the source and the line; nothing changes. */
+  struct { const char *text, *msg; } bad[] = {
+    { "cat\t0.3\ndgo\t0.5\n", "th.tsv:2: no label \"dgo\"" },
+    { "cat 0.3\n", "th.tsv:1: expected LABEL<TAB>ON[<TAB>OFF], found no tab" },
+    { "#\n\ncat\tx\n", "th.tsv:3: expected" },
+    { "cat\t0.3\t0.1\t0.0\n", "th.tsv:1: expected" },
+    { "cat\t0.3abc\n", "th.tsv:1: expected" },
+    { "cat\t\n", "th.tsv:1: expected" },
+    { "cat\t0.3\t\n", "th.tsv:1: expected" },
+    { "cat\t1.5\n", "th.tsv:1: on threshold 1.5 is outside [0, 1]" },
+    { "cat\tnan\n", "th.tsv:1: " },
+    { "cat\t0.3\t0.5\n", "th.tsv:1: off threshold 0.5 is outside" },
+    { "cat\t0.3\ncat\t0.4\n", "th.tsv:2: label \"cat\" appears twice" },
+    { "\tcat\t0.3\n", "th.tsv:1: no label \"\"" },
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    err.message[0] = 0;
+    CHECK_EQ_INT (clar_events_parse_thresholds (t, bad[i].text, strlen (bad[i].text), "th.tsv",
+        &err), CLAR_ERR_INVALID_ARGUMENT);
+    CHECK_MSG (strstr (err.message, bad[i].msg) == err.message, "case %zu: got \"%s\"", i,
+        err.message);
+    clar_events_get_thresholds (t, 1, &on, &off);
+    CHECK_CLOSE (on, 0.2, 1e-7);
+  }
+  /* A NUL byte inside the text. */
+  CHECK_EQ_INT (clar_events_parse_thresholds (t, "cat\t0.3\0\n", 9, "th.tsv", &err),
+      CLAR_ERR_INVALID_ARGUMENT);
+  CHECK (strstr (err.message, "NUL") != NULL);
+  /* An empty text is valid (no change). */
+  CHECK_EQ_INT (clar_events_parse_thresholds (t, "", 0, NULL, &err), CLAR_OK);
+
+  /* The file reader. */
+  char path[] = "/tmp/clar-test-thresholds-XXXXXX";
+  int fd = mkstemp (path);
+  CHECK (fd >= 0);
+  CHECK (write (fd, "rain\t0.25\t0.1\n", 14) == 14);
+  close (fd);
+  CHECK_EQ_INT (clar_events_load_thresholds (t, path, &err), CLAR_OK);
+  clar_events_get_thresholds (t, 2, &on, &off);
+  CHECK_CLOSE (on, 0.25, 1e-7);
+  CHECK_CLOSE (off, 0.1, 1e-7);
+  unlink (path);
+  CHECK_EQ_INT (clar_events_load_thresholds (t, path, &err), CLAR_ERR_IO);
+  CHECK (strstr (err.message, "No such file") != NULL);
+  CHECK_EQ_INT (clar_events_load_thresholds (t, NULL, &err), CLAR_ERR_INVALID_ARGUMENT);
+  clar_events_free (t);
+
+  /* Per-label thresholds act: "b" fires at 0.3 with its own threshold. */
+  t = clar_events_new (2, names2, &p, NULL);
+  CHECK_EQ_INT (clar_events_set_thresholds (t, 1, 0.25f, 0.2f), CLAR_OK);
+  CHECK_EQ_INT (clar_events_set_thresholds (t, 1, 0.25f, 0.3f), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_events_set_thresholds (t, 9, 0.25f, 0.2f), CLAR_ERR_INVALID_ARGUMENT);
+  push (t, 0, 0.3f, 0.3f, 1);
+  clar_event ev;
+  CHECK (clar_events_next (t, &ev) && ev.label == 1);
+  CHECK (!clar_events_next (t, &ev));
+  /* A disabled label never fires. */
+  CHECK_EQ_INT (clar_events_set_enabled (t, 0, 0), CLAR_OK);
+  push (t, 1, 1.0f, 0.3f, 1);
+  CHECK (!clar_events_next (t, &ev));
+  clar_events_free (t);
+}
+
+static void
+test_smoothing_spec (void)
+{
+  clar_events_params p;
+  clar_error err;
+  clar_events_params_init (&p);
+  CHECK_EQ_INT (clar_events_parse_smoothing ("median:5", &p, &err), CLAR_OK);
+  CHECK_EQ_INT (p.smoothing, CLAR_EVENTS_SMOOTH_MEDIAN);
+  CHECK_EQ_INT (p.median_windows, 5);
+  CHECK_EQ_INT (clar_events_parse_smoothing ("exp:0.25", &p, &err), CLAR_OK);
+  CHECK_EQ_INT (p.smoothing, CLAR_EVENTS_SMOOTH_EXP);
+  CHECK_CLOSE (p.exp_alpha, 0.25, 1e-7);
+  CHECK_EQ_INT (clar_events_parse_smoothing ("none", &p, &err), CLAR_OK);
+  CHECK_EQ_INT (p.smoothing, CLAR_EVENTS_SMOOTH_NONE);
+  const char *bad[] = { "median:0", "median:256", "median:", "median:3x", "exp:0", "exp:1.5",
+    "exp:nan", "mean:3", "", "median:-1" };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    CHECK_EQ_INT (clar_events_parse_smoothing (bad[i], &p, &err), CLAR_ERR_INVALID_ARGUMENT);
+    CHECK (strstr (err.message, "expected none, median:N") != NULL);
+  }
+  CHECK_EQ_INT (p.smoothing, CLAR_EVENTS_SMOOTH_NONE);   /* unchanged by errors */
+}
+
+/* Many labels and a long stream: the queue grows, nothing is lost. */
+static void
+test_many (void)
+{
+  enum { L = 200, W = 400 };
+  static char buf[L][16];
+  const char *names[L];
+  float s[L];
+  clar_events_params p = params_none ();
+  clar_events *t;
+  clar_event ev;
+  long starts = 0, ends = 0;
+  for (int i = 0; i < L; i++) {
+    snprintf (buf[i], sizeof buf[i], "l%d", i);
+    names[i] = buf[i];
+  }
+  t = clar_events_new (L, names, &p, NULL);
+  for (int w = 0; w < W; w++) {
+    /* Label i is on in windows where (w / (i % 7 + 1)) is odd. */
+    for (int i = 0; i < L; i++)
+      s[i] = (w / (i % 7 + 1)) % 2 ? 0.9f : 0.0f;
+    CHECK_EQ_INT (clar_events_push (t, (uint64_t) w, (int64_t) w * HOP, (int64_t) w * HOP + SEC,
+        s, 1.0f), CLAR_OK);
+  }
+  clar_events_flush (t);
+  while (clar_events_next (t, &ev)) {
+    starts += ev.kind == CLAR_EVENT_START;
+    ends += ev.kind == CLAR_EVENT_END;
+  }
+  /* Label i has W / (2 (i % 7 + 1)) runs (rounded down; 400 is divisible
+   * by 2, 4, 6?, ...): count them the same way. */
+  long want = 0;
+  for (int i = 0; i < L; i++) {
+    int prev = 0;
+    for (int w = 0; w < W; w++) {
+      int cur = (w / (i % 7 + 1)) % 2;
+      want += cur && !prev;
+      prev = cur;
+    }
+  }
+  CHECK_EQ_INT (starts, want);
+  CHECK_EQ_INT (ends, want);
+  clar_events_free (t);
+}
+
+int
+main (void)
+{
+  CLAR_TEST_RUN (test_defaults);
+  CLAR_TEST_RUN (test_single_window);
+  CLAR_TEST_RUN (test_hysteresis);
+  CLAR_TEST_RUN (test_min_gap);
+  CLAR_TEST_RUN (test_min_duration);
+  CLAR_TEST_RUN (test_median);
+  CLAR_TEST_RUN (test_exponential);
+  CLAR_TEST_RUN (test_flush);
+  CLAR_TEST_RUN (test_unknown);
+  CLAR_TEST_RUN (test_order);
+  CLAR_TEST_RUN (test_bad_input);
+  CLAR_TEST_RUN (test_params);
+  CLAR_TEST_RUN (test_thresholds);
+  CLAR_TEST_RUN (test_smoothing_spec);
+  CLAR_TEST_RUN (test_many);
+  CLAR_TEST_EXIT ();
+}
