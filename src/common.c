@@ -25,6 +25,7 @@ clar_strerror (int status)
     case CLAR_ERR_NONFINITE: return "input contains NaN or Inf";
     case CLAR_ERR_FFT: return "FFT plan creation failed";
     case CLAR_ERR_DIMENSION_MISMATCH: return "dimension mismatch";
+    case CLAR_ERR_ENCODER_MISMATCH: return "made with a different encoder";
   }
   return "unknown error";
 }

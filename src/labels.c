@@ -15,7 +15,20 @@ struct clar_labels {
   float scale;
   char **names;
   float *vectors;   /* n x dim, rows of unit norm */
+  char encoder[CLAR_FINGERPRINT_SIZE];   /* "" = unknown */
 };
+
+int
+clar_fingerprint_valid (const char *fp)
+{
+  size_t n = fp ? strlen (fp) : 0;
+  if (n == 0 || n >= CLAR_FINGERPRINT_SIZE)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char) fp[i] <= 0x20 || (unsigned char) fp[i] >= 0x7f)
+      return 0;
+  return 1;
+}
 
 static int
 name_ok (const char *s, char *why, size_t whylen)
@@ -106,6 +119,7 @@ clar_labels_from_st (const clar_st_file *file, clar_error *err)
   const char *names_json = clar_st_metadata (file, "clar.labels");
   const char *scale_s = clar_st_metadata (file, "clar.logit_scale");
   const clar_st_tensor *t = clar_st_find (file, "labels.embeddings");
+  const char *enc = clar_st_metadata (file, "clar.labels.encoder_fingerprint");
   clar_json *arr = NULL;
   const char **names = NULL;
   clar_labels *l = NULL;
@@ -159,6 +173,13 @@ clar_labels_from_st (const clar_st_file *file, clar_error *err)
   l = clar_labels_new (arr->n, t->shape[1], names, t->data, scale, err);
   if (!l && err && err->code == CLAR_ERR_INVALID_ARGUMENT)
     err->code = CLAR_ERR_BAD_METADATA;
+  if (l && enc && clar_labels_set_encoder (l, enc) != CLAR_OK) {
+    clar_set_error (err, CLAR_ERR_BAD_METADATA,
+        "clar.labels.encoder_fingerprint \"%.32s\" is not 1..%d printable characters",
+        enc, CLAR_FINGERPRINT_SIZE - 1);
+    clar_labels_unref (l);
+    l = NULL;
+  }
 out:
   free (names);
   clar_json_free (arr);
@@ -206,7 +227,9 @@ clar_labels_to_writer (const clar_labels *l, clar_st_writer *w)
   shape[0] = l->n;
   shape[1] = l->dim;
   if ((rc = clar_st_writer_set_metadata (w, "clar.labels", b.data)) == CLAR_OK
-      && (rc = clar_st_writer_set_metadata (w, "clar.logit_scale", scale)) == CLAR_OK)
+      && (rc = clar_st_writer_set_metadata (w, "clar.logit_scale", scale)) == CLAR_OK
+      && (!l->encoder[0] || (rc = clar_st_writer_set_metadata (w,
+              "clar.labels.encoder_fingerprint", l->encoder)) == CLAR_OK))
     rc = clar_st_writer_add (w, "labels.embeddings", shape, 2, l->vectors);
   clar_strbuf_clear (&b);
   return rc;
@@ -265,6 +288,27 @@ const float *
 clar_labels_vector (const clar_labels *l, size_t i)
 {
   return (l && i < l->n) ? l->vectors + i * l->dim : NULL;
+}
+
+const char *
+clar_labels_get_encoder (const clar_labels *l)
+{
+  return l ? l->encoder : "";
+}
+
+int
+clar_labels_set_encoder (clar_labels *l, const char *fp)
+{
+  if (!l)
+    return CLAR_ERR_INVALID_ARGUMENT;
+  if (!fp || !*fp) {
+    l->encoder[0] = '\0';
+    return CLAR_OK;
+  }
+  if (!clar_fingerprint_valid (fp))
+    return CLAR_ERR_INVALID_ARGUMENT;
+  memcpy (l->encoder, fp, strlen (fp) + 1);
+  return CLAR_OK;
 }
 
 int

@@ -36,7 +36,16 @@ struct clar_model {
   clar_labels *labels;          /* NULL if none */
   struct clar_text *text;       /* NULL if none (text.h; owned) */
   char *name;
+  char fingerprint[CLAR_FINGERPRINT_SIZE];   /* of the encoder (model.h) */
 };
+
+/* 1 if fp is a well-formed fingerprint string (labels.h). */
+int clar_fingerprint_valid (const char *fp);
+
+/* The encoder fingerprint of the model w would write (serialises w and
+ * loads it: the writer must hold a complete model). */
+int clar_writer_fingerprint (const clar_st_writer *w,
+                             char out[CLAR_FINGERPRINT_SIZE], clar_error *err);
 
 /* Shape of the activation after each layer for a given input, used by the
  * encoder to size its buffers and by the loader to compute min_samples.

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Model loading: metadata, layer list and weights, each validated. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,6 +346,75 @@ bind_layers (clar_model *m, clar_error *err)
   return rc;
 }
 
+/* FNV-1a 64 (Fowler, Noll, Vo; http://www.isthe.com/chongo/tech/comp/fnv/):
+ * offset basis 14695981039346656037, prime 1099511628211. Not a
+ * cryptographic hash: the fingerprint catches label files used beside the
+ * wrong encoder by mistake, it does not authenticate anything. */
+static uint64_t
+fnv1a64 (uint64_t h, const void *data, size_t n)
+{
+  const unsigned char *p = data;
+  for (size_t i = 0; i < n; i++) {
+    h ^= p[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+static uint64_t
+fnv1a64_str (uint64_t h, const char *s)
+{
+  return fnv1a64 (h, s, strlen (s));
+}
+
+/* The serialisation of model.h "Encoder fingerprint". */
+static void
+model_fingerprint (clar_model *m)
+{
+  const clar_mel_params *p = &m->info.mel;
+  uint64_t h = 14695981039346656037ULL;
+  char line[256];
+  size_t n_fb = (size_t) p->n_mels * (size_t) (p->n_fft / 2 + 1);
+  static const char *const ops[] = {
+    [CLAR_OP_CONV2D] = "conv2d", [CLAR_OP_BATCHNORM2D] = "batchnorm2d",
+    [CLAR_OP_RELU] = "relu", [CLAR_OP_MAXPOOL2D] = "maxpool2d",
+    [CLAR_OP_AVGPOOL2D] = "avgpool2d", [CLAR_OP_GLOBAL_AVG_POOL] = "global_avg_pool",
+    [CLAR_OP_LINEAR] = "linear",
+  };
+
+  h = fnv1a64_str (h, "clar-encoder-v1\n");
+  snprintf (line, sizeof line, "%d %d %d %d %d %.9g %.9g %.9g %d\n", p->sample_rate,
+      p->n_fft, p->win_length, p->hop_length, p->n_mels, p->f_min, p->f_max,
+      p->log_offset, p->center);
+  h = fnv1a64_str (h, line);
+  h = fnv1a64 (h, m->mel_filterbank, n_fb * sizeof (float));
+  for (size_t i = 0; i < m->n_layers; i++) {
+    const clar_layer *l = &m->layers[i];
+    size_t nw = 0, nb = 0;
+    snprintf (line, sizeof line, "%s %s %d %d %d %d %.9g\n", ops[l->op], l->name, l->in,
+        l->out, l->kernel, l->pad, l->eps);
+    h = fnv1a64_str (h, line);
+    if (l->op == CLAR_OP_CONV2D) {
+      nw = (size_t) l->out * l->in * l->kernel * l->kernel;
+      nb = (size_t) l->out;
+    } else if (l->op == CLAR_OP_LINEAR) {
+      nw = (size_t) l->out * l->in;
+      nb = (size_t) l->out;
+    } else if (l->op == CLAR_OP_BATCHNORM2D) {
+      nw = nb = (size_t) l->in;
+    }
+    if (l->weight)
+      h = fnv1a64 (h, l->weight, nw * sizeof (float));
+    if (l->bias)
+      h = fnv1a64 (h, l->bias, nb * sizeof (float));
+    if (l->running_mean)
+      h = fnv1a64 (h, l->running_mean, nb * sizeof (float));
+    if (l->running_var)
+      h = fnv1a64 (h, l->running_var, nb * sizeof (float));
+  }
+  snprintf (m->fingerprint, sizeof m->fingerprint, "fnv1a64:%016llx", (unsigned long long) h);
+}
+
 static void
 model_free (clar_model *m)
 {
@@ -481,6 +551,7 @@ model_from_st_owned (clar_st_file *st, clar_model **out, clar_error *err)
   }
   if ((rc = bind_layers (m, err)) != CLAR_OK)
     goto fail;
+  model_fingerprint (m);
 
   if (clar_st_metadata (st, "clar.labels") || clar_st_find (st, "labels.embeddings")) {
     m->labels = clar_labels_from_st (st, err);
@@ -625,6 +696,54 @@ const char *
 clar_model_get_metadata (const clar_model *m, const char *key)
 {
   return m ? clar_st_metadata (m->st, key) : NULL;
+}
+
+const char *
+clar_model_get_fingerprint (const clar_model *m)
+{
+  return m ? m->fingerprint : "";
+}
+
+int
+clar_model_check_labels (const clar_model *m, const clar_labels *l, clar_error *err)
+{
+  const char *enc;
+  if (!m || !l)
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "clar_model_check_labels: NULL argument");
+  if (clar_labels_dim (l) != m->info.embedding_dim)
+    return clar_set_error (err, CLAR_ERR_DIMENSION_MISMATCH,
+        "the labels have %zu-d vectors, the model's embedding has %zu values",
+        clar_labels_dim (l), m->info.embedding_dim);
+  enc = clar_labels_get_encoder (l);
+  if (!*enc)
+    return clar_set_error (err, CLAR_LABELS_UNTIED,
+        "the labels record no encoder fingerprint, so they cannot be checked against "
+        "this model (%s); re-create them with this libclar to tie them", m->fingerprint);
+  if (strcmp (enc, m->fingerprint) != 0)
+    return clar_set_error (err, CLAR_ERR_ENCODER_MISMATCH,
+        "the labels were made with encoder %s, this model's encoder is %s: their scores "
+        "would mean nothing (re-enroll or re-create them with this model)",
+        enc, m->fingerprint);
+  return CLAR_OK;
+}
+
+int
+clar_writer_fingerprint (const clar_st_writer *w, char out[CLAR_FINGERPRINT_SIZE],
+                         clar_error *err)
+{
+  void *data = NULL;
+  size_t size = 0;
+  clar_model *m = NULL;
+  int rc = clar_st_writer_to_memory (w, &data, &size, err);
+  if (rc != CLAR_OK)
+    return rc;
+  rc = clar_model_load_memory (data, size, &m, err);
+  free (data);
+  if (rc != CLAR_OK)
+    return rc;
+  memcpy (out, m->fingerprint, CLAR_FINGERPRINT_SIZE);
+  clar_model_unref (m);
+  return CLAR_OK;
 }
 
 double

@@ -11,6 +11,7 @@ struct clar_text {
   size_t dim;             /* d_t */
   size_t out_dim;         /* D = the model's embedding_dim */
   float logit_scale;
+  char encoder[CLAR_FINGERPRINT_SIZE];   /* "" = unknown */
   /* Borrowed from the model's tensor storage. */
   const float *embedding; /* [n_buckets, dim] */
   const float *weight;    /* [out_dim, dim] */
@@ -25,9 +26,11 @@ int clar_text_present (const clar_st_file *st);
 int clar_text_from_st (const clar_st_file *st, size_t out_dim,
                        clar_text **out, clar_error *err);
 
-/* Adds the clar.text.* keys and text.* tensors to w. */
+/* Adds the clar.text.* keys and text.* tensors to w; encoder (NULL or "" for
+ * none) is the fingerprint of the encoder the tower was trained against. */
 int clar_text_to_writer (clar_st_writer *w, const clar_text_params *params,
                          size_t dim, size_t out_dim, float logit_scale,
+                         const char *encoder,
                          const float *embedding, const float *weight,
                          const float *bias);
 

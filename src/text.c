@@ -133,7 +133,9 @@ clar_text_present (const clar_st_file *st)
 {
   for (size_t i = 0; i < clar_st_n_metadata (st); i++) {
     const char *k, *v;
-    if (clar_st_metadata_at (st, i, &k, &v) == CLAR_OK && strncmp (k, "clar.text.", 10) == 0)
+    /* The fingerprint alone is no tower (it may outlive a removed one). */
+    if (clar_st_metadata_at (st, i, &k, &v) == CLAR_OK && strncmp (k, "clar.text.", 10) == 0
+        && strcmp (k, "clar.text.encoder_fingerprint") != 0)
       return 1;
   }
   for (size_t i = 0; i < clar_st_n_tensors (st); i++)
@@ -237,6 +239,17 @@ clar_text_from_st (const clar_st_file *st, size_t out_dim, clar_text **out,
   if ((rc = meta_num (st, "clar.text.logit_scale", 1e-6, 1000, 0, &v, err)) != CLAR_OK)
     goto fail;
   t->logit_scale = (float) v;
+  {
+    const char *enc = clar_st_metadata (st, "clar.text.encoder_fingerprint");
+    if (enc && !clar_fingerprint_valid (enc)) {
+      rc = clar_set_error (err, CLAR_ERR_BAD_METADATA,
+          "clar.text.encoder_fingerprint \"%.32s\" is not 1..%d printable characters",
+          enc, CLAR_FINGERPRINT_SIZE - 1);
+      goto fail;
+    }
+    if (enc)
+      memcpy (t->encoder, enc, strlen (enc) + 1);
+  }
   t->embedding = tensor2 (st, "text.embedding", 2, t->params.n_buckets, t->dim, err, &rc);
   t->weight = tensor2 (st, "text.proj.weight", 2, out_dim, t->dim, err, &rc);
   t->bias = tensor2 (st, "text.proj.bias", 1, out_dim, 0, err, &rc);
@@ -251,14 +264,15 @@ fail:
 
 int
 clar_text_to_writer (clar_st_writer *w, const clar_text_params *p, size_t dim,
-                     size_t out_dim, float logit_scale, const float *E,
+                     size_t out_dim, float logit_scale, const char *encoder, const float *E,
                      const float *W, const float *b)
 {
-  char v[32];
+  char v[CLAR_FINGERPRINT_SIZE + 16];
   size_t shape[2];
   int rc = CLAR_OK;
   if (!w || !params_ok (p) || dim < 1 || dim > CLAR_TEXT_MAX_DIM || out_dim < 1
-      || !(logit_scale > 0.0f && logit_scale <= 1000.0f) || !E || !W || !b)
+      || !(logit_scale > 0.0f && logit_scale <= 1000.0f) || !E || !W || !b
+      || (encoder && *encoder && !clar_fingerprint_valid (encoder)))
     return CLAR_ERR_INVALID_ARGUMENT;
 #define SET(key, ...) \
   do { snprintf (v, sizeof v, __VA_ARGS__); \
@@ -270,6 +284,8 @@ clar_text_to_writer (clar_st_writer *w, const clar_text_params *p, size_t dim,
   SET ("clar.text.char_ngram", "%d", p->char_ngram);
   SET ("clar.text.dim", "%zu", dim);
   SET ("clar.text.logit_scale", "%.9g", logit_scale);
+  if (encoder && *encoder)
+    SET ("clar.text.encoder_fingerprint", "%s", encoder);
 #undef SET
   shape[0] = p->n_buckets;
   shape[1] = dim;
@@ -307,6 +323,12 @@ float
 clar_text_logit_scale (const clar_text *t)
 {
   return t ? t->logit_scale : 0.0f;
+}
+
+const char *
+clar_text_get_encoder (const clar_text *t)
+{
+  return t ? t->encoder : "";
 }
 
 int
@@ -398,6 +420,8 @@ clar_labels_from_prompts (const clar_model *m, size_t n, const char *const *prom
     }
   }
   l = clar_labels_new (n, D, (const char *const *) names, vec, t->logit_scale, err);
+  if (l)
+    clar_labels_set_encoder (l, t->encoder);   /* validated on load */
 out:
   if (names)
     for (size_t i = 0; i < n; i++)

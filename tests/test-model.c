@@ -2,6 +2,7 @@
 /* Model loader: a valid model loads; each specific defect gives its status. */
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <clar/clar.h>
 #include "clar-test.h"
@@ -18,6 +19,7 @@ typedef struct {
   const char *skip_tensor;            /* leave this tensor out */
   const char *bad_shape_tensor;       /* give this tensor one element too many */
   const char *nan_tensor;             /* put a NaN into this tensor */
+  const char *bump_tensor;            /* change one weight of this tensor by one ulp */
   int with_labels;
 } defect;
 
@@ -39,6 +41,8 @@ add (clar_st_writer *w, const defect *d, const char *name, size_t ndim,
     buf[i] = fill + 0.01f * (float) (i % 7);
   if (d->nan_tensor && !strcmp (d->nan_tensor, name))
     buf[n / 2] = NAN;
+  if (d->bump_tensor && !strcmp (d->bump_tensor, name))
+    buf[n / 2] = nextafterf (buf[n / 2], 1e30f);
   clar_st_writer_add (w, name, s, ndim, buf);
   free (buf);
 }
@@ -193,6 +197,108 @@ test_default_architecture (void)
   free (l);
 }
 
+static clar_model *
+load_ok (defect d)
+{
+  clar_model *m = NULL;
+  clar_error err;
+  int rc = build_and_load (&d, &m, &err);
+  CHECK_MSG (rc == CLAR_OK, "%s", err.message);
+  return m;
+}
+
+/* model.h "Encoder fingerprint": identifies the encoder's weights and front
+ * end, nothing else; label sets record it and clar_model_check_labels
+ * compares. */
+static void
+test_fingerprint (void)
+{
+  clar_model *a = load_ok ((defect) { .with_labels = 1 });
+  clar_model *b = load_ok ((defect) { 0 });
+  clar_model *c = load_ok ((defect) { .meta_key = "clar.name", .meta_value = "other" });
+  clar_model *d = load_ok ((defect) { .bump_tensor = "encoder.fc.weight" });
+  clar_model *e = load_ok ((defect) { .bump_tensor = "encoder.bn.running_var" });
+  clar_model *f = load_ok ((defect) { .meta_key = "clar.f_min", .meta_value = "60" });
+  clar_model *g = load_ok ((defect) { .meta_key = "clar.labels.encoder_fingerprint",
+      .meta_value = "fnv1a64:0123456789abcdef", .with_labels = 1 });
+  clar_error err = { 0 };
+  const char *fa;
+  if (!a || !b || !c || !d || !e || !f || !g)
+    goto out;
+  fa = clar_model_get_fingerprint (a);
+  CHECK_MSG (strlen (fa) == 24 && strncmp (fa, "fnv1a64:", 8) == 0
+      && strspn (fa + 8, "0123456789abcdef") == 16, "fingerprint \"%s\"", fa);
+  /* Labels and names are not the encoder. */
+  CHECK (strcmp (fa, clar_model_get_fingerprint (b)) == 0);
+  CHECK (strcmp (fa, clar_model_get_fingerprint (c)) == 0);
+  /* One ulp of one weight, a running variance, the front end: all differ. */
+  CHECK (strcmp (fa, clar_model_get_fingerprint (d)) != 0);
+  CHECK (strcmp (fa, clar_model_get_fingerprint (e)) != 0);
+  CHECK (strcmp (fa, clar_model_get_fingerprint (f)) != 0);
+  CHECK (strcmp (clar_model_get_fingerprint (d), clar_model_get_fingerprint (e)) != 0);
+
+  /* The head written without a fingerprint is untied; with a wrong one it
+   * is refused with both fingerprints named; tied to a, it passes. */
+  CHECK_EQ_INT (clar_model_check_labels (a, clar_model_get_labels (a), &err), CLAR_LABELS_UNTIED);
+  CHECK_EQ_INT (clar_model_check_labels (g, clar_model_get_labels (g), &err),
+      CLAR_ERR_ENCODER_MISMATCH);
+  CHECK (strstr (err.message, "fnv1a64:0123456789abcdef") && strstr (err.message, fa));
+  CHECK (strcmp (clar_strerror (CLAR_ERR_ENCODER_MISMATCH), "unknown error") != 0);
+  {
+    clar_labels *l = clar_labels_ref (clar_model_get_labels (g));
+    const char *names[1] = { "x" };
+    float v[4] = { 1, 0, 0, 0 };
+    clar_labels *small = clar_labels_new (1, 4, names, v, 10.0f, NULL);
+    CHECK_EQ_INT (clar_model_check_labels (a, l, &err), CLAR_ERR_ENCODER_MISMATCH);
+    CHECK_EQ_INT (clar_model_check_labels (d, l, &err), CLAR_ERR_ENCODER_MISMATCH);
+    CHECK_EQ_INT (clar_model_check_labels (a, small, &err), CLAR_ERR_DIMENSION_MISMATCH);
+    clar_labels_unref (small);
+    clar_labels_unref (l);
+  }
+  {
+    /* A label file round-trips its fingerprint; a malformed one is refused. */
+    const char *names[2] = { "dog", "cat" };
+    float v[16];
+    char path[] = "/tmp/clar-test-fp-XXXXXX";
+    int fd = mkstemp (path);
+    clar_labels *l, *r;
+    for (int i = 0; i < 16; i++)
+      v[i] = (float) (i % 5) - 1.5f;
+    l = clar_labels_new (2, 8, names, v, 10.0f, NULL);
+    CHECK_EQ_INT (clar_labels_set_encoder (l, "has space"), CLAR_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT (clar_labels_set_encoder (l, "caf\xc3\xa9"), CLAR_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT (clar_labels_set_encoder (l, fa), CLAR_OK);
+    CHECK_EQ_INT (clar_model_check_labels (a, l, &err), CLAR_OK);
+    CHECK_EQ_INT (clar_model_check_labels (d, l, &err), CLAR_ERR_ENCODER_MISMATCH);
+    close (fd);
+    CHECK_EQ_INT (clar_labels_save_file (l, path, &err), CLAR_OK);
+    r = clar_labels_load_file (path, &err);
+    CHECK (r && strcmp (clar_labels_get_encoder (r), fa) == 0);
+    CHECK (r && clar_model_check_labels (b, r, &err) == CLAR_OK);
+    clar_labels_unref (r);
+    clar_labels_set_encoder (l, NULL);
+    CHECK (strcmp (clar_labels_get_encoder (l), "") == 0);
+    clar_labels_unref (l);
+    unlink (path);
+  }
+  {
+    clar_model *bad = NULL;
+    defect x = { .meta_key = "clar.labels.encoder_fingerprint", .meta_value = "a b",
+      .with_labels = 1 };
+    CHECK_EQ_INT (build_and_load (&x, &bad, &err), CLAR_ERR_BAD_METADATA);
+    CHECK (strstr (err.message, "encoder_fingerprint") != NULL);
+    clar_model_unref (bad);
+  }
+out:
+  clar_model_unref (a);
+  clar_model_unref (b);
+  clar_model_unref (c);
+  clar_model_unref (d);
+  clar_model_unref (e);
+  clar_model_unref (f);
+  clar_model_unref (g);
+}
+
 int
 main (void)
 {
@@ -200,5 +306,6 @@ main (void)
   CLAR_TEST_RUN (test_defects);
   CLAR_TEST_RUN (test_truncated_model_file);
   CLAR_TEST_RUN (test_default_architecture);
+  CLAR_TEST_RUN (test_fingerprint);
   CLAR_TEST_EXIT ();
 }

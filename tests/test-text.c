@@ -9,6 +9,10 @@
 
 #include <clar/clar.h>
 #include "clar-test.h"
+
+/* The encoder a tower records (text.h clar.text.encoder_fingerprint): not
+ * the test model's own, so prompt labels must be refused beside it. */
+#define TOWER_FP "fnv1a64:00000000000000aa"
 #include "model-private.h"
 #include "text-private.h"
 
@@ -95,7 +99,7 @@ build (const tower_defect *d, clar_model **out, clar_error *err)
     clar_st_writer *t = clar_st_writer_new ();
     if (d->nan_tensor && !strcmp (d->nan_tensor, "text.embedding"))
       E[3] = NAN;
-    CHECK_EQ_INT (clar_text_to_writer (t, &p, 2, 3, 20.0f, E, W, b), CLAR_OK);
+    CHECK_EQ_INT (clar_text_to_writer (t, &p, 2, 3, 20.0f, TOWER_FP, E, W, b), CLAR_OK);
     {
       clar_st_file *f = NULL;
       void *td;
@@ -169,6 +173,10 @@ test_tower (void)
       /* A prompt's own vector scores it best. */
       CHECK_EQ_INT (clar_labels_score (l, v, probs, NULL), CLAR_OK);
       CHECK (probs[0] > probs[1]);
+      /* Prompt labels carry the tower's encoder, which is not this one. */
+      CHECK (!strcmp (clar_text_get_encoder (clar_model_get_text (m)), TOWER_FP));
+      CHECK (!strcmp (clar_labels_get_encoder (l), TOWER_FP));
+      CHECK_EQ_INT (clar_model_check_labels (m, l, &err), CLAR_ERR_ENCODER_MISMATCH);
       clar_labels_unref (l);
     }
     prompts[1] = "!!";

@@ -29,6 +29,7 @@ usage (FILE *f)
       "  --hop SEC        hop between windows (default: the model's)\n"
       "  --top-k K        labels per window (default 3)\n"
       "  --embeddings     include the embedding vectors\n"
+      "  --allow-encoder-mismatch  use --labels made with another encoder anyway\n"
       "Prints one JSON object per window: file, start, duration, labels[, embedding].\n"
       "A final partial window is zero-padded if it holds at least half a window.\n",
       CLAR_DEFAULT_MODEL);
@@ -98,7 +99,7 @@ main (int argc, char **argv)
   const char *model_path = NULL, *labels_path = NULL;
   double window_s = 0, hop_s = 0;
   long top_k = 3;
-  int with_emb = 0, n_files = 0, failures = 0;
+  int with_emb = 0, n_files = 0, failures = 0, allow_mismatch = 0;
   char **files = calloc ((size_t) argc, sizeof (char *));
   clar_model *model = NULL;
   clar_stream *st;
@@ -121,6 +122,7 @@ main (int argc, char **argv)
       }
     }
     else if (!strcmp (argv[i], "--embeddings")) with_emb = 1;
+    else if (!strcmp (argv[i], "--allow-encoder-mismatch")) allow_mismatch = 1;
     else if (!strcmp (argv[i], "--help") || !strcmp (argv[i], "-h")) { usage (stdout); return 0; }
     else if (argv[i][0] == '-' && argv[i][1]) { usage (stderr); return 2; }
     else files[n_files++] = argv[i];
@@ -158,13 +160,31 @@ main (int argc, char **argv)
       fprintf (stderr, "clar-embed: cannot load labels: %s\n", err.message);
       return 1;
     }
-    if (clar_labels_dim (labels) != info->embedding_dim) {
-      fprintf (stderr, "clar-embed: %s has %zu-d vectors, the model %zu-d\n", labels_path,
-          clar_labels_dim (labels), info->embedding_dim);
-      return 1;
-    }
   } else if (labels) {
     clar_labels_ref (labels);
+  }
+  /* Labels made with another encoder score nothing meaningful (model.h). */
+  if (labels) {
+    const char *what = labels_path ? labels_path : "the model's head";
+    switch (clar_model_check_labels (model, labels, &err)) {
+      case CLAR_OK:
+        break;
+      case CLAR_LABELS_UNTIED:
+        fprintf (stderr, "clar-embed: warning: %s: %s\n", what, err.message);
+        break;
+      case CLAR_ERR_ENCODER_MISMATCH:
+        if (allow_mismatch) {
+          fprintf (stderr, "clar-embed: warning (--allow-encoder-mismatch): %s: %s\n",
+              what, err.message);
+          break;
+        }
+        fprintf (stderr, "clar-embed: %s: %s; --allow-encoder-mismatch uses them anyway\n",
+            what, err.message);
+        return 1;
+      default:
+        fprintf (stderr, "clar-embed: %s: %s\n", what, err.message);
+        return 1;
+    }
   }
   {
     clar_stream_params p;

@@ -171,11 +171,15 @@ main (int argc, char **argv)
     goto out;
   }
   labels = clar_labels_new (n_out, D, names, vec, scale, &err);
+  /* Tie the prototypes to the encoder that made them (model.h). */
+  if (labels)
+    clar_labels_set_encoder (labels, clar_model_get_fingerprint (model));
   if (!labels || clar_labels_save_file (labels, out, &err) != CLAR_OK) {
     fprintf (stderr, "clar-enroll: %s\n", err.message);
     goto out;
   }
-  fprintf (stderr, "clar-enroll: wrote %s (%zu labels, scale %g)\n", out, n_out, scale);
+  fprintf (stderr, "clar-enroll: wrote %s (%zu labels, scale %g, encoder %s)\n", out, n_out,
+      scale, clar_model_get_fingerprint (model));
   rc = 0;
 out:
   clar_labels_unref (labels);

@@ -52,6 +52,8 @@ restrict_labels (const clar_labels *l, char **names, size_t n)
       }
   if (m)
     r = clar_labels_new (m, D, keep, v, clar_labels_scale (l), NULL);
+  if (r)
+    clar_labels_set_encoder (r, clar_labels_get_encoder (l));
   free (keep);
   free (v);
   return r;
@@ -109,6 +111,8 @@ prompt_labels (const clar_model *m, const char *templ, char **classes, size_t K,
       for (size_t k = 0; k < K; k++)
         memcpy (v + k * D, clar_labels_vector (p, k), D * sizeof (float));
       named = clar_labels_new (K, D, (const char *const *) classes, v, clar_labels_scale (p), err);
+      if (named)
+        clar_labels_set_encoder (named, clar_labels_get_encoder (p));
       free (v);
     }
     clar_labels_unref (p);
@@ -156,12 +160,30 @@ knn (const float *Etr, const clar_dataset *tr, const float *q, size_t D, int k, 
   return win;
 }
 
+/* Labels made with another encoder score nothing meaningful (model.h): refuse
+ * them (return 1) unless --allow-encoder-mismatch; warn about untied ones. */
+static int
+check_tied (const clar_model *m, const clar_labels *l, const char *what, int allow)
+{
+  clar_error err;
+  int rc = clar_model_check_labels (m, l, &err);
+  if (rc == CLAR_OK)
+    return 0;
+  if (rc == CLAR_LABELS_UNTIED || (rc == CLAR_ERR_ENCODER_MISMATCH && allow)) {
+    fprintf (stderr, "clar-eval: warning: %s: %s\n", what, err.message);
+    return 0;
+  }
+  fprintf (stderr, "clar-eval: %s: %s%s\n", what, err.message,
+      rc == CLAR_ERR_ENCODER_MISMATCH ? "; --allow-encoder-mismatch scores them anyway" : "");
+  return 1;
+}
+
 int
 main (int argc, char **argv)
 {
   const char *model_path = NULL, *data = NULL, *trs = "train", *tes = "val", *cache = NULL;
   const char *labels_path = NULL, *prompts = NULL, *classes = NULL;
-  int json = 0;
+  int json = 0, allow_mismatch = 0;
   clar_model *model = NULL;
   clar_session *s;
   clar_error err;
@@ -181,10 +203,11 @@ main (int argc, char **argv)
     else if (!strcmp (a, "--labels") && v) labels_path = argv[++i];
     else if (!strcmp (a, "--prompts") && v) prompts = argv[++i];
     else if (!strcmp (a, "--classes") && v) classes = argv[++i];
+    else if (!strcmp (a, "--allow-encoder-mismatch")) allow_mismatch = 1;
     else {
       fprintf (stderr, "usage: clar-eval --model M --data MANIFEST.tsv [--train-split S] "
           "[--test-split S] [--json] [--cache DIR] [--labels FILE] [--prompts TEMPLATE] "
-          "[--classes A,B,...]\n");
+          "[--classes A,B,...] [--allow-encoder-mismatch]\n");
       return 2;
     }
   }
@@ -196,6 +219,31 @@ main (int argc, char **argv)
   if (clar_model_load_file (model_path, &model, &err) != CLAR_OK) {
     fprintf (stderr, "clar-eval: %s\n", err.message);
     return 1;
+  }
+  /* Every label set is checked against the encoder before the (slow)
+   * decoding: the head, the --labels file and the text tower's prompts. */
+  if (clar_model_get_labels (model)
+      && check_tied (model, clar_model_get_labels (model), "the model's head", allow_mismatch))
+    return 1;
+  if (labels_path) {
+    clar_labels *f = clar_labels_load_file (labels_path, &err);
+    int bad;
+    if (!f) {
+      fprintf (stderr, "clar-eval: %s\n", err.message);
+      return 1;
+    }
+    bad = check_tied (model, f, labels_path, allow_mismatch);
+    clar_labels_unref (f);
+    if (bad)
+      return 1;
+  }
+  if (prompts && clar_model_get_text (model)) {
+    const char *probe[] = { "sound" };
+    clar_labels *t = clar_labels_from_prompts (model, 1, probe, &err);
+    int bad = t && check_tied (model, t, "the model's text tower", allow_mismatch);
+    clar_labels_unref (t);
+    if (bad)
+      return 1;
   }
   info = clar_model_get_info (model);
   s = clar_session_new (model, &err);

@@ -122,6 +122,12 @@ main (int argc, char **argv)
       free (buf);
     }
   }
+  char fp[CLAR_FINGERPRINT_SIZE] = "";
+  /* The random head and tower belong to this random encoder (model.h). */
+  if (rc == CLAR_OK && (rc = clar_writer_fingerprint (w, fp, &err)) != CLAR_OK) {
+    fprintf (stderr, "clar-mkmodel: %s\n", err.message);
+    return 1;
+  }
   if (rc == CLAR_OK) {
     /* Label names separated by ';'. */
     char *copy = strdup (labels_arg), *tok, *save = NULL;
@@ -139,6 +145,7 @@ main (int argc, char **argv)
         fprintf (stderr, "clar-mkmodel: %s\n", err.message);
         rc = err.code;
       } else {
+        clar_labels_set_encoder (lab, fp);
         rc = clar_labels_to_writer (lab, w);
         clar_labels_unref (lab);
       }
@@ -159,7 +166,7 @@ main (int argc, char **argv)
     for (size_t j = 0; rc == CLAR_OK && j < D * dt; j++)
       W[j] = gauss (&seed) * 0.25f;
     if (rc == CLAR_OK)
-      rc = clar_text_to_writer (w, &tp, dt, D, 20.0f, E, W, b);
+      rc = clar_text_to_writer (w, &tp, dt, D, 20.0f, fp, E, W, b);
     free (E);
     free (W);
     free (b);

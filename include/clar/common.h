@@ -46,7 +46,8 @@ typedef enum clar_status {
   CLAR_ERR_INPUT_TOO_SHORT = -10,   /* fewer samples/frames than the model needs */
   CLAR_ERR_NONFINITE = -11,         /* NaN or Inf in the input samples */
   CLAR_ERR_FFT = -12,               /* FFTW could not create a plan */
-  CLAR_ERR_DIMENSION_MISMATCH = -13 /* e.g. label vectors vs embedding size */
+  CLAR_ERR_DIMENSION_MISMATCH = -13,/* e.g. label vectors vs embedding size */
+  CLAR_ERR_ENCODER_MISMATCH = -14   /* labels/text tower made with another encoder */
 } clar_status;
 
 /* Longest message clar_error can hold, including the terminating NUL. */

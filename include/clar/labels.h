@@ -13,11 +13,14 @@
  *
  * Label file format: a safetensors file (safetensors.h) with tensor
  * "labels.embeddings" [n_labels, dim] and metadata "clar.labels" (JSON array
- * of names) and "clar.logit_scale" (decimal). A model file carries its own
+ * of names), "clar.logit_scale" (decimal) and, when known,
+ * "clar.labels.encoder_fingerprint": the fingerprint (model.h) of the encoder
+ * whose embedding space the vectors live in. A model file carries its own
  * label set the same way.
  *
- * Threading: a clar_labels is immutable after creation; it may be shared
- * between threads. Reference counting is atomic.
+ * Threading: a clar_labels is immutable once shared (set its encoder
+ * fingerprint right after creating it); it may be shared between threads.
+ * Reference counting is atomic.
  */
 #ifndef CLAR_LABELS_H
 #define CLAR_LABELS_H
@@ -31,6 +34,8 @@ extern "C" {
 
 #define CLAR_LABEL_NAME_MAX 256   /* bytes, including NUL */
 #define CLAR_LABELS_MAX 100000
+/* Bytes of an encoder fingerprint string (model.h), including the NUL. */
+#define CLAR_FINGERPRINT_SIZE 64
 
 typedef struct clar_labels clar_labels;
 
@@ -73,6 +78,14 @@ CLAR_API float clar_labels_scale (const clar_labels *labels);
 CLAR_API const char *clar_labels_name (const clar_labels *labels, size_t i);
 /* Unit vector of label i (dim floats). */
 CLAR_API const float *clar_labels_vector (const clar_labels *labels, size_t i);
+
+/* The encoder fingerprint the vectors were made with ("" when unknown). */
+CLAR_API const char *clar_labels_get_encoder (const clar_labels *labels);
+/* Records it (NULL or "" clears it): 1..CLAR_FINGERPRINT_SIZE-1 printable
+ * ASCII bytes without spaces, else CLAR_ERR_INVALID_ARGUMENT. Call before
+ * the set is shared. */
+CLAR_API int clar_labels_set_encoder (clar_labels *labels,
+                                      const char *fingerprint);
 
 /* probs[n_labels] = softmax(scale * cos(embedding, v_i)); optional
  * sims[n_labels] receives the cosines. embedding has dim floats (need not be

@@ -29,8 +29,26 @@
  *   clar.labels          JSON array of label names (optional, with tensor
  *                        labels.embeddings [n_labels, embedding_dim])
  *   clar.logit_scale     softmax scale for label scoring, e.g. "10"
+ *   clar.labels.encoder_fingerprint  the fingerprint (below) of the encoder
+ *                        the label vectors were made with (optional; label
+ *                        files carry the same key)
  *   clar.name, clar.description, clar.training   free text (optional)
  * Tensors: frontend.mel_filterbank [n_mels, n_fft/2+1], encoder.*, labels.*.
+ *
+ * Encoder fingerprint: label vectors (the head, enrolled prototypes, text
+ * tower outputs) only mean something in the embedding space of the encoder
+ * they were made with. clar_model_get_fingerprint() identifies that space:
+ * "fnv1a64:" + 16 lower-case hex digits, the 64-bit FNV-1a hash
+ * (http://www.isthe.com/chongo/tech/comp/fnv/) of, in order, the text
+ * "clar-encoder-v1\n", the front end as
+ * "%d %d %d %d %d %.9g %.9g %.9g %d\n" (sample_rate n_fft win_length
+ * hop_length n_mels f_min f_max log_offset center), the filterbank's bytes,
+ * and for each layer "op name in out kernel pad eps\n" followed by the
+ * bytes of its weight, bias, running_mean and running_var tensors (those it
+ * has; little-endian F32 as stored). Two files with the same front end and
+ * encoder weights share a fingerprint whatever their labels, text tower,
+ * names or tensor order. Label sets and text towers record the fingerprint
+ * of their encoder (labels.h, text.h); clar_model_check_labels() compares.
  *
  * The loader checks every key, layer, tensor name, dtype, shape and offset and
  * returns a specific status and message; a bad file never crashes.
@@ -54,6 +72,9 @@ extern "C" {
 #define CLAR_MODEL_FORMAT_VERSION 1
 
 typedef struct clar_model clar_model;
+
+/* clar_model_check_labels: the label set records no fingerprint. */
+#define CLAR_LABELS_UNTIED 1
 
 typedef struct clar_model_info {
   int format_version;
@@ -86,6 +107,20 @@ CLAR_API clar_labels *clar_model_get_labels (const clar_model *model);
 /* Raw metadata string, NULL if absent. */
 CLAR_API const char *clar_model_get_metadata (const clar_model *model,
                                               const char *key);
+/* The encoder's fingerprint (see above; never NULL for a loaded model). */
+CLAR_API const char *clar_model_get_fingerprint (const clar_model *model);
+
+/* Whether labels may score this model's embeddings: CLAR_OK when the label
+ * set records this model's encoder fingerprint; CLAR_LABELS_UNTIED (> 0)
+ * when it records none (files written before fingerprints existed: usable,
+ * callers should warn); CLAR_ERR_DIMENSION_MISMATCH or
+ * CLAR_ERR_ENCODER_MISMATCH (message names both fingerprints and the fix)
+ * otherwise. Callers refuse a mismatch unless the user explicitly overrides
+ * it (clarembed allow-encoder-mismatch, the tools' --allow-encoder-mismatch). */
+CLAR_API int clar_model_check_labels (const clar_model *model,
+                                      const clar_labels *labels,
+                                      clar_error *err);
+
 /* FLOPs (multiply-adds x 2) of one forward pass over n_frames frames. */
 CLAR_API double clar_model_flops (const clar_model *model, size_t n_frames);
 

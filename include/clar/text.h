@@ -33,6 +33,10 @@
  *   clar.text.dim         width d_t of the embedding table, 1..4096
  *   clar.text.logit_scale the learned CLAP temperature exp(t), used as the
  *                         label scale of prompt sets, (0, 1000]
+ *   clar.text.encoder_fingerprint  fingerprint (model.h) of the encoder the
+ *                         tower was trained against (optional; prompt label
+ *                         sets inherit it, so a tower copied beside another
+ *                         encoder is caught by clar_model_check_labels)
  *   text.embedding        [buckets, dim]
  *   text.proj.weight      [embedding_dim, dim]
  *   text.proj.bias        [embedding_dim]
@@ -94,6 +98,8 @@ CLAR_API const clar_text_params *clar_text_get_params (const clar_text *text);
 CLAR_API size_t clar_text_output_dim (const clar_text *text);
 /* clar.text.logit_scale. */
 CLAR_API float clar_text_logit_scale (const clar_text *text);
+/* clar.text.encoder_fingerprint, "" when the file records none. */
+CLAR_API const char *clar_text_get_encoder (const clar_text *text);
 
 /* out[output_dim] = the unit vector of prompt. CLAR_ERR_INVALID_ARGUMENT for
  * a text without words or too long; CLAR_ERR_NO_MEMORY. */
@@ -101,7 +107,8 @@ CLAR_API int clar_text_embed (const clar_text *text, const char *prompt,
                               float *out);
 
 /* A label set whose names are the prompts (after trimming blanks) and whose
- * vectors are their text embeddings, scale clar.text.logit_scale.
+ * vectors are their text embeddings, scale clar.text.logit_scale, encoder
+ * fingerprint the tower's clar.text.encoder_fingerprint.
  * CLAR_ERR_UNSUPPORTED in err when the model has no text tower. */
 CLAR_API clar_labels *clar_labels_from_prompts (const clar_model *model,
                                                 size_t n_prompts,

@@ -338,7 +338,7 @@ clar_clap_tower_save (const clar_clap_tower *t, const clar_model *model,
     rc = clar_st_writer_set_metadata (w, extra[i], extra[i + 1]);
   if (rc == CLAR_OK)
     rc = clar_text_to_writer (w, &t->params, t->dim, t->out_dim, (float) exp (t->log_scale),
-        t->E, t->W, t->b);
+        clar_model_get_fingerprint (model), t->E, t->W, t->b);
   if (rc != CLAR_OK)
     clar_set_error (err, rc, "cannot serialise the model with its text tower: %s", clar_strerror (rc));
   else

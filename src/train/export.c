@@ -97,13 +97,21 @@ clar_net_export (const clar_net *net, const char *path,
   }
   if (rc == CLAR_OK && net->K) {
     /* labels.h normalises the rows: they become exactly the unit vectors
-     * the cosine head used in training, with the same scale. */
-    clar_labels *l = clar_labels_new ((size_t) net->K, (size_t) net->D,
+     * the cosine head used in training, with the same scale. The head is
+     * tied to the exported encoder by its fingerprint (model.h). */
+    char fp[CLAR_FINGERPRINT_SIZE];
+    clar_labels *l;
+    if ((rc = clar_writer_fingerprint (w, fp, err)) != CLAR_OK) {
+      clar_st_writer_free (w);
+      return rc;
+    }
+    l = clar_labels_new ((size_t) net->K, (size_t) net->D,
         (const char *const *) net->class_names, net->Wc->w, net->cfg.cls_scale, err);
     if (!l) {
       clar_st_writer_free (w);
       return err ? err->code : CLAR_ERR_INVALID_ARGUMENT;
     }
+    clar_labels_set_encoder (l, fp);
     rc = clar_labels_to_writer (l, w);
     clar_labels_unref (l);
   }
