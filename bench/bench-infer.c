@@ -199,6 +199,7 @@ main (int argc, char **argv)
   flops = clar_model_flops (model, c.n_frames);
   peak = fma_peak (&isa);
 
+  printf ("encoder_kernel %s\n", clar_encoder_kernel ());
   printf ("blas_core %s\n", r.core_name);
   printf ("blas_threads %d\n", r.n_threads);
   printf ("blas_fallback %d\n", r.is_fallback);

@@ -561,9 +561,11 @@ gst_clar_embed_start (GstBaseTransform *trans)
   }
   clar_stream_set_labels (self->stream, self->labels);
   {
+    /* Only a BLAS fallback that the encoder actually runs on matters here. */
     char msg[512];
-    if (clar_blas_warning (msg, sizeof msg))
+    if (clar_blas_warning (msg, sizeof msg) && !strcmp (clar_encoder_kernel (), "blas"))
       GST_WARNING_OBJECT (self, "%s", msg);
+    GST_INFO_OBJECT (self, "encoder kernel: %s", clar_encoder_kernel ());
   }
   GST_INFO_OBJECT (self, "model %s: %s, %zu-d embeddings, %zu labels", model_path,
       self->info->name, self->info->embedding_dim,

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <clar/session.h>
+#include "convkernel.h"
 #include "layers.h"
 #include "model-private.h"
 
@@ -45,8 +46,12 @@ prepare (clar_session *s, size_t n_frames, clar_error *err)
       act = n;
     if (m->layers[i].op == CLAR_OP_CONV2D) {
       size_t cols = (size_t) prev->c * m->layers[i].kernel * m->layers[i].kernel * sh->h * sh->w;
+      size_t direct = clar_conv2d_direct_scratch (prev->c, prev->h, prev->w, m->layers[i].out,
+          m->layers[i].kernel, m->layers[i].pad);
       if (cols > scratch)
         scratch = cols;
+      if (direct > scratch)
+        scratch = direct;
     }
   }
   if (clar_grow_floats (&s->act[0], &s->act_cap, act) || clar_grow_floats (&s->scratch, &s->scratch_cap, scratch))
@@ -128,7 +133,8 @@ clar_session_encode_raw (clar_session *s, const float *mel, size_t n_frames,
   const clar_model *m;
   clar_shape cur;
   const float *x;
-  int which = 0, rc;
+  int which = 0, rc, relu_done = 0;
+  const clar_kernel_kind kernel = clar_kernel_active ();
   if (!s || !mel || !output)
     return CLAR_ERR_INVALID_ARGUMENT;
   m = s->model;
@@ -149,8 +155,15 @@ clar_session_encode_raw (clar_session *s, const float *mel, size_t n_frames,
     int in_place = 0;
     switch (l->op) {
       case CLAR_OP_CONV2D:
-        clar_conv2d_forward (x, 1, cur.c, cur.h, cur.w, l->weight, l->bias, l->out,
-            l->kernel, l->pad, y, s->scratch);
+        if (kernel != CLAR_KERNEL_BLAS) {
+          /* libclar's own kernel, with a following ReLU fused into it. */
+          relu_done = i + 1 < m->n_layers && m->layers[i + 1].op == CLAR_OP_RELU;
+          clar_conv2d_direct (kernel, x, cur.c, cur.h, cur.w, l->weight, l->bias, l->out,
+              l->kernel, l->pad, relu_done, y, s->scratch);
+        } else {
+          clar_conv2d_forward (x, 1, cur.c, cur.h, cur.w, l->weight, l->bias, l->out,
+              l->kernel, l->pad, y, s->scratch);
+        }
         break;
       case CLAR_OP_BATCHNORM2D:
         if (x != y && x == mel) {
@@ -163,6 +176,11 @@ clar_session_encode_raw (clar_session *s, const float *mel, size_t n_frames,
             l->running_mean, l->running_var, l->eps);
         break;
       case CLAR_OP_RELU:
+        if (relu_done) {        /* fused into the convolution before it */
+          relu_done = 0;
+          cur = *out;
+          continue;
+        }
         if (x == mel) {
           memcpy (y, x, (size_t) cur.c * cur.h * cur.w * sizeof (float));
         } else {

@@ -11,6 +11,13 @@
 #include <string.h>
 
 #include <clar/runtime.h>
+#include "convkernel.h"
+
+const char *
+clar_encoder_kernel (void)
+{
+  return clar_kernel_name (clar_kernel_active ());
+}
 
 /* Looked up at run time so libclar also links against a CBLAS that is not
  * OpenBLAS (the functions are then absent and reported as unknown). */
@@ -111,9 +118,11 @@ clar_blas_warning (char *buf, size_t size)
     if (r.is_fallback)
       snprintf (buf, size,
           "OpenBLAS runs its generic '%s' kernel on a CPU with %s: matrix products are "
-          "several times slower than they could be; start the process with "
-          "OPENBLAS_CORETYPE=%s (or build gst-clar with -Dblas=blis)", r.core_name, r.cpu_has_avx512f ? "AVX-512" : "AVX2",
-          r.suggested_core);
+          "several times slower than they could be (%s); start the process with "
+          "OPENBLAS_CORETYPE=%s (or build gst-clar with -Dblas=blis)", r.core_name,
+          r.cpu_has_avx512f ? "AVX-512" : "AVX2",
+          clar_kernel_active () != CLAR_KERNEL_BLAS ? "training only: inference runs "
+          "libclar's own kernels" : "inference and training", r.suggested_core);
     else
       buf[0] = '\0';
   }

@@ -8,6 +8,7 @@
 
 #include <clar/clar.h>
 #include "clar-test.h"
+#include "convkernel.h"
 #include "layers.h"
 #include "model-private.h"
 
@@ -78,6 +79,57 @@ test_conv (void)
       CHECK_MSG (e < 1e-5, "conv cfg %zu sample %d: rel err %g", q, n, e);
     }
     free (x); free (w); free (b); free (y); free (ref); free (scratch);
+  }
+}
+
+/* libclar's own kernels (convkernel.h) against the naive convolution, with
+ * and without the fused ReLU, on odd shapes (channel counts not a multiple
+ * of the register block, widths not a multiple of the vector, 1x1 and 5x5,
+ * no padding, a guard band around the output to catch stray writes). */
+static void
+test_conv_direct (void)
+{
+  static const int cfg[][6] = {   /* C, H, W, O, k, pad */
+    { 1, 64, 101, 16, 3, 1 }, { 16, 32, 50, 32, 3, 1 }, { 64, 8, 12, 128, 3, 1 },
+    { 3, 7, 5, 4, 3, 0 }, { 2, 9, 13, 3, 5, 2 }, { 4, 6, 6, 2, 1, 0 },
+    { 2, 3, 17, 5, 3, 2 }, { 5, 1, 1, 9, 1, 0 }, { 7, 4, 40, 13, 3, 1 },
+  };
+  for (int kind = CLAR_KERNEL_AVX2; kind <= CLAR_KERNEL_AVX512; kind++) {
+    if (!clar_kernel_supported ((clar_kernel_kind) kind)) {
+      printf ("kernel %s: not supported by this CPU, not tested\n",
+          clar_kernel_name ((clar_kernel_kind) kind));
+      continue;
+    }
+    for (size_t q = 0; q < sizeof cfg / sizeof cfg[0]; q++) {
+      int C = cfg[q][0], H = cfg[q][1], W = cfg[q][2], O = cfg[q][3], k = cfg[q][4], pad = cfg[q][5];
+      int Ho = H + 2 * pad - k + 1, Wo = W + 2 * pad - k + 1;
+      size_t ny = (size_t) O * Ho * Wo;
+      float *x = randv ((size_t) C * H * W), *w = randv ((size_t) O * C * k * k), *b = randv ((size_t) O);
+      float *y = malloc ((ny + 32) * sizeof (float)), *ref = malloc (ny * sizeof (float));
+      float *scratch = malloc (clar_conv2d_direct_scratch (C, H, W, O, k, pad) * sizeof (float));
+      naive_conv (x, C, H, W, w, b, O, k, pad, ref);
+      for (int relu = 0; relu < 2; relu++) {
+        for (size_t i = 0; i < ny + 32; i++)
+          y[i] = 12345.0f;
+        clar_conv2d_direct ((clar_kernel_kind) kind, x, C, H, W, w, relu ? b : NULL, O, k, pad,
+            relu, y, scratch);
+        if (relu) {
+          for (size_t i = 0; i < ny; i++)
+            if (ref[i] < 0) ref[i] = 0;
+        } else {
+          /* Without a bias: compare against the reference minus it. */
+          for (int o = 0; o < O; o++)
+            for (int i = 0; i < Ho * Wo; i++)
+              y[(size_t) o * Ho * Wo + i] += b[o];
+        }
+        double e = max_rel (y, ref, ny);
+        CHECK_MSG (e < 1e-5, "%s cfg %zu relu %d: rel err %g",
+            clar_kernel_name ((clar_kernel_kind) kind), q, relu, e);
+        for (size_t i = ny; i < ny + 32; i++)
+          CHECK (y[i] == 12345.0f);
+      }
+      free (x); free (w); free (b); free (y); free (ref); free (scratch);
+    }
   }
 }
 
@@ -196,6 +248,25 @@ test_encoder_vs_naive (void)
       float *mel = randv (64 * T), out[128], out2[128], ref[128];
       for (size_t i = 0; i < 64 * T; i++) mel[i] = mel[i] * 4 - 6;
       CHECK_EQ_INT (clar_session_encode_raw (s, mel, T, out), CLAR_OK);
+      /* Every kernel this CPU has gives the same embedding within 1e-5 (the
+       * active one is checked against the naive forward below). */
+      {
+        clar_kernel_kind active = clar_kernel_active ();
+        for (int kind = CLAR_KERNEL_BLAS; kind <= CLAR_KERNEL_AVX512; kind++) {
+          float o2[128];
+          if (!clar_kernel_supported ((clar_kernel_kind) kind))
+            continue;
+          clar_kernel_force ((clar_kernel_kind) kind);
+          CHECK_EQ_INT (clar_session_encode_raw (s2, mel, T, o2), CLAR_OK);
+          double ek = max_rel (o2, out, 128);
+          CHECK_MSG (ek < 1e-5, "kernel %s vs %s, %zu frames: %g",
+              clar_kernel_name ((clar_kernel_kind) kind), clar_kernel_name (active), T, ek);
+          if (q == 0)
+            printf ("encoder, kernel %s vs %s: relative difference %.3g\n",
+                clar_kernel_name ((clar_kernel_kind) kind), clar_kernel_name (active), ek);
+        }
+        clar_kernel_force (active);
+      }
       /* Naive forward through the layer list. */
       {
         int C = 1, H = 64, W = (int) T;
@@ -245,7 +316,8 @@ test_encoder_vs_naive (void)
       }
       double e = max_rel (out, ref, 128);
       CHECK_MSG (e < 1e-5, "%zu frames: relative error %g", T, e);
-      printf ("encoder vs naive, %zu frames: relative error %.3g\n", T, e);
+      printf ("encoder (kernel %s) vs naive, %zu frames: relative error %.3g\n",
+          clar_encoder_kernel (), T, e);
       /* A second session on the same model agrees exactly. */
       CHECK_EQ_INT (clar_session_encode_raw (s2, mel, T, out2), CLAR_OK);
       CHECK (memcmp (out, out2, sizeof out) == 0);
@@ -275,7 +347,22 @@ test_encoder_vs_naive (void)
 int
 main (void)
 {
+  if (getenv ("CLAR_TEST_EXPECT_FAST_KERNEL")) {
+    /* test-layers-generic-blas: OpenBLAS forced to its generic kernel; the
+     * encoder must still run libclar's own (and agree with the naive
+     * forward, below). */
+    clar_blas_report r;
+    clar_blas_inspect (&r);
+    printf ("BLAS core %s (fallback %d), encoder kernel %s\n", r.core_name, r.is_fallback,
+        clar_encoder_kernel ());
+    CHECK_MSG (strcmp (clar_encoder_kernel (), "blas") != 0,
+        "the encoder runs the BLAS path on a CPU with AVX2+FMA");
+#ifdef CLAR_TEST_OPENBLAS
+    CHECK (r.is_fallback);
+#endif
+  }
   CLAR_TEST_RUN (test_conv);
+  CLAR_TEST_RUN (test_conv_direct);
   CLAR_TEST_RUN (test_im2col_adjoint);
   CLAR_TEST_RUN (test_pools_linear_bn);
   CLAR_TEST_RUN (test_encoder_vs_naive);

@@ -7,6 +7,10 @@
  * one. Setting OPENBLAS_CORETYPE=SkylakeX (or Haswell for AVX2-only CPUs) in
  * the environment before the process starts selects the right kernel.
  *
+ * The encoder's inference does not depend on it on x86-64 CPUs with AVX2
+ * or AVX-512: libclar runs its own convolution kernels there
+ * (clar_encoder_kernel); the trainer's matrix products still use the BLAS.
+ *
  * Threading: thread-safe.
  */
 #ifndef CLAR_RUNTIME_H
@@ -32,6 +36,15 @@ CLAR_API void clar_blas_inspect (clar_blas_report *report);
 /* One line describing a problem (empty string if none) into buf. Returns 1 if
  * the slow fallback kernel is in use, else 0. */
 CLAR_API int clar_blas_warning (char *buf, size_t size);
+
+/* The convolution kernel the encoder's inference uses: "avx512" or "avx2"
+ * (libclar's own micro-kernels, chosen from CPUID at the first call, so
+ * they do not depend on the kernel the BLAS picked) or "blas" (im2col + the
+ * BLAS's SGEMM: CPUs without AVX2+FMA, non-x86 builds). The environment
+ * variable CLAR_KERNEL=blas|avx2|avx512, read once, selects a lower one
+ * (for comparisons; one the CPU lacks is ignored). Training always uses the
+ * BLAS. */
+CLAR_API const char *clar_encoder_kernel (void);
 
 /* Sets the number of BLAS threads (OpenBLAS only; no-op otherwise). */
 CLAR_API void clar_blas_set_threads (int n);
