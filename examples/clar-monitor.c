@@ -109,8 +109,16 @@ main (int argc, char **argv)
   pipe = gst_parse_launch (desc, &err);
   g_free (desc);
   g_free (model_prop);
-  if (!pipe) {
-    g_printerr ("pipeline: %s\n", err->message);
+  /* gst_parse_launch may return a pipeline AND an error (a recoverable one,
+   * e.g. clarembed not found: GST_PARSE_ERROR_NO_SUCH_ELEMENT): either way
+   * the pipeline is not the one asked for. */
+  if (err) {
+    g_printerr ("pipeline: %s%s\n", err->message,
+        g_error_matches (err, GST_PARSE_ERROR, GST_PARSE_ERROR_NO_SUCH_ELEMENT)
+        ? " (is the plugin on GST_PLUGIN_PATH? see README \"Installing\")" : "");
+    g_error_free (err);
+    if (pipe)
+      gst_object_unref (pipe);
     return 1;
   }
   embed = gst_bin_get_by_name (GST_BIN (pipe), "embed");

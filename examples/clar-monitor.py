@@ -1,18 +1,28 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Print the labels and embeddings clarembed reports for a file or the mic.
+"""Print the labels and embeddings clarembed reports for a file or the mic,
+from the bus messages and from the GstClarMeta on the buffers.
 
     clar-monitor.py FILE [MODEL]
     clar-monitor.py --mic [MODEL]
 
 Needs python3-gi and gir1.2-gstreamer-1.0; the plugin must be on
-GST_PLUGIN_PATH (e.g. run under `meson devenv -C _build`)."""
+GST_PLUGIN_PATH and the GstClar-1.0 typelib (built with the meta library)
+on GI_TYPELIB_PATH: `meson devenv -C _build -w . python3
+examples/clar-monitor.py FILE` sets both. Without the typelib the metas are
+only counted."""
 import sys
 
 import gi
 
 gi.require_version("Gst", "1.0")
 from gi.repository import GLib, Gst  # noqa: E402
+
+try:
+    gi.require_version("GstClar", "1.0")
+    from gi.repository import GstClar  # noqa: E402
+except (ValueError, ImportError):
+    GstClar = None
 
 
 def array_field(s, name):
@@ -37,10 +47,35 @@ def main(argv):
     else:
         src = f'uridecodebin uri="{Gst.filename_to_uri(argv[1])}"'
         sink = "fakesink"
-    pipe = Gst.parse_launch(
-        f"{src} ! audioconvert ! audioresample ! clarembed {model} ! {sink}")
+    try:
+        pipe = Gst.parse_launch(
+            f"{src} ! audioconvert ! audioresample ! clarembed name=embed {model} ! {sink}")
+    except GLib.Error as e:
+        print(f"pipeline: {e.message}", file=sys.stderr)
+        return 1
     loop = GLib.MainLoop()
-    status = {"rc": 0, "windows": 0}
+    status = {"rc": 0, "windows": 0, "metas": 0}
+
+    def on_buffer(pad, info):
+        """Pad probe after clarembed: each window's result as a GstClarMeta
+        on the buffer that completed it (GstClar typelib)."""
+        buf = info.get_buffer()
+        if GstClar is None:
+            status["metas"] += 1 if buf.get_meta("GstClarMetaAPI") else 0
+            return Gst.PadProbeReturn.OK
+        for m in GstClar.buffer_get_metas(buf):
+            ok, name, score, sim = m.get_label(0)
+            best = f"{name} {score:.2f} (cos {sim:.2f})" if ok else "-"
+            # One write per line: the probe runs on the streaming thread,
+            # the bus handler on the main loop's.
+            sys.stdout.write(f"meta {m.timestamp / 1e9:8.3f} s  window {m.window_index}  "
+                             f"{best}  |emb|={len(m.get_embedding())}\n")
+            sys.stdout.flush()
+            status["metas"] += 1
+        return Gst.PadProbeReturn.OK
+
+    pipe.get_by_name("embed").get_static_pad("src").add_probe(
+        Gst.PadProbeType.BUFFER, on_buffer)
 
     def on_message(bus, msg):
         if msg.type == Gst.MessageType.ELEMENT:
@@ -52,8 +87,13 @@ def main(argv):
             scores = array_field(s, "scores")
             emb = array_field(s, "embedding")
             tops = ", ".join(f"{n} {p:.2f}" for n, p in zip(labels, scores))
-            print(f"{ts:8.3f} s  {tops}  (|emb|={len(emb)})", flush=True)
+            pad = "  (final, zero-padded)" if s.get_value("padded") else ""
+            sys.stdout.write(f"bus  {ts:8.3f} s  {tops}  (|emb|={len(emb)}){pad}\n")
+            sys.stdout.flush()
             status["windows"] += 1
+        elif msg.type == Gst.MessageType.WARNING:
+            err, dbg = msg.parse_warning()
+            print(f"warning: {err.message}", file=sys.stderr)
         elif msg.type == Gst.MessageType.ERROR:
             err, dbg = msg.parse_error()
             print(f"error: {err.message}\n{dbg}", file=sys.stderr)
@@ -65,13 +105,16 @@ def main(argv):
     bus = pipe.get_bus()
     bus.add_signal_watch()
     bus.connect("message", on_message)
-    pipe.set_state(Gst.State.PLAYING)
-    try:
-        loop.run()
-    except KeyboardInterrupt:
-        pass
+    if pipe.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
+        status["rc"] = 1
+    else:
+        try:
+            loop.run()
+        except KeyboardInterrupt:
+            pass
     pipe.set_state(Gst.State.NULL)
-    print(f"{status['windows']} windows", file=sys.stderr)
+    print(f"{status['windows']} windows on the bus, {status['metas']} carried a GstClarMeta",
+          file=sys.stderr)
     return status["rc"]
 
 

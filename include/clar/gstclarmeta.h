@@ -18,6 +18,16 @@
  *         cm->n_labels ? cm->labels[0].score : 0.0);
  *   }
  *
+ * From Python (PyGObject), through the GstClar-1.0 typelib built with the
+ * library (GObject-Introspection; examples/clar-monitor.py):
+ *
+ *   gi.require_version("GstClar", "1.0")
+ *   from gi.repository import GstClar
+ *   for m in GstClar.buffer_get_metas(buf):     # in a pad probe
+ *       s = m.to_structure()   # the fields of the clarembed bus message
+ *       print(m.timestamp, m.window_index, s.get_value("window-index"),
+ *             m.get_label(0), len(m.get_embedding()))
+ *
  * A buffer can complete more than one window (when it is longer than the
  * hop), so it may carry several GstClarMeta: iterate as above;
  * gst_buffer_get_clar_meta() returns the first.
@@ -93,6 +103,14 @@ GST_CLAR_META_API_EXPORT GstClarMeta *gst_buffer_add_clar_meta (GstBuffer *buffe
 
 /* First GstClarMeta on buffer, or NULL. */
 GST_CLAR_META_API_EXPORT GstClarMeta *gst_buffer_get_clar_meta (GstBuffer *buffer);
+
+/* For bindings (GObject-Introspection annotations in gstclarmeta.c). */
+GST_CLAR_META_API_EXPORT GList *gst_clar_buffer_get_metas (GstBuffer *buffer);
+GST_CLAR_META_API_EXPORT const gfloat *gst_clar_meta_get_embedding (GstClarMeta *meta,
+    guint *n_dims);
+GST_CLAR_META_API_EXPORT gboolean gst_clar_meta_get_label (GstClarMeta *meta, guint i,
+    const gchar **name, gfloat *score, gfloat *similarity);
+GST_CLAR_META_API_EXPORT GstStructure *gst_clar_meta_to_structure (GstClarMeta *meta);
 
 G_END_DECLS
 

@@ -123,3 +123,120 @@ gst_buffer_get_clar_meta (GstBuffer *buffer)
   g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
   return (GstClarMeta *) gst_buffer_get_meta (buffer, GST_CLAR_META_API_TYPE);
 }
+
+/**
+ * gst_clar_buffer_get_metas:
+ * @buffer: a #GstBuffer
+ *
+ * Every #GstClarMeta on @buffer, in the order they were added (window
+ * order). For bindings, where gst_buffer_iterate_meta_filtered() and the
+ * cast to #GstClarMeta are not available.
+ *
+ * Returns: (transfer container) (element-type GstClarMeta): the metas;
+ *     free the list (not the metas) with g_list_free().
+ */
+GList *
+gst_clar_buffer_get_metas (GstBuffer *buffer)
+{
+  GList *out = NULL;
+  gpointer state = NULL;
+  GstMeta *m;
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+  while ((m = gst_buffer_iterate_meta_filtered (buffer, &state, GST_CLAR_META_API_TYPE)))
+    out = g_list_prepend (out, m);
+  return g_list_reverse (out);
+}
+
+/**
+ * gst_clar_meta_get_embedding:
+ * @meta: a #GstClarMeta
+ * @n_dims: (out): number of values
+ *
+ * Returns: (array length=n_dims) (transfer none) (nullable): the
+ *     L2-normalised embedding (NULL when the window was silent).
+ */
+const gfloat *
+gst_clar_meta_get_embedding (GstClarMeta *meta, guint *n_dims)
+{
+  g_return_val_if_fail (meta != NULL && n_dims != NULL, NULL);
+  *n_dims = meta->n_dims;
+  return meta->embedding;
+}
+
+/**
+ * gst_clar_meta_get_label:
+ * @meta: a #GstClarMeta
+ * @i: 0 for the best label
+ * @name: (out) (transfer none): label name
+ * @score: (out): softmax probability
+ * @similarity: (out): cosine similarity with the label vector
+ *
+ * Returns: FALSE when @i is not below @meta's n_labels.
+ */
+gboolean
+gst_clar_meta_get_label (GstClarMeta *meta, guint i, const gchar **name,
+    gfloat *score, gfloat *similarity)
+{
+  g_return_val_if_fail (meta != NULL, FALSE);
+  if (i >= meta->n_labels) {
+    if (name)
+      *name = NULL;
+    if (score)
+      *score = 0.0f;
+    if (similarity)
+      *similarity = 0.0f;
+    return FALSE;
+  }
+  if (name)
+    *name = meta->labels[i].name;
+  if (score)
+    *score = meta->labels[i].score;
+  if (similarity)
+    *similarity = meta->labels[i].similarity;
+  return TRUE;
+}
+
+static void
+set_array (GstStructure *s, const gchar *field, GType type, guint n,
+    const gfloat *floats, const GstClarLabel *labels, int what)
+{
+  GValue arr = G_VALUE_INIT, v = G_VALUE_INIT;
+  gst_value_array_init (&arr, n);
+  g_value_init (&v, type);
+  for (guint i = 0; i < n; i++) {
+    if (type == G_TYPE_STRING)
+      g_value_set_string (&v, labels[i].name);
+    else
+      g_value_set_float (&v, floats ? floats[i]
+          : what == 0 ? labels[i].score : labels[i].similarity);
+    gst_value_array_append_value (&arr, &v);
+  }
+  g_value_unset (&v);
+  gst_structure_take_value (s, field, &arr);
+}
+
+/**
+ * gst_clar_meta_to_structure:
+ * @meta: a #GstClarMeta
+ *
+ * The meta as a #GstStructure named "clarembed" with the fields the element
+ * posts on the bus for the same window: timestamp, duration, window-index
+ * (guint64), labels (array of strings, best first), scores and similarities
+ * (arrays of floats) and embedding (array of floats).
+ *
+ * Returns: (transfer full): a new structure.
+ */
+GstStructure *
+gst_clar_meta_to_structure (GstClarMeta *meta)
+{
+  GstStructure *s;
+  g_return_val_if_fail (meta != NULL, NULL);
+  s = gst_structure_new ("clarembed", "timestamp", G_TYPE_UINT64, meta->timestamp,
+      "duration", G_TYPE_UINT64, meta->duration,
+      "window-index", G_TYPE_UINT64, meta->window_index, NULL);
+  set_array (s, "labels", G_TYPE_STRING, meta->n_labels, NULL, meta->labels, 0);
+  set_array (s, "scores", G_TYPE_FLOAT, meta->n_labels, NULL, meta->labels, 0);
+  set_array (s, "similarities", G_TYPE_FLOAT, meta->n_labels, NULL, meta->labels, 1);
+  set_array (s, "embedding", G_TYPE_FLOAT, meta->n_dims, meta->embedding, NULL, 0);
+  return s;
+}
