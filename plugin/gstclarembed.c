@@ -517,6 +517,9 @@ gst_clar_embed_start (GstBaseTransform *trans)
     model_path = g_strdup (env && *env ? env : CLAR_DEFAULT_MODEL);
   }
 
+  /* Streams are the parallelism: the BLAS computes on the streaming
+   * thread (CLAR_BLAS_THREADS=N overrides; see clar/runtime.h). */
+  clar_blas_default_threads ();
   self->model = gst_clar_model_cache_acquire (model_path, &err);
   if (!self->model) {
     GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,

@@ -7,7 +7,9 @@
  * number of threads / CPU type at runtime", DYNAMIC_ARCH builds).
  */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <clar/runtime.h>
@@ -140,4 +142,37 @@ clar_blas_set_threads (int n)
     set_threads (n);
   else if (blis_set && n > 0)
     blis_set (n);
+}
+
+static int default_threads_result;
+
+static void
+apply_default_threads (void)
+{
+  const char *v = getenv ("CLAR_BLAS_THREADS");
+  int n = 1;
+  if (v && *v) {
+    char *end;
+    long x = strtol (v, &end, 10);
+    if (*end || x < 1 || x > 1024) {
+      fprintf (stderr, "libclar: CLAR_BLAS_THREADS=\"%s\" is not 1..1024: using 1 thread\n", v);
+      x = 1;
+    }
+    n = (int) x;
+  } else if ((getenv ("OPENBLAS_NUM_THREADS") && *getenv ("OPENBLAS_NUM_THREADS"))
+      || (getenv ("BLIS_NUM_THREADS") && *getenv ("BLIS_NUM_THREADS"))
+      || (getenv ("OMP_NUM_THREADS") && *getenv ("OMP_NUM_THREADS"))) {
+    default_threads_result = 0;
+    return;
+  }
+  clar_blas_set_threads (n);
+  default_threads_result = n;
+}
+
+int
+clar_blas_default_threads (void)
+{
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once (&once, apply_default_threads);
+  return default_threads_result;
 }

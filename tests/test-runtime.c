@@ -62,9 +62,35 @@ test_strerror (void)
   CHECK (CLAR_CHECK_VERSION (0, 0, 1));
 }
 
+/* clar_blas_default_threads: one BLAS thread unless CLAR_BLAS_THREADS says
+ * otherwise; a user's OPENBLAS/BLIS/OMP_NUM_THREADS (without
+ * CLAR_BLAS_THREADS) is left alone. Run by test-runtime-threads and
+ * test-runtime-threads-env with different environments. */
+static void
+test_default_threads (void)
+{
+  const char *clar = getenv ("CLAR_BLAS_THREADS");
+  int user = (getenv ("OPENBLAS_NUM_THREADS") && *getenv ("OPENBLAS_NUM_THREADS"))
+      || (getenv ("BLIS_NUM_THREADS") && *getenv ("BLIS_NUM_THREADS"))
+      || (getenv ("OMP_NUM_THREADS") && *getenv ("OMP_NUM_THREADS"));
+  int expect = clar && *clar ? atoi (clar) : user ? 0 : 1;
+  clar_blas_report r;
+  int n = clar_blas_default_threads ();
+  CHECK_EQ_INT (n, expect);
+  CHECK_EQ_INT (clar_blas_default_threads (), n);   /* decided once */
+  clar_blas_inspect (&r);
+  printf ("default threads: set %d, BLAS reports %d\n", n, r.n_threads);
+  if (n > 0 && r.n_threads > 0)
+    CHECK_EQ_INT (r.n_threads, n);
+}
+
 int
 main (void)
 {
+  if (getenv ("CLAR_TEST_THREADS")) {
+    CLAR_TEST_RUN (test_default_threads);
+    CLAR_TEST_EXIT ();
+  }
   CLAR_TEST_RUN (test_report);
   CLAR_TEST_RUN (test_strerror);
   CLAR_TEST_EXIT ();

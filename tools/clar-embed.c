@@ -29,6 +29,7 @@ usage (FILE *f)
       "  --hop SEC        hop between windows (default: the model's)\n"
       "  --top-k K        labels per window (default 3)\n"
       "  --embeddings     include the embedding vectors\n"
+      "  --blas-threads N BLAS threads (default 1, or $CLAR_BLAS_THREADS)\n"
       "  --allow-encoder-mismatch  use --labels made with another encoder anyway\n"
       "Prints one JSON object per window: file, start, duration, labels[, embedding].\n"
       "A final partial window is zero-padded if it holds at least half a window.\n",
@@ -122,6 +123,15 @@ main (int argc, char **argv)
       }
     }
     else if (!strcmp (argv[i], "--embeddings")) with_emb = 1;
+    else if (!strcmp (argv[i], "--blas-threads") && i + 1 < argc) {
+      char *end;
+      long t = strtol (argv[++i], &end, 10);
+      if (*end || t < 1 || t > 1024) {
+        fprintf (stderr, "clar-embed: --blas-threads needs 1..1024\n");
+        return 2;
+      }
+      setenv ("CLAR_BLAS_THREADS", argv[i], 1);
+    }
     else if (!strcmp (argv[i], "--allow-encoder-mismatch")) allow_mismatch = 1;
     else if (!strcmp (argv[i], "--help") || !strcmp (argv[i], "-h")) { usage (stdout); return 0; }
     else if (argv[i][0] == '-' && argv[i][1]) { usage (stderr); return 2; }
@@ -134,6 +144,7 @@ main (int argc, char **argv)
   if (!model_path)
     model_path = getenv ("CLAR_MODEL") && *getenv ("CLAR_MODEL") ? getenv ("CLAR_MODEL") : CLAR_DEFAULT_MODEL;
   gst_init (NULL, NULL);
+  clar_blas_default_threads ();   /* one BLAS thread unless CLAR_BLAS_THREADS says */
   if (clar_model_load_file (model_path, &model, &err) != CLAR_OK) {
     fprintf (stderr, "clar-embed: cannot load model: %s\n", err.message);
     return 1;

@@ -216,6 +216,7 @@ main (int argc, char **argv)
     return 2;
   }
   gst_init (NULL, NULL);
+  clar_blas_default_threads ();   /* one BLAS thread unless CLAR_BLAS_THREADS says */
   if (clar_model_load_file (model_path, &model, &err) != CLAR_OK) {
     fprintf (stderr, "clar-eval: %s\n", err.message);
     return 1;

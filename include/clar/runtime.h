@@ -49,6 +49,17 @@ CLAR_API const char *clar_encoder_kernel (void);
 /* Sets the number of BLAS threads (OpenBLAS only; no-op otherwise). */
 CLAR_API void clar_blas_set_threads (int n);
 
+/* The threading default of the element and the inference tools: streams
+ * are the parallelism, so the BLAS computes on the calling thread (one
+ * thread; an OpenBLAS thread pool spinning next to every stream costs
+ * system time under contention). The environment variable
+ * CLAR_BLAS_THREADS=N sets N instead; when the user already set
+ * OPENBLAS_NUM_THREADS, BLIS_NUM_THREADS or OMP_NUM_THREADS (and not
+ * CLAR_BLAS_THREADS), the BLAS is left as they said. The BLAS's thread
+ * count is per process: the first call decides, later calls return the
+ * same. Returns the count set, or 0 when the BLAS was left alone. */
+CLAR_API int clar_blas_default_threads (void);
+
 #ifdef __cplusplus
 }
 #endif
