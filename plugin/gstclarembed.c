@@ -61,6 +61,34 @@
  * passes through untouched and timestamps of later windows are unaffected.
  * Non-live streams never skip (every window is computed, however slow).
  *
+ * Sound events (#GstClarEmbed:events, on by default): the label scores of
+ * every window feed libclar's event tracker (clar/events.h): smoothing
+ * over windows (#GstClarEmbed:event-smoothing, a centred median of
+ * #GstClarEmbed:event-median-windows by default), hysteresis
+ * (#GstClarEmbed:event-on-threshold, #GstClarEmbed:event-off-threshold,
+ * per label from #GstClarEmbed:event-thresholds-location), gaps shorter
+ * than #GstClarEmbed:event-min-gap filled, events shorter than
+ * #GstClarEmbed:event-min-duration dropped, and an "unknown" track for
+ * windows less similar than #GstClarEmbed:event-unknown-similarity to
+ * every label. Each event is reported when it starts and when it ends (at
+ * the latest at EOS, DISCONT, FLUSH or a new segment) as an element message
+ * named "clarembed-event" (posted whatever #GstClarEmbed:post-messages says:
+ * post-messages=false leaves only the events on the bus) and as a
+ * serialized custom downstream event with the same structure:
+ *
+ *    - "kind" (G_TYPE_STRING): "start" or "end".
+ *    - "label" (G_TYPE_STRING), "label-index" (G_TYPE_INT, -1 = unknown).
+ *    - "timestamp", "stream-time", "running-time" (G_TYPE_UINT64): the
+ *      event's start, ns, as in the per-window message. Each window stands
+ *      for the hop-long middle of its span, so an event starts a quarter
+ *      window after its first window's start (1 s windows, 0.5 s hop).
+ *    - "duration" (G_TYPE_UINT64): its length, ns (a "start" message: so far).
+ *    - "peak", "mean" (G_TYPE_FLOAT): of the label's window scores.
+ *    - "first-window", "last-window" (G_TYPE_UINT64): window indices.
+ *
+ * With the default median of 3, an event is decided one window after the
+ * window that starts or ends it.
+ *
  * Windowing restarts on DISCONT, FLUSH and caps changes. Windows holding NaN
  * or Inf samples are skipped with a warning (no garbage embedding is posted).
  * Several clarembed elements in one process share one loaded model.
@@ -71,6 +99,8 @@
  *     audioresample ! clarembed ! fakesink
  * gst-launch-1.0 -m autoaudiosrc ! audioconvert ! audioresample ! \
  *     clarembed hop-size=250000000 top-k=3 threshold=0.2 ! fakesink
+ * gst-launch-1.0 -m filesrc location=scene.wav ! decodebin ! audioconvert ! \
+ *     audioresample ! clarembed post-messages=false event-min-duration=500000000 ! fakesink
  * ]|
  */
 #ifdef HAVE_CONFIG_H
@@ -106,6 +136,15 @@ GST_DEBUG_CATEGORY_STATIC (clar_embed_debug);
 #define DEFAULT_MAX_LATENESS (500 * GST_MSECOND)
 #define MAX_WINDOW (60 * GST_SECOND)
 #define MAX_TOP_K 100
+#define DEFAULT_EVENTS TRUE
+#define DEFAULT_EVENT_SMOOTHING CLAR_EVENTS_SMOOTH_MEDIAN
+#define DEFAULT_EVENT_MEDIAN_WINDOWS 3
+#define DEFAULT_EVENT_SMOOTHING_ALPHA 0.5f
+#define DEFAULT_EVENT_ON_THRESHOLD 0.5f
+#define DEFAULT_EVENT_OFF_THRESHOLD 0.3f
+#define DEFAULT_EVENT_MIN_DURATION 0
+#define DEFAULT_EVENT_MIN_GAP 0
+#define DEFAULT_EVENT_UNKNOWN_SIMILARITY -1.0f
 
 enum {
   PROP_0,
@@ -123,7 +162,36 @@ enum {
   PROP_EOS_MIN_FILL,
   PROP_MAX_LATENESS,
   PROP_WINDOWS_SKIPPED,
+  PROP_EVENTS,
+  PROP_EVENT_SMOOTHING,
+  PROP_EVENT_MEDIAN_WINDOWS,
+  PROP_EVENT_SMOOTHING_ALPHA,
+  PROP_EVENT_ON_THRESHOLD,
+  PROP_EVENT_OFF_THRESHOLD,
+  PROP_EVENT_MIN_DURATION,
+  PROP_EVENT_MIN_GAP,
+  PROP_EVENT_UNKNOWN_SIMILARITY,
+  PROP_EVENT_THRESHOLDS_LOCATION,
 };
+
+#define GST_TYPE_CLAR_EMBED_EVENT_SMOOTHING (gst_clar_embed_event_smoothing_get_type ())
+static GType
+gst_clar_embed_event_smoothing_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    { CLAR_EVENTS_SMOOTH_NONE, "No smoothing", "none" },
+    { CLAR_EVENTS_SMOOTH_MEDIAN, "Median of event-median-windows windows, centred", "median" },
+    { CLAR_EVENTS_SMOOTH_EXP, "Exponential, factor event-smoothing-alpha (causal)",
+      "exponential" },
+    { 0, NULL, NULL }
+  };
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstClarEmbedEventSmoothing", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
 
 #define CAPS_STR \
   "audio/x-raw, format = (string) { F32LE, S16LE }, rate = (int) [ 1, MAX ], " \
@@ -158,6 +226,7 @@ enum {
   Q_RMS, Q_SILENT, Q_PADDED, Q_LABELS, Q_SCORES, Q_EMBEDDING, N_QUARKS
 };
 static GQuark msg_quarks[N_QUARKS];
+static GQuark event_quark;
 
 static void
 gst_clar_embed_class_init (GstClarEmbedClass *klass)
@@ -172,6 +241,7 @@ gst_clar_embed_class_init (GstClarEmbedClass *klass)
 
   for (int i = 0; i < N_QUARKS; i++)
     msg_quarks[i] = g_quark_from_static_string (msg_fields[i]);
+  event_quark = g_quark_from_static_string ("clarembed-event");
 
   gobject_class->set_property = gst_clar_embed_set_property;
   gobject_class->get_property = gst_clar_embed_get_property;
@@ -260,6 +330,66 @@ gst_clar_embed_class_init (GstClarEmbedClass *klass)
           "late (see max-lateness)",
           0, G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
+  g_object_class_install_property (gobject_class, PROP_EVENTS,
+      g_param_spec_boolean ("events", "Sound events",
+          "Track sound events over windows (clar/events.h) and report each one's start and "
+          "end as a \"clarembed-event\" element message and a custom downstream event",
+          DEFAULT_EVENTS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_EVENT_SMOOTHING,
+      g_param_spec_enum ("event-smoothing", "Event smoothing",
+          "Smoothing of each label's window scores before the thresholds: a median of "
+          "event-median-windows windows centred on each window (events come that many "
+          "windows/2 later, with exact times), an exponential average, or none",
+          GST_TYPE_CLAR_EMBED_EVENT_SMOOTHING, DEFAULT_EVENT_SMOOTHING,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_EVENT_MEDIAN_WINDOWS,
+      g_param_spec_uint ("event-median-windows", "Event median windows",
+          "Windows in the median filter (event-smoothing=median); 1 = no smoothing",
+          1, CLAR_EVENTS_MEDIAN_MAX, DEFAULT_EVENT_MEDIAN_WINDOWS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_EVENT_SMOOTHING_ALPHA,
+      g_param_spec_float ("event-smoothing-alpha", "Event smoothing factor",
+          "Weight of the newest window in the exponential average "
+          "(event-smoothing=exponential); 1 = no smoothing",
+          0.001f, 1.0f, DEFAULT_EVENT_SMOOTHING_ALPHA,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_EVENT_ON_THRESHOLD,
+      g_param_spec_float ("event-on-threshold", "Event on threshold",
+          "An event of a label starts when its smoothed score (softmax, 0..1) reaches this",
+          0.0f, 1.0f, DEFAULT_EVENT_ON_THRESHOLD,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_EVENT_OFF_THRESHOLD,
+      g_param_spec_float ("event-off-threshold", "Event off threshold",
+          "An event lasts while its smoothed score stays at or above this (hysteresis); "
+          "must not exceed event-on-threshold",
+          0.0f, 1.0f, DEFAULT_EVENT_OFF_THRESHOLD,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_EVENT_MIN_DURATION,
+      g_param_spec_uint64 ("event-min-duration", "Event minimum duration",
+          "Events shorter than this (ns) are dropped; an event's start is reported once "
+          "it is this long",
+          0, (guint64) CLAR_EVENTS_TIME_MAX, DEFAULT_EVENT_MIN_DURATION,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_EVENT_MIN_GAP,
+      g_param_spec_uint64 ("event-min-gap", "Event minimum gap",
+          "Two events of one label less than this apart (ns) are merged; an event's end "
+          "is reported once this much time has passed without it",
+          0, (guint64) CLAR_EVENTS_TIME_MAX, DEFAULT_EVENT_MIN_GAP,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_EVENT_UNKNOWN_SIMILARITY,
+      g_param_spec_float ("event-unknown-similarity", "Event unknown similarity",
+          "Open set: a window whose highest cosine similarity to any label is below this "
+          "counts for the \"unknown\" event track and for no label; -1 = off",
+          -1.0f, 1.0f, DEFAULT_EVENT_UNKNOWN_SIMILARITY,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_EVENT_THRESHOLDS_LOCATION,
+      g_param_spec_string ("event-thresholds-location", "Event thresholds location",
+          "Per-label thresholds: a text file of lines LABEL<TAB>ON[<TAB>OFF] ('#' starts "
+          "a comment; \"unknown\" names the unknown track) overriding event-on-threshold "
+          "and event-off-threshold for those labels; NULL: none",
+          NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
   gst_element_class_set_static_metadata (element_class, "Audio embeddings",
@@ -270,7 +400,8 @@ gst_clar_embed_class_init (GstClarEmbedClass *klass)
       "buffer completing each window and posts an element message \"clarembed\" with "
       "timestamp, stream-time, running-time, duration (guint64 ns), window-index (guint64), "
       "labels (array of strings), scores (array of floats), embedding (array of floats), "
-      "rms (double), silent and padded (booleans)",
+      "rms (double), silent and padded (booleans); with events=true, a \"clarembed-event\" "
+      "message and downstream event at the start and the end of each sound event",
       "gst-clar developers");
 
   trans_class->start = GST_DEBUG_FUNCPTR (gst_clar_embed_start);
@@ -299,6 +430,15 @@ gst_clar_embed_init (GstClarEmbed *self)
   self->min_rms = DEFAULT_MIN_RMS;
   self->eos_min_fill = DEFAULT_EOS_MIN_FILL;
   self->max_lateness = DEFAULT_MAX_LATENESS;
+  self->events = DEFAULT_EVENTS;
+  self->event_smoothing = DEFAULT_EVENT_SMOOTHING;
+  self->event_median_windows = DEFAULT_EVENT_MEDIAN_WINDOWS;
+  self->event_smoothing_alpha = DEFAULT_EVENT_SMOOTHING_ALPHA;
+  self->event_on_threshold = DEFAULT_EVENT_ON_THRESHOLD;
+  self->event_off_threshold = DEFAULT_EVENT_OFF_THRESHOLD;
+  self->event_min_duration = DEFAULT_EVENT_MIN_DURATION;
+  self->event_min_gap = DEFAULT_EVENT_MIN_GAP;
+  self->event_unknown_similarity = DEFAULT_EVENT_UNKNOWN_SIMILARITY;
   /* In place; passthrough only while no meta is attached (see set_property). */
   gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), TRUE);
   gst_base_transform_set_passthrough (GST_BASE_TRANSFORM (self), !DEFAULT_ATTACH_META);
@@ -356,6 +496,37 @@ gst_clar_embed_set_property (GObject *object, guint prop_id,
       break;
     case PROP_MAX_LATENESS:
       self->max_lateness = g_value_get_int64 (value);
+      break;
+    case PROP_EVENTS:
+      self->events = g_value_get_boolean (value);
+      break;
+    case PROP_EVENT_SMOOTHING:
+      self->event_smoothing = g_value_get_enum (value);
+      break;
+    case PROP_EVENT_MEDIAN_WINDOWS:
+      self->event_median_windows = g_value_get_uint (value);
+      break;
+    case PROP_EVENT_SMOOTHING_ALPHA:
+      self->event_smoothing_alpha = g_value_get_float (value);
+      break;
+    case PROP_EVENT_ON_THRESHOLD:
+      self->event_on_threshold = g_value_get_float (value);
+      break;
+    case PROP_EVENT_OFF_THRESHOLD:
+      self->event_off_threshold = g_value_get_float (value);
+      break;
+    case PROP_EVENT_MIN_DURATION:
+      self->event_min_duration = g_value_get_uint64 (value);
+      break;
+    case PROP_EVENT_MIN_GAP:
+      self->event_min_gap = g_value_get_uint64 (value);
+      break;
+    case PROP_EVENT_UNKNOWN_SIMILARITY:
+      self->event_unknown_similarity = g_value_get_float (value);
+      break;
+    case PROP_EVENT_THRESHOLDS_LOCATION:
+      g_free (self->event_thresholds_location);
+      self->event_thresholds_location = g_value_dup_string (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -417,6 +588,36 @@ gst_clar_embed_get_property (GObject *object, guint prop_id, GValue *value,
     case PROP_WINDOWS_SKIPPED:
       g_value_set_uint64 (value, self->windows_skipped);
       break;
+    case PROP_EVENTS:
+      g_value_set_boolean (value, self->events);
+      break;
+    case PROP_EVENT_SMOOTHING:
+      g_value_set_enum (value, self->event_smoothing);
+      break;
+    case PROP_EVENT_MEDIAN_WINDOWS:
+      g_value_set_uint (value, self->event_median_windows);
+      break;
+    case PROP_EVENT_SMOOTHING_ALPHA:
+      g_value_set_float (value, self->event_smoothing_alpha);
+      break;
+    case PROP_EVENT_ON_THRESHOLD:
+      g_value_set_float (value, self->event_on_threshold);
+      break;
+    case PROP_EVENT_OFF_THRESHOLD:
+      g_value_set_float (value, self->event_off_threshold);
+      break;
+    case PROP_EVENT_MIN_DURATION:
+      g_value_set_uint64 (value, self->event_min_duration);
+      break;
+    case PROP_EVENT_MIN_GAP:
+      g_value_set_uint64 (value, self->event_min_gap);
+      break;
+    case PROP_EVENT_UNKNOWN_SIMILARITY:
+      g_value_set_float (value, self->event_unknown_similarity);
+      break;
+    case PROP_EVENT_THRESHOLDS_LOCATION:
+      g_value_set_string (value, self->event_thresholds_location);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -444,14 +645,19 @@ gst_clar_embed_finalize (GObject *object)
   g_free (self->model_location);
   g_free (self->labels_location);
   g_free (self->label_prompts);
+  g_free (self->event_thresholds_location);
   G_OBJECT_CLASS (gst_clar_embed_parent_class)->finalize (object);
 }
 
-/* Forgets the window in progress and the timestamp base. */
+static void drain_events (GstClarEmbed *self);
+
+/* Forgets the window in progress and the timestamp base. Events in
+ * progress end (reported with the old base). */
 static void
 reset_windowing (GstClarEmbed *self)
 {
   clar_stream_reset (self->stream);
+  drain_events (self);
   self->have_base = FALSE;
   self->base_ts = GST_CLOCK_TIME_NONE;
 }
@@ -497,6 +703,69 @@ load_prompt_labels (GstClarEmbed *self, const gchar *prompts, const gchar *path)
     GST_INFO_OBJECT (self, "%zu zero-shot labels from text prompts", n);
   clar_text_prompts_free (list);
   return l;
+}
+
+/* The sound-event tracker from the event-* properties, owned by the stream
+ * (clar_stream_set_events); posts the element error itself. */
+static gboolean
+setup_events (GstClarEmbed *self)
+{
+  clar_events_params p;
+  clar_events *t;
+  clar_error err = { 0 };
+  gchar *path;
+  const char **names;
+  size_t n;
+  gboolean on;
+
+  clar_events_params_init (&p);
+  GST_OBJECT_LOCK (self);
+  on = self->events;
+  p.smoothing = (clar_events_smoothing) self->event_smoothing;
+  p.median_windows = self->event_median_windows;
+  p.exp_alpha = self->event_smoothing_alpha;
+  p.on_threshold = self->event_on_threshold;
+  p.off_threshold = self->event_off_threshold;
+  p.min_duration_ns = (int64_t) self->event_min_duration;
+  p.min_gap_ns = (int64_t) self->event_min_gap;
+  p.unknown_similarity = self->event_unknown_similarity;
+  path = g_strdup (self->event_thresholds_location);
+  GST_OBJECT_UNLOCK (self);
+  if (!on || !self->labels) {
+    if (on)
+      GST_INFO_OBJECT (self, "no labels: no sound events");
+    g_free (path);
+    return TRUE;
+  }
+  n = clar_labels_count (self->labels);
+  names = g_new (const char *, n);
+  for (size_t i = 0; i < n; i++)
+    names[i] = clar_labels_name (self->labels, i);
+  t = clar_events_new (n, names, &p, &err);
+  g_free (names);
+  if (!t) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("Invalid sound-event settings."),
+        ("%s", err.message));
+    g_free (path);
+    return FALSE;
+  }
+  if (path && clar_events_load_thresholds (t, path, &err) != CLAR_OK) {
+    if (err.code == CLAR_ERR_IO)
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
+          ("Could not read the event thresholds \"%s\".", path), ("%s", err.message));
+    else
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+          ("Invalid event thresholds in \"%s\".", path), ("%s", err.message));
+    clar_events_free (t);
+    g_free (path);
+    return FALSE;
+  }
+  g_free (path);
+  if (clar_stream_set_events (self->stream, t) != CLAR_OK) {
+    GST_ELEMENT_ERROR (self, LIBRARY, INIT, ("Could not set up sound events."), (NULL));
+    return FALSE;
+  }
+  return TRUE;
 }
 
 static gboolean
@@ -563,6 +832,8 @@ gst_clar_embed_start (GstBaseTransform *trans)
     GST_INFO_OBJECT (self, "model has no labels; reporting embeddings only");
   }
   clar_stream_set_labels (self->stream, self->labels);
+  if (!setup_events (self))
+    goto fail;
   {
     /* Only a BLAS fallback that the encoder actually runs on matters here. */
     char msg[512];
@@ -836,6 +1107,56 @@ report_window (GstClarEmbed *self, GstBuffer *buf, const clar_window_result *r, 
   }
 }
 
+/* Reports the events the tracker decided: one "clarembed-event" element
+ * message each (whatever post-messages says: that one is about the
+ * per-window messages) and the same structure as a serialized custom
+ * downstream event, so that elements after clarembed see events in stream
+ * order. Times are the stream's (base_ts + the tracker's offset). */
+static void
+drain_events (GstClarEmbed *self)
+{
+  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
+  clar_events *t = self->stream ? clar_stream_get_events (self->stream) : NULL;
+  clar_event ev;
+
+  if (!t)
+    return;
+  while (clar_events_next (t, &ev)) {
+    GstSegment *seg = &trans->segment;
+    GstClockTime ts, dur;
+    GstStructure *s;
+
+    /* No timeline (nothing pushed since the last reset): nothing to place. */
+    if (!self->have_base || !GST_CLOCK_TIME_IS_VALID (self->base_ts))
+      continue;
+    ts = self->base_ts + (GstClockTime) ev.start_ns;
+    dur = (GstClockTime) (ev.end_ns - ev.start_ns);
+    s = gst_structure_new_id (event_quark,
+        g_quark_from_static_string ("kind"), G_TYPE_STRING,
+        ev.kind == CLAR_EVENT_START ? "start" : "end",
+        g_quark_from_static_string ("label"), G_TYPE_STRING, ev.name,
+        g_quark_from_static_string ("label-index"), G_TYPE_INT,
+        ev.label == CLAR_EVENTS_UNKNOWN ? -1 : (gint) ev.label,
+        msg_quarks[Q_TIMESTAMP], G_TYPE_UINT64, ts,
+        msg_quarks[Q_STREAM_TIME], G_TYPE_UINT64,
+        gst_segment_to_stream_time (seg, GST_FORMAT_TIME, ts),
+        msg_quarks[Q_RUNNING_TIME], G_TYPE_UINT64,
+        gst_segment_to_running_time (seg, GST_FORMAT_TIME, ts),
+        msg_quarks[Q_DURATION], G_TYPE_UINT64, dur,
+        g_quark_from_static_string ("peak"), G_TYPE_FLOAT, ev.peak,
+        g_quark_from_static_string ("mean"), G_TYPE_FLOAT, ev.mean,
+        g_quark_from_static_string ("first-window"), G_TYPE_UINT64, ev.first_window,
+        g_quark_from_static_string ("last-window"), G_TYPE_UINT64, ev.last_window, NULL);
+    GST_DEBUG_OBJECT (self, "event %s %s at %" GST_TIME_FORMAT " for %" GST_TIME_FORMAT,
+        ev.kind == CLAR_EVENT_START ? "start" : "end", ev.name, GST_TIME_ARGS (ts),
+        GST_TIME_ARGS (dur));
+    /* FALSE while flushing or unlinked: nothing downstream to tell. */
+    gst_pad_push_event (trans->srcpad,
+        gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM, gst_structure_copy (s)));
+    gst_element_post_message (GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
+  }
+}
+
 /* Computes the window the stream holds complete and reports it. */
 static void
 process_window (GstClarEmbed *self, GstBuffer *buf)
@@ -851,6 +1172,7 @@ process_window (GstClarEmbed *self, GstBuffer *buf)
 #endif
   rc = clar_stream_compute (self->stream, &r);
   report_window (self, buf, &r, rc);
+  drain_events (self);
 }
 
 /* Reports the window in progress, zero-padded, if it is full enough (the
@@ -867,18 +1189,22 @@ flush_partial (GstClarEmbed *self, const gchar *why)
     return;
   fill = clar_stream_fill (self->stream);
   if (!self->have_base || fill == 0) {
+    /* (Also ends the sound events in progress.) */
     clar_stream_flush (self->stream, NULL);
+    drain_events (self);
     return;
   }
   sync_stream_options (self);
   rc = clar_stream_flush (self->stream, &r);
   if (rc == CLAR_ERR_INPUT_TOO_SHORT) {
     GST_DEBUG_OBJECT (self, "%s: dropping a partial window of %zu samples", why, fill);
+    drain_events (self);
     return;
   }
   GST_DEBUG_OBJECT (self, "%s: flushed a window of %zu/%zu samples", why, r.valid,
       r.n_samples);
   report_window (self, NULL, &r, rc);
+  drain_events (self);
 }
 
 static gboolean

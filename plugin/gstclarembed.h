@@ -29,6 +29,15 @@ struct _GstClarEmbed {
   gboolean window_changed; /* window/hop set while running */
   gint64 max_lateness;     /* ns; -1 = never skip (live policy) */
   guint64 windows_skipped; /* live policy: windows not computed */
+  /* Sound events (clar/events.h), read when the element starts. */
+  gboolean events;
+  gint event_smoothing;    /* clar_events_smoothing */
+  guint event_median_windows;
+  gfloat event_smoothing_alpha;
+  gfloat event_on_threshold, event_off_threshold;
+  guint64 event_min_duration, event_min_gap;   /* ns */
+  gfloat event_unknown_similarity;
+  gchar *event_thresholds_location;
 
   /* Streaming state (streaming thread; set up in start/set_info). The
    * windowing itself (window buffer, hop, padding rule, RMS and silence,

@@ -255,6 +255,15 @@ clar_events_get_params (const clar_events *t)
   return t ? &t->p : NULL;
 }
 
+int
+clar_events_set_hop (clar_events *t, int64_t hop_ns)
+{
+  if (!t || hop_ns < 0 || hop_ns > CLAR_EVENTS_TIME_MAX)
+    return CLAR_ERR_INVALID_ARGUMENT;
+  t->p.hop_ns = hop_ns;
+  return CLAR_OK;
+}
+
 static track *
 track_of (const clar_events *t, size_t label)
 {

@@ -28,6 +28,8 @@ struct clar_stream {
   float *embedding;
   clar_label_score *top;
   size_t top_cap;
+  clar_events *events;         /* owned, nullable */
+  float *ev_probs, *ev_sims;   /* n_labels each, for the tracker */
 };
 
 void
@@ -129,7 +131,81 @@ clar_stream_free (clar_stream *s)
   free (s->ring);
   free (s->embedding);
   free (s->top);
+  clar_events_free (s->events);
+  free (s->ev_probs);
+  free (s->ev_sims);
   free (s);
+}
+
+/* Sample offset -> ns, exact for any rate, without overflow for any
+ * offset below 2^64 / 1e9 seconds' worth. */
+static int64_t
+offset_ns (const clar_stream *s, uint64_t offset)
+{
+  uint64_t rate = (uint64_t) s->info->mel.sample_rate;
+  return (int64_t) ((offset / rate) * 1000000000u + (offset % rate) * 1000000000u / rate);
+}
+
+int
+clar_stream_set_events (clar_stream *s, clar_events *events)
+{
+  float *p = NULL, *q = NULL;
+  if (!s) {
+    clar_events_free (events);
+    return CLAR_ERR_INVALID_ARGUMENT;
+  }
+  if (events) {
+    size_t n = clar_events_n_labels (events);
+    if (!s->labels || clar_labels_count (s->labels) != n) {
+      clar_events_free (events);
+      return CLAR_ERR_DIMENSION_MISMATCH;
+    }
+    p = malloc (n * sizeof (float));
+    q = malloc (n * sizeof (float));
+    if (!p || !q) {
+      free (p);
+      free (q);
+      clar_events_free (events);
+      return CLAR_ERR_NO_MEMORY;
+    }
+    clar_events_set_hop (events, offset_ns (s, s->hop));
+  }
+  clar_events_free (s->events);
+  free (s->ev_probs);
+  free (s->ev_sims);
+  s->events = events;
+  s->ev_probs = p;
+  s->ev_sims = q;
+  return CLAR_OK;
+}
+
+clar_events *
+clar_stream_get_events (clar_stream *s)
+{
+  return s ? s->events : NULL;
+}
+
+/* Feeds the window just computed (r) to the tracker. */
+static int
+feed_events (clar_stream *s, const clar_window_result *r)
+{
+  size_t n = clar_labels_count (s->labels);
+  float best = 1.0f;
+  /* A padded window holds audio up to start + valid only: its cell is
+   * centred on that, so that no event runs past the end of the audio. */
+  int64_t t0 = offset_ns (s, r->start), t1 = offset_ns (s, r->start + r->valid);
+  if (r->silent) {
+    memset (s->ev_probs, 0, n * sizeof (float));
+  } else {
+    int rc = clar_labels_score (s->labels, r->embedding, s->ev_probs, s->ev_sims);
+    if (rc != CLAR_OK)
+      return rc;
+    best = s->ev_sims[0];
+    for (size_t i = 1; i < n; i++)
+      if (s->ev_sims[i] > best)
+        best = s->ev_sims[i];
+  }
+  return clar_events_push (s->events, r->index, t0, t1, s->ev_probs, best);
 }
 
 clar_session *
@@ -167,6 +243,8 @@ clar_stream_set_window (clar_stream *s, size_t window, size_t hop, clar_error *e
   s->window = window;
   s->hop = hop;
   clar_stream_reset (s);
+  if (s->events)
+    clar_events_set_hop (s->events, offset_ns (s, hop));
   return CLAR_OK;
 }
 
@@ -188,6 +266,8 @@ clar_stream_set_labels (clar_stream *s, clar_labels *labels)
   if (!s)
     return CLAR_ERR_INVALID_ARGUMENT;
   if (labels && clar_labels_dim (labels) != s->info->embedding_dim)
+    return CLAR_ERR_DIMENSION_MISMATCH;
+  if (s->events && (!labels || clar_labels_count (labels) != clar_events_n_labels (s->events)))
     return CLAR_ERR_DIMENSION_MISMATCH;
   if (labels)
     clar_labels_ref (labels);
@@ -212,6 +292,8 @@ clar_stream_reset (clar_stream *s)
   s->window_start = 0;
   s->position = 0;
   s->index = 0;
+  if (s->events)
+    clar_events_flush (s->events);
 }
 
 uint64_t
@@ -342,7 +424,7 @@ compute_ring (clar_stream *s, clar_window_result *r)
   }
   if (s->min_rms > 0.0 && r->rms < s->min_rms) {
     r->silent = 1;
-    return CLAR_OK;
+    return s->events ? feed_events (s, r) : CLAR_OK;
   }
   rc = clar_session_embed (s->session, s->ring, s->window, s->embedding);
   if (rc != CLAR_OK)
@@ -364,7 +446,7 @@ compute_ring (clar_stream *s, clar_window_result *r)
     r->top = s->top;
     r->n_top = n > 0 ? n : 0;
   }
-  return CLAR_OK;
+  return s->events ? feed_events (s, r) : CLAR_OK;
 }
 
 int
@@ -414,5 +496,7 @@ clar_stream_flush (clar_stream *s, clar_window_result *r)
   s->filled = 0;
   s->skip = 0;
   s->window_start = s->position;
+  if (s->events)
+    clar_events_flush (s->events);
   return rc;
 }

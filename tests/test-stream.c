@@ -362,6 +362,162 @@ test_bad_settings (void)
   clar_model_unref (m);
 }
 
+/* Events: the stream feeds its tracker exactly the windows, scores,
+ * similarities and times a caller would (a second tracker fed from
+ * clar_session_embed and clar_labels_score on the same samples reports the
+ * same events); silent windows score 0; flush and reset end events; the
+ * tracker's hop follows the stream's. */
+static int
+same_event (const clar_event *a, const clar_event *b)
+{
+  return a->kind == b->kind && a->label == b->label && a->start_ns == b->start_ns
+      && a->end_ns == b->end_ns && a->first_window == b->first_window
+      && a->last_window == b->last_window && a->peak == b->peak && a->mean == b->mean;
+}
+
+static void
+test_events (void)
+{
+  clar_model *m = small_model ();
+  clar_labels *l;
+  clar_error err;
+  clar_stream *st;
+  clar_session *ref;
+  clar_events *rt;
+  clar_events_params ep;
+  clar_event a, b;
+  const size_t n = 91000;   /* windows at 0 .. 9 H, a padded one at 10 H (11000 samples) */
+  float *pcm = signal (n), emb[8], probs[3], sims[3], win[W], on;
+  float p0[11];
+  size_t pos = 0, used, n_ev = 0;
+  clar_window_result r;
+  const double min_rms = 0.01;
+  if (!m)
+    return;
+  l = clar_model_get_labels (m);
+  /* 1.5 s of silence in the middle: windows 5..6 (2.5-4.0 s) hear none of the signal. */
+  memset (pcm + 40000, 0, 24000 * sizeof (float));
+  ref = clar_session_new (m, &err);
+  /* Label 0's reference scores; its on threshold is their median, so that
+   * it is on in some windows and off in others. */
+  for (size_t k = 0; k < 11; k++) {
+    size_t valid = k < 10 ? W : n - 10 * H;
+    double ss = 0;
+    memset (win, 0, sizeof win);
+    memcpy (win, pcm + k * H, valid * sizeof (float));
+    for (size_t i = 0; i < W; i++)
+      ss += (double) win[i] * win[i];
+    if (sqrt (ss / W) < min_rms) {
+      p0[k] = 0;
+      continue;
+    }
+    reference (ref, pcm, k * H, valid, emb);
+    clar_labels_score (l, emb, probs, sims);
+    p0[k] = probs[0];
+  }
+  {
+    float sorted[11];
+    memcpy (sorted, p0, sizeof sorted);
+    for (int i = 0; i < 11; i++)
+      for (int j = i + 1; j < 11; j++)
+        if (sorted[j] < sorted[i]) {
+          float t = sorted[i];
+          sorted[i] = sorted[j];
+          sorted[j] = t;
+        }
+    on = sorted[5];
+  }
+  clar_events_params_init (&ep);
+  ep.on_threshold = on;
+  ep.off_threshold = on;
+  ep.unknown_similarity = 0.0f;
+  {
+    const char *names[3] = { clar_labels_name (l, 0), clar_labels_name (l, 1),
+      clar_labels_name (l, 2) };
+    st = clar_stream_new (m, NULL, &err);
+    clar_stream_set_options (st, 0.5, min_rms, 3, 0.0f);
+    CHECK_EQ_INT (clar_stream_set_events (st, clar_events_new (3, names, &ep, NULL)), CLAR_OK);
+    CHECK_EQ_INT (clar_events_get_params (clar_stream_get_events (st))->hop_ns, 500000000);
+    ep.hop_ns = 500000000;
+    rt = clar_events_new (3, names, &ep, NULL);
+  }
+  for (uint64_t k = 0; k < 11; k++) {
+    size_t valid = k < 10 ? W : n - 10 * H;
+    float best = 1.0f;
+    if (p0[k] == 0 && k >= 5 && k <= 6) {
+      memset (probs, 0, sizeof probs);
+    } else {
+      reference (ref, pcm, k * H, valid, emb);
+      clar_labels_score (l, emb, probs, sims);
+      best = fmaxf (sims[0], fmaxf (sims[1], sims[2]));
+    }
+    /* The padded window ends at its last real sample. */
+    CHECK_EQ_INT (clar_events_push (rt, k, (int64_t) k * 500000000, (int64_t) k * 500000000
+        + (int64_t) valid * 62500, probs, best), CLAR_OK);
+  }
+  clar_events_flush (rt);
+  while (pos < n) {
+    int ready = clar_stream_push_f32 (st, pcm + pos, n - pos, &used);
+    pos += used;
+    if (ready == 1)
+      CHECK_EQ_INT (clar_stream_compute (st, &r), CLAR_OK);
+    while (clar_events_next (clar_stream_get_events (st), &a)) {
+      CHECK (clar_events_next (rt, &b) && same_event (&a, &b));
+      n_ev++;
+    }
+  }
+  CHECK_EQ_INT (clar_stream_flush (st, &r), CLAR_OK);
+  CHECK (r.padded);
+  while (clar_events_next (clar_stream_get_events (st), &a)) {
+    CHECK (clar_events_next (rt, &b) && same_event (&a, &b));
+    CHECK (a.end_ns <= (int64_t) n * 62500);   /* the end of the audio */
+    n_ev++;
+  }
+  CHECK (!clar_events_next (rt, &b));
+  CHECK_MSG (n_ev >= 2, "%zu events", n_ev);   /* at least one START and its END */
+  CHECK (p0[5] == 0 && p0[6] == 0);             /* the silent windows were silent */
+
+  /* A reset ends the event in progress. */
+  clar_stream_set_options (st, 0.5, 0.0, 3, 0.0f);
+  clar_events_set_thresholds (clar_stream_get_events (st), 0, 0.0f, 0.0f);
+  pos = 0;
+  while (pos < 2 * W) {
+    if (clar_stream_push_f32 (st, pcm + pos, 2 * W - pos, &used) == 1)
+      clar_stream_compute (st, &r);
+    pos += used;
+  }
+  CHECK (clar_events_next (clar_stream_get_events (st), &a) && a.kind == CLAR_EVENT_START);
+  while (clar_events_next (clar_stream_get_events (st), &a))
+    ;
+  clar_stream_reset (st);
+  CHECK (clar_events_next (clar_stream_get_events (st), &a) && a.kind == CLAR_EVENT_END
+      && a.label == 0);
+  /* The tracker follows the hop. */
+  CHECK_EQ_INT (clar_stream_set_window (st, W, 4000, &err), CLAR_OK);
+  CHECK_EQ_INT (clar_events_get_params (clar_stream_get_events (st))->hop_ns, 250000000);
+  /* Label sets and trackers must agree in size. */
+  {
+    const char *two[2] = { "x", "y" };
+    float v[16] = { 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0 };
+    clar_labels *l2 = clar_labels_new (2, 8, two, v, 10.0f, NULL);
+    CHECK_EQ_INT (clar_stream_set_labels (st, l2), CLAR_ERR_DIMENSION_MISMATCH);
+    CHECK_EQ_INT (clar_stream_set_labels (st, NULL), CLAR_ERR_DIMENSION_MISMATCH);
+    CHECK_EQ_INT (clar_stream_set_events (st, clar_events_new (2, two, NULL, NULL)),
+        CLAR_ERR_DIMENSION_MISMATCH);   /* freed by the stream */
+    CHECK (clar_stream_get_events (st) != NULL);   /* the old one stays */
+    CHECK_EQ_INT (clar_stream_set_events (st, NULL), CLAR_OK);
+    CHECK_EQ_INT (clar_stream_set_labels (st, l2), CLAR_OK);
+    CHECK_EQ_INT (clar_stream_set_events (st, clar_events_new (2, two, NULL, NULL)), CLAR_OK);
+    clar_labels_unref (l2);
+  }
+  CHECK_EQ_INT (clar_stream_set_events (NULL, NULL), CLAR_ERR_INVALID_ARGUMENT);
+  clar_events_free (rt);
+  clar_session_free (ref);
+  clar_stream_free (st);
+  free (pcm);
+  clar_model_unref (m);
+}
+
 int
 main (void)
 {
@@ -370,5 +526,6 @@ main (void)
   CLAR_TEST_RUN (test_s16_and_gap);
   CLAR_TEST_RUN (test_nonfinite_and_silence);
   CLAR_TEST_RUN (test_bad_settings);
+  CLAR_TEST_RUN (test_events);
   CLAR_TEST_EXIT ();
 }

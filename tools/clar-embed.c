@@ -3,7 +3,10 @@
  * clar-embed: embeddings and labels of audio files, one JSON line per window.
  *
  *   clar-embed [--model FILE] [--labels FILE] [--window S] [--hop S]
- *              [--top-k K] [--embeddings] FILE...
+ *              [--top-k K] [--embeddings] [--events [event options]] FILE...
+ *
+ * With --events it prints one JSON line per sound event instead (libclar's
+ * tracker, clar/events.h, over the same windows).
  */
 #include <math.h>
 #include <stdio.h>
@@ -31,6 +34,15 @@ usage (FILE *f)
       "  --embeddings     include the embedding vectors\n"
       "  --blas-threads N BLAS threads (default 1, or $CLAR_BLAS_THREADS)\n"
       "  --allow-encoder-mismatch  use --labels made with another encoder anyway\n"
+      "  --events         print sound events instead of windows (clar/events.h):\n"
+      "                   one object per event when it ends: file, label, start, end,\n"
+      "                   peak, mean, first_window, last_window (times in seconds)\n"
+      "  --event-on P, --event-off P   thresholds on the smoothed score (default 0.5, 0.3)\n"
+      "  --event-smoothing none|median:N|exp:ALPHA   (default median:3)\n"
+      "  --event-min-duration SEC, --event-min-gap SEC   (default 0, 0)\n"
+      "  --event-unknown-similarity S  windows with max cosine similarity below S\n"
+      "                   are \"unknown\" (default -1: off)\n"
+      "  --event-thresholds FILE  per-label thresholds, lines LABEL<TAB>ON[<TAB>OFF]\n"
       "Prints one JSON object per window: file, start, duration, labels[, embedding].\n"
       "A final partial window is zero-padded if it holds at least half a window.\n",
       CLAR_DEFAULT_MODEL);
@@ -62,6 +74,38 @@ parse_seconds (const char *opt, const char *v)
     exit (2);
   }
   return x;
+}
+
+/* A number in [lo, hi] for option opt; exits with status 2 otherwise. */
+static double
+parse_range (const char *opt, const char *v, double lo, double hi)
+{
+  char *end;
+  double x = strtod (v, &end);
+  if (end == v || *end || !isfinite (x) || x < lo || x > hi) {
+    fprintf (stderr, "clar-embed: %s needs a number in [%g, %g], got \"%s\"\n", opt, lo, hi, v);
+    exit (2);
+  }
+  return x;
+}
+
+/* One JSON line per completed event the tracker holds. */
+static void
+print_events (const char *file, clar_events *t)
+{
+  clar_event ev;
+  while (clar_events_next (t, &ev)) {
+    if (ev.kind != CLAR_EVENT_END)
+      continue;
+    printf ("{\"file\":");
+    json_string (file);
+    printf (",\"label\":");
+    json_string (ev.name);
+    printf (",\"start\":%.3f,\"end\":%.3f,\"peak\":%.4f,\"mean\":%.4f,"
+        "\"first_window\":%llu,\"last_window\":%llu}\n", ev.start_ns / 1e9, ev.end_ns / 1e9,
+        ev.peak, ev.mean, (unsigned long long) ev.first_window,
+        (unsigned long long) ev.last_window);
+  }
 }
 
 /* One JSON line for a window the stream computed (rc its status). */
@@ -100,7 +144,9 @@ main (int argc, char **argv)
   const char *model_path = NULL, *labels_path = NULL;
   double window_s = 0, hop_s = 0;
   long top_k = 3;
-  int with_emb = 0, n_files = 0, failures = 0, allow_mismatch = 0;
+  int with_emb = 0, n_files = 0, failures = 0, allow_mismatch = 0, events = 0;
+  const char *thresholds_path = NULL;
+  clar_events_params ep;
   char **files = calloc ((size_t) argc, sizeof (char *));
   clar_model *model = NULL;
   clar_stream *st;
@@ -109,8 +155,27 @@ main (int argc, char **argv)
   const clar_model_info *info;
   size_t W, H;
 
+  clar_events_params_init (&ep);
   for (int i = 1; i < argc; i++) {
     if (!strcmp (argv[i], "--model") && i + 1 < argc) model_path = argv[++i];
+    else if (!strcmp (argv[i], "--events")) events = 1;
+    else if (!strcmp (argv[i], "--event-on") && i + 1 < argc)
+      ep.on_threshold = (float) parse_range ("--event-on", argv[++i], 0, 1);
+    else if (!strcmp (argv[i], "--event-off") && i + 1 < argc)
+      ep.off_threshold = (float) parse_range ("--event-off", argv[++i], 0, 1);
+    else if (!strcmp (argv[i], "--event-min-duration") && i + 1 < argc)
+      ep.min_duration_ns = llround (1e9 * parse_range ("--event-min-duration", argv[++i], 0, 86400));
+    else if (!strcmp (argv[i], "--event-min-gap") && i + 1 < argc)
+      ep.min_gap_ns = llround (1e9 * parse_range ("--event-min-gap", argv[++i], 0, 86400));
+    else if (!strcmp (argv[i], "--event-unknown-similarity") && i + 1 < argc)
+      ep.unknown_similarity = (float) parse_range ("--event-unknown-similarity", argv[++i], -1, 1);
+    else if (!strcmp (argv[i], "--event-thresholds") && i + 1 < argc) thresholds_path = argv[++i];
+    else if (!strcmp (argv[i], "--event-smoothing") && i + 1 < argc) {
+      if (clar_events_parse_smoothing (argv[++i], &ep, &err) != CLAR_OK) {
+        fprintf (stderr, "clar-embed: --event-smoothing: %s\n", err.message);
+        return 2;
+      }
+    }
     else if (!strcmp (argv[i], "--labels") && i + 1 < argc) labels_path = argv[++i];
     else if (!strcmp (argv[i], "--window") && i + 1 < argc) window_s = parse_seconds ("--window", argv[++i]);
     else if (!strcmp (argv[i], "--hop") && i + 1 < argc) hop_s = parse_seconds ("--hop", argv[++i]);
@@ -212,6 +277,35 @@ main (int argc, char **argv)
     }
     clar_stream_set_labels (st, labels);
   }
+  if (events) {
+    size_t nl = labels ? clar_labels_count (labels) : 0;
+    const char **names = calloc (nl ? nl : 1, sizeof (char *));
+    clar_events *t;
+    if (!labels) {
+      fprintf (stderr, "clar-embed: --events needs labels (the model has none; use --labels)\n");
+      return 1;
+    }
+    for (size_t i = 0; i < nl; i++)
+      names[i] = clar_labels_name (labels, i);
+    t = clar_events_new (nl, names, &ep, &err);
+    free (names);
+    if (!t) {
+      fprintf (stderr, "clar-embed: %s\n", err.message);
+      return 2;
+    }
+    if (thresholds_path && clar_events_load_thresholds (t, thresholds_path, &err) != CLAR_OK) {
+      fprintf (stderr, "clar-embed: %s\n", err.message);
+      clar_events_free (t);
+      return err.code == CLAR_ERR_IO ? 1 : 2;
+    }
+    if (clar_stream_set_events (st, t) != CLAR_OK) {
+      fprintf (stderr, "clar-embed: cannot track events\n");
+      return 1;
+    }
+  } else if (thresholds_path) {
+    fprintf (stderr, "clar-embed: --event-thresholds needs --events\n");
+    return 2;
+  }
   for (int f = 0; f < n_files; f++) {
     float *pcm = NULL;
     size_t n = 0, pos = 0, used;
@@ -227,12 +321,19 @@ main (int argc, char **argv)
     while (pos < n) {
       int ready = clar_stream_push_f32 (st, pcm + pos, n - pos, &used);
       pos += used;
-      if (ready == 1)
-        print_window (files[f], info, labels, with_emb, &r, clar_stream_compute (st, &r));
+      if (ready == 1) {
+        int rc = clar_stream_compute (st, &r);
+        if (events)
+          print_events (files[f], clar_stream_get_events (st));
+        else
+          print_window (files[f], info, labels, with_emb, &r, rc);
+      }
     }
     {
       int rc = clar_stream_flush (st, &r);
-      if (rc != CLAR_ERR_INPUT_TOO_SHORT)
+      if (events)
+        print_events (files[f], clar_stream_get_events (st));
+      else if (rc != CLAR_ERR_INPUT_TOO_SHORT)
         print_window (files[f], info, labels, with_emb, &r, rc);
     }
     free (pcm);

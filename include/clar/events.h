@@ -130,6 +130,10 @@ CLAR_API void clar_events_free (clar_events *t);
 CLAR_API size_t clar_events_n_labels (const clar_events *t);
 CLAR_API const clar_events_params *clar_events_get_params (const clar_events *t);
 
+/* Sets params.hop_ns (the caller's hop, 0..CLAR_EVENTS_TIME_MAX) for the
+ * windows pushed from now on: for a stream whose hop changed (flush first). */
+CLAR_API int clar_events_set_hop (clar_events *t, int64_t hop_ns);
+
 /* Per-label thresholds: label is an index or CLAR_EVENTS_UNKNOWN; on in
  * [0, 1], off in [0, on]. An on threshold of 1 with off 1 still fires on a
  * score of exactly 1; use clar_events_set_enabled to switch a label off. */

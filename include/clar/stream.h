@@ -35,6 +35,7 @@
 
 #include <stdint.h>
 #include <clar/common.h>
+#include <clar/events.h>
 #include <clar/labels.h>
 #include <clar/model.h>
 #include <clar/session.h>
@@ -117,6 +118,26 @@ CLAR_API void clar_stream_set_options (clar_stream *s, double eos_min_fill, doub
 CLAR_API int clar_stream_set_labels (clar_stream *s, clar_labels *labels);
 CLAR_API clar_labels *clar_stream_get_labels (const clar_stream *s);
 
+/* Sound events (clar/events.h): the stream takes ownership of `events`
+ * (freeing any tracker it had; NULL removes it) and feeds it every window it
+ * computes: all label scores (softmax) and the highest cosine similarity,
+ * at times in nanoseconds from sample offset 0 (offset * 1e9 / rate; a
+ * padded window ends at its last real sample), with
+ * the stream's hop (clar_events_set_hop, kept up to date by
+ * clar_stream_set_window). A silent window (min_rms) scores 0 for every
+ * label at similarity 1; windows skipped, or holding NaN/Inf samples, are
+ * not fed (their indices are missing). clar_stream_flush flushes the
+ * tracker after the padded window, and clar_stream_reset (hence
+ * clar_stream_set_window) flushes it too: events in progress end there.
+ * Read the events with clar_events_next (clar_stream_get_events (s), ...)
+ * after each compute, flush and reset. CLAR_ERR_DIMENSION_MISMATCH (and
+ * `events` freed) when it has another number of labels than the stream's
+ * label set, or the stream has none; clar_stream_set_labels refuses a set
+ * of another size while a tracker is attached. */
+CLAR_API int clar_stream_set_events (clar_stream *s, clar_events *events);
+/* The stream's tracker (owned by the stream), or NULL. */
+CLAR_API clar_events *clar_stream_get_events (clar_stream *s);
+
 /* Appends samples until a window completes or the input ends; *consumed
  * receives how many were taken. Returns 1 when a window is complete (the
  * caller must then compute or skip it before pushing more), else 0; a
@@ -149,7 +170,8 @@ CLAR_API int clar_stream_skip (clar_stream *s, clar_window_result *r);
  * clar_stream_reset to restart them). */
 CLAR_API int clar_stream_flush (clar_stream *s, clar_window_result *r);
 
-/* Forgets the window in progress and restarts offsets and indices at 0. */
+/* Forgets the window in progress and restarts offsets and indices at 0
+ * (flushing the events tracker, if any). */
 CLAR_API void clar_stream_reset (clar_stream *s);
 
 /* Samples pushed since the last reset (the offset of the next sample). */
