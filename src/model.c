@@ -421,7 +421,7 @@ model_free (clar_model *m)
   if (!m)
     return;
   clar_labels_unref (m->labels);
-  free (m->text);
+  clar_text_free (m->text);
   clar_st_free (m->st);
   free (m->layers);
   free (m->name);

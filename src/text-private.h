@@ -16,7 +16,15 @@ struct clar_text {
   const float *embedding; /* [n_buckets, dim] */
   const float *weight;    /* [out_dim, dim] */
   const float *bias;      /* [out_dim] */
+  /* WordNet expansion (clar.text.wordnet); wn is owned, NULL when the
+   * database could not be opened (wn_error says why). */
+  int expand;
+  clar_wordnet_expand_params ex;
+  clar_wordnet *wn;
+  char wn_error[256];
 };
+
+void clar_text_free (clar_text *text);
 
 /* 1 if the file carries any clar.text.* key or text.* tensor. */
 int clar_text_present (const clar_st_file *st);
@@ -26,9 +34,11 @@ int clar_text_present (const clar_st_file *st);
 int clar_text_from_st (const clar_st_file *st, size_t out_dim,
                        clar_text **out, clar_error *err);
 
-/* Adds the clar.text.* keys and text.* tensors to w; encoder (NULL or "" for
- * none) is the fingerprint of the encoder the tower was trained against. */
+/* Adds the clar.text.* keys and text.* tensors to w (with the WordNet
+ * keys and version 2 when ex is non-NULL); encoder (NULL or "" for none) is
+ * the fingerprint of the encoder the tower was trained against. */
 int clar_text_to_writer (clar_st_writer *w, const clar_text_params *params,
+                         const clar_wordnet_expand_params *ex,
                          size_t dim, size_t out_dim, float logit_scale,
                          const char *encoder,
                          const float *embedding, const float *weight,
@@ -36,10 +46,11 @@ int clar_text_to_writer (clar_st_writer *w, const clar_text_params *params,
 
 /* The tower's forward pass on bucket ids (the unnormalised u of text.h
  * step 4, and optionally the pooled h), shared with the trainer so both
- * compute exactly the same thing. */
+ * compute exactly the same thing. w: the features' weights (NULL: all 1);
+ * their sum must be > 0. */
 void clar_text_forward_ids (const float *embedding, const float *weight,
                             const float *bias, size_t dim, size_t out_dim,
-                            const uint32_t *ids, size_t n_ids, float *h,
-                            float *u);
+                            const uint32_t *ids, const float *w, size_t n_ids,
+                            float *h, float *u);
 
 #endif

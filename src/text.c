@@ -43,21 +43,105 @@ params_ok (const clar_text_params *p)
       && (p->char_ngram == 0 || (p->char_ngram >= 2 && p->char_ngram <= 6));
 }
 
-int
-clar_text_features (const clar_text_params *p, const char *text, uint32_t *ids,
-                    size_t max_ids)
+/* Well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, at most
+ * U+10FFFF). */
+static int
+utf8_valid (const unsigned char *s, size_t n)
+{
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = s[i];
+    size_t k;
+    unsigned cp;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    if (c >= 0xc2 && c <= 0xdf) { k = 1; cp = c & 0x1f; }
+    else if (c >= 0xe0 && c <= 0xef) { k = 2; cp = c & 0x0f; }
+    else if (c >= 0xf0 && c <= 0xf4) { k = 3; cp = c & 0x07; }
+    else return 0;
+    for (size_t j = 1; j <= k; j++) {
+      if (i + j >= n || (s[i + j] & 0xc0) != 0x80)
+        return 0;
+      cp = (cp << 6) | (s[i + j] & 0x3f);
+    }
+    if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff))
+        || (cp >= 0xd800 && cp <= 0xdfff))
+      return 0;
+    i += k + 1;
+  }
+  return 1;
+}
+
+/* Feature accumulator: writes at most max ids (and weights), counts all. */
+typedef struct {
+  const clar_text_params *p;
+  uint32_t *ids;
+  float *w;
+  size_t max, count;
+} feat_acc;
+
+static void
+put (feat_acc *a, uint32_t h, float weight)
+{
+  if (a->count < a->max) {
+    a->ids[a->count] = h % a->p->n_buckets;
+    if (a->w)
+      a->w[a->count] = weight;
+  }
+  a->count++;
+}
+
+/* The word feature and n-grams of one word (n bytes, ASCII lower-cased
+ * here), all of weight `weight`. */
+static void
+add_word (feat_acc *a, const char *word, size_t n, float weight)
 {
   /* "<" + word + ">" of a word of at most CLAR_TEXT_MAX_BYTES bytes. */
   char w[CLAR_TEXT_MAX_BYTES + 3];
-  size_t len, i = 0, count = 0;
+  const clar_text_params *p = a->p;
+  if (n > CLAR_TEXT_MAX_BYTES)
+    n = CLAR_TEXT_MAX_BYTES;
+  w[0] = '<';
+  for (size_t k = 0; k < n; k++) {
+    unsigned char c = (unsigned char) word[k];
+    w[1 + k] = (char) (c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  }
+  w[1 + n] = '>';
+  put (a, fnv1a (p->seed, "w:", w + 1, n), weight);
+  if (p->char_ngram > 0) {
+    size_t g = (size_t) p->char_ngram, total = n + 2;
+    /* A word shorter than the n-gram gives one gram: the whole marked word. */
+    if (total < g)
+      put (a, fnv1a (p->seed, "c:", w, total), weight);
+    else
+      for (size_t k = 0; k + g <= total; k++)
+        put (a, fnv1a (p->seed, "c:", w + k, g), weight);
+  }
+}
+
+static void
+add_term (void *user, const char *term, size_t len, float weight)
+{
+  add_word (user, term, len, weight);
+}
+
+int
+clar_text_features_expanded (const clar_text_params *p, const clar_wordnet *wn,
+                             const clar_wordnet_expand_params *ex, const char *text,
+                             uint32_t *ids, float *weights, size_t max_ids)
+{
+  feat_acc a = { p, ids, weights, max_ids, 0 };
+  size_t len, i = 0;
 
   if (!params_ok (p) || !text || (max_ids && !ids))
     return CLAR_ERR_INVALID_ARGUMENT;
   len = strlen (text);
-  if (len > CLAR_TEXT_MAX_BYTES)
+  if (len > CLAR_TEXT_MAX_BYTES || !utf8_valid ((const unsigned char *) text, len))
     return CLAR_ERR_INVALID_ARGUMENT;
   while (i < len) {
-    size_t start, n;
+    size_t start;
     while (i < len && !is_word_byte ((unsigned char) text[i]))
       i++;
     if (i == len)
@@ -65,42 +149,33 @@ clar_text_features (const clar_text_params *p, const char *text, uint32_t *ids,
     start = i;
     while (i < len && is_word_byte ((unsigned char) text[i]))
       i++;
-    n = i - start;
-    w[0] = '<';
-    for (size_t k = 0; k < n; k++) {
-      unsigned char c = (unsigned char) text[start + k];
-      w[1 + k] = (char) (c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-    }
-    w[1 + n] = '>';
-    if (count < max_ids)
-      ids[count] = fnv1a (p->seed, "w:", w + 1, n) % p->n_buckets;
-    count++;
-    if (p->char_ngram > 0) {
-      size_t g = (size_t) p->char_ngram, total = n + 2;
-      /* A word shorter than the n-gram gives one gram: the whole marked word. */
-      if (total < g) {
-        if (count < max_ids)
-          ids[count] = fnv1a (p->seed, "c:", w, total) % p->n_buckets;
-        count++;
-      } else {
-        for (size_t k = 0; k + g <= total; k++) {
-          if (count < max_ids)
-            ids[count] = fnv1a (p->seed, "c:", w + k, g) % p->n_buckets;
-          count++;
-        }
-      }
-    }
+    add_word (&a, text + start, i - start, 1.0f);
   }
-  return count > (size_t) 0x7fffffff ? CLAR_ERR_INVALID_ARGUMENT : (int) count;
+  /* A text without words stays without features: expansion only adds to
+   * the words a text has. */
+  if (a.count > 0 && wn && ex) {
+    int rc = clar_wordnet_expand (wn, ex, text, add_term, &a);
+    if (rc < 0)
+      return rc;
+  }
+  return a.count > (size_t) 0x7fffffff ? CLAR_ERR_INVALID_ARGUMENT : (int) a.count;
+}
+
+int
+clar_text_features (const clar_text_params *p, const char *text, uint32_t *ids,
+                    size_t max_ids)
+{
+  return clar_text_features_expanded (p, NULL, NULL, text, ids, NULL, max_ids);
 }
 
 void
 clar_text_forward_ids (const float *E, const float *W, const float *b,
                        size_t dim, size_t out_dim, const uint32_t *ids,
-                       size_t n_ids, float *h_out, float *u)
+                       const float *wt, size_t n_ids, float *h_out, float *u)
 {
   float hbuf[256], *h = h_out;
   float *heap = NULL;
+  double wsum = 0.0;
   if (!h) {
     if (dim <= 256)
       h = hbuf;
@@ -110,12 +185,14 @@ clar_text_forward_ids (const float *E, const float *W, const float *b,
   memset (h, 0, dim * sizeof (float));
   for (size_t k = 0; k < n_ids; k++) {
     const float *row = E + (size_t) ids[k] * dim;
+    float w = wt ? wt[k] : 1.0f;
     for (size_t d = 0; d < dim; d++)
-      h[d] += row[d];
+      h[d] += w * row[d];
+    wsum += w;
   }
-  if (n_ids)
+  if (n_ids && wsum > 0.0)
     for (size_t d = 0; d < dim; d++)
-      h[d] /= (float) n_ids;
+      h[d] = (float) (h[d] / wsum);
   for (size_t o = 0; o < out_dim; o++) {
     const float *wr = W + o * dim;
     double s = b[o];
@@ -195,6 +272,36 @@ tensor2 (const clar_st_file *st, const char *name, size_t ndim, size_t d0,
   return t->data;
 }
 
+/* clar.text.wordnet and its weights (text.h); opens the database. A
+ * missing database is not a load error: the model's audio side and head
+ * work without it, and clar_text_embed reports it. */
+static int
+read_expansion (const clar_st_file *st, clar_text *t, clar_error *err)
+{
+  const char *v = clar_st_metadata (st, "clar.text.wordnet");
+  double x;
+  clar_error e2;
+  int rc;
+  if (!v)
+    return CLAR_OK;
+  if (strcmp (v, "3.0") != 0)
+    return clar_set_error (err, CLAR_ERR_UNSUPPORTED,
+        "clar.text.wordnet \"%.32s\" is not supported (only \"3.0\")", v);
+#define NUM(key, lo, hi, integer, field, type) \
+  do { if ((rc = meta_num (st, key, lo, hi, integer, &x, err)) != CLAR_OK) return rc; \
+       t->ex.field = (type) x; } while (0)
+  NUM ("clar.text.wn_synonym_weight", 0, 1e6, 0, synonym_weight, float);
+  NUM ("clar.text.wn_hypernym_weight", 0, 1e6, 0, hypernym_weight, float);
+  NUM ("clar.text.wn_hypernym_decay", 0, 1, 0, hypernym_decay, float);
+  NUM ("clar.text.wn_depth", 0, CLAR_WORDNET_MAX_DEPTH, 1, depth, int);
+  NUM ("clar.text.wn_gloss_weight", 0, 1e6, 0, gloss_weight, float);
+#undef NUM
+  t->expand = 1;
+  if (clar_wordnet_open (NULL, &t->wn, &e2) != CLAR_OK)
+    snprintf (t->wn_error, sizeof t->wn_error, "%s", e2.message);
+  return CLAR_OK;
+}
+
 int
 clar_text_from_st (const clar_st_file *st, size_t out_dim, clar_text **out,
                    clar_error *err)
@@ -202,7 +309,7 @@ clar_text_from_st (const clar_st_file *st, size_t out_dim, clar_text **out,
   clar_text *t;
   const char *hash;
   double v = 0;
-  int rc;
+  int rc, version;
 
   *out = NULL;
   if ((rc = meta_num (st, "clar.text.version", 1, 1000000, 1, &v, err)) != CLAR_OK)
@@ -210,6 +317,7 @@ clar_text_from_st (const clar_st_file *st, size_t out_dim, clar_text **out,
   if (v > CLAR_TEXT_VERSION)
     return clar_set_error (err, CLAR_ERR_UNSUPPORTED,
         "text tower version %g is newer than this libclar (%d)", v, CLAR_TEXT_VERSION);
+  version = (int) v;
   hash = clar_st_metadata (st, "clar.text.hash");
   if (!hash)
     return clar_set_error (err, CLAR_ERR_BAD_METADATA, "metadata key clar.text.hash is missing");
@@ -255,15 +363,32 @@ clar_text_from_st (const clar_st_file *st, size_t out_dim, clar_text **out,
   t->bias = tensor2 (st, "text.proj.bias", 1, out_dim, 0, err, &rc);
   if (rc != CLAR_OK)
     goto fail;
+  if ((rc = read_expansion (st, t, err)) != CLAR_OK)
+    goto fail;
+  if ((version == 2) != t->expand) {
+    rc = clar_set_error (err, CLAR_ERR_BAD_METADATA,
+        "clar.text.version %d %s clar.text.wordnet", version, version == 2 ? "needs" : "forbids");
+    goto fail;
+  }
   *out = t;
   return CLAR_OK;
 fail:
-  free (t);
+  clar_text_free (t);
   return rc;
 }
 
+void
+clar_text_free (clar_text *t)
+{
+  if (!t)
+    return;
+  clar_wordnet_free (t->wn);
+  free (t);
+}
+
 int
-clar_text_to_writer (clar_st_writer *w, const clar_text_params *p, size_t dim,
+clar_text_to_writer (clar_st_writer *w, const clar_text_params *p,
+                     const clar_wordnet_expand_params *ex, size_t dim,
                      size_t out_dim, float logit_scale, const char *encoder, const float *E,
                      const float *W, const float *b)
 {
@@ -277,7 +402,21 @@ clar_text_to_writer (clar_st_writer *w, const clar_text_params *p, size_t dim,
 #define SET(key, ...) \
   do { snprintf (v, sizeof v, __VA_ARGS__); \
        if (rc == CLAR_OK) rc = clar_st_writer_set_metadata (w, key, v); } while (0)
-  SET ("clar.text.version", "%d", CLAR_TEXT_VERSION);
+  if (ex && !(ex->synonym_weight >= 0 && ex->hypernym_weight >= 0 && ex->gloss_weight >= 0
+              && ex->hypernym_decay >= 0 && ex->hypernym_decay <= 1 && ex->depth >= 0
+              && ex->depth <= CLAR_WORDNET_MAX_DEPTH))
+    return CLAR_ERR_INVALID_ARGUMENT;
+  /* Version 1 stays the format of a tower without expansion, so a model
+   * without it still loads in an older libclar. */
+  SET ("clar.text.version", "%d", ex ? 2 : 1);
+  if (ex) {
+    SET ("clar.text.wordnet", "%s", "3.0");
+    SET ("clar.text.wn_synonym_weight", "%.9g", ex->synonym_weight);
+    SET ("clar.text.wn_hypernym_weight", "%.9g", ex->hypernym_weight);
+    SET ("clar.text.wn_hypernym_decay", "%.9g", ex->hypernym_decay);
+    SET ("clar.text.wn_depth", "%d", ex->depth);
+    SET ("clar.text.wn_gloss_weight", "%.9g", ex->gloss_weight);
+  }
   SET ("clar.text.hash", "%s", "fnv1a32");
   SET ("clar.text.seed", "%u", (unsigned) p->seed);
   SET ("clar.text.buckets", "%u", (unsigned) p->n_buckets);
@@ -331,29 +470,44 @@ clar_text_get_encoder (const clar_text *t)
   return t ? t->encoder : "";
 }
 
+const clar_wordnet_expand_params *
+clar_text_get_expansion (const clar_text *t, const clar_wordnet **wordnet)
+{
+  if (wordnet)
+    *wordnet = t && t->expand ? t->wn : NULL;
+  return t && t->expand ? &t->ex : NULL;
+}
+
 int
 clar_text_embed (const clar_text *t, const char *prompt, float *out)
 {
   uint32_t *ids;
-  float *h;
+  float *h, *w;
   int n;
   double ss = 0.0;
   if (!t || !prompt || !out)
     return CLAR_ERR_INVALID_ARGUMENT;
-  n = clar_text_features (&t->params, prompt, NULL, 0);
+  if (t->expand && !t->wn)
+    return CLAR_ERR_UNSUPPORTED;
+  n = clar_text_features_expanded (&t->params, t->wn, t->expand ? &t->ex : NULL, prompt,
+      NULL, NULL, 0);
   if (n <= 0)
     return n < 0 ? n : CLAR_ERR_INVALID_ARGUMENT;
   ids = malloc ((size_t) n * sizeof (uint32_t));
+  w = malloc ((size_t) n * sizeof (float));
   h = malloc (t->dim * sizeof (float));
-  if (!ids || !h) {
+  if (!ids || !h || !w) {
     free (ids);
+    free (w);
     free (h);
     return CLAR_ERR_NO_MEMORY;
   }
-  clar_text_features (&t->params, prompt, ids, (size_t) n);
-  clar_text_forward_ids (t->embedding, t->weight, t->bias, t->dim, t->out_dim, ids,
+  clar_text_features_expanded (&t->params, t->wn, t->expand ? &t->ex : NULL, prompt, ids, w,
+      (size_t) n);
+  clar_text_forward_ids (t->embedding, t->weight, t->bias, t->dim, t->out_dim, ids, w,
       (size_t) n, h, out);
   free (ids);
+  free (w);
   free (h);
   for (size_t o = 0; o < t->out_dim; o++)
     ss += (double) out[o] * out[o];
@@ -411,11 +565,22 @@ clar_labels_from_prompts (const clar_model *m, size_t n, const char *const *prom
     memcpy (names[i], s, (size_t) (e - s));
     names[i][e - s] = '\0';
     rc = clar_text_embed (t, names[i], vec + i * D);
+    if (rc == CLAR_ERR_UNSUPPORTED) {
+      clar_set_error (err, rc, "this model's text tower expands prompts with WordNet: %s",
+          t->wn_error);
+      goto out;
+    }
     if (rc != CLAR_OK) {
+      /* The name may be invalid UTF-8: quote only its ASCII part. */
+      char shown[65];
+      size_t k = 0;
+      for (; names[i][k] && k < 64; k++)
+        shown[k] = (unsigned char) names[i][k] < 0x80 ? names[i][k] : '?';
+      shown[k] = '\0';
       clar_set_error (err, rc == CLAR_ERR_NO_MEMORY ? rc : CLAR_ERR_INVALID_ARGUMENT,
-          "prompt %zu \"%.64s\": %s", i, names[i],
+          "prompt %zu \"%s\": %s", i, shown,
           rc == CLAR_ERR_NO_MEMORY ? "out of memory"
-          : "has no words or is longer than 4096 bytes");
+          : "has no words, is longer than 4096 bytes or is not valid UTF-8");
       goto out;
     }
   }

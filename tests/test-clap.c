@@ -154,7 +154,7 @@ test_tower_finite_differences (void)
   float A[4 * 6];
   int g[4] = { 0, 1, 0, 2 };   /* "a dog" and "dog" as one caption */
   clar_rng r = { 9 };
-  clar_clap_texts x = { 4, ids, off };
+  clar_clap_texts x = { 4, ids, off, NULL };
   const float eps = 1e-3f;
   float *params[3];
   size_t sizes[3];

@@ -99,7 +99,7 @@ build (const tower_defect *d, clar_model **out, clar_error *err)
     clar_st_writer *t = clar_st_writer_new ();
     if (d->nan_tensor && !strcmp (d->nan_tensor, "text.embedding"))
       E[3] = NAN;
-    CHECK_EQ_INT (clar_text_to_writer (t, &p, 2, 3, 20.0f, TOWER_FP, E, W, b), CLAR_OK);
+    CHECK_EQ_INT (clar_text_to_writer (t, &p, NULL, 2, 3, 20.0f, TOWER_FP, E, W, b), CLAR_OK);
     {
       clar_st_file *f = NULL;
       void *td;
@@ -192,7 +192,8 @@ test_no_tower_and_defects (void)
 {
   static const struct { tower_defect d; int code; const char *needle; } cases[] = {
     { { "clar.text.hash", "md5", NULL, NULL, 0, 0 }, CLAR_ERR_UNSUPPORTED, "clar.text.hash" },
-    { { "clar.text.version", "2", NULL, NULL, 0, 0 }, CLAR_ERR_UNSUPPORTED, "version" },
+    { { "clar.text.version", "3", NULL, NULL, 0, 0 }, CLAR_ERR_UNSUPPORTED, "version" },
+    { { "clar.text.version", "2", NULL, NULL, 0, 0 }, CLAR_ERR_BAD_METADATA, "clar.text.wordnet" },
     { { "clar.text.buckets", "6", NULL, NULL, 0, 0 }, CLAR_ERR_BAD_TENSOR, "text.embedding" },
     { { "clar.text.buckets", "-1", NULL, NULL, 0, 0 }, CLAR_ERR_BAD_METADATA, "clar.text.buckets" },
     { { "clar.text.char_ngram", "1", NULL, NULL, 0, 0 }, CLAR_ERR_BAD_METADATA, "char_ngram" },

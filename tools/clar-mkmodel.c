@@ -166,7 +166,7 @@ main (int argc, char **argv)
     for (size_t j = 0; rc == CLAR_OK && j < D * dt; j++)
       W[j] = gauss (&seed) * 0.25f;
     if (rc == CLAR_OK)
-      rc = clar_text_to_writer (w, &tp, dt, D, 20.0f, fp, E, W, b);
+      rc = clar_text_to_writer (w, &tp, NULL, dt, D, 20.0f, fp, E, W, b);
     free (E);
     free (W);
     free (b);

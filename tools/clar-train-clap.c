@@ -14,6 +14,16 @@
  * unchanged plus the text tower, so the step can be re-run on any encoder.
  * --holdout removes whole classes from training (for zero-shot
  * evaluation); they are recorded in clar.text.holdout.
+ *
+ * --wordnet expands every caption with WordNet (include/clar/wordnet.h,
+ * text.h step 2b; the weights are written into NEW_MODEL so prompts are
+ * expanded the same way at inference) and, with probability --wn-pairs,
+ * replaces a clip's caption by a WordNet term of its class: a synonym or a
+ * hyponym down to two levels ("dog", "puppy" for a canine clip), alone or
+ * as "the sound of a TERM". The expansions of those terms name the class
+ * among their hypernyms, which teaches the tower the general words of the
+ * hypernym chains (mammal, wind instrument...) that carry a prompt of an
+ * unseen class.
  */
 #include <math.h>
 #include <stdio.h>
@@ -38,6 +48,9 @@ typedef struct {
   unsigned buckets;
   float lr, lr_min, wd;
   uint64_t seed;
+  int wordnet;
+  const char *wn_weights;
+  float wn_pairs;
 } clap_options;
 
 static void
@@ -54,7 +67,13 @@ usage (FILE *f)
       "  --buckets N           hashed feature buckets (default 8192)\n"
       "  --text-dim D          embedding table width (default 128)\n"
       "  --char-ngram N        character n-gram size, 0 = words only (default 3)\n"
-      "  --seed N  --cache DIR (decoded-audio cache, default none)\n");
+      "  --seed N  --cache DIR (decoded-audio cache, default none)\n"
+      "  --wordnet             expand captions and prompts with WordNet (wordnet-base;\n"
+      "                        $CLAR_WORDNET_DIR overrides /usr/share/wordnet)\n"
+      "  --wn-weights S,H,D,L,G  synonym, hypernym weight, hypernym decay, depth, gloss\n"
+      "                        weight (default 0.5,0.5,0.8,8,0.25)\n"
+      "  --wn-pairs P          share of captions replaced by a WordNet term of the class\n"
+      "                        (default 0.25 with --wordnet)\n");
 }
 
 static int
@@ -73,6 +92,8 @@ parse (int argc, char **argv, clap_options *o)
   o->lr_min = 3e-5f;
   o->wd = 1e-5f;
   o->seed = 1;
+  o->wn_weights = "0.5,0.5,0.8,8,0.25";
+  o->wn_pairs = -1.0f;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define OPT(name) (!strcmp (a, name) && v && (i++, 1))
@@ -94,6 +115,9 @@ parse (int argc, char **argv, clap_options *o)
     else if (OPT ("--lr-min")) o->lr_min = strtof (v, NULL);
     else if (OPT ("--weight-decay")) o->wd = strtof (v, NULL);
     else if (OPT ("--seed")) o->seed = strtoull (v, NULL, 10);
+    else if (!strcmp (a, "--wordnet")) o->wordnet = 1;
+    else if (OPT ("--wn-weights")) o->wn_weights = v;
+    else if (OPT ("--wn-pairs")) o->wn_pairs = strtof (v, NULL);
     else if (!strcmp (a, "--help") || !strcmp (a, "-h")) { usage (stdout); exit (0); }
     else { fprintf (stderr, "clar-train --clap: unknown or incomplete option %s\n", a); return -1; }
 #undef OPT
@@ -102,9 +126,16 @@ parse (int argc, char **argv, clap_options *o)
     usage (stderr);
     return -1;
   }
+  if (o->wn_pairs < 0.0f)
+    o->wn_pairs = o->wordnet ? 0.25f : 0.0f;
+  if (o->wn_pairs > 0.0f && !o->wordnet) {
+    fprintf (stderr, "clar-train --clap: --wn-pairs needs --wordnet\n");
+    return -1;
+  }
   if (o->steps < 1 || o->batch < 2 || o->batch > 4096 || o->dim < 1 || o->dim > CLAR_TEXT_MAX_DIM
       || o->buckets < 1 || o->buckets > CLAR_TEXT_MAX_BUCKETS || !(o->lr > 0) || o->wd < 0
-      || (o->ngram != 0 && (o->ngram < 2 || o->ngram > 6)) || o->warmup < 0) {
+      || (o->ngram != 0 && (o->ngram < 2 || o->ngram > 6)) || o->warmup < 0
+      || !(o->wn_pairs >= 0.0f && o->wn_pairs <= 1.0f)) {
     fprintf (stderr, "clar-train --clap: an option is out of range (see --help)\n");
     return -1;
   }
@@ -223,6 +254,52 @@ report_prompts (const clar_model *m, clar_dataset *ds, const float *E, char **cl
   }
 }
 
+/* Features of one caption, expanded once (captions repeat across steps). */
+typedef struct {
+  size_t n;
+  uint32_t *ids;
+  float *w;
+} caption_features;
+
+static void
+caption_features_free (gpointer p)
+{
+  caption_features *f = p;
+  free (f->ids);
+  free (f->w);
+  free (f);
+}
+
+static const caption_features *
+features_of (GHashTable *cache, const clar_text_params *tp, const clar_wordnet *wn,
+             const clar_wordnet_expand_params *ex, const char *cap)
+{
+  caption_features *f = g_hash_table_lookup (cache, cap);
+  int n;
+  if (f)
+    return f;
+  n = clar_text_features_expanded (tp, wn, ex, cap, NULL, NULL, 0);
+  if (n <= 0 || !(f = calloc (1, sizeof *f)))
+    return NULL;
+  f->n = (size_t) n;
+  f->ids = malloc ((size_t) n * sizeof (uint32_t));
+  f->w = malloc ((size_t) n * sizeof (float));
+  if (!f->ids || !f->w
+      || clar_text_features_expanded (tp, wn, ex, cap, f->ids, f->w, f->n) != n) {
+    caption_features_free (f);
+    return NULL;
+  }
+  g_hash_table_insert (cache, g_strdup (cap), f);
+  return f;
+}
+
+static void
+collect_term (void *user, const char *term, size_t len, float weight)
+{
+  (void) weight;
+  g_ptr_array_add (user, g_strdelimit (g_strndup (term, len), "_", ' '));
+}
+
 int
 clar_train_clap_main (int argc, char **argv)
 {
@@ -239,11 +316,27 @@ clar_train_clap_main (int argc, char **argv)
   clar_text_params tp;
   clar_clap_tower *tw = NULL;
   gchar *cmdline = NULL;
+  clar_wordnet *wn = NULL;
+  clar_wordnet_expand_params ex = { 0 };
+  GHashTable *cache = NULL;
+  GPtrArray **terms = NULL;
+  float *wts = NULL;
   double t0;
   int rc = 1;
 
   if (parse (argc, argv, &o))
     return 2;
+  if (o.wordnet) {
+    if (sscanf (o.wn_weights, "%f,%f,%f,%d,%f", &ex.synonym_weight, &ex.hypernym_weight,
+            &ex.hypernym_decay, &ex.depth, &ex.gloss_weight) != 5) {
+      fprintf (stderr, "clar-train --clap: --wn-weights needs five numbers S,H,D,L,G\n");
+      return 2;
+    }
+    if (clar_wordnet_open (NULL, &wn, &err) != CLAR_OK) {
+      fprintf (stderr, "clar-train --clap: --wordnet: %s\n", err.message);
+      return 1;
+    }
+  }
   gst_init (NULL, NULL);
   memset (&ds, 0, sizeof ds);
   memset (&val, 0, sizeof val);
@@ -289,7 +382,28 @@ clar_train_clap_main (int argc, char **argv)
   tp.n_buckets = o.buckets;
   tp.char_ngram = o.ngram;
   tw = clar_clap_tower_new (&tp, (size_t) o.dim, D, o.seed);
-  ids_cap = (size_t) o.batch * 256;
+  if (tw && wn) {
+    /* Validated here (clar_text_features_expanded refuses bad weights). */
+    tw->expand = 1;
+    tw->ex = ex;
+  }
+  cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, caption_features_free);
+  if (wn && o.wn_pairs > 0.0f) {
+    size_t n_terms = 0, n_cls = 0;
+    terms = calloc (ds.n_classes, sizeof (GPtrArray *));
+    for (size_t k = 0; terms && k < ds.n_classes; k++) {
+      gchar *cls = g_strdelimit (g_strdup (ds.classes[k]), "_", ' ');
+      terms[k] = g_ptr_array_new_with_free_func (g_free);
+      if (!in_list (o.holdout, ds.classes[k]))
+        clar_wordnet_hyponyms (wn, cls, 2, 40, collect_term, terms[k]);
+      n_terms += terms[k]->len;
+      n_cls += terms[k]->len > 0;
+      g_free (cls);
+    }
+    fprintf (stderr, "clar-train --clap: %zu WordNet terms (synonyms, hyponyms) for %zu classes\n",
+        n_terms, n_cls);
+  }
+  ids_cap = (size_t) o.batch * 4096;
   A = malloc ((size_t) o.batch * D * sizeof (float));
   T = malloc ((size_t) o.batch * D * sizeof (float));
   dT = malloc ((size_t) o.batch * D * sizeof (float));
@@ -297,9 +411,10 @@ clar_train_clap_main (int argc, char **argv)
   un = malloc ((size_t) o.batch * sizeof (float));
   g = malloc ((size_t) o.batch * sizeof (int));
   ids = malloc (ids_cap * sizeof (uint32_t));
+  wts = malloc (ids_cap * sizeof (float));
   off = malloc (((size_t) o.batch + 1) * sizeof (size_t));
   groups = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  if (!tw || !A || !T || !dT || !H || !un || !g || !ids || !off) {
+  if (!tw || !A || !T || !dT || !H || !un || !g || !ids || !wts || !off || (wn && !tw->expand)) {
     fprintf (stderr, "clar-train --clap: out of memory\n");
     goto out;
   }
@@ -311,7 +426,7 @@ clar_train_clap_main (int argc, char **argv)
     clar_rng r = { o.seed * 0x2545F4914F6CDD1DULL + 1 };
     double avg = 0;
     for (long step = 0; step < o.steps; step++) {
-      clar_clap_texts x = { o.batch, ids, off };
+      clar_clap_texts x = { o.batch, ids, off, wts };
       float dls, lr;
       double loss;
       off[0] = 0;
@@ -322,16 +437,26 @@ clar_train_clap_main (int argc, char **argv)
         size_t ci = pool[clar_rng_next (&r) % n_pool];
         clar_clip_meta m = meta_of (meta, &ds.clips[ci]);
         char cap[512];
-        int nc = clar_clap_n_captions (&m), k = (int) (clar_rng_next (&r) % (uint64_t) nc), n;
+        int nc = clar_clap_n_captions (&m), k = (int) (clar_rng_next (&r) % (uint64_t) nc);
+        GPtrArray *tl = terms && ds.clips[ci].class_id >= 0 ? terms[ds.clips[ci].class_id] : NULL;
+        const caption_features *cf;
         gpointer gid;
         if (clar_clap_caption (&m, k, cap, sizeof cap) < 0)
           clar_clap_caption (&m, 0, cap, sizeof cap);
-        n = clar_text_features (&tp, cap, ids + off[b], ids_cap - off[b]);
-        if (n <= 0 || off[b] + (size_t) n > ids_cap) {
+        /* A WordNet pair: draw from the rng only when the class has terms,
+         * so runs without them are unchanged. */
+        if (tl && tl->len && clar_rng_uniform (&r) < o.wn_pairs) {
+          const char *term = g_ptr_array_index (tl, clar_rng_next (&r) % tl->len);
+          snprintf (cap, sizeof cap, clar_rng_next (&r) % 2 ? "%s" : "the sound of a %s", term);
+        }
+        cf = features_of (cache, &tp, wn, wn ? &ex : NULL, cap);
+        if (!cf || off[b] + cf->n > ids_cap) {
           fprintf (stderr, "clar-train --clap: caption \"%s\" gives no features\n", cap);
           goto out;
         }
-        off[b + 1] = off[b] + (size_t) n;
+        memcpy (ids + off[b], cf->ids, cf->n * sizeof (uint32_t));
+        memcpy (wts + off[b], cf->w, cf->n * sizeof (float));
+        off[b + 1] = off[b] + cf->n;
         memcpy (A + (size_t) b * D, E + ci * D, D * sizeof (float));
         if (!g_hash_table_lookup_extended (groups, cap, NULL, &gid)) {
           gid = GINT_TO_POINTER (g_hash_table_size (groups));
@@ -413,6 +538,14 @@ clar_train_clap_main (int argc, char **argv)
 out:
   if (groups)
     g_hash_table_destroy (groups);
+  if (cache)
+    g_hash_table_destroy (cache);
+  for (size_t k = 0; terms && k < ds.n_classes; k++)
+    if (terms[k])
+      g_ptr_array_unref (terms[k]);
+  free (terms);
+  free (wts);
+  clar_wordnet_free (wn);
   if (meta)
     g_hash_table_destroy (meta);
   clar_clap_tower_free (tw);

@@ -41,6 +41,7 @@
 #include <clar/labels.h>
 #include <clar/model.h>
 #include <clar/text.h>
+#include <clar/wordnet.h>
 #include <clar/session.h>
 #include <clar/stream.h>
 #include <clar/runtime.h>

@@ -15,9 +15,17 @@
  *      gram. A feature's bucket is FNV-1a 32-bit (offset basis xor'ed with
  *      clar.text.seed) modulo clar.text.buckets (the hashing trick,
  *      Weinberger et al. 2009).
- *   3. h = mean of the rows text.embedding[bucket] over all features (a
- *      repeated feature counts each time); a text without words is an
- *      error (CLAR_ERR_INVALID_ARGUMENT).
+ *   2b. only when the model has clar.text.wordnet (version 2): the text is
+ *      expanded with WordNet (wordnet.h: synonyms, hypernym chain, gloss
+ *      words of each word's chosen sense); each emitted term is one more
+ *      word (a lemma such as "wind_instrument" is one word) whose word
+ *      feature and n-grams all carry the term's weight. The text's own
+ *      features weigh 1. This lets a prompt reach words that appear in no
+ *      training caption ("poodle" -> dog, canine, carnivore, mammal...).
+ *   3. h = weighted mean of the rows text.embedding[bucket] over all
+ *      features, sum_k w_k E[id_k] / sum_k w_k (a repeated feature counts
+ *      each time); a text without words, longer than CLAR_TEXT_MAX_BYTES or
+ *      not valid UTF-8 is an error (CLAR_ERR_INVALID_ARGUMENT).
  *   4. u = text.proj.weight . h + text.proj.bias; output u / |u|.
  *
  * The audio side is the encoder embedding itself (the audio projection L_a
@@ -37,6 +45,17 @@
  *                         tower was trained against (optional; prompt label
  *                         sets inherit it, so a tower copied beside another
  *                         encoder is caught by clar_model_check_labels)
+ *   clar.text.wordnet     "3.0": expand texts with WordNet (step 2b; then
+ *                         clar.text.version is "2"), with the weights
+ *   clar.text.wn_synonym_weight, clar.text.wn_hypernym_weight,
+ *   clar.text.wn_hypernym_decay, clar.text.wn_depth, clar.text.wn_gloss_weight
+ *                         (clar_wordnet_expand_params). The database is read
+ *                         at run time (Debian's wordnet-base, or
+ *                         $CLAR_WORDNET_DIR); when it is absent the model
+ *                         still loads and labels with its head, but
+ *                         clar_text_embed fails with CLAR_ERR_UNSUPPORTED and
+ *                         clar_labels_from_prompts says why (an unexpanded
+ *                         prompt would be silently worse).
  *   text.embedding        [buckets, dim]
  *   text.proj.weight      [embedding_dim, dim]
  *   text.proj.bias        [embedding_dim]
@@ -62,12 +81,13 @@
 #include <clar/common.h>
 #include <clar/labels.h>
 #include <clar/model.h>
+#include <clar/wordnet.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define CLAR_TEXT_VERSION 1
+#define CLAR_TEXT_VERSION 2   /* 2: WordNet expansion (clar.text.wordnet) */
 #define CLAR_TEXT_MAX_BUCKETS (1u << 20)
 #define CLAR_TEXT_MAX_DIM 4096
 #define CLAR_TEXT_MAX_BYTES 4096     /* longest prompt accepted */
@@ -90,6 +110,18 @@ CLAR_API int clar_text_features (const clar_text_params *params,
                                  const char *text, uint32_t *ids,
                                  size_t max_ids);
 
+/* clar_text_features with step 2b: when wn and ex are both non-NULL the
+ * text is expanded with WordNet and weights[k] receives feature k's weight
+ * (1 for the text's own features); otherwise every weight is 1. Writes at
+ * most max_ids ids and weights; returns the total number of features or a
+ * negative status (as clar_text_features; also for text that is not valid
+ * UTF-8). */
+CLAR_API int clar_text_features_expanded (const clar_text_params *params,
+                                          const clar_wordnet *wn,
+                                          const clar_wordnet_expand_params *ex,
+                                          const char *text, uint32_t *ids,
+                                          float *weights, size_t max_ids);
+
 /* The model's text tower, or NULL when it has none (borrowed). */
 CLAR_API const clar_text *clar_model_get_text (const clar_model *model);
 
@@ -101,8 +133,16 @@ CLAR_API float clar_text_logit_scale (const clar_text *text);
 /* clar.text.encoder_fingerprint, "" when the file records none. */
 CLAR_API const char *clar_text_get_encoder (const clar_text *text);
 
+/* The WordNet expansion of a version-2 tower (NULL for a tower without
+ * one); *wordnet receives the database opened for it, NULL when it could
+ * not be opened (clar_text_embed then fails with CLAR_ERR_UNSUPPORTED). */
+CLAR_API const clar_wordnet_expand_params *
+clar_text_get_expansion (const clar_text *text, const clar_wordnet **wordnet);
+
 /* out[output_dim] = the unit vector of prompt. CLAR_ERR_INVALID_ARGUMENT for
- * a text without words or too long; CLAR_ERR_NO_MEMORY. */
+ * a text without words, too long or not valid UTF-8; CLAR_ERR_UNSUPPORTED
+ * for a WordNet-expanded tower whose database is missing;
+ * CLAR_ERR_NO_MEMORY. */
 CLAR_API int clar_text_embed (const clar_text *text, const char *prompt,
                               float *out);
 

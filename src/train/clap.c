@@ -169,6 +169,8 @@ clar_clap_tower_from_text (const clar_text *x)
   memcpy (t->W, x->weight, x->out_dim * x->dim * sizeof (float));
   memcpy (t->b, x->bias, x->out_dim * sizeof (float));
   t->log_scale = (float) log (x->logit_scale);
+  t->expand = x->expand;
+  t->ex = x->ex;
   return t;
 }
 
@@ -198,8 +200,18 @@ clar_clap_tower_forward (const clar_clap_tower *t, const clar_clap_texts *x,
     for (size_t k = a; k < e; k++)
       if (x->ids[k] >= t->params.n_buckets)
         return CLAR_ERR_INVALID_ARGUMENT;
-    clar_text_forward_ids (t->E, t->W, t->b, t->dim, t->out_dim, x->ids + a, e - a,
-        H + (size_t) i * t->dim, u);
+    if (x->weights) {
+      double ws = 0.0;
+      for (size_t k = a; k < e; k++) {
+        if (!(x->weights[k] >= 0.0f) || !isfinite (x->weights[k]))
+          return CLAR_ERR_INVALID_ARGUMENT;
+        ws += x->weights[k];
+      }
+      if (!(ws > 0.0))
+        return CLAR_ERR_INVALID_ARGUMENT;
+    }
+    clar_text_forward_ids (t->E, t->W, t->b, t->dim, t->out_dim, x->ids + a,
+        x->weights ? x->weights + a : NULL, e - a, H + (size_t) i * t->dim, u);
     for (size_t o = 0; o < t->out_dim; o++)
       ss += (double) u[o] * u[o];
     if (!(ss > 0.0) || !isfinite (ss))
@@ -258,12 +270,17 @@ clar_clap_tower_backward (clar_clap_tower *t, const clar_clap_texts *x,
         dh[d] += du[o] * w[d];
       }
     }
-    /* h = mean of the rows E[id]. */
-    for (size_t k = a; k < e; k++) {
-      float *ge = t->gE + (size_t) x->ids[k] * t->dim;
-      float inv = 1.0f / (float) (e - a);
-      for (size_t d = 0; d < t->dim; d++)
-        ge[d] += dh[d] * inv;
+    /* h = sum_k w_k E[id_k] / sum_k w_k: dE[id_k] += dh w_k / sum w. */
+    {
+      double ws = 0.0;
+      for (size_t k = a; k < e; k++)
+        ws += x->weights ? x->weights[k] : 1.0f;
+      for (size_t k = a; k < e; k++) {
+        float *ge = t->gE + (size_t) x->ids[k] * t->dim;
+        float f = (float) ((x->weights ? x->weights[k] : 1.0f) / ws);
+        for (size_t d = 0; d < t->dim; d++)
+          ge[d] += dh[d] * f;
+      }
     }
   }
   free (du);
@@ -337,8 +354,8 @@ clar_clap_tower_save (const clar_clap_tower *t, const clar_model *model,
   for (size_t i = 0; extra && extra[i] && extra[i + 1] && rc == CLAR_OK; i += 2)
     rc = clar_st_writer_set_metadata (w, extra[i], extra[i + 1]);
   if (rc == CLAR_OK)
-    rc = clar_text_to_writer (w, &t->params, t->dim, t->out_dim, (float) exp (t->log_scale),
-        clar_model_get_fingerprint (model), t->E, t->W, t->b);
+    rc = clar_text_to_writer (w, &t->params, t->expand ? &t->ex : NULL, t->dim, t->out_dim,
+        (float) exp (t->log_scale), clar_model_get_fingerprint (model), t->E, t->W, t->b);
   if (rc != CLAR_OK)
     clar_set_error (err, rc, "cannot serialise the model with its text tower: %s", clar_strerror (rc));
   else

@@ -55,6 +55,9 @@ typedef struct clar_clap_tower {
   float *gE, *gW, *gb, g_log_scale;
   float *m, *v;              /* AdamW moments over all parameters in the order E, W, b, t */
   long step;
+  /* WordNet expansion written with the tower (text.h step 2b); 0: none. */
+  int expand;
+  clar_wordnet_expand_params ex;
 } clar_clap_tower;
 
 /* Random initialisation: E ~ N(0, 1) / sqrt(dim) (seeded), W ~ U(+-1/sqrt(dim))
@@ -73,6 +76,7 @@ typedef struct clar_clap_texts {
   int n;
   const uint32_t *ids;
   const size_t *offsets;   /* n + 1 */
+  const float *weights;    /* per id (clar_text_features_expanded); NULL: all 1 */
 } clar_clap_texts;
 
 /* Forward: T[n x out_dim] unit rows; H[n x dim] and unorm[n] are saved for

@@ -7,7 +7,8 @@ References, written independently of the C code:
           cross_entropy(C.T, arange)); with caption groups, the soft target
           q = [g_i == g_j] normalised per row (per column for C.T).
   tower   h = mean of E[ids], u = W h + b, t = u / |u| (text.h), then the
-          loss above; autograd gives dE, dW, db and d t.
+          loss above; autograd gives dE, dW, db and d t. With feature
+          weights (WordNet expansion, text.h step 2b) h = sum w E[ids] / sum w.
 Run through meson (CLAR_TRAIN_LIBRARY = the trainer's shared twin); exits 77
 when numpy or torch is missing.
 """
@@ -42,7 +43,7 @@ class Tower(ctypes.Structure):
 
 class Texts(ctypes.Structure):
     _fields_ = [("n", ctypes.c_int), ("ids", ctypes.POINTER(ctypes.c_uint32)),
-                ("offsets", ctypes.POINTER(ctypes.c_size_t))]
+                ("offsets", ctypes.POINTER(ctypes.c_size_t)), ("weights", fptr)]
 
 
 def load():
@@ -119,7 +120,7 @@ def test_loss(lib, rng):
     return ok
 
 
-def test_tower(lib, rng):
+def test_tower(lib, rng, weighted):
     params = TextParams(5, 97, 3)
     dim, out_dim = 12, 10
     tw = lib.clar_clap_tower_new(ctypes.byref(params), dim, out_dim, 11)
@@ -135,7 +136,9 @@ def test_tower(lib, rng):
     n = len(texts)
     c_ids = (ctypes.c_uint32 * len(ids))(*ids)
     c_off = (ctypes.c_size_t * len(offs))(*offs)
-    x = Texts(n, c_ids, c_off)
+    wts = rng.uniform(0.05, 1.0, len(ids)).astype(np.float32) if weighted \
+        else np.ones(len(ids), np.float32)
+    x = Texts(n, c_ids, c_off, fp(wts) if weighted else None)
     A = unit(rng, n, out_dim)
     T = np.zeros((n, out_dim), np.float32)
     H = np.zeros((n, dim), np.float32)
@@ -157,16 +160,19 @@ def test_tower(lib, rng):
                      requires_grad=True)
     b = torch.tensor(arr(t.b, out_dim), dtype=torch.float64, requires_grad=True)
     ls = torch.tensor(float(t.log_scale), dtype=torch.float64, requires_grad=True)
-    h = torch.stack([E[torch.as_tensor(ids[offs[i]:offs[i + 1]])].mean(0) for i in range(n)])
+    tw_ = torch.tensor(wts, dtype=torch.float64)
+    h = torch.stack([(tw_[offs[i]:offs[i + 1], None] * E[torch.as_tensor(ids[offs[i]:offs[i + 1]])]
+                      ).sum(0) / tw_[offs[i]:offs[i + 1]].sum() for i in range(n)])
     Tt = F.normalize(h @ W.T + b, dim=1)
     ref = ref_loss(Tt, torch.tensor(A, dtype=torch.float64), ls, groups)
     ref.backward()
-    ok = check("tower forward (unit rows)", T, Tt.detach().numpy(), 1e-5)
-    ok &= check("tower loss", loss, ref.item(), 1e-5)
-    ok &= check("tower dE", arr(t.gE, 97 * dim), E.grad.numpy().ravel(), 1e-5)
-    ok &= check("tower dW", arr(t.gW, out_dim * dim), W.grad.numpy().ravel(), 1e-5)
-    ok &= check("tower db", arr(t.gb, out_dim), b.grad.numpy(), 1e-5)
-    ok &= check("tower dlog_scale", dls.value, ls.grad.item(), 1e-5)
+    tag = "weighted " if weighted else ""
+    ok = check(f"{tag}tower forward (unit rows)", T, Tt.detach().numpy(), 1e-5)
+    ok &= check(f"{tag}tower loss", loss, ref.item(), 1e-5)
+    ok &= check(f"{tag}tower dE", arr(t.gE, 97 * dim), E.grad.numpy().ravel(), 1e-5)
+    ok &= check(f"{tag}tower dW", arr(t.gW, out_dim * dim), W.grad.numpy().ravel(), 1e-5)
+    ok &= check(f"{tag}tower db", arr(t.gb, out_dim), b.grad.numpy(), 1e-5)
+    ok &= check(f"{tag}tower dlog_scale", dls.value, ls.grad.item(), 1e-5)
     lib.clar_clap_tower_free(tw)
     return ok
 
@@ -175,7 +181,8 @@ def main():
     lib = load()
     rng = np.random.default_rng(6)
     ok = test_loss(lib, rng)
-    ok &= test_tower(lib, rng)
+    ok &= test_tower(lib, rng, False)
+    ok &= test_tower(lib, rng, True)
     return 0 if ok else 1
 
 
