@@ -88,6 +88,31 @@ gst-launch-1.0 -m filesrc location="$tmp/data/tone/t11.wav" ! decodebin ! audioc
   fakesink > "$tmp/g.txt" 2>&1
 check "clarembed labels a tone with the prompt 'tone'" "grep -q 'labels=(string)< tone >' '$tmp/g.txt'"
 
+# WordNet expansion (issue 16), where Debian's wordnet-base is installed.
+if [ -f /usr/share/wordnet/data.noun ]; then
+  "$train" "${args[@]}" --wordnet --out "$tmp/w.safetensors" 2> "$tmp/w.log"
+  check "clar-train --clap --wordnet exits 0" "[ $? -eq 0 ]"
+  check "WordNet terms found for the classes" "grep -q 'WordNet terms (synonyms, hyponyms) for' '$tmp/w.log'"
+  /usr/bin/python3 - "$tmp/w.safetensors" > "$tmp/wm.txt" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]
+m = json.loads(b[8:8 + n])["__metadata__"]
+print("v=%s wn=%s depth=%s" % (m.get("clar.text.version"), m.get("clar.text.wordnet"), m.get("clar.text.wn_depth")))
+PY
+  check "expanded tower written as version 2 with its WordNet keys" "grep -q 'v=2 wn=3.0 depth=8' '$tmp/wm.txt'"
+  "$evalp" --model "$tmp/w.safetensors" --data "$tmp/data/manifest.tsv" --prompts "{}" --json \
+    > "$tmp/we.json" 2>/dev/null
+  check "expanded prompts label val clips (>= 0.8)" \
+    "/usr/bin/python3 -c 'import json,sys; sys.exit(json.load(open(\"$tmp/we.json\"))[\"zeroshot\"] < 0.8)'"
+  CLAR_WORDNET_DIR=$tmp/nowhere "$evalp" --model "$tmp/w.safetensors" --data "$tmp/data/manifest.tsv" \
+    --prompts "{}" > /dev/null 2> "$tmp/wx.log"
+  check "no WordNet: prompts fail naming the package" "grep -q 'wordnet-base' '$tmp/wx.log'"
+else
+  echo "skip: the WordNet checks (no /usr/share/wordnet/data.noun; Debian package wordnet-base)"
+fi
+"$train" "${args[@]}" --wn-pairs 0.5 --out "$tmp/x.safetensors" 2> "$tmp/x.log"
+check "--wn-pairs without --wordnet: refused" "[ $? -eq 2 ] && grep -q 'needs --wordnet' '$tmp/x.log'"
+
 "$train" --clap --data "$tmp/data/manifest.tsv" --out "$tmp/x.safetensors" 2> "$tmp/x.log"
 check "missing --init: usage" "[ $? -eq 2 ] && grep -q 'usage: clar-train --clap' '$tmp/x.log'"
 "$train" --clap --init "$tmp/none.safetensors" --data "$tmp/data/manifest.tsv" --out "$tmp/x.safetensors" 2> "$tmp/x.log"

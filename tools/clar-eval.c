@@ -17,6 +17,8 @@
  *   zeroshot    with --prompts TEMPLATE (e.g. "the sound of {}"): labels
  *               from the model's text tower, one prompt per class, "{}"
  *               replaced by the class name with '_' read as a space
+ *               (or, with --class-words cow=cattle,wind=breeze, by those
+ *               words for the classes listed: prompts made of other words)
  * --classes A,B,... restricts every measure to those classes (the train and
  * test clips of other classes are ignored, and the label sets are cut down
  * to those names), e.g. to score classes held out of CLAP training alone.
@@ -83,11 +85,29 @@ label_set_accuracy (const clar_labels *l, const clar_dataset *te, char **classes
   return n ? (double) ok / n : 0.0;
 }
 
-/* One prompt per class from template (each "{}" -> class name, '_' -> ' '),
- * named after the class. */
+/* The words of class cls in a "--class-words" list (CLASS=WORDS,...), or
+ * NULL. */
+static gchar *
+class_words (const char *list, const char *cls)
+{
+  gchar **items, *found = NULL;
+  if (!list)
+    return NULL;
+  items = g_strsplit (list, ",", -1);
+  for (size_t i = 0; items[i] && !found; i++) {
+    const char *eq = strchr (items[i], '=');
+    if (eq && (size_t) (eq - items[i]) == strlen (cls) && !strncmp (items[i], cls, strlen (cls)))
+      found = g_strdup (eq + 1);
+  }
+  g_strfreev (items);
+  return found;
+}
+
+/* One prompt per class from template (each "{}" -> class name, '_' -> ' ',
+ * or the class's words from words_list), named after the class. */
 static clar_labels *
-prompt_labels (const clar_model *m, const char *templ, char **classes, size_t K,
-               clar_error *err)
+prompt_labels (const clar_model *m, const char *templ, const char *words_list, char **classes,
+               size_t K, clar_error *err)
 {
   char **prompts = calloc (K ? K : 1, sizeof (char *));
   clar_labels *p = NULL, *named = NULL;
@@ -96,8 +116,10 @@ prompt_labels (const clar_model *m, const char *templ, char **classes, size_t K,
   if (!prompts)
     return NULL;
   for (size_t k = 0; k < K; k++) {
-    gchar *cls = g_strdelimit (g_strdup (classes[k]), "_", ' ');
+    gchar *cls = class_words (words_list, classes[k]);
     gchar **parts = g_strsplit (templ, "{}", -1);
+    if (!cls)
+      cls = g_strdelimit (g_strdup (classes[k]), "_", ' ');
     prompts[k] = g_strjoinv (cls, parts);
     g_strfreev (parts);
     g_free (cls);
@@ -182,7 +204,7 @@ int
 main (int argc, char **argv)
 {
   const char *model_path = NULL, *data = NULL, *trs = "train", *tes = "val", *cache = NULL;
-  const char *labels_path = NULL, *prompts = NULL, *classes = NULL;
+  const char *labels_path = NULL, *prompts = NULL, *classes = NULL, *words = NULL;
   int json = 0, allow_mismatch = 0;
   clar_model *model = NULL;
   clar_session *s;
@@ -204,10 +226,11 @@ main (int argc, char **argv)
     else if (!strcmp (a, "--prompts") && v) prompts = argv[++i];
     else if (!strcmp (a, "--classes") && v) classes = argv[++i];
     else if (!strcmp (a, "--allow-encoder-mismatch")) allow_mismatch = 1;
+    else if (!strcmp (a, "--class-words") && v) words = argv[++i];
     else {
       fprintf (stderr, "usage: clar-eval --model M --data MANIFEST.tsv [--train-split S] "
           "[--test-split S] [--json] [--cache DIR] [--labels FILE] [--prompts TEMPLATE] "
-          "[--classes A,B,...] [--allow-encoder-mismatch]\n");
+          "[--classes A,B,...] [--class-words CLASS=WORDS,...] [--allow-encoder-mismatch]\n");
       return 2;
     }
   }
@@ -313,7 +336,7 @@ main (int argc, char **argv)
       acc_extra = label_set_accuracy (extra, &te, tr.classes, Ete, D, &n_extra);
     }
     if (prompts) {
-      zs = prompt_labels (model, prompts, tr.classes, K, &err);
+      zs = prompt_labels (model, prompts, words, tr.classes, K, &err);
       if (!zs) {
         fprintf (stderr, "clar-eval: --prompts: %s\n", err.message);
         return 1;
