@@ -8,6 +8,7 @@
 #include "convkernel.h"
 #include "layers.h"
 #include "model-private.h"
+#include "stream-private.h"
 
 struct clar_session {
   clar_model *model;
@@ -109,6 +110,12 @@ clar_model *
 clar_session_get_model (const clar_session *s)
 {
   return s ? s->model : NULL;
+}
+
+clar_mel *
+clar_session_mel (clar_session *s)
+{
+  return s ? s->mel : NULL;
 }
 
 size_t

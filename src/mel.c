@@ -14,6 +14,7 @@
 
 #include <clar/mel.h>
 #include "model-private.h"
+#include "stream-private.h"
 #include "vecmath.h"
 
 #define CLAR_PI 3.14159265358979323846
@@ -40,6 +41,8 @@ struct clar_mel {
   fftw_complex *fft_out;   /* n_freqs */
   fftw_plan plan;
   float *padded;           /* reflect-padded signal, grows */
+  float *part;             /* clar_mel_compute_except's frames, grows */
+  size_t part_cap;
   size_t padded_cap;
   float *power;            /* n_frames x n_freqs, grows */
   size_t power_cap;
@@ -165,6 +168,7 @@ clar_mel_free (clar_mel *m)
   free (m->fb_hi);
   free (m->window);
   free (m->padded);
+  free (m->part);
   free (m->power);
   free (m);
 }
@@ -252,13 +256,39 @@ clar_mel_get_params (const clar_mel *m)
   return m ? &m->p : NULL;
 }
 
-int
-clar_mel_compute (clar_mel *m, const float *pcm, size_t n, float *out,
-                  size_t n_frames)
+/* nT frames from frame t0 of the (padded) signal sig into dst[n_mels][nT]. */
+static int
+frames_into (clar_mel *m, const float *sig, size_t t0, size_t nT, float *dst)
+{
+  const clar_mel_params *p = &m->p;
+  size_t K = (size_t) m->n_freqs, nf = (size_t) p->n_fft;
+  if (clar_grow_floats (&m->power, &m->power_cap, nT * K))
+    return CLAR_ERR_NO_MEMORY;
+  /* The power spectrum is stored transposed, [K][T], so that the filterbank
+   * product runs along time (clar_banded_matmul). */
+  for (size_t t = 0; t < nT; t++) {
+    clar_window_frame (m->fft_in, sig + (t0 + t) * (size_t) p->hop_length, m->window, nf);
+    fftw_execute (m->plan);
+    /* fftw_complex may be double[2] or double _Complex (if <complex.h> came
+     * first); both have the same layout (FFTW manual 4.1.1). */
+    clar_power_column ((const double *) m->fft_out, K, m->power, nT, t);
+  }
+  /* Each output column depends only on its own power column, summed in the
+   * same order whatever nT is: frames computed in pieces are bit-identical
+   * to frames computed all at once (tests/test-stream.c checks it). */
+  clar_banded_matmul (m->fb, m->fb_lo, m->fb_hi, (size_t) p->n_mels, K, m->power, nT, dst);
+  clar_log_offset (dst, (size_t) p->n_mels * nT, p->log_offset);
+  return CLAR_OK;
+}
+
+/* Checks the arguments and returns the signal frames are cut from (pcm, or
+ * its reflect-padded copy). */
+static int
+prepare_signal (clar_mel *m, const float *pcm, size_t n, float *out, size_t n_frames,
+                const float **sig)
 {
   const clar_mel_params *p;
-  const float *sig;
-  size_t T, nf, K;
+  size_t T;
   if (!m || !pcm || !out)
     return CLAR_ERR_INVALID_ARGUMENT;
   p = &m->p;
@@ -269,14 +299,10 @@ clar_mel_compute (clar_mel *m, const float *pcm, size_t n, float *out,
     return CLAR_ERR_INVALID_ARGUMENT;
   if (!clar_all_finite (pcm, n))
     return CLAR_ERR_NONFINITE;
-  K = (size_t) m->n_freqs;
-  nf = (size_t) p->n_fft;
-  if (clar_grow_floats (&m->power, &m->power_cap, T * K))
-    return CLAR_ERR_NO_MEMORY;
   if (p->center) {
     /* Reflect padding (numpy/torch "reflect": the edge sample is not
      * repeated): x[-i] = x[i], x[n-1+i] = x[n-1-i]. */
-    size_t pad = nf / 2;
+    size_t pad = (size_t) p->n_fft / 2;
     if (clar_grow_floats (&m->padded, &m->padded_cap, n + 2 * pad))
       return CLAR_ERR_NO_MEMORY;
     for (size_t i = 0; i < pad; i++)
@@ -284,20 +310,48 @@ clar_mel_compute (clar_mel *m, const float *pcm, size_t n, float *out,
     memcpy (m->padded + pad, pcm, n * sizeof (float));
     for (size_t i = 0; i < pad; i++)
       m->padded[pad + n + i] = pcm[n - 2 - i];
-    sig = m->padded;
+    *sig = m->padded;
   } else {
-    sig = pcm;
+    *sig = pcm;
   }
-  /* The power spectrum is stored transposed, [K][T], so that the filterbank
-   * product runs along time (clar_banded_matmul). */
-  for (size_t t = 0; t < T; t++) {
-    clar_window_frame (m->fft_in, sig + t * (size_t) p->hop_length, m->window, nf);
-    fftw_execute (m->plan);
-    /* fftw_complex may be double[2] or double _Complex (if <complex.h> came
-     * first); both have the same layout (FFTW manual 4.1.1). */
-    clar_power_column ((const double *) m->fft_out, K, m->power, T, t);
+  return CLAR_OK;
+}
+
+int
+clar_mel_compute (clar_mel *m, const float *pcm, size_t n, float *out,
+                  size_t n_frames)
+{
+  const float *sig;
+  int rc = prepare_signal (m, pcm, n, out, n_frames, &sig);
+  if (rc != CLAR_OK)
+    return rc;
+  return frames_into (m, sig, 0, n_frames, out);
+}
+
+int
+clar_mel_compute_except (clar_mel *m, const float *pcm, size_t n, float *out,
+                         size_t n_frames, size_t keep0, size_t keep1)
+{
+  const float *sig;
+  size_t M;
+  int rc;
+  if (keep1 > n_frames)
+    keep1 = n_frames;
+  if (keep0 >= keep1)
+    return clar_mel_compute (m, pcm, n, out, n_frames);
+  if ((rc = prepare_signal (m, pcm, n, out, n_frames, &sig)) != CLAR_OK)
+    return rc;
+  M = (size_t) m->p.n_mels;
+  for (int part = 0; part < 2; part++) {
+    size_t t0 = part ? keep1 : 0, nT = part ? n_frames - keep1 : keep0;
+    if (!nT)
+      continue;
+    if (clar_grow_floats (&m->part, &m->part_cap, M * nT))
+      return CLAR_ERR_NO_MEMORY;
+    if ((rc = frames_into (m, sig, t0, nT, m->part)) != CLAR_OK)
+      return rc;
+    for (size_t b = 0; b < M; b++)
+      memcpy (out + b * n_frames + t0, m->part + b * nT, nT * sizeof (float));
   }
-  clar_banded_matmul (m->fb, m->fb_lo, m->fb_hi, (size_t) p->n_mels, K, m->power, T, out);
-  clar_log_offset (out, (size_t) p->n_mels * T, p->log_offset);
   return CLAR_OK;
 }

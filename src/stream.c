@@ -8,6 +8,7 @@
 
 #include <clar/stream.h>
 #include "model-private.h"
+#include "stream-private.h"
 
 struct clar_stream {
   clar_session *session;
@@ -30,6 +31,14 @@ struct clar_stream {
   size_t top_cap;
   clar_events *events;         /* owned, nullable */
   float *ev_probs, *ev_sims;   /* n_labels each, for the tracker */
+  /* Log-mel of the last computed window (mel_prev, starting at prev_start)
+   * and of the current one: frames the two windows share are copied, not
+   * recomputed (compute once per hop). */
+  float *mel_cur, *mel_prev;
+  size_t mel_cap;
+  int prev_valid;
+  uint64_t prev_start;
+  uint64_t frames_reused, frames_computed;
 };
 
 void
@@ -129,6 +138,8 @@ clar_stream_free (clar_stream *s)
   if (s->owns_session)
     clar_session_free (s->session);
   free (s->ring);
+  free (s->mel_cur);
+  free (s->mel_prev);
   free (s->embedding);
   free (s->top);
   clar_events_free (s->events);
@@ -294,6 +305,7 @@ clar_stream_reset (clar_stream *s)
   s->index = 0;
   if (s->events)
     clar_events_flush (s->events);
+  s->prev_valid = 0;
 }
 
 uint64_t
@@ -398,6 +410,77 @@ slide (clar_stream *s)
   s->index++;
 }
 
+/* Frames [*u0, *u1) of the current window equal frames [*u0 + d, *u1 + d)
+ * of the previous one when it started hop = d * hop_length samples earlier:
+ * both read only samples inside both windows, i.e. no padding. A frame t
+ * reads samples [t hl - pad, t hl - pad + n_fft) of its window (pad =
+ * n_fft/2 with center, else 0), so it is free of padding for t in
+ * [tlo, thi]. Returns 0 when nothing can be shared. */
+static int
+shared_frames (const clar_stream *s, size_t T, size_t *u0, size_t *u1)
+{
+  const clar_mel_params *p = &s->info->mel;
+  size_t hl = (size_t) p->hop_length, nf = (size_t) p->n_fft;
+  size_t pad = p->center ? nf / 2 : 0, d, tlo, thi;
+  if (!s->prev_valid || s->prev_start + s->hop != s->window_start || s->hop >= s->window
+      || s->hop % hl != 0 || s->window + pad < nf)
+    return 0;
+  d = s->hop / hl;
+  tlo = (pad + hl - 1) / hl;
+  thi = (s->window + pad - nf) / hl;
+  if (thi >= T)
+    thi = T - 1;
+  if (thi < tlo + d)
+    return 0;
+  *u0 = tlo;
+  *u1 = thi - d + 1;
+  return 1;
+}
+
+/* The log-mel of the ring (sharing the previous window's frames where it
+ * can) and the embedding. */
+static int
+window_mel_and_encode (clar_stream *s, int padded)
+{
+  const size_t M = (size_t) s->info->mel.n_mels;
+  size_t T = clar_session_n_frames (s->session, s->window), u0, u1;
+  clar_mel *mel = clar_session_mel (s->session);
+  float *tmp;
+  int rc;
+  if (s->mel_cap < M * T) {
+    float *a = realloc (s->mel_cur, M * T * sizeof (float));
+    float *b = a ? realloc (s->mel_prev, M * T * sizeof (float)) : NULL;
+    if (a)
+      s->mel_cur = a;
+    if (!a || !b)
+      return CLAR_ERR_NO_MEMORY;
+    s->mel_prev = b;
+    s->mel_cap = M * T;
+  }
+  if (!padded && shared_frames (s, T, &u0, &u1)) {
+    size_t d = s->hop / (size_t) s->info->mel.hop_length;
+    for (size_t b = 0; b < M; b++)
+      memcpy (s->mel_cur + b * T + u0, s->mel_prev + b * T + u0 + d, (u1 - u0) * sizeof (float));
+    rc = clar_mel_compute_except (mel, s->ring, s->window, s->mel_cur, T, u0, u1);
+    s->frames_reused += u1 - u0;
+    s->frames_computed += T - (u1 - u0);
+  } else {
+    rc = clar_mel_compute (mel, s->ring, s->window, s->mel_cur, T);
+    s->frames_computed += T;
+  }
+  s->prev_valid = 0;
+  if (rc != CLAR_OK)
+    return rc;
+  /* The current window's frames become the previous ones (a padded window
+   * is the last before a reset: never shared). */
+  tmp = s->mel_prev;
+  s->mel_prev = s->mel_cur;
+  s->mel_cur = tmp;
+  s->prev_valid = !padded;
+  s->prev_start = s->window_start;
+  return clar_session_encode (s->session, s->mel_prev, T, s->embedding);
+}
+
 /* RMS, the silence test, the encoder and the labels of the ring. */
 static int
 compute_ring (clar_stream *s, clar_window_result *r)
@@ -420,13 +503,15 @@ compute_ring (clar_stream *s, clar_window_result *r)
   r->rms = sqrt (ss / (double) s->window);
   if (!isfinite (r->rms)) {
     r->rms = NAN;
+    s->prev_valid = 0;
     return CLAR_ERR_NONFINITE;
   }
   if (s->min_rms > 0.0 && r->rms < s->min_rms) {
     r->silent = 1;
+    s->prev_valid = 0;
     return s->events ? feed_events (s, r) : CLAR_OK;
   }
-  rc = clar_session_embed (s->session, s->ring, s->window, s->embedding);
+  rc = window_mel_and_encode (s, r->padded);
   if (rc != CLAR_OK)
     return rc;
   r->embedding = s->embedding;
@@ -471,6 +556,7 @@ clar_stream_skip (clar_stream *s, clar_window_result *r)
     return CLAR_ERR_INVALID_ARGUMENT;
   if (r)
     fill_header (s, r, s->window, 0);
+  s->prev_valid = 0;
   slide (s);
   return CLAR_OK;
 }
@@ -498,5 +584,15 @@ clar_stream_flush (clar_stream *s, clar_window_result *r)
   s->window_start = s->position;
   if (s->events)
     clar_events_flush (s->events);
+  s->prev_valid = 0;
   return rc;
+}
+
+void
+clar_stream_frame_stats (const clar_stream *s, uint64_t *computed, uint64_t *reused)
+{
+  if (computed)
+    *computed = s ? s->frames_computed : 0;
+  if (reused)
+    *reused = s ? s->frames_reused : 0;
 }

@@ -137,6 +137,16 @@ test_windows (void)
     n_win++;
   }
   CHECK_EQ_INT (n_win, 5);
+  {
+    /* Compute once per hop: windows 1..4 took 47 of their 101 log-mel frames
+     * from the window before (frames 2..48 = its frames 52..98, the frames
+     * whose FFT reads no padding in either window), and the embeddings
+     * above are still bit-identical to the window-at-a-time ones. */
+    uint64_t computed, reused;
+    clar_stream_frame_stats (st, &computed, &reused);
+    CHECK_EQ_INT (reused, 4 * 47);
+    CHECK_EQ_INT (computed, 101 + 4 * 54);
+  }
   CHECK_EQ_INT (clar_stream_position (st), n);
   CHECK_EQ_INT (clar_stream_fill (st), 11000);
   CHECK_EQ_INT (clar_stream_flush (st, &r), CLAR_OK);
@@ -222,6 +232,11 @@ test_hop_gap_skip (void)
     k++;
   }
   CHECK_EQ_INT (k, 3);                  /* 0, 20000, 40000 */
+  {
+    uint64_t reused;
+    clar_stream_frame_stats (st, NULL, &reused);
+    CHECK_EQ_INT (reused, 0);
+  }
   /* Inside the gap after the last window: nothing to flush. */
   CHECK_EQ_INT (clar_stream_flush (st, &r), CLAR_ERR_INPUT_TOO_SHORT);
   free (pcm);
@@ -320,6 +335,71 @@ test_nonfinite_and_silence (void)
   CHECK_EQ_INT (clar_stream_compute (st, &r), CLAR_OK);
   CHECK (!r.silent && r.embedding != NULL);
   free (pcm);
+  clar_stream_free (st);
+  clar_model_unref (m);
+}
+
+/* Frames are shared only between windows exactly one hop apart, both
+ * computed: not across a skipped window, a silent one, a reset, or with a
+ * hop that is not a multiple of the mel hop; each window still equals its
+ * window-at-a-time embedding. */
+static void
+test_reuse_rules (void)
+{
+  clar_model *m = small_model ();
+  clar_error err;
+  clar_stream_params p;
+  clar_stream *st;
+  clar_session *ref;
+  const size_t n = 6 * H;
+  float *pcm = signal (n), emb[8];
+  clar_window_result r;
+  uint64_t reused;
+  size_t pos = 0, used, k = 0;
+  if (!m)
+    return;
+  clar_stream_params_init (&p);
+  p.hop_samples = 4000;                 /* 25 mel hops: 1 + 49 - 25 = 72 shared frames */
+  st = clar_stream_new (m, &p, &err);
+  ref = clar_session_new (m, &err);
+  /* Windows 0..8 (start k * 4000); skip window 3. */
+  while (pos < n) {
+    int ready = clar_stream_push_f32 (st, pcm + pos, n - pos, &used);
+    pos += used;
+    if (!ready)
+      continue;
+    if (k == 3) {
+      CHECK_EQ_INT (clar_stream_skip (st, &r), CLAR_OK);
+    } else {
+      CHECK_EQ_INT (clar_stream_compute (st, &r), CLAR_OK);
+      CHECK_EQ_INT (clar_session_embed (ref, pcm + k * 4000, W, emb), CLAR_OK);
+      CHECK_MSG (memcmp (emb, r.embedding, sizeof emb) == 0, "window %zu differs", k);
+    }
+    k++;
+  }
+  CHECK_EQ_INT (k, 9);
+  /* Windows 1, 2, 5, 6, 7, 8 share with the one before; 4 follows a skip. */
+  clar_stream_frame_stats (st, NULL, &reused);
+  CHECK_EQ_INT (reused, 6 * 72);
+  /* A hop of 4001 samples is not a whole number of mel hops: nothing shared. */
+  CHECK_EQ_INT (clar_stream_set_window (st, W, 4001, &err), CLAR_OK);
+  for (pos = 0, k = 0; pos < n;) {
+    int ready = clar_stream_push_f32 (st, pcm + pos, n - pos, &used);
+    pos += used;
+    if (!ready)
+      continue;
+    CHECK_EQ_INT (clar_stream_compute (st, &r), CLAR_OK);
+    CHECK_EQ_INT (clar_session_embed (ref, pcm + k * 4001, W, emb), CLAR_OK);
+    CHECK (memcmp (emb, r.embedding, sizeof emb) == 0);
+    k++;
+  }
+  {
+    uint64_t again;
+    clar_stream_frame_stats (st, NULL, &again);
+    CHECK_EQ_INT (again, reused);
+  }
+  free (pcm);
+  clar_session_free (ref);
   clar_stream_free (st);
   clar_model_unref (m);
 }
@@ -525,6 +605,7 @@ main (void)
   CLAR_TEST_RUN (test_hop_gap_skip);
   CLAR_TEST_RUN (test_s16_and_gap);
   CLAR_TEST_RUN (test_nonfinite_and_silence);
+  CLAR_TEST_RUN (test_reuse_rules);
   CLAR_TEST_RUN (test_bad_settings);
   CLAR_TEST_RUN (test_events);
   CLAR_TEST_EXIT ();

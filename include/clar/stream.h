@@ -177,6 +177,15 @@ CLAR_API void clar_stream_reset (clar_stream *s);
 /* Samples pushed since the last reset (the offset of the next sample). */
 CLAR_API uint64_t clar_stream_position (const clar_stream *s);
 
+/* Log-mel frames computed and frames shared with the previous window
+ * since the stream was created (each nullable). Overlapping windows (hop <
+ * window, hop a multiple of the mel hop) share the frames whose FFT reads
+ * only samples inside both windows: with the shipped model's 1 s window and
+ * 0.5 s hop, 47 of each window's 101 frames are copied from the previous
+ * window instead of recomputed, bit-identically. */
+CLAR_API void clar_stream_frame_stats (const clar_stream *s, uint64_t *computed,
+                                       uint64_t *reused);
+
 /* Samples of the window in progress (0 .. window). */
 CLAR_API size_t clar_stream_fill (const clar_stream *s);
 
