@@ -1188,6 +1188,7 @@ mqtt_worker (gpointer data)
 
 /* ---- start / stop -------------------------------------------------------- */
 
+#ifdef HAVE_MOSQUITTO
 /* A publishable MQTT topic: not empty, valid UTF-8, no wildcard, no NUL
  * (MQTT 3.1.1 sections 4.7.1 and 4.7.3). */
 static gboolean
@@ -1195,6 +1196,7 @@ topic_valid (const gchar *t)
 {
   return t[0] && strlen (t) < 65536 && g_utf8_validate (t, -1, NULL) && !strpbrk (t, "+#");
 }
+#endif
 
 static gboolean
 gst_clar_publish_start (GstBaseTransform *trans)

@@ -93,6 +93,7 @@ harness_with (GstElement **e, const gchar *first_prop, ...)
   return h;
 }
 
+#ifdef HAVE_MOSQUITTO
 static guint64
 get_u64_prop (GstElement *e, const gchar *name)
 {
@@ -100,6 +101,7 @@ get_u64_prop (GstElement *e, const gchar *name)
   g_object_get (e, name, &v, NULL);
   return v;
 }
+#endif
 
 GST_START_TEST (test_file_windows)
 {
