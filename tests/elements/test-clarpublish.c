@@ -81,11 +81,14 @@ get_str (const clar_json *j, const gchar *key)
 /* A harness around a clarpublish configured before it starts (the harness
  * sets its element to PLAYING at once). */
 static GstHarness *
-harness_with (GstElement **e, const gchar *first_prop, ...)
+harness_with (GstElement **e, GstBus *bus, const gchar *first_prop, ...)
 {
   va_list ap;
   GstHarness *h;
   *e = gst_element_factory_make ("clarpublish", NULL);
+  /* The bus first: the publishing thread may post as soon as it starts. */
+  if (bus)
+    gst_element_set_bus (*e, bus);
   va_start (ap, first_prop);
   g_object_set_valist (G_OBJECT (*e), first_prop, ap);
   va_end (ap);
@@ -107,7 +110,7 @@ GST_START_TEST (test_file_windows)
 {
   gchar *path = g_build_filename (tmpdir, "windows.jsonl", NULL);
   GstElement *e;
-  GstHarness *h = harness_with (&e, "location", path, "stream-id", "mic-1",
+  GstHarness *h = harness_with (&e, NULL, "location", path, "stream-id", "mic-1",
       "include-embedding", TRUE, "stats-interval", (guint64) 0, NULL);
   GstSegment seg;
   gchar **lines;
@@ -167,7 +170,7 @@ GST_START_TEST (test_file_escaping_and_events)
 {
   gchar *path = g_build_filename (tmpdir, "escape.jsonl", NULL);
   GstElement *e;
-  GstHarness *h = harness_with (&e, "location", path, "stream-id", "s\"1",
+  GstHarness *h = harness_with (&e, NULL, "location", path, "stream-id", "s\"1",
       "stats-interval", (guint64) 0, NULL);
   const gchar *nasty = "a \"dog\"\\ \x01\t\n\xff\xfe end \xc3\xa9";
   GstStructure *s;
@@ -245,8 +248,7 @@ GST_START_TEST (test_file_write_error)
 
   if (!g_file_test ("/dev/full", G_FILE_TEST_EXISTS))
     return;
-  h = harness_with (&e, "location", "/dev/full", NULL);
-  gst_element_set_bus (h->element, bus);
+  h = harness_with (&e, bus, "location", "/dev/full", NULL);
   gst_harness_set_src_caps_str (h, "audio/x-raw,format=F32LE,rate=16000,channels=1,"
       "layout=interleaved");
   gst_harness_push (h, window_buffer (0, "x"));
@@ -319,9 +321,8 @@ check_no_broker (gint policy)
   getsockname (fd, (struct sockaddr *) &a, &len);
   port = ntohs (a.sin_port);
 
-  h = harness_with (&e, "method", 1, "port", port, "queue-size", 10, "queue-policy", policy,
-      "flush-timeout", (guint64) 0, "stats-interval", (guint64) 50 * GST_MSECOND, NULL);
-  gst_element_set_bus (h->element, bus);
+  h = harness_with (&e, bus, "method", 1, "port", port, "queue-size", 10, "queue-policy",
+      policy, "flush-timeout", (guint64) 0, "stats-interval", (guint64) 50 * GST_MSECOND, NULL);
   gst_harness_set_src_caps_str (h, "audio/x-raw,format=F32LE,rate=16000,channels=1,"
       "layout=interleaved");
   t0 = g_get_monotonic_time ();
