@@ -159,6 +159,13 @@ def main():
         (r"meson introspect _build --buildoptions$", run_plain('"name": "prefix"')),
         (r"gst-inspect-1\.0 -b$", run_plain()),
         (r"gst-inspect-1\.0 clarembed$", run_in_devenv("model-location", "min-rms")),
+        (r"gst-inspect-1\.0 clarpublish$", run_in_devenv("queue-size", "messages-dropped")),
+        (r"gst-launch-1\.0 autoaudiosrc .* clarpublish method=mqtt",
+         "needs an MQTT broker and a microphone; test-clarpublish-mqtt runs live audiotestsrc "
+         "! clarembed ! clarpublish method=mqtt against its own mosquitto on 127.0.0.1"),
+        (r"python3 examples/clar-store\.py",
+         "needs an MQTT broker; test-clarpublish-mqtt runs clar-store.py against its own "
+         "mosquitto on 127.0.0.1 and checks what it stored"),
         (r"rm ~/\.cache/gstreamer-1\.0/registry\.\*\.bin$", run_rm_registry),
         (r"_build/tools/clar-mkmodel -o FILE$", run_mkmodel),
         (r"meson test -C _build -v test_mel_torchaudio test_encoder_torch$",
