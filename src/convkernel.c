@@ -12,12 +12,12 @@
 #endif
 
 /* Register blocking: MR output channels x NR output positions per
- * micro-kernel call, accumulated in MR * NR / lanes vector registers (16 of
+ * micro-kernel call, accumulated in MR * NR / lanes vector registers (24 of
  * the 32 zmm, 12 of the 16 ymm), with NR / lanes loads of the input and MR
  * broadcasts of the weights per multiply-add step. */
 #define MR512 8
-#define NV512 2                 /* vectors of 16 floats: NR = 32 */
-#define NR512 (NV512 * 16)
+#define NV512 3                 /* vectors of 16 floats: NR = 48, tails of 16 or 32 */
+#define NR512 16                /* what the extended output is rounded to */
 #define MR256 4
 #define NV256 3                 /* vectors of 8 floats: NR = 24 */
 #define NR256 (NV256 * 8)
@@ -130,49 +130,55 @@ clar_conv2d_direct_scratch (int C, int H, int W, int O, int k, int pad)
 
 #ifdef CLAR_HAVE_X86_KERNELS
 
-/* y[r][0 .. NR) = bias[r] + sum_q w[r][q] * x[off[q] + 0 .. NR) for the
- * rows r < mr (rows mr .. MR-1 repeat row mr-1 and are not stored). */
-__attribute__((target ("avx512f")))
-static void
-tile_avx512 (const float *x, const int *off, int K, const float *w, int mr,
-             const float *bias, int relu, float *y, size_t ldy)
-{
-  __m512 acc[MR512][NV512];
-  const float *wr[MR512];
-#pragma GCC unroll 8
-  for (int r = 0; r < MR512; r++) {
-    int rr = r < mr ? r : mr - 1;
-    __m512 b0 = bias ? _mm512_set1_ps (bias[rr]) : _mm512_setzero_ps ();
-    wr[r] = w + (size_t) rr * K;
-#pragma GCC unroll 8
-    for (int v = 0; v < NV512; v++)
-      acc[r][v] = b0;
-  }
-  for (int q = 0; q < K; q++) {
-    const float *xq = x + off[q];
-    __m512 b[NV512];
-#pragma GCC unroll 8
-    for (int v = 0; v < NV512; v++)
-      b[v] = _mm512_loadu_ps (xq + 16 * v);
-#pragma GCC unroll 8
-    for (int r = 0; r < MR512; r++) {
-      __m512 a = _mm512_set1_ps (wr[r][q]);
-#pragma GCC unroll 8
-      for (int v = 0; v < NV512; v++)
-        acc[r][v] = _mm512_fmadd_ps (a, b[v], acc[r][v]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < MR512; r++) {
-    if (r >= mr)
-      break;
-#pragma GCC unroll 8
-    for (int v = 0; v < NV512; v++) {
-      __m512 o = relu ? _mm512_max_ps (acc[r][v], _mm512_setzero_ps ()) : acc[r][v];
-      _mm512_storeu_ps (y + (size_t) r * ldy + 16 * v, o);
-    }
-  }
+/* y[r][0 .. NV*16) = bias[r] + sum_q w[r][q] * x[off[q] + 0 .. NV*16) for
+ * the rows r < mr (rows mr .. MR-1 repeat row mr-1 and are not stored).
+ * One function per NV: tiles of 3 vectors, the tail of a row of tiles with
+ * 1 or 2, so that the extended output is only rounded up to 16 floats. */
+#define DEFINE_TILE_AVX512(NV)                                                \
+__attribute__((target ("avx512f")))                                           \
+static void                                                                   \
+tile_avx512_##NV (const float *x, const int *off, int K, const float *w, int mr, \
+                  const float *bias, int relu, float *y, size_t ldy)          \
+{                                                                             \
+  __m512 acc[MR512][NV];                                                      \
+  const float *wr[MR512];                                                     \
+  _Pragma ("GCC unroll 8")                                                    \
+  for (int r = 0; r < MR512; r++) {                                           \
+    int rr = r < mr ? r : mr - 1;                                             \
+    __m512 b0 = bias ? _mm512_set1_ps (bias[rr]) : _mm512_setzero_ps ();      \
+    wr[r] = w + (size_t) rr * K;                                              \
+    _Pragma ("GCC unroll 4")                                                  \
+    for (int v = 0; v < NV; v++)                                              \
+      acc[r][v] = b0;                                                         \
+  }                                                                           \
+  for (int q = 0; q < K; q++) {                                               \
+    const float *xq = x + off[q];                                             \
+    __m512 b[NV];                                                             \
+    _Pragma ("GCC unroll 4")                                                  \
+    for (int v = 0; v < NV; v++)                                              \
+      b[v] = _mm512_loadu_ps (xq + 16 * v);                                   \
+    _Pragma ("GCC unroll 8")                                                  \
+    for (int r = 0; r < MR512; r++) {                                         \
+      __m512 a = _mm512_set1_ps (wr[r][q]);                                   \
+      _Pragma ("GCC unroll 4")                                                \
+      for (int v = 0; v < NV; v++)                                            \
+        acc[r][v] = _mm512_fmadd_ps (a, b[v], acc[r][v]);                     \
+    }                                                                         \
+  }                                                                           \
+  _Pragma ("GCC unroll 8")                                                    \
+  for (int r = 0; r < MR512; r++) {                                           \
+    if (r >= mr)                                                              \
+      break;                                                                  \
+    _Pragma ("GCC unroll 4")                                                  \
+    for (int v = 0; v < NV; v++) {                                            \
+      __m512 o = relu ? _mm512_max_ps (acc[r][v], _mm512_setzero_ps ()) : acc[r][v]; \
+      _mm512_storeu_ps (y + (size_t) r * ldy + 16 * v, o);                    \
+    }                                                                         \
+  }                                                                           \
 }
+DEFINE_TILE_AVX512 (1)
+DEFINE_TILE_AVX512 (2)
+DEFINE_TILE_AVX512 (3)
 
 __attribute__((target ("avx2,fma")))
 static void
@@ -246,16 +252,30 @@ clar_conv2d_direct (clar_kernel_kind kind, const float *x, int C, int H, int W,
         off[q++] = (c * p.Hp + ki) * p.Wp + kj;
   /* Tiles of nr positions, all output channels each, so that the input rows
    * a tile reads stay in L1 across the channel blocks. */
-  for (size_t n0 = 0; n0 < p.Np; n0 += (size_t) nr)
-    for (int o0 = 0; o0 < O; o0 += mr) {
-      int m = O - o0 < mr ? O - o0 : mr;
-      if (kind == CLAR_KERNEL_AVX512)
-        tile_avx512 (xp + n0, off, p.K, w + (size_t) o0 * p.K, m, b ? b + o0 : NULL, relu,
-            ye + (size_t) o0 * p.Np + n0, p.Np);
-      else
+  if (kind == CLAR_KERNEL_AVX512) {
+    for (size_t n0 = 0; n0 < p.Np;) {
+      size_t nv = (p.Np - n0) / 16 < NV512 ? (p.Np - n0) / 16 : NV512;
+      for (int o0 = 0; o0 < O; o0 += mr) {
+        int m = O - o0 < mr ? O - o0 : mr;
+        const float *wo = w + (size_t) o0 * p.K, *bo = b ? b + o0 : NULL;
+        float *yo = ye + (size_t) o0 * p.Np + n0;
+        if (nv == 3)
+          tile_avx512_3 (xp + n0, off, p.K, wo, m, bo, relu, yo, p.Np);
+        else if (nv == 2)
+          tile_avx512_2 (xp + n0, off, p.K, wo, m, bo, relu, yo, p.Np);
+        else
+          tile_avx512_1 (xp + n0, off, p.K, wo, m, bo, relu, yo, p.Np);
+      }
+      n0 += 16 * nv;
+    }
+  } else {
+    for (size_t n0 = 0; n0 < p.Np; n0 += (size_t) nr)
+      for (int o0 = 0; o0 < O; o0 += mr) {
+        int m = O - o0 < mr ? O - o0 : mr;
         tile_avx2 (xp + n0, off, p.K, w + (size_t) o0 * p.K, m, b ? b + o0 : NULL, relu,
             ye + (size_t) o0 * p.Np + n0, p.Np);
-    }
+      }
+  }
   /* Drop the Wp - Wo columns that straddle the padding. */
   for (int o = 0; o < O; o++)
     for (int i = 0; i < p.Ho; i++)
