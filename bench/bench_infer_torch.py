@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """The PyTorch/torchaudio side of bench/bench-infer.sh, on one thread:
 
-  - the model file's encoder rebuilt as a torch.nn.Sequential with the same
+  - the model file's encoder rebuilt as a torch module (clar_torch.Encoder:
+    the layers in order, residual blocks as x + block(x)) with the same
     weights, torch.jit.trace + torch.jit.freeze, batch 1;
   - torchaudio.transforms.MelSpectrogram + log on one window;
   - the same window through libclar (ctypes), to report max |difference|
@@ -23,9 +24,8 @@ from clar_ctypes import Error, fptr  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
 import torchaudio  # noqa: E402
-from clar_torch import make_layer  # noqa: E402
+from clar_torch import Encoder  # noqa: E402
 
 ROUNDS = 7
 PAIRS = 21
@@ -46,14 +46,13 @@ def read_safetensors(path):
 
 
 def build(meta, tensors):
-    mods = []
-    for layer in json.loads(meta["clar.architecture"]):
-        m = make_layer(layer)
+    arch = json.loads(meta["clar.architecture"])
+    net = Encoder(arch)
+    for layer, m in zip(arch, net.layers):
         for k, v in m.state_dict().items():
             if k != "num_batches_tracked":
                 v.copy_(torch.from_numpy(tensors["encoder.%s.%s" % (layer["name"], k)]))
-        mods.append(m)
-    return nn.Sequential(*mods).eval()
+    return net.eval()
 
 
 def calls_for(fn, seconds):

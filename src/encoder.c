@@ -19,6 +19,9 @@ struct clar_session {
   float *scratch;        /* im2col */
   float *melbuf;         /* for clar_session_embed */
   size_t act_cap, scratch_cap, melbuf_cap;
+  float *skip;           /* residual_begin copies, skip_depth x act_cap */
+  size_t skip_cap;
+  int skip_depth;        /* deepest residual nesting of the layer list */
 };
 
 /* Sizes the activation buffers for n_frames. */
@@ -28,7 +31,7 @@ prepare (clar_session *s, size_t n_frames, clar_error *err)
   const clar_model *m = s->model;
   clar_shape in = { 1, m->info.mel.n_mels, (int) n_frames, 0 };
   size_t act = (size_t) in.c * in.h * in.w, scratch = 1;
-  int rc;
+  int rc, depth = 0, max_depth = 0;
   if (n_frames == s->frames_sized)
     return CLAR_OK;
   if (n_frames > (1u << 22))
@@ -45,6 +48,10 @@ prepare (clar_session *s, size_t n_frames, clar_error *err)
     size_t n = (size_t) sh->c * sh->h * sh->w;
     if (n > act)
       act = n;
+    if (m->layers[i].op == CLAR_OP_RESIDUAL_BEGIN && ++depth > max_depth)
+      max_depth = depth;
+    else if (m->layers[i].op == CLAR_OP_RESIDUAL_ADD)
+      depth--;
     if (m->layers[i].op == CLAR_OP_CONV2D) {
       size_t cols = (size_t) prev->c * m->layers[i].kernel * m->layers[i].kernel * sh->h * sh->w;
       size_t direct = clar_conv2d_direct_scratch (prev->c, prev->h, prev->w, m->layers[i].out,
@@ -63,6 +70,9 @@ prepare (clar_session *s, size_t n_frames, clar_error *err)
       return clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory for activations");
     s->act[1] = nb;
   }
+  s->skip_depth = max_depth;
+  if (max_depth && clar_grow_floats (&s->skip, &s->skip_cap, (size_t) max_depth * s->act_cap))
+    return clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory for activations");
   s->frames_sized = n_frames;
   return CLAR_OK;
 }
@@ -103,6 +113,7 @@ clar_session_free (clar_session *s)
   free (s->act[1]);
   free (s->scratch);
   free (s->melbuf);
+  free (s->skip);
   free (s);
 }
 
@@ -140,7 +151,7 @@ clar_session_encode_raw (clar_session *s, const float *mel, size_t n_frames,
   const clar_model *m;
   clar_shape cur;
   const float *x;
-  int which = 0, rc, relu_done = 0;
+  int which = 0, rc, relu_done = 0, depth = 0;
   const clar_kernel_kind kernel = clar_kernel_active ();
   if (!s || !mel || !output)
     return CLAR_ERR_INVALID_ARGUMENT;
@@ -207,6 +218,28 @@ clar_session_encode_raw (clar_session *s, const float *mel, size_t n_frames,
         break;
       case CLAR_OP_LINEAR:
         clar_linear_forward (x, 1, l->in, l->weight, l->bias, l->out, y);
+        break;
+      case CLAR_OP_DWCONV2D:
+        clar_dwconv2d_forward (x, 1, cur.c, cur.h, cur.w, l->weight, l->bias, l->kernel,
+            l->pad, l->stride, y);
+        break;
+      case CLAR_OP_RESIDUAL_BEGIN:
+        /* The block's layers overwrite the ping-pong buffers: keep a copy. */
+        memcpy (s->skip + (size_t) depth++ * s->act_cap, x,
+            (size_t) cur.c * cur.h * cur.w * sizeof (float));
+        y = (float *) x;
+        in_place = 1;
+        break;
+      case CLAR_OP_RESIDUAL_ADD:
+        depth--;
+        if (x == mel) {
+          memcpy (y, x, (size_t) cur.c * cur.h * cur.w * sizeof (float));
+        } else {
+          y = (float *) x;
+          in_place = 1;
+        }
+        clar_residual_add_forward (y, s->skip + (size_t) depth * s->act_cap,
+            (size_t) cur.c * cur.h * cur.w);
         break;
     }
     if (!in_place)

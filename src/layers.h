@@ -34,6 +34,9 @@ void clar_col2im_ld (const float *cols, int C, int H, int W, int k, int pad,
 
 /* Output spatial size of a stride-1 conv. */
 static inline int clar_conv_out (int in, int k, int pad) { return in + 2 * pad - k + 1; }
+/* Output size of a conv with stride s (floor, as PyTorch's Conv2d). */
+static inline int clar_dwconv_out (int in, int k, int pad, int s)
+{ return in + 2 * pad < k ? 0 : (in + 2 * pad - k) / s + 1; }
 /* Output size of a pooling layer with kernel = stride = k (floor). */
 static inline int clar_pool_out (int in, int k) { return in / k; }
 
@@ -71,5 +74,17 @@ void clar_batchnorm2d_inference (float *x, int N, int C, int HW,
 /* y[N,O] = x[N,n_in] * w[O,n_in]^T + b[O] (b nullable), one cblas_sgemm. */
 void clar_linear_forward (const float *x, int N, int n_in, const float *w,
                           const float *b, int O, float *y);
+
+/* ---- residual depthwise-separable blocks (layers-ds.c) ---- */
+
+/* Depthwise convolution (groups = C): y[n,c] = conv(x[n,c], w[c,0]) + b[c]
+ * (b nullable), k x k, zero padding pad, stride s; Ho = clar_dwconv_out (H,
+ * k, pad, s), Wo likewise. Needs no scratch. */
+void clar_dwconv2d_forward (const float *x, int N, int C, int H, int W,
+                            const float *w, const float *b, int k, int pad,
+                            int s, float *y);
+
+/* y[i] += x[i] over n values (the residual connection). */
+void clar_residual_add_forward (float *y, const float *x, size_t n);
 
 #endif

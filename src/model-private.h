@@ -13,17 +13,25 @@ typedef enum clar_op {
   CLAR_OP_MAXPOOL2D,
   CLAR_OP_AVGPOOL2D,
   CLAR_OP_GLOBAL_AVG_POOL,
-  CLAR_OP_LINEAR
+  CLAR_OP_LINEAR,
+  /* Appended for the residual depthwise-separable encoders (dsres): */
+  CLAR_OP_DWCONV2D,          /* depthwise conv, one k x k filter per channel */
+  CLAR_OP_RESIDUAL_BEGIN,    /* pushes the current activation */
+  CLAR_OP_RESIDUAL_ADD       /* pops it and adds it to the current one */
 } clar_op;
+
+/* Deepest nesting of residual_begin/residual_add pairs a layer list may use. */
+#define CLAR_RESIDUAL_MAX_DEPTH 8
 
 typedef struct clar_layer {
   clar_op op;
   char name[64];        /* conv2d, batchnorm2d, linear; "" otherwise */
   int in, out;          /* channels / features (conv2d, linear); C for bn */
-  int kernel, pad;      /* conv2d; kernel for pooling */
+  int kernel, pad;      /* conv2d, dwconv2d; kernel for pooling */
   float eps;            /* batchnorm2d */
   /* Borrowed pointers into the model's tensor storage (NULL when unused). */
   const float *weight, *bias, *running_mean, *running_var;
+  int stride;           /* dwconv2d (1 elsewhere) */
 } clar_layer;
 
 struct clar_model {
@@ -63,6 +71,13 @@ int clar_architecture_parse (const char *json, clar_layer **layers,
  * conv3x3 blocks (batch-norm folded into the conv bias at export) with 2x2
  * max pooling, global average pooling and a 128-d embedding layer. */
 const char *clar_default_architecture (void);
+
+/* A named layer list for clar-train --arch and clar-mkmodel --arch:
+ * "cnn4" (the default above) or "dsres" (residual depthwise-separable
+ * blocks, see model.c). NULL for an unknown name. */
+const char *clar_architecture_by_name (const char *name);
+/* The names clar_architecture_by_name accepts, NULL-terminated. */
+const char *const *clar_architecture_names (void);
 
 /* Writes every clar.* metadata key of model.h (front end from mel, the
  * layer list, sizes, name/description) and the HTK mel filterbank tensor

@@ -28,11 +28,73 @@ clar_default_architecture (void)
     "]";
 }
 
+/* dsres: a MobileNetV2-style encoder (Sandler et al. 2018, "MobileNetV2:
+ * Inverted residuals and linear bottlenecks", table 1 and fig. 4), the block
+ * EfficientAT uses for audio (Schmid et al. 2023, "Efficient large-scale
+ * audio tagging via transformer-to-CNN knowledge distillation"): a 3x3 stem
+ * with 2x2 max pooling, then inverted-residual blocks of 1x1 expansion (ReLU),
+ * 3x3 depthwise (ReLU; stride 2 where the block downsamples) and a linear
+ * 1x1 projection, with the input added back when the block keeps its shape;
+ * a 1x1 conv to 256 channels, global average pooling and the 128-d
+ * embedding. Batch-norm after every conv is folded into its bias at export.
+ * 101.9 MFLOP per 1 s window (64 x 101 log-mel; clar_model_flops). */
+#define DS_Q(x) #x
+#define DS_CONV1(n, i, o) \
+  "{\"op\":\"conv2d\",\"name\":\"" n "\",\"in\":" DS_Q (i) ",\"out\":" DS_Q (o) \
+  ",\"kernel\":1,\"pad\":0},"
+#define DS_DW(n, c, s) \
+  "{\"op\":\"dwconv2d\",\"name\":\"" n "\",\"channels\":" DS_Q (c) \
+  ",\"kernel\":3,\"pad\":1,\"stride\":" DS_Q (s) "},"
+#define DS_RELU "{\"op\":\"relu\"},"
+/* Inverted residual block: expand to e channels, depthwise with stride s,
+ * project to o channels. */
+#define DS_BODY(n, i, e, o, s) \
+  DS_CONV1 (n "e", i, e) DS_RELU DS_DW (n "d", e, s) DS_RELU DS_CONV1 (n "p", e, o)
+#define DS_RES(n, c, e) \
+  "{\"op\":\"residual_begin\"}," DS_BODY (n, c, e, c, 1) "{\"op\":\"residual_add\"},"
+#define DS_DOWN(n, i, e, o) DS_BODY (n, i, e, o, 2)
+
+static const char dsres_arch[] = "["
+  "{\"op\":\"conv2d\",\"name\":\"stem\",\"in\":1,\"out\":32,\"kernel\":3,\"pad\":1},"
+  DS_RELU "{\"op\":\"maxpool2d\",\"kernel\":2},"
+  DS_RES ("b1", 32, 64)
+  DS_DOWN ("b2", 32, 96, 48)
+  DS_RES ("b3", 48, 144) DS_RES ("b4", 48, 144)
+  DS_DOWN ("b5", 48, 144, 80)
+  DS_RES ("b6", 80, 240) DS_RES ("b7", 80, 240)
+  DS_DOWN ("b8", 80, 240, 128)
+  DS_RES ("b9", 128, 384) DS_RES ("b10", 128, 384)
+  DS_CONV1 ("head", 128, 256) DS_RELU
+  "{\"op\":\"global_avg_pool\"},"
+  "{\"op\":\"linear\",\"name\":\"embed\",\"in\":256,\"out\":128}"
+  "]";
+
+static const char *const arch_names[] = { "cnn4", "dsres", NULL };
+
+const char *const *
+clar_architecture_names (void)
+{
+  return arch_names;
+}
+
+const char *
+clar_architecture_by_name (const char *name)
+{
+  if (!name)
+    return NULL;
+  if (strcmp (name, "cnn4") == 0)
+    return clar_default_architecture ();
+  if (strcmp (name, "dsres") == 0)
+    return dsres_arch;
+  return NULL;
+}
+
 static const struct { const char *name; clar_op op; } op_names[] = {
   { "conv2d", CLAR_OP_CONV2D }, { "batchnorm2d", CLAR_OP_BATCHNORM2D },
   { "relu", CLAR_OP_RELU }, { "maxpool2d", CLAR_OP_MAXPOOL2D },
   { "avgpool2d", CLAR_OP_AVGPOOL2D }, { "global_avg_pool", CLAR_OP_GLOBAL_AVG_POOL },
-  { "linear", CLAR_OP_LINEAR },
+  { "linear", CLAR_OP_LINEAR }, { "dwconv2d", CLAR_OP_DWCONV2D },
+  { "residual_begin", CLAR_OP_RESIDUAL_BEGIN }, { "residual_add", CLAR_OP_RESIDUAL_ADD },
 };
 
 #define MAX_LAYERS 256
@@ -60,7 +122,7 @@ clar_architecture_parse (const char *json, clar_layer **layers,
   clar_json *arr = NULL;
   clar_layer *ls = NULL;
   char jerr[128];
-  int rc = CLAR_OK;
+  int rc = CLAR_OK, depth = 0;
 
   *layers = NULL;
   *n_layers = 0;
@@ -100,7 +162,9 @@ clar_architecture_parse (const char *json, clar_layer **layers,
       break;
     }
     l->op = op_names[k].op;
-    if (l->op == CLAR_OP_CONV2D || l->op == CLAR_OP_BATCHNORM2D || l->op == CLAR_OP_LINEAR) {
+    l->stride = 1;
+    if (l->op == CLAR_OP_CONV2D || l->op == CLAR_OP_BATCHNORM2D || l->op == CLAR_OP_LINEAR
+        || l->op == CLAR_OP_DWCONV2D) {
       name = clar_json_get (o, "name");
       if (!name || name->type != CLAR_JSON_STRING || !name->string[0]
           || strlen (name->string) >= sizeof l->name || strchr (name->string, '.')) {
@@ -157,11 +221,41 @@ clar_architecture_parse (const char *json, clar_layer **layers,
         if (!(rc = layer_int (o, "in", 1, 65536, &l->in, i, err)))
           rc = layer_int (o, "out", 1, 65536, &l->out, i, err);
         break;
+      case CLAR_OP_DWCONV2D:
+        /* Depthwise: groups = channels, one k x k filter per channel. */
+        if ((rc = layer_int (o, "channels", 1, 4096, &l->in, i, err))
+            || (rc = layer_int (o, "kernel", 1, 15, &l->kernel, i, err)))
+          break;
+        l->out = l->in;
+        l->pad = 0;
+        if (clar_json_get (o, "pad")
+            && (rc = layer_int (o, "pad", 0, l->kernel - 1, &l->pad, i, err)))
+          break;
+        if (clar_json_get (o, "stride"))
+          rc = layer_int (o, "stride", 1, 8, &l->stride, i, err);
+        break;
+      case CLAR_OP_RESIDUAL_BEGIN:
+        if (++depth > CLAR_RESIDUAL_MAX_DEPTH)
+          rc = clar_set_error (err, CLAR_ERR_BAD_METADATA,
+              "clar.architecture layer %zu: residual blocks nested deeper than %d", i,
+              CLAR_RESIDUAL_MAX_DEPTH);
+        break;
+      case CLAR_OP_RESIDUAL_ADD:
+        if (depth-- == 0)
+          rc = clar_set_error (err, CLAR_ERR_BAD_METADATA,
+              "clar.architecture layer %zu: residual_add without a residual_begin", i);
+        else if (i > 0 && ls[i - 1].op == CLAR_OP_RESIDUAL_BEGIN)
+          rc = clar_set_error (err, CLAR_ERR_BAD_METADATA,
+              "clar.architecture layer %zu: empty residual block", i);
+        break;
       case CLAR_OP_RELU:
       case CLAR_OP_GLOBAL_AVG_POOL:
         break;
     }
   }
+  if (rc == CLAR_OK && depth != 0)
+    rc = clar_set_error (err, CLAR_ERR_BAD_METADATA,
+        "clar.architecture: %d residual_begin without a residual_add", depth);
   {
     size_t n = arr->n;
     clar_json_free (arr);
@@ -179,10 +273,31 @@ int
 clar_layers_infer_shapes (const clar_layer *layers, size_t n,
                           clar_shape in, clar_shape *shapes)
 {
-  clar_shape s = in;
+  clar_shape s = in, stack[CLAR_RESIDUAL_MAX_DEPTH];
+  int depth = 0;
   for (size_t i = 0; i < n; i++) {
     const clar_layer *l = &layers[i];
     switch (l->op) {
+      case CLAR_OP_DWCONV2D:
+        if (s.flat || s.c != l->in)
+          return CLAR_ERR_DIMENSION_MISMATCH;
+        s.h = clar_dwconv_out (s.h, l->kernel, l->pad, l->stride);
+        s.w = clar_dwconv_out (s.w, l->kernel, l->pad, l->stride);
+        break;
+      case CLAR_OP_RESIDUAL_BEGIN:
+        if (depth == CLAR_RESIDUAL_MAX_DEPTH)
+          return CLAR_ERR_DIMENSION_MISMATCH;
+        stack[depth++] = s;
+        break;
+      case CLAR_OP_RESIDUAL_ADD:
+        /* The block must give back exactly the shape it was given. */
+        if (depth == 0)
+          return CLAR_ERR_DIMENSION_MISMATCH;
+        depth--;
+        if (stack[depth].c != s.c || stack[depth].h != s.h || stack[depth].w != s.w
+            || stack[depth].flat != s.flat)
+          return s.h < 1 || s.w < 1 ? CLAR_ERR_INPUT_TOO_SHORT : CLAR_ERR_DIMENSION_MISMATCH;
+        break;
       case CLAR_OP_CONV2D:
         if (s.flat || s.c != l->in)
           return CLAR_ERR_DIMENSION_MISMATCH;
@@ -332,6 +447,14 @@ bind_layers (clar_model *m, clar_error *err)
         l->bias = bind (m->st, l, "bias", 1, s1, err, &rc);
         l->running_mean = bind (m->st, l, "running_mean", 1, s1, err, &rc);
         l->running_var = bind (m->st, l, "running_var", 1, s1, err, &rc);
+        break;
+      case CLAR_OP_DWCONV2D:
+        /* PyTorch's Conv2d(C, C, k, groups=C) weight layout [C, 1, k, k]. */
+        s4[0] = (size_t) l->in; s4[1] = 1;
+        s4[2] = s4[3] = (size_t) l->kernel;
+        s1[0] = (size_t) l->in;
+        l->weight = bind (m->st, l, "weight", 4, s4, err, &rc);
+        l->bias = bind (m->st, l, "bias", 1, s1, err, &rc);
         break;
       case CLAR_OP_LINEAR:
         s2[0] = (size_t) l->out; s2[1] = (size_t) l->in;
@@ -749,21 +872,27 @@ clar_writer_fingerprint (const clar_st_writer *w, char out[CLAR_FINGERPRINT_SIZE
 double
 clar_model_flops (const clar_model *m, size_t n_frames)
 {
-  clar_shape s = { 1, 0, (int) n_frames, 0 }, prev;
+  clar_shape in = { 1, 0, (int) n_frames, 0 }, *shapes;
   double flops = 0.0;
   if (!m || n_frames == 0 || n_frames > (1u << 24))
     return 0.0;
-  s.h = m->info.mel.n_mels;
+  in.h = m->info.mel.n_mels;
+  shapes = malloc (m->n_layers * sizeof *shapes);
+  if (!shapes || clar_layers_infer_shapes (m->layers, m->n_layers, in, shapes) != CLAR_OK) {
+    free (shapes);
+    return 0.0;
+  }
   for (size_t i = 0; i < m->n_layers; i++) {
     const clar_layer *l = &m->layers[i];
-    prev = s;
-    if (clar_layers_infer_shapes (l, 1, prev, &s) != CLAR_OK)
-      return 0.0;
+    const clar_shape *s = &shapes[i];
     if (l->op == CLAR_OP_CONV2D)
-      flops += 2.0 * s.c * s.h * s.w * (double) l->in * l->kernel * l->kernel;
+      flops += 2.0 * s->c * s->h * s->w * (double) l->in * l->kernel * l->kernel;
+    else if (l->op == CLAR_OP_DWCONV2D)
+      flops += 2.0 * s->c * s->h * s->w * (double) l->kernel * l->kernel;
     else if (l->op == CLAR_OP_LINEAR)
       flops += 2.0 * l->in * (double) l->out;
   }
+  free (shapes);
   return flops;
 }
 

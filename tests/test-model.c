@@ -297,6 +297,185 @@ out:
   clar_model_unref (e);
   clar_model_unref (f);
   clar_model_unref (g);
+/* ---- residual depthwise-separable layers ---- */
+
+/* A model file for any layer list: every tensor the layers need (small
+ * values), defects as in build_and_load. A list that does not parse gets
+ * none (the loader must refuse it before looking for tensors). */
+static int
+load_arch (const char *arch, const defect *d, clar_model **out, clar_error *err)
+{
+  clar_mel_params mel = clar_mel_default_params ();
+  clar_st_writer *w = clar_st_writer_new ();
+  clar_layer *ls = NULL;
+  size_t n = 0, D = 8;
+  void *data;
+  size_t size;
+  int rc;
+  if (clar_architecture_parse (arch, &ls, &n, NULL) == CLAR_OK)
+    for (size_t i = 0; i < n; i++)
+      if (ls[i].op == CLAR_OP_LINEAR)
+        D = (size_t) ls[i].out;
+  clar_model_write_header (w, &mel, 16000, 8000, D, arch, "t", NULL);
+  for (size_t i = 0; i < n; i++) {
+    const clar_layer *l = &ls[i];
+    char wn[96], bn[96];
+    size_t s4[4] = { (size_t) l->out, (size_t) l->in, (size_t) l->kernel, (size_t) l->kernel };
+    size_t s1[1] = { (size_t) l->out }, s2[2] = { (size_t) l->out, (size_t) l->in };
+    snprintf (wn, sizeof wn, "encoder.%s.weight", l->name);
+    snprintf (bn, sizeof bn, "encoder.%s.bias", l->name);
+    if (l->op == CLAR_OP_CONV2D || l->op == CLAR_OP_DWCONV2D) {
+      if (l->op == CLAR_OP_DWCONV2D)
+        s4[1] = 1;
+      add (w, d, wn, 4, s4, 0.05f);
+      add (w, d, bn, 1, s1, 0.01f);
+    } else if (l->op == CLAR_OP_LINEAR) {
+      add (w, d, wn, 2, s2, 0.05f);
+      add (w, d, bn, 1, s1, 0.0f);
+    }
+  }
+  free (ls);
+  clar_st_writer_to_memory (w, &data, &size, NULL);
+  clar_st_writer_free (w);
+  rc = clar_model_load_memory (data, size, out, err);
+  free (data);
+  return rc;
+}
+
+#define RES_HEAD "[{\"op\":\"conv2d\",\"name\":\"c1\",\"in\":1,\"out\":4,\"kernel\":3,\"pad\":1},"
+#define RES_TAIL "{\"op\":\"global_avg_pool\"},{\"op\":\"linear\",\"name\":\"fc\",\"in\":4,\"out\":8}]"
+#define DW(name, extra) "{\"op\":\"dwconv2d\",\"name\":\"" name "\",\"channels\":4" extra "},"
+#define BEGIN "{\"op\":\"residual_begin\"},"
+#define ADD "{\"op\":\"residual_add\"},"
+
+static void
+test_residual_layers (void)
+{
+  /* A valid list: a residual block of 1x1 / depthwise / 1x1, a stride-2
+   * depthwise, nested blocks. */
+  static const char *ok_arch = RES_HEAD
+    BEGIN "{\"op\":\"conv2d\",\"name\":\"e\",\"in\":4,\"out\":6,\"kernel\":1},"
+    "{\"op\":\"relu\"},{\"op\":\"dwconv2d\",\"name\":\"d\",\"channels\":6,\"kernel\":3,\"pad\":1},"
+    "{\"op\":\"conv2d\",\"name\":\"p\",\"in\":6,\"out\":4,\"kernel\":1,\"pad\":0}," ADD
+    DW ("s", ",\"kernel\":3,\"pad\":1,\"stride\":2")
+    BEGIN BEGIN DW ("n", ",\"kernel\":5,\"pad\":2") ADD "{\"op\":\"relu\"}," ADD
+    RES_TAIL;
+  static const struct { const char *arch; int code; const char *needle; } bad[] = {
+    { RES_HEAD ADD RES_TAIL, CLAR_ERR_BAD_METADATA, "residual_add without a residual_begin" },
+    { RES_HEAD BEGIN DW ("d", ",\"kernel\":3,\"pad\":1") RES_TAIL, CLAR_ERR_BAD_METADATA,
+      "1 residual_begin without a residual_add" },
+    { RES_HEAD BEGIN ADD RES_TAIL, CLAR_ERR_BAD_METADATA, "empty residual block" },
+    { RES_HEAD BEGIN BEGIN BEGIN BEGIN BEGIN BEGIN BEGIN BEGIN BEGIN
+      "{\"op\":\"relu\"}," ADD ADD ADD ADD ADD ADD ADD ADD ADD RES_TAIL,
+      CLAR_ERR_BAD_METADATA, "nested deeper than 8" },
+    { RES_HEAD DW ("d", ",\"kernel\":3,\"stride\":0") RES_TAIL, CLAR_ERR_BAD_METADATA,
+      "\"stride\" must be an integer in 1..8" },
+    { RES_HEAD DW ("d", ",\"kernel\":3,\"stride\":9") RES_TAIL, CLAR_ERR_BAD_METADATA,
+      "\"stride\" must be an integer in 1..8" },
+    { RES_HEAD DW ("d", ",\"kernel\":3,\"stride\":1.5") RES_TAIL, CLAR_ERR_BAD_METADATA,
+      "\"stride\"" },
+    { RES_HEAD DW ("d", ",\"kernel\":3,\"pad\":3") RES_TAIL, CLAR_ERR_BAD_METADATA,
+      "\"pad\" must be an integer in 0..2" },
+    { RES_HEAD DW ("d", ",\"kernel\":16") RES_TAIL, CLAR_ERR_BAD_METADATA,
+      "\"kernel\" must be an integer in 1..15" },
+    { RES_HEAD DW ("d", "") RES_TAIL, CLAR_ERR_BAD_METADATA, "missing \"kernel\"" },
+    { RES_HEAD "{\"op\":\"dwconv2d\",\"name\":\"d\",\"kernel\":3}," RES_TAIL,
+      CLAR_ERR_BAD_METADATA, "missing \"channels\"" },
+    { RES_HEAD "{\"op\":\"dwconv2d\",\"channels\":4,\"kernel\":3}," RES_TAIL,
+      CLAR_ERR_BAD_METADATA, "\"name\" must be" },
+    { RES_HEAD DW ("c1", ",\"kernel\":3") RES_TAIL, CLAR_ERR_BAD_METADATA, "used twice" },
+    /* Shapes: a block that downsamples or changes channels cannot be added
+     * back; a depthwise conv over the wrong channel count. */
+    { RES_HEAD BEGIN DW ("d", ",\"kernel\":3,\"pad\":1,\"stride\":2") ADD RES_TAIL,
+      CLAR_ERR_BAD_METADATA, "do not chain" },
+    { RES_HEAD BEGIN DW ("d", ",\"kernel\":3") ADD RES_TAIL, CLAR_ERR_BAD_METADATA,
+      "do not chain" },
+    { RES_HEAD BEGIN "{\"op\":\"conv2d\",\"name\":\"e\",\"in\":4,\"out\":6,\"kernel\":1},"
+      ADD RES_TAIL, CLAR_ERR_BAD_METADATA, "do not chain" },
+    { RES_HEAD "{\"op\":\"dwconv2d\",\"name\":\"d\",\"channels\":5,\"kernel\":3},"
+      RES_TAIL, CLAR_ERR_BAD_METADATA, "do not chain" },
+    { RES_HEAD BEGIN "{\"op\":\"global_avg_pool\"}," ADD
+      "{\"op\":\"linear\",\"name\":\"fc\",\"in\":4,\"out\":8}]",
+      CLAR_ERR_BAD_METADATA, "do not chain" },
+  };
+  defect none = { 0 };
+  clar_model *m = NULL;
+  clar_error err = { 0 };
+  int rc = load_arch (ok_arch, &none, &m, &err);
+  CHECK_MSG (rc == CLAR_OK, "valid residual list: %s", err.message);
+  if (m) {
+    clar_session *s = clar_session_new (m, &err);
+    float mel[64 * 101], emb[8];
+    /* conv 3x3 1->4 at 64x101, 1x1 4->6, dw 3x3 x6, 1x1 6->4 (64x101),
+     * dw stride 2 -> 32x51, dw 5x5 x4 (32x51), linear 4->8. */
+    double want = 2.0 * 64 * 101 * (4 * 9 + 6 * 4 + 6 * 9 + 4 * 6) + 2.0 * 32 * 51 * 4 * 9
+        + 2.0 * 32 * 51 * 4 * 25 + 2.0 * 4 * 8;
+    CHECK_CLOSE (clar_model_flops (m, 101), want, 0.5);
+    /* 1 frame is enough (stride 2 keeps 1): the front end's own minimum,
+     * n_fft/2 + 1 samples for the reflect padding. */
+    CHECK_EQ_INT (clar_model_get_info (m)->min_samples, 257);
+    for (int i = 0; i < 64 * 101; i++)
+      mel[i] = (float) (i % 13) * 0.1f - 0.6f;
+    CHECK_EQ_INT (clar_session_encode_raw (s, mel, 101, emb), CLAR_OK);
+    CHECK_EQ_INT (clar_session_encode_raw (s, mel, 1, emb), CLAR_OK);
+    CHECK (isfinite (emb[0]));
+    clar_session_free (s);
+    clar_model_unref (m);
+  }
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    m = NULL;
+    memset (&err, 0, sizeof err);
+    rc = load_arch (bad[i].arch, &none, &m, &err);
+    CHECK_MSG (rc == bad[i].code && m == NULL && strstr (err.message, bad[i].needle),
+        "bad residual list %zu: got %d \"%s\", want %d \"%s\"", i, rc, err.message,
+        bad[i].code, bad[i].needle);
+    clar_model_unref (m);
+  }
+  /* Depthwise tensors: PyTorch's [C, 1, k, k] layout, finite values. */
+  {
+    defect d = { 0 };
+    d.bad_shape_tensor = "encoder.d.weight";
+    m = NULL;
+    rc = load_arch (ok_arch, &d, &m, &err);
+    CHECK_EQ_INT (rc, CLAR_ERR_BAD_TENSOR);
+    CHECK (strstr (err.message, "encoder.d.weight has shape [7,1,3,3], the architecture needs [6,1,3,3]") != NULL);
+    memset (&d, 0, sizeof d);
+    d.nan_tensor = "encoder.s.bias";
+    rc = load_arch (ok_arch, &d, &m, &err);
+    CHECK_EQ_INT (rc, CLAR_ERR_BAD_TENSOR);
+    CHECK (strstr (err.message, "encoder.s.bias holds a non-finite value") != NULL);
+    memset (&d, 0, sizeof d);
+    d.skip_tensor = "encoder.n.weight";
+    rc = load_arch (ok_arch, &d, &m, &err);
+    CHECK_EQ_INT (rc, CLAR_ERR_MISSING_TENSOR);
+    CHECK (strstr (err.message, "encoder.n.weight is missing") != NULL);
+  }
+}
+
+/* The named layer lists: dsres keeps within the 150 MFLOP budget of issue 18
+ * and chains; cnn4 is the default. */
+static void
+test_named_architectures (void)
+{
+  clar_model *m = NULL;
+  clar_error err;
+  defect none = { 0 };
+  const char *const *names = clar_architecture_names ();
+  CHECK (strcmp (names[0], "cnn4") == 0 && strcmp (names[1], "dsres") == 0 && !names[2]);
+  CHECK (clar_architecture_by_name ("cnn4") == clar_default_architecture ());
+  CHECK (clar_architecture_by_name ("nope") == NULL);
+  CHECK (clar_architecture_by_name (NULL) == NULL);
+  CHECK_EQ_INT (load_arch (clar_architecture_by_name ("dsres"), &none, &m, &err), CLAR_OK);
+  if (m) {
+    double f = clar_model_flops (m, 101);
+    printf ("  dsres: %.2f MFLOP per 101-frame window, %zu layers, min %zu samples\n", f * 1e-6,
+        clar_model_get_info (m)->n_layers, clar_model_get_info (m)->min_samples);
+    CHECK (f > 90e6 && f <= 150e6);
+    CHECK_EQ_INT (clar_model_get_info (m)->embedding_dim, 128);
+    clar_model_unref (m);
+  } else {
+    fprintf (stderr, "dsres: %s\n", err.message);
+  }
 }
 
 int
@@ -307,5 +486,7 @@ main (void)
   CLAR_TEST_RUN (test_truncated_model_file);
   CLAR_TEST_RUN (test_default_architecture);
   CLAR_TEST_RUN (test_fingerprint);
+  CLAR_TEST_RUN (test_residual_layers);
+  CLAR_TEST_RUN (test_named_architectures);
   CLAR_TEST_EXIT ();
 }

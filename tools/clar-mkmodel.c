@@ -43,8 +43,9 @@ static void
 usage (void)
 {
   fprintf (stderr,
-      "usage: clar-mkmodel [--seed N] [--labels \"a;b;c\"] [--architecture JSON]\n"
+      "usage: clar-mkmodel [--seed N] [--labels \"a;b;c\"] [--architecture JSON | --arch NAME]\n"
       "                    [--window SAMPLES] [--hop SAMPLES] [--text-tower] -o FILE\n"
+      "--arch NAME: a named layer list (cnn4 = the default, dsres).\n"
       "--text-tower adds a random text tower (text.h: 256 buckets x 16, char 3-grams).\n"
       "Writes an UNTRAINED, randomly initialised clar model (test fixture).\n");
 }
@@ -68,6 +69,13 @@ main (int argc, char **argv)
     else if (!strcmp (argv[i], "--seed") && i + 1 < argc) seed = strtoull (argv[++i], NULL, 10);
     else if (!strcmp (argv[i], "--labels") && i + 1 < argc) labels_arg = argv[++i];
     else if (!strcmp (argv[i], "--architecture") && i + 1 < argc) arch = argv[++i];
+    else if (!strcmp (argv[i], "--arch") && i + 1 < argc) {
+      arch = clar_architecture_by_name (argv[++i]);
+      if (!arch) {
+        fprintf (stderr, "clar-mkmodel: unknown --arch \"%s\" (cnn4, dsres)\n", argv[i]);
+        return 2;
+      }
+    }
     else if (!strcmp (argv[i], "--window") && i + 1 < argc) window = strtoull (argv[++i], NULL, 10);
     else if (!strcmp (argv[i], "--hop") && i + 1 < argc) hop = strtoull (argv[++i], NULL, 10);
     else if (!strcmp (argv[i], "--text-tower")) text_tower = 1;
@@ -92,17 +100,19 @@ main (int argc, char **argv)
     char name[128];
     size_t shape[4], n;
     float *buf;
-    if (l->op == CLAR_OP_CONV2D || l->op == CLAR_OP_LINEAR) {
-      int k = l->op == CLAR_OP_CONV2D ? l->kernel : 1;
-      size_t fan_in = (size_t) l->in * k * k;
+    if (l->op == CLAR_OP_CONV2D || l->op == CLAR_OP_LINEAR || l->op == CLAR_OP_DWCONV2D) {
+      int k = l->op == CLAR_OP_LINEAR ? 1 : l->kernel;
+      /* A depthwise filter sees one input channel: [C, 1, k, k]. */
+      int cin = l->op == CLAR_OP_DWCONV2D ? 1 : l->in;
+      size_t fan_in = (size_t) cin * k * k;
       float sd = (float) sqrt (2.0 / fan_in);
       n = (size_t) l->out * fan_in;
       buf = malloc (n * sizeof (float));
       for (size_t j = 0; j < n; j++)
         buf[j] = sd * gauss (&seed);
-      shape[0] = (size_t) l->out; shape[1] = (size_t) l->in; shape[2] = shape[3] = (size_t) k;
+      shape[0] = (size_t) l->out; shape[1] = (size_t) cin; shape[2] = shape[3] = (size_t) k;
       snprintf (name, sizeof name, "encoder.%s.weight", l->name);
-      rc = clar_st_writer_add (w, name, shape, l->op == CLAR_OP_CONV2D ? 4 : 2, buf);
+      rc = clar_st_writer_add (w, name, shape, l->op == CLAR_OP_LINEAR ? 2 : 4, buf);
       memset (buf, 0, (size_t) l->out * sizeof (float));
       snprintf (name, sizeof name, "encoder.%s.bias", l->name);
       if (rc == CLAR_OK)

@@ -25,7 +25,21 @@
  *          relu, maxpool2d / avgpool2d ("kernel", stride = kernel, floor),
  *          global_avg_pool (mean over frequency and time -> [C]),
  *          linear (tensors encoder.NAME.weight [out,in], encoder.NAME.bias
- *          [out]). The last layer's output size must equal embedding_dim.
+ *          [out]),
+ *          dwconv2d (depthwise conv, PyTorch's Conv2d(C, C, k, stride,
+ *          pad, groups=C): "name", "channels", "kernel" 1..15, optional
+ *          "pad" 0..kernel-1 and "stride" 1..8 (output floor((n + 2 pad -
+ *          k) / stride) + 1); tensors encoder.NAME.weight [C,1,k,k] and
+ *          encoder.NAME.bias [C]),
+ *          residual_begin / residual_add (no keys: residual_begin keeps the
+ *          current activation, the matching residual_add adds it to its
+ *          input, x + block(x) as in MobileNetV2; pairs nest like brackets,
+ *          at most 8 deep, never empty; the block must give back the shape
+ *          it was given, checked for every input length).
+ *          The last layer's output size must equal embedding_dim.
+ *     Named lists (clar-train --arch, clar-mkmodel --arch): "cnn4", the
+ *     default above, and "dsres", inverted-residual blocks of 1x1 conv,
+ *     3x3 dwconv and 1x1 conv (src/model.c).
  *   clar.labels          JSON array of label names (optional, with tensor
  *                        labels.embeddings [n_labels, embedding_dim])
  *   clar.logit_scale     softmax scale for label scoring, e.g. "10"

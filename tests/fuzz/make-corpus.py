@@ -4,7 +4,8 @@
 
 Usage: make-corpus.py CLAR_MKMODEL DEFAULT_MODEL OUTDIR
 Seeds: tiny valid models from clar-mkmodel (with labels, with a text tower,
-with batchnorm/avgpool layers), the same re-written with a small front end
+with batchnorm/avgpool layers; one with residual depthwise-separable
+blocks), the same re-written with a small front end
 (n_fft 64, 8 mels) so that one fuzz iteration is fast, the shipped default
 model's header with truncated data and truncations of each at interesting
 offsets (inside the length, inside the JSON, inside the data); label files
@@ -20,6 +21,15 @@ ARCH = ('[{"op":"conv2d","name":"c1","in":1,"out":2,"kernel":3,"pad":1},'
         '{"op":"batchnorm2d","name":"bn1","channels":2,"eps":0.00001},{"op":"relu"},'
         '{"op":"maxpool2d","kernel":2},{"op":"avgpool2d","kernel":2},{"op":"global_avg_pool"},'
         '{"op":"linear","name":"embed","in":2,"out":4}]')
+# Residual depthwise-separable blocks (dwconv2d with stride, nested
+# residual_begin/residual_add), as in the dsres encoder.
+RES_ARCH = ('[{"op":"conv2d","name":"c1","in":1,"out":2,"kernel":3,"pad":1},{"op":"relu"},'
+            '{"op":"residual_begin"},{"op":"conv2d","name":"e","in":2,"out":4,"kernel":1},'
+            '{"op":"relu"},{"op":"dwconv2d","name":"d","channels":4,"kernel":3,"pad":1},'
+            '{"op":"residual_begin"},{"op":"relu"},{"op":"residual_add"},'
+            '{"op":"conv2d","name":"p","in":4,"out":2,"kernel":1},{"op":"residual_add"},'
+            '{"op":"dwconv2d","name":"s","channels":2,"kernel":3,"pad":1,"stride":2},'
+            '{"op":"global_avg_pool"},{"op":"linear","name":"embed","in":2,"out":4}]')
 
 
 def split(blob):
@@ -85,11 +95,12 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         models = {}
-        for name, extra in [('tiny-labels', ['--labels', 'a;b;c']),
-                            ('tiny-text', ['--text-tower']),
-                            ('tiny-plain', [])]:
+        for name, arch, extra in [('tiny-labels', ARCH, ['--labels', 'a;b;c']),
+                                  ('tiny-text', ARCH, ['--text-tower']),
+                                  ('tiny-plain', ARCH, []),
+                                  ('tiny-res', RES_ARCH, [])]:
             p = os.path.join(tmp, name)
-            subprocess.run([mkmodel, '--seed', '1', '--architecture', ARCH, '--window', '4000',
+            subprocess.run([mkmodel, '--seed', '1', '--architecture', arch, '--window', '4000',
                             '--hop', '2000', '-o', p] + extra, check=True)
             with open(p, 'rb') as f:
                 models[name] = f.read()
