@@ -386,6 +386,84 @@ clar_global_avg_pool_backward (const float *dy, int N, int C, int H, int W,
   }
 }
 
+/* ---- depthwise convolution ---- */
+
+/* Output columns j of tap kj whose input column j*s + kj - pad lies in
+ * [0, W): the same range as the forward's (layers-ds.c). */
+static void
+dw_tap_range (int W, int Wo, int kj, int pad, int s, int *j0, int *j1)
+{
+  int lo = pad - kj, hi = W - 1 + pad - kj;
+  int a = lo <= 0 ? 0 : (lo + s - 1) / s;
+  int b = hi < 0 ? -1 : hi / s;
+  if (b > Wo - 1)
+    b = Wo - 1;
+  *j0 = a;
+  *j1 = b + 1 > a ? b + 1 : a;
+}
+
+void
+clar_dwconv2d_backward (const float *x, const float *dy, int N, int C, int H,
+                        int W, const float *w, int k, int pad, int s,
+                        float *dw, float *db, float *dx)
+{
+  const int Ho = clar_dwconv_out (H, k, pad, s), Wo = clar_dwconv_out (W, k, pad, s);
+  const size_t pin = (size_t) H * W, pout = (size_t) Ho * Wo;
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < C; c++) {
+    const float *wc = w + (size_t) c * k * k;
+    double acc[15 * 15], bacc = 0;
+    for (int q = 0; q < k * k; q++)
+      acc[q] = 0;
+    for (int n = 0; n < N; n++) {
+      const size_t p = (size_t) n * C + c;
+      const float *xp = x + p * pin, *gp = dy + p * pout;
+      float *dxp = dx ? dx + p * pin : NULL;
+      if (dxp)
+        memset (dxp, 0, pin * sizeof (float));
+      if (db)
+        bacc += sum_f64 (gp, pout);
+      for (int i = 0; i < Ho; i++) {
+        const float *gr = gp + (size_t) i * Wo;
+        for (int ki = 0; ki < k; ki++) {
+          int hi = i * s + ki - pad;
+          if (hi < 0 || hi >= H)
+            continue;
+          for (int kj = 0; kj < k; kj++) {
+            const float *xs = xp + (size_t) hi * W + kj - pad;
+            const float wv = wc[ki * k + kj];
+            float a = 0.0f;
+            int j0, j1;
+            dw_tap_range (W, Wo, kj, pad, s, &j0, &j1);
+            if (s == 1) {
+              for (int j = j0; j < j1; j++)
+                a += gr[j] * xs[j];
+              if (dxp) {
+                float *ds = dxp + (size_t) hi * W + kj - pad;
+                for (int j = j0; j < j1; j++)
+                  ds[j] += wv * gr[j];
+              }
+            } else {
+              for (int j = j0; j < j1; j++)
+                a += gr[j] * xs[(size_t) j * s];
+              if (dxp) {
+                float *ds = dxp + (size_t) hi * W + kj - pad;
+                for (int j = j0; j < j1; j++)
+                  ds[(size_t) j * s] += wv * gr[j];
+              }
+            }
+            acc[ki * k + kj] += a;
+          }
+        }
+      }
+    }
+    for (int q = 0; q < k * k; q++)
+      dw[(size_t) c * k * k + q] += (float) acc[q];
+    if (db)
+      db[c] += (float) bacc;
+  }
+}
+
 void
 clar_linear_backward (const float *x, const float *dy, int N, int n_in, int O,
                       const float *w, float *dw, float *db, float *dx)

@@ -95,6 +95,14 @@ void clar_avgpool2d_backward (const float *dy, int N, int C, int H, int W,
 void clar_global_avg_pool_backward (const float *dy, int N, int C, int H,
                                     int W, float *dx);
 
+/* Adjoint of clar_dwconv2d_forward (layers.h; depthwise, stride s):
+ * dw[C,k,k] += sum over n, outputs of dy * x at the tap, db[C] += sum dy
+ * (nullable), dx (nullable, overwritten) = the taps' w * dy scattered back.
+ * Each channel's sums run over the samples in order on one thread. */
+void clar_dwconv2d_backward (const float *x, const float *dy, int N, int C,
+                             int H, int W, const float *w, int k, int pad,
+                             int s, float *dw, float *db, float *dx);
+
 /* Adjoint of clar_linear_forward (y = x w^T + b): dw[O,n_in] += dy^T x,
  * db[O] += sum_n dy (nullable), dx = dy w (nullable, overwritten). */
 void clar_linear_backward (const float *x, const float *dy, int N, int n_in,

@@ -20,8 +20,10 @@
 static int
 write_folded_conv (clar_st_writer *w, const clar_tlayer *t, const clar_tlayer *bn)
 {
-  size_t per = (size_t) t->in * t->kernel * t->kernel;
-  size_t shape[4] = { (size_t) t->out, (size_t) t->in, (size_t) t->kernel, (size_t) t->kernel };
+  /* A depthwise conv's weight is [C, 1, k, k]. */
+  size_t cin = t->op == CLAR_OP_DWCONV2D ? 1 : (size_t) t->in;
+  size_t per = cin * t->kernel * t->kernel;
+  size_t shape[4] = { (size_t) t->out, cin, (size_t) t->kernel, (size_t) t->kernel };
   size_t bshape[1] = { (size_t) t->out };
   float *wf = malloc (t->W->n * sizeof (float)), *bf = malloc ((size_t) t->out * sizeof (float));
   char name[160];
@@ -84,7 +86,7 @@ clar_net_export (const clar_net *net, const char *path,
       net->cfg.hop_samples, (size_t) net->D, net->arch, NULL, NULL);
   for (size_t i = 0; i < net->nL && rc == CLAR_OK; i++) {
     const clar_tlayer *t = &net->L[i];
-    if (t->op == CLAR_OP_CONV2D) {
+    if (t->op == CLAR_OP_CONV2D || t->op == CLAR_OP_DWCONV2D) {
       rc = write_folded_conv (w, t, net->L[i + 1].inserted_bn ? &net->L[i + 1] : NULL);
     } else if (t->op == CLAR_OP_BATCHNORM2D && !t->inserted_bn) {
       rc = write_bn (w, t);

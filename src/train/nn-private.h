@@ -25,6 +25,8 @@ typedef struct clar_tlayer {
   int32_t *argmax;                 /* max-pool */
   float *xhat;                     /* batch-norm; may alias the input */
   int owns_xhat;
+  int stride;                      /* dwconv2d */
+  size_t partner;                  /* residual_add: its residual_begin */
 } clar_tlayer;
 
 struct clar_net {
@@ -46,6 +48,9 @@ struct clar_net {
   size_t scratch_n;
   int conv_threads;                /* threads of the conv chunk loop */
   float *g0, *g1;                  /* ping-pong gradient buffers */
+  float *gskip;                    /* residual gradients, skip_depth x M x max */
+  size_t gskip_stride;             /* floats per nesting level of gskip */
+  int skip_depth;                  /* deepest residual nesting */
   float *h, *a1, *z, *hn, *hnorm, *wn, *wnorm, *logits;
   float *dh, *dtmp, *dtmp2;        /* head gradients */
   float *views;                    /* clar_train_step: 2N views */

@@ -154,6 +154,7 @@ clar_net_free (clar_net *net)
   free (net->scratch);
   free (net->g0);
   free (net->g1);
+  free (net->gskip);
   free (net->h);
   free (net->a1);
   free (net->z);
@@ -256,7 +257,7 @@ clar_net_new (const clar_net_config *cfg, clar_error *err)
   net->arch = strdup (cfg->architecture);
   seed = cfg->seed ? cfg->seed : 1;
   for (size_t i = 0; i < n; i++)
-    if (ls[i].op == CLAR_OP_CONV2D)
+    if (ls[i].op == CLAR_OP_CONV2D || ls[i].op == CLAR_OP_DWCONV2D)
       nbn++;
   net->L = calloc (n + nbn, sizeof (clar_tlayer));
   net->cap_params = 2 * (n + nbn) + 5;
@@ -272,16 +273,31 @@ clar_net_new (const clar_net_config *cfg, clar_error *err)
     t->kernel = ls[i].kernel;
     t->pad = ls[i].pad;
     t->eps = ls[i].eps;
-    if (t->op == CLAR_OP_CONV2D) {
+    t->stride = ls[i].stride;
+    if (t->op == CLAR_OP_RESIDUAL_ADD) {
+      /* Its residual_begin: the nearest unmatched one before it. */
+      int open = 0;
+      for (size_t j = net->nL - 1; j-- > 0;) {
+        if (net->L[j].op == CLAR_OP_RESIDUAL_ADD)
+          open++;
+        else if (net->L[j].op == CLAR_OP_RESIDUAL_BEGIN && open-- == 0) {
+          t->partner = j;
+          break;
+        }
+      }
+    }
+    if (t->op == CLAR_OP_CONV2D || t->op == CLAR_OP_DWCONV2D) {
       clar_tlayer *bn;
+      /* A depthwise filter sees one input channel. */
+      size_t fan_in = (size_t) (t->op == CLAR_OP_DWCONV2D ? 1 : t->in) * t->kernel * t->kernel;
       /* No conv bias: the batch-norm after it subtracts any constant; the
        * exported conv gets its bias from folding (or 0 when the layer list
        * has its own batch-norm right after the conv). */
       snprintf (name, sizeof name, "encoder.%s.weight", t->name);
-      t->W = add_param (net, name, (size_t) t->out * t->in * t->kernel * t->kernel, 1);
+      t->W = add_param (net, name, (size_t) t->out * fan_in, 1);
       if (!t->W)
         goto oom;
-      init_he (t->W, (size_t) t->in * t->kernel * t->kernel, &seed);
+      init_he (t->W, fan_in, &seed);
       if (i + 1 < n && ls[i + 1].op == CLAR_OP_BATCHNORM2D)
         continue;
       bn = &net->L[net->nL++];
@@ -478,31 +494,64 @@ ensure_scratch (clar_net *net, int M)
 static int
 prepare (clar_net *net, int M, int T)
 {
-  clar_shape s = { 1, net->cfg.mel.n_mels, T, 0 };
+  clar_shape s = { 1, net->cfg.mel.n_mels, T, 0 }, *shapes;
+  clar_layer *spec;
   size_t maxn = shape_n (s);
+  int depth = 0, max_depth = 0;
   if (M == net->sized_M && T == net->sized_T)
     return ensure_scratch (net, M);
   net->sized_M = net->sized_T = 0;
+  /* Shapes of the whole list at once: a residual_add checks its block's
+   * output against the input of its residual_begin. */
+  spec = calloc (net->nL, sizeof *spec);
+  shapes = calloc (net->nL, sizeof *shapes);
+  if (!spec || !shapes) {
+    free (spec);
+    free (shapes);
+    return CLAR_ERR_NO_MEMORY;
+  }
+  for (size_t i = 0; i < net->nL; i++) {
+    const clar_tlayer *t = &net->L[i];
+    spec[i].op = t->op;
+    spec[i].in = t->in;
+    spec[i].out = t->out;
+    spec[i].kernel = t->kernel;
+    spec[i].pad = t->pad;
+    spec[i].stride = t->stride;
+  }
+  {
+    int rc = clar_layers_infer_shapes (spec, net->nL, s, shapes);
+    free (spec);
+    if (rc != CLAR_OK) {
+      free (shapes);
+      return net_fail (net, NULL, CLAR_ERR_INPUT_TOO_SHORT,
+          "%d frames x %d bands are too few for the layer list (or its residual blocks "
+          "change shape)", T, net->cfg.mel.n_mels);
+    }
+  }
   for (size_t i = 0; i < net->nL; i++) {
     clar_tlayer *t = &net->L[i];
-    clar_layer spec;
     size_t nout;
-    memset (&spec, 0, sizeof spec);
-    spec.op = t->op;
-    spec.in = t->in;
-    spec.out = t->out;
-    spec.kernel = t->kernel;
-    spec.pad = t->pad;
     t->sin = s;
-    if (clar_layers_infer_shapes (&spec, 1, s, &t->sout) != CLAR_OK)
-      return net_fail (net, NULL, CLAR_ERR_INPUT_TOO_SHORT,
-          "%d frames x %d bands are too few for layer %zu (%s)", T, net->cfg.mel.n_mels,
-          i, t->name[0] ? t->name : "pooling");
+    t->sout = shapes[i];
     s = t->sout;
     nout = (size_t) M * shape_n (s);
     if (shape_n (s) > maxn)
       maxn = shape_n (s);
-    if (t->op == CLAR_OP_RELU && i > 0) {
+    if (t->op == CLAR_OP_RESIDUAL_BEGIN && ++depth > max_depth)
+      max_depth = depth;
+    else if (t->op == CLAR_OP_RESIDUAL_ADD)
+      depth--;
+    if (t->op == CLAR_OP_RESIDUAL_BEGIN) {
+      /* Passes its input on (forward sets y); the block's first layer reads
+       * it and its residual_add adds it back. */
+      if (t->owns_y)
+        free (t->y);
+      t->owns_y = 0;
+      t->y = NULL;
+    } else if (t->op == CLAR_OP_RELU && i > 0 && net->L[i - 1].op != CLAR_OP_RESIDUAL_BEGIN) {
+      /* (Not right after a residual_begin: in place, it would change the
+       * activation its residual_add adds back.) */
       if (t->owns_y)
         free (t->y);
       t->owns_y = 0;
@@ -511,17 +560,21 @@ prepare (clar_net *net, int M, int T)
       if (!t->owns_y)
         t->y = NULL;
       t->owns_y = 1;
-      if (grow (&t->y, nout))
+      if (grow (&t->y, nout)) {
+        free (shapes);
         return CLAR_ERR_NO_MEMORY;
+      }
     }
     if (t->op == CLAR_OP_MAXPOOL2D) {
       int32_t *a = realloc (t->argmax, nout * sizeof (int32_t));
-      if (!a)
+      if (!a) {
+        free (shapes);
         return CLAR_ERR_NO_MEMORY;
+      }
       t->argmax = a;
     }
     if (t->op == CLAR_OP_BATCHNORM2D) {
-      if (i > 0 && net->L[i - 1].op == CLAR_OP_CONV2D) {
+      if (i > 0 && (net->L[i - 1].op == CLAR_OP_CONV2D || net->L[i - 1].op == CLAR_OP_DWCONV2D)) {
         if (t->owns_xhat)
           free (t->xhat);
         t->owns_xhat = 0;
@@ -530,12 +583,19 @@ prepare (clar_net *net, int M, int T)
         if (!t->owns_xhat)
           t->xhat = NULL;
         t->owns_xhat = 1;
-        if (grow (&t->xhat, nout))
+        if (grow (&t->xhat, nout)) {
+          free (shapes);
           return CLAR_ERR_NO_MEMORY;
+        }
       }
     }
   }
+  free (shapes);
   if (grow (&net->g0, (size_t) M * maxn) || grow (&net->g1, (size_t) M * maxn))
+    return CLAR_ERR_NO_MEMORY;
+  net->skip_depth = max_depth;
+  net->gskip_stride = (size_t) M * maxn;
+  if (max_depth && grow (&net->gskip, (size_t) max_depth * net->gskip_stride))
     return CLAR_ERR_NO_MEMORY;
   {
     size_t D = (size_t) net->D, mD = (size_t) M * D, K = (size_t) (net->K ? net->K : 1);
@@ -573,6 +633,21 @@ avgpool_forward (const float *x, int planes, int H, int W, int k, float *y)
 #pragma omp parallel for schedule(static)
   for (int p = 0; p < planes; p++)
     clar_avgpool2d_forward (x + p * pin, 1, 1, H, W, k, y + p * pout);
+}
+
+/* Depthwise conv of layers.h (no bias: the batch-norm after it has one),
+ * one channel plane per iteration in parallel. */
+static void
+dwconv_forward (const float *x, int N, int C, int H, int W, const float *w, int k,
+                int pad, int stride, float *y)
+{
+  const int Ho = clar_dwconv_out (H, k, pad, stride), Wo = clar_dwconv_out (W, k, pad, stride);
+  const size_t pin = (size_t) H * W, pout = (size_t) Ho * Wo;
+  const long planes = (long) N * C;
+#pragma omp parallel for schedule(static)
+  for (long p = 0; p < planes; p++)
+    clar_dwconv2d_forward (x + p * pin, 1, 1, H, W, w + (size_t) (p % C) * k * k, NULL, k,
+        pad, stride, y + p * pout);
 }
 
 static int net_forward (clar_net *net, const float *mel, int M, int T, int train,
@@ -666,6 +741,20 @@ net_forward (clar_net *net, const float *mel, int M, int T, int train,
       case CLAR_OP_LINEAR:
         clar_linear_forward (x, M, t->in, t->W->w, t->b->w, t->out, t->y);
         break;
+      case CLAR_OP_DWCONV2D:
+        dwconv_forward (x, M, si.c, si.h, si.w, t->W->w, t->kernel, t->pad, t->stride, t->y);
+        break;
+      case CLAR_OP_RESIDUAL_BEGIN:
+        t->y = (float *) x;
+        break;
+      case CLAR_OP_RESIDUAL_ADD: {
+        const float *skip = net->L[t->partner].y;
+        float *y = t->y;
+#pragma omp parallel for schedule(static)
+        for (size_t j = 0; j < nin; j++)
+          y[j] = x[j] + skip[j];
+        break;
+      }
     }
     x = t->y;
   }
@@ -695,7 +784,7 @@ net_forward (clar_net *net, const float *mel, int M, int T, int train,
 static int
 net_backward (clar_net *net, const float *dz, const float *dlogits, float *dmel)
 {
-  int M, D, P, K, rc;
+  int M, D, P, K, rc, depth;
   float *dh, *dy, *dx;
   if (!net)
     return CLAR_ERR_INVALID_ARGUMENT;
@@ -733,6 +822,7 @@ net_backward (clar_net *net, const float *dz, const float *dlogits, float *dmel)
   dy = net->g0;
   dx = net->g1;
   memcpy (dy, dh, (size_t) M * D * sizeof (float));
+  depth = 0;
   for (size_t li = net->nL; li-- > 0;) {
     clar_tlayer *t = &net->L[li];
     const float *x = li ? net->L[li - 1].y : net->input;
@@ -764,6 +854,28 @@ net_backward (clar_net *net, const float *dz, const float *dlogits, float *dmel)
             t->pad, t->W->g, NULL, need_dx ? dx : NULL, net->cfg.conv_chunk,
             (clar_conv_mode) net->cfg.conv_mode, net->conv_threads, net->scratch);
         break;
+      case CLAR_OP_DWCONV2D:
+        clar_dwconv2d_backward (x, dy, M, si.c, si.h, si.w, t->W->w, t->kernel, t->pad,
+            t->stride, t->W->g, NULL, need_dx ? dx : NULL);
+        break;
+      case CLAR_OP_RESIDUAL_ADD: {
+        /* y = block(x_begin) + x_begin: the gradient goes both into the
+         * block (dx) and, kept until its residual_begin, around it. */
+        size_t n = (size_t) M * shape_n (so);
+        memcpy (net->gskip + (size_t) depth++ * net->gskip_stride, dy, n * sizeof (float));
+        memcpy (dx, dy, n * sizeof (float));
+        break;
+      }
+      case CLAR_OP_RESIDUAL_BEGIN: {
+        const float *gs = net->gskip + (size_t) --depth * net->gskip_stride;
+        size_t n = (size_t) M * shape_n (so);
+        if (need_dx) {
+#pragma omp parallel for schedule(static)
+          for (size_t j = 0; j < n; j++)
+            dx[j] = dy[j] + gs[j];
+        }
+        break;
+      }
     }
     {
       float *tswap = dy;

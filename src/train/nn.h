@@ -2,8 +2,9 @@
 /*
  * Internal: the trainable network of clar-train (CLAR, Al-Tahan &
  * Mohsenzadeh 2021): encoder f (the inference layer list with a train-mode
- * batch-norm after every conv, unless the list has its own batchnorm2d right
- * there; folded into the conv at export), projection head g
+ * batch-norm after every conv2d and dwconv2d, unless the list has its own
+ * batchnorm2d right there; folded into the conv at export; residual blocks
+ * as x + block(x)), projection head g
  * (linear-ReLU-linear) for
  * the contrastive loss, and a cosine classifier over the L2-normalised
  * embedding for the supervised term. Its normalised rows are exported as the
