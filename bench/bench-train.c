@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Training throughput of the default architecture: one step = forward of 2B
- * log-mel views, NT-Xent + CE, backward, AdamW. Prints views per second.
- *   bench-train [BATCH_CLIPS] [STEPS] [THREADS]
- * THREADS (default 2) goes to clar_train_set_threads, as clar-train does. */
+/* Training throughput of a named architecture (default cnn4): one step =
+ * forward of 2B log-mel views, NT-Xent + CE, backward, AdamW. Prints views
+ * per second.
+ *   bench-train [BATCH_CLIPS] [STEPS] [THREADS] [ARCH]
+ * THREADS (default 2) goes to clar_train_set_threads, as clar-train does;
+ * ARCH is a name of clar-train --arch (cnn4, dsres). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include <clar/clar.h>
+#include "model-private.h"
 #include "nn.h"
 #include "bench-util.h"
 
@@ -24,6 +27,10 @@ main (int argc, char **argv)
   double t0 = 0;
   clar_blas_report r;
   c.n_classes = K;
+  if (argc > 4 && !(c.architecture = clar_architecture_by_name (argv[4]))) {
+    fprintf (stderr, "bench-train: unknown architecture %s\n", argv[4]);
+    return 2;
+  }
   clar_train_set_threads (threads);
   net = clar_net_new (&c, NULL);
   mel = malloc ((size_t) 2 * B * 64 * T * sizeof (float));

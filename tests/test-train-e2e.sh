@@ -51,6 +51,20 @@ if [ -x "$evalp" ]; then
   cat "$tmp/e.txt"
   check "clar-eval: k-NN accuracy on val >= 0.8" "awk '/^knn1/ {exit !(\$2 >= 0.8)}' '$tmp/e.txt'"
 fi
+# The residual depthwise-separable encoder: a few steps, a model the
+# element runs, and a resume that refuses another architecture's checkpoint.
+"$train" --data "$tmp/data/manifest.tsv" --arch dsres --steps 3 --batch-size 4 --warmup 1 \
+  --checkpoint-every 3 --out "$tmp/ds" 2> "$tmp/ds.log"
+check "clar-train --arch dsres exits 0" "[ $? -eq 0 ]"
+gst-launch-1.0 -m filesrc location="$tmp/data/tone/t1.wav" ! decodebin ! audioconvert ! \
+  audioresample ! clarembed model-location="$tmp/ds/model.safetensors" ! fakesink > "$tmp/gd.txt" 2>&1
+check "exported dsres model runs in clarembed" "grep -q 'labels=(string)<' '$tmp/gd.txt'"
+"$train" --data "$tmp/data/manifest.tsv" --steps 6 --batch-size 4 --out "$tmp/ds" --resume \
+  2> "$tmp/dr.log"
+check "resume with another --arch: clear error" \
+  "[ $? -ne 0 ] && grep -q 'another architecture' '$tmp/dr.log'"
+"$train" --data "$tmp/data/manifest.tsv" --out "$tmp/x" --arch nope 2> "$tmp/x.log"
+check "unknown --arch: clear error" "[ $? -eq 2 ] && grep -q 'arch must be' '$tmp/x.log'"
 "$train" --data "$tmp/nonexistent.tsv" --out "$tmp/x" 2> "$tmp/x.log"
 check "missing manifest: clear error" "[ $? -ne 0 ] && grep -q 'cannot read' '$tmp/x.log'"
 "$train" --data "$tmp/data/manifest.tsv" --out "$tmp/x" --batch-size 0 2> "$tmp/x.log"
