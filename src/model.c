@@ -502,7 +502,8 @@ model_fingerprint (clar_model *m)
     [CLAR_OP_CONV2D] = "conv2d", [CLAR_OP_BATCHNORM2D] = "batchnorm2d",
     [CLAR_OP_RELU] = "relu", [CLAR_OP_MAXPOOL2D] = "maxpool2d",
     [CLAR_OP_AVGPOOL2D] = "avgpool2d", [CLAR_OP_GLOBAL_AVG_POOL] = "global_avg_pool",
-    [CLAR_OP_LINEAR] = "linear",
+    [CLAR_OP_LINEAR] = "linear", [CLAR_OP_DWCONV2D] = "dwconv2d",
+    [CLAR_OP_RESIDUAL_BEGIN] = "residual_begin", [CLAR_OP_RESIDUAL_ADD] = "residual_add",
   };
 
   h = fnv1a64_str (h, "clar-encoder-v1\n");
@@ -514,10 +515,19 @@ model_fingerprint (clar_model *m)
   for (size_t i = 0; i < m->n_layers; i++) {
     const clar_layer *l = &m->layers[i];
     size_t nw = 0, nb = 0;
-    snprintf (line, sizeof line, "%s %s %d %d %d %d %.9g\n", ops[l->op], l->name, l->in,
-        l->out, l->kernel, l->pad, l->eps);
+    /* (The stride only for dwconv2d: the lines of the other ops, and so
+     * the fingerprints of existing models, stay as they were.) */
+    if (l->op == CLAR_OP_DWCONV2D)
+      snprintf (line, sizeof line, "%s %s %d %d %d %d %.9g %d\n", ops[l->op], l->name, l->in,
+          l->out, l->kernel, l->pad, l->eps, l->stride);
+    else
+      snprintf (line, sizeof line, "%s %s %d %d %d %d %.9g\n", ops[l->op], l->name, l->in,
+          l->out, l->kernel, l->pad, l->eps);
     h = fnv1a64_str (h, line);
-    if (l->op == CLAR_OP_CONV2D) {
+    if (l->op == CLAR_OP_DWCONV2D) {
+      nw = (size_t) l->in * l->kernel * l->kernel;
+      nb = (size_t) l->in;
+    } else if (l->op == CLAR_OP_CONV2D) {
       nw = (size_t) l->out * l->in * l->kernel * l->kernel;
       nb = (size_t) l->out;
     } else if (l->op == CLAR_OP_LINEAR) {

@@ -297,6 +297,8 @@ out:
   clar_model_unref (e);
   clar_model_unref (f);
   clar_model_unref (g);
+}
+
 /* ---- residual depthwise-separable layers ---- */
 
 /* A model file for any layer list: every tensor the layers need (small
@@ -430,6 +432,17 @@ test_residual_layers (void)
         "bad residual list %zu: got %d \"%s\", want %d \"%s\"", i, rc, err.message,
         bad[i].code, bad[i].needle);
     clar_model_unref (m);
+  }
+  /* The encoder fingerprint covers the depthwise weights. */
+  {
+    defect d = { 0 };
+    clar_model *a = NULL, *b = NULL;
+    d.bump_tensor = "encoder.d.weight";
+    CHECK_EQ_INT (load_arch (ok_arch, &none, &a, &err), CLAR_OK);
+    CHECK_EQ_INT (load_arch (ok_arch, &d, &b, &err), CLAR_OK);
+    CHECK (a && b && strcmp (clar_model_get_fingerprint (a), clar_model_get_fingerprint (b)) != 0);
+    clar_model_unref (a);
+    clar_model_unref (b);
   }
   /* Depthwise tensors: PyTorch's [C, 1, k, k] layout, finite values. */
   {
