@@ -24,7 +24,9 @@ mkdir -p "$tmp/data/tone" "$tmp/data/noise" "$tmp/data/chirp"
 printf 'path\tlabel\tsplit\tsource\tgroup\tcaption\n' > "$tmp/data/manifest.tsv"
 for i in $(seq 1 12); do
   sox -R -n -r 16000 -c 1 "$tmp/data/tone/t$i.wav" synth 1.2 sine $((200 + i * 40)) vol 0.5
-  sox -R -n -r 16000 -c 1 "$tmp/data/noise/n$i.wav" synth 1.2 whitenoise vol 0.3
+  # -R makes sox repeatable: a different level per clip keeps the files distinct
+  # (clar-eval and clar-train --clap refuse val clips identical to train clips).
+  sox -R -n -r 16000 -c 1 "$tmp/data/noise/n$i.wav" synth 1.2 whitenoise vol 0.$((20 + i))
   sox -R -n -r 16000 -c 1 "$tmp/data/chirp/c$i.wav" synth 1.2 sine $((300 + i * 20))-$((3000 + i * 50)) vol 0.5
   s=train; [ $i -gt 9 ] && s=val
   printf 'tone/t%d.wav\ttone\t%s\tsox\tg\ta steady tone\n' $i $s >> "$tmp/data/manifest.tsv"

@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Decodes a whole audio file (any format GStreamer can read) to mono float
- * samples at a given rate: uridecodebin ! audioconvert ! audioresample !
+ * Decodes a whole audio file to mono float samples at a given rate:
+ * uridecodebin ! audioconvert ! audioresample !
  * audio/x-raw,format=F32LE,channels=1,rate=R ! appsink.
- * Used by clar-embed (and the trainer's data loader).
+ * Where GStreamer refuses a file that Debian's audio tools (sox) read, and
+ * the build found libsndfile, the file is read with libsndfile instead
+ * (headerless .gsm as GSM 6.10 at 8 kHz, as sox does) and converted by
+ * appsrc ! audioconvert ! audioresample ! appsink, so both paths mix down
+ * and resample the same way.
+ * Used by clar-embed and the data tools' loader (dataset.h).
  *
  * Threading: reentrant; gst_init() must have been called.
  */
@@ -20,5 +25,21 @@
 int clar_decode_file (const char *path, int sample_rate, float **pcm,
                       size_t *n_samples, char **error_message,
                       int timeout_seconds);
+
+/* 1 when the build can fall back to libsndfile. */
+int clar_decode_has_sndfile (void);
+
+/* The shortest clip that gives a window: half a window, rounded up. The
+ * one rule for a partial window (a clip's last window, or a short clip's
+ * only one) is clar_stream's eos_min_fill 0.5 (clar/stream.h), which
+ * clarembed, clar-embed and the clip embeddings of clar-eval, clar-train
+ * --clap and clar-enroll use: a window holding at least half a window is
+ * zero-padded and embedded. The data tools drop (and count) the clips
+ * shorter than this (dataset.h). */
+static inline size_t
+clar_min_clip_samples (size_t window)
+{
+  return (window + 1) / 2;
+}
 
 #endif

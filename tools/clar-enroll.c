@@ -10,7 +10,10 @@
  *               [--split S] [--shots K] [--seed N] [--classes A,B,...]
  *               [--scale S] [--cache DIR]
  *
- * DIR is a folder per label (DIR/LABEL/FILE, any audio GStreamer decodes). With --shots K only K
+ * DIR is a folder per label (DIR/LABEL/FILE, any audio GStreamer or
+ * libsndfile decodes); its split "train" is used, i.e. without the clips
+ * that --val-fraction (default 0.2, dataset.h) holds out for clar-eval:
+ * --val-fraction 0 enrolls every clip. With --shots K only K
  * clips per label are used, drawn with a seeded shuffle (all when a label
  * has fewer); the clips used are listed on stderr.
  */
@@ -22,6 +25,7 @@
 #include <gst/gst.h>
 #include <clar/clar.h>
 
+#include "audio-decode.h"
 #include "clip-embed.h"
 #include "dataset.h"
 
@@ -66,9 +70,13 @@ main (int argc, char **argv)
   size_t D, n_out = 0, *idx = NULL;
   clar_labels *labels = NULL;
   int rc = 1;
+  clar_dataset_options dopt = clar_dataset_options_default ();
 
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    int r = clar_dataset_parse_option (&dopt, a, v);
+    if (r < 0) return 2;
+    if (r > 0) { i += r - 1; continue; }
     if (!strcmp (a, "--model") && v) model_path = argv[++i];
     else if (!strcmp (a, "--data") && v) data = argv[++i];
     else if (!strcmp (a, "--out") && v) out = argv[++i];
@@ -80,7 +88,8 @@ main (int argc, char **argv)
     else if (!strcmp (a, "--cache") && v) cache = argv[++i];
     else {
       fprintf (stderr, "usage: clar-enroll --model M --data DIR|MANIFEST.tsv --out LABELS.safetensors\n"
-          "         [--split S] [--shots K] [--seed N] [--classes A,B,...] [--scale S] [--cache DIR]\n");
+          "         [--split S] [--shots K] [--seed N] [--classes A,B,...] [--scale S] [--cache DIR]\n"
+          CLAR_DATASET_OPTIONS_HELP);
       return 2;
     }
   }
@@ -90,12 +99,13 @@ main (int argc, char **argv)
   }
   gst_init (NULL, NULL);
   clar_blas_default_threads ();   /* one BLAS thread unless CLAR_BLAS_THREADS says */
-  memset (&ds, 0, sizeof ds);
+  clar_dataset_init (&ds, &dopt);
   if (clar_model_load_file (model_path, &model, &err) != CLAR_OK) {
     fprintf (stderr, "clar-enroll: %s\n", err.message);
     return 1;
   }
   D = clar_model_get_info (model)->embedding_dim;
+  ds.opt.min_samples = clar_min_clip_samples (clar_model_get_info (model)->window_samples);
   /* Default scale: the model's own label scale, else 10 (labels.h). */
   if (scale == 0.0f)
     scale = clar_model_get_labels (model) ? clar_labels_scale (clar_model_get_labels (model)) : 10.0f;
@@ -103,7 +113,7 @@ main (int argc, char **argv)
     fprintf (stderr, "clar-enroll: %s\n", err.message);
     goto out;
   }
-  /* A folder tree lists every clip in split "train". */
+  /* A folder tree: its derived split "train" (dataset.h). */
   if (clar_dataset_list (&ds, data, g_file_test (data, G_FILE_TEST_IS_DIR) ? "train" : split))
     goto out;
   clar_dataset_index_classes (&ds, NULL, 0);
@@ -136,6 +146,7 @@ main (int argc, char **argv)
         g_free (ds.clips[i].path);
         g_free (ds.clips[i].label);
         g_free (ds.clips[i].split);
+        g_free (ds.clips[i].md5);
       }
     }
     ds.n_clips = w;

@@ -6,8 +6,12 @@
  *             [--test-split val] [--json] [--cache DIR]
  *
  * Each clip is embedded as the normalised mean of its window embeddings
- * (windows of the model's length every half window; a clip shorter than a
- * window is zero-padded). Reports on the test split:
+ * (windows of the model's length every half window; a partial window
+ * holding at least half a window is zero-padded, a shorter clip is dropped
+ * and counted: clip-embed.h). A folder-per-class tree is split by
+ * --val-fraction (dataset.h); test clips that are also train clips (same
+ * path or same file content) make clar-eval refuse (--exclude-overlap
+ * drops them instead). Reports on the test split:
  *   knn1, knn5  cosine k-nearest-neighbour accuracy against the train split
  *   probe       a linear softmax probe trained on the train split
  *               (500 full-batch Adam steps, L2 1e-4; deterministic)
@@ -32,6 +36,7 @@
 #include <gst/gst.h>
 #include <clar/clar.h>
 
+#include "audio-decode.h"
 #include "clip-embed.h"
 #include "dataset.h"
 
@@ -213,9 +218,13 @@ main (int argc, char **argv)
   const clar_model_info *info;
   size_t D, K;
   float *Etr, *Ete;
+  clar_dataset_options dopt = clar_dataset_options_default ();
 
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    int r = clar_dataset_parse_option (&dopt, a, v);
+    if (r < 0) return 2;
+    if (r > 0) { i += r - 1; continue; }
     if (!strcmp (a, "--model") && v) model_path = argv[++i];
     else if (!strcmp (a, "--data") && v) data = argv[++i];
     else if (!strcmp (a, "--train-split") && v) trs = argv[++i];
@@ -230,7 +239,8 @@ main (int argc, char **argv)
     else {
       fprintf (stderr, "usage: clar-eval --model M --data MANIFEST.tsv [--train-split S] "
           "[--test-split S] [--json] [--cache DIR] [--labels FILE] [--prompts TEMPLATE] "
-          "[--classes A,B,...] [--class-words CLASS=WORDS,...] [--allow-encoder-mismatch]\n");
+          "[--classes A,B,...] [--class-words CLASS=WORDS,...] [--allow-encoder-mismatch]\n"
+          CLAR_DATASET_OPTIONS_HELP);
       return 2;
     }
   }
@@ -271,11 +281,13 @@ main (int argc, char **argv)
   }
   info = clar_model_get_info (model);
   s = clar_session_new (model, &err);
-  memset (&tr, 0, sizeof tr);
-  memset (&te, 0, sizeof te);
+  dopt.min_samples = clar_min_clip_samples (info->window_samples);
+  clar_dataset_init (&tr, &dopt);
+  clar_dataset_init (&te, &dopt);
   if (clar_dataset_list (&tr, data, trs) || clar_dataset_list (&te, data, tes)
       || clar_dataset_load (&tr, info->mel.sample_rate, cache, 2)
-      || clar_dataset_load (&te, info->mel.sample_rate, cache, 2))
+      || clar_dataset_load (&te, info->mel.sample_rate, cache, 2)
+      || clar_dataset_check_disjoint ("clar-eval", &tr, &te))
     return 1;
   clar_dataset_index_classes (&tr, NULL, 0);
   if (classes) {

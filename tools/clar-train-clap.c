@@ -37,12 +37,14 @@
 #include "augment.h"
 #include "clap.h"
 #include "clar-train-clap.h"
+#include "audio-decode.h"
 #include "clip-embed.h"
 #include "dataset.h"
 #include "nn.h"
 
 typedef struct {
   const char *init, *data, *out, *split, *val_split, *holdout, *cache;
+  clar_dataset_options dopt;
   long steps, warmup;
   int batch, dim, ngram;
   unsigned buckets;
@@ -73,7 +75,8 @@ usage (FILE *f)
       "  --wn-weights S,H,D,L,G  synonym, hypernym weight, hypernym decay, depth, gloss\n"
       "                        weight (default 0.5,0.5,0.8,8,0.25)\n"
       "  --wn-pairs P          share of captions replaced by a WordNet term of the class\n"
-      "                        (default 0.25 with --wordnet)\n");
+      "                        (default 0.25 with --wordnet)\n"
+      CLAR_DATASET_OPTIONS_HELP);
 }
 
 static int
@@ -94,10 +97,14 @@ parse (int argc, char **argv, clap_options *o)
   o->seed = 1;
   o->wn_weights = "0.5,0.5,0.8,8,0.25";
   o->wn_pairs = -1.0f;
+  o->dopt = clar_dataset_options_default ();
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    int r = clar_dataset_parse_option (&o->dopt, a, v);
 #define OPT(name) (!strcmp (a, name) && v && (i++, 1))
-    if (!strcmp (a, "--clap")) ;
+    if (r < 0) return -1;
+    if (r > 0) i += r - 1;
+    else if (!strcmp (a, "--clap")) ;
     else if (OPT ("--init")) o->init = v;
     else if (OPT ("--data")) o->data = v;
     else if (OPT ("--out")) o->out = v;
@@ -338,12 +345,13 @@ clar_train_clap_main (int argc, char **argv)
     }
   }
   gst_init (NULL, NULL);
-  memset (&ds, 0, sizeof ds);
-  memset (&val, 0, sizeof val);
   if (clar_model_load_file (o.init, &model, &err) != CLAR_OK) {
     fprintf (stderr, "clar-train --clap: %s\n", err.message);
     return 1;
   }
+  o.dopt.min_samples = clar_min_clip_samples (clar_model_get_info (model)->window_samples);
+  clar_dataset_init (&ds, &o.dopt);
+  clar_dataset_init (&val, &o.dopt);
   D = clar_model_get_info (model)->embedding_dim;
   if (!(s = clar_session_new (model, &err))) {
     fprintf (stderr, "clar-train --clap: %s\n", err.message);
@@ -354,6 +362,16 @@ clar_train_clap_main (int argc, char **argv)
   if (clar_dataset_list (&ds, o.data, o.split)
       || clar_dataset_load (&ds, clar_model_get_info (model)->mel.sample_rate, o.cache, 2))
     goto out;
+  /* The closing report's clips: loaded first, so that an overlap with the
+   * training clips stops the run before it trains. */
+  if (o.val_split && *o.val_split) {
+    if (clar_dataset_list (&val, o.data, o.val_split)
+        || clar_dataset_load (&val, clar_model_get_info (model)->mel.sample_rate, o.cache, 2)) {
+      fprintf (stderr, "clar-train --clap: no closing report on split %s\n", o.val_split);
+      clar_dataset_free (&val);
+    } else if (clar_dataset_check_disjoint ("clar-train --clap", &ds, &val))
+      goto out;
+  }
   clar_dataset_index_classes (&ds, NULL, 0);
   t0 = now ();
   if (!(E = clar_embed_dataset (s, &ds))) {
@@ -510,8 +528,7 @@ clar_train_clap_main (int argc, char **argv)
       fprintf (stderr, "clar-train --clap: the written model does not load: %s\n", err.message);
       goto out;
     }
-    if (o.val_split && *o.val_split && !clar_dataset_list (&val, o.data, o.val_split)
-        && !clar_dataset_load (&val, clar_model_get_info (model)->mel.sample_rate, o.cache, 2)) {
+    if (val.n_clips) {
       float *Ev;
       char **seen = calloc (ds.n_classes + 1, sizeof (char *)), **held = calloc (ds.n_classes + 1, sizeof (char *));
       size_t ns = 0, nh = 0;

@@ -19,6 +19,7 @@
 #include <gst/gst.h>
 #include <clar/clar.h>
 
+#include "audio-decode.h"
 #include "augment.h"
 #include "clar-train-clap.h"
 #include "dataset.h"
@@ -35,6 +36,7 @@ typedef struct {
   float lr, lr_min, wd, tau, ce_weight, label_fraction, max_minutes;
   long warmup;
   uint64_t seed;
+  clar_dataset_options dopt;
 } options;
 
 static void
@@ -62,6 +64,7 @@ usage (FILE *f)
       "  --resume               continue from DIR/checkpoint.safetensors\n"
       "  --max-minutes M        stop (checkpoint + export) after M minutes\n"
       "  --cache DIR            decoded-audio cache (default DIR/cache)\n"
+      CLAR_DATASET_OPTIONS_HELP
       "Writes DIR/model.safetensors, DIR/checkpoint.safetensors, DIR/train-log.tsv.\n"
       "clar-train --clap --init MODEL ...: train a text tower on MODEL's encoder (--clap --help).\n");
 }
@@ -94,10 +97,14 @@ parse (int argc, char **argv, options *o)
   o->label_fraction = 1.0f;
   o->warmup = 100;
   o->seed = 1;
+  o->dopt = clar_dataset_options_default ();
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    int r = clar_dataset_parse_option (&o->dopt, a, v);
 #define OPT(name) (!strcmp (a, name) && v && (i++, 1))
-    if (OPT ("--data")) o->data = v;
+    if (r < 0) return -1;
+    if (r > 0) i += r - 1;
+    else if (OPT ("--data")) o->data = v;
     else if (OPT ("--split")) o->split = v;
     else if (OPT ("--out")) o->out = v;
     else if (OPT ("--unlabelled")) { if (o->n_unlabelled < 8) o->unlabelled[o->n_unlabelled++] = v; }
@@ -215,7 +222,8 @@ main (int argc, char **argv)
       fprintf (stderr, "clar-train: warning: %s\n", warn);
   }
   g_mkdir_with_parents (o.out, 0755);
-  memset (&ds, 0, sizeof ds);
+  o.dopt.min_samples = clar_min_clip_samples (cfg.window_samples);
+  clar_dataset_init (&ds, &o.dopt);
   if (clar_dataset_list (&ds, o.data, o.split))
     return 1;
   for (int i = 0; i < o.n_unlabelled; i++)
@@ -224,10 +232,8 @@ main (int argc, char **argv)
       return 1;
     }
   cache = g_strdup (o.cache ? o.cache : g_build_filename (o.out, "cache", NULL));
-  if (clar_dataset_load (&ds, cfg.mel.sample_rate, cache, o.threads)) {
-    fprintf (stderr, "clar-train: no clip could be decoded\n");
+  if (clar_dataset_load (&ds, cfg.mel.sample_rate, cache, o.threads))
     return 1;
-  }
   clar_dataset_index_classes (&ds, NULL, 0);
   apply_label_fraction (&ds, o.label_fraction, o.seed);
   for (size_t i = 0; i < ds.n_clips; i++)

@@ -7,8 +7,9 @@
 #include "clip-embed.h"
 
 /* Windows of the model's length every half window (clar_stream), a final
- * partial window when it holds at least half a window; a clip shorter than
- * that is one zero-padded window. */
+ * partial window when it holds at least half a window (the stream's
+ * eos_min_fill 0.5, as clar-embed and clarembed): a clip shorter than that
+ * has no window, and the data tools drop it beforehand (dataset.h). */
 int
 clar_embed_clip (clar_session *s, const float *pcm, size_t n, float *out)
 {
@@ -35,8 +36,6 @@ clar_embed_clip (clar_session *s, const float *pcm, size_t n, float *out)
       nw++;
     }
   }
-  if (n < p.window_samples)
-    clar_stream_set_options (st, 0.0, 0.0, 0, 0.0f);   /* the clip's only window */
   if (clar_stream_flush (st, &r) == CLAR_OK) {
     for (size_t d = 0; d < D; d++)
       out[d] += r.embedding[d];

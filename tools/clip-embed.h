@@ -2,8 +2,10 @@
 /*
  * One vector per clip for the tools that work on whole clips (clar-train
  * --clap, clar-enroll, clar-eval): the normalised mean of the clip's window
- * embeddings, windows of the model's length every half window, a clip
- * shorter than a window zero-padded.
+ * embeddings, windows of the model's length every half window; a final
+ * partial window is zero-padded when it holds at least half a window
+ * (clar_window_kept in audio-decode.h, the rule clar-embed and clarembed
+ * follow), so a clip shorter than half a window has no embedding.
  */
 #ifndef CLAR_CLIP_EMBED_H
 #define CLAR_CLIP_EMBED_H
