@@ -3,8 +3,13 @@
  *   - log-mel front end (clar_session_pcm_to_mel),
  *   - encoder forward at batch 1 (clar_session_encode),
  * and the core's measured FMA peak, so the encoder's GFLOP/s can be put as a
- * fraction of what the core can do. Prints one "key value" line per figure
- * (bench/bench-infer.sh reads them).
+ * fraction of what the core can do; then many live streams on this one
+ * thread through clar_stream (the element's code path: windowing, log-mel
+ * shared between overlapping windows, encoder, top-k), fed 10 ms chunks
+ * in turn, at the model's window and a 0.5 s hop: streams per core (audio
+ * seconds processed per CPU second) and the latency of each window (from
+ * the chunk that completes it to its result). Prints one "key value" line
+ * per figure (bench/bench-infer.sh reads them).
  *
  *   bench-infer MODEL [SECONDS_PER_FIGURE]
  *
@@ -120,6 +125,74 @@ peak_avx2 (long iters)
 FMA_PEAK_BODY (__m256, _mm256_fmadd_ps, _mm256_set1_ps, 8)
 #endif
 
+/* S streams, each fed secs seconds of its own audio (a different slice of a
+ * noise + tone signal) in 10 ms chunks, in turn, on this thread. */
+static int
+run_streams (clar_model *model, int S, double secs, double *per_core, double *p50_ms,
+             double *p99_ms, double *max_ms, long *n_windows)
+{
+  const clar_model_info *info = clar_model_get_info (model);
+  const size_t rate = (size_t) info->mel.sample_rate, chunk = rate / 100;
+  const size_t n = (size_t) (secs * rate), total = n + (size_t) S * rate;
+  clar_stream **st = calloc ((size_t) S, sizeof *st);
+  float *pcm = malloc (total * sizeof (float));
+  double *lat = NULL, cpu0, cpu1;
+  long nw = 0, cap = 0;
+  clar_stream_params p;
+  clar_error err;
+  struct timespec ts;
+  if (!st || !pcm)
+    return -1;
+  for (size_t i = 0; i < total; i++)
+    pcm[i] = 0.3f * sinf (2.0f * 3.14159265f * 440.0f * (float) (i % rate) / rate)
+        + 0.1f * ((float) rand () / RAND_MAX - 0.5f);
+  clar_stream_params_init (&p);
+  p.hop_samples = rate / 2;
+  for (int k = 0; k < S; k++)
+    if (!(st[k] = clar_stream_new (model, &p, &err))) {
+      fprintf (stderr, "stream: %s\n", err.message);
+      return -1;
+    }
+  cap = (long) (S * (secs * 2 + 2));
+  lat = malloc ((size_t) cap * sizeof (double));
+  clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
+  cpu0 = ts.tv_sec + ts.tv_nsec * 1e-9;
+  for (size_t pos = 0; pos + chunk <= n; pos += chunk)
+    for (int k = 0; k < S; k++) {
+      const float *src = pcm + (size_t) k * rate + pos;
+      size_t used, off = 0;
+      while (off < chunk) {
+        double t0 = bench_now ();
+        int ready = clar_stream_push_f32 (st[k], src + off, chunk - off, &used);
+        off += used;
+        if (ready == 1) {
+          clar_window_result r;
+          if (clar_stream_compute (st[k], &r) != CLAR_OK)
+            return -1;
+          if (nw < cap)
+            lat[nw] = bench_now () - t0;
+          nw++;
+        }
+      }
+    }
+  clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
+  cpu1 = ts.tv_sec + ts.tv_nsec * 1e-9;
+  if (nw > cap)
+    nw = cap;
+  qsort (lat, (size_t) nw, sizeof lat[0], cmp_double);
+  *per_core = S * secs / (cpu1 - cpu0);
+  *p50_ms = nw ? lat[nw / 2] * 1e3 : 0;
+  *p99_ms = nw ? lat[(long) (nw * 0.99)] * 1e3 : 0;
+  *max_ms = nw ? lat[nw - 1] * 1e3 : 0;
+  *n_windows = nw;
+  for (int k = 0; k < S; k++)
+    clar_stream_free (st[k]);
+  free (st);
+  free (pcm);
+  free (lat);
+  return 0;
+}
+
 /* Best of 5 runs: the peak is a ceiling, so noise only lowers it. */
 static double
 fma_peak (const char **isa)
@@ -170,6 +243,7 @@ main (int argc, char **argv)
     return 1;
   }
   info = clar_model_get_info (model);
+  clar_blas_default_threads ();   /* what the element and the tools do */
   c.s = clar_session_new (model, &err);
   if (!c.s) {
     fprintf (stderr, "session: %s\n", err.message);
@@ -217,6 +291,24 @@ main (int argc, char **argv)
   if (peak > 0)
     printf ("encoder_peak_fraction %.3f\n", flops / t_enc / peak);
   printf ("window_ms %.4f\n", (t_mel + t_enc) * 1e3);
+  printf ("batched encoder: not implemented (batch 1 only)\n");
+
+  {
+    static const int counts[] = { 1, 8, 64 };
+    for (size_t q = 0; q < sizeof counts / sizeof counts[0]; q++) {
+      double per_core, p50, p99, mx;
+      long nw;
+      /* The same total audio for each count: about 200 x secs windows. */
+      double audio = secs * 100.0 / counts[q] + 2.0;
+      if (run_streams (model, counts[q], audio, &per_core, &p50, &p99, &mx, &nw) != 0) {
+        fprintf (stderr, "streams: failed\n");
+        return 1;
+      }
+      printf ("streams_%d_per_core %.0f\n", counts[q], per_core);
+      printf ("streams_%d_latency_ms p50 %.3f p99 %.3f max %.3f windows %ld\n", counts[q], p50,
+          p99, mx, nw);
+    }
+  }
 
   free (c.pcm);
   free (c.mel);

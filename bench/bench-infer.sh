@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Per-window inference cost, libclar vs PyTorch/torchaudio, one thread, one run.
+# Per-window inference cost, libclar vs PyTorch/torchaudio, one thread, one run,
+# then live streams per core and window latency through clar_stream.
 #   bench/bench-infer.sh [BUILD_DIR] [MODEL] [SECONDS_PER_FIGURE]
+# The default run needs no environment variable: libclar picks its own
+# encoder kernel and one BLAS thread; torch is set to one thread.
 # Also measures the same binary with OpenBLAS forced to its generic kernel
 # (what Debian 12's OpenBLAS picks on CPUs it does not know), and a BLIS
 # build (BUILD_DIR-blis, made with -Dblas=blis) when one exists.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-_build}; model=${2:-$here/../models/clar-default.safetensors}; secs=${3:-3}
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 BLIS_NUM_THREADS=1
 
 get () { awk -v k="$1" '$1 == k { print $2 }'; }
 
@@ -16,16 +18,24 @@ echo "== libclar, default BLAS kernel"
 c=$("$build/bench/bench-infer" "$model" "$secs" | tee /dev/stderr)
 echo "== libclar, OpenBLAS forced to its generic kernel (OPENBLAS_CORETYPE=Prescott)"
 g=$(OPENBLAS_CORETYPE=Prescott "$build/bench/bench-infer" "$model" "$secs" | tee /dev/stderr)
+echo "== libclar, encoder on the BLAS (CLAR_KERNEL=blas), the path before libclar's own kernels"
+k=$(CLAR_KERNEL=blas "$build/bench/bench-infer" "$model" "$secs" | tee /dev/stderr)
 b=
 if [ -x "${build}-blis/bench/bench-infer" ]; then
   echo "== libclar built with -Dblas=blis"
   b=$("${build}-blis/bench/bench-infer" "$model" "$secs" | tee /dev/stderr)
 fi
 echo "== PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)') traced+frozen, torchaudio"
-t=$(/usr/bin/python3 "$here/bench_infer_torch.py" "$model" "$build/src/libclar.so" "$secs" | tee /dev/stderr)
+t=$(OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 /usr/bin/python3 "$here/bench_infer_torch.py" "$model" "$build/src/libclar.so" "$secs" | tee /dev/stderr)
 
 awk -v ce="$(echo "$c" | get encoder_ms)" -v cm="$(echo "$c" | get mel_ms)" \
     -v ge="$(echo "$g" | get encoder_ms)" -v be="$(echo "$b" | get encoder_ms)" \
+    -v ke="$(echo "$k" | get encoder_ms)" -v kern="$(echo "$c" | get encoder_kernel)" \
+    -v s1="$(echo "$c" | get streams_1_per_core)" -v s8="$(echo "$c" | get streams_8_per_core)" \
+    -v s64="$(echo "$c" | get streams_64_per_core)" \
+    -v l1="$(echo "$c" | grep '^streams_1_latency_ms' | cut -d' ' -f2-)" \
+    -v l8="$(echo "$c" | grep '^streams_8_latency_ms' | cut -d' ' -f2-)" \
+    -v l64="$(echo "$c" | grep '^streams_64_latency_ms' | cut -d' ' -f2-)" \
     -v te="$(echo "$t" | get torch_encoder_ms)" -v tm="$(echo "$t" | get torch_mel_ms)" \
     -v pf="$(echo "$c" | get encoder_peak_fraction)" -v pk="$(echo "$c" | get fma_peak_gflops)" \
     -v core="$(echo "$c" | get blas_core)" -v ed="$(echo "$t" | get encoder_max_abs_diff)" \
@@ -33,12 +43,16 @@ awk -v ce="$(echo "$c" | get encoder_ms)" -v cm="$(echo "$c" | get mel_ms)" \
     -v pm="$(echo "$t" | grep '^paired_mel_ratio' | cut -d' ' -f2-)" \
     -v pe="$(echo "$t" | grep '^paired_encoder_ratio' | cut -d' ' -f2-)" 'BEGIN {
   printf "\n== summary (one thread, batch 1, ratios > 1 mean libclar is faster)\n"
-  printf "encoder: clar %.3f ms (%s), torch %.3f ms, ratio %.2f, %.0f%% of the %.0f GFLOP/s FMA peak, max abs diff %s\n",
-    ce, core, te, te / ce, 100 * pf, pk, ed
+  printf "encoder: clar %.3f ms (kernel %s; BLAS %s), torch %.3f ms, ratio %.2f, %.0f%% of the %.0f GFLOP/s FMA peak, max abs diff %s\n",
+    ce, kern, core, te, te / ce, 100 * pf, pk, ed
+  printf "encoder batched: not implemented (batch 1 only)\n"
   printf "log-mel: clar %.4f ms, torchaudio %.4f ms, ratio %.2f, max abs diff %s\n", cm, tm, tm / cm, md
   printf "paired in one process (alternating rounds, libclar via ctypes): encoder ratio %s; log-mel ratio %s\n", pe, pm
   printf "generic OpenBLAS kernel: encoder %.3f ms, %.2fx slower than the default kernel, ratio to torch %.2f\n",
     ge, ge / ce, te / ge
+  printf "encoder on the BLAS (CLAR_KERNEL=blas): %.3f ms, ratio to torch %.2f\n", ke, te / ke
+  printf "live streams per core at hop 0.5 s (one thread, clar_stream): 1 stream %s, 8 streams %s, 64 streams %s\n", s1, s8, s64
+  printf "window latency (chunk completing a window -> result), ms: 1 stream %s; 8 streams %s; 64 streams %s\n", l1, l8, l64
   if (be != "")
     printf "BLIS build: encoder %.3f ms, ratio to torch %.2f\n", be, te / be
 }'
