@@ -227,7 +227,7 @@ tile_avx2 (const float *x, const int *off, int K, const float *w, int mr,
 void
 clar_conv2d_direct (clar_kernel_kind kind, const float *x, int C, int H, int W,
                     const float *w, const float *b, int O, int k, int pad,
-                    int relu, float *y, float *scratch)
+                    int relu, int pool2, float *y, float *scratch)
 {
 #ifdef CLAR_HAVE_X86_KERNELS
   const int nr = kind == CLAR_KERNEL_AVX512 ? NR512 : NR256;
@@ -276,6 +276,22 @@ clar_conv2d_direct (clar_kernel_kind kind, const float *x, int C, int H, int W,
             ye + (size_t) o0 * p.Np + n0, p.Np);
       }
   }
+  if (pool2) {
+    /* 2x2 max pooling straight from the extended output (floor mode, the
+     * comparisons of clar_maxpool2x2, so the result is the same). */
+    const int Hq = p.Ho / 2, Wq = p.Wo / 2;
+    for (int o = 0; o < O; o++)
+      for (int i = 0; i < Hq; i++) {
+        const float *r0 = ye + (size_t) o * p.Np + (size_t) (2 * i) * p.Wp, *r1 = r0 + p.Wp;
+        float *dst = y + ((size_t) o * Hq + i) * Wq;
+        for (int j = 0; j < Wq; j++) {
+          float a = r0[2 * j] > r0[2 * j + 1] ? r0[2 * j] : r0[2 * j + 1];
+          float c = r1[2 * j] > r1[2 * j + 1] ? r1[2 * j] : r1[2 * j + 1];
+          dst[j] = a > c ? a : c;
+        }
+      }
+    return;
+  }
   /* Drop the Wp - Wo columns that straddle the padding. */
   for (int o = 0; o < O; o++)
     for (int i = 0; i < p.Ho; i++)
@@ -283,7 +299,7 @@ clar_conv2d_direct (clar_kernel_kind kind, const float *x, int C, int H, int W,
           (size_t) p.Wo * sizeof (float));
 #else
   (void) kind; (void) x; (void) C; (void) H; (void) W; (void) w; (void) b; (void) O;
-  (void) k; (void) pad; (void) relu; (void) y; (void) scratch;
+  (void) k; (void) pad; (void) relu; (void) pool2; (void) y; (void) scratch;
   abort ();
 #endif
 }

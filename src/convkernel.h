@@ -49,10 +49,12 @@ __attribute__((visibility ("hidden")))
 size_t clar_conv2d_direct_scratch (int C, int H, int W, int O, int k, int pad);
 
 /* y[O,Ho,Wo] = conv(x[C,H,W], w[O,C,k,k]) + b (b nullable), then ReLU if
- * relu is non-zero; kind must be AVX2 or AVX512 (and supported). */
+ * relu is non-zero, then, if pool2 is non-zero, 2x2 max pooling (floor
+ * mode: y is O x Ho/2 x Wo/2), read straight from the kernel's output;
+ * kind must be AVX2 or AVX512 (and supported). */
 __attribute__((visibility ("hidden")))
 void clar_conv2d_direct (clar_kernel_kind kind, const float *x, int C, int H, int W,
                          const float *w, const float *b, int O, int k, int pad,
-                         int relu, float *y, float *scratch);
+                         int relu, int pool2, float *y, float *scratch);
 
 #endif

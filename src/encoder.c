@@ -174,10 +174,27 @@ clar_session_encode_raw (clar_session *s, const float *mel, size_t n_frames,
     switch (l->op) {
       case CLAR_OP_CONV2D:
         if (kernel != CLAR_KERNEL_BLAS) {
-          /* libclar's own kernel, with a following ReLU fused into it. */
-          relu_done = i + 1 < m->n_layers && m->layers[i + 1].op == CLAR_OP_RELU;
+          /* libclar's own kernel, with a following ReLU and 2x2 max
+           * pooling fused into it (the layers are then skipped). */
+          size_t next = i + 1;
+          int pool2;
+          relu_done = next < m->n_layers && m->layers[next].op == CLAR_OP_RELU;
+          if (relu_done)
+            next++;
+          pool2 = next < m->n_layers && m->layers[next].op == CLAR_OP_MAXPOOL2D
+              && m->layers[next].kernel == 2;
           clar_conv2d_direct (kernel, x, cur.c, cur.h, cur.w, l->weight, l->bias, l->out,
-              l->kernel, l->pad, relu_done, y, s->scratch);
+              l->kernel, l->pad, relu_done, pool2, y, s->scratch);
+          if (pool2) {
+            /* The activation is now the pooling layer's output. */
+            x = y;
+            which ^= 1;
+            out = &s->shapes[next];
+            cur = *out;
+            relu_done = 0;
+            i = next;
+            continue;
+          }
         } else {
           clar_conv2d_forward (x, 1, cur.c, cur.h, cur.w, l->weight, l->bias, l->out,
               l->kernel, l->pad, y, s->scratch);

@@ -112,7 +112,7 @@ test_conv_direct (void)
         for (size_t i = 0; i < ny + 32; i++)
           y[i] = 12345.0f;
         clar_conv2d_direct ((clar_kernel_kind) kind, x, C, H, W, w, relu ? b : NULL, O, k, pad,
-            relu, y, scratch);
+            relu, 0, y, scratch);
         if (relu) {
           for (size_t i = 0; i < ny; i++)
             if (ref[i] < 0) ref[i] = 0;
@@ -127,6 +127,22 @@ test_conv_direct (void)
             clar_kernel_name ((clar_kernel_kind) kind), q, relu, e);
         for (size_t i = ny; i < ny + 32; i++)
           CHECK (y[i] == 12345.0f);
+      }
+      /* With 2x2 max pooling fused (ref holds conv + ReLU now): exactly
+       * clar_maxpool2x2 of the unfused output. */
+      {
+        size_t np = (size_t) O * (Ho / 2) * (Wo / 2);
+        float *pref = malloc ((np + 1) * sizeof (float));
+        for (size_t i = 0; i < np + 32 && i < ny + 32; i++)
+          y[i] = 12345.0f;
+        clar_maxpool2d_forward (ref, 1, O, Ho, Wo, 2, pref, NULL);
+        clar_conv2d_direct ((clar_kernel_kind) kind, x, C, H, W, w, b, O, k, pad, 1, 1, y,
+            scratch);
+        double e = max_rel (y, pref, np);
+        CHECK_MSG (np == 0 || e < 1e-5, "%s cfg %zu pooled: rel err %g",
+            clar_kernel_name ((clar_kernel_kind) kind), q, e);
+        CHECK (y[np] == 12345.0f);
+        free (pref);
       }
       free (x); free (w); free (b); free (y); free (ref); free (scratch);
     }
