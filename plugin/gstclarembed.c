@@ -63,8 +63,8 @@
  *
  * Sound events (#GstClarEmbed:events, on by default): the label scores of
  * every window feed libclar's event tracker (clar/events.h): smoothing
- * over windows (#GstClarEmbed:event-smoothing, a centred median of
- * #GstClarEmbed:event-median-windows by default), hysteresis
+ * over windows (#GstClarEmbed:event-smoothing: none by default, a centred
+ * median of #GstClarEmbed:event-median-windows, or exponential), hysteresis
  * (#GstClarEmbed:event-on-threshold, #GstClarEmbed:event-off-threshold,
  * per label from #GstClarEmbed:event-thresholds-location), gaps shorter
  * than #GstClarEmbed:event-min-gap filled, events shorter than
@@ -80,14 +80,15 @@
  *    - "label" (G_TYPE_STRING), "label-index" (G_TYPE_INT, -1 = unknown).
  *    - "timestamp", "stream-time", "running-time" (G_TYPE_UINT64): the
  *      event's start, ns, as in the per-window message. Each window stands
- *      for the hop-long middle of its span, so an event starts a quarter
- *      window after its first window's start (1 s windows, 0.5 s hop).
+ *      for the hop-long middle of its span (1 s windows, 0.5 s hop: from a
+ *      quarter to three quarters of it), narrowed to where its sound rises
+ *      #GstClarEmbed:event-active-db above its background.
  *    - "duration" (G_TYPE_UINT64): its length, ns (a "start" message: so far).
  *    - "peak", "mean" (G_TYPE_FLOAT): of the label's window scores.
  *    - "first-window", "last-window" (G_TYPE_UINT64): window indices.
  *
- * With the default median of 3, an event is decided one window after the
- * window that starts or ends it.
+ * Without smoothing an event is reported with the window that starts or
+ * ends it; a median of N windows waits N/2 windows more.
  *
  * Windowing restarts on DISCONT, FLUSH and caps changes. Windows holding NaN
  * or Inf samples are skipped with a warning (no garbage embedding is posted).
@@ -137,7 +138,7 @@ GST_DEBUG_CATEGORY_STATIC (clar_embed_debug);
 #define MAX_WINDOW (60 * GST_SECOND)
 #define MAX_TOP_K 100
 #define DEFAULT_EVENTS TRUE
-#define DEFAULT_EVENT_SMOOTHING CLAR_EVENTS_SMOOTH_MEDIAN
+#define DEFAULT_EVENT_SMOOTHING CLAR_EVENTS_SMOOTH_NONE
 #define DEFAULT_EVENT_MEDIAN_WINDOWS 3
 #define DEFAULT_EVENT_SMOOTHING_ALPHA 0.5f
 #define DEFAULT_EVENT_ON_THRESHOLD 0.5f
@@ -145,6 +146,7 @@ GST_DEBUG_CATEGORY_STATIC (clar_embed_debug);
 #define DEFAULT_EVENT_MIN_DURATION 0
 #define DEFAULT_EVENT_MIN_GAP 0
 #define DEFAULT_EVENT_UNKNOWN_SIMILARITY -1.0f
+#define DEFAULT_EVENT_ACTIVE_DB 10.0f
 
 enum {
   PROP_0,
@@ -172,6 +174,7 @@ enum {
   PROP_EVENT_MIN_GAP,
   PROP_EVENT_UNKNOWN_SIMILARITY,
   PROP_EVENT_THRESHOLDS_LOCATION,
+  PROP_EVENT_ACTIVE_DB,
 };
 
 #define GST_TYPE_CLAR_EMBED_EVENT_SMOOTHING (gst_clar_embed_event_smoothing_get_type ())
@@ -340,7 +343,9 @@ gst_clar_embed_class_init (GstClarEmbedClass *klass)
       g_param_spec_enum ("event-smoothing", "Event smoothing",
           "Smoothing of each label's window scores before the thresholds: a median of "
           "event-median-windows windows centred on each window (events come that many "
-          "windows/2 later, with exact times), an exponential average, or none",
+          "windows/2 later, with exact times), an exponential average, or none (the "
+          "default: at a 0.5 s hop a median of 3 windows erases short sounds; with "
+          "hop-size=250000000 median does better)",
           GST_TYPE_CLAR_EMBED_EVENT_SMOOTHING, DEFAULT_EVENT_SMOOTHING,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_EVENT_MEDIAN_WINDOWS,
@@ -389,6 +394,14 @@ gst_clar_embed_class_init (GstClarEmbedClass *klass)
           "a comment; \"unknown\" names the unknown track) overriding event-on-threshold "
           "and event-off-threshold for those labels; NULL: none",
           NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+
+  g_object_class_install_property (gobject_class, PROP_EVENT_ACTIVE_DB,
+      g_param_spec_float ("event-active-db", "Event active span",
+          "Sharper event boundaries: a window places its sound from its first to its last "
+          "10 ms frame more than this many dB above its background (10th-percentile frame "
+          "energy), within the middle hop of the window; 0 = the middle hop alone",
+          0.0f, 200.0f, DEFAULT_EVENT_ACTIVE_DB,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
@@ -439,6 +452,7 @@ gst_clar_embed_init (GstClarEmbed *self)
   self->event_min_duration = DEFAULT_EVENT_MIN_DURATION;
   self->event_min_gap = DEFAULT_EVENT_MIN_GAP;
   self->event_unknown_similarity = DEFAULT_EVENT_UNKNOWN_SIMILARITY;
+  self->event_active_db = DEFAULT_EVENT_ACTIVE_DB;
   /* In place; passthrough only while no meta is attached (see set_property). */
   gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), TRUE);
   gst_base_transform_set_passthrough (GST_BASE_TRANSFORM (self), !DEFAULT_ATTACH_META);
@@ -527,6 +541,9 @@ gst_clar_embed_set_property (GObject *object, guint prop_id,
     case PROP_EVENT_THRESHOLDS_LOCATION:
       g_free (self->event_thresholds_location);
       self->event_thresholds_location = g_value_dup_string (value);
+      break;
+    case PROP_EVENT_ACTIVE_DB:
+      self->event_active_db = g_value_get_float (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -617,6 +634,9 @@ gst_clar_embed_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_EVENT_THRESHOLDS_LOCATION:
       g_value_set_string (value, self->event_thresholds_location);
+      break;
+    case PROP_EVENT_ACTIVE_DB:
+      g_value_set_float (value, self->event_active_db);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -729,6 +749,7 @@ setup_events (GstClarEmbed *self)
   p.min_duration_ns = (int64_t) self->event_min_duration;
   p.min_gap_ns = (int64_t) self->event_min_gap;
   p.unknown_similarity = self->event_unknown_similarity;
+  p.active_db = self->event_active_db;
   path = g_strdup (self->event_thresholds_location);
   GST_OBJECT_UNLOCK (self);
   if (!on || !self->labels) {

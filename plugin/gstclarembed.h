@@ -37,6 +37,7 @@ struct _GstClarEmbed {
   gfloat event_on_threshold, event_off_threshold;
   guint64 event_min_duration, event_min_gap;   /* ns */
   gfloat event_unknown_similarity;
+  gfloat event_active_db;
   gchar *event_thresholds_location;
 
   /* Streaming state (streaming thread; set up in start/set_info). The

@@ -39,6 +39,8 @@ struct clar_stream {
   int prev_valid;
   uint64_t prev_start;
   uint64_t frames_reused, frames_computed;
+  double *ev_frames;           /* frame energies of a window (active span) */
+  size_t ev_frames_cap;
 };
 
 void
@@ -145,6 +147,7 @@ clar_stream_free (clar_stream *s)
   clar_events_free (s->events);
   free (s->ev_probs);
   free (s->ev_sims);
+  free (s->ev_frames);
   free (s);
 }
 
@@ -196,6 +199,13 @@ clar_stream_get_events (clar_stream *s)
   return s ? s->events : NULL;
 }
 
+static int
+cmp_double (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return (x > y) - (x < y);
+}
+
 /* Feeds the window just computed (r) to the tracker. */
 static int
 feed_events (clar_stream *s, const clar_window_result *r)
@@ -216,7 +226,52 @@ feed_events (clar_stream *s, const clar_window_result *r)
       if (s->ev_sims[i] > best)
         best = s->ev_sims[i];
   }
-  return clar_events_push (s->events, r->index, t0, t1, s->ev_probs, best);
+  {
+    /* The active span (clar/events.h, "Sharper boundaries"): the 10 ms
+     * frames from the first to the last at least active_db above the
+     * window's background, taken as its 10th-percentile frame energy (a
+     * minimum-statistics noise floor, as in Martin, "Noise power spectral
+     * density estimation based on optimal smoothing and minimum statistics",
+     * IEEE TSAP 9(5), 2001, here over one window). No such frame: the
+     * whole window. */
+    float db = clar_events_get_params (s->events)->active_db;
+    uint64_t a0 = r->start, a1 = r->start + r->valid;
+    size_t f = (size_t) s->info->mel.sample_rate / 100, nf;
+    if (f < 1)
+      f = 1;
+    nf = r->valid / f;
+    if (db > 0.0f && nf > 1 && 2 * nf > s->ev_frames_cap) {
+      double *b = realloc (s->ev_frames, 2 * nf * sizeof (double));
+      if (!b)
+        return CLAR_ERR_NO_MEMORY;
+      s->ev_frames = b;
+      s->ev_frames_cap = 2 * nf;
+    }
+    if (db > 0.0f && nf > 1) {
+      double *e = s->ev_frames, *sorted = s->ev_frames + nf, thr;
+      size_t first = nf, last = 0;
+      for (size_t j = 0; j < nf; j++) {
+        double acc = 0.0;
+        for (size_t i = j * f; i < (j + 1) * f; i++)
+          acc += (double) s->ring[i] * s->ring[i];
+        e[j] = sorted[j] = acc;
+      }
+      qsort (sorted, nf, sizeof (double), cmp_double);
+      thr = sorted[nf / 10] * pow (10.0, db / 10.0);
+      for (size_t j = 0; j < nf; j++)
+        if (e[j] > thr) {
+          if (first == nf)
+            first = j;
+          last = j;
+        }
+      if (first < nf) {
+        a0 = r->start + first * f;
+        a1 = r->start + (last + 1) * f;
+      }
+    }
+    return clar_events_push_active (s->events, r->index, t0, t1, offset_ns (s, a0),
+        offset_ns (s, a1), s->ev_probs, best);
+  }
 }
 
 clar_session *

@@ -71,8 +71,9 @@ test_defaults (void)
   clar_events_params p;
   clar_error err;
   clar_events_params_init (&p);
-  CHECK_EQ_INT (p.smoothing, CLAR_EVENTS_SMOOTH_MEDIAN);
+  CHECK_EQ_INT (p.smoothing, CLAR_EVENTS_SMOOTH_NONE);
   CHECK_EQ_INT (p.median_windows, 3);
+  CHECK_CLOSE (p.active_db, 10.0, 0);
   CHECK_CLOSE (p.on_threshold, 0.5, 0);
   CHECK_CLOSE (p.off_threshold, 0.3, 1e-7);
   CHECK_CLOSE (p.unknown_similarity, -1.0, 0);
@@ -471,6 +472,8 @@ test_params (void)
   BAD (unknown_similarity, NAN, "unknown similarity");
   BAD (unknown_off, 0.9f, "unknown off");
   BAD (unknown_name, "", "name");
+  BAD (active_db, -1.0f, "active span");
+  BAD (active_db, NAN, "active span");
   CHECK_EQ_INT (clar_events_params_check (NULL, &err), CLAR_ERR_INVALID_ARGUMENT);
   CHECK (clar_events_new (0, names2, NULL, &err) == NULL);
   CHECK (strstr (err.message, "0 labels") != NULL);
@@ -631,6 +634,42 @@ test_smoothing_spec (void)
   CHECK_EQ_INT (p.smoothing, CLAR_EVENTS_SMOOTH_NONE);   /* unchanged by errors */
 }
 
+/* Active spans refine where a window places its sound. */
+static void
+test_active_span (void)
+{
+  clar_events_params p = params_none ();
+  clar_events *t = clar_events_new (2, names2, &p, NULL);
+  clar_event ev;
+  float on[2] = { 0.9f, 0 }, off[2] = { 0, 0 };
+  /* Window 2 spans [1, 2) s, cell [1.25, 1.75); a sound at [1.3, 1.5):
+   * the overlap. Window 3, [1.5, 2.5), cell [1.75, 2.25), hears the same
+   * sound's tail [1.5, 1.6), outside its cell: the active span itself. */
+  CHECK_EQ_INT (clar_events_push_active (t, 2, 2 * HOP, 2 * HOP + SEC, 13 * SEC / 10,
+      15 * SEC / 10, on, 1), CLAR_OK);
+  CHECK_EQ_INT (clar_events_push_active (t, 3, 3 * HOP, 3 * HOP + SEC, 15 * SEC / 10,
+      16 * SEC / 10, on, 1), CLAR_OK);
+  CHECK_EQ_INT (clar_events_push (t, 4, 4 * HOP, 4 * HOP + SEC, off, 1), CLAR_OK);
+  CHECK (clar_events_next (t, &ev) && ev.kind == CLAR_EVENT_START);
+  CHECK_EQ_INT (ev.start_ns, 13 * SEC / 10);
+  CHECK_EQ_INT (ev.end_ns, 15 * SEC / 10);
+  CHECK (clar_events_next (t, &ev) && ev.kind == CLAR_EVENT_END);
+  CHECK_EQ_INT (ev.start_ns, 13 * SEC / 10);
+  CHECK_EQ_INT (ev.end_ns, 16 * SEC / 10);
+  /* A whole-window active span is the cell. */
+  CHECK_EQ_INT (clar_events_push_active (t, 5, 5 * HOP, 5 * HOP + SEC, 5 * HOP, 5 * HOP + SEC,
+      on, 1), CLAR_OK);
+  CHECK (clar_events_next (t, &ev) && ev.start_ns == cell_start (5) && ev.end_ns == cell_end (5));
+  /* Spans outside the window, or empty, are refused. */
+  CHECK_EQ_INT (clar_events_push_active (t, 6, 6 * HOP, 6 * HOP + SEC, 6 * HOP - 1,
+      6 * HOP + SEC, on, 1), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_events_push_active (t, 6, 6 * HOP, 6 * HOP + SEC, 6 * HOP,
+      6 * HOP + SEC + 1, on, 1), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_events_push_active (t, 6, 6 * HOP, 6 * HOP + SEC, 6 * HOP + 5,
+      6 * HOP + 5, on, 1), CLAR_ERR_INVALID_ARGUMENT);
+  clar_events_free (t);
+}
+
 /* Many labels and a long stream: the queue grows, nothing is lost. */
 static void
 test_many (void)
@@ -693,6 +732,7 @@ main (void)
   CLAR_TEST_RUN (test_params);
   CLAR_TEST_RUN (test_thresholds);
   CLAR_TEST_RUN (test_smoothing_spec);
+  CLAR_TEST_RUN (test_active_span);
   CLAR_TEST_RUN (test_many);
   CLAR_TEST_EXIT ();
 }

@@ -508,6 +508,7 @@ test_events (void)
     on = sorted[5];
   }
   clar_events_params_init (&ep);
+  ep.active_db = 0;   /* the reference tracker gets whole windows */
   ep.on_threshold = on;
   ep.off_threshold = on;
   ep.unknown_similarity = 0.0f;
@@ -598,6 +599,65 @@ test_events (void)
   clar_model_unref (m);
 }
 
+/* Active spans: a 0.3 s burst at [1.2, 1.5) s in faint noise is placed
+ * exactly (frames of 10 ms) instead of on the cells of its windows. The
+ * windows without it are silent (min_rms) and score 0; on thresholds just
+ * above 0 make every label an event exactly where the burst is heard. */
+static void
+test_events_active_span (void)
+{
+  clar_model *m = small_model ();
+  clar_labels *l;
+  clar_error err;
+  const size_t n = 48000;
+  float *pcm = malloc (n * sizeof (float));
+  uint32_t x = 12345;
+  if (!m)
+    return;
+  l = clar_model_get_labels (m);
+  for (size_t i = 0; i < n; i++) {
+    x = x * 1664525u + 1013904223u;
+    pcm[i] = 1e-4f * ((float) (x >> 8) / 16777216.0f - 0.5f);
+    if (i >= 19200 && i < 24000)
+      pcm[i] += 0.3f * (float) sin (6.283185307179586 * 440.0 * i / 16000.0);
+  }
+  for (int pass = 0; pass < 2; pass++) {
+    const char *names[3] = { clar_labels_name (l, 0), clar_labels_name (l, 1),
+      clar_labels_name (l, 2) };
+    clar_events_params ep;
+    clar_stream *st = clar_stream_new (m, NULL, &err);
+    clar_window_result r;
+    clar_event ev;
+    size_t pos = 0, used, ends = 0;
+    clar_events_params_init (&ep);
+    ep.on_threshold = ep.off_threshold = 1e-12f;
+    ep.active_db = pass == 0 ? 10.0f : 0.0f;
+    clar_stream_set_options (st, 0.5, 0.01, 3, 0.0f);
+    CHECK_EQ_INT (clar_stream_set_events (st, clar_events_new (3, names, &ep, NULL)), CLAR_OK);
+    while (pos < n) {
+      if (clar_stream_push_f32 (st, pcm + pos, n - pos, &used) == 1)
+        clar_stream_compute (st, &r);
+      pos += used;
+    }
+    clar_stream_flush (st, &r);
+    while (clar_events_next (clar_stream_get_events (st), &ev)) {
+      if (ev.kind != CLAR_EVENT_END)
+        continue;
+      ends++;
+      /* Windows at 0.5 s and 1.0 s hear it. Active spans: [1.2, 1.5);
+       * cells alone: [0.75, 1.75). */
+      CHECK_EQ_INT (ev.first_window, 1);
+      CHECK_EQ_INT (ev.last_window, 2);
+      CHECK_EQ_INT (ev.start_ns, pass == 0 ? 1200000000 : 750000000);
+      CHECK_EQ_INT (ev.end_ns, pass == 0 ? 1500000000 : 1750000000);
+    }
+    CHECK_EQ_INT (ends, 3);
+    clar_stream_free (st);
+  }
+  free (pcm);
+  clar_model_unref (m);
+}
+
 int
 main (void)
 {
@@ -608,5 +668,6 @@ main (void)
   CLAR_TEST_RUN (test_reuse_rules);
   CLAR_TEST_RUN (test_bad_settings);
   CLAR_TEST_RUN (test_events);
+  CLAR_TEST_RUN (test_events_active_span);
   CLAR_TEST_EXIT ();
 }

@@ -38,11 +38,13 @@ usage (FILE *f)
       "                   one object per event when it ends: file, label, start, end,\n"
       "                   peak, mean, first_window, last_window (times in seconds)\n"
       "  --event-on P, --event-off P   thresholds on the smoothed score (default 0.5, 0.3)\n"
-      "  --event-smoothing none|median:N|exp:ALPHA   (default median:3)\n"
+      "  --event-smoothing none|median:N|exp:ALPHA   (default none)\n"
       "  --event-min-duration SEC, --event-min-gap SEC   (default 0, 0)\n"
       "  --event-unknown-similarity S  windows with max cosine similarity below S\n"
       "                   are \"unknown\" (default -1: off)\n"
       "  --event-thresholds FILE  per-label thresholds, lines LABEL<TAB>ON[<TAB>OFF]\n"
+      "  --event-active-db DB   sharpen event boundaries to the 10 ms frames more than\n"
+      "                   DB above each window's background (default 10; 0: off)\n"
       "Prints one JSON object per window: file, start, duration, labels[, embedding].\n"
       "A final partial window is zero-padded if it holds at least half a window.\n",
       CLAR_DEFAULT_MODEL);
@@ -170,6 +172,8 @@ main (int argc, char **argv)
     else if (!strcmp (argv[i], "--event-unknown-similarity") && i + 1 < argc)
       ep.unknown_similarity = (float) parse_range ("--event-unknown-similarity", argv[++i], -1, 1);
     else if (!strcmp (argv[i], "--event-thresholds") && i + 1 < argc) thresholds_path = argv[++i];
+    else if (!strcmp (argv[i], "--event-active-db") && i + 1 < argc)
+      ep.active_db = (float) parse_range ("--event-active-db", argv[++i], 0, 200);
     else if (!strcmp (argv[i], "--event-smoothing") && i + 1 < argc) {
       if (clar_events_parse_smoothing (argv[++i], &ep, &err) != CLAR_OK) {
         fprintf (stderr, "clar-embed: --event-smoothing: %s\n", err.message);

@@ -46,6 +46,17 @@
  * taking whole windows would stretch every event by half a window at each
  * end.
  *
+ * Sharper boundaries (optional): a caller that knows where in the window
+ * the sound is (clar_stream: from the first to the last 10 ms frame more
+ * than active_db above the window's background) passes that "active span" with
+ * clar_events_push_active. The window then places its sound where its cell
+ * and its active span overlap (the active span alone when they do not), and
+ * an event runs from the earliest such start to the latest end of its
+ * windows. A short sound well above the background then gets its own
+ * extent instead of a cell's (a 0.4 s word in 1 s windows: 0.4 s, not 1 s);
+ * in noise as loud as the sound the active span is the whole window and
+ * nothing changes. Gaps (min_gap_ns) are still measured on cells.
+ *
  * Peak and mean are of the label's window scores after the open-set step
  * (unsmoothed) over every window of the event, gap windows included.
  *
@@ -79,7 +90,7 @@ typedef enum clar_events_smoothing {
 #define CLAR_EVENTS_UNKNOWN ((size_t) -1)
 
 typedef struct clar_events_params {
-  clar_events_smoothing smoothing;   /* default MEDIAN */
+  clar_events_smoothing smoothing;   /* default NONE (see models/README.md) */
   unsigned median_windows;           /* 1..CLAR_EVENTS_MEDIAN_MAX, default 3 */
   float exp_alpha;                   /* (0, 1], default 0.5 */
   float on_threshold;                /* [0, 1], default 0.5: every label's */
@@ -92,6 +103,11 @@ typedef struct clar_events_params {
   float unknown_similarity;
   float unknown_on, unknown_off;     /* unknown track's thresholds, 0.5, 0.5 */
   const char *unknown_name;          /* its label name, default "unknown"; copied */
+  /* For the caller (clar_stream) that computes active spans: a window's
+   * active span runs from its first to its last 10 ms frame more than this
+   * many dB above its background (10th-percentile frame energy); 0 = no
+   * active spans. Default 10. [0, 200]. */
+  float active_db;
 } clar_events_params;
 
 typedef enum clar_event_kind {
@@ -174,6 +190,15 @@ CLAR_API int clar_events_parse_smoothing (const char *spec,
 CLAR_API int clar_events_push (clar_events *t, uint64_t index,
                                int64_t start_ns, int64_t end_ns,
                                const float *scores, float similarity);
+
+/* The same with the window's active span [active_start_ns, active_end_ns)
+ * inside [start_ns, end_ns) (see "Sharper boundaries" above);
+ * clar_events_push passes the whole window. */
+CLAR_API int clar_events_push_active (clar_events *t, uint64_t index,
+                                      int64_t start_ns, int64_t end_ns,
+                                      int64_t active_start_ns,
+                                      int64_t active_end_ns,
+                                      const float *scores, float similarity);
 
 /* End of a stretch of audio (EOS, discontinuity, seek): decides the windows
  * the median still waits for, ends every event in progress (those at least

@@ -14,7 +14,7 @@
 #include "clar-harness.h"
 
 #define ALL_ON "message-embedding=false event-on-threshold=0 event-off-threshold=0 " \
-    "event-smoothing=none"
+    "event-smoothing=none event-active-db=0"
 
 static GstFlowReturn
 push_f32 (Fixture *f, guint n, guint32 flags)
@@ -210,7 +210,7 @@ GST_START_TEST (test_events_off_and_defaults)
 
   {
     GstElement *e = gst_element_factory_make ("clarembed", NULL);
-    gfloat on_t, off_t, unk;
+    gfloat on_t, off_t, unk, adb;
     guint med;
     gint sm;
     guint64 dur, gap;
@@ -218,9 +218,9 @@ GST_START_TEST (test_events_off_and_defaults)
     g_object_get (e, "events", &on, "event-on-threshold", &on_t, "event-off-threshold", &off_t,
         "event-median-windows", &med, "event-smoothing", &sm, "event-min-duration", &dur,
         "event-min-gap", &gap, "event-unknown-similarity", &unk,
-        "event-thresholds-location", &loc, NULL);
-    fail_unless (on && on_t == 0.5f && off_t == 0.3f && med == 3 && sm == 1 && dur == 0
-        && gap == 0 && unk == -1.0f && loc == NULL);
+        "event-thresholds-location", &loc, "event-active-db", &adb, NULL);
+    fail_unless (on && on_t == 0.5f && off_t == 0.3f && med == 3 && sm == 0 && dur == 0
+        && gap == 0 && unk == -1.0f && loc == NULL && adb == 10.0f);
     gst_object_unref (e);
   }
 }
@@ -317,7 +317,7 @@ GST_START_TEST (test_events_threshold_file)
     g_free (content);
   }
   props = g_strdup_printf ("message-embedding=false event-on-threshold=1 event-off-threshold=1 "
-      "event-smoothing=none event-thresholds-location=\"%s\"", path);
+      "event-thresholds-location=\"%s\"", path);
   f = setup (F32_CAPS, props);
   push_seconds (&f, 2.0);
   gst_harness_push_event (f.h, gst_event_new_eos ());
