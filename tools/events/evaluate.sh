@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Sound-event evaluation on generated scenes (models/README.md, "Sound
+# events"): make_scenes.py writes scenes of training-split clips over noise
+# with a reference annotation, clar-embed --events detects events in them,
+# sed_metrics.py scores event-based and segment-based F1 (sed_eval/DCASE:
+# 250 ms onset collar, offset collar max(250 ms, 20%), 1 s segments), per
+# class and micro/macro averaged. Background labels (silence, noise) in the
+# output are left out of the scoring.
+#
+#   tools/events/evaluate.sh BUILD MODEL OUT [make_scenes.py options...]
+#
+# e.g. tools/events/evaluate.sh _build models/clar-default.safetensors \
+#        /tmp/ev --generate /tmp/ev/clips --scenes 40 --seed 2
+# CLAR_EMBED_ARGS adds clar-embed options (e.g. "--hop 0.25
+# --event-smoothing median:3"). Writes OUT/scenes/, OUT/events.jsonl,
+# OUT/metrics.txt and OUT/metrics.json.
+set -eu
+if [ $# -lt 3 ]; then
+  sed -n '2,/^set/p' "$0" | sed 's/^# \{0,1\}//; /^set/d' >&2
+  exit 2
+fi
+build=$1 model=$2 out=$3
+shift 3
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$out"
+python3 "$here/make_scenes.py" --out "$out/scenes" --model "$model" "$@"
+# shellcheck disable=SC2086,SC2046
+"$build/tools/clar-embed" --model "$model" --events ${CLAR_EMBED_ARGS:-} \
+  $(cat "$out/scenes/scenes.txt") > "$out/events.jsonl"
+python3 "$here/sed_metrics.py" "$out/scenes/reference.tsv" "$out/events.jsonl" \
+  --ignore silence,noise --json "$out/metrics.json" | tee "$out/metrics.txt"
