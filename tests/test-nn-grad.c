@@ -24,6 +24,7 @@
 #include "layers.h"
 #include "backward.h"
 #include "nn.h"
+#include "model-private.h"
 
 static uint32_t rs = 99;
 static float
@@ -806,6 +807,100 @@ test_threads_and_modes (void)
 #endif
 }
 
+/* clar-train --init: a network loaded from an exported model (batch-norm
+ * folded) and calibrated on a batch equals the model, in eval mode on any
+ * input and in train mode on the calibration batch; the head rows come back
+ * by class name; another layer list is refused. */
+static void
+test_init_from_model (void)
+{
+  enum { N = 4, T = 101 };
+  const char *names[2] = { "low", "high" };
+  clar_net_config c = clar_net_default_config ();
+  clar_net *net, *net2, *net3;
+  clar_error err;
+  clar_model *m = NULL;
+  clar_optim a = clar_adam_default ();
+  clar_train_config tc = clar_train_default_config ();
+  char path[] = "/tmp/clar-init-XXXXXX";
+  float *mel = malloc ((size_t) 2 * N * 64 * T * sizeof (float));
+  float *other = malloc ((size_t) 2 * N * 64 * T * sizeof (float)), emb[128];
+  int labels[N] = { 0, 1, 0, 1 };
+  size_t rows = 0;
+  const float *h;
+  c.n_classes = 2;
+  c.class_names = names;
+  net = clar_net_new (&c, &err);
+  c.seed = 99;
+  net2 = clar_net_new (&c, &err);
+  CHECK (net && net2 && mel && other);
+  if (!net || !net2 || !mel || !other)
+    return;
+  fill (mel, (size_t) 2 * N * 64 * T, 3.0f);
+  fill (other, (size_t) 2 * N * 64 * T, 2.0f);
+  for (size_t i = 0; i < (size_t) 2 * N * 64 * T; i++) {
+    mel[i] -= 5.0f;
+    other[i] -= 4.0f;
+  }
+  for (int s = 0; s < 3; s++)
+    CHECK_EQ_INT (clar_train_step (net, &a, mel, mel + (size_t) N * 64 * T, labels, N, T, &tc,
+        NULL, &err), CLAR_OK);
+  close (mkstemp (path));
+  CHECK_EQ_INT (clar_net_export (net, path, NULL, &err), CLAR_OK);
+  CHECK_EQ_INT (clar_model_load_file (path, &m, &err), CLAR_OK);
+  if (!m)
+    return;
+  CHECK_EQ_INT (clar_net_load_encoder (net2, path, clar_model_get_labels (m), &rows, &err), CLAR_OK);
+  CHECK_MSG (rows == 2, "head rows kept: %zu", rows);
+  CHECK_EQ_INT (clar_net_calibrate_bn (net2, mel, 2 * N, T, &err), CLAR_OK);
+  {
+    clar_session *s = clar_session_new (m, &err);
+    double worst_eval = 0, worst_train = 0, mx = 0;
+    const float *lg;
+    float probs[2];
+    /* Eval mode, inputs the calibration never saw. */
+    clar_net_forward (net2, other, 2 * N, T, 0, &h, NULL, &lg);
+    for (int i = 0; i < 2 * N; i++) {
+      clar_session_encode_raw (s, other + (size_t) i * 64 * T, T, emb);
+      for (int d = 0; d < 128; d++) {
+        worst_eval = fmax (worst_eval, fabs (emb[d] - h[i * 128 + d]));
+        mx = fmax (mx, fabs (emb[d]));
+      }
+      if (i == 0) {
+        double lse = log (exp (lg[0]) + exp (lg[1]));
+        clar_labels_score (clar_model_get_labels (m), emb, probs, NULL);
+        CHECK_CLOSE (probs[1], exp (lg[1] - lse), 1e-4);
+      }
+    }
+    /* Train mode (batch statistics) on the calibration batch. */
+    clar_net_forward (net2, mel, 2 * N, T, 1, &h, NULL, NULL);
+    for (int i = 0; i < 2 * N; i++) {
+      clar_session_encode_raw (s, mel + (size_t) i * 64 * T, T, emb);
+      for (int d = 0; d < 128; d++)
+        worst_train = fmax (worst_train, fabs (emb[d] - h[i * 128 + d]));
+    }
+    printf ("  --init: loaded net vs the model: eval mode max rel err %.2e, train mode on the "
+        "calibration batch %.2e\n", worst_eval / mx, worst_train / mx);
+    CHECK (worst_eval / mx < 1e-4);
+    CHECK (worst_train / mx < 1e-3);
+    clar_session_free (s);
+  }
+  /* Another layer list: refused with a message. */
+  c.architecture = clar_architecture_by_name ("dsres");
+  net3 = c.architecture ? clar_net_new (&c, &err) : NULL;
+  if (net3) {
+    CHECK_EQ_INT (clar_net_load_encoder (net3, path, NULL, NULL, &err), CLAR_ERR_INVALID_ARGUMENT);
+    CHECK (strstr (err.message, "layer list differs") != NULL);
+  }
+  clar_net_free (net3);
+  clar_model_unref (m);
+  unlink (path);
+  clar_net_free (net);
+  clar_net_free (net2);
+  free (mel);
+  free (other);
+}
+
 static void
 test_export_and_checkpoint (void)
 {
@@ -1169,6 +1264,7 @@ main (void)
   CLAR_TEST_RUN (test_whole_residual_network);
   CLAR_TEST_RUN (test_threads_and_modes);
   CLAR_TEST_RUN (test_export_and_checkpoint);
+  CLAR_TEST_RUN (test_init_from_model);
   CLAR_TEST_RUN (test_explicit_batchnorm_export);
   CLAR_TEST_RUN (test_residual_export);
   CLAR_TEST_RUN (test_bad_input);

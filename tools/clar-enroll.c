@@ -15,7 +15,10 @@
  * that --val-fraction (default 0.2, dataset.h) holds out for clar-eval:
  * --val-fraction 0 enrolls every clip. With --shots K only K
  * clips per label are used, drawn with a seeded shuffle (all when a label
- * has fewer); the clips used are listed on stderr.
+ * has fewer); the clips used are listed on stderr. --append writes the
+ * model's own labels followed by the enrolled ones (one label file holding
+ * both, for labels-location); a label that is already among the model's is
+ * refused.
  */
 #include <math.h>
 #include <stdio.h>
@@ -69,7 +72,9 @@ main (int argc, char **argv)
   const char **names = NULL;
   size_t D, n_out = 0, *idx = NULL;
   clar_labels *labels = NULL;
-  int rc = 1;
+  int rc = 1, append = 0;
+  size_t n_base = 0;
+  const clar_labels *base = NULL;
   clar_dataset_options dopt = clar_dataset_options_default ();
 
   for (int i = 1; i < argc; i++) {
@@ -86,9 +91,11 @@ main (int argc, char **argv)
     else if (!strcmp (a, "--seed") && v) seed = strtoull (argv[++i], NULL, 10);
     else if (!strcmp (a, "--scale") && v) scale = strtof (argv[++i], NULL);
     else if (!strcmp (a, "--cache") && v) cache = argv[++i];
+    else if (!strcmp (a, "--append")) append = 1;
     else {
       fprintf (stderr, "usage: clar-enroll --model M --data DIR|MANIFEST.tsv --out LABELS.safetensors\n"
           "         [--split S] [--shots K] [--seed N] [--classes A,B,...] [--scale S] [--cache DIR]\n"
+          "         [--append]  (the model's own labels first, then the enrolled ones)\n"
           CLAR_DATASET_OPTIONS_HELP);
       return 2;
     }
@@ -157,11 +164,30 @@ main (int argc, char **argv)
   }
   if (clar_dataset_load (&ds, clar_model_get_info (model)->mel.sample_rate, cache, 2))
     goto out;
-  vec = calloc (ds.n_classes * D, sizeof (float));
+  if (append) {
+    base = clar_model_get_labels (model);
+    if (!base) {
+      fprintf (stderr, "clar-enroll: --append: %s has no labels of its own\n", model_path);
+      goto out;
+    }
+    n_base = clar_labels_count (base);
+    for (size_t c = 0; c < ds.n_classes; c++)
+      for (size_t j = 0; j < n_base; j++)
+        if (!strcmp (clar_labels_name (base, j), ds.classes[c])) {
+          fprintf (stderr, "clar-enroll: --append: \"%s\" is already one of the model's labels; "
+              "rename its folder (or leave it out with --classes)\n", ds.classes[c]);
+          goto out;
+        }
+  }
+  vec = calloc ((n_base + ds.n_classes) * D, sizeof (float));
   e = malloc (D * sizeof (float));
-  names = calloc (ds.n_classes, sizeof (char *));
+  names = calloc (n_base + ds.n_classes, sizeof (char *));
   if (!vec || !e || !names)
     goto out;
+  for (; n_out < n_base; n_out++) {
+    names[n_out] = clar_labels_name (base, n_out);
+    memcpy (vec + n_out * D, clar_labels_vector (base, n_out), D * sizeof (float));
+  }
   for (size_t c = 0; c < ds.n_classes; c++) {
     size_t used = 0;
     for (size_t i = 0; i < ds.n_clips; i++) {
@@ -178,7 +204,7 @@ main (int argc, char **argv)
       fprintf (stderr, "clar-enroll: %s: %zu example%s\n", ds.classes[c], used, used == 1 ? "" : "s");
     }
   }
-  if (!n_out) {
+  if (n_out == n_base) {
     fprintf (stderr, "clar-enroll: no example could be embedded\n");
     goto out;
   }
@@ -190,8 +216,8 @@ main (int argc, char **argv)
     fprintf (stderr, "clar-enroll: %s\n", err.message);
     goto out;
   }
-  fprintf (stderr, "clar-enroll: wrote %s (%zu labels, scale %g, encoder %s)\n", out, n_out,
-      scale, clar_model_get_fingerprint (model));
+  fprintf (stderr, "clar-enroll: wrote %s (%zu labels%s, scale %g, encoder %s)\n", out, n_out,
+      append ? ", the model's first" : "", scale, clar_model_get_fingerprint (model));
   rc = 0;
 out:
   clar_labels_unref (labels);

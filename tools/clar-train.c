@@ -11,6 +11,7 @@
  * resumed from its checkpoint continues exactly as it would have.
  */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,8 @@
 
 typedef struct {
   const char *data, *split, *out, *loss, *aug, *cache, *arch;
+  const char *init, *val_split, *name, *description;
+  int val_every;
   const char *unlabelled[8];
   int n_unlabelled;
   int epochs, batch, threads, ckpt_every, resume, proj;
@@ -64,6 +67,14 @@ usage (FILE *f)
       "  --resume               continue from DIR/checkpoint.safetensors\n"
       "  --max-minutes M        stop (checkpoint + export) after M minutes\n"
       "  --cache DIR            decoded-audio cache (default DIR/cache)\n"
+      "  --init MODEL           fine-tune: start from MODEL's encoder (its layer list, front\n"
+      "                         end and window; --arch is ignored); classifier rows of the\n"
+      "                         classes MODEL's labels name are kept, the others and the\n"
+      "                         projection head start random\n"
+      "  --val-split NAME       held-out rows (folders: --val-fraction) scored during and\n"
+      "                         after training (default val; \"\" none)\n"
+      "  --val-every S          steps between validations (default: --checkpoint-every)\n"
+      "  --name TEXT --description TEXT   the model's clar.name / clar.description\n"
       CLAR_DATASET_OPTIONS_HELP
       "Writes DIR/model.safetensors, DIR/checkpoint.safetensors, DIR/train-log.tsv.\n"
       "clar-train --clap --init MODEL ...: train a text tower on MODEL's encoder (--clap --help).\n");
@@ -84,6 +95,7 @@ parse (int argc, char **argv, options *o)
   o->split = "train";
   o->loss = "hybrid";
   o->arch = "cnn4";
+  o->val_split = "val";
   o->epochs = 30;
   o->batch = 64;
   o->threads = 2;
@@ -121,6 +133,11 @@ parse (int argc, char **argv, options *o)
     else if (OPT ("--weight-decay")) o->wd = strtof (v, NULL);
     else if (OPT ("--proj-dim")) o->proj = atoi (v);
     else if (OPT ("--arch")) o->arch = v;
+    else if (OPT ("--init")) o->init = v;
+    else if (OPT ("--val-split")) o->val_split = v;
+    else if (OPT ("--val-every")) o->val_every = atoi (v);
+    else if (OPT ("--name")) o->name = v;
+    else if (OPT ("--description")) o->description = v;
     else if (OPT ("--aug")) o->aug = v;
     else if (!strcmp (a, "--no-aug")) o->aug = "none";
     else if (OPT ("--seed")) o->seed = strtoull (v, NULL, 10);
@@ -143,6 +160,12 @@ parse (int argc, char **argv, options *o)
   if (strcmp (o->loss, "hybrid") && strcmp (o->loss, "ntxent") && strcmp (o->loss, "supcon")
       && strcmp (o->loss, "ce")) {
     fprintf (stderr, "clar-train: --loss must be hybrid, ntxent, supcon or ce\n");
+    return -1;
+  }
+  if (o->val_every < 0 || (o->name && (!*o->name || strlen (o->name) > 200 || !g_utf8_validate (o->name, -1, NULL)))
+      || (o->description && (strlen (o->description) > 4000 || !g_utf8_validate (o->description, -1, NULL)))) {
+    fprintf (stderr, "clar-train: --val-every must be >= 0; --name 1..200 and --description up to "
+        "4000 bytes of UTF-8\n");
     return -1;
   }
   if (!clar_architecture_by_name (o->arch)) {
@@ -181,6 +204,147 @@ apply_label_fraction (clar_dataset *ds, float frac, uint64_t seed)
   free (idx);
 }
 
+/* SIGINT/SIGTERM: the step loop checks this flag (the handler only sets
+ * it: async-signal-safe), then writes a checkpoint and the model. */
+static volatile sig_atomic_t stop_signal = 0;
+
+static void
+on_stop_signal (int sig)
+{
+  stop_signal = sig;
+}
+
+static void
+install_stop_handlers (void)
+{
+  struct sigaction sa;
+  memset (&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop_signal;
+  sigemptyset (&sa.sa_mask);
+  /* A second signal kills at once (the default action). */
+  sa.sa_flags = SA_RESETHAND;
+  sigaction (SIGINT, &sa, NULL);
+  sigaction (SIGTERM, &sa, NULL);
+}
+
+/* A batch size to suggest for n usable clips: the largest power of two
+ * not above n (at least 2). */
+static int
+suggest_batch (size_t n)
+{
+  int b = 2;
+  while ((size_t) b * 2 <= n && b < 4096)
+    b *= 2;
+  return b;
+}
+
+/* Validation on held-out clips, the way clar-eval scores the model's head:
+ * each clip's embedding is the normalised mean of its windows' normalised
+ * embeddings (every half window, a final partial window when it holds at
+ * least half a window, zero-padded: clip-embed.h), its logits scale x cosine
+ * with the unit classifier rows. Eval mode (running batch-norm statistics):
+ * no state of the network changes. */
+typedef struct {
+  double loss, acc;
+  size_t n;
+} val_result;
+
+static int
+validate (clar_net *net, clar_mel *mel, const clar_dataset *val, const clar_net_config *cfg,
+          float *mels, int max_m, float *win, val_result *out)
+{
+  size_t W = cfg->window_samples, H = W / 2, D = (size_t) clar_net_embedding_dim (net);
+  size_t T = clar_mel_n_frames (&cfg->mel, W), nm = (size_t) cfg->mel.n_mels;
+  int K = clar_net_n_classes (net), m = 0;
+  float *sum = calloc ((val->n_clips ? val->n_clips : 1) * D, sizeof (float));
+  size_t *owner = malloc ((size_t) max_m * sizeof (size_t));
+  const float *wc = NULL;
+  double loss = 0;
+  size_t ok = 0, n = 0;
+  for (size_t i = 0; i < clar_net_n_params (net); i++)
+    if (!strcmp (clar_net_param (net, i)->name, "head.classifier.weight"))
+      wc = clar_net_param (net, i)->w;
+  memset (out, 0, sizeof *out);
+  if (!sum || !owner || !wc || K < 1) {
+    free (sum);
+    free (owner);
+    return -1;
+  }
+  for (size_t c = 0; c <= val->n_clips; c++) {
+    const clar_clip *cl = c < val->n_clips ? &val->clips[c] : NULL;
+    for (size_t start = 0; cl && cl->class_id >= 0 && start < cl->n; start += H) {
+      size_t valid = cl->n - start < W ? cl->n - start : W;
+      if (2 * valid < W)
+        break;
+      memcpy (win, cl->pcm + start, valid * sizeof (float));
+      memset (win + valid, 0, (W - valid) * sizeof (float));
+      clar_mel_compute (mel, win, W, mels + (size_t) m * nm * T, T);
+      owner[m++] = c;
+      if (m == max_m) {
+        const float *h, *z, *lg, *e;
+        if (clar_net_forward (net, mels, m, (int) T, 0, &h, &z, &lg) != CLAR_OK)
+          goto fail;
+        e = clar_net_embeddings_normalised (net);
+        for (int j = 0; j < m; j++)
+          for (size_t d = 0; d < D; d++)
+            sum[owner[j] * D + d] += e[(size_t) j * D + d];
+        m = 0;
+      }
+      if (valid < W)
+        break;
+    }
+    if (!cl && m) {
+      const float *h, *z, *lg, *e;
+      if (clar_net_forward (net, mels, m, (int) T, 0, &h, &z, &lg) != CLAR_OK)
+        goto fail;
+      e = clar_net_embeddings_normalised (net);
+      for (int j = 0; j < m; j++)
+        for (size_t d = 0; d < D; d++)
+          sum[owner[j] * D + d] += e[(size_t) j * D + d];
+      m = 0;
+    }
+  }
+  for (size_t c = 0; c < val->n_clips; c++) {
+    int y = val->clips[c].class_id, best = 0;
+    double ss = 0, mx = -1e30, se = 0, zy = 0;
+    float *e = sum + c * D;
+    if (y < 0)
+      continue;
+    for (size_t d = 0; d < D; d++)
+      ss += (double) e[d] * e[d];
+    if (!(ss > 0))
+      continue;
+    n++;
+    {
+      double lg[4096];
+      for (int k = 0; k < K && k < 4096; k++) {
+        double dot = 0, wn = 0;
+        for (size_t d = 0; d < D; d++) {
+          dot += (double) wc[(size_t) k * D + d] * e[d];
+          wn += (double) wc[(size_t) k * D + d] * wc[(size_t) k * D + d];
+        }
+        lg[k] = cfg->cls_scale * dot / (sqrt (ss) * (wn > 0 ? sqrt (wn) : 1));
+        if (lg[k] > mx) { mx = lg[k]; best = k; }
+        if (k == y) zy = lg[k];
+      }
+      for (int k = 0; k < K && k < 4096; k++)
+        se += exp (lg[k] - mx);
+      loss += mx + log (se) - zy;
+    }
+    ok += best == y;
+  }
+  out->n = n;
+  out->loss = n ? loss / n : 0;
+  out->acc = n ? (double) ok / n : 0;
+  free (sum);
+  free (owner);
+  return 0;
+fail:
+  free (sum);
+  free (owner);
+  return -1;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -201,6 +365,11 @@ main (int argc, char **argv)
   FILE *logf;
   double t_start, t_last = 0, t_step0;
   long step0;
+  clar_dataset val;
+  clar_model *init = NULL;
+  val_result vr;
+  float *vwin = NULL;
+  int val_on = 0;
 
   for (int i = 1; i < argc; i++)
     if (!strcmp (argv[i], "--clap"))
@@ -222,8 +391,24 @@ main (int argc, char **argv)
       fprintf (stderr, "clar-train: warning: %s\n", warn);
   }
   g_mkdir_with_parents (o.out, 0755);
+  cfg.architecture = clar_architecture_by_name (o.arch);
+  if (o.init) {
+    const clar_model_info *mi;
+    if (clar_model_load_file (o.init, &init, &err) != CLAR_OK) {
+      fprintf (stderr, "clar-train: --init: %s\n", err.message);
+      return 1;
+    }
+    mi = clar_model_get_info (init);
+    cfg.architecture = clar_model_get_metadata (init, "clar.architecture");
+    cfg.mel = mi->mel;
+    cfg.window_samples = mi->window_samples;
+    cfg.hop_samples = mi->hop_samples;
+    if (clar_model_get_labels (init))
+      cfg.cls_scale = clar_labels_scale (clar_model_get_labels (init));
+  }
   o.dopt.min_samples = clar_min_clip_samples (cfg.window_samples);
   clar_dataset_init (&ds, &o.dopt);
+  clar_dataset_init (&val, &o.dopt);
   if (clar_dataset_list (&ds, o.data, o.split))
     return 1;
   for (int i = 0; i < o.n_unlabelled; i++)
@@ -235,6 +420,29 @@ main (int argc, char **argv)
   if (clar_dataset_load (&ds, cfg.mel.sample_rate, cache, o.threads))
     return 1;
   clar_dataset_index_classes (&ds, NULL, 0);
+  if (ds.n_classes == 1 && strcmp (o.loss, "ntxent")) {
+    fprintf (stderr, "clar-train: all labelled clips are of one class (%s): a classifier needs at "
+        "least two. Add a folder (or manifest rows) per class, or train self-supervised with "
+        "--loss ntxent\n", ds.classes[0]);
+    return 1;
+  }
+  if (o.val_split && *o.val_split && ds.n_classes) {
+    /* Held-out clips: listed and decoded now, so that an overlap with the
+     * training clips stops the run before it trains. */
+    if (clar_dataset_list (&val, o.data, o.val_split) == 0) {
+      if (clar_dataset_load (&val, cfg.mel.sample_rate, cache, o.threads)
+          || clar_dataset_check_disjoint ("clar-train", &ds, &val))
+        return 1;
+      clar_dataset_index_classes (&val, ds.classes, ds.n_classes);
+      val_on = 1;
+    } else {
+      fprintf (stderr, "clar-train: no validation (no clips in split %s)\n", o.val_split);
+    }
+  }
+  if (stop_signal) {
+    fprintf (stderr, "clar-train: interrupted before training; nothing written\n");
+    return 128 + stop_signal;
+  }
   apply_label_fraction (&ds, o.label_fraction, o.seed);
   for (size_t i = 0; i < ds.n_clips; i++)
     n_labelled += ds.clips[i].class_id >= 0;
@@ -255,13 +463,18 @@ main (int argc, char **argv)
   for (size_t i = 0; i < ds.n_clips; i++)
     if (strcmp (o.loss, "ce") || ds.clips[i].class_id >= 0)
       use[n_use++] = i;
-  if (n_use == 0 || (strcmp (o.loss, "ce") && n_use < (size_t) o.batch)) {
-    fprintf (stderr, "clar-train: %zu usable clips but --batch-size %d\n", n_use, o.batch);
+  if (n_use == 0) {
+    fprintf (stderr, "clar-train: no usable clips (--loss ce trains on labelled clips only)\n");
+    return 1;
+  }
+  if (strcmp (o.loss, "ce") && n_use < (size_t) o.batch) {
+    fprintf (stderr, "clar-train: %zu usable clips but --batch-size %d: a contrastive batch needs "
+        "distinct clips; use --batch-size %d (at most %zu), or add clips\n", n_use, o.batch,
+        suggest_batch (n_use), n_use);
     return 1;
   }
 
   cfg.proj_dim = o.proj;
-  cfg.architecture = clar_architecture_by_name (o.arch);
   cfg.n_classes = (int) ds.n_classes;
   cfg.class_names = (const char *const *) ds.classes;
   cfg.seed = o.seed;
@@ -295,7 +508,41 @@ main (int argc, char **argv)
   log_path = g_build_filename (o.out, "train-log.tsv", NULL);
   cmdline = g_strjoinv (" ", argv);
 
+  vwin = malloc (W * sizeof (float));
+  if (!views || !mels || !dz || !dl || !labels1 || !labels2 || !vwin) {
+    fprintf (stderr, "clar-train: out of memory\n");
+    return 1;
+  }
   step = 0;
+  if (init && !o.resume) {
+    /* Fine-tuning: MODEL's encoder, batch-norms calibrated on the first
+     * clips (un-augmented first windows), so that the network starts as
+     * MODEL in both modes (nn.h, clar_net_calibrate_bn). */
+    size_t rows = 0;
+    int M = (int) (n_use < (size_t) 2 * o.batch ? n_use : (size_t) 2 * o.batch);
+    if (clar_net_load_encoder (net, o.init, clar_model_get_labels (init), &rows, &err) != CLAR_OK) {
+      fprintf (stderr, "clar-train: --init: %s\n", err.message);
+      return 1;
+    }
+    for (int b = 0; b < M; b++) {
+      const clar_clip *c = &ds.clips[use[b]];
+      size_t valid = c->n < W ? c->n : W;
+      memcpy (views, c->pcm, valid * sizeof (float));
+      memset (views + valid, 0, (W - valid) * sizeof (float));
+      clar_mel_compute (mel, views, W, mels + (size_t) b * nm * T, T);
+    }
+    if (clar_net_calibrate_bn (net, mels, M, (int) T, &err) != CLAR_OK) {
+      fprintf (stderr, "clar-train: --init: %s\n", err.message);
+      return 1;
+    }
+    if (rows == ds.n_classes)
+      fprintf (stderr, "clar-train: fine-tuning %s: encoder and head kept (the model names all "
+          "%zu classes)\n", o.init, ds.n_classes);
+    else
+      fprintf (stderr, "clar-train: fine-tuning %s: encoder kept; head: %zu of %zu classes kept "
+          "from the model's labels, the other %zu start random\n", o.init, rows, ds.n_classes,
+          ds.n_classes - rows);
+  }
   if (o.resume) {
     if (clar_net_load_checkpoint (net, &opt, NULL, 0, ckpt, &err) != CLAR_OK) {
       fprintf (stderr, "clar-train: cannot resume: %s\n", err.message);
@@ -306,9 +553,21 @@ main (int argc, char **argv)
   }
   logf = fopen (log_path, o.resume ? "a" : "w");
   if (logf && !o.resume)
-    fprintf (logf, "step\tepoch\tlr\tloss\tcontrastive\tce\tsamples_per_s\n");
+    fprintf (logf, "step\tepoch\tlr\tloss\tcontrastive\tce\tsamples_per_s\tval_loss\tval_acc\n");
   t_start = t_step0 = now ();
   step0 = step;
+  if (o.val_every == 0)
+    o.val_every = o.ckpt_every;
+  install_stop_handlers ();
+  if (val_on && init && !o.resume) {
+    /* The starting point's score: fine-tuning should beat it. */
+    if (validate (net, mel, &val, &cfg, mels, 2 * o.batch, vwin, &vr) == 0 && vr.n) {
+      fprintf (stderr, "val step 0: loss %.4f accuracy %.4f (%zu clips, the --init model)\n",
+          vr.loss, vr.acc, vr.n);
+      if (logf)
+        fprintf (logf, "-1\t0\t\t\t\t\t\t%.5f\t%.4f\n", vr.loss, vr.acc);   /* before step 0 */
+    }
+  }
 
   {
     size_t *perm = malloc (ds.n_clips * sizeof (size_t));
@@ -381,8 +640,17 @@ main (int argc, char **argv)
       clar_adam_step (&opt, net, lr);
       {
         double t = now (), sps = (step + 1 - step0) * 2.0 * o.batch / (t - t_step0);
-        if (logf)
-          fprintf (logf, "%ld\t%ld\t%.6g\t%.5f\t%.5f\t%.5f\t%.1f\n", step, epoch, lr, loss, lc, lce, sps);
+        int do_val = val_on && ((step + 1) % o.val_every == 0 || step + 1 == total_steps);
+        if (do_val && (validate (net, mel, &val, &cfg, mels, 2 * o.batch, vwin, &vr) || !vr.n))
+          do_val = 0;
+        if (logf && do_val)
+          fprintf (logf, "%ld\t%ld\t%.6g\t%.5f\t%.5f\t%.5f\t%.1f\t%.5f\t%.4f\n", step, epoch, lr, loss, lc,
+              lce, sps, vr.loss, vr.acc);
+        else if (logf)
+          fprintf (logf, "%ld\t%ld\t%.6g\t%.5f\t%.5f\t%.5f\t%.1f\t\t\n", step, epoch, lr, loss, lc, lce, sps);
+        if (do_val)
+          fprintf (stderr, "val step %ld: loss %.4f accuracy %.4f (%zu clips)\n", step + 1, vr.loss,
+              vr.acc, vr.n);
         if (t - t_last > 5 || step + 1 == total_steps) {
           double eta = (total_steps - step - 1) * (t - t_step0) / (step + 1 - step0);
           fprintf (stderr, "epoch %ld step %ld/%ld loss %.4f (contrastive %.4f, ce %.4f) lr %.2e "
@@ -402,6 +670,17 @@ main (int argc, char **argv)
           break;
         }
       }
+      if (stop_signal) {
+        /* Checked once per step: the step in flight completes, so the
+         * checkpoint holds a consistent state that --resume continues. */
+        step++;
+        if (step % o.ckpt_every && step != total_steps
+            && clar_net_save_checkpoint (net, &opt, NULL, 0, ckpt, &err) != CLAR_OK)
+          fprintf (stderr, "clar-train: checkpoint failed: %s\n", err.message);
+        fprintf (stderr, "clar-train: %s at step %ld: wrote %s (continue with --resume)\n",
+            stop_signal == SIGINT ? "SIGINT" : "SIGTERM", step, ckpt);
+        break;
+      }
     }
     free (perm);
     free (use);
@@ -409,8 +688,9 @@ main (int argc, char **argv)
   {
     gchar *steps_s = g_strdup_printf ("%ld", step);
     const char *meta[] = {
-      "clar.name", "clar-trained",
-      "clar.description", "encoder trained by clar-train (CLAR: contrastive + supervised)",
+      "clar.name", o.name ? o.name : "clar-trained",
+      "clar.description", o.description ? o.description
+          : "encoder trained by clar-train (CLAR: contrastive + supervised)",
       "clar.training", cmdline,
       "clar.training_steps", steps_s,
       NULL
@@ -423,6 +703,9 @@ main (int argc, char **argv)
   }
   fprintf (stderr, "clar-train: wrote %s after %ld steps (%.1f min)\n", model_path, step,
       (now () - t_start) / 60);
+  if (val_on && validate (net, mel, &val, &cfg, mels, 2 * o.batch, vwin, &vr) == 0 && vr.n)
+    fprintf (stderr, "clar-train: validation after training: loss %.4f accuracy %.4f "
+        "(%zu held-out clips of split %s)\n", vr.loss, vr.acc, vr.n, o.val_split);
   if (logf)
     fclose (logf);
   clar_mel_free (mel);
@@ -431,7 +714,10 @@ main (int argc, char **argv)
   free (mels_t);
   clar_net_free (net);
   clar_dataset_free (&ds);
+  clar_dataset_free (&val);
+  clar_model_unref (init);
+  free (vwin);
   free (views); free (mels); free (dz); free (dl); free (labels1); free (labels2);
   g_free (ckpt); g_free (model_path); g_free (log_path); g_free (cache); g_free (cmdline);
-  return 0;
+  return stop_signal ? 128 + stop_signal : 0;
 }

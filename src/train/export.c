@@ -320,3 +320,174 @@ clar_net_load_checkpoint (clar_net *net, clar_optim *opt, float *user, size_t n_
   clar_st_free (f);
   return CLAR_OK;
 }
+
+/* ---- fine-tuning start (clar-train --init) ---- */
+
+static int
+copy_tensor (const clar_st_file *f, const char *name, float *dst, size_t n, clar_error *err)
+{
+  const clar_st_tensor *t = clar_st_find (f, name);
+  if (!t)
+    return clar_set_error (err, CLAR_ERR_MISSING_TENSOR, "the model has no tensor %s", name);
+  if (t->n_elements != n)
+    return clar_set_error (err, CLAR_ERR_BAD_TENSOR, "tensor %s has %zu values, the network %zu",
+        name, t->n_elements, n);
+  memcpy (dst, t->data, n * sizeof (float));
+  return CLAR_OK;
+}
+
+int
+clar_net_load_encoder (clar_net *net, const char *path, const clar_labels *head,
+                       size_t *head_rows, clar_error *err)
+{
+  clar_st_file *f = NULL;
+  const char *arch;
+  char name[160];
+  int rc;
+  if (head_rows)
+    *head_rows = 0;
+  if ((rc = clar_st_read_file (path, &f, err)) != CLAR_OK)
+    return rc;
+  arch = clar_st_metadata (f, "clar.architecture");
+  if (!arch || strcmp (arch, net->arch)) {
+    clar_st_free (f);
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+        "%s: its layer list differs from the network's", path);
+  }
+  for (size_t i = 0; i < net->nL && rc == CLAR_OK; i++) {
+    clar_tlayer *t = &net->L[i];
+    if (t->op == CLAR_OP_CONV2D || t->op == CLAR_OP_DWCONV2D) {
+      snprintf (name, sizeof name, "encoder.%s.weight", t->name);
+      rc = copy_tensor (f, name, t->W->w, t->W->n, err);
+      if (rc == CLAR_OK && i + 1 < net->nL && net->L[i + 1].inserted_bn) {
+        /* The folded conv is w' x + b' (write_folded_conv). With gamma 1,
+         * beta b', running mean 0 and variance 1 - eps the inserted
+         * batch-norm's eval mode is exactly that map;
+         * clar_net_calibrate_bn then matches its train mode too. */
+        clar_tlayer *bn = &net->L[i + 1];
+        snprintf (name, sizeof name, "encoder.%s.bias", t->name);
+        rc = copy_tensor (f, name, bn->beta->w, (size_t) bn->in, err);
+        for (int c = 0; c < bn->in; c++) {
+          bn->gamma->w[c] = 1.0f;
+          bn->run_mean[c] = 0.0f;
+          bn->run_var[c] = 1.0f - bn->eps;
+        }
+      }
+    } else if (t->op == CLAR_OP_BATCHNORM2D && !t->inserted_bn) {
+      snprintf (name, sizeof name, "encoder.%s.weight", t->name);
+      rc = copy_tensor (f, name, t->gamma->w, (size_t) t->in, err);
+      snprintf (name, sizeof name, "encoder.%s.bias", t->name);
+      if (rc == CLAR_OK)
+        rc = copy_tensor (f, name, t->beta->w, (size_t) t->in, err);
+      snprintf (name, sizeof name, "encoder.%s.running_mean", t->name);
+      if (rc == CLAR_OK)
+        rc = copy_tensor (f, name, t->run_mean, (size_t) t->in, err);
+      snprintf (name, sizeof name, "encoder.%s.running_var", t->name);
+      if (rc == CLAR_OK)
+        rc = copy_tensor (f, name, t->run_var, (size_t) t->in, err);
+    } else if (t->op == CLAR_OP_LINEAR) {
+      rc = copy_tensor (f, t->W->name, t->W->w, t->W->n, err);
+      if (rc == CLAR_OK)
+        rc = copy_tensor (f, t->b->name, t->b->w, t->b->n, err);
+    }
+  }
+  clar_st_free (f);
+  /* Classifier rows of the classes the label set names (by name). */
+  if (rc == CLAR_OK && head && net->K && clar_labels_dim (head) == (size_t) net->D) {
+    for (int k = 0; k < net->K; k++)
+      for (size_t j = 0; j < clar_labels_count (head); j++)
+        if (!strcmp (clar_labels_name (head, j), net->class_names[k])) {
+          memcpy (net->Wc->w + (size_t) k * net->D, clar_labels_vector (head, j),
+              (size_t) net->D * sizeof (float));
+          if (head_rows)
+            (*head_rows)++;
+          break;
+        }
+  }
+  return rc;
+}
+
+int
+clar_net_calibrate_bn (clar_net *net, const float *mel, int M, int T, clar_error *err)
+{
+  size_t nbn = 0, k = 0;
+  float **mean, **var, **bp;
+  int rc = CLAR_OK;
+  for (size_t i = 0; i < net->nL; i++)
+    nbn += net->L[i].inserted_bn;
+  mean = calloc (nbn + 1, sizeof (float *));
+  var = calloc (nbn + 1, sizeof (float *));
+  bp = calloc (nbn + 1, sizeof (float *));
+  if (!mean || !var || !bp) {
+    free (mean);
+    free (var);
+    free (bp);
+    return clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory");
+  }
+  /* b' of every layer (beta as clar_net_load_encoder left it), before any
+   * train-mode forward moves the running statistics. */
+  for (size_t i = 0; i < net->nL; i++)
+    if (net->L[i].inserted_bn) {
+      clar_tlayer *t = &net->L[i];
+      if (!(bp[k] = malloc ((size_t) t->in * sizeof (float)))) {
+        rc = clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory");
+        break;
+      }
+      for (int c = 0; c < t->in; c++)
+        bp[k][c] = t->beta->w[c] - t->gamma->w[c] * t->run_mean[c] / sqrtf (t->run_var[c] + t->eps);
+      k++;
+    }
+  k = 0;
+  /* Layer by layer, in order, so that each layer is calibrated on the
+   * output of the calibrated layers before it. With the batch's mean m and
+   * (biased) variance v at the layer, gamma = sqrt(v + eps) and
+   * beta = m + b' make the train-mode output on this batch exactly the
+   * folded map z + b', and running statistics (m, v) keep the eval mode
+   * exactly z + b' for any input. */
+  for (size_t i = 0; i < net->nL && rc == CLAR_OK; i++) {
+    clar_tlayer *t = &net->L[i];
+    const float *h, *z, *lg;
+    if (!t->inserted_bn)
+      continue;
+    if ((rc = clar_net_forward (net, mel, M, T, 1, &h, &z, &lg)) != CLAR_OK) {
+      clar_set_error (err, rc, "%s", clar_net_last_error (net));
+      break;
+    }
+    mean[k] = malloc ((size_t) t->in * sizeof (float));
+    var[k] = malloc ((size_t) t->in * sizeof (float));
+    if (!mean[k] || !var[k]) {
+      rc = clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory");
+      break;
+    }
+    for (int c = 0; c < t->in; c++) {
+      float bprime = bp[k][c];
+      mean[k][c] = t->bmean[c];
+      var[k][c] = t->bvar[c];
+      t->gamma->w[c] = sqrtf (t->bvar[c] + t->eps);
+      t->beta->w[c] = t->bmean[c] + bprime;
+      t->run_mean[c] = t->bmean[c];
+      t->run_var[c] = t->bvar[c];
+    }
+    k++;
+  }
+  /* The later passes moved the running statistics of calibrated layers
+   * (momentum update); put back the calibration's own. */
+  k = 0;
+  for (size_t i = 0; i < net->nL; i++) {
+    clar_tlayer *t = &net->L[i];
+    if (!t->inserted_bn)
+      continue;
+    if (mean[k] && var[k]) {
+      memcpy (t->run_mean, mean[k], (size_t) t->in * sizeof (float));
+      memcpy (t->run_var, var[k], (size_t) t->in * sizeof (float));
+    }
+    free (mean[k]);
+    free (var[k]);
+    free (bp[k]);
+    k++;
+  }
+  free (mean);
+  free (var);
+  free (bp);
+  return rc;
+}

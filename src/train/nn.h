@@ -245,6 +245,23 @@ int clar_net_export (const clar_net *net, const char *path,
  * (metadata clar.format "clar-checkpoint"). Loading checks the
  * architecture, every tensor name and size, and leaves the net unchanged
  * on error. The user blob must be absent (NULL/0) or present in both. */
+/* Fine-tuning start (clar-train --init): copies the encoder of the model
+ * file at path (same layer list as net, else CLAR_ERR_INVALID_ARGUMENT) into
+ * net. A conv exported with its batch-norm folded (w', b') comes back as
+ * conv w' with the inserted batch-norm set to gamma 1, beta b', running
+ * mean 0, variance 1 - eps: the eval mode is then the model's map exactly.
+ * The rows of the classifier whose class names head names get head's unit
+ * vectors (*head_rows counts them); the others, and the projection head,
+ * keep their random initialisation. head may be NULL. */
+int clar_net_load_encoder (clar_net *net, const char *path, const clar_labels *head,
+                           size_t *head_rows, clar_error *err);
+/* After clar_net_load_encoder: sets each inserted batch-norm from the batch
+ * statistics (mean m, biased variance v) of M inputs, layer by layer, to
+ * gamma sqrt(v + eps), beta m + b', running (m, v), so that the train-mode
+ * forward of this batch and the eval mode of any input both equal the
+ * loaded model's map. */
+int clar_net_calibrate_bn (clar_net *net, const float *mel, int M, int T, clar_error *err);
+
 int clar_net_save_checkpoint (const clar_net *net, const clar_optim *opt,
                               const float *user, size_t n_user,
                               const char *path, clar_error *err);

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# clar-train beyond a plain run (issue 17, item 8), on tiny data made here:
+#  - --init MODEL fine-tunes: encoder and head kept when the classes match,
+#    and the validation before the first step equals clar-eval's head
+#    accuracy of MODEL on the same held-out clips;
+#  - validation on the held-out split every --val-every steps (stderr and
+#    train-log.tsv) and after training; folder data validates on its
+#    --val-fraction split;
+#  - SIGINT / SIGTERM write a checkpoint and the model, and --resume
+#    continues from the step reported;
+#  - errors say what to change (batch size larger than the data, one class);
+#  - --name / --description land in the model's metadata;
+#  - clar-enroll --append puts enrolled labels after the model's own.
+# Needs sox (skips with 77 otherwise).
+set -u
+: "${CLAR_BUILD_ROOT:?run through meson test}"
+B=$CLAR_BUILD_ROOT/tools
+command -v sox >/dev/null || { echo "no sox: skipped"; exit 77; }
+tmp=$(mktemp -d); [ -n "${KEEP_TMP:-}" ] && echo "$tmp" || trap 'rm -rf "$tmp"' EXIT
+fails=0
+check () { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails+1)); fi; }
+meta () {  # file key
+  /usr/bin/python3 -c 'import json,struct,sys; f=open(sys.argv[1],"rb"); n=struct.unpack("<Q",f.read(8))[0]; print(json.loads(f.read(n))["__metadata__"].get(sys.argv[2],""))' "$1" "$2"
+}
+
+mkdir -p "$tmp/d/tone" "$tmp/d/noise"
+printf 'path\tlabel\tsplit\n' > "$tmp/d/m.tsv"
+for i in $(seq 1 12); do
+  sox -R -n -r 16000 -c 1 "$tmp/d/tone/t$i.wav" synth 1.2 sine $((200 + i * 40)) vol 0.5
+  sox -R -n -r 16000 -c 1 "$tmp/d/noise/n$i.wav" synth 1.$((i % 5)) whitenoise vol 0.$((20 + i))
+  s=train; [ $i -gt 8 ] && s=val
+  printf 'tone/t%d.wav\ttone\t%s\nnoise/n%d.wav\tnoise\t%s\n' $i $s $i $s >> "$tmp/d/m.tsv"
+done
+# Seed 1: a random model whose head gets 3 of the 8 val clips right (neither
+# chance nor all), so the comparison below can fail.
+"$B/clar-mkmodel" --seed 1 --labels "noise;tone" -o "$tmp/fix.safetensors" || exit 1
+common=(--batch-size 8 --warmup 2 --threads 1)
+
+# Fine-tuning.
+"$B/clar-train" --data "$tmp/d/m.tsv" --init "$tmp/fix.safetensors" --out "$tmp/ft" --steps 6 \
+  --checkpoint-every 3 "${common[@]}" --name "tones and noise" --description "a test's model" 2> "$tmp/ft.log"
+check "--init run exits 0" "[ $? -eq 0 ]"
+check "encoder and head kept" "grep -q 'encoder and head kept (the model names all 2 classes)' '$tmp/ft.log'"
+v0=$(sed -n 's/^val step 0: loss [0-9.]* accuracy \([0-9.]*\) (8 clips, the --init model)/\1/p' "$tmp/ft.log")
+"$B/clar-eval" --model "$tmp/fix.safetensors" --data "$tmp/d/m.tsv" > "$tmp/ev.txt" 2>/dev/null
+h0=$(sed -n 's/^head \([0-9.]*\) .*/\1/p' "$tmp/ev.txt")
+check "validation before step 1 = clar-eval's head accuracy of the model ($v0 = $h0)" "[ -n '$v0' ] && [ '$v0' = '$h0' ]"
+check "validation every 3 steps on stderr" "grep -q '^val step 3: loss' '$tmp/ft.log' && grep -q '^val step 6: loss' '$tmp/ft.log'"
+check "and in train-log.tsv (val_loss, val_acc)" \
+  "head -1 '$tmp/ft/train-log.tsv' | grep -q 'val_loss.val_acc\$' && [ \$(awk -F'\t' 'NR>1 && \$8 != \"\"' '$tmp/ft/train-log.tsv' | wc -l) -eq 3 ]"
+check "validation after training" "grep -q 'validation after training: loss .* (8 held-out clips of split val)' '$tmp/ft.log'"
+check "--name stored" "[ \"\$(meta '$tmp/ft/model.safetensors' clar.name)\" = 'tones and noise' ]"
+check "--description stored" "[ \"\$(meta '$tmp/ft/model.safetensors' clar.description)\" = \"a test's model\" ]"
+"$B/clar-mkmodel" --seed 4 --labels "noise;bird" -o "$tmp/fix2.safetensors"
+"$B/clar-train" --data "$tmp/d/m.tsv" --init "$tmp/fix2.safetensors" --out "$tmp/ft2" --steps 1 "${common[@]}" 2> "$tmp/ft2.log"
+check "other labels: the head re-initialised for them" "grep -q 'head: 1 of 2 classes kept from the model.s labels, the other 1 start random' '$tmp/ft2.log'"
+
+# Folder data: trains on the train split, validates on the held-out one.
+"$B/clar-train" --data "$tmp/d" --out "$tmp/fo" --steps 2 --checkpoint-every 2 "${common[@]}" 2> "$tmp/fo.log"
+check "folder data validates on its held-out split" \
+  "grep -q 'd (split val): [1-9][0-9]* files' '$tmp/fo.log' && grep -q 'validation after training' '$tmp/fo.log'"
+
+# Signals.
+for sig in INT TERM; do
+  "$B/clar-train" --data "$tmp/d/m.tsv" --out "$tmp/s$sig" --steps 100000 --checkpoint-every 1000 \
+    "${common[@]}" 2> "$tmp/s$sig.log" &
+  pid=$!
+  for _ in $(seq 1 600); do
+    [ -f "$tmp/s$sig/train-log.tsv" ] && [ "$(wc -l < "$tmp/s$sig/train-log.tsv")" -ge 3 ] && break
+    sleep 0.1
+  done
+  kill -$sig $pid
+  wait $pid; rc=$?
+  want=130; [ $sig = TERM ] && want=143
+  check "SIG$sig: exit $want ($rc)" "[ $rc -eq $want ]"
+  at=$(sed -n "s/^clar-train: SIG$sig at step \([0-9]*\): wrote .*checkpoint.safetensors (continue with --resume)/\1/p" "$tmp/s$sig.log")
+  check "SIG$sig: checkpoint written at step $at" "[ -n '$at' ] && [ -s '$tmp/s$sig/checkpoint.safetensors' ]"
+  [ $sig = INT ] && at_int=$at
+  check "SIG$sig: model written after $at steps" \
+    "grep -q 'wrote .*model.safetensors after $at steps' '$tmp/s$sig.log' && [ \"\$(meta '$tmp/s$sig/model.safetensors' clar.training_steps)\" = '$at' ]"
+done
+"$B/clar-train" --data "$tmp/d/m.tsv" --out "$tmp/sINT" --steps $((at_int + 2)) --checkpoint-every 1000 \
+  "${common[@]}" --resume 2> "$tmp/r.log"
+check "--resume continues from the interrupted step ($at_int)" "grep -q 'resumed at step $at_int\$' '$tmp/r.log'"
+
+# Errors that say what to change.
+"$B/clar-train" --data "$tmp/d/m.tsv" --out "$tmp/x" --batch-size 128 2> "$tmp/x.log"
+check "batch larger than the data: suggests a size" \
+  "[ $? -eq 1 ] && grep -q '16 usable clips but --batch-size 128: .*use --batch-size 16' '$tmp/x.log'"
+mkdir -p "$tmp/one/tone"; cp "$tmp"/d/tone/*.wav "$tmp/one/tone/"
+"$B/clar-train" --data "$tmp/one" --out "$tmp/x" --batch-size 4 2> "$tmp/x.log"
+check "one class: refused, with what to do" \
+  "[ $? -eq 1 ] && grep -q 'one class (tone): a classifier needs at least two.*--loss ntxent' '$tmp/x.log'"
+"$B/clar-train" --data "$tmp/d/m.tsv" --out "$tmp/x" --name "" 2> "$tmp/x.log"
+check "empty --name refused" "[ $? -eq 2 ]"
+
+# clar-enroll --append.
+mkdir -p "$tmp/new/chirp"
+for i in 1 2 3; do sox -R -n -r 16000 -c 1 "$tmp/new/chirp/c$i.wav" synth 1.2 sine $((300 + i * 20))-3000 vol 0.5; done
+"$B/clar-enroll" --model "$tmp/fix.safetensors" --data "$tmp/new" --val-fraction 0 --append \
+  --out "$tmp/app.safetensors" 2> "$tmp/app.log"
+check "--append exits 0" "[ $? -eq 0 ] && grep -q '3 labels, the model.s first' '$tmp/app.log'"
+/usr/bin/python3 - "$tmp/app.safetensors" > "$tmp/names.txt" <<'PY'
+import json, struct, sys
+f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]
+m = json.loads(f.read(n))["__metadata__"]
+print(m.get("clar.labels", ""))
+PY
+check "the model's labels first, then the enrolled one" "grep -qx '\\[\"noise\",\"tone\",\"chirp\"\\]' '$tmp/names.txt'"
+mkdir -p "$tmp/dup/tone"; cp "$tmp"/d/tone/t1.wav "$tmp/dup/tone/"
+"$B/clar-enroll" --model "$tmp/fix.safetensors" --data "$tmp/dup" --val-fraction 0 --append \
+  --out "$tmp/x.safetensors" 2> "$tmp/x.log"
+check "--append refuses a label the model has" "[ $? -eq 1 ] && grep -q '\"tone\" is already one of the model.s labels' '$tmp/x.log'"
+echo "$fails failed"
+[ $fails -eq 0 ]
