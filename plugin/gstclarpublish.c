@@ -1016,9 +1016,12 @@ mqtt_open (GstClarPublish *self, MqttCtx *c, gchar **why)
   }
   c->connack = FALSE;
   c->refused = 0;
-  /* Blocking TCP (and TLS) connect, on this thread: the streaming thread
-   * never waits for it. */
-  rc = mosquitto_connect (mosq, cfg->host, cfg->port, (int) cfg->keepalive);
+  /* Non-blocking connect: the TCP (and TLS) handshake and CONNECT/CONNACK
+   * run in the poll loop, so a host that drops SYNs cannot hold up stop()
+   * beyond flush-timeout; one that never answers is dropped by libmosquitto's
+   * keepalive check. (The name lookup, if host is a name, still blocks this
+   * thread, never the streaming thread.) */
+  rc = mosquitto_connect_async (mosq, cfg->host, cfg->port, (int) cfg->keepalive);
   if (rc != MOSQ_ERR_SUCCESS) {
     *why = g_strdup (rc == MOSQ_ERR_ERRNO ? g_strerror (errno) : mosquitto_strerror (rc));
     mosquitto_destroy (mosq);
@@ -1162,7 +1165,16 @@ mqtt_worker (gpointer data)
       rc = MOSQ_ERR_CONN_REFUSED;
     if (rc != MOSQ_ERR_SUCCESS) {
       gboolean was_up = c.connack;
-      GST_INFO_OBJECT (self, "connection lost: %s", mosquitto_strerror (rc));
+      const gchar *why = rc == MOSQ_ERR_ERRNO ? g_strerror (errno) : mosquitto_strerror (rc);
+      GST_INFO_OBJECT (self, "connection lost: %s", why);
+      /* A connection that failed before the broker accepted it (refused,
+       * TLS handshake, no CONNACK): warn once per outage, as above. */
+      if (!was_up && !warned && !c.auth_failed) {
+        GST_ELEMENT_WARNING (self, RESOURCE, OPEN_WRITE,
+            ("Cannot reach the MQTT broker %s:%d; retrying, results are queued.",
+                self->cfg.host, self->cfg.port), ("%s", why));
+        warned = TRUE;
+      }
       mqtt_close (self, &c, &mosq);
       if (was_up) {
         delay = (gint64) (self->cfg.reconnect_delay / 1000);

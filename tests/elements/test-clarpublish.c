@@ -368,6 +368,43 @@ check_no_broker (gint policy)
   close (fd);
 }
 
+/* A "broker" that accepts the TCP connection and never answers CONNECT:
+ * stop() still returns within flush-timeout, and the message that could
+ * not be delivered is counted as dropped. (A host that drops SYNs cannot
+ * be imitated on loopback without firewall rules; the connect is
+ * non-blocking for that case, gstclarpublish.c mqtt_open.) */
+GST_START_TEST (test_mqtt_silent_broker_stop)
+{
+  GstHarness *h;
+  GstElement *e;
+  struct sockaddr_in a = { 0 };
+  socklen_t len = sizeof a;
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+  gint64 t0;
+
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  fail_unless (bind (fd, (struct sockaddr *) &a, sizeof a) == 0);
+  fail_unless (listen (fd, 4) == 0);
+  getsockname (fd, (struct sockaddr *) &a, &len);
+  h = harness_with (&e, NULL, "method", 1, "port", (gint) ntohs (a.sin_port),
+      "flush-timeout", (guint64) 500 * GST_MSECOND, NULL);
+  gst_harness_set_src_caps_str (h, "audio/x-raw,format=F32LE,rate=16000,channels=1,"
+      "layout=interleaved");
+  fail_unless_equals_int (gst_harness_push (h, window_buffer (0, "x")), GST_FLOW_OK);
+  gst_buffer_unref (gst_harness_pull (h));
+  g_usleep (200000);
+  t0 = g_get_monotonic_time ();
+  gst_harness_teardown (h);
+  fail_unless (g_get_monotonic_time () - t0 < 3 * G_USEC_PER_SEC, "stop took %.1f s",
+      (g_get_monotonic_time () - t0) / 1e6);
+  fail_unless_equals_uint64 (get_u64_prop (e, "messages-dropped"), 1);
+  fail_unless_equals_uint64 (get_u64_prop (e, "messages-sent"), 0);
+  gst_object_unref (e);
+  close (fd);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_mqtt_no_broker_drop_oldest)
 {
   check_no_broker (0);
@@ -394,6 +431,7 @@ clarpublish_suite (void)
 #ifdef HAVE_MOSQUITTO
   tcase_add_test (tc, test_mqtt_no_broker_drop_oldest);
   tcase_add_test (tc, test_mqtt_no_broker_drop_newest);
+  tcase_add_test (tc, test_mqtt_silent_broker_stop);
 #endif
   return s;
 }
