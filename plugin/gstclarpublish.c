@@ -25,8 +25,10 @@
  * nanoseconds (null when unknown). `embedding` is added with
  * include-embedding=true.
  *
- * Events (the hook for clarembed's sound events): a serialized custom
- * downstream event whose structure is named "clarembed-event" is published
+ * Events (clarembed events=true): the sound events clarembed sends
+ * downstream, serialized custom events whose structure is named
+ * "clarembed-event" (kind start/end, label, timestamps, peak, mean, window
+ * indices), are each published
  * as {"type":"event","stream-id":..,"seq":..,"time":..,<its fields>}, every
  * field of the structure converted to JSON (numbers, booleans, strings,
  * arrays and nested structures; other types as their GStreamer

@@ -6,6 +6,7 @@
  * names become valid JSON; a failing output is an element error; and
  * method=mqtt with no broker queues without blocking, drops by its policy
  * and counts what it dropped. */
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -238,6 +239,68 @@ GST_START_TEST (test_file_escaping_and_events)
 }
 GST_END_TEST;
 
+/* clarembed events=true ! clarpublish: issue 13's sound events (custom
+ * downstream events "clarembed-event") come out in stream order with the
+ * windows, one sequence of seq numbers for both. */
+GST_START_TEST (test_file_clarembed_events)
+{
+  gchar *path = g_build_filename (tmpdir, "events.jsonl", NULL);
+  gchar *desc = g_strdup_printf ("clarembed model-location=\"%s\" events=true "
+      "event-on-threshold=0.05 event-off-threshold=0.01 post-messages=false ! "
+      "clarpublish location=\"%s\" stats-interval=0",
+      g_getenv ("CLAR_TEST_MODEL"), path);
+  GstHarness *h = gst_harness_new_parse (desc);
+  GstBuffer *buf;
+  gfloat *pcm;
+  gchar **lines;
+  guint n, windows = 0, starts = 0, ends = 0;
+
+  gst_harness_set_src_caps_str (h, "audio/x-raw,format=F32LE,rate=16000,channels=1,"
+      "layout=interleaved");
+  /* 6 s of a steady tone; thresholds low enough for the untrained fixture
+   * model's flat scores: events start, and all have ended at EOS. */
+  for (guint b = 0; b < 60; b++) {
+    buf = gst_buffer_new_allocate (NULL, 1600 * sizeof (gfloat), NULL);
+    pcm = g_new (gfloat, 1600);
+    for (guint i = 0; i < 1600; i++)
+      pcm[i] = 0.3f * sinf (2.0f * (gfloat) G_PI * 440.0f * (gfloat) (b * 1600 + i) / 16000.0f);
+    gst_buffer_fill (buf, 0, pcm, 1600 * sizeof (gfloat));
+    g_free (pcm);
+    GST_BUFFER_PTS (buf) = b * 100 * GST_MSECOND;
+    GST_BUFFER_DURATION (buf) = 100 * GST_MSECOND;
+    fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
+  }
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  gst_harness_teardown (h);
+
+  lines = read_lines (path, &n);
+  for (guint i = 0; i < n; i++) {
+    clar_json *j = parse (lines[i]);
+    fail_unless_equals_int (get_int (j, "seq"), i);
+    if (strcmp (get_str (j, "type"), "window") == 0) {
+      windows++;
+    } else {
+      fail_unless_equals_string (get_str (j, "type"), "event");
+      fail_unless (get_str (j, "label")[0] != '\0');
+      get_int (j, "timestamp");
+      get_int (j, "duration");
+      if (strcmp (get_str (j, "kind"), "start") == 0)
+        starts++;
+      else if (strcmp (get_str (j, "kind"), "end") == 0)
+        ends++;
+    }
+    clar_json_free (j);
+  }
+  /* 6 s at hop 0.5 s: 11 windows. */
+  fail_unless (windows >= 11, "%u windows", windows);
+  fail_unless (starts >= 1 && ends == starts, "%u starts, %u ends", starts, ends);
+  g_strfreev (lines);
+  g_unlink (path);
+  g_free (path);
+  g_free (desc);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_file_write_error)
 {
   GstHarness *h;
@@ -426,6 +489,7 @@ clarpublish_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_file_windows);
   tcase_add_test (tc, test_file_escaping_and_events);
+  tcase_add_test (tc, test_file_clarembed_events);
   tcase_add_test (tc, test_file_write_error);
   tcase_add_test (tc, test_bad_settings);
 #ifdef HAVE_MOSQUITTO
