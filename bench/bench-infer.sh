@@ -31,6 +31,9 @@ t=$(OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 /usr/bin/python3 "$here/bench_infer
 awk -v ce="$(echo "$c" | get encoder_ms)" -v cm="$(echo "$c" | get mel_ms)" \
     -v ge="$(echo "$g" | get encoder_ms)" -v be="$(echo "$b" | get encoder_ms)" \
     -v ke="$(echo "$k" | get encoder_ms)" -v kern="$(echo "$c" | get encoder_kernel)" \
+    -v cf="$(echo "$c" | get encoder_fastest_call_ms)" \
+    -v pff="$(echo "$c" | get encoder_fastest_call_peak_fraction)" \
+    -v kf="$(echo "$k" | get encoder_fastest_call_ms)" \
     -v s1="$(echo "$c" | get streams_1_per_core)" -v s8="$(echo "$c" | get streams_8_per_core)" \
     -v s64="$(echo "$c" | get streams_64_per_core)" \
     -v l1="$(echo "$c" | grep '^streams_1_latency_ms' | cut -d' ' -f2-)" \
@@ -45,6 +48,7 @@ awk -v ce="$(echo "$c" | get encoder_ms)" -v cm="$(echo "$c" | get mel_ms)" \
   printf "\n== summary (one thread, batch 1, ratios > 1 mean libclar is faster)\n"
   printf "encoder: clar %.3f ms (kernel %s; BLAS %s), torch %.3f ms, ratio %.2f, %.0f%% of the %.0f GFLOP/s FMA peak, max abs diff %s\n",
     ce, kern, core, te, te / ce, 100 * pf, pk, ed
+  printf "encoder, fastest single call of 2000: %.3f ms, %.0f%% of the FMA peak (on the BLAS path: %.3f ms)\n", cf, 100 * pff, kf
   printf "encoder batched: not implemented (batch 1 only)\n"
   printf "log-mel: clar %.4f ms, torchaudio %.4f ms, ratio %.2f, max abs diff %s\n", cm, tm, tm / cm, md
   printf "paired in one process (alternating rounds, libclar via ctypes): encoder ratio %s; log-mel ratio %s\n", pe, pm
