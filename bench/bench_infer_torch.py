@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """The PyTorch/torchaudio side of bench/bench-infer.sh, on one thread:
 
-  - the model file's encoder rebuilt as a torch module (clar_torch.Encoder:
+  - the model file's encoder rebuilt as a torch module (clar.nn.Encoder:
     the layers in order, residual blocks as x + block(x)) with the same
     weights, torch.jit.trace + torch.jit.freeze, batch 1;
   - torchaudio.transforms.MelSpectrogram + log on one window;
@@ -20,12 +20,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 from clar_ctypes import Error, fptr  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torchaudio  # noqa: E402
-from clar_torch import Encoder  # noqa: E402
+from clar.nn import Encoder  # noqa: E402
 
 ROUNDS = 7
 PAIRS = 21

@@ -22,6 +22,11 @@ class Error(ctypes.Structure):
     _fields_ = [("code", ctypes.c_int), ("message", ctypes.c_char * 256)]
 
 
+def pyclar_path():
+    """The in-tree Python package (python/clar)."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python")
+
+
 def load_lib():
     path = os.environ.get("CLAR_LIBRARY")
     if not path or not os.path.exists(path):

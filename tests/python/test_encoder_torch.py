@@ -8,13 +8,14 @@ import subprocess
 import sys
 import tempfile
 
-from clar_ctypes import SKIP, Error, fptr, load_lib, write_safetensors
+from clar_ctypes import SKIP, Error, fptr, load_lib, pyclar_path, write_safetensors
 
 try:
     import numpy as np
     import torch
     import torchaudio
-    from clar_torch import Encoder
+    sys.path.insert(0, pyclar_path())
+    from clar.nn import Encoder
 except ImportError as e:
     print(f"skipping: {e}")
     sys.exit(SKIP)

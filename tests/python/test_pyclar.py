@@ -1,0 +1,293 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The Python package (python/clar) against libclar:
+
+- a network built and "trained" in PyTorch (clar.nn.TrainNet, batch-norm in
+  train mode, running statistics moved away from 0/1), exported by Python
+  with batch-norm folded: libclar loads it and its forward equals the
+  PyTorch eval-mode encoder within 1e-4 (relative), its labels score an
+  embedding exactly as the PyTorch cosine head;
+- the shipped model read by Python: PCM -> clar.nn.LogMel -> encoder ->
+  unit embedding equals clar_session_embed within 1e-4; written back by
+  clar.safetensors it loads in libclar with every key and tensor equal;
+- the text tower: clar.text.features equals clar_text_features and the
+  PyTorch tower's prompt vectors equal clar_text_embed;
+- CLAP captions: clar.captions equals clar_clap_caption (trainer library)
+  on metadata of every kind;
+- bad files give clear Python errors (truncated, unknown op)."""
+import ctypes
+import json
+import os
+import sys
+import tempfile
+
+from clar_ctypes import SKIP, Error, fptr, load_lib, pyclar_path
+
+try:
+    import numpy as np
+    import torch
+    sys.path.insert(0, pyclar_path())
+    from clar import captions, safetensors, text
+    from clar.model import ModelFile, MelParams
+    from clar.nn import ClarModel, Encoder, TrainNet
+except ImportError as e:
+    print(f"skipping: {e}")
+    sys.exit(SKIP)
+
+torch.set_num_threads(1)
+torch.manual_seed(3)
+rng = np.random.default_rng(3)
+lib = load_lib()
+P = ctypes.POINTER
+lib.clar_model_get_labels.restype = ctypes.c_void_p
+lib.clar_model_get_labels.argtypes = [ctypes.c_void_p]
+lib.clar_labels_count.restype = ctypes.c_size_t
+lib.clar_labels_count.argtypes = [ctypes.c_void_p]
+lib.clar_labels_name.restype = ctypes.c_char_p
+lib.clar_labels_name.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+lib.clar_labels_score.argtypes = [ctypes.c_void_p, P(ctypes.c_float), P(ctypes.c_float),
+                                  P(ctypes.c_float)]
+lib.clar_model_get_text.restype = ctypes.c_void_p
+lib.clar_model_get_text.argtypes = [ctypes.c_void_p]
+lib.clar_text_embed.argtypes = [ctypes.c_void_p, ctypes.c_char_p, P(ctypes.c_float)]
+
+
+class TextParams(ctypes.Structure):
+    _fields_ = [("seed", ctypes.c_uint32), ("n_buckets", ctypes.c_uint32),
+                ("char_ngram", ctypes.c_int)]
+
+
+lib.clar_text_features.argtypes = [P(TextParams), ctypes.c_char_p, P(ctypes.c_uint32),
+                                   ctypes.c_size_t]
+
+failures = 0
+
+
+def check(ok, what):
+    global failures
+    print(("ok   " if ok else "FAIL ") + what)
+    if not ok:
+        failures += 1
+
+
+def c_load(path):
+    err = Error()
+    m = ctypes.c_void_p()
+    rc = lib.clar_model_load_file(path.encode(), ctypes.byref(m), ctypes.byref(err))
+    if rc != 0:
+        raise RuntimeError(err.message.decode())
+    s = lib.clar_session_new(m, ctypes.byref(err))
+    assert s, err.message
+    return m, s
+
+
+tmp = tempfile.mkdtemp()
+
+# ---- 1. A Python-trained, Python-exported network in libclar ----
+# The default layer list plus an explicit batch-norm (kept as its own
+# layer) and an average pool, so every op's export path runs.
+arch = [
+    {"op": "conv2d", "name": "conv1", "in": 1, "out": 8, "kernel": 3, "pad": 1},
+    {"op": "relu"}, {"op": "maxpool2d", "kernel": 2},
+    {"op": "conv2d", "name": "conv2", "in": 8, "out": 16, "kernel": 3, "pad": 1},
+    {"op": "batchnorm2d", "name": "bn2", "channels": 16},
+    {"op": "relu"}, {"op": "avgpool2d", "kernel": 2},
+    {"op": "conv2d", "name": "conv3", "in": 16, "out": 32, "kernel": 5, "pad": 2},
+    {"op": "relu"}, {"op": "global_avg_pool"},
+    {"op": "linear", "name": "embed", "in": 32, "out": 48},
+]
+# And a list with depthwise convs (stride 2) and residual blocks, nested
+# (the inverted-residual block of the dsres list, model.h).
+arch_res = [
+    {"op": "conv2d", "name": "stem", "in": 1, "out": 8, "kernel": 3, "pad": 1},
+    {"op": "relu"}, {"op": "maxpool2d", "kernel": 2},
+    {"op": "residual_begin"},
+    {"op": "conv2d", "name": "b1e", "in": 8, "out": 16, "kernel": 1, "pad": 0}, {"op": "relu"},
+    {"op": "residual_begin"},
+    {"op": "dwconv2d", "name": "b1d", "channels": 16, "kernel": 3, "pad": 1, "stride": 1},
+    {"op": "relu"}, {"op": "residual_add"},
+    {"op": "conv2d", "name": "b1p", "in": 16, "out": 8, "kernel": 1, "pad": 0},
+    {"op": "residual_add"},
+    {"op": "conv2d", "name": "b2e", "in": 8, "out": 24, "kernel": 1, "pad": 0}, {"op": "relu"},
+    {"op": "dwconv2d", "name": "b2d", "channels": 24, "kernel": 3, "pad": 1, "stride": 2},
+    {"op": "relu"},
+    {"op": "conv2d", "name": "b2p", "in": 24, "out": 16, "kernel": 1, "pad": 0},
+    {"op": "global_avg_pool"},
+    {"op": "linear", "name": "embed", "in": 16, "out": 48},
+]
+names = ["alpha", "beta", "gamma", "delta"]
+
+
+def trained_export(arch, tag):
+    net = TrainNet(arch, n_classes=len(names), proj_dim=16, seed=5)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0, 0.3)
+    net.train()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    for _ in range(3):   # move the running statistics and weights off their init
+        mel = torch.randn(6, 64, 101) * 3 - 6
+        h, z, logits = net(mel)
+        (z.square().mean() + logits.logsumexp(1).mean()).backward()
+        opt.step()
+        opt.zero_grad()
+    net.eval()
+    mf = net.to_model_file(MelParams(), 16000, 8000, names, name="pytest")
+    path = os.path.join(tmp, f"{tag}.safetensors")
+    mf.save(path)
+    return net, path
+
+
+for arch_, tag in ((arch, "convs, batch-norm, pools"), (arch_res, "dwconv2d and residual blocks")):
+    net, path = trained_export(arch_, tag.split(",")[0].split()[0])
+    model, sess = c_load(path)
+    worst = 0.0
+    for T in (101, 57, 200):
+        mel = (rng.standard_normal((64, T)) * 3 - 6).astype(np.float32)
+        out = np.zeros(48, np.float32)
+        assert lib.clar_session_encode_raw(sess, fptr(mel), T, fptr(out)) == 0
+        with torch.no_grad():
+            ref = net.encoder(torch.from_numpy(mel)[None, None]).numpy()[0]
+        rel = float(np.abs(out - ref).max() / np.abs(ref).max())
+        worst = max(worst, rel)
+        print(f"python-exported model ({tag}), {T} frames: max |clar - torch| / max |torch| = {rel:.3g}")
+    check(worst < 1e-4, f"libclar forward of the Python export ({tag}) equals PyTorch "
+          f"(worst {worst:.3g}, limit 1e-4)")
+    labels = lib.clar_model_get_labels(model)
+    got = [lib.clar_labels_name(labels, i).decode() for i in range(lib.clar_labels_count(labels))]
+    check(got == names, f"label names survive the export ({got})")
+    mel = (rng.standard_normal((64, 101)) * 3 - 6).astype(np.float32)
+    emb = np.zeros(48, np.float32)
+    lib.clar_session_encode(sess, fptr(mel), 101, fptr(emb))
+    probs = np.zeros(len(names), np.float32)
+    lib.clar_labels_score(labels, fptr(emb), fptr(probs), None)
+    with torch.no_grad():
+        _, _, lg = net(torch.from_numpy(mel)[None])
+        ref = torch.softmax(lg, 1).numpy()[0]
+    d = float(np.abs(probs - ref).max())
+    check(d < 1e-4, f"libclar label scores equal the PyTorch cosine head (max diff {d:.3g})")
+    lib.clar_session_free(sess)
+    lib.clar_model_unref(model)
+
+# ---- 2. The shipped model through Python ----
+src = os.environ.get("CLAR_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+shipped = os.path.join(src, "models", "clar-default.safetensors")
+if not os.path.exists(shipped):
+    shipped = os.path.join(tmp, "convs.safetensors")
+smf = ModelFile.load(shipped)
+cm = ClarModel(smf)
+model, sess = c_load(shipped)
+D = smf.embedding_dim
+worst = 0.0
+t = np.arange(24011) / 16000
+sigs = [(0.2 * rng.standard_normal(16000)).astype(np.float32),
+        (0.5 * np.sin(2 * np.pi * 440 * t[:16000])).astype(np.float32),
+        (0.3 * np.sin(2 * np.pi * (100 * t + 3000 * t * t))).astype(np.float32)]
+for x in sigs:
+    emb = np.zeros(D, np.float32)
+    assert lib.clar_session_embed(sess, fptr(x), len(x), fptr(emb)) == 0
+    with torch.no_grad():
+        ref = cm.embed(torch.from_numpy(x)).numpy()[0]
+    worst = max(worst, float(np.abs(emb - ref).max()))
+check(worst < 1e-4, f"PCM -> clar.nn.LogMel -> encoder equals clar_session_embed "
+      f"(max abs diff of unit embeddings {worst:.3g}, limit 1e-4)")
+if smf.has_text:
+    tw = text.tower_from_model(smf)
+    ctext = lib.clar_model_get_text(model)
+    prompts = ["speech", "a flute note", "The sound of RAIN!", "the word seven", "x", "né à Zürich"]
+    worst = 0.0
+    with torch.no_grad():
+        pv = tw(prompts).numpy()
+    for i, p in enumerate(prompts):
+        v = np.zeros(D, np.float32)
+        assert lib.clar_text_embed(ctext, p.encode(), fptr(v)) == 0
+        worst = max(worst, float(np.abs(v - pv[i]).max()))
+    check(worst < 1e-5, f"text tower prompt vectors equal clar_text_embed (max diff {worst:.3g})")
+lib.clar_session_free(sess)
+lib.clar_model_unref(model)
+
+# Round trip through clar.safetensors.
+rt = os.path.join(tmp, "rt.safetensors")
+smf.save(rt)
+tens2, meta2 = safetensors.load(rt)
+same = meta2 == smf.metadata and list(tens2) == list(smf.tensors) and all(
+    np.array_equal(tens2[k], smf.tensors[k]) for k in tens2)
+model, sess = c_load(rt)
+lib.clar_session_free(sess)
+lib.clar_model_unref(model)
+check(same, "the shipped model written back by clar.safetensors loads in libclar, keys and tensors equal")
+
+# ---- 3. Text features ----
+worst_ok = True
+for seed, buckets, ngram in ((1, 4096, 3), (12345, 97, 0), (7, 1 << 20, 2), (0, 8192, 6)):
+    tp = TextParams(seed, buckets, ngram)
+    for p in ["speech", "A Flute-note, C#4!", "né à Zürich", "a", "  ", "x y z 123 w0rd",
+              "the sound of a dog barking"]:
+        ids = (ctypes.c_uint32 * 512)()
+        n = lib.clar_text_features(ctypes.byref(tp), p.encode(), ids, 512)
+        if list(ids[:n]) != text.features(p, seed, buckets, ngram):
+            worst_ok = False
+            print(f"features differ for {p!r} ({seed}, {buckets}, {ngram})")
+check(worst_ok, "clar.text.features equals clar_text_features")
+
+# ---- 4. Captions against the trainer library ----
+tl = os.environ.get("CLAR_TRAIN_LIBRARY")
+if tl and os.path.exists(tl):
+    tlib = ctypes.CDLL(tl)
+
+    class Meta(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_char_p) for n in ("path", "label", "source", "group", "caption")]
+
+    tlib.clar_clap_n_captions.argtypes = [P(Meta)]
+    tlib.clar_clap_caption.argtypes = [P(Meta), ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t]
+    metas = [
+        ("d/p073_n70_v100.wav", "flute", "fluidsynth:FluidR3_GM", "program73", "flute, loud, reverb"),
+        ("d/p000_n40_v60.wav", "keyboard", "fluidsynth", "program0", ""),
+        ("d/x.wav", "brass", "fluidsynth", "program61", "brass, medium"),
+        ("d/x.wav", "brass", "fluidsynth", "", ""),
+        ("d/seven.wav", "seven", "espeak:en-gb-scotland+f2", "voice1", "seven, slow"),
+        ("d/go.wav", "go", "flite:slt", "", "go, fast"),
+        ("d/yes.wav", "yes", "espeak:en-029", "", ""),
+        ("d/door.wav", "door_knock", "minetest-data", "g", ""),
+        ("d/door.wav", "door_knock", "0ad-audio", "g", ""),
+        ("d/door.wav", "door_knock", "", "", ""),
+        ("d/s.wav", "silence", "gen", "", ""),
+        ("d/n.wav", "noise", "gen", "", "pink noise"),
+        ("d/n.wav", "noise", "gen", "", "Brown"),
+        ("d/n.wav", "noise", "gen", "", "brownish hum"),
+    ]
+    bad = 0
+    for m in metas:
+        cm_ = Meta(*(x.encode() for x in m))
+        n_c = tlib.clar_clap_n_captions(ctypes.byref(cm_))
+        if n_c != captions.n_captions(*m):
+            bad += 1
+            print(f"n_captions differ for {m}: C {n_c}, Python {captions.n_captions(*m)}")
+            continue
+        for k in range(n_c):
+            buf = ctypes.create_string_buffer(512)
+            tlib.clar_clap_caption(ctypes.byref(cm_), k, buf, 512)
+            if buf.value.decode() != captions.caption(*m, k):
+                bad += 1
+                print(f"caption {k} of {m}: C {buf.value!r}, Python {captions.caption(*m, k)!r}")
+    check(bad == 0, f"clar.captions equals clar_clap_caption on {len(metas)} clips, every variant")
+else:
+    print("CLAR_TRAIN_LIBRARY not set: caption comparison not run")
+
+# ---- 5. Bad input ----
+data = open(shipped, "rb").read()
+errors = 0
+for cut in (0, 7, 8, 100, len(data) // 2, len(data) - 1):
+    try:
+        safetensors.loads(data[:cut])
+    except safetensors.SafetensorsError:
+        errors += 1
+check(errors == 6, "truncated files raise SafetensorsError")
+try:
+    Encoder([{"op": "conv3d", "name": "x"}])
+    check(False, "an unknown op is refused")
+except ValueError as e:
+    check("conv3d" in str(e), f"an unknown op is refused: {e}")
+
+sys.exit(1 if failures else 0)
