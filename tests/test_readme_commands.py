@@ -178,6 +178,9 @@ def main():
         (r"tools/(clap-study|label-fraction)\.sh", "needs data/ (tools/data/build_data.py)"),
         (r"tools/data/build_data\.py$", "downloads 3.8 GB; test-build-data checks it offline"),
         (r"apt-get download$", "names what build_data.py runs"),
+        (r"PYTHONPATH=python python3 -m clar\.onnx run-torch/",
+         "needs run-torch/ from the torchrun commands beside it (data/ from build_data.py); "
+         "test_pyclar_train runs clar.onnx on the model its torchrun run trains"),
     ]
     cmds = readme_commands(open(os.path.join(SRC, "README.md"), encoding="utf-8").read())
     ran = 0
