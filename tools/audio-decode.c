@@ -19,6 +19,22 @@ fail (char **msg, const char *path, const char *why)
   return -1;
 }
 
+/* What GStreamer (base, good and bad plugins) or libsndfile decodes. */
+static const char *audio_ext[] = { ".wav", ".ogg", ".flac", ".mp3", ".opus", ".oga", ".aiff", ".aif",
+  ".aifc", ".au", ".snd", ".gsm", ".caf", ".w64", ".voc", ".spx", ".m4a", NULL };
+
+int
+clar_is_audio_file_name (const char *name)
+{
+  const char *dot = strrchr (name, '.');
+  if (!dot)
+    return 0;
+  for (int i = 0; audio_ext[i]; i++)
+    if (!g_ascii_strcasecmp (dot, audio_ext[i]))
+      return 1;
+  return 0;
+}
+
 int
 clar_decode_has_sndfile (void)
 {

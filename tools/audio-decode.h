@@ -26,6 +26,11 @@ int clar_decode_file (const char *path, int sample_rate, float **pcm,
                       size_t *n_samples, char **error_message,
                       int timeout_seconds);
 
+/* 1 when name ends in an audio extension the decoder reads (.wav, .ogg,
+ * .flac, .mp3, .opus, .aiff, .au, .gsm, .caf, ...): the files a folder
+ * given to clar-embed or the data tools contributes. */
+int clar_is_audio_file_name (const char *name);
+
 /* 1 when the build can fall back to libsndfile. */
 int clar_decode_has_sndfile (void);
 

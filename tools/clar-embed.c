@@ -2,8 +2,13 @@
 /*
  * clar-embed: embeddings and labels of audio files, one JSON line per window.
  *
- *   clar-embed [--model FILE] [--labels FILE] [--window S] [--hop S]
- *              [--top-k K] [--embeddings] [--events [event options]] FILE...
+ *   clar-embed [--model FILE] [--labels FILE|PROMPTS.txt] [--prompts "A;B"]
+ *              [--window S] [--hop S] [--top-k K] [--embeddings]
+ *              [--npy OUT.npy] [--csv OUT.csv] [--events [event options]]
+ *              FILE|DIR|- ...
+ *
+ * A folder stands for every audio file below it (sorted); "-" reads the
+ * audio from standard input.
  *
  * With --events it prints one JSON line per sound event instead (libclar's
  * tracker, clar/events.h, over the same windows).
@@ -12,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <gst/gst.h>
 #include <clar/clar.h>
@@ -21,13 +27,26 @@
 #define CLAR_DEFAULT_MODEL "clar-default.safetensors"
 #endif
 
+static int
+cmp_str (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
 static void
 usage (FILE *f)
 {
   fprintf (f,
-      "usage: clar-embed [options] FILE...\n"
+      "usage: clar-embed [options] FILE|DIR|- ...\n"
+      "  (a folder: every audio file below it; -: the audio on standard input)\n"
       "  --model FILE     model (default: $CLAR_MODEL, else %s)\n"
-      "  --labels FILE    label set replacing the model's labels\n"
+      "  --labels FILE    label set replacing the model's labels, or a .txt file of\n"
+      "                   text prompts, one per line (# comments; needs a text tower)\n"
+      "  --prompts \"A;B\"  zero-shot labels: text prompts separated by ';'\n"
+      "  --npy FILE       also write the embeddings as a float32 array [windows, dim]\n"
+      "                   (numpy.load); row i belongs to output line i\n"
+      "  --csv FILE       also write one row per window: file, start, duration, padded,\n"
+      "                   rms, label, score, e0..e(dim-1) (pandas.read_csv)\n"
       "  --window SEC     window length (default: the model's)\n"
       "  --hop SEC        hop between windows (default: the model's)\n"
       "  --top-k K        labels per window (default 3)\n"
@@ -123,8 +142,8 @@ print_window (const char *file, const clar_model_info *info, const clar_labels *
   }
   printf ("{\"file\":");
   json_string (file);
-  printf (",\"start\":%.3f,\"duration\":%.3f,\"labels\":[", (double) r->start / rate,
-      (double) r->n_samples / rate);
+  printf (",\"start\":%.3f,\"duration\":%.3f,\"padded\":%s,\"labels\":[", (double) r->start / rate,
+      (double) r->n_samples / rate, r->padded ? "true" : "false");
   for (int i = 0; i < r->n_top; i++) {
     printf ("%s{\"name\":", i ? "," : "");
     json_string (clar_labels_name (labels, r->top[i].index));
@@ -140,10 +159,153 @@ print_window (const char *file, const clar_model_info *info, const clar_labels *
   printf ("}\n");
 }
 
+/* The inputs: FILE, every audio file below DIR (sorted), or "-" (standard
+ * input, copied to a temporary file that *stdin_tmp names). */
+static void
+add_input (GPtrArray *out, const char *arg, char **stdin_tmp)
+{
+  if (!strcmp (arg, "-")) {
+    gchar *path = NULL;
+    GError *e = NULL;
+    int fd = g_file_open_tmp ("clar-embed-stdin-XXXXXX", &path, &e);
+    char buf[65536];
+    ssize_t r;
+    int ok = fd >= 0;
+    if (*stdin_tmp) {
+      fprintf (stderr, "clar-embed: \"-\" given twice\n");
+      exit (2);
+    }
+    while (ok && (r = read (0, buf, sizeof buf)) != 0) {
+      if (r < 0 || write (fd, buf, (size_t) r) != r)
+        ok = 0;
+    }
+    if (fd >= 0)
+      close (fd);
+    if (!ok) {
+      fprintf (stderr, "clar-embed: cannot copy standard input to a temporary file%s%s\n",
+          e ? ": " : "", e ? e->message : "");
+      exit (1);
+    }
+    *stdin_tmp = path;
+    g_ptr_array_add (out, g_strdup ("-"));
+  } else if (g_file_test (arg, G_FILE_TEST_IS_DIR)) {
+    GDir *d = g_dir_open (arg, 0, NULL);
+    GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+    const char *n;
+    guint before = out->len;
+    while (d && (n = g_dir_read_name (d)))
+      g_ptr_array_add (names, g_build_filename (arg, n, NULL));
+    if (d)
+      g_dir_close (d);
+    g_ptr_array_sort (names, (GCompareFunc) cmp_str);
+    for (guint i = 0; i < names->len; i++) {
+      const char *p = g_ptr_array_index (names, i);
+      if (g_file_test (p, G_FILE_TEST_IS_DIR) || clar_is_audio_file_name (p))
+        add_input (out, p, stdin_tmp);
+    }
+    g_ptr_array_unref (names);
+    if (out->len == before)
+      fprintf (stderr, "clar-embed: warning: no audio files in folder %s\n", arg);
+  } else {
+    g_ptr_array_add (out, g_strdup (arg));
+  }
+}
+
+/* Rows for --npy / --csv. */
+typedef struct {
+  GArray *emb;         /* float, windows x dim */
+  FILE *csv;
+  size_t dim, rows;
+} table_out;
+
+static void
+record_window (table_out *t, const char *file, const clar_model_info *info,
+               const clar_labels *labels, const clar_window_result *r)
+{
+  double rate = info->mel.sample_rate;
+  if (!t->emb && !t->csv)
+    return;
+  if (t->emb) {
+    if (r->embedding)
+      g_array_append_vals (t->emb, r->embedding, (guint) t->dim);
+    else {
+      /* A window without an embedding (silent): a row of NaN keeps rows and
+       * lines aligned. */
+      for (size_t d = 0; d < t->dim; d++) {
+        float nan_ = NAN;
+        g_array_append_val (t->emb, nan_);
+      }
+    }
+  }
+  if (t->csv) {
+    /* RFC 4180 quoting of the file name. */
+    fputc ('"', t->csv);
+    for (const char *p = file; *p; p++) {
+      if (*p == '"')
+        fputc ('"', t->csv);
+      fputc (*p, t->csv);
+    }
+    fprintf (t->csv, "\",%.3f,%.3f,%d,%.6g,", (double) r->start / rate,
+        (double) r->n_samples / rate, r->padded, r->rms);
+    if (r->n_top > 0 && labels) {
+      const char *name = clar_labels_name (labels, r->top[0].index);
+      fputc ('"', t->csv);
+      for (const char *p = name; *p; p++) {
+        if (*p == '"')
+          fputc ('"', t->csv);
+        fputc (*p, t->csv);
+      }
+      fprintf (t->csv, "\",%.4f", r->top[0].score);
+    } else {
+      fprintf (t->csv, ",");
+    }
+    for (size_t d = 0; d < t->dim; d++) {
+      if (r->embedding)
+        fprintf (t->csv, ",%.6g", r->embedding[d]);
+      else
+        fprintf (t->csv, ",");
+    }
+    fputc ('\n', t->csv);
+  }
+  t->rows++;
+}
+
+/* NumPy's .npy format 1.0 (numpy.lib.format): magic, version, header
+ * length, a Python dict literal padded with spaces to a multiple of 64
+ * bytes, then the little-endian float32 data in C order. */
+static int
+write_npy (const char *path, const float *data, size_t rows, size_t cols)
+{
+  char dict[128];
+  unsigned char pre[10] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0, 0 };
+  FILE *f = fopen (path, "wb");
+  int n, total, ok;
+  if (!f)
+    return -1;
+  n = snprintf (dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, %zu), }",
+      rows, cols);
+  total = ((10 + n + 1 + 63) / 64) * 64;
+  pre[8] = (unsigned char) ((total - 10) & 0xff);
+  pre[9] = (unsigned char) ((total - 10) >> 8);
+  ok = fwrite (pre, 1, 10, f) == 10 && fwrite (dict, 1, (size_t) n, f) == (size_t) n;
+  for (int i = 10 + n; ok && i < total - 1; i++)
+    ok = fputc (' ', f) != EOF;
+  ok = ok && fputc ('\n', f) != EOF;
+  /* x86-64 and the other Debian targets that matter here are little-endian;
+   * the header says '<f4' so a big-endian host would need a swap. */
+  ok = ok && (rows * cols == 0 || fwrite (data, sizeof (float), rows * cols, f) == rows * cols);
+  ok = (fclose (f) == 0) && ok;
+  return ok ? 0 : -1;
+}
+
 int
 main (int argc, char **argv)
 {
-  const char *model_path = NULL, *labels_path = NULL;
+  const char *model_path = NULL, *labels_path = NULL, *prompts = NULL, *npy_path = NULL;
+  const char *csv_path = NULL;
+  char *stdin_tmp = NULL;
+  GPtrArray *inputs;
+  table_out tab = { NULL, NULL, 0, 0 };
   double window_s = 0, hop_s = 0;
   long top_k = 3;
   int with_emb = 0, n_files = 0, failures = 0, allow_mismatch = 0, events = 0;
@@ -181,6 +343,9 @@ main (int argc, char **argv)
       }
     }
     else if (!strcmp (argv[i], "--labels") && i + 1 < argc) labels_path = argv[++i];
+    else if (!strcmp (argv[i], "--prompts") && i + 1 < argc) prompts = argv[++i];
+    else if (!strcmp (argv[i], "--npy") && i + 1 < argc) npy_path = argv[++i];
+    else if (!strcmp (argv[i], "--csv") && i + 1 < argc) csv_path = argv[++i];
     else if (!strcmp (argv[i], "--window") && i + 1 < argc) window_s = parse_seconds ("--window", argv[++i]);
     else if (!strcmp (argv[i], "--hop") && i + 1 < argc) hop_s = parse_seconds ("--hop", argv[++i]);
     else if (!strcmp (argv[i], "--top-k") && i + 1 < argc) {
@@ -203,11 +368,19 @@ main (int argc, char **argv)
     }
     else if (!strcmp (argv[i], "--allow-encoder-mismatch")) allow_mismatch = 1;
     else if (!strcmp (argv[i], "--help") || !strcmp (argv[i], "-h")) { usage (stdout); return 0; }
-    else if (argv[i][0] == '-' && argv[i][1]) { usage (stderr); return 2; }
+    else if (argv[i][0] == '-' && argv[i][1]) {
+      fprintf (stderr, "clar-embed: unknown or incomplete option %s\n", argv[i]);
+      usage (stderr);
+      return 2;
+    }
     else files[n_files++] = argv[i];
   }
   if (!n_files) {
     usage (stderr);
+    return 2;
+  }
+  if (prompts && labels_path) {
+    fprintf (stderr, "clar-embed: --prompts and --labels exclude each other\n");
     return 2;
   }
   if (!model_path)
@@ -235,7 +408,33 @@ main (int argc, char **argv)
   if (H < 1)
     H = 1;
   labels = clar_model_get_labels (model);
-  if (labels_path) {
+  if (prompts || (labels_path && g_str_has_suffix (labels_path, ".txt"))) {
+    /* Zero-shot labels through the model's text tower (text.h), as the
+     * element's labels / labels-location=FILE.txt. */
+    char **list = NULL;
+    size_t n = 0;
+    int rc;
+    memset (&err, 0, sizeof err);
+    rc = prompts ? clar_text_split_prompts (prompts, ";", &list, &n)
+        : clar_text_read_prompts (labels_path, &list, &n, &err);
+    if (rc != CLAR_OK) {
+      fprintf (stderr, "clar-embed: %s: %s\n", prompts ? "--prompts" : labels_path,
+          err.message[0] ? err.message : clar_strerror (rc));
+      return rc == CLAR_ERR_IO ? 1 : 2;
+    }
+    if (n == 0) {
+      fprintf (stderr, "clar-embed: %s holds no prompt\n", prompts ? "--prompts" : labels_path);
+      clar_text_prompts_free (list);
+      return 2;
+    }
+    labels = clar_labels_from_prompts (model, n, (const char *const *) list, &err);
+    clar_text_prompts_free (list);
+    if (!labels) {
+      fprintf (stderr, "clar-embed: prompts: %s\n", err.message);
+      return 1;
+    }
+    labels_path = prompts ? "--prompts" : labels_path;
+  } else if (labels_path) {
     labels = clar_labels_load_file (labels_path, &err);
     if (!labels) {
       fprintf (stderr, "clar-embed: cannot load labels: %s\n", err.message);
@@ -310,13 +509,32 @@ main (int argc, char **argv)
     fprintf (stderr, "clar-embed: --event-thresholds needs --events\n");
     return 2;
   }
-  for (int f = 0; f < n_files; f++) {
+  inputs = g_ptr_array_new_with_free_func (g_free);
+  for (int f = 0; f < n_files; f++)
+    add_input (inputs, files[f], &stdin_tmp);
+  tab.dim = info->embedding_dim;
+  if (npy_path)
+    tab.emb = g_array_new (FALSE, FALSE, sizeof (float));
+  if (csv_path) {
+    if (!(tab.csv = fopen (csv_path, "w"))) {
+      fprintf (stderr, "clar-embed: cannot write %s\n", csv_path);
+      return 1;
+    }
+    fprintf (tab.csv, "file,start,duration,padded,rms,label,score");
+    for (size_t d = 0; d < tab.dim; d++)
+      fprintf (tab.csv, ",e%zu", d);
+    fputc ('\n', tab.csv);
+  }
+  for (guint f = 0; f < inputs->len; f++) {
     float *pcm = NULL;
     size_t n = 0, pos = 0, used;
     char *msg = NULL;
     clar_window_result r;
-    if (clar_decode_file (files[f], info->mel.sample_rate, &pcm, &n, &msg, 0) != 0) {
-      fprintf (stderr, "clar-embed: %s\n", msg);
+    const char *name = g_ptr_array_index (inputs, f);
+    const char *src = strcmp (name, "-") ? name : stdin_tmp;
+    if (clar_decode_file (src, info->mel.sample_rate, &pcm, &n, &msg, 0) != 0) {
+      /* The message names the temporary copy for "-". */
+      fprintf (stderr, "clar-embed: %s%s\n", strcmp (name, "-") ? "" : "standard input: ", msg);
       free (msg);
       failures++;
       continue;
@@ -328,21 +546,43 @@ main (int argc, char **argv)
       if (ready == 1) {
         int rc = clar_stream_compute (st, &r);
         if (events)
-          print_events (files[f], clar_stream_get_events (st));
-        else
-          print_window (files[f], info, labels, with_emb, &r, rc);
+          print_events (name, clar_stream_get_events (st));
+        else {
+          print_window (name, info, labels, with_emb, &r, rc);
+          if (rc == CLAR_OK)
+            record_window (&tab, name, info, labels, &r);
+        }
       }
     }
     {
       int rc = clar_stream_flush (st, &r);
       if (events)
-        print_events (files[f], clar_stream_get_events (st));
-      else if (rc != CLAR_ERR_INPUT_TOO_SHORT)
-        print_window (files[f], info, labels, with_emb, &r, rc);
+        print_events (name, clar_stream_get_events (st));
+      else if (rc != CLAR_ERR_INPUT_TOO_SHORT) {
+        print_window (name, info, labels, with_emb, &r, rc);
+        if (rc == CLAR_OK)
+          record_window (&tab, name, info, labels, &r);
+      }
     }
     free (pcm);
     fflush (stdout);
   }
+  if (tab.csv && fclose (tab.csv) != 0) {
+    fprintf (stderr, "clar-embed: cannot write %s\n", csv_path);
+    failures++;
+  }
+  if (tab.emb) {
+    if (write_npy (npy_path, (const float *) (void *) tab.emb->data, tab.rows, tab.dim) != 0) {
+      fprintf (stderr, "clar-embed: cannot write %s\n", npy_path);
+      failures++;
+    }
+    g_array_free (tab.emb, TRUE);
+  }
+  if (stdin_tmp) {
+    unlink (stdin_tmp);
+    g_free (stdin_tmp);
+  }
+  g_ptr_array_unref (inputs);
   clar_stream_free (st);
   clar_labels_unref (labels);
   clar_model_unref (model);

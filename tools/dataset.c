@@ -11,21 +11,10 @@
 #include "audio-decode.h"
 #include "dataset.h"
 
-/* Extensions listed from folders: what GStreamer (base, good and bad
- * plugins) or libsndfile decodes (audio-decode.h). */
-static const char *audio_ext[] = { ".wav", ".ogg", ".flac", ".mp3", ".opus", ".oga", ".aiff", ".aif",
-  ".aifc", ".au", ".snd", ".gsm", ".caf", ".w64", ".voc", ".spx", ".m4a", NULL };
-
 static int
 is_audio (const char *name)
 {
-  const char *dot = strrchr (name, '.');
-  if (!dot)
-    return 0;
-  for (int i = 0; audio_ext[i]; i++)
-    if (!g_ascii_strcasecmp (dot, audio_ext[i]))
-      return 1;
-  return 0;
+  return clar_is_audio_file_name (name);
 }
 
 clar_dataset_options

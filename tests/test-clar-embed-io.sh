@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# clar-embed inputs and outputs (issue 17, item 9): folders (every audio file
+# below, sorted) and "-" (standard input); zero-shot labels from --prompts
+# and from a .txt prompt file; "padded" on the final partial window; --npy
+# read back by numpy (skipped without numpy) and --csv by Python's csv
+# module, both row for row equal to the JSON lines. Needs sox (skips with 77
+# otherwise). Runs on a random fixture model with a random text tower.
+set -u
+: "${CLAR_BUILD_ROOT:?run through meson test}"
+B=$CLAR_BUILD_ROOT/tools
+command -v sox >/dev/null || { echo "no sox: skipped"; exit 77; }
+tmp=$(mktemp -d); [ -n "${KEEP_TMP:-}" ] && echo "$tmp" || trap 'rm -rf "$tmp"' EXIT
+fails=0
+check () { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails+1)); fi; }
+"$B/clar-mkmodel" --seed 7 --labels "a;b;c" --text-tower -o "$tmp/m.safetensors" || exit 1
+E=("$B/clar-embed" --model "$tmp/m.safetensors")
+
+mkdir -p "$tmp/in/sub"
+sox -R -n -r 16000 -c 1 "$tmp/in/b.wav" synth 1.3 sine 440 vol 0.5
+sox -R -n -r 22050 -c 2 "$tmp/in/a.ogg" synth 2.0 whitenoise vol 0.2
+sox -R -n -r 16000 -c 1 "$tmp/in/sub/c.flac" synth 1.0 sine 880 vol 0.5
+echo "not audio" > "$tmp/in/notes.txt"
+
+"${E[@]}" "$tmp/in" > "$tmp/dir.json" 2> "$tmp/dir.log"
+check "a folder: exit 0" "[ $? -eq 0 ]"
+files=$(/usr/bin/python3 -c 'import json,sys; print(" ".join(dict.fromkeys(json.loads(l)["file"].rsplit("/",1)[1] for l in open(sys.argv[1]))))' "$tmp/dir.json")
+check "a folder: its audio files below it, sorted ($files)" "[ '$files' = 'a.ogg b.wav c.flac' ]"
+"${E[@]}" - < "$tmp/in/b.wav" > "$tmp/stdin.json" 2>/dev/null
+"${E[@]}" "$tmp/in/b.wav" > "$tmp/file.json" 2>/dev/null
+check "- reads standard input: the same windows as the file" \
+  "[ -s '$tmp/stdin.json' ] && diff <(sed 's/\"file\":\"[^\"]*\"//' '$tmp/stdin.json') <(sed 's/\"file\":\"[^\"]*\"//' '$tmp/file.json') >/dev/null && grep -q '\"file\":\"-\"' '$tmp/stdin.json'"
+echo garbage | "${E[@]}" - > /dev/null 2> "$tmp/bad.log"
+check "- with no audio on standard input: an error naming it" "[ $? -eq 1 ] && grep -q 'standard input' '$tmp/bad.log'"
+check "padded: false on full windows, true on the final partial one" \
+  "[ \"\$(grep -o '\"padded\":[a-z]*' '$tmp/file.json' | tr '\n' ' ')\" = '\"padded\":false \"padded\":true ' ]"
+
+"${E[@]}" --prompts "a dog barking;rain on a roof" --top-k 2 "$tmp/in/b.wav" > "$tmp/p1.json" 2> "$tmp/p1.log"
+check "--prompts: the prompts are the labels" \
+  "[ $? -eq 0 ] && grep -q '\"name\":\"a dog barking\"' '$tmp/p1.json' && grep -q '\"name\":\"rain on a roof\"' '$tmp/p1.json'"
+printf '# two prompts\na dog barking\nrain on a roof\n' > "$tmp/p.txt"
+"${E[@]}" --labels "$tmp/p.txt" --top-k 2 "$tmp/in/b.wav" > "$tmp/p2.json" 2>/dev/null
+check "a .txt prompt file gives the same as --prompts" "cmp -s '$tmp/p1.json' '$tmp/p2.json'"
+"$B/clar-mkmodel" --seed 7 --labels "a;b" -o "$tmp/notext.safetensors"
+"$B/clar-embed" --model "$tmp/notext.safetensors" --prompts "x;y" "$tmp/in/b.wav" > /dev/null 2> "$tmp/nt.log"
+check "--prompts without a text tower: a clear error" "[ $? -ne 0 ] && grep -qi 'text tower' '$tmp/nt.log'"
+
+"${E[@]}" --embeddings --npy "$tmp/e.npy" --csv "$tmp/e.csv" "$tmp/in" > "$tmp/all.json" 2>/dev/null
+check "--npy and --csv: exit 0" "[ $? -eq 0 ] && [ -s '$tmp/e.npy' ] && [ -s '$tmp/e.csv' ]"
+/usr/bin/python3 - "$tmp/all.json" "$tmp/e.npy" "$tmp/e.csv" > "$tmp/py.txt" 2>&1 <<'PY'
+import csv, json, struct, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+emb = [r["embedding"] for r in rows]
+# The .npy by hand (format 1.0), so this part runs without numpy too.
+b = open(sys.argv[2], "rb").read()
+assert b[:8] == b"\x93NUMPY\x01\x00", b[:8]
+hl = struct.unpack("<H", b[8:10])[0]
+header = b[10:10 + hl].decode()
+assert (10 + hl) % 64 == 0 and "'<f4'" in header and f"({len(rows)}, {len(emb[0])})" in header, header
+data = struct.unpack(f"<{len(rows) * len(emb[0])}f", b[10 + hl:])
+worst = max(abs(data[i * len(emb[0]) + d] - emb[i][d]) for i in range(len(rows)) for d in range(len(emb[0])))
+print("npy-by-hand", "ok" if worst < 1e-5 else f"differs {worst}")
+with open(sys.argv[3], newline="") as f:
+    rd = list(csv.DictReader(f))
+ok = len(rd) == len(rows) and all(
+    r["file"] == j["file"] and abs(float(r["start"]) - j["start"]) < 1e-9
+    and r["padded"] == ("1" if j["padded"] else "0") and float(r["rms"]) > 0
+    and r["label"] == j["labels"][0]["name"]
+    and max(abs(float(r[f"e{d}"]) - j["embedding"][d]) for d in range(len(j["embedding"]))) < 1e-5
+    for r, j in zip(rd, rows))
+print("csv", "ok" if ok else "differs")
+try:
+    import numpy as np
+except ImportError:
+    print("numpy absent")
+    sys.exit(0)
+a = np.load(sys.argv[2])
+ok = a.dtype == np.float32 and a.shape == (len(rows), len(emb[0])) and np.allclose(a, np.array(emb), atol=1e-5)
+print("numpy", "ok" if ok else f"differs {a.dtype} {a.shape}")
+PY
+cat "$tmp/py.txt"
+check ".npy: the header and rows equal the JSON embeddings" "grep -q 'npy-by-hand ok' '$tmp/py.txt'"
+check ".csv: one row per JSON line, same file/start/padded/label/embedding" "grep -q '^csv ok' '$tmp/py.txt'"
+if grep -q 'numpy absent' "$tmp/py.txt"; then
+  echo "numpy absent: numpy.load check skipped"
+else
+  check "numpy.load reads the .npy (float32, windows x dim, equal values)" "grep -q '^numpy ok' '$tmp/py.txt'"
+fi
+echo "$fails failed"
+[ $fails -eq 0 ]
