@@ -19,8 +19,10 @@ struct clar_session {
   float *scratch;        /* im2col */
   float *melbuf;         /* for clar_session_embed */
   size_t act_cap, scratch_cap, melbuf_cap;
-  float *skip;           /* residual_begin copies, skip_depth x act_cap */
-  size_t skip_cap;
+  /* One buffer per residual nesting level. residual_begin swaps the buffer
+   * holding the activation with the free one of its level instead of
+   * copying it; every buffer of act[] and skipbuf[] holds act_cap floats. */
+  float *skipbuf[CLAR_RESIDUAL_MAX_DEPTH];
   int skip_depth;        /* deepest residual nesting of the layer list */
 };
 
@@ -71,8 +73,12 @@ prepare (clar_session *s, size_t n_frames, clar_error *err)
     s->act[1] = nb;
   }
   s->skip_depth = max_depth;
-  if (max_depth && clar_grow_floats (&s->skip, &s->skip_cap, (size_t) max_depth * s->act_cap))
-    return clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory for activations");
+  for (int d = 0; d < max_depth; d++) {
+    float *nb = realloc (s->skipbuf[d], s->act_cap * sizeof (float));
+    if (!nb)
+      return clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory for activations");
+    s->skipbuf[d] = nb;
+  }
   s->frames_sized = n_frames;
   return CLAR_OK;
 }
@@ -113,7 +119,8 @@ clar_session_free (clar_session *s)
   free (s->act[1]);
   free (s->scratch);
   free (s->melbuf);
-  free (s->skip);
+  for (int d = 0; d < CLAR_RESIDUAL_MAX_DEPTH; d++)
+    free (s->skipbuf[d]);
   free (s);
 }
 
@@ -152,6 +159,7 @@ clar_session_encode_raw (clar_session *s, const float *mel, size_t n_frames,
   clar_shape cur;
   const float *x;
   int which = 0, rc, relu_done = 0, depth = 0;
+  const float *skip[CLAR_RESIDUAL_MAX_DEPTH];
   const clar_kernel_kind kernel = clar_kernel_active ();
   if (!s || !mel || !output)
     return CLAR_ERR_INVALID_ARGUMENT;
@@ -171,6 +179,9 @@ clar_session_encode_raw (clar_session *s, const float *mel, size_t n_frames,
     const clar_shape *out = &s->shapes[i];
     float *y = s->act[which];
     int in_place = 0;
+    /* In-place layers may write into x only if it is a working buffer: not
+     * the caller's mel, not an activation a residual_begin keeps. */
+    const int writable = x == s->act[0] || x == s->act[1];
     switch (l->op) {
       case CLAR_OP_CONV2D:
         if (kernel != CLAR_KERNEL_BLAS) {
@@ -201,7 +212,7 @@ clar_session_encode_raw (clar_session *s, const float *mel, size_t n_frames,
         }
         break;
       case CLAR_OP_BATCHNORM2D:
-        if (x != y && x == mel) {
+        if (!writable) {
           memcpy (y, x, (size_t) cur.c * cur.h * cur.w * sizeof (float));
         } else {
           y = (float *) x;
@@ -216,7 +227,7 @@ clar_session_encode_raw (clar_session *s, const float *mel, size_t n_frames,
           cur = *out;
           continue;
         }
-        if (x == mel) {
+        if (!writable) {
           memcpy (y, x, (size_t) cur.c * cur.h * cur.w * sizeof (float));
         } else {
           y = (float *) x;
@@ -241,22 +252,28 @@ clar_session_encode_raw (clar_session *s, const float *mel, size_t n_frames,
             l->pad, l->stride, y);
         break;
       case CLAR_OP_RESIDUAL_BEGIN:
-        /* The block's layers overwrite the ping-pong buffers: keep a copy. */
-        memcpy (s->skip + (size_t) depth++ * s->act_cap, x,
-            (size_t) cur.c * cur.h * cur.w * sizeof (float));
+        /* The block's layers overwrite the ping-pong buffers: hand the one
+         * holding x to this level and take its free buffer in exchange (the
+         * input mel is never overwritten: it is kept as it is). */
+        for (int k = 0; k < 2; k++)
+          if (x == s->act[k]) {
+            float *t = s->act[k];
+            s->act[k] = s->skipbuf[depth];
+            s->skipbuf[depth] = t;
+          }
+        skip[depth++] = x;
         y = (float *) x;
         in_place = 1;
         break;
       case CLAR_OP_RESIDUAL_ADD:
         depth--;
-        if (x == mel) {
+        if (!writable) {
           memcpy (y, x, (size_t) cur.c * cur.h * cur.w * sizeof (float));
         } else {
           y = (float *) x;
           in_place = 1;
         }
-        clar_residual_add_forward (y, s->skip + (size_t) depth * s->act_cap,
-            (size_t) cur.c * cur.h * cur.w);
+        clar_residual_add_forward (y, skip[depth], (size_t) cur.c * cur.h * cur.w);
         break;
     }
     if (!in_place)

@@ -150,15 +150,16 @@ def check(arch, dim, seed, what):
 
 check(arch, 96, 7, "layer kinds")
 # Residual depthwise-separable blocks: the dsres list itself, and a small
-# list with what dsres does not use (nested residual blocks, a depthwise
-# conv without padding, stride 3, a residual block around the input).
+# list with what dsres does not use (nested residual blocks, a ReLU right
+# after a residual_begin on a signed activation, a depthwise conv without
+# padding, stride 3, a residual block around the input).
 check(dsres_architecture(), 128, 8, "dsres")
 small = [
     {"op": "residual_begin"},
     {"op": "dwconv2d", "name": "d0", "channels": 1, "kernel": 3, "pad": 1},
     {"op": "residual_add"},
     {"op": "conv2d", "name": "c1", "in": 1, "out": 8, "kernel": 3, "pad": 1},
-    {"op": "relu"}, {"op": "residual_begin"}, {"op": "relu"}, {"op": "residual_begin"},
+    {"op": "residual_begin"}, {"op": "relu"}, {"op": "residual_begin"},
     {"op": "conv2d", "name": "e1", "in": 8, "out": 16, "kernel": 1, "pad": 0},
     {"op": "dwconv2d", "name": "d1", "channels": 16, "kernel": 5, "pad": 2, "stride": 1},
     {"op": "conv2d", "name": "p1", "in": 16, "out": 8, "kernel": 1},
