@@ -67,56 +67,84 @@ dw_plane (const float *x, int H, int W, const float *w, float bias, int k,
 CLAR_VEC_HIDDEN void clar_dw3x3_plane (const float *x, int H, int W, const float *w,
                                        float bias, int s, float *y, int Ho, int Wo);
 
+/* Outputs j0 <= j < j1 of output row i, zero padding handled per tap. */
+static inline __attribute__ ((always_inline)) void
+dw3_row (const float *x, int H, int W, const float *w, float bias, int s, float *y,
+         int Wo, int i, int j0, int j1)
+{
+  const int hc = i * s;                        /* input row of the middle tap */
+  const float *r1 = x + (size_t) hc * W;
+  const float *r0 = hc > 0 ? r1 - W : r1, *r2 = hc + 1 < H ? r1 + W : r1;
+  const float z0 = hc > 0 ? 1.0f : 0.0f, z2 = hc + 1 < H ? 1.0f : 0.0f;
+  const float a0 = w[0] * z0, a1 = w[1] * z0, a2 = w[2] * z0;
+  const float b0 = w[3], b1 = w[4], b2 = w[5];
+  const float c0 = w[6] * z2, c1 = w[7] * z2, c2 = w[8] * z2;
+  float *restrict yr = y + (size_t) i * Wo;
+  /* Columns whose three taps are all inside the row: j*s - 1 >= 0 and
+   * j*s + 1 <= W - 1. */
+  int j = j0, jin = (W - 2) / s + 1;
+  if (jin > j1)
+    jin = j1;
+  for (; j < j1 && j < 1; j++) {
+    /* Left edge: the tap left of column 0 is zero padding. */
+    float v = bias;
+    const int hasr = 1 < W;
+    v += a1 * r0[0];
+    if (hasr) v += a2 * r0[1];
+    v += b1 * r1[0];
+    if (hasr) v += b2 * r1[1];
+    v += c1 * r2[0];
+    if (hasr) v += c2 * r2[1];
+    yr[j] = v;
+  }
+  if (s == 1) {
+    for (; j < jin; j++)
+      yr[j] = bias + a0 * r0[j - 1] + a1 * r0[j] + a2 * r0[j + 1]
+          + b0 * r1[j - 1] + b1 * r1[j] + b2 * r1[j + 1]
+          + c0 * r2[j - 1] + c1 * r2[j] + c2 * r2[j + 1];
+  } else {
+    for (; j < jin; j++)
+      yr[j] = bias + a0 * r0[2 * j - 1] + a1 * r0[2 * j] + a2 * r0[2 * j + 1]
+          + b0 * r1[2 * j - 1] + b1 * r1[2 * j] + b2 * r1[2 * j + 1]
+          + c0 * r2[2 * j - 1] + c1 * r2[2 * j] + c2 * r2[2 * j + 1];
+  }
+  for (; j < j1; j++) {
+    /* Right edge: the tap right of the last column is zero padding. */
+    const int c = j * s;
+    yr[j] = bias + a0 * r0[c - 1] + a1 * r0[c] + b0 * r1[c - 1] + b1 * r1[c]
+        + c0 * r2[c - 1] + c1 * r2[c];
+  }
+}
+
 CLAR_VEC_CLONES void
 clar_dw3x3_plane (const float *x, int H, int W, const float *w, float bias, int s,
                   float *y, int Ho, int Wo)
 {
-  for (int i = 0; i < Ho; i++) {
-    const int hc = i * s;                      /* input row of the middle tap */
-    const float *r1 = x + (size_t) hc * W;
-    const float *r0 = hc > 0 ? r1 - W : r1, *r2 = hc + 1 < H ? r1 + W : r1;
-    const float z0 = hc > 0 ? 1.0f : 0.0f, z2 = hc + 1 < H ? 1.0f : 0.0f;
-    const float a0 = w[0] * z0, a1 = w[1] * z0, a2 = w[2] * z0;
-    const float b0 = w[3], b1 = w[4], b2 = w[5];
-    const float c0 = w[6] * z2, c1 = w[7] * z2, c2 = w[8] * z2;
-    float *restrict yr = y + (size_t) i * Wo;
-    int j = 0, jend;
-    /* Columns whose three taps are all inside the row: 2j-1 >= 0 (s = 2)
-     * or j-1 >= 0 (s = 1), and j*s + 1 <= W - 1. */
-    jend = (W - 2) / s + 1;
-    if (jend > Wo)
-      jend = Wo;
-    for (; j < Wo && j < 1; j++) {
-      /* Left edge: the tap left of column 0 is zero padding. */
-      const int c = j * s;
-      float v = bias;
-      const int hasr = c + 1 < W;
-      v += a1 * r0[c];
-      if (hasr) v += a2 * r0[c + 1];
-      v += b1 * r1[c];
-      if (hasr) v += b2 * r1[c + 1];
-      v += c1 * r2[c];
-      if (hasr) v += c2 * r2[c + 1];
-      yr[j] = v;
+  if (s == 1 && H >= 3 && W >= 3) {
+    /* Stride 1: the plane as one flat array (late dsres stages have rows of
+     * 13 or 7 columns, too short for 16-float vectors). Every output from
+     * (1, 1) to (H-2, W-2) reads its nine taps at fixed offsets; the flat
+     * loop also writes the first and last column of each inner row, with
+     * taps wrapped around from the neighbouring row, which the row code
+     * then rewrites. */
+    const size_t HW = (size_t) H * W, Wz = (size_t) W;
+    const float a0 = w[0], a1 = w[1], a2 = w[2], b0 = w[3], b1 = w[4], b2 = w[5];
+    const float c0 = w[6], c1 = w[7], c2 = w[8];
+    float *restrict yp = y;
+    for (size_t p = Wz + 1; p + Wz + 1 < HW; p++)
+      yp[p] = bias + a0 * x[p - Wz - 1] + a1 * x[p - Wz] + a2 * x[p - Wz + 1]
+          + b0 * x[p - 1] + b1 * x[p] + b2 * x[p + 1]
+          + c0 * x[p + Wz - 1] + c1 * x[p + Wz] + c2 * x[p + Wz + 1];
+    dw3_row (x, H, W, w, bias, 1, y, Wo, 0, 0, Wo);
+    dw3_row (x, H, W, w, bias, 1, y, Wo, H - 1, 0, Wo);
+    for (int i = 1; i < H - 1; i++) {
+      dw3_row (x, H, W, w, bias, 1, y, Wo, i, 0, 1);
+      dw3_row (x, H, W, w, bias, 1, y, Wo, i, W - 1, W);
     }
-    if (s == 1) {
-      for (; j < jend; j++)
-        yr[j] = bias + a0 * r0[j - 1] + a1 * r0[j] + a2 * r0[j + 1]
-            + b0 * r1[j - 1] + b1 * r1[j] + b2 * r1[j + 1]
-            + c0 * r2[j - 1] + c1 * r2[j] + c2 * r2[j + 1];
-    } else {
-      for (; j < jend; j++)
-        yr[j] = bias + a0 * r0[2 * j - 1] + a1 * r0[2 * j] + a2 * r0[2 * j + 1]
-            + b0 * r1[2 * j - 1] + b1 * r1[2 * j] + b2 * r1[2 * j + 1]
-            + c0 * r2[2 * j - 1] + c1 * r2[2 * j] + c2 * r2[2 * j + 1];
-    }
-    for (; j < Wo; j++) {
-      /* Right edge: the tap right of the last column is zero padding. */
-      const int c = j * s;
-      yr[j] = bias + a0 * r0[c - 1] + a1 * r0[c] + b0 * r1[c - 1] + b1 * r1[c]
-          + c0 * r2[c - 1] + c1 * r2[c];
-    }
+    return;
   }
+  for (int i = 0; i < Ho; i++)
+    dw3_row (x, H, W, w, bias, s, y, Wo, i, 0, Wo);
 }
 
 void
