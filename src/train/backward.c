@@ -13,6 +13,7 @@
 #include "layers.h"
 #include "backward.h"
 #include "threads.h"
+#include "vecmath.h"
 
 /* Sum of n floats in double with four interleaved accumulators: the fixed
  * order keeps results reproducible, the four chains keep the adds from
@@ -163,17 +164,28 @@ clar_conv2d_backward (const float *x, const float *dy, int N, int C, int H,
     float *pw = parts + (size_t) g * per, *pb = pw + (size_t) O * K2;
     int n0 = g * chunk, nc = N - n0 < chunk ? N - n0 : chunk;
     if (mode == CLAR_CONV_PER_SAMPLE) {
+      /* A 1x1 conv without padding is its own im2col, and its dcols is dx:
+       * no copies (the same products, so the same bits). */
+      const int pointwise = k == 1 && pad == 0;
       float *cols = ws, *dcols = ws + (size_t) K2 * plane;
       memset (pw, 0, per * sizeof (float));
       for (int n = n0; n < n0 + nc; n++) {
         const float *dyn = dy + (size_t) n * O * plane;
-        clar_im2col (x + (size_t) n * chw, C, H, W, k, pad, cols);
+        if (pointwise)
+          cols = (float *) (x + (size_t) n * chw);
+        else
+          clar_im2col (x + (size_t) n * chw, C, H, W, k, pad, cols);
         /* dW[O x K2] += dY_n[O x plane] cols_n[K2 x plane]^T */
         cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, O, K2, (int) plane, 1.0f,
             dyn, (int) plane, cols, (int) plane, 1.0f, pw, K2);
-        for (int o = 0; o < O; o++)
+        /* (The bias sums only when a bias gradient is wanted: the trainer's
+         * convs have none, and these sums were a tenth of a dsres step.) */
+        for (int o = 0; db && o < O; o++)
           pb[o] += (float) sum_f64 (dyn + (size_t) o * plane, plane);
-        if (dx) {
+        if (dx && pointwise) {
+          cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, K2, (int) plane, O, 1.0f,
+              w, K2, dyn, (int) plane, 0.0f, dx + (size_t) n * chw, (int) plane);
+        } else if (dx) {
           /* dcols[K2 x plane] = W^T dY_n; dx_n = col2im(dcols) */
           cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, K2, (int) plane, O, 1.0f,
               w, K2, dyn, (int) plane, 0.0f, dcols, (int) plane);
@@ -194,7 +206,7 @@ clar_conv2d_backward (const float *x, const float *dy, int N, int C, int H,
       cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, O, K2, (int) ld, 1.0f,
           dycat, (int) ld, cols, (int) ld, 0.0f, pw, K2);
       for (int o = 0; o < O; o++)
-        pb[o] = (float) sum_f64 (dycat + o * ld, ld);
+        pb[o] = db ? (float) sum_f64 (dycat + o * ld, ld) : 0.0f;
       if (dx) {
         cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, K2, (int) ld, O, 1.0f,
             w, K2, dycat, (int) ld, 0.0f, dcols, (int) ld);
@@ -402,6 +414,43 @@ dw_tap_range (int W, int Wo, int kj, int pad, int s, int *j0, int *j1)
   *j1 = b + 1 > a ? b + 1 : a;
 }
 
+/* The weight gradient of a 3x3, pad 1, stride 1 depthwise plane: for tap
+ * (a, b), acc += sum over outputs (h, w) of dy[h][w] x[h+a-1][w+b-1]. The
+ * plane as one flat dot product per tap (vectorised; AVX-512/AVX2/SSE2
+ * clones, vecmath.h) over the outputs whose rows are inside, minus the
+ * terms at the first or last column, whose neighbour in the flat array is
+ * the other end of the next or previous row. Needs W >= 3. */
+CLAR_VEC_HIDDEN void clar_dw3x3_wgrad_plane (const float *x, const float *dy, int H, int W,
+                                             double *acc);
+
+CLAR_VEC_CLONES void
+clar_dw3x3_wgrad_plane (const float *x, const float *dy, int H, int W, double *acc)
+{
+  for (int a = 0; a < 3; a++) {
+    const int h0 = a == 0 ? 1 : 0, h1 = a == 2 ? H - 1 : H;
+    if (h1 <= h0)
+      continue;
+    for (int b = 0; b < 3; b++) {
+      const int jlo = b == 0 ? 1 : 0, jhi = b == 2 ? W - 1 : W;
+      const long o = (long) (a - 1) * W + (b - 1);
+      const long p0 = (long) h0 * W + jlo, p1 = (long) (h1 - 1) * W + jhi;
+      float sum = 0.0f;
+      double d;
+#pragma omp simd reduction(+:sum)
+      for (long q = p0; q < p1; q++)
+        sum += dy[q] * x[q + o];
+      d = sum;
+      if (b == 0)
+        for (long h = h0 + 1; h < h1; h++)
+          d -= (double) dy[h * W] * x[h * W + o];
+      else if (b == 2)
+        for (long h = h0; h < h1 - 1; h++)
+          d -= (double) dy[h * W + W - 1] * x[h * W + W - 1 + o];
+      acc[a * 3 + b] += d;
+    }
+  }
+}
+
 void
 clar_dwconv2d_backward (const float *x, const float *dy, int N, int C, int H,
                         int W, const float *w, int k, int pad, int s,
@@ -409,20 +458,35 @@ clar_dwconv2d_backward (const float *x, const float *dy, int N, int C, int H,
 {
   const int Ho = clar_dwconv_out (H, k, pad, s), Wo = clar_dwconv_out (W, k, pad, s);
   const size_t pin = (size_t) H * W, pout = (size_t) Ho * Wo;
+  /* dsres's stride-1 blocks: flat dot products for dw, and dx as the
+   * forward of dy with the kernel turned by 180 degrees (for stride 1 and
+   * pad (k-1)/2 the adjoint of a correlation is the correlation with the
+   * flipped kernel). */
+  const int fast = k == 3 && pad == 1 && s == 1 && W >= 3;
 #pragma omp parallel for schedule(static)
   for (int c = 0; c < C; c++) {
     const float *wc = w + (size_t) c * k * k;
     double acc[15 * 15], bacc = 0;
+    float wflip[9];
     for (int q = 0; q < k * k; q++)
       acc[q] = 0;
+    if (fast)
+      for (int q = 0; q < 9; q++)
+        wflip[q] = wc[8 - q];
     for (int n = 0; n < N; n++) {
       const size_t p = (size_t) n * C + c;
       const float *xp = x + p * pin, *gp = dy + p * pout;
       float *dxp = dx ? dx + p * pin : NULL;
-      if (dxp)
-        memset (dxp, 0, pin * sizeof (float));
       if (db)
         bacc += sum_f64 (gp, pout);
+      if (fast) {
+        clar_dw3x3_wgrad_plane (xp, gp, H, W, acc);
+        if (dxp)
+          clar_dwconv2d_forward (gp, 1, 1, H, W, wflip, NULL, 3, 1, 1, dxp);
+        continue;
+      }
+      if (dxp)
+        memset (dxp, 0, pin * sizeof (float));
       for (int i = 0; i < Ho; i++) {
         const float *gr = gp + (size_t) i * Wo;
         for (int ki = 0; ki < k; ki++) {
@@ -436,6 +500,7 @@ clar_dwconv2d_backward (const float *x, const float *dy, int N, int C, int H,
             int j0, j1;
             dw_tap_range (W, Wo, kj, pad, s, &j0, &j1);
             if (s == 1) {
+#pragma omp simd reduction(+:a)
               for (int j = j0; j < j1; j++)
                 a += gr[j] * xs[j];
               if (dxp) {
@@ -444,6 +509,7 @@ clar_dwconv2d_backward (const float *x, const float *dy, int N, int C, int H,
                   ds[j] += wv * gr[j];
               }
             } else {
+#pragma omp simd reduction(+:a)
               for (int j = j0; j < j1; j++)
                 a += gr[j] * xs[(size_t) j * s];
               if (dxp) {
