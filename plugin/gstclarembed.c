@@ -399,7 +399,8 @@ gst_clar_embed_class_init (GstClarEmbedClass *klass)
       g_param_spec_float ("event-active-db", "Event active span",
           "Sharper event boundaries: a window places its sound from its first to its last "
           "10 ms frame more than this many dB above its background (10th-percentile frame "
-          "energy), within the middle hop of the window; 0 = the middle hop alone",
+          "energy), widened while frames stay above half that, within the middle hop of "
+          "the window; 0 = the middle hop alone",
           0.0f, 200.0f, DEFAULT_EVENT_ACTIVE_DB,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
 

@@ -199,6 +199,10 @@ clar_stream_get_events (clar_stream *s)
   return s ? s->events : NULL;
 }
 
+/* The active span's outer threshold, as a fraction of active_db (in dB):
+ * 0.5 did best of 0.3/0.5/0.7/1 on generated scenes (models/README.md). */
+#define CLAR_ACTIVE_EXT 0.5
+
 static int
 cmp_double (const void *a, const void *b)
 {
@@ -232,8 +236,8 @@ feed_events (clar_stream *s, const clar_window_result *r)
      * window's background, taken as its 10th-percentile frame energy (a
      * minimum-statistics noise floor, as in Martin, "Noise power spectral
      * density estimation based on optimal smoothing and minimum statistics",
-     * IEEE TSAP 9(5), 2001, here over one window). No such frame: the
-     * whole window. */
+     * IEEE TSAP 9(5), 2001, here over one window), widened while frames
+     * stay above half that. No such frame: the whole window. */
     float db = clar_events_get_params (s->events)->active_db;
     uint64_t a0 = r->start, a1 = r->start + r->valid;
     size_t f = (size_t) s->info->mel.sample_rate / 100, nf;
@@ -265,6 +269,14 @@ feed_events (clar_stream *s, const clar_window_result *r)
           last = j;
         }
       if (first < nf) {
+        /* Hysteresis on frames, as a double-threshold voice activity
+         * detector: the span grows outward while frames stay above half
+         * the threshold (in dB), catching a sound's quieter edges. */
+        double lo = sorted[nf / 10] * pow (10.0, CLAR_ACTIVE_EXT * db / 10.0);
+        while (first > 0 && e[first - 1] > lo)
+          first--;
+        while (last + 1 < nf && e[last + 1] > lo)
+          last++;
         a0 = r->start + first * f;
         a1 = r->start + (last + 1) * f;
       }

@@ -48,7 +48,8 @@
  *
  * Sharper boundaries (optional): a caller that knows where in the window
  * the sound is (clar_stream: from the first to the last 10 ms frame more
- * than active_db above the window's background) passes that "active span" with
+ * than active_db above the window's background, widened while frames stay
+ * more than active_db / 2 above it) passes that "active span" with
  * clar_events_push_active. The window then places its sound where its cell
  * and its active span overlap (the active span alone when they do not), and
  * an event runs from the earliest such start to the latest end of its
@@ -105,8 +106,9 @@ typedef struct clar_events_params {
   const char *unknown_name;          /* its label name, default "unknown"; copied */
   /* For the caller (clar_stream) that computes active spans: a window's
    * active span runs from its first to its last 10 ms frame more than this
-   * many dB above its background (10th-percentile frame energy); 0 = no
-   * active spans. Default 10. [0, 200]. */
+   * many dB above its background (10th-percentile frame energy), widened
+   * while frames stay more than half this above it; 0 = no active spans.
+   * Default 10. [0, 200]. */
   float active_db;
 } clar_events_params;
 

@@ -14,7 +14,9 @@
 #        /tmp/ev --generate /tmp/ev/clips --scenes 40 --seed 2
 # CLAR_EMBED_ARGS adds clar-embed options (e.g. "--hop 0.25
 # --event-smoothing median:3"). Writes OUT/scenes/, OUT/events.jsonl,
-# OUT/metrics.txt and OUT/metrics.json.
+# OUT/metrics.txt and OUT/metrics.json, and OUT/report.txt (report.py: each
+# class's window head accuracy on its clips beside its F1, and the F1 of the
+# classes the head gets right at least 90% of the time).
 set -eu
 if [ $# -lt 3 ]; then
   sed -n '2,/^set/p' "$0" | sed 's/^# \{0,1\}//; /^set/d' >&2
@@ -25,8 +27,24 @@ shift 3
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out"
 python3 "$here/make_scenes.py" --out "$out/scenes" --model "$model" "$@"
-# shellcheck disable=SC2086,SC2046
-"$build/tools/clar-embed" --model "$model" --events ${CLAR_EMBED_ARGS:-} \
-  $(cat "$out/scenes/scenes.txt") > "$out/events.jsonl"
+mapfile -t scenes < "$out/scenes/scenes.txt"
+# shellcheck disable=SC2086
+"$build/tools/clar-embed" --model "$model" --events ${CLAR_EMBED_ARGS:-} "${scenes[@]}" \
+  > "$out/events.jsonl"
 python3 "$here/sed_metrics.py" "$out/scenes/reference.tsv" "$out/events.jsonl" \
-  --ignore silence,noise --json "$out/metrics.json" | tee "$out/metrics.txt"
+  --ignore silence,noise --json "$out/metrics.json" > "$out/metrics.txt"
+# The clips alone, for the head's window accuracy per class: each padded
+# with 1 s of silence so that a word shorter than half a window still makes
+# a window; the label of its first window counts.
+mkdir -p "$out/clips"
+: > "$out/clips.tsv"
+i=0
+while IFS= read -r c; do
+  sox -q "$c" -r 16000 -c 1 -b 16 "$out/clips/$i.wav" pad 0 1
+  printf '%s\t%s\n' "$c" "$out/clips/$i.wav" >> "$out/clips.tsv"
+  i=$((i + 1))
+done < <(tail -n +2 "$out/scenes/reference.tsv" | cut -f6 | sort -u)
+mapfile -t clips < <(cut -f2 "$out/clips.tsv")
+"$build/tools/clar-embed" --model "$model" --top-k 1 "${clips[@]}" > "$out/clip-windows.jsonl"
+python3 "$here/report.py" "$out/metrics.json" "$out/scenes/reference.tsv" \
+  "$out/clips.tsv" "$out/clip-windows.jsonl" | tee "$out/report.txt"
