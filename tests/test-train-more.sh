@@ -10,7 +10,8 @@
 #  - SIGINT / SIGTERM write a checkpoint and the model, and --resume
 #    continues from the step reported;
 #  - errors say what to change (batch size larger than the data, one class);
-#  - --name / --description land in the model's metadata;
+#  - --name / --description land in the model's metadata, and so do the
+#    clips it was trained on, which clar-eval then refuses to score;
 #  - clar-enroll --append puts enrolled labels after the model's own.
 # Needs sox (skips with 77 otherwise).
 set -u
@@ -60,6 +61,17 @@ check "other labels: the head re-initialised for them" "grep -q 'head: 1 of 2 cl
 "$B/clar-train" --data "$tmp/d" --out "$tmp/fo" --steps 2 --checkpoint-every 2 "${common[@]}" 2> "$tmp/fo.log"
 check "folder data validates on its held-out split" \
   "grep -q 'd (split val): [1-9][0-9]* files' '$tmp/fo.log' && grep -q 'validation after training' '$tmp/fo.log'"
+# The model records its training clips: clar-eval scores the same split, and
+# refuses a larger held-out split that takes in clips the model learnt from.
+"$B/clar-eval" --model "$tmp/fo/model.safetensors" --data "$tmp/d" > /dev/null 2> "$tmp/fe.log"
+check "clar-eval on the model's own held-out split: accepted" "[ $? -eq 0 ]"
+"$B/clar-eval" --model "$tmp/fo/model.safetensors" --data "$tmp/d" --val-fraction 0.6 > /dev/null 2> "$tmp/fe.log"
+check "a split holding clips the model was trained on: refused" \
+  "[ $? -eq 1 ] && grep -q 'refusing: [0-9]* of [0-9]* test clips .* are clips the model was trained on' '$tmp/fe.log'"
+"$B/clar-eval" --model "$tmp/fo/model.safetensors" --data "$tmp/d" --val-fraction 0.6 --exclude-overlap \
+  > "$tmp/fe.txt" 2> "$tmp/fe.log"
+check "--exclude-overlap scores the clips it never saw" \
+  "[ $? -eq 0 ] && grep -q 'WARNING: those clips are excluded' '$tmp/fe.log'"
 
 # Signals.
 for sig in INT TERM; do

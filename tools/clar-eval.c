@@ -287,7 +287,13 @@ main (int argc, char **argv)
   if (clar_dataset_list (&tr, data, trs) || clar_dataset_list (&te, data, tes)
       || clar_dataset_load (&tr, info->mel.sample_rate, cache, 2)
       || clar_dataset_load (&te, info->mel.sample_rate, cache, 2)
-      || clar_dataset_check_disjoint ("clar-eval", &tr, &te))
+      || clar_dataset_check_disjoint ("clar-eval", &tr, &te)
+      /* The clips the model itself (and its text tower) learnt from, when
+       * clar-train recorded them. */
+      || clar_dataset_check_list ("clar-eval", "the model",
+          clar_model_get_metadata (model, CLAR_TRAINING_CLIPS_KEY), &te)
+      || clar_dataset_check_list ("clar-eval", "the model's text tower",
+          clar_model_get_metadata (model, CLAR_TEXT_TRAINING_CLIPS_KEY), &te))
     return 1;
   clar_dataset_index_classes (&tr, NULL, 0);
   if (classes) {

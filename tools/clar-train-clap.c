@@ -369,7 +369,9 @@ clar_train_clap_main (int argc, char **argv)
         || clar_dataset_load (&val, clar_model_get_info (model)->mel.sample_rate, o.cache, 2)) {
       fprintf (stderr, "clar-train --clap: no closing report on split %s\n", o.val_split);
       clar_dataset_free (&val);
-    } else if (clar_dataset_check_disjoint ("clar-train --clap", &ds, &val))
+    } else if (clar_dataset_check_disjoint ("clar-train --clap", &ds, &val)
+        || clar_dataset_check_list ("clar-train --clap", o.init,
+            clar_model_get_metadata (model, CLAR_TRAINING_CLIPS_KEY), &val))
       goto out;
   }
   clar_dataset_index_classes (&ds, NULL, 0);
@@ -508,11 +510,16 @@ clar_train_clap_main (int argc, char **argv)
       "clar.text.training", NULL,
       "clar.text.training_steps", steps_s,
       "clar.text.holdout", o.holdout ? o.holdout : "",
+      /* What the tower learnt from, for clar-eval's overlap check. */
+      CLAR_TEXT_TRAINING_CLIPS_KEY, NULL,
       NULL
     };
     int src;
+    gchar *clips = clar_dataset_content_list (&ds, NULL);
+    extra[7] = clips;
     extra[1] = cmdline = g_strjoinv (" ", argv);
     src = clar_clap_tower_save (tw, model, extra, o.out, &err);
+    g_free (clips);
     g_free (steps_s);
     if (src != CLAR_OK) {
       fprintf (stderr, "clar-train --clap: %s\n", err.message);

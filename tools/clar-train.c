@@ -431,7 +431,9 @@ main (int argc, char **argv)
      * training clips stops the run before it trains. */
     if (clar_dataset_list (&val, o.data, o.val_split) == 0) {
       if (clar_dataset_load (&val, cfg.mel.sample_rate, cache, o.threads)
-          || clar_dataset_check_disjoint ("clar-train", &ds, &val))
+          || clar_dataset_check_disjoint ("clar-train", &ds, &val)
+          || (init && clar_dataset_check_list ("clar-train", o.init,
+              clar_model_get_metadata (init, CLAR_TRAINING_CLIPS_KEY), &val)))
         return 1;
       clar_dataset_index_classes (&val, ds.classes, ds.n_classes);
       val_on = 1;
@@ -693,12 +695,20 @@ main (int argc, char **argv)
           : "encoder trained by clar-train (CLAR: contrastive + supervised)",
       "clar.training", cmdline,
       "clar.training_steps", steps_s,
+      /* The clips the encoder learnt from (with an --init model's), so that
+       * clar-eval can refuse to score them. */
+      CLAR_TRAINING_CLIPS_KEY, NULL,
       NULL
     };
+    gchar *clips = clar_dataset_content_list (&ds,
+        init ? clar_model_get_metadata (init, CLAR_TRAINING_CLIPS_KEY) : NULL);
+    meta[9] = clips;
     if (clar_net_export (net, model_path, meta, &err) != CLAR_OK) {
+      g_free (clips);
       fprintf (stderr, "clar-train: export failed: %s\n", err.message);
       return 1;
     }
+    g_free (clips);
     g_free (steps_s);
   }
   fprintf (stderr, "clar-train: wrote %s after %ld steps (%.1f min)\n", model_path, step,

@@ -575,6 +575,96 @@ file_md5 (const char *path)
   return out;
 }
 
+static void
+ensure_md5 (clar_dataset *ds)
+{
+  for (size_t i = 0; i < ds->n_clips; i++)
+    if (!ds->clips[i].md5)
+      ds->clips[i].md5 = file_md5 (ds->clips[i].path);
+}
+
+char *
+clar_dataset_content_list (clar_dataset *ds, const char *prev)
+{
+  GHashTable *seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  GPtrArray *all = g_ptr_array_new ();
+  GString *s = g_string_new (NULL);
+  gchar **old = prev && *prev ? g_strsplit (prev, ",", -1) : NULL;
+  ensure_md5 (ds);
+  for (size_t i = 0; old && old[i]; i++)
+    if (strlen (old[i]) == 16)
+      g_hash_table_add (seen, g_strdup (old[i]));
+  for (size_t i = 0; i < ds->n_clips; i++)
+    if (ds->clips[i].md5)
+      g_hash_table_add (seen, g_strndup (ds->clips[i].md5, 16));
+  {
+    GHashTableIter it;
+    gpointer k;
+    g_hash_table_iter_init (&it, seen);
+    while (g_hash_table_iter_next (&it, &k, NULL))
+      g_ptr_array_add (all, k);
+  }
+  g_ptr_array_sort (all, cmp_ptrstr);
+  for (guint i = 0; i < all->len; i++)
+    g_string_append_printf (s, "%s%s", i ? "," : "", (const char *) g_ptr_array_index (all, i));
+  g_ptr_array_free (all, TRUE);
+  g_hash_table_destroy (seen);
+  g_strfreev (old);
+  return g_string_free (s, FALSE);
+}
+
+int
+clar_dataset_check_list (const char *who, const char *what, const char *list, clar_dataset *test)
+{
+  GHashTable *set;
+  gchar **v;
+  unsigned char *keep;
+  size_t hits = 0;
+  const char *ex = NULL;
+  int rc = 0;
+  if (!list || !*list)
+    return 0;
+  ensure_md5 (test);
+  v = g_strsplit (list, ",", -1);
+  set = g_hash_table_new (g_str_hash, g_str_equal);
+  for (size_t i = 0; v[i]; i++)
+    g_hash_table_add (set, v[i]);
+  keep = g_new (unsigned char, test->n_clips + 1);
+  for (size_t i = 0; i < test->n_clips; i++) {
+    char key[17];
+    keep[i] = 1;
+    if (!test->clips[i].md5)
+      continue;
+    g_strlcpy (key, test->clips[i].md5, sizeof key);
+    if (g_hash_table_contains (set, key)) {
+      keep[i] = 0;
+      hits++;
+      if (!ex)
+        ex = test->clips[i].path;
+    }
+  }
+  if (hits) {
+    fprintf (stderr, "%s: %s %zu of %zu test clips (%s) are clips %s was trained on "
+        "(identical file content); e.g. %s\n", who,
+        test->opt.exclude_overlap ? "WARNING:" : "refusing:", hits, test->n_clips,
+        test->what ? test->what : "test data", what, ex);
+    if (test->opt.exclude_overlap) {
+      clar_dataset_filter (test, keep);
+      fprintf (stderr, "%s: WARNING: those clips are excluded; %zu test clips remain\n", who,
+          test->n_clips);
+      rc = test->n_clips ? 0 : -1;
+    } else {
+      fprintf (stderr, "%s: an accuracy on them would not be held-out; evaluate on clips the "
+          "model never saw, or --exclude-overlap to score the other clips\n", who);
+      rc = -1;
+    }
+  }
+  g_free (keep);
+  g_hash_table_destroy (set);
+  g_strfreev (v);
+  return rc;
+}
+
 void
 clar_dataset_filter (clar_dataset *ds, const unsigned char *keep)
 {

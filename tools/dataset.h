@@ -107,6 +107,17 @@ void clar_dataset_index_classes (clar_dataset *ds, char **names, size_t n);
  * test->opt.exclude_overlap they are removed from test (and 0 returned,
  * or -1 if none is left); otherwise -1. `who` prefixes the messages. */
 int clar_dataset_check_disjoint (const char *who, clar_dataset *train, clar_dataset *test);
+/* The clips' content hashes for a model's metadata (key
+ * CLAR_TRAINING_CLIPS_KEY): the first 16 hex digits of each file's MD5,
+ * comma-separated, sorted, no duplicates; "prev" (may be NULL, e.g. the
+ * list of an --init model) is merged in. g_free() the result. */
+#define CLAR_TRAINING_CLIPS_KEY "clar.training_clips_md5"
+#define CLAR_TEXT_TRAINING_CLIPS_KEY "clar.text.training_clips_md5"
+char *clar_dataset_content_list (clar_dataset *ds, const char *prev);
+/* Like clar_dataset_check_disjoint, against such a list: the clips a model
+ * (or its text tower) was trained on. list NULL: nothing to check, 0. */
+int clar_dataset_check_list (const char *who, const char *what, const char *list,
+                             clar_dataset *test);
 /* Removes clips with keep[i] == 0 (their samples stay in the store). */
 void clar_dataset_filter (clar_dataset *ds, const unsigned char *keep);
 void clar_dataset_free (clar_dataset *ds);
