@@ -236,8 +236,9 @@ gst_clar_publish_class_init (GstClarPublishClass *klass)
           "replaced. Must not contain the wildcards + and #", DEFAULT_TOPIC, rw));
   g_object_class_install_property (gobject_class, PROP_CLIENT_ID,
       g_param_spec_string ("client-id", "Client id",
-          "method=mqtt: MQTT client id (NULL: clarpublish-<pid>-<stream id>). A "
-          "broker disconnects an older client with the same id", NULL, rw));
+          "method=mqtt: MQTT client id (NULL: clarpublish-<pid>-<n>-<stream id>, unique "
+          "in the process). A broker disconnects an older client with the same id",
+          NULL, rw));
   g_object_class_install_property (gobject_class, PROP_QOS,
       g_param_spec_int ("qos", "QoS", "method=mqtt: MQTT quality of service 0, 1 or 2",
           0, 2, DEFAULT_QOS, rw));
@@ -1286,8 +1287,15 @@ gst_clar_publish_start (GstBaseTransform *trans)
         }
       }
     }
-    if (!c->client_id)
-      c->client_id = g_strdup_printf ("clarpublish-%ld-%s", (long) getpid (), c->stream_id);
+    /* Unique per element run in this process: two clients with one id
+     * would make the broker disconnect each other in turn (MQTT 3.1.1
+     * section 3.1.4), and stream ids (element names) repeat across
+     * pipelines. */
+    if (!c->client_id) {
+      static gint run_counter = 0;
+      c->client_id = g_strdup_printf ("clarpublish-%ld-%d-%s", (long) getpid (),
+          g_atomic_int_add (&run_counter, 1), c->stream_id);
+    }
 #else
     GST_ELEMENT_ERROR (self, LIBRARY, INIT, ("This build of clarpublish has no MQTT support."),
         ("libmosquitto-dev was not found when the plugin was configured; install it and "

@@ -325,6 +325,8 @@ GST_START_TEST (test_file_write_error)
   gst_message_unref (m);
   gst_harness_teardown (h);
   gst_object_unref (e);
+  /* Queued messages hold the element: drop them. */
+  gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
 }
 GST_END_TEST;
@@ -412,13 +414,15 @@ check_no_broker (gint policy)
     m = gst_bus_timed_pop_filtered (bus, 5 * GST_SECOND, GST_MESSAGE_ELEMENT);
     fail_unless (m != NULL, "no clarpublish-stats message");
     s = gst_message_get_structure (m);
+    /* Messages posted while the buffers were still coming show less. */
     if (gst_structure_has_name (s, "clarpublish-stats")) {
       fail_unless (gst_structure_get_uint64 (s, "queued", &q));
       fail_unless (gst_structure_get_uint64 (s, "dropped", &d));
-      fail_unless_equals_uint64 (q, 10);
-      fail_unless_equals_uint64 (d, 90);
-      gst_message_unref (m);
-      break;
+      fail_unless (q <= 10 && d <= 90);
+      if (q == 10 && d == 90) {
+        gst_message_unref (m);
+        break;
+      }
     }
     gst_message_unref (m);
   }
@@ -427,6 +431,8 @@ check_no_broker (gint policy)
   fail_unless_equals_uint64 (get_u64_prop (e, "messages-dropped"), 100);
   fail_unless_equals_uint64 (get_u64_prop (e, "messages-queued"), 0);
   gst_object_unref (e);
+  /* Queued messages hold the element: drop them. */
+  gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
   close (fd);
 }
