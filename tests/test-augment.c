@@ -166,6 +166,170 @@ test_fade_mask_determinism (void)
   }
 }
 
+static void
+sine (float *x, int n, double f, double a)
+{
+  for (int i = 0; i < n; i++)
+    x[i] = (float) (a * sin (2 * PI * f * i / SR));
+}
+
+/* Power gain in dB of an in-place filter on a sine, after its transient. */
+static double
+gain_db_of (void (*apply) (float *, int, void *), void *ctx, double f)
+{
+  enum { N = 1 << 15 };
+  static float x[N], y[N];
+  sine (x, N, f, 0.5);
+  memcpy (y, x, sizeof x);
+  apply (y, N, ctx);
+  return 10 * log10 (power (y + 4096, N - 4096) / power (x + 4096, N - 4096));
+}
+
+typedef struct { clar_biquad_kind kind; double f0, q, g; } bq_ctx;
+static void
+apply_bq (float *x, int n, void *ctx)
+{
+  bq_ctx *c = ctx;
+  clar_biquad (x, (size_t) n, c->kind, c->f0, c->q, c->g, SR);
+}
+static void
+apply_phone (float *x, int n, void *ctx)
+{
+  clar_telephone (x, (size_t) n, 0.9);
+}
+
+static void
+test_biquads (void)
+{
+  /* RBJ responses: a 2nd-order low-pass is -3 dB at f0 (q = 1/sqrt 2) and
+   * falls 12 dB/octave above; the peak filter gives its gain at f0. */
+  bq_ctx lp = { CLAR_BIQUAD_LOWPASS, 1000, 0.7071, 0 }, hp = { CLAR_BIQUAD_HIGHPASS, 1000, 0.7071, 0 };
+  bq_ctx pk = { CLAR_BIQUAD_PEAK, 2000, 1.0, 9.0 }, cut = { CLAR_BIQUAD_PEAK, 2000, 1.0, -9.0 };
+  CHECK_CLOSE (gain_db_of (apply_bq, &lp, 100), 0.0, 0.1);
+  CHECK_CLOSE (gain_db_of (apply_bq, &lp, 1000), -3.01, 0.1);
+  CHECK (gain_db_of (apply_bq, &lp, 4000) < -22.0);
+  CHECK_CLOSE (gain_db_of (apply_bq, &hp, 6000), 0.0, 0.3);
+  CHECK (gain_db_of (apply_bq, &hp, 250) < -22.0);
+  CHECK_CLOSE (gain_db_of (apply_bq, &pk, 2000), 9.0, 0.1);
+  CHECK_CLOSE (gain_db_of (apply_bq, &cut, 2000), -9.0, 0.1);
+  CHECK_CLOSE (gain_db_of (apply_bq, &pk, 200), 0.0, 0.3);
+}
+
+static void
+test_telephone_and_mulaw (void)
+{
+  /* mu-law: odd, monotonic, 0 -> 0, and (7-bit magnitude code) within
+   * 3.5 % relative above -40 dBFS, the companding's point. */
+  float prev = -2;
+  CHECK (clar_mulaw_roundtrip (0.0f) == 0.0f);
+  for (int i = -1000; i <= 1000; i++) {
+    float x = i / 1000.0f, y = clar_mulaw_roundtrip (x);
+    CHECK (y >= prev);
+    prev = y;
+    CHECK (clar_mulaw_roundtrip (-x) == -y);
+    if (fabsf (x) >= 0.01f)
+      CHECK_MSG (fabsf (y - x) <= 0.035f * fabsf (x), "x %g y %g", x, y);
+  }
+  /* The channel passes speech frequencies and cuts what a telephone line
+   * does not carry. */
+  CHECK_CLOSE (gain_db_of (apply_phone, NULL, 1000), 0.0, 1.0);
+  CHECK (gain_db_of (apply_phone, NULL, 6000) < -30.0);
+  CHECK (gain_db_of (apply_phone, NULL, 100) < -15.0);
+}
+
+static void
+test_reverb_and_mix (void)
+{
+  enum { N = 32000 };
+  static float x[N], y[N], z[N], bg[N];
+  clar_rng r1 = { 3 }, r2 = { 3 };
+  double tail_short, tail_long;
+  /* A 0.25 s burst then silence: the room keeps the energy of the input,
+   * leaves a decaying tail, longer for a longer RT60, reproducibly. */
+  memset (x, 0, sizeof x);
+  sine (x, 4000, 700, 0.5);
+  memcpy (y, x, sizeof x);
+  memcpy (z, x, sizeof x);
+  clar_reverb (y, N, 0.3, 0.8, &r1);
+  clar_reverb (z, N, 0.3, 0.8, &r2);
+  CHECK (memcmp (y, z, sizeof y) == 0);
+  CHECK_CLOSE (power (y, N) / power (x, N), 1.0, 1e-3);
+  tail_short = power (y + 6000, 4000);
+  CHECK (tail_short > 0);
+  CHECK (power (y + 12000, 4000) < tail_short);
+  memcpy (z, x, sizeof x);
+  clar_rng r3 = { 3 };
+  clar_reverb (z, N, 1.0, 0.8, &r3);
+  tail_long = power (z + 12000, 4000) / power (z, N);
+  CHECK (tail_long > power (y + 12000, 4000) / power (y, N));
+  /* Mixing at an SNR: exactly that ratio of powers. */
+  sine (x, N, 440, 0.3);
+  {
+    clar_rng r = { 9 };
+    memset (bg, 0, sizeof bg);
+    clar_add_noise (bg, N, CLAR_NOISE_PINK, 0.0, &r);
+  }
+  memcpy (y, x, sizeof x);
+  clar_mix_at_snr (y, bg, N, 7.0);
+  for (int i = 0; i < N; i++)
+    z[i] = y[i] - x[i];
+  CHECK_CLOSE (10 * log10 (power (x, N) / power (z, N)), 7.0, 1e-3);
+  memset (bg, 0, sizeof bg);   /* silent background: no change */
+  memcpy (y, x, sizeof x);
+  clar_mix_at_snr (y, bg, N, 7.0);
+  CHECK (memcmp (x, y, sizeof x) == 0);
+}
+
+static void
+test_view_bg_and_spec (void)
+{
+  static float clip[8000], bg[8000], a[16000], b[16000], mel[64 * 101];
+  clar_augment_config c = clar_augment_none ();
+  clar_rng r1 = { 1 }, r2 = { 1 };
+  sine (clip, 8000, 300, 0.5);
+  sine (bg, 8000, 3000, 0.5);
+  c.p_mix = 1.0f;
+  c.mix_snr_min_db = c.mix_snr_max_db = 0.0f;
+  /* With a background clip the 3 kHz tone appears; without, it does not. */
+  clar_augment_view_bg (&c, &r1, clip, 8000, bg, 8000, a, 16000);
+  clar_augment_view_bg (&c, &r2, clip, 8000, NULL, 0, b, 16000);
+  CHECK (band_power (a, 16000, 2900, 3100) > 1e3 * band_power (b, 16000, 2900, 3100) + 1e-9);
+  /* SpecAugment: masked bands hold the mean, the rest is untouched; p = 0
+   * touches nothing. */
+  for (int i = 0; i < 64 * 101; i++)
+    mel[i] = (float) (i % 64) - (float) (i / 101);
+  {
+    static float orig[64 * 101];
+    clar_augment_config s = clar_augment_none ();
+    clar_rng r = { 4 };
+    int changed_rows = 0, partial = 0;
+    memcpy (orig, mel, sizeof mel);
+    clar_augment_spec (&s, &r, mel, 101, 64);
+    CHECK (memcmp (orig, mel, sizeof mel) == 0);
+    s.p_fmask = 1.0f;
+    s.fmask_max = 8.0f;
+    /* One call (a drawn width may be 0: then call again, once per try). */
+    for (int k = 0; k < 20 && memcmp (orig, mel, sizeof mel) == 0; k++)
+      clar_augment_spec (&s, &r, mel, 101, 64);
+    for (int f = 0; f < 64; f++) {
+      int diff = 0;
+      for (int t = 0; t < 101; t++)
+        diff += mel[f * 101 + t] != orig[f * 101 + t];
+      changed_rows += diff > 0;
+      partial += diff > 0 && mel[f * 101] != mel[f * 101 + 100];
+    }
+    CHECK (changed_rows >= 1 && changed_rows <= 16);
+    CHECK (partial == 0);   /* a masked band is constant over time */
+  }
+  {
+    clar_augment_config p = clar_augment_default ();
+    CHECK_EQ_INT (clar_augment_parse ("eq=1:6,phone=0.5,reverb=1:0.8,mix=0.2:0:10,fmask=1:4", &p), 0);
+    CHECK (p.p_eq == 1.0f && p.eq_db == 6.0f && p.p_phone == 0.5f && p.rt60_max == 0.8f);
+    CHECK (p.p_mix == 0.2f && p.mix_snr_max_db == 10.0f && p.fmask_max == 4.0f);
+    CHECK_EQ_INT (clar_augment_parse ("reverb=1:0.01", &p), -1);
+  }
+}
+
 int
 main (void)
 {
@@ -173,5 +337,9 @@ main (void)
   CLAR_TEST_RUN (test_pitch_shift_ratio);
   CLAR_TEST_RUN (test_time_stretch);
   CLAR_TEST_RUN (test_fade_mask_determinism);
+  CLAR_TEST_RUN (test_biquads);
+  CLAR_TEST_RUN (test_telephone_and_mulaw);
+  CLAR_TEST_RUN (test_reverb_and_mix);
+  CLAR_TEST_RUN (test_view_bg_and_spec);
   CLAR_TEST_EXIT ();
 }

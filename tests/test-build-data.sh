@@ -2,15 +2,15 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The data builder in --quick mode: manifest format, splits that never share
 # a group, and the held-out filter (a custom list naming one packaged file).
-# Needs sox, espeak-ng, flite, fluidsynth and apt-get download access to
-# minetest-data (skips with 77 otherwise).
+# Needs sox, espeak-ng, flite, festival, fluidsynth, fluid-soundfont-gm and
+# apt-get download access to minetest-data (skips with 77 otherwise).
 set -u
 : "${CLAR_SOURCE_ROOT:?run through meson test}"
-for t in sox espeak-ng flite fluidsynth dpkg-deb; do
+for t in sox espeak-ng flite festival fluidsynth dpkg-deb; do
   command -v $t >/dev/null || { echo "no $t: skipped"; exit 77; }
 done
 [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || { echo "no FluidR3_GM.sf2: skipped"; exit 77; }
-[ -f "$CLAR_SOURCE_ROOT/../shared/data/gm-families.tsv" ] || { echo "no ../shared/data beside the checkout: skipped"; exit 77; }
+tables=$CLAR_SOURCE_ROOT/tools/data/tables
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 py=/usr/bin/python3
 b=$CLAR_SOURCE_ROOT/tools/data/build_data.py
@@ -28,9 +28,16 @@ import os, sys
 rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1])][1:]
 assert rows and all(len(r) == 6 for r in rows)
 assert all(os.path.exists(os.path.join(os.path.dirname(sys.argv[1]), r[0])) for r in rows)
-assert {r[2] for r in rows} == {'train', 'val'}
+assert {r[2] for r in rows} == {'train', 'val', 'val-src'}
 PY"
-check "no group in both splits" "$py - '$m' <<'PY'
+check "val is source-disjoint: no source of a val clip is in train" "$py - '$m' <<'PY'
+import sys
+rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1])][1:]
+train = {r[3] for r in rows if r[2] == 'train' and r[3] != 'sox'}
+val = {r[3] for r in rows if r[2] == 'val' and r[3] != 'sox'}
+assert val and not (train & val), train & val
+PY"
+check "no group in two splits" "$py - '$m' <<'PY'
 import sys
 rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1])][1:]
 sp = {}
@@ -38,7 +45,7 @@ for r in rows: sp.setdefault((r[1], r[4]), set()).add(r[2])
 assert all(len(v) == 1 for v in sp.values()), [k for k, v in sp.items() if len(v) > 1]
 PY"
 check "16 kHz mono clips" "soxi -r \"$tmp/a/\$(sed -n 2p '$m' | cut -f1)\" | grep -qx 16000"
-check "unlabelled pool: clips exist, none of them a labelled set's file" "$py - '$tmp/a' '$CLAR_SOURCE_ROOT/../shared/data/realsounds-train.tsv' <<'PY'
+check "unlabelled pool: clips exist, none of them a labelled set's file" "$py - '$tmp/a' '$tables/realsounds-train.tsv' <<'PY'
 import os, sys
 rows = [l.rstrip('\n').split('\t') for l in open(os.path.join(sys.argv[1], 'unlabelled.tsv'))][1:]
 listed = {l.split('\t')[4].strip().split('/', 1)[1] for l in open(sys.argv[2]) if '/' in l}
@@ -50,11 +57,16 @@ n_a=$(($(wc -l < "$m") - 1))
 # Held-out filter: list the md5 of one packaged minetest sound.
 deb=$(ls "$tmp"/a/debs/minetest-data_*.deb | head -1)
 mkdir "$tmp/x" && dpkg-deb -x "$deb" "$tmp/x"
-f=$(grep minetest-data "$CLAR_SOURCE_ROOT/../shared/data/realsounds-train.tsv" | head -1 | cut -f5 | cut -d/ -f2-)
+f=$(grep minetest-data "$tables/realsounds-train.tsv" | head -1 | cut -f5 | cut -d/ -f2-)
 md5sum "$tmp/x/$f" | cut -d' ' -f1 > "$tmp/one.txt"
 $py "$b" --quick --out "$tmp/b" --heldout "$tmp/one.txt" 2> "$tmp/b.log"
 n_b=$(($(wc -l < "$tmp/b/manifest.tsv") - 1))
 check "held-out file removed ($n_a -> $n_b clips)" "[ $n_b -eq $((n_a - 1)) ] && grep -qx \$'heldout_removed\t1' '$tmp/b/VERSION.tsv'"
+# A held-out source file drops the whole source: list the soundfont itself.
+md5sum /usr/share/sounds/sf2/FluidR3_GM.sf2 | cut -d' ' -f1 > "$tmp/sf.txt"
+$py "$b" --quick --out "$tmp/s" --heldout "$tmp/sf.txt" --sets instruments,background 2> "$tmp/s.log"
+check "held-out soundfont: no note rendered from it" \
+  "! grep -q fluidr3 '$tmp/s/manifest.tsv' && grep -qx \$'heldout_sources\t1' '$tmp/s/VERSION.tsv'"
 # Resumable: a second run reuses the finished stages.
 $py "$b" --quick --out "$tmp/a" --heldout "$tmp/none.txt" 2> "$tmp/c.log"
 check "rerun skips built stages" "grep -q 'already built' '$tmp/c.log'"

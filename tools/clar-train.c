@@ -36,7 +36,7 @@ typedef struct {
   int n_unlabelled;
   int epochs, batch, threads, ckpt_every, resume, proj;
   long steps;
-  float lr, lr_min, wd, tau, ce_weight, label_fraction, max_minutes;
+  float lr, lr_min, wd, tau, ce_weight, label_fraction, max_minutes, balance;
   long warmup;
   uint64_t seed;
   clar_dataset_options dopt;
@@ -53,6 +53,8 @@ usage (FILE *f)
       "  --ce-weight W          weight of the supervised term (default 1)\n"
       "  --temperature T        contrastive temperature (default 0.5)\n"
       "  --label-fraction F     keep labels on a class-stratified fraction (default 1)\n"
+      "  --balance P            draw batches with class weights n_c^(1-P): 0 = shuffled\n"
+      "                         epochs (default), 0.5 = sqrt-balanced, 1 = uniform over classes\n"
       "  --epochs E | --steps S training length (default 30 epochs)\n"
       "  --batch-size B         clips per step, 2 views each (default 64)\n"
       "  --lr LR --lr-min LR    AdamW peak / final learning rate (1e-3, 1e-5)\n"
@@ -61,7 +63,9 @@ usage (FILE *f)
       "  --proj-dim P           projection head size (default 64)\n"
       "  --arch NAME            encoder: cnn4 (default, 45.5 MFLOP per 1 s window) or dsres\n"
       "                         (residual depthwise-separable blocks, 101 MFLOP)\n"
-      "  --aug SPEC | --no-aug  e.g. pitch=0.3:2,noise=0.5:5:30,fade=0.3:0.3,mask=0.3:0.2,gain=0.5:6\n"
+      "  --aug SPEC | --no-aug  over the defaults, e.g. pitch=0.3:2,noise=0.5:5:30,fade=0.3:0.3,\n"
+      "                         mask=0.3:0.2,gain=0.5:6,stretch=0.3:0.2,eq=0.5:10,phone=0.15,\n"
+      "                         reverb=0.3:1.0,mix=0.3:3:20,fmask=0.3:8 (src/train/augment.h)\n"
       "  --seed N --threads N   (default 1, 2)\n"
       "  --checkpoint-every S   steps between checkpoints (default 200)\n"
       "  --resume               continue from DIR/checkpoint.safetensors\n"
@@ -124,6 +128,7 @@ parse (int argc, char **argv, options *o)
     else if (OPT ("--ce-weight")) o->ce_weight = strtof (v, NULL);
     else if (OPT ("--temperature")) o->tau = strtof (v, NULL);
     else if (OPT ("--label-fraction")) o->label_fraction = strtof (v, NULL);
+    else if (OPT ("--balance")) o->balance = strtof (v, NULL);
     else if (OPT ("--epochs")) o->epochs = atoi (v);
     else if (OPT ("--steps")) o->steps = atol (v);
     else if (OPT ("--batch-size")) o->batch = atoi (v);
@@ -153,7 +158,8 @@ parse (int argc, char **argv, options *o)
   if (!o->data || !o->out) { usage (stderr); return -1; }
   if (o->batch < 2 || o->batch > 4096 || o->threads < 1 || o->threads > 256
       || !(o->tau > 0) || !(o->lr > 0) || o->label_fraction < 0 || o->label_fraction > 1
-      || o->epochs < 1 || o->steps < 0 || o->proj < 1 || o->ckpt_every < 1) {
+      || o->epochs < 1 || o->steps < 0 || o->proj < 1 || o->ckpt_every < 1
+      || !(o->balance >= 0 && o->balance <= 1)) {
     fprintf (stderr, "clar-train: an option is out of range (see --help)\n");
     return -1;
   }
@@ -571,6 +577,26 @@ main (int argc, char **argv)
     }
   }
 
+  /* Class-balanced sampling (--balance P): clip i is drawn with weight
+   * n_c^-P, so class c gets a share proportional to n_c^(1-P); unlabelled
+   * clips count as one class of their own. cum holds the running sums. */
+  double *cum = NULL;
+  if (o.balance > 0) {
+    size_t *cnt = calloc (ds.n_classes + 1, sizeof (size_t));
+    cum = malloc (n_use * sizeof (double));
+    if (!cnt || !cum)
+      return 1;
+    for (size_t i = 0; i < n_use; i++) {
+      int c = ds.clips[use[i]].class_id;
+      cnt[c < 0 ? ds.n_classes : (size_t) c]++;
+    }
+    for (size_t i = 0; i < n_use; i++) {
+      int c = ds.clips[use[i]].class_id;
+      cum[i] = (i ? cum[i - 1] : 0) + pow ((double) cnt[c < 0 ? ds.n_classes : (size_t) c], -o.balance);
+    }
+    free (cnt);
+  }
+
   {
     size_t *perm = malloc (ds.n_clips * sizeof (size_t));
     long perm_epoch = -1;
@@ -591,6 +617,19 @@ main (int argc, char **argv)
         }
         perm_epoch = epoch;
       }
+      if (cum) {
+        /* Weighted draws, seeded by the step (so --resume stays exact). */
+        clar_rng r = { o.seed * 7919ULL + (uint64_t) step * 104729ULL };
+        for (int b = 0; b < o.batch; b++) {
+          double u = clar_rng_uniform (&r) * cum[n_use - 1];
+          size_t lo = 0, hi = n_use - 1;
+          while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (cum[mid] <= u) lo = mid + 1; else hi = mid;
+          }
+          perm[(pos + (size_t) b) % n_use] = use[lo];
+        }
+      }
       /* Views are independent (each has its own seeded generator), so
        * they are prepared in parallel with identical results; each thread
        * has its own front end (a clar_mel belongs to one thread). */
@@ -602,8 +641,14 @@ main (int argc, char **argv)
         const clar_clip *c = &ds.clips[perm[(pos + (size_t) b) % n_use]];
         clar_rng r = { (o.seed << 32) ^ ((uint64_t) step * 8191 + (uint64_t) (2 * b + v)) };
         float *x = views + ((size_t) v * o.batch + b) * W;
-        clar_augment_view (&aug, &r, c->pcm, c->n, x, W);
-        clar_mel_compute (mels_t[clar_train_thread_id ()], x, W, mels + ((size_t) v * o.batch + b) * nm * T, T);
+        float *mx = mels + ((size_t) v * o.batch + b) * nm * T;
+        /* A background candidate: any other training clip. */
+        const clar_clip *bg = &ds.clips[use[clar_rng_next (&r) % n_use]];
+        if (bg == c)
+          bg = NULL;
+        clar_augment_view_bg (&aug, &r, c->pcm, c->n, bg ? bg->pcm : NULL, bg ? bg->n : 0, x, W);
+        clar_mel_compute (mels_t[clar_train_thread_id ()], x, W, mx, T);
+        clar_augment_spec (&aug, &r, mx, T, nm);
       }
       for (int b = 0; b < o.batch; b++) {
         const clar_clip *c = &ds.clips[perm[(pos + (size_t) b) % n_use]];
@@ -686,6 +731,7 @@ main (int argc, char **argv)
     }
     free (perm);
     free (use);
+    free (cum);
   }
   {
     gchar *steps_s = g_strdup_printf ("%ld", step);

@@ -28,7 +28,7 @@ for F in $fractions; do
       --lr-min 2e-5 --warmup 100 --weight-decay 1e-4 --seed 1 --threads 2 \
       --checkpoint-every 200 --cache "$out/cache" "${extra[@]}" 2> "$dir.log" || {
         tail -5 "$dir.log" >&2; exit 1; }
-    "$build/tools/clar-eval" --model "$dir/model.safetensors" --data "$data/manifest.tsv" \
+    "$build/tools/clar-eval" --model "$dir/model.safetensors" --data "$data/manifest.tsv" --test-split val \
       --cache "$out/cache" > "$dir/eval.tmp" 2>&1
     mv "$dir/eval.tmp" "$dir/eval.txt"
   done

@@ -40,6 +40,11 @@ clar_augment_default (void)
     .p_mask = 0.3f, .mask_max = 0.2f,
     .p_gain = 0.5f, .gain_db = 6.0f,
     .p_stretch = 0.3f, .stretch_max = 0.2f,
+    .p_eq = 0.5f, .eq_db = 10.0f,
+    .p_phone = 0.15f,
+    .p_reverb = 0.3f, .rt60_max = 1.0f,
+    .p_mix = 0.3f, .mix_snr_min_db = 3.0f, .mix_snr_max_db = 20.0f,
+    .p_fmask = 0.3f, .fmask_max = 8.0f,
   };
   return c;
 }
@@ -87,6 +92,18 @@ clar_augment_parse (const char *spec, clar_augment_config *cfg)
       cfg->p_stretch = (float) v[0]; if (nv > 1) cfg->stretch_max = (float) v[1];
     } else if (!strcmp (tok, "gain") && nv <= 2) {
       cfg->p_gain = (float) v[0]; if (nv > 1) cfg->gain_db = (float) v[1];
+    } else if (!strcmp (tok, "eq") && nv <= 2) {
+      cfg->p_eq = (float) v[0]; if (nv > 1) cfg->eq_db = (float) v[1];
+    } else if (!strcmp (tok, "phone") && nv == 1) {
+      cfg->p_phone = (float) v[0];
+    } else if (!strcmp (tok, "reverb") && nv <= 2) {
+      cfg->p_reverb = (float) v[0];
+      if (nv > 1) { if (v[1] < 0.1) { rc = -1; break; } cfg->rt60_max = (float) v[1]; }
+    } else if (!strcmp (tok, "mix") && nv <= 3) {
+      cfg->p_mix = (float) v[0];
+      if (nv > 2) { cfg->mix_snr_min_db = (float) v[1]; cfg->mix_snr_max_db = (float) v[2]; }
+    } else if (!strcmp (tok, "fmask") && nv <= 2) {
+      cfg->p_fmask = (float) v[0]; if (nv > 1) cfg->fmask_max = (float) v[1];
     } else {
       rc = -1;
     }
@@ -222,8 +239,218 @@ clar_time_mask (float *x, size_t n, size_t start, size_t len)
 }
 
 void
+clar_biquad (float *x, size_t n, clar_biquad_kind kind, double f0, double q,
+             double gain_db, double sr)
+{
+  /* Coefficients from R. Bristow-Johnson, "Cookbook formulae for audio EQ
+   * biquad filter coefficients". */
+  double w0 = 2 * PI * f0 / sr, cw = cos (w0), alpha = sin (w0) / (2 * q);
+  double b0, b1, b2, a0, a1, a2, x1 = 0, x2 = 0, y1 = 0, y2 = 0;
+  if (!(f0 > 0 && f0 < sr / 2 && q > 0))
+    return;
+  switch (kind) {
+    case CLAR_BIQUAD_LOWPASS:
+      b0 = (1 - cw) / 2; b1 = 1 - cw; b2 = (1 - cw) / 2;
+      a0 = 1 + alpha; a1 = -2 * cw; a2 = 1 - alpha;
+      break;
+    case CLAR_BIQUAD_HIGHPASS:
+      b0 = (1 + cw) / 2; b1 = -(1 + cw); b2 = (1 + cw) / 2;
+      a0 = 1 + alpha; a1 = -2 * cw; a2 = 1 - alpha;
+      break;
+    default: {
+      double A = pow (10.0, gain_db / 40.0);
+      b0 = 1 + alpha * A; b1 = -2 * cw; b2 = 1 - alpha * A;
+      a0 = 1 + alpha / A; a1 = -2 * cw; a2 = 1 - alpha / A;
+      break;
+    }
+  }
+  b0 /= a0; b1 /= a0; b2 /= a0; a1 /= a0; a2 /= a0;
+  for (size_t i = 0; i < n; i++) {
+    double y = b0 * x[i] + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2;
+    x2 = x1; x1 = x[i];
+    y2 = y1; y1 = y;
+    x[i] = (float) y;
+  }
+}
+
+float
+clar_mulaw_roundtrip (float x)
+{
+  /* The mu-law companding characteristic of ITU-T G.711 (mu = 255),
+   * y = sgn(x) ln(1 + mu|x|) / ln(1 + mu), quantised to a sign and 7 bits
+   * (the 8-bit code; G.711's segmented code is a piecewise-linear fit of the
+   * same curve), then expanded back. */
+  const double mu = 255.0;
+  double a = fabs (x) > 1.0 ? 1.0 : fabs (x);
+  double y = log1p (mu * a) / log1p (mu);
+  double q = floor (y * 127.0 + 0.5) / 127.0;
+  double back = (pow (1.0 + mu, q) - 1.0) / mu;
+  return (float) (x < 0 ? -back : back);
+}
+
+void
+clar_telephone (float *x, size_t n, double level)
+{
+  size_t m = n / 2;
+  float *y, peak = 0;
+  if (m < 2)
+    return;
+  y = malloc (m * sizeof (float));
+  if (!y)
+    return;
+  /* Fourth-order band edges (two cascaded biquads each), so little energy
+   * above 4 kHz is left to alias when every other sample is dropped. */
+  for (int k = 0; k < 2; k++) {
+    clar_biquad (x, n, CLAR_BIQUAD_HIGHPASS, 300.0, 0.7071, 0, 16000.0);
+    clar_biquad (x, n, CLAR_BIQUAD_LOWPASS, 3400.0, 0.7071, 0, 16000.0);
+  }
+  for (size_t i = 0; i < m; i++) {
+    y[i] = x[2 * i];
+    peak = fabsf (y[i]) > peak ? fabsf (y[i]) : peak;
+  }
+  if (peak > 0) {
+    float g = (float) (level / peak);
+    for (size_t i = 0; i < m; i++)
+      y[i] = clar_mulaw_roundtrip (y[i] * g) / g;
+  }
+  for (size_t i = 0; i < m; i++) {
+    x[2 * i] = y[i];
+    x[2 * i + 1] = i + 1 < m ? 0.5f * (y[i] + y[i + 1]) : y[i];
+  }
+  if (n % 2)
+    x[n - 1] = y[m - 1];
+  clar_biquad (x, n, CLAR_BIQUAD_LOWPASS, 3600.0, 0.7071, 0, 16000.0);
+  free (y);
+}
+
+void
+clar_reverb (float *x, size_t n, double rt60, double wet, clar_rng *rng)
+{
+  /* Comb and allpass delays of Freeverb's tuning (J. Smith, "Physical Audio
+   * Signal Processing", Freeverb), scaled from 44.1 to 16 kHz and by a
+   * random room size. */
+  static const int comb_d[4] = { 1557, 1617, 1491, 1422 }, ap_d[2] = { 556, 225 };
+  const double sr = 16000.0, scale = sr / 44100.0;
+  double room = 0.7 + 0.6 * clar_rng_uniform (rng), damp = 0.2 + 0.3 * clar_rng_uniform (rng);
+  double e_in = 0, e_out = 0;
+  float *wetbuf = calloc (n ? n : 1, sizeof (float)), *buf = NULL;
+  size_t dl[6], total = 0, off[6];
+  double g[4], lp[4] = { 0 };
+  if (!wetbuf || n == 0 || !(rt60 > 0)) {
+    free (wetbuf);
+    return;
+  }
+  for (int k = 0; k < 4; k++) {
+    dl[k] = (size_t) (comb_d[k] * scale * room);
+    g[k] = pow (10.0, -3.0 * dl[k] / (rt60 * sr));
+  }
+  for (int k = 0; k < 2; k++)
+    dl[4 + k] = (size_t) (ap_d[k] * scale * room);
+  for (int k = 0; k < 6; k++) {
+    off[k] = total;
+    total += dl[k] ? dl[k] : 1;
+  }
+  buf = calloc (total, sizeof (float));
+  if (!buf) {
+    free (wetbuf);
+    return;
+  }
+  /* Early reflections: 12 taps 5-60 ms late, decaying as the tail does. */
+  for (int r = 0; r < 12; r++) {
+    size_t d = (size_t) ((0.005 + 0.055 * clar_rng_uniform (rng)) * sr);
+    double gain = (clar_rng_uniform (rng) < 0.5 ? -0.6 : 0.6) * pow (10.0, -3.0 * d / (rt60 * sr));
+    for (size_t i = d; i < n; i++)
+      wetbuf[i] += (float) (gain * x[i - d]);
+  }
+  {
+    size_t pos[6] = { 0 };
+    for (size_t i = 0; i < n; i++) {
+      double in = x[i] * 0.25, acc = 0;
+      for (int k = 0; k < 4; k++) {
+        float *line = buf + off[k];
+        double out = line[pos[k]];
+        lp[k] = out * (1 - damp) + lp[k] * damp;      /* damped feedback */
+        line[pos[k]] = (float) (in + g[k] * lp[k]);
+        pos[k] = (pos[k] + 1) % dl[k];
+        acc += out;
+      }
+      for (int k = 4; k < 6; k++) {
+        float *line = buf + off[k];
+        double bo = line[pos[k]], o = -acc + bo;
+        line[pos[k]] = (float) (acc + 0.5 * bo);
+        pos[k] = (pos[k] + 1) % dl[k];
+        acc = o;
+      }
+      wetbuf[i] += (float) acc;
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    e_in += (double) x[i] * x[i];
+    x[i] += (float) (wet * wetbuf[i]);
+    e_out += (double) x[i] * x[i];
+  }
+  /* The room colours and smears, it should not make the clip louder. */
+  if (e_out > 0 && e_in > 0) {
+    float k = (float) sqrt (e_in / e_out);
+    for (size_t i = 0; i < n; i++)
+      x[i] *= k;
+  }
+  free (buf);
+  free (wetbuf);
+}
+
+void
+clar_mix_at_snr (float *x, const float *bg, size_t n, double snr_db)
+{
+  double ps = 0, pb = 0, gain;
+  for (size_t i = 0; i < n; i++) {
+    ps += (double) x[i] * x[i];
+    pb += (double) bg[i] * bg[i];
+  }
+  if (pb <= 1e-12 * n || ps <= 0)
+    return;
+  gain = sqrt (ps / (pb * pow (10.0, snr_db / 10.0)));
+  for (size_t i = 0; i < n; i++)
+    x[i] += (float) (gain * bg[i]);
+}
+
+void
+clar_augment_spec (const clar_augment_config *cfg, clar_rng *rng, float *mel,
+                   size_t n_frames, size_t n_mels)
+{
+  double mean = 0;
+  int bands;
+  if (!(cfg->p_fmask > 0) || clar_rng_uniform (rng) >= cfg->p_fmask || n_mels == 0 || n_frames == 0)
+    return;
+  for (size_t i = 0; i < n_frames * n_mels; i++)
+    mean += mel[i];
+  mean /= (double) (n_frames * n_mels);
+  bands = 1 + (int) (clar_rng_next (rng) % 2);
+  for (int b = 0; b < bands; b++) {
+    size_t w = (size_t) (clar_rng_uniform (rng) * (cfg->fmask_max + 1));
+    size_t f0;
+    if (w == 0)
+      continue;
+    if (w > n_mels)
+      w = n_mels;
+    f0 = (size_t) (clar_rng_uniform (rng) * (n_mels - w + 1));
+    for (size_t f = f0; f < f0 + w; f++)
+      for (size_t t = 0; t < n_frames; t++)
+        mel[f * n_frames + t] = (float) mean;
+  }
+}
+
+void
 clar_augment_view (const clar_augment_config *cfg, clar_rng *rng,
                    const float *clip, size_t n, float *out, size_t len)
+{
+  clar_augment_view_bg (cfg, rng, clip, n, NULL, 0, out, len);
+}
+
+void
+clar_augment_view_bg (const clar_augment_config *cfg, clar_rng *rng,
+                      const float *clip, size_t n, const float *bg, size_t nbg,
+                      float *out, size_t len)
 {
   double ratio = 1.0, start;
   /* Pitch shift by resampling (CLAR's pitch shift changes speed with it). */
@@ -259,6 +486,39 @@ clar_augment_view (const clar_augment_config *cfg, clar_rng *rng,
   } else {
     clar_resample_linear (clip, n, ratio, start, out, len);
   }
+  /* Source colouring, room, background, then the channel: the order in
+   * which a recording picks them up. Each draws from the generator only
+   * when enabled, so configurations without them keep their streams. */
+  if (cfg->p_eq > 0 && clar_rng_uniform (rng) < cfg->p_eq) {
+    int k = 1 + (int) (clar_rng_next (rng) % 3);
+    for (int i = 0; i < k; i++) {
+      double u = clar_rng_uniform (rng);
+      if (u < 0.2)        /* a dull source or microphone */
+        clar_biquad (out, len, CLAR_BIQUAD_LOWPASS, 1500.0 * pow (4.0, clar_rng_uniform (rng)), 0.7071, 0, 16000.0);
+      else if (u < 0.4)   /* a thin one */
+        clar_biquad (out, len, CLAR_BIQUAD_HIGHPASS, 60.0 * pow (8.0, clar_rng_uniform (rng)), 0.7071, 0, 16000.0);
+      else                /* resonances */
+        clar_biquad (out, len, CLAR_BIQUAD_PEAK, 100.0 * pow (60.0, clar_rng_uniform (rng)),
+            0.5 + 2.5 * clar_rng_uniform (rng), (2 * clar_rng_uniform (rng) - 1) * cfg->eq_db, 16000.0);
+    }
+  }
+  if (cfg->p_reverb > 0 && clar_rng_uniform (rng) < cfg->p_reverb) {
+    double rt = 0.1 + clar_rng_uniform (rng) * (cfg->rt60_max - 0.1);
+    clar_reverb (out, len, rt, 0.3 + 0.7 * clar_rng_uniform (rng), rng);
+  }
+  if (bg && nbg && cfg->p_mix > 0 && clar_rng_uniform (rng) < cfg->p_mix) {
+    float *b = malloc (len * sizeof (float));
+    if (b) {
+      double snr = cfg->mix_snr_min_db + clar_rng_uniform (rng) * (cfg->mix_snr_max_db - cfg->mix_snr_min_db);
+      double st = nbg > len ? clar_rng_uniform (rng) * (double) (nbg - len)
+                            : -clar_rng_uniform (rng) * (double) (len - nbg);
+      clar_resample_linear (bg, nbg, 1.0, floor (st), b, len);
+      clar_mix_at_snr (out, b, len, snr);
+      free (b);
+    }
+  }
+  if (cfg->p_phone > 0 && clar_rng_uniform (rng) < cfg->p_phone)
+    clar_telephone (out, len, 0.3 + 0.65 * clar_rng_uniform (rng));
   if (cfg->p_gain > 0 && clar_rng_uniform (rng) < cfg->p_gain) {
     float g = (float) pow (10.0, (2 * clar_rng_uniform (rng) - 1) * cfg->gain_db / 20.0);
     for (size_t i = 0; i < len; i++)

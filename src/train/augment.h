@@ -2,8 +2,15 @@
 /*
  * Internal: CLAR's audio augmentations (Al-Tahan & Mohsenzadeh 2021, sec. 3.2):
  * pitch shift, noise injection (white, pink, brown at a random SNR), fade
- * in/out, time masking, time shift (random crop offset) and gain. Each view
- * draws its own parameters from a seeded generator, so a run is reproducible.
+ * in/out, time masking, time shift (random crop offset) and gain; and, to
+ * break the identity of a source (a soundfont, a speech engine, a game's
+ * recording chain) so that what is learnt transfers to sources never heard:
+ * random equalisation (RBJ biquads), a telephone channel (300-3400 Hz band,
+ * 8 kHz, G.711 mu-law: the codec of real telephone prompts), generated
+ * reverberation (early reflections + a Schroeder late tail), mixing another
+ * clip as background at a random SNR, and SpecAugment frequency masks on the
+ * log-mel. Each view draws its own parameters from a seeded generator, so a
+ * run is reproducible.
  */
 #ifndef CLAR_TRAIN_AUGMENT_H
 #define CLAR_TRAIN_AUGMENT_H
@@ -25,14 +32,20 @@ typedef struct clar_augment_config {
   float p_mask, mask_max;             /* fraction of the window */
   float p_gain, gain_db;              /* uniform in [-g, g] dB */
   float p_stretch, stretch_max;       /* rate uniform in [1/(1+s), 1+s] */
+  float p_eq, eq_db;                  /* 1-3 random biquads, peaks within +-eq_db */
+  float p_phone;                      /* telephone channel */
+  float p_reverb, rt60_max;           /* generated room, RT60 in [0.1, rt60_max] s */
+  float p_mix, mix_snr_min_db, mix_snr_max_db;  /* background clip (view_bg) */
+  float p_fmask, fmask_max;           /* SpecAugment: up to 2 bands of <= fmask_max mels */
 } clar_augment_config;
 
 clar_augment_config clar_augment_default (void);
 /* No augmentation at all (crop only). */
 clar_augment_config clar_augment_none (void);
 
-/* Parses "pitch=P:S,noise=P:MIN:MAX,fade=P:MAX,mask=P:MAX,gain=P:DB" over the
- * defaults; returns 0 or -1 (unknown key / bad number). */
+/* Parses "pitch=P:S,noise=P:MIN:MAX,fade=P:MAX,mask=P:MAX,gain=P:DB,
+ * stretch=P:S,eq=P:DB,phone=P,reverb=P:RT60,mix=P:MIN:MAX,fmask=P:BANDS" over
+ * the defaults; returns 0 or -1 (unknown key / bad number). */
 int clar_augment_parse (const char *spec, clar_augment_config *cfg);
 
 /* One view: a random crop of `len` samples from clip[0..n) (zero-padded at a
@@ -40,6 +53,17 @@ int clar_augment_parse (const char *spec, clar_augment_config *cfg);
  * shifting), then the configured augmentations. out has len floats. */
 void clar_augment_view (const clar_augment_config *cfg, clar_rng *rng,
                         const float *clip, size_t n, float *out, size_t len);
+/* The same, with another clip bg[0..nbg) that may be mixed in as background
+ * (p_mix; bg NULL: never). */
+void clar_augment_view_bg (const clar_augment_config *cfg, clar_rng *rng,
+                           const float *clip, size_t n, const float *bg, size_t nbg,
+                           float *out, size_t len);
+/* SpecAugment frequency masks (Park et al. 2019) on a log-mel: with probability
+ * p_fmask, one or two bands of up to fmask_max mels are set to the mel's
+ * mean log value. Layout as clar_mel_compute writes it: n_mels rows of
+ * n_frames. */
+void clar_augment_spec (const clar_augment_config *cfg, clar_rng *rng, float *mel,
+                        size_t n_frames, size_t n_mels);
 
 /* Building blocks (tested one by one). */
 /* out[i] = x at position i * ratio (linear interpolation, zero outside):
@@ -57,5 +81,28 @@ void clar_fade (float *x, size_t n, size_t fade_in, size_t fade_out);
 void clar_time_stretch (const float *x, size_t n, double rate, size_t start,
                         float *out, size_t len);
 void clar_time_mask (float *x, size_t n, size_t start, size_t len);
+
+typedef enum { CLAR_BIQUAD_LOWPASS, CLAR_BIQUAD_HIGHPASS, CLAR_BIQUAD_PEAK } clar_biquad_kind;
+/* One RBJ "Audio EQ Cookbook" biquad (Bristow-Johnson), in place, direct
+ * form I: f0 in Hz at sample rate sr, quality q, gain_db for PEAK only. */
+void clar_biquad (float *x, size_t n, clar_biquad_kind kind, double f0, double q,
+                  double gain_db, double sr);
+/* G.711 mu-law (ITU-T G.711, mu = 255) of a sample in [-1, 1] and back:
+ * the 8-bit code's value, i.e. the quantisation a mu-law channel applies. */
+float clar_mulaw_roundtrip (float x);
+/* A telephone channel at sample rate 16 kHz: band-limit to 300-3400 Hz,
+ * decimate to 8 kHz, mu-law quantise (after normalising the peak to
+ * `level` of full scale) and interpolate back to 16 kHz. */
+void clar_telephone (float *x, size_t n, double level);
+/* Generated reverberation at 16 kHz: the dry signal plus `wet` times a
+ * room response with reverberation time rt60 (s): 12 early reflections
+ * (random delays in 5-60 ms, decaying gains) and a late tail of four
+ * parallel feedback combs and two allpasses (Schroeder 1962; delays
+ * scaled by room, feedback g = 10^(-3 d / (rt60 sr)) so each comb decays
+ * 60 dB in rt60). */
+void clar_reverb (float *x, size_t n, double rt60, double wet, clar_rng *rng);
+/* x += bg scaled so that power(x) / power(bg) is snr_db (no-op when bg is
+ * silent). */
+void clar_mix_at_snr (float *x, const float *bg, size_t n, double snr_db);
 
 #endif

@@ -1,26 +1,44 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Build gst-clar's training data from Debian packages (standard library only;
-uses apt-get, dpkg-deb, tar, unzip, sox, espeak-ng, flite, fluidsynth).
+uses apt-get, dpkg-deb, tar, unzip, sox, espeak-ng, flite, festival, fluidsynth,
+timidity).
+
+Every quality figure is source-disjoint, so the manifest has three splits:
+  train    what the trainer sees
+  val      SOURCE-DISJOINT validation: sources never used for training at all
+           (a whole instrument source, a whole speech engine, whole Debian
+           packages of real effects, a real voice). Model selection uses this.
+  val-src  within-source validation: held-out GM programs, voices and source
+           folders of the training sources (reported beside val, never instead)
 
 Sets (16 kHz mono WAV under OUT/, manifest OUT/manifest.tsv with columns
 path, label, split, source, group, caption):
-  instruments  notes from FluidR3_GM.sf2 over the 97 melodic GM programs of
-               shared/data/gm-families.tsv (11 families), 6 pitches x 3 velocities
-               (one of them with reverb/chorus); val = whole programs (about 1 in 4
-               per family)
-  words        20 Speech-Commands-style words by espeak-ng and flite voices at
-               several speeds/pitches, with low noise; val = whole voices
-  sounds       the 28 classes of shared/data/realsounds-train.tsv, from their
-               packages; val = whole source folders (about 1 in 5 per class)
+  instruments  notes over the 97 melodic GM programs of tables/gm-families.tsv
+               (11 families) from several sample/synth sources, 8 pitches x 2
+               velocities x 2 note lengths (some takes wet): FluidR3_GM,
+               MuseScore General (sf3) and the OPL3 FM soundfont (fluidsynth) are
+               training sources (1 program in 6 held out as val-src); freepats
+               through timidity (a different sample set and renderer) is val
+  words        20 Speech-Commands-style words: espeak-ng English voices with
+               many voice variants and festival (kdl) for training (a few
+               espeak voices held out as val-src); flite (all its voices,
+               another engine) is val. Digit words 0-9 in 12 other languages
+               (tables/digits.tsv) by espeak-ng and festival's Italian, Finnish
+               and Czech voices, labelled with the digit; a real Italian voice
+               (asterisk-prompt-it-menardi digits) is val
+  sounds       the 28 classes of tables/realsounds-train.tsv, from their
+               packages; classes found in several packages hold out one whole
+               package as val; about 1 in 5 source folders is val-src
   background   "silence" and "noise" (white/pink/brown, hum), generated
   unlabelled   a pool for self-supervised training (OUT/unlabelled/PKG/*.wav, not
                in the manifest; list in OUT/unlabelled.tsv): speech and effects
-               from game/education packages (shared/data/README.md), music
-               folders skipped, at most --pool-per-package files per package,
-               each cut to its first 6 s; files of realsounds-train.tsv (any
-               split) are excluded so no validation audio leaks into it
-Every packaged file whose md5 is in the held-out list is dropped (counted).
+               from game/education packages, music folders skipped, at most
+               --pool-per-package files per package, each cut to its first 6 s;
+               files of realsounds-train.tsv (any split) are excluded
+Every packaged file, and every source file a set is rendered from (soundfonts,
+patches, voices' data), whose md5 is in tables/heldout-md5.txt is dropped
+(counted in VERSION.tsv); the generated clips are checked too.
 Resumable: a finished stage leaves OUT/.done-STAGE.
 """
 import argparse
@@ -36,18 +54,13 @@ import time
 import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from midi import midi_bytes  # noqa: E402
+from midi import midi_blocks  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
-SF2 = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+TABLES = os.path.join(HERE, "tables")
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
          "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
-ESPEAK = ["en-us", "en-gb", "en-gb-scotland", "en-029", "en-gb-x-rp", "en-us+f3", "en-gb+f2",
-          "en-us+m3", "en-gb-x-gbclan+f4"]
-FLITE = ["kal", "awb", "rms", "slt"]
-VAL_VOICES = {"en-gb-scotland", "en-us+f3", "flite-slt"}
 NOTE_NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
 GM_NAMES = None
 
@@ -77,76 +90,250 @@ def to_wav(src, dst, extra=()):
     run(["sox", "-q", src, "-r", "16000", "-c", "1", "-b", "16", dst, *extra])
 
 
-def instruments(out, rows, quick):
-    fams = [l.rstrip("\n").split("\t") for l in open(os.path.join(SHARED, "gm-families.tsv"))][1:]
+# Instrument sources: (name, Debian package, file inside it, renderer, split).
+# The split is the source's role: "train" sources also give val-src (held-out
+# programs); the "val" source is never trained on.
+INSTRUMENT_SOURCES = [
+    ("fluidr3", "fluid-soundfont-gm", "usr/share/sounds/sf2/FluidR3_GM.sf2", "fluidsynth", "train"),
+    ("musescore", "musescore-general-soundfont", "usr/share/sounds/sf3/MuseScore_General_Full.sf3",
+     "fluidsynth", "train"),
+    ("opl3", "opl3-soundfont", "usr/share/sounds/sf2/OPL-3_FM_128M.sf2", "fluidsynth", "train"),
+    ("freepats", "freepats", "usr/share/midi/freepats", "timidity", "val"),
+]
+
+
+def source_files(debs, heldout, pkg, member, stats):
+    """Extracts `member` (a file or a folder) of package `pkg` under
+    OUT/tmp-src/PKG and returns its path, or None when the package is missing
+    or any file in it is held out (the whole source is then skipped). An
+    installed package's own copy is used as it is (checked the same way)."""
+    installed = subprocess.run(["dpkg-query", "-W", "-f", "${Status} ${Version}", pkg],
+                               capture_output=True, text=True).stdout
+    if installed.startswith("install ok installed") and os.path.exists("/" + member):
+        path = "/" + member
+        stats.setdefault("packages", {})[pkg] = installed.split()[-1]
+        files = [path] if os.path.isfile(path) else \
+            [os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs]
+        bad = [f for f in files if md5(f) in heldout]
+        if bad:
+            log(f"source {pkg}: {len(bad)} file(s) held out (e.g. {os.path.basename(bad[0])}); "
+                f"the whole source is skipped")
+            stats["heldout_sources"] = stats.get("heldout_sources", 0) + 1
+            return None
+        return path
+    deb = fetch_deb(debs, pkg)
+    if not deb:
+        log(f"source {pkg}: not available; skipped")
+        return None
+    ver = subprocess.run(["dpkg-deb", "-f", deb, "Version"], capture_output=True, text=True).stdout.strip()
+    stats.setdefault("packages", {})[pkg] = ver
+    dest = os.path.join(os.path.dirname(debs), "tmp-src", pkg)
+    path = os.path.join(dest, member)
+    if not os.path.exists(path):
+        os.makedirs(dest, exist_ok=True)
+        p1 = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", deb], stdout=subprocess.PIPE)
+        subprocess.run(["tar", "-x", "-C", dest, "./" + member], stdin=p1.stdout, check=False,
+                       stderr=subprocess.DEVNULL)
+        p1.wait()
+    if not os.path.exists(path):
+        log(f"source {pkg}: {member} not in the package; skipped")
+        return None
+    files = [path] if os.path.isfile(path) else \
+        [os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs]
+    bad = [f for f in files if md5(f) in heldout]
+    if bad:
+        log(f"source {pkg}: {len(bad)} file(s) held out (e.g. {os.path.basename(bad[0])}); "
+            f"the whole source is skipped")
+        stats["heldout_sources"] = stats.get("heldout_sources", 0) + 1
+        return None
+    return path
+
+
+def freepats_programs(cfg):
+    """GM programs that the freepats timidity config maps (bank 0)."""
+    progs, in_bank = set(), False
+    for line in open(cfg):
+        t = line.split()
+        if not t or t[0].startswith("#"):
+            continue
+        if t[0] in ("bank", "drumset"):
+            in_bank = t[0] == "bank" and t[1] == "0"
+        elif in_bank and t[0].isdigit():
+            progs.add(int(t[0]))
+    return progs
+
+
+def instruments(out, rows, debs, heldout, quick, stats):
+    fams = [l.rstrip("\n").split("\t") for l in open(os.path.join(TABLES, "gm-families.tsv"))][1:]
     if quick:
         fams = fams[::12]
     tmp = os.path.join(out, "tmp-midi")
     os.makedirs(tmp, exist_ok=True)
     note_s, gap_s = 2.0, 1.0
+    sources = []
+    for name, pkg, member, renderer, role in INSTRUMENT_SOURCES:
+        if quick and name not in ("fluidr3",):
+            continue
+        path = source_files(debs, heldout, pkg, member, stats)
+        if path:
+            sources.append((name, path, renderer, role))
+    free_cfg = None
+    for name, path, renderer, role in sources:
+        if renderer == "timidity":
+            free_cfg = os.path.join(tmp, "freepats.cfg")
+            with open(free_cfg, "w") as f:
+                # The Debian package's config, pointed at our extracted copy.
+                f.write(f"dir {path}\n")
+                for line in open("/etc/timidity/freepats.cfg") if os.path.exists("/etc/timidity/freepats.cfg") else []:
+                    if not line.startswith("dir "):
+                        f.write(line)
+    free_progs = freepats_programs(free_cfg) if free_cfg else set()
 
-    def one(f):
+    def plan(name, f):
         prog, fam = int(f[0]), f[1]
-        base = {"bass": 36, "vocal": 55, "flute": 67, "reed": 55, "brass": 55}.get(fam, 48)
-        # Six pitches over an octave and a third, three velocities; the
-        # middle velocity is rendered "wet" (fluidsynth's reverb and chorus,
-        # lower gain, as fluidsynth plays by default), the others dry.
-        pitches = [base + d for d in (0, 4, 7, 10, 12, 16)]
-        takes = [("dry", ["-g", "0.8", "-R", "0", "-C", "0"], [(p, v) for p in pitches for v in (60, 120)]),
-                 ("wet", ["-g", "0.4", "-R", "1", "-C", "1"], [(p, 90) for p in pitches])]
-        split = "val" if stable_frac(f"prog{prog}") < 0.25 else "train"
-        res = []
-        for take, opts, notes in takes:
-            mid = os.path.join(tmp, f"p{prog}-{take}.mid")
-            wav = os.path.join(tmp, f"p{prog}-{take}.wav")
-            with open(mid, "wb") as fh:
-                fh.write(midi_bytes(prog, notes, note_s, gap_s))
-            run(["fluidsynth", "-q", "-ni", *opts, "-F", wav, "-r", "16000", SF2, mid])
-            for i, (p, v) in enumerate(notes):
-                rel = f"instruments/{fam}/p{prog:03d}_n{p}_v{v}.wav"
+        base = {"bass": 33, "vocal": 52, "flute": 64, "reed": 52, "brass": 52}.get(fam, 45)
+        # Eight pitches over two octaves, two velocities, a long (1.8 s) and a
+        # short (0.4 s) note, and four more notes at random lengths; one
+        # program in three (per source) wet (reverb and chorus, lower gain),
+        # the others dry. Pitches vary per source so that the sources are not
+        # aligned note for note.
+        rng = random.Random(f"{name}:{prog}")
+        pitches = sorted(rng.sample([base + d for d in range(0, 25)], 8))
+        notes = [(p, rng.choice((45, 70)) if i % 2 else rng.choice((95, 120)), 1.8 if i % 4 < 2 else 0.4)
+                 for i, p in enumerate(pitches)]
+        notes += [(p, rng.choice((60, 90, 115)), rng.choice((0.4, 1.0, 1.8))) for p in rng.sample(pitches, 4)]
+        return prog, fam, notes, rng.random() < 0.34
+
+    def render(job):
+        """One renderer run per (source, dry/wet): the soundfont loads once."""
+        (name, path, renderer, role), wet = job
+        progs = [plan(name, f) for f in fams]
+        progs = [p for p in progs if p[3] == wet and (renderer != "timidity" or p[0] in free_progs)]
+        if not progs:
+            return []
+        tag = f"{name}-{'wet' if wet else 'dry'}"
+        mid, wav = os.path.join(tmp, tag + ".mid"), os.path.join(tmp, tag + ".wav")
+        with open(mid, "wb") as fh:
+            fh.write(midi_blocks([(prog, [(p, v) for p, v, _ in notes], [ln for _, _, ln in notes])
+                                  for prog, fam, notes, _ in progs], note_s, gap_s))
+        if renderer == "fluidsynth":
+            opts = ["-g", "0.4", "-R", "1", "-C", "1"] if wet else ["-g", "0.8", "-R", "0", "-C", "0"]
+            run(["fluidsynth", "-q", "-ni", *opts, "-F", wav, "-r", "16000", path, mid])
+        else:
+            run(["timidity", "-c", free_cfg, "-Ow", "-s", "16000", "--output-mono",
+                 *(["-EFreverb=0", "-EFchorus=0"] if not wet else []), "-o", wav, mid])
+        res, j = [], 0
+        for prog, fam, notes, _ in progs:
+            split = "val" if role == "val" else \
+                "val-src" if stable_frac(f"prog{prog}") < 1 / 6 else "train"
+            for i, (p, v, ln) in enumerate(notes):
+                rel = f"instruments/{fam}/{name}_p{prog:03d}_n{p}_v{v}_{i}.wav"
                 dst = os.path.join(out, rel)
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
-                run(["sox", "-q", wav, "-c", "1", "-b", "16", dst, "trim", str(i * (note_s + gap_s)), str(note_s)])
-                name = NOTE_NAMES[p % 12] + str(p // 12 - 1)
+                run(["sox", "-q", wav, "-c", "1", "-b", "16", dst, "trim", str(j * (note_s + gap_s)), str(note_s)])
+                j += 1
+                pname = NOTE_NAMES[p % 12] + str(p // 12 - 1)
                 loud = "loud" if v > 100 else "soft" if v < 80 else "medium"
-                room = ", with reverb" if take == "wet" else ""
-                res.append((rel, fam, split, "fluidsynth:FluidR3_GM", f"program{prog}",
-                            f"a {fam.replace('_', ' ')} note, {name}, {loud}{room}, General MIDI program {prog}"))
+                room = ", with reverb" if wet else ""
+                length = "short" if ln < 0.5 else "long"
+                res.append((rel, fam, split, f"{renderer}:{name}", f"{name}:program{prog}",
+                            f"a {length} {fam.replace('_', ' ')} note, {pname}, {loud}{room}, "
+                            f"General MIDI program {prog}"))
+        os.remove(wav)
+        log(f"instruments: {tag}: {len(progs)} programs, {len(res)} notes")
         return res
 
+    jobs = [(s, wet) for s in sources for wet in (False, True)]
     with cf.ThreadPoolExecutor(2) as ex:
-        for i, r in enumerate(ex.map(one, fams)):
+        for r in ex.map(render, jobs):
             rows.extend(r)
-            if i % 10 == 0:
-                log(f"instruments: {i + 1}/{len(fams)} programs")
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def words(out, rows, quick):
-    jobs = []
-    voices = [("espeak", v) for v in ESPEAK] + [("flite", v) for v in FLITE]
-    speeds = [(130, 0.85), (165, 1.0), (200, 1.25)]
-    pitches = [35, 65]
+# espeak-ng English voices and variants (training; a few held out as val-src).
+ESPEAK_EN = ["en-us", "en-gb", "en-gb-scotland", "en-029", "en-gb-x-rp", "en-gb-x-gbclan",
+             "en-gb-x-gbcwmd", "en-us-nyc"]
+ESPEAK_VARIANTS = ["", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5",
+                   "klatt", "klatt2", "klatt3", "klatt4", "croak", "whisper", "grandma", "grandpa",
+                   "Alex", "Andy", "Annie", "belinda", "benjamin", "david", "ed", "edward", "john",
+                   "linda", "max", "Michael", "norbert", "paul", "quincy", "rob", "robert", "steph",
+                   "travis", "victor", "zac"]
+VALSRC_VOICES = {"en-gb-x-gbcwmd", "en-029"}
+# festival voices: (voice command, language of the digit table, role).
+FESTIVAL = [("voice_ked_diphone", "en", "train"), ("voice_lp_diphone", "it", "train"),
+            ("voice_pc_diphone", "it", "train"), ("voice_suo_fi_lj_diphone", "fi", "train"),
+            ("voice_czech_dita", "cs", "train")]
+FLITE = ["kal", "awb", "rms", "slt", "kal16"]
+DIGIT_LANGS = ["de", "es", "fr", "it", "pt", "nl", "sv", "pl", "ru", "cs", "fi", "tr"]
+
+
+def digit_table():
+    """tables/digits.tsv: language, then the words for 0..9."""
+    t = {}
+    for line in open(os.path.join(TABLES, "digits.tsv"), encoding="utf-8"):
+        f = line.rstrip("\n").split("\t")
+        if f and not f[0].startswith("#") and len(f) == 11:
+            t[f[0]] = f[1:]
+    return t
+
+
+def words(out, rows, debs, heldout, quick, stats):
+    rng = random.Random(11)
+    jobs = []   # (engine, voice, vname, text, label, speed, pitch, rel, split, lang)
     wl = WORDS[:4] if quick else WORDS
-    for engine, voice in (voices[:2] + voices[-1:] if quick else voices):
-        vname = voice if engine == "espeak" else f"flite-{voice}"
+    en_voices = ESPEAK_EN[:2] if quick else ESPEAK_EN
+    per_voice = 2 if quick else 7
+    for v in en_voices:
+        for var in rng.sample(ESPEAK_VARIANTS, per_voice):
+            voice = v + ("+" + var if var else "")
+            split = "val-src" if v in VALSRC_VOICES else "train"
+            for w in wl:
+                sp, pt = rng.choice((120, 150, 175, 210)), rng.randint(20, 80)
+                rel = f"words/{w}/espeak_{voice.replace('+', '_')}.wav"
+                jobs.append(("espeak", voice, voice, w, w, sp, pt, rel, split, "en"))
+    digits = digit_table()
+    for lang in (DIGIT_LANGS[:2] if quick else DIGIT_LANGS):
+        for var in rng.sample(ESPEAK_VARIANTS, 2 if quick else 6):
+            voice = lang + ("+" + var if var else "")
+            for d, w in enumerate(digits[lang]):
+                sp, pt = rng.choice((120, 150, 175, 210)), rng.randint(20, 80)
+                rel = f"words/{WORDS[d]}/espeak_{voice.replace('+', '_')}.wav"
+                jobs.append(("espeak", voice, voice, w, WORDS[d], sp, pt, rel, "train", lang))
+    for cmd, lang, role in (FESTIVAL[:1] if quick else FESTIVAL):
+        vocab = [(w, w) for w in wl] if lang == "en" else \
+            [(digits[lang][d], WORDS[d]) for d in range(10)]
+        for text, label in vocab:
+            for stretch in (0.85, 1.0, 1.2):
+                vname = "festival-" + cmd.replace("voice_", "")
+                rel = f"words/{label}/{vname}_{stretch}.wav"
+                jobs.append(("festival", cmd, vname, text, label, stretch, None, rel, role, lang))
+    for voice in (FLITE[:1] if quick else FLITE):
         for w in wl:
-            for si, (sp, stretch) in enumerate(speeds):
-                for pi, pt in enumerate(pitches if engine == "espeak" else [None]):
-                    rel = f"words/{w}/{vname.replace('+', '_')}_s{si}_p{pi}.wav"
-                    jobs.append((engine, voice, vname, w, sp, stretch, pt, rel))
+            for stretch in (0.85, 1.0, 1.2):
+                vname = f"flite-{voice}"
+                rel = f"words/{w}/{vname}_{stretch}.wav"
+                jobs.append(("flite", voice, vname, w, w, stretch, None, rel, "val", "en"))
 
     def one(j):
-        engine, voice, vname, w, sp, stretch, pt, rel = j
+        engine, voice, vname, text, label, sp, pt, rel, split, lang = j
         dst = os.path.join(out, rel)
         if os.path.exists(dst):
             return j
         raw = dst + ".raw.wav"
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         if engine == "espeak":
-            run(["espeak-ng", "-v", voice, "-s", str(sp), "-p", str(pt), "-w", raw, w])
+            run(["espeak-ng", "-v", voice, "-s", str(sp), "-p", str(pt), "-w", raw, text])
+        elif engine == "flite":
+            run(["flite", "-voice", voice, "-t", text, "-o", raw, "--setf", f"duration_stretch={sp:.3f}"])
         else:
-            run(["flite", "-voice", voice, "-t", w, "-o", raw, "--setf", f"duration_stretch={1 / stretch:.3f}"])
+            scm = raw + ".scm"
+            # festival's Czech and Finnish voices read 8-bit text.
+            enc = {"cs": "iso-8859-2", "fi": "latin-1"}.get(lang, "utf-8")
+            with open(scm, "w", encoding=enc) as f:
+                f.write(f"({voice})\n(Parameter.set 'Duration_Stretch {sp})\n"
+                        f"(utt.save.wave (SynthText \"{text}\") \"{raw}\" 'riff)\n")
+            run(["festival", "-b", scm])
+            os.remove(scm)
         # Low pink noise (about 35 dB below the word) so that clean digital
         # silence around words is no shortcut.
         padded = os.path.join(os.path.dirname(dst), os.path.basename(dst) + ".p.wav")
@@ -158,15 +345,46 @@ def words(out, rows, quick):
         os.remove(raw)
         return j
 
+    n_fail = 0
     with cf.ThreadPoolExecutor(2) as ex:
-        for i, j in enumerate(ex.map(one, jobs)):
-            engine, voice, vname, w, sp, stretch, pt, rel = j
-            split = "val" if vname in VAL_VOICES else "train"
-            speed = {130: "slow", 165: "normal", 200: "fast"}[sp]
-            rows.append((rel, w, split, f"{engine}:{vname}", vname,
-                         f"the word {w} spoken by {engine} voice {vname}, {speed}"))
-            if i % 200 == 0:
+        futs = [ex.submit(one, j) for j in jobs]
+        for i, (j, fu) in enumerate(zip(jobs, futs)):
+            try:
+                fu.result()
+            except subprocess.CalledProcessError as e:
+                n_fail += 1
+                if n_fail < 5:
+                    log(f"words: {j[2]} '{j[3]}' failed: {e.stderr.decode(errors='replace')[:200]}")
+                continue
+            engine, voice, vname, text, label, sp, pt, rel, split, lang = j
+            src_name = f"{engine}:{vname}"
+            tongue = "" if lang == "en" else f" in {LANG_NAMES.get(lang, lang)} ({text})"
+            rows.append((rel, label, split, src_name, vname,
+                         f"the word {label}{tongue} spoken by {engine} voice {vname}"))
+            if i % 300 == 0:
                 log(f"words: {i + 1}/{len(jobs)}")
+    stats["words_failed"] = n_fail
+    # A real voice, never trained on: Italian digits of asterisk-prompt-it-menardi
+    # (the package's other digit files are numbers, not digit words).
+    if not quick:
+        path = source_files(debs, heldout, "asterisk-prompt-it-menardi-wav",
+                            "usr/share/asterisk/sounds/it_IT_f_Menardi/digits", stats)
+        for d in range(10) if path else []:
+            src = os.path.join(path, f"{d}.wav")
+            if not os.path.exists(src) or md5(src) in heldout:
+                continue
+            rel = f"words/{WORDS[d]}/real_it-menardi_{d}.wav"
+            dst = os.path.join(out, rel)
+            padded = dst + ".p.wav"
+            to_wav(src, padded, ("norm", "-3", "pad", "0.2", "0.2"))
+            os.replace(padded, dst)
+            rows.append((rel, WORDS[d], "val", "real:asterisk-it-menardi", "it-menardi",
+                         f"the word {WORDS[d]} in Italian ({digits['it'][d]}) spoken by a person"))
+
+
+LANG_NAMES = {"de": "German", "es": "Spanish", "fr": "French", "it": "Italian", "pt": "Portuguese",
+              "nl": "Dutch", "sv": "Swedish", "pl": "Polish", "ru": "Russian", "cs": "Czech",
+              "fi": "Finnish", "tr": "Turkish"}
 
 
 def extract_deb(deb, dest, members):
@@ -183,7 +401,7 @@ def extract_deb(deb, dest, members):
 
 
 def sounds(out, rows, debs, heldout, quick, stats):
-    tsv = [l.rstrip("\n").split("\t") for l in open(os.path.join(SHARED, "realsounds-train.tsv"))][1:]
+    tsv = [l.rstrip("\n").split("\t") for l in open(os.path.join(TABLES, "realsounds-train.tsv"))][1:]
     if quick:
         tsv = [r for r in tsv if r[2] == "minetest-data"]
     by_pkg = {}
@@ -244,17 +462,27 @@ def sounds(out, rows, debs, heldout, quick, stats):
                     continue
             rows.append((rel, cls, None, pkg, group,
                          f"{cls.replace('_', ' ')} ({pkg}, {os.path.basename(path)})"))
-    # Val: about one in five source folders of each class (never all of them).
-    for cls in sorted({r[1] for r in rows if r[0].startswith("sounds/")}):
-        groups = sorted({r[4] for r in rows if r[0].startswith("sounds/") and r[1] == cls})
-        val = {g for g in groups if stable_frac(g) < 0.2} if len(groups) > 1 else set()
-        if len(groups) > 1 and not val:
-            val = {min(groups, key=stable_frac)}
-        if len(val) == len(groups):
-            val.discard(max(groups, key=stable_frac))
-        for i, r in enumerate(rows):
-            if r[0].startswith("sounds/") and r[1] == cls:
-                rows[i] = (r[0], r[1], "val" if r[4] in val else "train", r[3], r[4], r[5])
+    # val: for a class found in several packages, one whole package (the one
+    # with the fewest clips, so training keeps the most), never trained on.
+    # val-src: about one in five source folders of each class's other
+    # packages (never all of them).
+    snd = [i for i, r in enumerate(rows) if r[0].startswith("sounds/")]
+    for cls in sorted({rows[i][1] for i in snd}):
+        mine = [i for i in snd if rows[i][1] == cls]
+        per_pkg = {}
+        for i in mine:
+            per_pkg[rows[i][3]] = per_pkg.get(rows[i][3], 0) + 1
+        val_pkg = min(per_pkg, key=lambda p: (per_pkg[p], p)) if len(per_pkg) > 1 else None
+        groups = sorted({rows[i][4] for i in mine if rows[i][3] != val_pkg})
+        vsrc = {g for g in groups if stable_frac(g) < 0.2} if len(groups) > 1 else set()
+        if len(groups) > 1 and not vsrc:
+            vsrc = {min(groups, key=stable_frac)}
+        if len(vsrc) == len(groups):
+            vsrc.discard(max(groups, key=stable_frac))
+        for i in mine:
+            r = rows[i]
+            split = "val" if r[3] == val_pkg else "val-src" if r[4] in vsrc else "train"
+            rows[i] = (r[0], r[1], split, r[3], r[4], r[5])
     shutil.rmtree(raw, ignore_errors=True)
 
 
@@ -276,7 +504,7 @@ def fetch_deb(debs, pkg):
 
 def unlabelled(out, debs, heldout, quick, per_package, stats):
     """Writes OUT/unlabelled/PKG/*.wav and OUT/unlabelled.tsv (path, package, member)."""
-    listed = {l.rstrip("\n").split("\t")[4] for l in open(os.path.join(SHARED, "realsounds-train.tsv"))}
+    listed = {l.rstrip("\n").split("\t")[4] for l in open(os.path.join(TABLES, "realsounds-train.tsv"))}
     listed_tail = {p.split("/", 1)[1] for p in listed if "/" in p}
     # Quick mode (tests) takes the small package the sounds stage fetched.
     pkgs = ["minetest-data"] if quick else POOL_PACKAGES
@@ -351,7 +579,7 @@ def background(out, rows, quick):
         for cls in ("silence", "noise"):
             rel = f"background/{cls}/{cls}{i:03d}.wav"
             dst = os.path.join(out, rel)
-            split = "val" if i % 5 == 0 else "train"
+            split = "val" if i % 10 == 0 else "val-src" if i % 10 == 5 else "train"
             dur = f"{rng.uniform(1.5, 4.0):.2f}"
             if cls == "silence":
                 lvl = rng.choice([0.0, 0.0005, 0.002, 0.005])
@@ -372,14 +600,14 @@ def background(out, rows, quick):
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             if not os.path.exists(dst):
                 run(cmd)
-            rows.append((rel, cls, split, "sox", f"{cls}{i % 5}", cap))
+            rows.append((rel, cls, split, "sox", f"{cls}{i % 10}", cap))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(ROOT, "data"))
     ap.add_argument("--quick", action="store_true", help="a tiny subset, for tests")
-    ap.add_argument("--heldout", default=os.path.join(SHARED, "heldout-md5.txt"))
+    ap.add_argument("--heldout", default=os.path.join(TABLES, "heldout-md5.txt"))
     ap.add_argument("--sets", default="instruments,words,sounds,background,unlabelled")
     ap.add_argument("--pool-per-package", type=int, default=400,
                     help="most files taken from each unlabelled-pool package (default 400)")
@@ -412,9 +640,9 @@ def main():
         log(f"{st}: building")
         st_stats = {}
         if st == "instruments":
-            instruments(out, rows, a.quick)
+            instruments(out, rows, debs, heldout, a.quick, st_stats)
         elif st == "words":
-            words(out, rows, a.quick)
+            words(out, rows, debs, heldout, a.quick, st_stats)
         elif st == "sounds":
             sounds(out, rows, debs, heldout, a.quick, st_stats)
         elif st == "background":
@@ -468,15 +696,17 @@ def main():
         f.write("key\tvalue\n")
         for k, v in sorted(stats.get("packages", {}).items()):
             f.write(f"package:{k}\t{v}\n")
-        for k in ("heldout_removed", "sounds_missing", "sounds_failed", "unlabelled_clips", "pool_failed"):
+        for k in ("heldout_removed", "heldout_sources", "sounds_missing", "sounds_failed", "words_failed",
+                  "unlabelled_clips", "pool_failed"):
             f.write(f"{k}\t{stats.get(k, 0)}\n")
-        for tool in ("fluidsynth", "espeak-ng", "flite", "fluid-soundfont-gm", "sox"):
+        for tool in ("fluidsynth", "timidity", "espeak-ng", "flite", "festival", "sox"):
             v = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", tool], capture_output=True, text=True).stdout
             f.write(f"tool:{tool}\t{v}\n")
         for (c, s), n in sorted(counts.items()):
             f.write(f"count:{c}:{s}\t{n}\n")
     n_tr = sum(1 for r in rows if r[2] == "train")
-    log(f"done: {len(rows)} clips ({n_tr} train, {len(rows) - n_tr} val) in "
+    n_val = sum(1 for r in rows if r[2] == "val")
+    log(f"done: {len(rows)} clips ({n_tr} train, {n_val} val, {len(rows) - n_tr - n_val} val-src) in "
         f"{len({r[1] for r in rows})} classes, {time.time() - t0:.0f} s; "
         f"held-out files removed: {stats.get('heldout_removed', 0)}")
 

@@ -18,14 +18,41 @@ def vlq(n):
     return bytes(out)
 
 
-def midi_bytes(program, notes, note_s, gap_s):
+def midi_bytes(program, notes, note_s, gap_s, lengths=None):
     """One track at 120 bpm, 480 ticks per quarter (960 ticks/s): a program
-    change, then each (pitch, velocity) held note_s seconds, gap_s apart,
-    and gap_s of release at the end."""
+    change, then each (pitch, velocity) in its own slot of note_s + gap_s
+    seconds, held lengths[i] seconds (default note_s), and gap_s of release
+    at the end. Slots stay aligned whatever the lengths, so note i starts at
+    i * (note_s + gap_s) s."""
     ev = vlq(0) + bytes([0xC0, int(program) & 0x7F])
+    slot = int((note_s + gap_s) * 960)
+    rest = 0
     for i, (p, v) in enumerate(notes):
-        ev += vlq(0 if i == 0 else int(gap_s * 960)) + bytes([0x90, int(p), int(v)])
-        ev += vlq(int(note_s * 960)) + bytes([0x80, int(p), 0])
+        held = int((lengths[i] if lengths else note_s) * 960)
+        ev += vlq(rest) + bytes([0x90, int(p), int(v)])
+        ev += vlq(held) + bytes([0x80, int(p), 0])
+        rest = slot - held
+    ev += vlq(int(gap_s * 960)) + b"\xFF\x2F\x00"
+    return b"MThd" + struct.pack(">IHHH", 6, 0, 1, 480) + b"MTrk" + struct.pack(">I", len(ev)) + ev
+
+
+def midi_blocks(blocks, note_s, gap_s):
+    """Several programs in one file: blocks is a list of (program, notes,
+    lengths); every note has its own slot of note_s + gap_s seconds, so
+    note j of the whole file starts at j * (note_s + gap_s) s, and each
+    block starts with its program change. Rendering a whole sound source in
+    one run loads its soundfont once."""
+    ev = b""
+    slot = int((note_s + gap_s) * 960)
+    rest = 0
+    for program, notes, lengths in blocks:
+        ev += vlq(rest) + bytes([0xC0, int(program) & 0x7F])
+        rest = 0
+        for i, (p, v) in enumerate(notes):
+            held = int((lengths[i] if lengths else note_s) * 960)
+            ev += vlq(rest) + bytes([0x90, int(p), int(v)])
+            ev += vlq(held) + bytes([0x80, int(p), 0])
+            rest = slot - held
     ev += vlq(int(gap_s * 960)) + b"\xFF\x2F\x00"
     return b"MThd" + struct.pack(">IHHH", 6, 0, 1, 480) + b"MTrk" + struct.pack(">I", len(ev)) + ev
 
