@@ -603,6 +603,24 @@ def background(out, rows, quick):
             rows.append((rel, cls, split, "sox", f"{cls}{i % 10}", cap))
 
 
+# Debian packages the full build renders with (quick mode needs the first
+# line only).
+NEEDED = [("sox", "sox"), ("espeak-ng", "espeak-ng"), ("flite", "flite"), ("festival", "festival"),
+          ("fluidsynth", "fluidsynth"), ("/usr/share/festival/voices/english/ked_diphone", "festvox-kdlpc16k"),
+          ("timidity", "timidity"), ("/usr/share/festival/voices/italian/lp_diphone", "festvox-italp16k"),
+          ("/usr/share/festival/voices/italian/pc_diphone", "festvox-itapc16k"),
+          ("/usr/share/festival/voices/finnish/suo_fi_lj_diphone", "festvox-suopuhe-lj"),
+          ("/usr/share/festival/voices/czech/czech_dita", "festvox-czech-dita")]
+
+
+def preflight(quick):
+    missing = [pkg for what, pkg in (NEEDED[:6] if quick else NEEDED)
+               if not (os.path.exists(what) if what.startswith("/") else shutil.which(what))]
+    if missing:
+        sys.exit("build_data.py: missing Debian packages; install them with\n"
+                 f"  apt-get install -y {' '.join(missing)}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(ROOT, "data"))
@@ -612,6 +630,7 @@ def main():
     ap.add_argument("--pool-per-package", type=int, default=400,
                     help="most files taken from each unlabelled-pool package (default 400)")
     a = ap.parse_args()
+    preflight(a.quick)
     out = os.path.abspath(a.out)
     os.makedirs(out, exist_ok=True)
     debs = os.path.join(out, "debs")
