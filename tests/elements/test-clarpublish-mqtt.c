@@ -12,7 +12,9 @@
  *             the messages in flight at the kill are counted), one with
  *             queue-size=3 loses exactly what it counted as dropped
  *   auth      a wrong password is an element error RESOURCE/NOT_AUTHORIZED
- *   tls       the TLS listener with CA, client certificate and key
+ *   tls       the TLS listener with CA, client certificate and key; with a
+ *             CA that did not sign the broker's certificate: a warning,
+ *             nothing sent, the queue counted as dropped at stop
  *   soak      64 streams in one process to one broker (CLAR_SOAK_STREAMS,
  *             CLAR_SOAK_SECONDS of audio each): nothing lost
  *
@@ -457,6 +459,56 @@ test_tls (void)
   g_free (extra);
 }
 
+/* A CA that did not sign the broker's certificate: no connection, a
+ * warning on the bus (not an error: the element keeps retrying), the
+ * results stay queued and are counted as dropped at stop. */
+static void
+test_tls_wrong_ca (void)
+{
+  gchar *src = source (TRUE, 3);
+  gchar *extra = g_strdup_printf ("tls-ca-file=\"%s\" tls-cert-file=\"%s\" "
+      "tls-key-file=\"%s\" flush-timeout=0", broker.client_cert, broker.client_cert,
+      broker.client_key);
+  gchar *pt = mqtt_props ("badca", broker.tls_port, 1, extra);
+  gchar *desc = g_strdup_printf ("%s ! %s ! fakesink", src, pt);
+  GstElement *p = gst_parse_launch (desc, NULL);
+  GstBus *bus = gst_element_get_bus (p);
+  GstMessage *m;
+  GError *err = NULL;
+  gchar *dbg = NULL;
+  guint64 produced, dropped, sent;
+
+  gst_element_set_state (p, GST_STATE_PLAYING);
+  m = gst_bus_timed_pop_filtered (bus, 10 * GST_SECOND, GST_MESSAGE_WARNING | GST_MESSAGE_ERROR);
+  CHECK (m != NULL && GST_MESSAGE_TYPE (m) == GST_MESSAGE_WARNING, "no warning with a wrong CA");
+  if (m) {
+    gst_message_parse_warning (m, &err, &dbg);
+    g_print ("tls wrong CA: warning \"%s\" (%s)\n", err->message, dbg ? dbg : "");
+    CHECK (strstr (err->message, "Cannot reach the MQTT broker") != NULL, "warning text");
+    g_clear_error (&err);
+    g_free (dbg);
+    gst_message_unref (m);
+  }
+  m = gst_bus_timed_pop_filtered (bus, 30 * GST_SECOND, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  CHECK (m != NULL && GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS, "wrong-CA pipeline: no EOS");
+  if (m)
+    gst_message_unref (m);
+  gst_element_set_state (p, GST_STATE_NULL);
+  produced = u64_prop (p, "badca", "messages-produced");
+  dropped = u64_prop (p, "badca", "messages-dropped");
+  sent = u64_prop (p, "badca", "messages-sent");
+  g_print ("tls wrong CA: produced %" G_GUINT64_FORMAT ", sent %" G_GUINT64_FORMAT
+      ", dropped at stop %" G_GUINT64_FORMAT "\n", produced, sent, dropped);
+  CHECK (produced >= 4 && sent == 0 && dropped == produced, "wrong CA: nothing sent");
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+  gst_object_unref (p);
+  g_free (desc);
+  g_free (src);
+  g_free (pt);
+  g_free (extra);
+}
+
 /* ---- soak: many streams, one process, one broker ---- */
 
 static void
@@ -584,6 +636,7 @@ main (int argc, char **argv)
     test_delivery ();
     test_auth ();
     test_tls ();
+    test_tls_wrong_ca ();
     test_restart ();
     /* Under AddressSanitizer (-O0, tools/bootstrap.sh's second stage) a
      * window costs ~0.2 s of CPU: 64 streams of 2 s there. */
