@@ -481,8 +481,19 @@ test_named_architectures (void)
   CHECK_EQ_INT (load_arch (clar_architecture_by_name ("dsres"), &none, &m, &err), CLAR_OK);
   if (m) {
     double f = clar_model_flops (m, 101);
-    printf ("  dsres: %.2f MFLOP per 101-frame window, %zu layers, min %zu samples\n", f * 1e-6,
-        clar_model_get_info (m)->n_layers, clar_model_get_info (m)->min_samples);
+    size_t params = 0;
+    for (size_t i = 0; i < m->n_layers; i++) {
+      const clar_layer *l = &m->layers[i];
+      if (l->op == CLAR_OP_CONV2D)
+        params += (size_t) l->out * (l->in * l->kernel * l->kernel + 1);
+      else if (l->op == CLAR_OP_DWCONV2D)
+        params += (size_t) l->in * (l->kernel * l->kernel + 1);
+      else if (l->op == CLAR_OP_LINEAR)
+        params += (size_t) l->out * (l->in + 1);
+    }
+    printf ("  dsres: %.2f MFLOP per 101-frame window, %zu parameters (BN folded), %zu layers, "
+        "min %zu samples\n", f * 1e-6, params, clar_model_get_info (m)->n_layers,
+        clar_model_get_info (m)->min_samples);
     CHECK (f > 90e6 && f <= 150e6);
     CHECK_EQ_INT (clar_model_get_info (m)->embedding_dim, 128);
     clar_model_unref (m);

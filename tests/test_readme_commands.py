@@ -167,7 +167,7 @@ def main():
          "needs an MQTT broker; test-clarpublish-mqtt runs clar-store.py against its own "
          "mosquitto on 127.0.0.1 and checks what it stored"),
         (r"rm ~/\.cache/gstreamer-1\.0/registry\.\*\.bin$", run_rm_registry),
-        (r"_build/tools/clar-mkmodel -o FILE$", run_mkmodel),
+        (r"_build/tools/clar-mkmodel (--arch dsres )?-o FILE$", run_mkmodel),
         (r"meson test -C _build -v test_mel_torchaudio test_encoder_torch$",
          "the reference suite of this same test run"),
         (r"meson (install|setup)( --destdir)?$", "names a step of a command above"),
