@@ -34,6 +34,11 @@ awk -v ce="$(echo "$c" | get encoder_ms)" -v cm="$(echo "$c" | get mel_ms)" \
     -v cf="$(echo "$c" | get encoder_fastest_call_ms)" \
     -v pff="$(echo "$c" | get encoder_fastest_call_peak_fraction)" \
     -v kf="$(echo "$k" | get encoder_fastest_call_ms)" \
+    -v gf="$(echo "$g" | get encoder_fastest_call_ms)" \
+    -v b2="$(echo "$c" | get encoder_2x_frames_fastest_ms_per_window)" \
+    -v b4="$(echo "$c" | get encoder_4x_frames_fastest_ms_per_window)" \
+    -v c1="$(echo "$c" | get streams_1_cpu_p99_ms)" -v c8="$(echo "$c" | get streams_8_cpu_p99_ms)" \
+    -v c64="$(echo "$c" | get streams_64_cpu_p99_ms)" \
     -v s1="$(echo "$c" | get streams_1_per_core)" -v s8="$(echo "$c" | get streams_8_per_core)" \
     -v s64="$(echo "$c" | get streams_64_per_core)" \
     -v l1="$(echo "$c" | grep '^streams_1_latency_ms' | cut -d' ' -f2-)" \
@@ -49,14 +54,15 @@ awk -v ce="$(echo "$c" | get encoder_ms)" -v cm="$(echo "$c" | get mel_ms)" \
   printf "encoder: clar %.3f ms (kernel %s; BLAS %s), torch %.3f ms, ratio %.2f, %.0f%% of the %.0f GFLOP/s FMA peak, max abs diff %s\n",
     ce, kern, core, te, te / ce, 100 * pf, pk, ed
   printf "encoder, fastest single call of 2000: %.3f ms, %.0f%% of the FMA peak (on the BLAS path: %.3f ms)\n", cf, 100 * pff, kf
-  printf "encoder batched: not implemented (batch 1 only)\n"
+  printf "encoder batched: not implemented (batch 1 only); 2 and 4 windows of frames in one input: %s, %s ms per window (fastest call)\n", b2, b4
   printf "log-mel: clar %.4f ms, torchaudio %.4f ms, ratio %.2f, max abs diff %s\n", cm, tm, tm / cm, md
   printf "paired in one process (alternating rounds, libclar via ctypes): encoder ratio %s; log-mel ratio %s\n", pe, pm
-  printf "generic OpenBLAS kernel: encoder %.3f ms, %.2fx slower than the default kernel, ratio to torch %.2f\n",
-    ge, ge / ce, te / ge
+  printf "OpenBLAS forced to its generic kernel: encoder %.3f ms (median; fastest call %.3f ms), ratio to torch %.2f\n",
+    ge, gf, te / ge
   printf "encoder on the BLAS (CLAR_KERNEL=blas): %.3f ms, ratio to torch %.2f\n", ke, te / ke
   printf "live streams per core at hop 0.5 s (one thread, clar_stream): 1 stream %s, 8 streams %s, 64 streams %s\n", s1, s8, s64
   printf "window latency (chunk completing a window -> result), ms: 1 stream %s; 8 streams %s; 64 streams %s\n", l1, l8, l64
+  printf "the same in thread CPU time, p99: %s, %s, %s ms\n", c1, c8, c64
   if (be != "")
     printf "BLIS build: encoder %.3f ms, ratio to torch %.2f\n", be, te / be
 }'
