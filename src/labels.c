@@ -30,6 +30,44 @@ clar_fingerprint_valid (const char *fp)
   return 1;
 }
 
+/* Well-formed UTF-8 (RFC 3629, Table 3-7 of the Unicode Standard): no
+ * overlong forms, no surrogates, nothing above U+10FFFF. Returns the byte
+ * offset of the first bad sequence, or (size_t) -1 when all is valid. */
+size_t
+clar_utf8_invalid_at (const char *str, size_t n)
+{
+  const unsigned char *p = (const unsigned char *) str;
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = p[i];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c < 0x80) {
+      i++;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return i;
+    }
+    if (i + len > n || p[i + 1] < lo || p[i + 1] > hi)
+      return i;
+    for (size_t k = 2; k < len; k++)
+      if (p[i + k] < 0x80 || p[i + k] > 0xBF)
+        return i;
+    i += len;
+  }
+  return (size_t) -1;
+}
+
 static int
 name_ok (const char *s, char *why, size_t whylen)
 {
@@ -48,6 +86,10 @@ name_ok (const char *s, char *why, size_t whylen)
       snprintf (why, whylen, "label name \"%.32s\" contains a control character", s);
       return 0;
     }
+  if (clar_utf8_invalid_at (s, len) != (size_t) -1) {
+    snprintf (why, whylen, "label name is not valid UTF-8 (byte %zu)", clar_utf8_invalid_at (s, len));
+    return 0;
+  }
   return 1;
 }
 

@@ -47,6 +47,10 @@ struct clar_model {
   char fingerprint[CLAR_FINGERPRINT_SIZE];   /* of the encoder (model.h) */
 };
 
+/* Offset of the first byte of str[0..n) that is not well-formed UTF-8, or
+ * (size_t) -1 when it all is (labels.c). */
+size_t clar_utf8_invalid_at (const char *str, size_t n);
+
 /* 1 if fp is a well-formed fingerprint string (labels.h). */
 int clar_fingerprint_valid (const char *fp);
 

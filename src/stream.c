@@ -20,6 +20,7 @@ struct clar_stream {
   double eos_min_fill, min_rms;
   size_t top_k;
   float threshold;
+  float min_similarity;        /* -1: open-set test off */
   float *ring;                 /* the window in progress, `window` floats */
   size_t filled;               /* valid samples in ring */
   uint64_t skip;               /* samples to drop before the next window (hop > window) */
@@ -51,6 +52,16 @@ clar_stream_params_init (clar_stream_params *p)
   memset (p, 0, sizeof *p);
   p->eos_min_fill = 0.5;
   p->top_k = 3;
+  p->min_similarity = CLAR_STREAM_DEFAULT_MIN_SIMILARITY;
+}
+
+void
+clar_stream_set_min_similarity (clar_stream *s, float min_similarity)
+{
+  if (!s)
+    return;
+  s->min_similarity = isnan (min_similarity) || min_similarity < -1.0f ? -1.0f
+      : min_similarity > 1.0f ? 1.0f : min_similarity;
 }
 
 static double
@@ -99,6 +110,7 @@ stream_new (clar_session *session, int owns, const clar_stream_params *params,
   }
   clar_stream_set_options (s, params->eos_min_fill, params->min_rms, params->top_k,
       params->threshold);
+  clar_stream_set_min_similarity (s, params->min_similarity);
   if (clar_model_get_labels (s->model))
     s->labels = clar_labels_ref (clar_model_get_labels (s->model));
   if (clar_stream_set_window (s, params->window_samples, params->hop_samples, err) != CLAR_OK) {
@@ -459,6 +471,7 @@ fill_header (const clar_stream *s, clar_window_result *r, size_t valid, int padd
   r->valid = valid;
   r->padded = padded;
   r->embedding_dim = s->info->embedding_dim;
+  r->max_similarity = NAN;
 }
 
 /* Moves to the next window: by one hop, or past the gap when hop > window. */
@@ -597,6 +610,16 @@ compute_ring (clar_stream *s, clar_window_result *r)
     n = k ? clar_labels_top_k (s->labels, s->embedding, k, s->threshold, s->top) : 0;
     r->top = s->top;
     r->n_top = n > 0 ? n : 0;
+  }
+  if (s->labels) {
+    /* The best label by score is the best by cosine (the softmax is
+     * monotonic in it); top_k and threshold may have left it out. */
+    clar_label_score best;
+    if (r->n_top > 0 && s->threshold <= 0.0f)
+      r->max_similarity = r->top[0].similarity;
+    else if (clar_labels_top_k (s->labels, s->embedding, 1, 0.0f, &best) == 1)
+      r->max_similarity = best.similarity;
+    r->unknown = s->min_similarity > -1.0f && r->max_similarity < s->min_similarity;
   }
   return s->events ? feed_events (s, r) : CLAR_OK;
 }

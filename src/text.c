@@ -621,6 +621,10 @@ clar_text_split_prompts (const char *list, const char *seps, char ***out,
     *n_out = 0;
   if (!list || !seps || !*seps || !out || !n_out)
     return CLAR_ERR_INVALID_ARGUMENT;
+  /* Prompts become label names: text, and UTF-8 (a Latin-1 file would
+   * reach every bus message and binding as invalid strings). */
+  if (clar_utf8_invalid_at (list, strlen (list)) != (size_t) -1)
+    return CLAR_ERR_INVALID_ARGUMENT;
   for (s = list; *s; s++)
     if (strchr (seps, *s))
       cap++;
@@ -699,6 +703,18 @@ clar_text_read_prompts (const char *path, char ***out, size_t *n_out,
   if (memchr (buf, '\0', (size_t) size)) {
     free (buf);
     return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "%.150s: not a text file (NUL byte)", path);
+  }
+  {
+    size_t bad = clar_utf8_invalid_at (buf, (size_t) size);
+    if (bad != (size_t) -1) {
+      size_t line = 1;
+      for (size_t i = 0; i < bad; i++)
+        line += buf[i] == '\n';
+      free (buf);
+      return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+          "%.150s: line %zu is not valid UTF-8 (byte %zu); prompt files must be UTF-8 "
+          "(e.g. iconv -f latin1 -t utf-8)", path, line, bad);
+    }
   }
   rc = clar_text_split_prompts (buf, "\n", out, n_out);
   free (buf);

@@ -76,6 +76,16 @@ test_validation_and_file (void)
   CHECK (clar_labels_new (2, 4, dup, v, 10, &err) == NULL && strstr (err.message, "twice"));
   CHECK (clar_labels_new (1, 4, ctl, v, 10, &err) == NULL && strstr (err.message, "control"));
   CHECK (clar_labels_new (1, 4, empty, v, 10, &err) == NULL && strstr (err.message, "empty"));
+  {
+    /* Names are UTF-8: Latin-1 is refused (it would reach every bus message). */
+    const char *latin1[1] = { "caf\xe9" }, *utf8[1] = { "caf\xc3\xa9" };
+    clar_labels *u;
+    CHECK (clar_labels_new (1, 4, latin1, v, 10, &err) == NULL
+        && strstr (err.message, "not valid UTF-8"));
+    u = clar_labels_new (1, 4, utf8, v, 10, &err);
+    CHECK (u != NULL);
+    clar_labels_unref (u);
+  }
   CHECK (clar_labels_new (1, 4, ok, zero, 10, &err) == NULL && strstr (err.message, "zero"));
   CHECK (clar_labels_new (1, 4, ok, v, -1, &err) == NULL && strstr (err.message, "scale"));
   CHECK (clar_labels_new (0, 4, ok, v, 10, &err) == NULL);

@@ -404,6 +404,79 @@ test_reuse_rules (void)
   clar_model_unref (m);
 }
 
+/* Open set: max_similarity is the best cosine over all labels whatever
+ * top_k and threshold, and a window below min_similarity is unknown. */
+static void
+test_open_set (void)
+{
+  clar_model *m = small_model ();
+  clar_error err;
+  clar_stream *st;
+  float *pcm = signal (W);
+  clar_window_result r;
+  size_t used;
+  float best = -2.0f, sims[3], probs[3];
+  clar_session *ref;
+  float emb[8];
+  if (!m)
+    return;
+  ref = clar_session_new (m, &err);
+  reference (ref, pcm, 0, W, emb);
+  clar_labels_score (clar_model_get_labels (m), emb, probs, sims);
+  for (int i = 0; i < 3; i++)
+    best = sims[i] > best ? sims[i] : best;
+  st = clar_stream_new (m, NULL, &err);
+  /* Default: the test is off (unless the default says otherwise). */
+  CHECK_EQ_INT (clar_stream_push_f32 (st, pcm, W, &used), 1);
+  CHECK_EQ_INT (clar_stream_compute (st, &r), CLAR_OK);
+  CHECK_CLOSE (r.max_similarity, best, 1e-6);
+  CHECK_EQ_INT (r.unknown, best < CLAR_STREAM_DEFAULT_MIN_SIMILARITY);
+  /* Just above and just below the window's best similarity. */
+  for (int below = 0; below < 2; below++) {
+    clar_stream_reset (st);
+    clar_stream_set_min_similarity (st, below ? best - 1e-3f : best + 1e-3f);
+    CHECK_EQ_INT (clar_stream_push_f32 (st, pcm, W, &used), 1);
+    CHECK_EQ_INT (clar_stream_compute (st, &r), CLAR_OK);
+    CHECK_EQ_INT (r.unknown, !below);
+    CHECK (r.n_top == 3);   /* the known labels stay listed */
+  }
+  /* top_k 0 and a threshold no label reaches: max_similarity is still the best. */
+  clar_stream_reset (st);
+  clar_stream_set_options (st, 0.5, 0.0, 0, 0.0f);
+  CHECK_EQ_INT (clar_stream_push_f32 (st, pcm, W, &used), 1);
+  CHECK_EQ_INT (clar_stream_compute (st, &r), CLAR_OK);
+  CHECK (r.n_top == 0);
+  CHECK_CLOSE (r.max_similarity, best, 1e-6);
+  clar_stream_reset (st);
+  clar_stream_set_options (st, 0.5, 0.0, 3, 1.0f);
+  CHECK_EQ_INT (clar_stream_push_f32 (st, pcm, W, &used), 1);
+  CHECK_EQ_INT (clar_stream_compute (st, &r), CLAR_OK);
+  CHECK_CLOSE (r.max_similarity, best, 1e-6);
+  /* -1 (and NaN, clamped to -1) turn the test off. */
+  clar_stream_set_min_similarity (st, NAN);
+  clar_stream_reset (st);
+  CHECK_EQ_INT (clar_stream_push_f32 (st, pcm, W, &used), 1);
+  CHECK_EQ_INT (clar_stream_compute (st, &r), CLAR_OK);
+  CHECK_EQ_INT (r.unknown, 0);
+  /* Silent windows and label-less streams have no similarity. */
+  clar_stream_reset (st);
+  clar_stream_set_options (st, 0.5, 0.99, 3, 0.0f);
+  clar_stream_set_min_similarity (st, 0.5f);
+  CHECK_EQ_INT (clar_stream_push_f32 (st, pcm, W, &used), 1);
+  CHECK_EQ_INT (clar_stream_compute (st, &r), CLAR_OK);
+  CHECK (r.silent && isnan (r.max_similarity) && !r.unknown);
+  clar_stream_set_labels (st, NULL);
+  clar_stream_set_options (st, 0.5, 0.0, 3, 0.0f);
+  clar_stream_reset (st);
+  CHECK_EQ_INT (clar_stream_push_f32 (st, pcm, W, &used), 1);
+  CHECK_EQ_INT (clar_stream_compute (st, &r), CLAR_OK);
+  CHECK (isnan (r.max_similarity) && !r.unknown);
+  free (pcm);
+  clar_session_free (ref);
+  clar_stream_free (st);
+  clar_model_unref (m);
+}
+
 static void
 test_bad_settings (void)
 {
@@ -667,6 +740,7 @@ main (void)
   CLAR_TEST_RUN (test_nonfinite_and_silence);
   CLAR_TEST_RUN (test_reuse_rules);
   CLAR_TEST_RUN (test_bad_settings);
+  CLAR_TEST_RUN (test_open_set);
   CLAR_TEST_RUN (test_events);
   CLAR_TEST_RUN (test_events_active_span);
   CLAR_TEST_EXIT ();

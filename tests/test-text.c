@@ -260,6 +260,25 @@ test_prompt_lists (void)
   fclose (f);
   CHECK_EQ_INT (clar_text_read_prompts (path, &v, &n, &err), CLAR_ERR_INVALID_ARGUMENT);
   CHECK (strstr (err.message, "no prompts") != NULL);
+  /* Latin-1 ("caf\xe9") is refused with the line; UTF-8 is kept as is. */
+  f = fopen (path, "w");
+  fputs ("speech\ncaf\xe9 noise\n", f);
+  fclose (f);
+  CHECK_EQ_INT (clar_text_read_prompts (path, &v, &n, &err), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK (strstr (err.message, "line 2 is not valid UTF-8") != NULL);
+  f = fopen (path, "w");
+  fputs ("caf\xc3\xa9 noise\n", f);
+  fclose (f);
+  CHECK_EQ_INT (clar_text_read_prompts (path, &v, &n, &err), CLAR_OK);
+  CHECK (n == 1 && !strcmp (v[0], "caf\xc3\xa9 noise"));
+  clar_text_prompts_free (v);
+  CHECK_EQ_INT (clar_text_split_prompts ("ok;caf\xe9", ";", &v, &n), CLAR_ERR_INVALID_ARGUMENT);
+  /* Overlong, surrogate and truncated sequences are not UTF-8 either. */
+  CHECK_EQ_INT (clar_text_split_prompts ("\xc0\xaf", ";", &v, &n), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_text_split_prompts ("\xed\xa0\x80", ";", &v, &n), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_text_split_prompts ("a\xe2\x82", ";", &v, &n), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_text_split_prompts ("\xf0\x9f\x90\xb6 dog", ";", &v, &n), CLAR_OK);
+  clar_text_prompts_free (v);
   unlink (path);
   CHECK_EQ_INT (clar_text_read_prompts (path, &v, &n, &err), CLAR_ERR_IO);
 }

@@ -50,6 +50,8 @@ usage (FILE *f)
       "  --window SEC     window length (default: the model's)\n"
       "  --hop SEC        hop between windows (default: the model's)\n"
       "  --top-k K        labels per window (default 3)\n"
+      "  --min-similarity S  windows whose best cosine similarity to any label is\n"
+      "                   below S are labelled \"unknown\" (-1..1; default %g)\n"
       "  --embeddings     include the embedding vectors\n"
       "  --blas-threads N BLAS threads (default 1, or $CLAR_BLAS_THREADS)\n"
       "  --allow-encoder-mismatch  use --labels made with another encoder anyway\n"
@@ -66,7 +68,7 @@ usage (FILE *f)
       "                   DB above each window's background (default 10; 0: off)\n"
       "Prints one JSON object per window: file, start, duration, labels[, embedding].\n"
       "A final partial window is zero-padded if it holds at least half a window.\n",
-      CLAR_DEFAULT_MODEL);
+      CLAR_DEFAULT_MODEL, (double) CLAR_STREAM_DEFAULT_MIN_SIMILARITY);
 }
 
 static void
@@ -144,12 +146,21 @@ print_window (const char *file, const clar_model_info *info, const clar_labels *
   json_string (file);
   printf (",\"start\":%.3f,\"duration\":%.3f,\"padded\":%s,\"labels\":[", (double) r->start / rate,
       (double) r->n_samples / rate, r->padded ? "true" : "false");
-  for (int i = 0; i < r->n_top; i++) {
-    printf ("%s{\"name\":", i ? "," : "");
-    json_string (clar_labels_name (labels, r->top[i].index));
-    printf (",\"score\":%.4f}", r->top[i].score);
+  if (r->unknown) {
+    /* Open set: no label is close enough (--min-similarity); the element
+     * reports such a window the same way. */
+    printf ("{\"name\":\"unknown\",\"score\":1,\"similarity\":%.4f}", r->max_similarity);
+  } else {
+    for (int i = 0; i < r->n_top; i++) {
+      printf ("%s{\"name\":", i ? "," : "");
+      json_string (clar_labels_name (labels, r->top[i].index));
+      printf (",\"score\":%.4f,\"similarity\":%.4f}", r->top[i].score, r->top[i].similarity);
+    }
   }
   printf ("]");
+  if (!isnan (r->max_similarity))
+    printf (",\"max_similarity\":%.4f,\"unknown\":%s", r->max_similarity,
+        r->unknown ? "true" : "false");
   if (with_emb) {
     printf (",\"embedding\":[");
     for (size_t i = 0; i < info->embedding_dim; i++)
@@ -315,6 +326,7 @@ main (int argc, char **argv)
   clar_model *model = NULL;
   clar_stream *st;
   clar_labels *labels;
+  float min_similarity = CLAR_STREAM_DEFAULT_MIN_SIMILARITY;
   clar_error err;
   const clar_model_info *info;
   size_t W, H;
@@ -357,6 +369,8 @@ main (int argc, char **argv)
       }
     }
     else if (!strcmp (argv[i], "--embeddings")) with_emb = 1;
+    else if (!strcmp (argv[i], "--min-similarity") && i + 1 < argc)
+      min_similarity = (float) parse_range ("--min-similarity", argv[++i], -1, 1);
     else if (!strcmp (argv[i], "--blas-threads") && i + 1 < argc) {
       char *end;
       long t = strtol (argv[++i], &end, 10);
@@ -473,6 +487,7 @@ main (int argc, char **argv)
     p.hop_samples = H;
     p.top_k = (size_t) top_k;
     p.eos_min_fill = 0.5;
+    p.min_similarity = min_similarity;
     st = clar_stream_new (model, &p, &err);
     if (!st) {
       fprintf (stderr, "clar-embed: %s\n", err.message);

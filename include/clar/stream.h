@@ -58,12 +58,18 @@ typedef struct clar_stream_params {
                               encoder run); 0 disables */
   size_t top_k;            /* labels per window (0..CLAR_STREAM_MAX_TOP_K) */
   float threshold;         /* only labels with score >= threshold */
+  float min_similarity;    /* open set: a window whose best cosine similarity
+                              to any label is below this is "unknown"; -1 never */
 } clar_stream_params;
 
 #define CLAR_STREAM_MAX_TOP_K 1000
 
+/* Open set (issue 17): the default min_similarity, chosen by
+ * tools/open-set-study.sh (README "Open set"). */
+#define CLAR_STREAM_DEFAULT_MIN_SIMILARITY (-1.0f)
+
 /* Defaults: the model's window and hop, eos_min_fill 0.5, min_rms 0,
- * top_k 3, threshold 0. */
+ * top_k 3, threshold 0, min_similarity CLAR_STREAM_DEFAULT_MIN_SIMILARITY. */
 CLAR_API void clar_stream_params_init (clar_stream_params *p);
 
 typedef struct clar_window_result {
@@ -80,6 +86,12 @@ typedef struct clar_window_result {
   size_t embedding_dim;
   const clar_label_score *top;  /* n_top labels, best first (stream-owned) */
   int n_top;
+  float max_similarity;    /* best cosine similarity to any label (whatever
+                              top_k and threshold); NaN without labels or when
+                              silent */
+  int unknown;             /* 1: max_similarity < min_similarity: report the
+                              window as "unknown" (top still lists the known
+                              labels, for callers that want them) */
 } clar_window_result;
 
 /* A stream over `model` (referenced) with a session of its own. params may
@@ -112,6 +124,11 @@ CLAR_API size_t clar_stream_hop_samples (const clar_stream *s);
  * CLAR_STREAM_MAX_TOP_K); NaN is treated as 0. */
 CLAR_API void clar_stream_set_options (clar_stream *s, double eos_min_fill, double min_rms,
                                        size_t top_k, float threshold);
+
+/* Open set: windows whose best cosine similarity to any label is below
+ * min_similarity get r->unknown = 1 (-1 or NaN: never). Clamped to [-1, 1];
+ * takes effect at the next window. */
+CLAR_API void clar_stream_set_min_similarity (clar_stream *s, float min_similarity);
 
 /* Label set scored against each embedding (referenced); NULL: no labels.
  * CLAR_ERR_DIMENSION_MISMATCH when its vectors do not fit the model. */

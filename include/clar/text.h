@@ -160,10 +160,12 @@ CLAR_API clar_labels *clar_labels_from_prompts (const clar_model *model,
  * trimmed, empty items and items starting with '#' (comments) skipped.
  * *out receives a malloc'd NULL-terminated array of malloc'd strings
  * (free with clar_text_prompts_free); *n_out their count (0 is allowed).
- * Returns 0 or a negative status. */
+ * Returns 0 or a negative status (CLAR_ERR_INVALID_ARGUMENT also for a
+ * list that is not valid UTF-8). */
 CLAR_API int clar_text_split_prompts (const char *list, const char *separators,
                                       char ***out, size_t *n_out);
-/* Reads a prompt file: UTF-8 text, one prompt per line, '#' comments. */
+/* Reads a prompt file: UTF-8 text, one prompt per line, '#' comments. A
+ * file that is not UTF-8 (e.g. Latin-1) is refused, naming the line. */
 CLAR_API int clar_text_read_prompts (const char *path, char ***out,
                                      size_t *n_out, clar_error *err);
 /* NULL-safe. */
