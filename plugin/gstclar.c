@@ -16,4 +16,4 @@ plugin_init (GstPlugin *plugin)
 
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, clar,
     "Streaming audio embeddings with a contrastively trained encoder",
-    plugin_init, PACKAGE_VERSION, "LGPL", "gst-clar", "https://example.invalid/gst-clar")
+    plugin_init, PACKAGE_VERSION, "LGPL", GST_PACKAGE_NAME, GST_PACKAGE_ORIGIN)

@@ -29,6 +29,16 @@
  *    - "labels" (GstValueArray of G_TYPE_STRING): the top-k label names at or
  *      above #GstClarEmbed:threshold, best first.
  *    - "scores" (GstValueArray of G_TYPE_FLOAT): their softmax scores.
+ *    - "similarities" (GstValueArray of G_TYPE_FLOAT): their cosine
+ *      similarities to the window's embedding. labels, scores and
+ *      similarities are left out when empty (a silent window, or no label
+ *      at or above the threshold): GStreamer would print an empty array as
+ *      "(int)< >".
+ *    - "max-similarity" (G_TYPE_FLOAT): the best cosine similarity to any
+ *      label (absent without labels or when silent).
+ *    - "unknown" (G_TYPE_BOOLEAN): TRUE when max-similarity is below
+ *      #GstClarEmbed:min-similarity (open set); labels is then the single
+ *      "unknown" with score 1 and the best similarity.
  *    - "embedding" (GstValueArray of G_TYPE_FLOAT): the embedding (omitted
  *      when #GstClarEmbed:message-embedding is FALSE). A GstValueArray keeps
  *      it readable in `gst-launch-1.0 -m` output and from Python.
@@ -38,7 +48,25 @@
  *    - "padded" (G_TYPE_BOOLEAN): TRUE for a final partial window that was
  *      zero-padded at EOS, DISCONT, a caps change or a window-size change
  *      (posted only when it holds at least #GstClarEmbed:eos-min-fill of a
- *      window; such a window has no buffer to carry a meta).
+ *      window; such a window has no buffer to carry a meta: its result goes
+ *      downstream as a serialized custom event "clarembed-window" instead,
+ *      see clar/gstclarmeta.h).
+ *
+ * With #GstClarEmbed:post-messages and the default
+ * #GstClarEmbed:message-embedding each message holds the 128-float
+ * embedding, and one `gst-launch-1.0 -m` line is a few KB. An application
+ * that reads only the metas and never pops the bus keeps every message
+ * queued: set post-messages=FALSE (or drain the bus). The embedding stays in
+ * the messages by default so that a bus-only application (and `gst-launch
+ * -m`) gets the whole result; message-embedding=FALSE leaves it out.
+ *
+ * A stream that ends before any window was reported (less audio than
+ * #GstClarEmbed:eos-min-fill of a window) posts a warning saying so, with
+ * a hint when window-size is longer than all the audio. The model and
+ * label properties are read when the element starts: set while it runs,
+ * they are refused with a warning. Labels made with another encoder than
+ * the model's (model.h "Encoder fingerprint") stop the start with an error
+ * unless #GstClarEmbed:allow-encoder-mismatch is set.
  *
  * Labels come from one of: the model's own label set (default), a label
  * file (#GstClarEmbed:labels-location, e.g. few-shot prototypes written by
@@ -132,8 +160,10 @@ GST_DEBUG_CATEGORY_STATIC (clar_embed_debug);
 #define DEFAULT_ATTACH_META TRUE
 #define DEFAULT_POST_MESSAGES TRUE
 #define DEFAULT_MESSAGE_EMBEDDING TRUE
-#define DEFAULT_MIN_RMS 0.0
+#define DEFAULT_MIN_RMS CLAR_DEFAULT_MIN_RMS
 #define DEFAULT_EOS_MIN_FILL 0.5
+#define DEFAULT_MIN_SIMILARITY CLAR_STREAM_DEFAULT_MIN_SIMILARITY
+#define DEFAULT_ALLOW_ENCODER_MISMATCH FALSE
 #define DEFAULT_MAX_LATENESS (500 * GST_MSECOND)
 #define MAX_WINDOW (60 * GST_SECOND)
 #define MAX_TOP_K 100
@@ -175,6 +205,8 @@ enum {
   PROP_EVENT_UNKNOWN_SIMILARITY,
   PROP_EVENT_THRESHOLDS_LOCATION,
   PROP_EVENT_ACTIVE_DB,
+  PROP_MIN_SIMILARITY,
+  PROP_ALLOW_ENCODER_MISMATCH,
 };
 
 #define GST_TYPE_CLAR_EMBED_EVENT_SMOOTHING (gst_clar_embed_event_smoothing_get_type ())
@@ -226,10 +258,12 @@ static void report_skipped_burst (GstClarEmbed *self);
  * GLib's global quark table (a hash lookup under a lock) every time. */
 enum {
   Q_NAME, Q_TIMESTAMP, Q_STREAM_TIME, Q_RUNNING_TIME, Q_DURATION, Q_WINDOW_INDEX,
-  Q_RMS, Q_SILENT, Q_PADDED, Q_LABELS, Q_SCORES, Q_EMBEDDING, N_QUARKS
+  Q_RMS, Q_SILENT, Q_PADDED, Q_LABELS, Q_SCORES, Q_EMBEDDING, Q_SIMILARITIES,
+  Q_MAX_SIMILARITY, Q_UNKNOWN, N_QUARKS
 };
 static GQuark msg_quarks[N_QUARKS];
 static GQuark event_quark;
+static GQuark window_event_quark;
 
 static void
 gst_clar_embed_class_init (GstClarEmbedClass *klass)
@@ -240,11 +274,12 @@ gst_clar_embed_class_init (GstClarEmbedClass *klass)
   GstAudioFilterClass *filter_class = GST_AUDIO_FILTER_CLASS (klass);
   static const gchar *const msg_fields[N_QUARKS] = { "clarembed", "timestamp",
     "stream-time", "running-time", "duration", "window-index", "rms", "silent",
-    "padded", "labels", "scores", "embedding" };
+    "padded", "labels", "scores", "embedding", "similarities", "max-similarity", "unknown" };
 
   for (int i = 0; i < N_QUARKS; i++)
     msg_quarks[i] = g_quark_from_static_string (msg_fields[i]);
   event_quark = g_quark_from_static_string ("clarembed-event");
+  window_event_quark = g_quark_from_static_string ("clarembed-window");
 
   gobject_class->set_property = gst_clar_embed_set_property;
   gobject_class->get_property = gst_clar_embed_get_property;
@@ -299,18 +334,23 @@ gst_clar_embed_class_init (GstClarEmbedClass *klass)
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_POST_MESSAGES,
       g_param_spec_boolean ("post-messages", "Post messages",
-          "Post a \"clarembed\" element message on the bus for each window",
+          "Post a \"clarembed\" element message on the bus for each window. An application "
+          "that never pops the bus keeps every message (a few KB each with the embedding): "
+          "set this FALSE if only the metas are read",
           DEFAULT_POST_MESSAGES,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_MESSAGE_EMBEDDING,
       g_param_spec_boolean ("message-embedding", "Embedding in messages",
-          "Include the embedding vector in the bus messages",
+          "Include the embedding vector in the bus messages (by default, so that bus-only "
+          "applications get the whole result; FALSE makes each message a few hundred bytes)",
           DEFAULT_MESSAGE_EMBEDDING,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_MIN_RMS,
       g_param_spec_double ("min-rms", "Minimum RMS",
           "Windows whose RMS (full scale = 1.0) is below this are reported as silent "
-          "without running the encoder; 0 disables the check",
+          "without running the encoder; 0 disables the check. The default, 1e-4 "
+          "(-80 dBFS), is below every window the shipped model labels right in "
+          "tools/open-set-study.py and above most decay tails, which it mislabels",
           0.0, 1.0, DEFAULT_MIN_RMS,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_EOS_MIN_FILL,
@@ -319,6 +359,21 @@ gst_clar_embed_class_init (GstClarEmbedClass *klass)
           "reported only if it holds at least this fraction of a window; 1.0 never flushes",
           0.0, 1.0, DEFAULT_EOS_MIN_FILL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_MIN_SIMILARITY,
+      g_param_spec_float ("min-similarity", "Minimum similarity",
+          "Open set: a window whose best cosine similarity to any label is below this is "
+          "reported as the single label \"unknown\" (score 1, similarity the best one; "
+          "field unknown=TRUE); -1 never (README \"Open set\" has the measurement behind "
+          "the default)",
+          -1.0f, 1.0f, DEFAULT_MIN_SIMILARITY,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_ALLOW_ENCODER_MISMATCH,
+      g_param_spec_boolean ("allow-encoder-mismatch", "Allow encoder mismatch",
+          "Use labels (label file, text tower or the model's head) that record another "
+          "encoder's fingerprint anyway, with a warning; by default the element refuses "
+          "to start (their scores would mean nothing)",
+          DEFAULT_ALLOW_ENCODER_MISMATCH,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
 
   g_object_class_install_property (gobject_class, PROP_MAX_LATENESS,
       g_param_spec_int64 ("max-lateness", "Maximum lateness",
@@ -443,6 +498,8 @@ gst_clar_embed_init (GstClarEmbed *self)
   self->message_embedding = DEFAULT_MESSAGE_EMBEDDING;
   self->min_rms = DEFAULT_MIN_RMS;
   self->eos_min_fill = DEFAULT_EOS_MIN_FILL;
+  self->min_similarity = DEFAULT_MIN_SIMILARITY;
+  self->allow_encoder_mismatch = DEFAULT_ALLOW_ENCODER_MISMATCH;
   self->max_lateness = DEFAULT_MAX_LATENESS;
   self->events = DEFAULT_EVENTS;
   self->event_smoothing = DEFAULT_EVENT_SMOOTHING;
@@ -466,6 +523,23 @@ gst_clar_embed_set_property (GObject *object, guint prop_id,
 {
   GstClarEmbed *self = GST_CLAR_EMBED (object);
 
+  /* The model and the label set are loaded when the element starts; a new
+   * value while it runs would be silently ignored (or, applied, swap the
+   * label set under the windows in flight): refuse it, visibly. */
+  if (prop_id == PROP_MODEL_LOCATION || prop_id == PROP_LABELS_LOCATION
+      || prop_id == PROP_LABELS || prop_id == PROP_ALLOW_ENCODER_MISMATCH) {
+    gboolean running;
+    GST_OBJECT_LOCK (self);
+    running = GST_STATE (self) > GST_STATE_READY || self->stream != NULL;
+    GST_OBJECT_UNLOCK (self);
+    if (running) {
+      GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+          ("The %s property cannot change while the element is running; the new value "
+              "is ignored.", pspec->name),
+          ("set it in the NULL or READY state (it is read when the element starts)"));
+      return;
+    }
+  }
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
     case PROP_MODEL_LOCATION:
@@ -508,6 +582,12 @@ gst_clar_embed_set_property (GObject *object, guint prop_id,
       break;
     case PROP_EOS_MIN_FILL:
       self->eos_min_fill = g_value_get_double (value);
+      break;
+    case PROP_MIN_SIMILARITY:
+      self->min_similarity = g_value_get_float (value);
+      break;
+    case PROP_ALLOW_ENCODER_MISMATCH:
+      self->allow_encoder_mismatch = g_value_get_boolean (value);
       break;
     case PROP_MAX_LATENESS:
       self->max_lateness = g_value_get_int64 (value);
@@ -599,6 +679,12 @@ gst_clar_embed_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_EOS_MIN_FILL:
       g_value_set_double (value, self->eos_min_fill);
+      break;
+    case PROP_MIN_SIMILARITY:
+      g_value_set_float (value, self->min_similarity);
+      break;
+    case PROP_ALLOW_ENCODER_MISMATCH:
+      g_value_set_boolean (value, self->allow_encoder_mismatch);
       break;
     case PROP_MAX_LATENESS:
       g_value_set_int64 (value, self->max_lateness);
@@ -837,8 +923,12 @@ gst_clar_embed_start (GstBaseTransform *trans)
   } else if (labels_path) {
     self->labels = clar_labels_load_file (labels_path, &err);
     if (!self->labels) {
+      /* A prompt file not named .txt reaches the safetensors parser. */
+      gboolean not_st = err.code == CLAR_ERR_BAD_HEADER || err.code == CLAR_ERR_TRUNCATED;
       GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
-          ("Could not load the label set \"%s\".", labels_path), ("%s", err.message));
+          ("Could not load the label set \"%s\".", labels_path), ("%s%s", err.message,
+              not_st ? "; labels-location reads text prompts only from a file whose "
+              "name ends in .txt (rename it if it is a prompt file)" : ""));
       goto fail;
     }
     if (clar_labels_dim (self->labels) != self->info->embedding_dim) {
@@ -852,6 +942,37 @@ gst_clar_embed_start (GstBaseTransform *trans)
     self->labels = clar_labels_ref (clar_model_get_labels (self->model));
   } else {
     GST_INFO_OBJECT (self, "model has no labels; reporting embeddings only");
+  }
+  if (self->labels) {
+    /* Labels made with another encoder score nothing meaningful (model.h
+     * "Encoder fingerprint"). */
+    gboolean allow;
+    const gchar *what = prompts || labels_path ? (prompts ? "labels (text tower)" : labels_path)
+        : "the model's head";
+    int rc = clar_model_check_labels (self->model, self->labels, &err);
+    GST_OBJECT_LOCK (self);
+    allow = self->allow_encoder_mismatch;
+    GST_OBJECT_UNLOCK (self);
+    if (rc == CLAR_ERR_ENCODER_MISMATCH && !allow) {
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+          ("The labels were made with another encoder than the model's."),
+          ("%s: %s; allow-encoder-mismatch=true uses them anyway", what, err.message));
+      goto fail;
+    } else if (rc == CLAR_ERR_ENCODER_MISMATCH) {
+      GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+          ("The labels were made with another encoder than the model's."),
+          ("%s: %s (allow-encoder-mismatch is set)", what, err.message));
+    } else if (rc == CLAR_LABELS_UNTIED && (prompts || labels_path)) {
+      GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+          ("The labels record no encoder fingerprint; they cannot be checked against the "
+              "model."), ("%s: %s", what, err.message));
+    } else if (rc == CLAR_LABELS_UNTIED) {
+      GST_WARNING_OBJECT (self, "%s: %s", what, err.message);
+    } else if (rc != CLAR_OK) {
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+          ("The labels do not fit the model."), ("%s: %s", what, err.message));
+      goto fail;
+    }
   }
   clar_stream_set_labels (self->stream, self->labels);
   if (!setup_events (self))
@@ -868,6 +989,7 @@ gst_clar_embed_start (GstBaseTransform *trans)
       self->labels ? clar_labels_count (self->labels) : (size_t) 0);
   reset_windowing (self);
   self->windows_nonfinite = 0;
+  self->windows_reported = self->samples_in = 0;
   GST_OBJECT_LOCK (self);
   self->windows_skipped = 0;
   GST_OBJECT_UNLOCK (self);
@@ -1033,16 +1155,19 @@ static void
 sync_stream_options (GstClarEmbed *self)
 {
   gdouble min_fill, min_rms;
+  gfloat min_similarity;
   guint top_k;
   gfloat threshold;
 
   GST_OBJECT_LOCK (self);
   min_fill = self->eos_min_fill;
+  min_similarity = self->min_similarity;
   min_rms = self->min_rms;
   top_k = self->top_k;
   threshold = self->threshold;
   GST_OBJECT_UNLOCK (self);
   clar_stream_set_options (self->stream, min_fill, min_rms, top_k, threshold);
+  clar_stream_set_min_similarity (self->stream, min_similarity);
 }
 
 /* Reports one window the stream computed (rc its status). buf (nullable) is
@@ -1052,8 +1177,9 @@ report_window (GstClarEmbed *self, GstBuffer *buf, const clar_window_result *r, 
 {
   GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
   GstClockTime ts, dur;
-  gboolean attach, post, with_emb, silent = r->silent != 0;
+  gboolean attach, post, with_emb, silent = r->silent != 0, unknown = r->unknown != 0;
   gint n_top = r->n_top;
+  const GQuark *q = msg_quarks;
 
   GST_OBJECT_LOCK (self);
   attach = self->attach_meta;
@@ -1078,55 +1204,115 @@ report_window (GstClarEmbed *self, GstBuffer *buf, const clar_window_result *r, 
   GST_LOG_OBJECT (self, "window %" G_GUINT64_FORMAT " at %" GST_TIME_FORMAT
       " (%zu valid samples)", r->index, GST_TIME_ARGS (ts), r->valid);
 
-  if (attach && buf && !silent) {
+  {
+    /* The labels reported: the top-k, or the single "unknown" of the open-set
+     * rule (min-similarity). */
     GstClarLabel *labels = g_newa (GstClarLabel, n_top > 0 ? n_top : 1);
-    for (gint i = 0; i < n_top; i++) {
-      labels[i].index = (guint) r->top[i].index;
-      labels[i].name = (gchar *) clar_labels_name (self->labels, r->top[i].index);
-      labels[i].score = r->top[i].score;
-      labels[i].similarity = r->top[i].similarity;
+    guint n_labels = 0;
+    if (unknown) {
+      labels[0].index = G_MAXUINT;
+      labels[0].name = (gchar *) "unknown";
+      labels[0].score = 1.0f;
+      labels[0].similarity = r->max_similarity;
+      n_labels = 1;
+    } else {
+      for (gint i = 0; i < n_top; i++) {
+        labels[i].index = (guint) r->top[i].index;
+        labels[i].name = (gchar *) clar_labels_name (self->labels, r->top[i].index);
+        labels[i].score = r->top[i].score;
+        labels[i].similarity = r->top[i].similarity;
+      }
+      n_labels = (guint) n_top;
     }
-    gst_buffer_add_clar_meta (buf, ts, dur, r->index, r->embedding,
-        (guint) r->embedding_dim, labels, (guint) n_top);
-  }
-  if (post) {
-    GstSegment *seg = &trans->segment;
-    GValue names = G_VALUE_INIT, scores = G_VALUE_INIT, emb = G_VALUE_INIT, fv = G_VALUE_INIT;
-    GstStructure *s;
-    const GQuark *q = msg_quarks;
-    guint64 stream_time = gst_segment_to_stream_time (seg, GST_FORMAT_TIME, ts);
-    guint64 running_time = gst_segment_to_running_time (seg, GST_FORMAT_TIME, ts);
+    if (attach && buf && !silent) {
+      gst_buffer_add_clar_meta (buf, ts, dur, r->index, r->embedding,
+          (guint) r->embedding_dim, labels, n_labels);
+    } else if (attach && !silent) {
+      /* A flushed partial window has no buffer of its own (its audio has
+       * gone downstream already): its result follows that audio as a
+       * serialized custom event, before EOS or the next segment
+       * (clar/gstclarmeta.h "The final padded window"). */
+      GstStructure *ws = gst_clar_meta_structure_new (ts, dur, r->index, r->embedding,
+          (guint) r->embedding_dim, labels, n_labels);
+      gst_structure_set_name (ws, "clarembed-window");
+      gst_structure_id_set (ws, q[Q_PADDED], G_TYPE_BOOLEAN, r->padded != 0, NULL);
+      gst_pad_push_event (trans->srcpad,
+          gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM, ws));
+    }
+    if (post) {
+      GstSegment *seg = &trans->segment;
+      GValue names = G_VALUE_INIT, scores = G_VALUE_INIT, sims = G_VALUE_INIT;
+      GValue emb = G_VALUE_INIT, fv = G_VALUE_INIT;
+      GstStructure *s;
+      guint64 stream_time = gst_segment_to_stream_time (seg, GST_FORMAT_TIME, ts);
+      guint64 running_time = gst_segment_to_running_time (seg, GST_FORMAT_TIME, ts);
 
-    g_value_init (&fv, G_TYPE_FLOAT);
-    g_value_init (&names, GST_TYPE_ARRAY);
-    g_value_init (&scores, GST_TYPE_ARRAY);
-    for (gint i = 0; i < n_top; i++) {
-      append_string (&names, clar_labels_name (self->labels, r->top[i].index));
-      append_float (&scores, &fv, r->top[i].score);
-    }
-    s = gst_structure_new_id (q[Q_NAME],
-        q[Q_TIMESTAMP], G_TYPE_UINT64, ts,
-        q[Q_STREAM_TIME], G_TYPE_UINT64, stream_time,
-        q[Q_RUNNING_TIME], G_TYPE_UINT64, running_time,
-        q[Q_DURATION], G_TYPE_UINT64, dur,
-        q[Q_WINDOW_INDEX], G_TYPE_UINT64, r->index,
-        q[Q_RMS], G_TYPE_DOUBLE, r->rms,
-        q[Q_SILENT], G_TYPE_BOOLEAN, silent,
-        q[Q_PADDED], G_TYPE_BOOLEAN, r->padded != 0, NULL);
-    gst_structure_id_take_value (s, q[Q_LABELS], &names);
-    gst_structure_id_take_value (s, q[Q_SCORES], &scores);
-    if (with_emb) {
-      /* Preallocated: one allocation instead of log2(dim) regrowths. */
-      gst_value_array_init (&emb, (guint) r->embedding_dim);
-      if (!silent)
+      s = gst_structure_new_id (q[Q_NAME],
+          q[Q_TIMESTAMP], G_TYPE_UINT64, ts,
+          q[Q_STREAM_TIME], G_TYPE_UINT64, stream_time,
+          q[Q_RUNNING_TIME], G_TYPE_UINT64, running_time,
+          q[Q_DURATION], G_TYPE_UINT64, dur,
+          q[Q_WINDOW_INDEX], G_TYPE_UINT64, r->index,
+          q[Q_RMS], G_TYPE_DOUBLE, r->rms,
+          q[Q_SILENT], G_TYPE_BOOLEAN, silent,
+          q[Q_PADDED], G_TYPE_BOOLEAN, r->padded != 0,
+          q[Q_UNKNOWN], G_TYPE_BOOLEAN, unknown, NULL);
+      if (!isnan (r->max_similarity))
+        gst_structure_id_set (s, q[Q_MAX_SIMILARITY], G_TYPE_FLOAT, r->max_similarity, NULL);
+      g_value_init (&fv, G_TYPE_FLOAT);
+      /* Empty arrays are left out: GStreamer serialises an empty array
+       * as "(int)< >", whatever it would hold. */
+      if (n_labels > 0) {
+        g_value_init (&names, GST_TYPE_ARRAY);
+        g_value_init (&scores, GST_TYPE_ARRAY);
+        g_value_init (&sims, GST_TYPE_ARRAY);
+        for (guint i = 0; i < n_labels; i++) {
+          append_string (&names, labels[i].name);
+          append_float (&scores, &fv, labels[i].score);
+          append_float (&sims, &fv, labels[i].similarity);
+        }
+        gst_structure_id_take_value (s, q[Q_LABELS], &names);
+        gst_structure_id_take_value (s, q[Q_SCORES], &scores);
+        gst_structure_id_take_value (s, q[Q_SIMILARITIES], &sims);
+      }
+      if (with_emb && !silent) {
+        /* Preallocated: one allocation instead of log2(dim) regrowths. */
+        gst_value_array_init (&emb, (guint) r->embedding_dim);
         for (size_t i = 0; i < r->embedding_dim; i++)
           append_float (&emb, &fv, r->embedding[i]);
-      gst_structure_id_take_value (s, q[Q_EMBEDDING], &emb);
+        gst_structure_id_take_value (s, q[Q_EMBEDDING], &emb);
+      }
+      /* No lock is held here (posting may run synchronous bus handlers). */
+      gst_element_post_message (GST_ELEMENT (self),
+          gst_message_new_element (GST_OBJECT (self), s));
     }
-    /* No lock is held here (posting may run synchronous bus handlers). */
-    gst_element_post_message (GST_ELEMENT (self),
-        gst_message_new_element (GST_OBJECT (self), s));
   }
+  self->windows_reported++;
+}
+
+/* At EOS: audio came in but no window was reported (shorter than
+ * eos-min-fill of a window). Say so instead of ending in silence. */
+static void
+warn_no_window (GstClarEmbed *self)
+{
+  gdouble fill, audio_s, window_s;
+  guint64 window_prop;
+  if (self->windows_reported > 0 || self->windows_processed > 0 || self->samples_in == 0
+      || !self->stream || !self->rate)
+    return;
+  GST_OBJECT_LOCK (self);
+  fill = self->eos_min_fill;
+  window_prop = self->window_size;
+  GST_OBJECT_UNLOCK (self);
+  audio_s = (gdouble) self->samples_in / self->rate;
+  window_s = (gdouble) clar_stream_window_samples (self->stream) / self->rate;
+  GST_ELEMENT_WARNING (self, STREAM, FAILED,
+      ("The stream ended after %.3f s of audio, less than eos-min-fill (%.2f) of the "
+          "%.3f s window: no window was reported.", audio_s, fill, window_s),
+      ("%s", window_prop && window_s > audio_s
+          ? "window-size is longer than all the audio; lower window-size (or eos-min-fill)"
+          : "a final partial window is reported when it holds at least eos-min-fill of a "
+          "window; lower eos-min-fill (0 reports any) or window-size"));
 }
 
 /* Reports the events the tracker decided: one "clarembed-event" element
@@ -1238,6 +1424,7 @@ gst_clar_embed_sink_event (GstBaseTransform *trans, GstEvent *event)
     case GST_EVENT_EOS:
       report_skipped_burst (self);
       flush_partial (self, "EOS");
+      warn_no_window (self);
       reset_windowing (self);
       break;
     case GST_EVENT_FLUSH_STOP:
@@ -1414,6 +1601,7 @@ gst_clar_embed_transform_ip (GstBaseTransform *trans, GstBuffer *buf)
     return GST_FLOW_ERROR;
   }
   n = map.size / (self->is_s16 ? 2 : 4);
+  self->samples_in += n;
   gap = GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_GAP);
 
   /* Timeline: restart on DISCONT or when the timestamp jumps. */

@@ -26,6 +26,8 @@ struct _GstClarEmbed {
   gboolean message_embedding;
   gdouble min_rms;
   gdouble eos_min_fill;
+  gfloat min_similarity;   /* open set: below this best cosine, "unknown" */
+  gboolean allow_encoder_mismatch;
   gboolean window_changed; /* window/hop set while running */
   gint64 max_lateness;     /* ns; -1 = never skip (live policy) */
   guint64 windows_skipped; /* live policy: windows not computed */
@@ -52,6 +54,8 @@ struct _GstClarEmbed {
   gboolean is_s16;
   GstClockTime base_ts;    /* PTS of sample offset 0 (the stream's last reset) */
   gboolean have_base;
+  guint64 windows_reported;  /* since start: a stream that ends without any is warned about */
+  guint64 samples_in;        /* samples received since start */
   guint64 windows_nonfinite;
   gint warned_caps;        /* atomic: caps mismatch explained once */
   /* Live policy (streaming thread): upstream liveness and latency from a

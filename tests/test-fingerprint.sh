@@ -57,6 +57,18 @@ check "clar-embed --allow-encoder-mismatch: runs, warns" \
 check "clar-eval: A's labels beside B refused" \
   "[ $? -eq 1 ] && grep -q 'made with encoder $fa' '$tmp/eval.err'"
 
+# The element: A's labels beside B fail to start; allow-encoder-mismatch runs.
+el () { gst-launch-1.0 -m audiotestsrc num-buffers=20 samplesperbuffer=1600 ! \
+  audio/x-raw,rate=16000,channels=1 ! clarembed model-location="$tmp/b.safetensors" \
+  labels-location="$tmp/la.safetensors" message-embedding=false "$@" ! fakesink 2>&1; }
+el > "$tmp/el.txt"
+check "clarembed: A's labels beside B refused at start" \
+  "grep -q 'made with another encoder' '$tmp/el.txt' && grep -q 'allow-encoder-mismatch=true' '$tmp/el.txt' \
+   && ! grep -q 'element): clarembed, ' '$tmp/el.txt'"
+el allow-encoder-mismatch=true > "$tmp/el2.txt"
+check "clarembed allow-encoder-mismatch=true: windows, and a warning" \
+  "grep -q 'element): clarembed, ' '$tmp/el2.txt' && grep -q 'WARNING.*another encoder' '$tmp/el2.txt'"
+
 # A model whose head and tower were copied from A beside B's encoder: the
 # head is refused by clar-embed, the tower's prompts by clar-eval, and
 # clar-fingerprint --stamp will not paper over it.

@@ -145,6 +145,7 @@ def main():
          "the README's two commands: .ci/run runs the test command, which runs this suite"),
         (r"gst-launch-1\.0 -m filesrc location=speech\.ogg", run_launch),
         (r"gst-launch-1\.0 -m autoaudiosrc", run_live),
+        (r"gst-launch-1\.0 -m audiotestsrc num-buffers=10 .*fixture\.safetensors", run_launch),
         (r"meson setup _build --prefix /opt/clar",
          "a full build and install; tests/test-install.sh installs this build with "
          "meson install --destdir and runs it with only GST_PLUGIN_PATH"),

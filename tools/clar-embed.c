@@ -50,6 +50,7 @@ usage (FILE *f)
       "  --window SEC     window length (default: the model's)\n"
       "  --hop SEC        hop between windows (default: the model's)\n"
       "  --top-k K        labels per window (default 3)\n"
+      "  --min-rms R      windows with RMS below R are silent: no labels (default %g)\n"
       "  --min-similarity S  windows whose best cosine similarity to any label is\n"
       "                   below S are labelled \"unknown\" (-1..1; default %g)\n"
       "  --embeddings     include the embedding vectors\n"
@@ -68,7 +69,7 @@ usage (FILE *f)
       "                   DB above each window's background (default 10; 0: off)\n"
       "Prints one JSON object per window: file, start, duration, labels[, embedding].\n"
       "A final partial window is zero-padded if it holds at least half a window.\n",
-      CLAR_DEFAULT_MODEL, (double) CLAR_STREAM_DEFAULT_MIN_SIMILARITY);
+      CLAR_DEFAULT_MODEL, CLAR_DEFAULT_MIN_RMS, (double) CLAR_STREAM_DEFAULT_MIN_SIMILARITY);
 }
 
 static void
@@ -146,7 +147,9 @@ print_window (const char *file, const clar_model_info *info, const clar_labels *
   json_string (file);
   printf (",\"start\":%.3f,\"duration\":%.3f,\"padded\":%s,\"labels\":[", (double) r->start / rate,
       (double) r->n_samples / rate, r->padded ? "true" : "false");
-  if (r->unknown) {
+  if (r->silent) {
+    /* Below --min-rms: the encoder did not run. */
+  } else if (r->unknown) {
     /* Open set: no label is close enough (--min-similarity); the element
      * reports such a window the same way. */
     printf ("{\"name\":\"unknown\",\"score\":1,\"similarity\":%.4f}", r->max_similarity);
@@ -161,7 +164,8 @@ print_window (const char *file, const clar_model_info *info, const clar_labels *
   if (!isnan (r->max_similarity))
     printf (",\"max_similarity\":%.4f,\"unknown\":%s", r->max_similarity,
         r->unknown ? "true" : "false");
-  if (with_emb) {
+  printf (",\"rms\":%.6g,\"silent\":%s", r->rms, r->silent ? "true" : "false");
+  if (with_emb && r->embedding) {
     printf (",\"embedding\":[");
     for (size_t i = 0; i < info->embedding_dim; i++)
       printf ("%s%.6g", i ? "," : "", r->embedding[i]);
@@ -327,6 +331,7 @@ main (int argc, char **argv)
   clar_stream *st;
   clar_labels *labels;
   float min_similarity = CLAR_STREAM_DEFAULT_MIN_SIMILARITY;
+  double min_rms = CLAR_DEFAULT_MIN_RMS;
   clar_error err;
   const clar_model_info *info;
   size_t W, H;
@@ -369,6 +374,8 @@ main (int argc, char **argv)
       }
     }
     else if (!strcmp (argv[i], "--embeddings")) with_emb = 1;
+    else if (!strcmp (argv[i], "--min-rms") && i + 1 < argc)
+      min_rms = parse_range ("--min-rms", argv[++i], 0, 1);
     else if (!strcmp (argv[i], "--min-similarity") && i + 1 < argc)
       min_similarity = (float) parse_range ("--min-similarity", argv[++i], -1, 1);
     else if (!strcmp (argv[i], "--blas-threads") && i + 1 < argc) {
@@ -488,6 +495,7 @@ main (int argc, char **argv)
     p.top_k = (size_t) top_k;
     p.eos_min_fill = 0.5;
     p.min_similarity = min_similarity;
+    p.min_rms = min_rms;
     st = clar_stream_new (model, &p, &err);
     if (!st) {
       fprintf (stderr, "clar-embed: %s\n", err.message);

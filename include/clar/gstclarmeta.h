@@ -32,6 +32,21 @@
  * hop), so it may carry several GstClarMeta: iterate as above;
  * gst_buffer_get_clar_meta() returns the first.
  *
+ * Which windows carry a meta (the rule):
+ *  - every window clarembed computes (attach-meta=TRUE), on the buffer whose
+ *    samples complete it, except
+ *  - silent windows (RMS below min-rms): no meta, the encoder did not run;
+ *  - the final padded window (EOS, DISCONT, caps, segment or window-size
+ *    change; reported when it holds at least eos-min-fill of a window): its
+ *    audio has already gone downstream, so its result follows that audio
+ *    as a serialized custom downstream event (GST_EVENT_CUSTOM_DOWNSTREAM)
+ *    whose structure is named "clarembed-window", with the fields of
+ *    gst_clar_meta_to_structure() plus "padded" (TRUE), before the EOS or
+ *    the next segment. Read it in a pad probe for events
+ *    (GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM).
+ * A window reported "unknown" (clarembed min-similarity) carries one label
+ * named "unknown", index G_MAXUINT, score 1, similarity the best label's.
+ *
  * The meta is copied (deep copy of the arrays) when the buffer is copied,
  * and dropped on other transformations (its tags are GST_META_TAG_AUDIO_STR:
  * a window summary stays valid while the audio is only converted).
@@ -111,6 +126,9 @@ GST_CLAR_META_API_EXPORT const gfloat *gst_clar_meta_get_embedding (GstClarMeta 
 GST_CLAR_META_API_EXPORT gboolean gst_clar_meta_get_label (GstClarMeta *meta, guint i,
     const gchar **name, gfloat *score, gfloat *similarity);
 GST_CLAR_META_API_EXPORT GstStructure *gst_clar_meta_to_structure (GstClarMeta *meta);
+GST_CLAR_META_API_EXPORT GstStructure *gst_clar_meta_structure_new (GstClockTime timestamp,
+    GstClockTime duration, guint64 window_index, const gfloat *embedding, guint n_dims,
+    const GstClarLabel *labels, guint n_labels);
 
 G_END_DECLS
 

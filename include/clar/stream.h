@@ -64,9 +64,17 @@ typedef struct clar_stream_params {
 
 #define CLAR_STREAM_MAX_TOP_K 1000
 
-/* Open set (issue 17): the default min_similarity, chosen by
- * tools/open-set-study.sh (README "Open set"). */
+/* Open set (issue 17): the default min_similarity, -1 (off): no single
+ * cosine threshold serves every label source (tools/open-set-study.py and
+ * README "Open set": the shipped head separates at about 0.55, its text
+ * tower's prompts at about 0.15). */
 #define CLAR_STREAM_DEFAULT_MIN_SIMILARITY (-1.0f)
+/* The min-rms of the reporters (clarembed, clar-embed): 1e-4 (-80 dBFS).
+ * tools/open-set-study.py: every window the shipped head labels right had
+ * RMS >= 1.4e-3; most decay tails below 1e-4 got wrong labels. The stream's
+ * own default stays 0, so that clip embeddings (clar-eval, clar-enroll)
+ * embed every window. */
+#define CLAR_DEFAULT_MIN_RMS 1e-4
 
 /* Defaults: the model's window and hop, eos_min_fill 0.5, min_rms 0,
  * top_k 3, threshold 0, min_similarity CLAR_STREAM_DEFAULT_MIN_SIMILARITY. */

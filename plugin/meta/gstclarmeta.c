@@ -222,21 +222,50 @@ set_array (GstStructure *s, const gchar *field, GType type, guint n,
  * The meta as a #GstStructure named "clarembed" with the fields the element
  * posts on the bus for the same window: timestamp, duration, window-index
  * (guint64), labels (array of strings, best first), scores and similarities
- * (arrays of floats) and embedding (array of floats).
+ * (arrays of floats) and embedding (array of floats); arrays with no
+ * element are left out.
  *
  * Returns: (transfer full): a new structure.
  */
 GstStructure *
 gst_clar_meta_to_structure (GstClarMeta *meta)
 {
-  GstStructure *s;
   g_return_val_if_fail (meta != NULL, NULL);
-  s = gst_structure_new ("clarembed", "timestamp", G_TYPE_UINT64, meta->timestamp,
-      "duration", G_TYPE_UINT64, meta->duration,
-      "window-index", G_TYPE_UINT64, meta->window_index, NULL);
-  set_array (s, "labels", G_TYPE_STRING, meta->n_labels, NULL, meta->labels, 0);
-  set_array (s, "scores", G_TYPE_FLOAT, meta->n_labels, NULL, meta->labels, 0);
-  set_array (s, "similarities", G_TYPE_FLOAT, meta->n_labels, NULL, meta->labels, 1);
-  set_array (s, "embedding", G_TYPE_FLOAT, meta->n_dims, meta->embedding, NULL, 0);
+  return gst_clar_meta_structure_new (meta->timestamp, meta->duration, meta->window_index,
+      meta->embedding, meta->n_dims, meta->labels, meta->n_labels);
+}
+
+/**
+ * gst_clar_meta_structure_new:
+ * @timestamp: PTS of the window's first sample
+ * @duration: window duration
+ * @window_index: index of the window
+ * @embedding: (array length=n_dims) (nullable): the embedding
+ * @n_dims: its size
+ * @labels: (array length=n_labels) (nullable): the labels, best first
+ * @n_labels: their number
+ *
+ * The structure gst_clar_meta_to_structure() returns, from the values
+ * themselves (clarembed sends it, named "clarembed-window", as a custom
+ * downstream event for the final padded window, which has no buffer).
+ * Arrays with no element are left out.
+ *
+ * Returns: (transfer full): a new structure named "clarembed".
+ */
+GstStructure *
+gst_clar_meta_structure_new (GstClockTime timestamp, GstClockTime duration,
+    guint64 window_index, const gfloat *embedding, guint n_dims,
+    const GstClarLabel *labels, guint n_labels)
+{
+  GstStructure *s = gst_structure_new ("clarembed", "timestamp", G_TYPE_UINT64, timestamp,
+      "duration", G_TYPE_UINT64, duration,
+      "window-index", G_TYPE_UINT64, window_index, NULL);
+  if (labels && n_labels) {
+    set_array (s, "labels", G_TYPE_STRING, n_labels, NULL, labels, 0);
+    set_array (s, "scores", G_TYPE_FLOAT, n_labels, NULL, labels, 0);
+    set_array (s, "similarities", G_TYPE_FLOAT, n_labels, NULL, labels, 1);
+  }
+  if (embedding && n_dims)
+    set_array (s, "embedding", G_TYPE_FLOAT, n_dims, embedding, NULL, 0);
   return s;
 }

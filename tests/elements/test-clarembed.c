@@ -315,8 +315,9 @@ GST_START_TEST (test_silence_min_rms)
   msgs = pop_messages (&f);
   fail_unless_equals_int (g_list_length (msgs), 1);
   fail_unless (msg_bool (msgs->data, "silent"));
-  fail_unless_equals_int (gst_value_array_get_size (gst_structure_get_value (
-              gst_message_get_structure (msgs->data), "labels")), 0);
+  /* Empty arrays are left out (GStreamer would print them as "(int)< >"). */
+  fail_unless (!gst_structure_has_field (gst_message_get_structure (msgs->data), "labels"));
+  fail_unless (!gst_structure_has_field (gst_message_get_structure (msgs->data), "embedding"));
   g_list_free_full (msgs, (GDestroyNotify) gst_message_unref);
   teardown (&f);
 }
