@@ -100,6 +100,10 @@ check "--resume continues from the interrupted step ($at_int)" "grep -q 'resumed
 "$B/clar-train" --data "$tmp/d/m.tsv" --out "$tmp/x" --batch-size 128 2> "$tmp/x.log"
 check "batch larger than the data: suggests a size" \
   "[ $? -eq 1 ] && grep -q '16 usable clips but --batch-size 128: .*use --batch-size 16' '$tmp/x.log'"
+"$B/clar-train" --clap --init "$tmp/fix.safetensors" --data "$tmp/d/m.tsv" --out "$tmp/x.safetensors" \
+  --batch-size 64 --steps 1 2> "$tmp/x.log"
+check "--clap: batch larger than the data: says the size to use" \
+  "[ $? -eq 1 ] && grep -q '16 clips train the tower but --batch-size 64: use --batch-size 16 or less' '$tmp/x.log'"
 mkdir -p "$tmp/one/tone"; cp "$tmp"/d/tone/*.wav "$tmp/one/tone/"
 "$B/clar-train" --data "$tmp/one" --out "$tmp/x" --batch-size 4 2> "$tmp/x.log"
 check "one class: refused, with what to do" \

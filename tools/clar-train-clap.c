@@ -394,7 +394,8 @@ clar_train_clap_main (int argc, char **argv)
         "(%zu of %zu classes held out)\n", ds.n_clips, now () - t0, n_pool, n_held, ds.n_classes);
   }
   if (n_pool < (size_t) o.batch) {
-    fprintf (stderr, "clar-train --clap: %zu clips but --batch-size %d\n", n_pool, o.batch);
+    fprintf (stderr, "clar-train --clap: %zu clips train the tower but --batch-size %d: use "
+        "--batch-size %zu or less, or add clips\n", n_pool, o.batch, n_pool);
     goto out;
   }
 
