@@ -50,6 +50,9 @@ usage (FILE *f)
       "  --window SEC     window length (default: the model's)\n"
       "  --hop SEC        hop between windows (default: the model's)\n"
       "  --top-k K        labels per window (default 3)\n"
+      "  --min-fill F     a final partial window is zero-padded and reported when it\n"
+      "                   holds at least F of a window (default 0.5, as clarembed's\n"
+      "                   eos-min-fill); a file with no window at all is an error\n"
       "  --min-rms R      windows with RMS below R are silent: no labels (default %g)\n"
       "  --min-similarity S  windows whose best cosine similarity to any label is\n"
       "                   below S are labelled \"unknown\" (-1..1; default %g)\n"
@@ -68,7 +71,7 @@ usage (FILE *f)
       "  --event-active-db DB   sharpen event boundaries to the 10 ms frames more than\n"
       "                   DB above each window's background (default 10; 0: off)\n"
       "Prints one JSON object per window: file, start, duration, labels[, embedding].\n"
-      "A final partial window is zero-padded if it holds at least half a window.\n",
+      "A final partial window is zero-padded if it holds at least --min-fill of a window.\n",
       CLAR_DEFAULT_MODEL, CLAR_DEFAULT_MIN_RMS, (double) CLAR_STREAM_DEFAULT_MIN_SIMILARITY);
 }
 
@@ -331,7 +334,7 @@ main (int argc, char **argv)
   clar_stream *st;
   clar_labels *labels;
   float min_similarity = CLAR_STREAM_DEFAULT_MIN_SIMILARITY;
-  double min_rms = CLAR_DEFAULT_MIN_RMS;
+  double min_rms = CLAR_DEFAULT_MIN_RMS, min_fill = 0.5;
   clar_error err;
   const clar_model_info *info;
   size_t W, H;
@@ -374,6 +377,8 @@ main (int argc, char **argv)
       }
     }
     else if (!strcmp (argv[i], "--embeddings")) with_emb = 1;
+    else if (!strcmp (argv[i], "--min-fill") && i + 1 < argc)
+      min_fill = parse_range ("--min-fill", argv[++i], 0, 1);
     else if (!strcmp (argv[i], "--min-rms") && i + 1 < argc)
       min_rms = parse_range ("--min-rms", argv[++i], 0, 1);
     else if (!strcmp (argv[i], "--min-similarity") && i + 1 < argc)
@@ -493,7 +498,7 @@ main (int argc, char **argv)
     p.window_samples = W;
     p.hop_samples = H;
     p.top_k = (size_t) top_k;
-    p.eos_min_fill = 0.5;
+    p.eos_min_fill = min_fill;
     p.min_similarity = min_similarity;
     p.min_rms = min_rms;
     st = clar_stream_new (model, &p, &err);
@@ -563,11 +568,13 @@ main (int argc, char **argv)
       continue;
     }
     clar_stream_reset (st);
+    size_t windows = 0;
     while (pos < n) {
       int ready = clar_stream_push_f32 (st, pcm + pos, n - pos, &used);
       pos += used;
       if (ready == 1) {
         int rc = clar_stream_compute (st, &r);
+        windows++;
         if (events)
           print_events (name, clar_stream_get_events (st));
         else {
@@ -579,6 +586,7 @@ main (int argc, char **argv)
     }
     {
       int rc = clar_stream_flush (st, &r);
+      windows += rc != CLAR_ERR_INPUT_TOO_SHORT;
       if (events)
         print_events (name, clar_stream_get_events (st));
       else if (rc != CLAR_ERR_INPUT_TOO_SHORT) {
@@ -586,6 +594,14 @@ main (int argc, char **argv)
         if (rc == CLAR_OK)
           record_window (&tab, name, info, labels, &r);
       }
+    }
+    if (windows == 0) {
+      /* Not silent nothing: the file was too short for any window (the
+       * element posts the same warning). */
+      fprintf (stderr, "clar-embed: %s: %.3f s of audio is less than --min-fill %.2f of the "
+          "%.3f s window: no window (lower --min-fill or --window)\n", name,
+          (double) n / info->mel.sample_rate, min_fill, (double) W / info->mel.sample_rate);
+      failures++;
     }
     free (pcm);
     fflush (stdout);
