@@ -123,6 +123,12 @@ def main():
             return rc == 0 and ok(out, *needles), out
         return f
 
+    def run_events_launch(cmd):
+        rc, out = sh(fill(cmd).replace("location=scene.wav", f"location={clip}"), cwd=tmp,
+                     devenv=True)
+        return rc == 0 and ok(out, "clarembed-event, kind=(string)start",
+                              "clarembed-event, kind=(string)end"), out
+
     def run_mkmodel(cmd):
         path = os.path.join(tmp, "m.safetensors")
         rc, out = sh(fill(cmd).replace(" -o " + clip, " -o " + path))
@@ -146,6 +152,12 @@ def main():
         (r"gst-launch-1\.0 -m filesrc location=speech\.ogg", run_launch),
         (r"gst-launch-1\.0 -m autoaudiosrc", run_live),
         (r"gst-launch-1\.0 -m audiotestsrc num-buffers=10 .*fixture\.safetensors", run_launch),
+        (r"gst-launch-1\.0 -m filesrc location=scene\.wav", run_events_launch),
+        (r"_build/tools/clar-embed --events FILE$", run_in_devenv('"label":"')),
+        (r"tools/events/",
+         "minutes of scene generation and scoring (models/README.md); "
+         "tests/test-events-scenes.sh runs a small version, tests/python/test_sed_metrics.py "
+         "checks the metrics"),
         (r"meson setup _build --prefix /opt/clar",
          "a full build and install; tests/test-install.sh installs this build with "
          "meson install --destdir and runs it with only GST_PLUGIN_PATH"),
