@@ -272,8 +272,67 @@ if tl and os.path.exists(tl):
                 bad += 1
                 print(f"caption {k} of {m}: C {buf.value!r}, Python {captions.caption(*m, k)!r}")
     check(bad == 0, f"clar.captions equals clar_clap_caption on {len(metas)} clips, every variant")
+    # Augmentation building blocks and the schedule, against the C ones.
+    from clar import augment
+    from clar.train import lr_schedule
+    f32p = P(ctypes.c_float)
+    tlib.clar_resample_linear.argtypes = [f32p, ctypes.c_size_t, ctypes.c_double, ctypes.c_double,
+                                          f32p, ctypes.c_size_t]
+    tlib.clar_time_stretch.argtypes = [f32p, ctypes.c_size_t, ctypes.c_double, ctypes.c_size_t,
+                                       f32p, ctypes.c_size_t]
+    tlib.clar_fade.argtypes = [f32p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t]
+    tlib.clar_lr_schedule.restype = ctypes.c_float
+    tlib.clar_lr_schedule.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_long, ctypes.c_float,
+                                      ctypes.c_float]
+    x = (0.3 * np.sin(np.arange(30000) * 0.031) + 0.05 * rng.standard_normal(30000)).astype(np.float32)
+    worst = 0.0
+    for ratio, start in ((1.0, 0.0), (1.12246, 1234.5), (0.8909, -300.25)):
+        out = np.zeros(16000, np.float32)
+        tlib.clar_resample_linear(fptr(x), len(x), ratio, start, fptr(out), 16000)
+        worst = max(worst, float(np.abs(out - augment.resample_linear(x, ratio, start, 16000)).max()))
+    for rate, start in ((1.0, 0), (1.2, 500), (0.8333, 3000)):
+        out = np.zeros(16000, np.float32)
+        tlib.clar_time_stretch(fptr(x), len(x), rate, start, fptr(out), 16000)
+        worst = max(worst, float(np.abs(out - augment.time_stretch(x, rate, start, 16000)).max()))
+    for fi, fo in ((0, 0), (4000, 100), (16000, 16000)):
+        a = x[:16000].copy()
+        tlib.clar_fade(fptr(a), 16000, fi, fo)
+        worst = max(worst, float(np.abs(a - augment.fade(x[:16000].copy(), fi, fo)).max()))
+    check(worst < 1e-5, f"clar.augment's resampling, WSOLA time stretch and fades equal "
+          f"src/train/augment.c (max diff {worst:.3g})")
+    d = max(abs(tlib.clar_lr_schedule(s_, 100, 3000, 1e-3, 1e-5) - lr_schedule(s_, 100, 3000, 1e-3, 1e-5))
+            for s_ in (0, 50, 99, 100, 1000, 2999, 3500))
+    check(d < 1e-9, f"learning-rate schedule equals clar_lr_schedule (max diff {d:.3g})")
 else:
-    print("CLAR_TRAIN_LIBRARY not set: caption comparison not run")
+    print("CLAR_TRAIN_LIBRARY not set: caption and augmentation comparisons not run")
+
+# ---- 4b. Sampling: label fraction, balanced draws, worker shares ----
+from clar import data as cdata
+from clar.augment import AugmentConfig
+from clar.train import Batches
+clips = [cdata.Clip(f"c{i}.wav", label=("a" if i < 40 else "b" if i < 50 else None))
+         for i in range(60)]
+for c in clips:
+    c.pcm = np.zeros(100, np.float32)
+cls = cdata.index_classes(clips)
+cdata.label_fraction(clips, len(cls), 0.1, 1)
+kept = [sum(c.class_id == k for c in clips) for k in range(len(cls))]
+check(kept == [4, 1], f"label fraction 0.1 keeps ceil(0.1 n) labels per class ({kept})")
+cdata.index_classes(clips)
+use = list(range(60))
+one = Batches(clips, use, 8, 1, 0, 1000, AugmentConfig.none(), 3, False, 2)
+two = [Batches(clips, use, 4, 2, r, 1000, AugmentConfig.none(), 3, False, 2) for r in (0, 1)]
+same = all(np.array_equal(np.concatenate([two[0][s][0][:4], two[1][s][0][:4]]), one[s][0][:8])
+           for s in (0, 7, 8))
+check(same, "2 workers' shares of a step are the clips and views of 1 worker with the global batch")
+bal = Batches(clips, use, 6, 1, 0, 1000, AugmentConfig.none(), 3, True, 2)
+counts = np.zeros(3)
+for s_ in range(300):
+    for i in bal.slots(s_):
+        counts[clips[i].class_id + 1] += 1
+share = counts / counts.sum()
+check(bool(np.all(np.abs(share - 1 / 3) < 0.03)),
+      f"--balanced draws each class (and the unlabelled) equally often ({np.round(share, 3)})")
 
 # ---- 5. Bad input ----
 data = open(shipped, "rb").read()
