@@ -113,30 +113,40 @@ _WIN = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(_G) / _G)).astype(np.float32)
 def time_stretch(x, rate, start, length):
     """WSOLA (Verhelst & Roelands 1993) as clar_time_stretch: grains of
     1024 every 256 output samples, each read near start + k*256*rate,
-    shifted by up to +-128 (step 2) to maximise the correlation with the
-    natural continuation of the previous grain; Hann grains summing to 2."""
+    shifted by up to +-128 (step 2) to maximise the correlation (every
+    second sample of the 768-sample overlap) with the natural continuation
+    of the previous grain; Hann grains summing to 2. The candidates'
+    correlations are one np.correlate over the even-offset samples."""
     n = len(x)
     out = np.zeros(length, dtype=np.float32)
-    xp = np.concatenate([x.astype(np.float32), np.zeros(_G, np.float32)])
+    front = 2 * _DELTA
+    xp = np.concatenate([np.zeros(front, np.float64), np.asarray(x, np.float64),
+                         np.zeros(2 * _G + 2 * _DELTA, np.float64)])
+    xf = np.asarray(x, np.float32)
+    n_ov = (_G - _HS) // 2                      # 384 products per candidate
+    offs = np.arange(-_DELTA, _DELTA + 1, 2)    # 129 candidate shifts
     prev = -1
-    ov = np.arange(0, _G - _HS, 2)
     k = 0
     while k * _HS < length:
         nominal = start + int(np.floor(k * _HS * rate))
         best = nominal
         if prev >= 0:
-            cands = nominal + np.arange(-_DELTA, _DELTA + 1, 2)
-            cands = cands[(cands >= 0) & (cands + _G - _HS <= n)]
-            if len(cands):
-                idx = prev + _HS + ov
-                ref = np.where(idx < n, xp[np.minimum(idx, len(xp) - 1)], 0.0).astype(np.float32)
-                seg = xp[cands[:, None] + ov[None, :]]
-                best = int(cands[int(np.argmax(seg @ ref))])
+            cands = nominal + offs
+            valid = (cands >= 0) & (cands + _G - _HS <= n)
+            if valid.any():
+                idx = prev + _HS + 2 * np.arange(n_ov)
+                ref = np.where(idx < n, xp[np.minimum(idx, n + _G) + front], 0.0)
+                base = nominal - _DELTA + front
+                y = xp[base:base + 2 * (len(offs) + n_ov - 1):2]
+                corr = np.correlate(y, ref, "valid")
+                corr[~valid] = -np.inf
+                best = int(cands[int(np.argmax(corr))])
         prev = best
-        oi = k * _HS + np.arange(_G) - (_G - _HS)
-        ii = best + np.arange(_G) - (_G - _HS)
-        ok = (oi >= 0) & (oi < length) & (ii >= 0) & (ii < n)
-        out[oi[ok]] += _WIN[ok] * xp[ii[ok]] * 0.5
+        o0, i0 = k * _HS - (_G - _HS), best - (_G - _HS)
+        lo = max(0, -o0, -i0)
+        hi = min(_G, length - o0, n - i0)
+        if hi > lo:
+            out[o0 + lo:o0 + hi] += _WIN[lo:hi] * xf[i0 + lo:i0 + hi] * np.float32(0.5)
         k += 1
     return out
 
