@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Throughput of the PyTorch trainer (python -m clar.train) on 1 worker with
-# 2 threads against 2 gloo workers (torchrun, 127.0.0.1) with 1 thread each,
+# 2 threads and with 1 thread against 2 gloo workers (torchrun, 127.0.0.1)
+# with 1 thread each,
 # same global batch, and of clar-train (2 threads) on the same data and
 # batch. Whole steps: augmentation, log-mel, forward, loss, backward, AdamW.
 #   bench/bench-train-dist.sh [BUILD_DIR] [MANIFEST|-] [GLOBAL_BATCH] [STEPS]
@@ -40,6 +41,9 @@ rate () {   # the last samples_per_s of train-log.tsv: views/s over the whole ru
 /usr/bin/python3 -m clar.train "${common[@]}" --out "$tmp/one" --batch-size "$G" --threads 2 \
   --log-every 1000 2>&1 | tail -1 >&2
 one=$(rate "$tmp/one")
+/usr/bin/python3 -m clar.train "${common[@]}" --out "$tmp/one1" --batch-size "$G" --threads 1 \
+  --log-every 1000 2>&1 | tail -1 >&2
+one1=$(rate "$tmp/one1")
 torchrun --nproc_per_node 2 --redirects 1 --tee 1 --master_addr 127.0.0.1 \
   --master_port "$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')" \
   -m clar.train "${common[@]}" --out "$tmp/two" --batch-size $((G / 2)) --threads 1 \
@@ -50,6 +54,7 @@ two=$(rate "$tmp/two")
 c=$(rate "$tmp/c")
 echo "global batch $G clips ($((2 * G)) views), $S steps"
 echo "torch 1 worker x 2 threads: $one views/s"
+echo "torch 1 worker x 1 thread: $one1 views/s"
 echo "torch 2 workers x 1 thread (gloo): $two views/s"
 echo "clar-train 2 threads: $c views/s"
-awk -v a="$one" -v b="$two" -v c="$c" 'BEGIN { printf "ratios: 2 workers / 1 worker %.2f, clar-train / torch 1 worker %.2f\n", b / a, c / a }'
+awk -v a="$one" -v a1="$one1" -v b="$two" -v c="$c" 'BEGIN { printf "ratios: 2 workers x 1 thread / 1 worker x 1 thread %.2f, / 1 worker x 2 threads %.2f; clar-train / torch 2 workers %.2f\n", b / a1, b / a, c / b }'

@@ -308,6 +308,10 @@ def main(argv=None):
             loss_v = lc_v + w * lce_v
         else:
             loss_v = lc_v
+            if logits is not None:
+                # The classifier takes no part in this loss (exported as is,
+                # as clar-train does); DDP needs every parameter in the graph.
+                bp = bp + logits.sum() * 0.0
         if not math.isfinite(loss_v):
             log(d, f"clar.train: loss is not finite at step {step}; stopping (last checkpoint kept)")
             return 1
