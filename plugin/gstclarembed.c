@@ -440,7 +440,8 @@ gst_clar_embed_class_init (GstClarEmbedClass *klass)
   g_object_class_install_property (gobject_class, PROP_EVENT_UNKNOWN_SIMILARITY,
       g_param_spec_float ("event-unknown-similarity", "Event unknown similarity",
           "Open set: a window whose highest cosine similarity to any label is below this "
-          "counts for the \"unknown\" event track and for no label; -1 = off",
+          "counts for the \"unknown\" event track and for no label; -1 = min-similarity's "
+          "value when the element starts (off by default)",
           -1.0f, 1.0f, DEFAULT_EVENT_UNKNOWN_SIMILARITY,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_EVENT_THRESHOLDS_LOCATION,
@@ -835,7 +836,10 @@ setup_events (GstClarEmbed *self)
   p.off_threshold = self->event_off_threshold;
   p.min_duration_ns = (int64_t) self->event_min_duration;
   p.min_gap_ns = (int64_t) self->event_min_gap;
-  p.unknown_similarity = self->event_unknown_similarity;
+  /* -1 follows the per-window open-set test, so that one setting gives
+   * "unknown" windows and "unknown" events. */
+  p.unknown_similarity = self->event_unknown_similarity > -1.0f ?
+      self->event_unknown_similarity : self->min_similarity;
   p.active_db = self->event_active_db;
   path = g_strdup (self->event_thresholds_location);
   GST_OBJECT_UNLOCK (self);

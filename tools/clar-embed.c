@@ -66,7 +66,7 @@ usage (FILE *f)
       "  --event-smoothing none|median:N|exp:ALPHA   (default none)\n"
       "  --event-min-duration SEC, --event-min-gap SEC   (default 0, 0)\n"
       "  --event-unknown-similarity S  windows with max cosine similarity below S\n"
-      "                   are \"unknown\" (default -1: off)\n"
+      "                   are \"unknown\" (default: --min-similarity's value)\n"
       "  --event-thresholds FILE  per-label thresholds, lines LABEL<TAB>ON[<TAB>OFF]\n"
       "  --event-active-db DB   sharpen event boundaries to the 10 ms frames more than\n"
       "                   DB above each window's background (default 10; 0: off)\n"
@@ -508,6 +508,9 @@ main (int argc, char **argv)
     }
     clar_stream_set_labels (st, labels);
   }
+  /* --event-unknown-similarity unset: follow --min-similarity. */
+  if (ep.unknown_similarity <= -1.0f)
+    ep.unknown_similarity = min_similarity;
   if (events) {
     size_t nl = labels ? clar_labels_count (labels) : 0;
     const char **names = calloc (nl ? nl : 1, sizeof (char *));

@@ -335,6 +335,31 @@ GST_START_TEST (test_events_threshold_file)
 }
 GST_END_TEST;
 
+GST_START_TEST (test_events_unknown)
+{
+  /* min-similarity=1: every window is "unknown" (no cosine reaches 1), and
+   * the unknown event track follows it: one "unknown" event, no label's. */
+  const gchar *props[] = { "min-similarity=1", "event-unknown-similarity=1" };
+  for (guint k = 0; k < G_N_ELEMENTS (props); k++) {
+    gchar *p = g_strdup_printf ("message-embedding=false event-active-db=0 %s", props[k]);
+    Fixture f = setup (F32_CAPS, p);
+    GList *msgs;
+    gint idx = 0;
+    push_seconds (&f, 2.0);
+    gst_harness_push_event (f.h, gst_event_new_eos ());
+    msgs = pop_event_messages (&f);
+    fail_unless_equals_int (g_list_length (msgs), 2);
+    fail_unless_equals_string (str (msgs->data, "label"), "unknown");
+    fail_unless (gst_structure_get_int (gst_message_get_structure (msgs->data), "label-index",
+            &idx) && idx == -1);
+    fail_unless_equals_string (str (msgs->next->data, "kind"), "end");
+    g_list_free_full (msgs, (GDestroyNotify) gst_message_unref);
+    teardown (&f);
+    g_free (p);
+  }
+}
+GST_END_TEST;
+
 static Suite *
 clarembed_events_suite (void)
 {
@@ -345,6 +370,7 @@ clarembed_events_suite (void)
   tcase_add_test (tc, test_events_off_and_defaults);
   tcase_add_test (tc, test_events_bad_settings);
   tcase_add_test (tc, test_events_threshold_file);
+  tcase_add_test (tc, test_events_unknown);
   suite_add_tcase (s, tc);
   return s;
 }
