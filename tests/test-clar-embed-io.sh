@@ -4,7 +4,8 @@
 # below, sorted) and "-" (standard input); zero-shot labels from --prompts
 # and from a .txt prompt file; "padded" on the final partial window; --npy
 # read back by numpy (skipped without numpy) and --csv by Python's csv
-# module, both row for row equal to the JSON lines. Needs sox (skips with 77
+# module, both row for row equal to the JSON lines (a silent window: NaN
+# row, empty label and embedding columns). Needs sox (skips with 77
 # otherwise). Runs on a random fixture model with a random text tower.
 set -u
 : "${CLAR_BUILD_ROOT:?run through meson test}"
@@ -20,12 +21,13 @@ mkdir -p "$tmp/in/sub"
 sox -R -n -r 16000 -c 1 "$tmp/in/b.wav" synth 1.3 sine 440 vol 0.5
 sox -R -n -r 22050 -c 2 "$tmp/in/a.ogg" synth 2.0 whitenoise vol 0.2
 sox -R -n -r 16000 -c 1 "$tmp/in/sub/c.flac" synth 1.0 sine 880 vol 0.5
+sox -n -r 16000 -c 1 "$tmp/in/sub/d-silence.wav" trim 0 1.0
 echo "not audio" > "$tmp/in/notes.txt"
 
 "${E[@]}" "$tmp/in" > "$tmp/dir.json" 2> "$tmp/dir.log"
 check "a folder: exit 0" "[ $? -eq 0 ]"
 files=$(/usr/bin/python3 -c 'import json,sys; print(" ".join(dict.fromkeys(json.loads(l)["file"].rsplit("/",1)[1] for l in open(sys.argv[1]))))' "$tmp/dir.json")
-check "a folder: its audio files below it, sorted ($files)" "[ '$files' = 'a.ogg b.wav c.flac' ]"
+check "a folder: its audio files below it, sorted ($files)" "[ '$files' = 'a.ogg b.wav c.flac d-silence.wav' ]"
 "${E[@]}" - < "$tmp/in/b.wav" > "$tmp/stdin.json" 2>/dev/null
 "${E[@]}" "$tmp/in/b.wav" > "$tmp/file.json" 2>/dev/null
 check "- reads standard input: the same windows as the file" \
@@ -50,7 +52,11 @@ check "--npy and --csv: exit 0" "[ $? -eq 0 ] && [ -s '$tmp/e.npy' ] && [ -s '$t
 /usr/bin/python3 - "$tmp/all.json" "$tmp/e.npy" "$tmp/e.csv" > "$tmp/py.txt" 2>&1 <<'PY'
 import csv, json, struct, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-emb = [r["embedding"] for r in rows]
+D = max(len(r.get("embedding", [])) for r in rows)
+# A silent window (below --min-rms) has no embedding: NaN in the .npy.
+emb = [r["embedding"] if "embedding" in r else [float("nan")] * D for r in rows]
+assert any(r["silent"] for r in rows) and not all(r["silent"] for r in rows)
+same = lambda x, y: (x != x and y != y) or abs(x - y) < 1e-5
 # The .npy by hand (format 1.0), so this part runs without numpy too.
 b = open(sys.argv[2], "rb").read()
 assert b[:8] == b"\x93NUMPY\x01\x00", b[:8]
@@ -58,16 +64,18 @@ hl = struct.unpack("<H", b[8:10])[0]
 header = b[10:10 + hl].decode()
 assert (10 + hl) % 64 == 0 and "'<f4'" in header and f"({len(rows)}, {len(emb[0])})" in header, header
 data = struct.unpack(f"<{len(rows) * len(emb[0])}f", b[10 + hl:])
-worst = max(abs(data[i * len(emb[0]) + d] - emb[i][d]) for i in range(len(rows)) for d in range(len(emb[0])))
-print("npy-by-hand", "ok" if worst < 1e-5 else f"differs {worst}")
+ok = all(same(data[i * D + d], emb[i][d]) for i in range(len(rows)) for d in range(D))
+print("npy-by-hand", "ok" if ok else "differs")
 with open(sys.argv[3], newline="") as f:
     rd = list(csv.DictReader(f))
 ok = len(rd) == len(rows) and all(
     r["file"] == j["file"] and abs(float(r["start"]) - j["start"]) < 1e-9
-    and r["padded"] == ("1" if j["padded"] else "0") and float(r["rms"]) > 0
-    and r["label"] == j["labels"][0]["name"]
-    and max(abs(float(r[f"e{d}"]) - j["embedding"][d]) for d in range(len(j["embedding"]))) < 1e-5
-    for r, j in zip(rd, rows))
+    and r["padded"] == ("1" if j["padded"] else "0") and abs(float(r["rms"]) - j["rms"]) <= 1e-6 * max(1, j["rms"])
+    and r["silent"] == ("1" if j["silent"] else "0")
+    and (r["label"] == j["labels"][0]["name"] if j["labels"] else r["label"] == "")
+    and (abs(float(r["similarity"]) - j["max_similarity"]) < 1e-4 if "max_similarity" in j and not j["silent"] else True)
+    and all(same(float(r[f"e{d}"]) if r[f"e{d}"] else float("nan"), emb[k][d]) for d in range(D))
+    for k, (r, j) in enumerate(zip(rd, rows)))
 print("csv", "ok" if ok else "differs")
 try:
     import numpy as np
@@ -75,7 +83,7 @@ except ImportError:
     print("numpy absent")
     sys.exit(0)
 a = np.load(sys.argv[2])
-ok = a.dtype == np.float32 and a.shape == (len(rows), len(emb[0])) and np.allclose(a, np.array(emb), atol=1e-5)
+ok = a.dtype == np.float32 and a.shape == (len(rows), D) and np.allclose(a, np.array(emb), atol=1e-5, equal_nan=True)
 print("numpy", "ok" if ok else f"differs {a.dtype} {a.shape}")
 PY
 cat "$tmp/py.txt"

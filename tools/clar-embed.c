@@ -46,7 +46,9 @@ usage (FILE *f)
       "  --npy FILE       also write the embeddings as a float32 array [windows, dim]\n"
       "                   (numpy.load); row i belongs to output line i\n"
       "  --csv FILE       also write one row per window: file, start, duration, padded,\n"
-      "                   rms, label, score, e0..e(dim-1) (pandas.read_csv)\n"
+      "                   rms, silent, label, score, similarity, e0..e(dim-1)\n"
+      "                   (pandas.read_csv; a silent window has empty label and e*,\n"
+      "                   and a NaN row in --npy)\n"
       "  --window SEC     window length (default: the model's)\n"
       "  --hop SEC        hop between windows (default: the model's)\n"
       "  --top-k K        labels per window (default 3)\n"
@@ -263,9 +265,13 @@ record_window (table_out *t, const char *file, const clar_model_info *info,
         fputc ('"', t->csv);
       fputc (*p, t->csv);
     }
-    fprintf (t->csv, "\",%.3f,%.3f,%d,%.6g,", (double) r->start / rate,
-        (double) r->n_samples / rate, r->padded, r->rms);
-    if (r->n_top > 0 && labels) {
+    fprintf (t->csv, "\",%.3f,%.3f,%d,%.6g,%d,", (double) r->start / rate,
+        (double) r->n_samples / rate, r->padded, r->rms, r->silent);
+    /* The best label as the JSON line gives it ("unknown" below
+     * --min-similarity), its score, and the best cosine similarity. */
+    if (r->unknown && !r->silent) {
+      fprintf (t->csv, "unknown,1");
+    } else if (r->n_top > 0 && labels && !r->silent) {
       const char *name = clar_labels_name (labels, r->top[0].index);
       fputc ('"', t->csv);
       for (const char *p = name; *p; p++) {
@@ -277,6 +283,10 @@ record_window (table_out *t, const char *file, const clar_model_info *info,
     } else {
       fprintf (t->csv, ",");
     }
+    if (!isnan (r->max_similarity) && !r->silent)
+      fprintf (t->csv, ",%.4f", r->max_similarity);
+    else
+      fprintf (t->csv, ",");
     for (size_t d = 0; d < t->dim; d++) {
       if (r->embedding)
         fprintf (t->csv, ",%.6g", r->embedding[d]);
@@ -551,7 +561,7 @@ main (int argc, char **argv)
       fprintf (stderr, "clar-embed: cannot write %s\n", csv_path);
       return 1;
     }
-    fprintf (tab.csv, "file,start,duration,padded,rms,label,score");
+    fprintf (tab.csv, "file,start,duration,padded,rms,silent,label,score,similarity");
     for (size_t d = 0; d < tab.dim; d++)
       fprintf (tab.csv, ",e%zu", d);
     fputc ('\n', tab.csv);
