@@ -39,8 +39,8 @@ mk "$tmp/ds" 10
 "$B/clar-eval" --model "$M" --data "$tmp/ds" > "$tmp/e.txt" 2> "$tmp/e.log"
 check "clar-eval on a folder exits 0" "[ $? -eq 0 ]"
 cat "$tmp/e.txt" | head -2
-tr_n=$(sed -n 's/^train \([0-9]*\) clips, test \([0-9]*\) clips.*/\1/p' "$tmp/e.txt")
-te_n=$(sed -n 's/^train \([0-9]*\) clips, test \([0-9]*\) clips.*/\2/p' "$tmp/e.txt")
+tr_n=$(sed -n 's/^train split train: \([0-9]*\) clips.*/\1/p' "$tmp/e.txt")
+te_n=$(sed -n 's/^split val: \([0-9]*\) test clips.*/\1/p' "$tmp/e.txt")
 check "train and test are disjoint parts of the 30 clips (train $tr_n, test $te_n)" \
   "[ -n '$tr_n' ] && [ $((tr_n + te_n)) -eq 30 ] && [ $te_n -ge 3 ] && [ $te_n -le 12 ]"
 check "every run says how many files were used and dropped" \
@@ -82,7 +82,7 @@ check "test clips equal to train clips: refused" \
   "[ $? -eq 1 ] && grep -q 'refusing: 2 of 4 test clips .* 1 by path, 1 by identical file content' '$tmp/o.log'"
 "$B/clar-eval" --model "$M" --data "$tmp/ds/over.tsv" --exclude-overlap > "$tmp/o.txt" 2> "$tmp/o.log"
 check "--exclude-overlap scores the other 2, loudly" \
-  "[ $? -eq 0 ] && grep -q 'WARNING: those clips are excluded; 2 test clips remain' '$tmp/o.log' && grep -q 'test 2 clips' '$tmp/o.txt'"
+  "[ $? -eq 0 ] && grep -q 'WARNING: those clips are excluded; 2 test clips remain' '$tmp/o.log' && grep -q '^split val: 2 test clips' '$tmp/o.txt'"
 rm "$tmp/ds/noise/copy-of-n2.wav" "$tmp/ds/over.tsv"
 
 # Dropped files: a corrupt file, a 0.1 s clip; GStreamer-refused formats.
@@ -140,6 +140,6 @@ for i in 1 2 3; do printf 'ds/tone/t%d.wav\ttone\ttrain\nds/noise/n%d.wav\tnoise
 printf 's03.wav\ttone\tval\ns06.wav\ttone\tval\nds/noise/n9.wav\tnoise\tval\n' >> "$tmp/short.tsv"
 "$B/clar-eval" --model "$M" --data "$tmp/short.tsv" --max-dropped 0.5 > "$tmp/s.txt" 2> "$tmp/s.log"
 check "clar-eval drops the 0.3 s clip and says why, keeps the 0.6 s one" \
-  "grep -q 'split val): 3 files, 2 used, 1 dropped: 1 shorter than half a window' '$tmp/s.log' && grep -q 'test 2 clips' '$tmp/s.txt'"
+  "grep -q 'split val): 3 files, 2 used, 1 dropped: 1 shorter than half a window' '$tmp/s.log' && grep -q '^split val: 2 test clips' '$tmp/s.txt'"
 echo "$fails failed"
 [ $fails -eq 0 ]
