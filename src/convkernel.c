@@ -240,12 +240,21 @@ clar_conv2d_direct (clar_kernel_kind kind, const float *x, int C, int H, int W,
   xp = scratch;
   ye = scratch + p.xsize;
   off = (int *) (ye + p.ysize);
-  /* Zero-padded copy of the input. */
-  memset (xp, 0, p.xsize * sizeof (float));
-  for (int c = 0; c < C; c++)
-    for (int i = 0; i < H; i++)
-      memcpy (xp + ((size_t) c * p.Hp + i + pad) * p.Wp + pad,
-          x + ((size_t) c * H + i) * W, (size_t) W * sizeof (float));
+  if (k == 1 && pad == 0 && p.Np == p.N) {
+    /* A 1x1 convolution over a whole number of tiles (the pointwise
+     * layers of depthwise-separable encoders): the input is its own padded
+     * copy (no tile reads past it), and the output rows need no compaction. */
+    xp = (float *) x;
+    if (!pool2)
+      ye = y;
+  } else {
+    /* Zero-padded copy of the input. */
+    memset (xp, 0, p.xsize * sizeof (float));
+    for (int c = 0; c < C; c++)
+      for (int i = 0; i < H; i++)
+        memcpy (xp + ((size_t) c * p.Hp + i + pad) * p.Wp + pad,
+            x + ((size_t) c * H + i) * W, (size_t) W * sizeof (float));
+  }
   for (int c = 0, q = 0; c < C; c++)
     for (int ki = 0; ki < k; ki++)
       for (int kj = 0; kj < k; kj++)
@@ -292,6 +301,8 @@ clar_conv2d_direct (clar_kernel_kind kind, const float *x, int C, int H, int W,
       }
     return;
   }
+  if (ye == y)
+    return;
   /* Drop the Wp - Wo columns that straddle the padding. */
   for (int o = 0; o < O; o++)
     for (int i = 0; i < p.Ho; i++)

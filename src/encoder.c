@@ -184,11 +184,10 @@ clar_session_encode_raw (clar_session *s, const float *mel, size_t n_frames,
     const int writable = x == s->act[0] || x == s->act[1];
     switch (l->op) {
       case CLAR_OP_CONV2D:
-        /* A 1x1 conv without padding (dsres's expansions and projections)
-         * is one SGEMM on the input as it lies: no im2col, no padded copy
-         * (the direct kernels' packing was 15% of a dsres window; with
-         * SGEMM the window took 6% less CPU time, AVX-512 VM). */
-        if (kernel != CLAR_KERNEL_BLAS && !(l->kernel == 1 && l->pad == 0)) {
+        /* Every stride-1 convolution, 1x1 included: the direct kernel reads
+         * a 1x1 input in place (convkernel.c), and on a CPU the BLAS does
+         * not know its SGEMM would run the generic kernel. */
+        if (kernel != CLAR_KERNEL_BLAS && l->stride <= 1) {
           /* libclar's own kernel, with a following ReLU and 2x2 max
            * pooling fused into it (the layers are then skipped). */
           size_t next = i + 1;

@@ -93,6 +93,8 @@ test_conv_direct (void)
     { 1, 64, 101, 16, 3, 1 }, { 16, 32, 50, 32, 3, 1 }, { 64, 8, 12, 128, 3, 1 },
     { 3, 7, 5, 4, 3, 0 }, { 2, 9, 13, 3, 5, 2 }, { 4, 6, 6, 2, 1, 0 },
     { 2, 3, 17, 5, 3, 2 }, { 5, 1, 1, 9, 1, 0 }, { 7, 4, 40, 13, 3, 1 },
+    /* 1x1 over whole tiles (read and written in place): 16 x 2 and 24 x 2. */
+    { 8, 4, 8, 24, 1, 0 }, { 16, 2, 24, 20, 1, 0 }, { 32, 16, 25, 64, 1, 0 },
   };
   for (int kind = CLAR_KERNEL_AVX2; kind <= CLAR_KERNEL_AVX512; kind++) {
     if (!clar_kernel_supported ((clar_kernel_kind) kind)) {
