@@ -34,7 +34,13 @@ blas=$(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 flags=(-g -O1 -std=c99 -D_POSIX_C_SOURCE=200809L -DCLAR_BUILDING_LIB -DCLAR_NO_CLONES
   -fsanitize=address,undefined -fno-sanitize-recover=undefined
   -I"$out/include" -I"$src/include" -I"$src/src")
-libsrc=(common json safetensors mel labels model layers layers-ds convkernel encoder runtime vecmath text)
+# Every libclar source (src/*.c): a list kept by hand fell behind twice as
+# files were added (layers-ds, convkernel, wordnet) and the link failed.
+libsrc=()
+for f in "$src"/src/*.c; do
+  f=${f##*/}
+  libsrc+=("${f%.c}")
+done
 
 # libclar once, instrumented for coverage (fuzzer-no-link), then each target.
 objs=()
