@@ -796,7 +796,9 @@ load_prompt_labels (GstClarEmbed *self, const gchar *prompts, const gchar *path)
   if (rc != CLAR_OK || n == 0) {
     if (prompts)
       GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("Could not read the label prompts."),
-          ("%s", rc == CLAR_OK ? "the labels property holds no prompt" : clar_strerror (rc)));
+          ("%s", rc == CLAR_OK ? "the labels property holds no prompt"
+              : rc == CLAR_ERR_INVALID_ARGUMENT ? "the labels property is not valid UTF-8, "
+              "or holds more prompts than a label set may have" : clar_strerror (rc)));
     else
       GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("Could not read the label prompts."),
           ("%s", err.message));

@@ -298,6 +298,30 @@ GST_START_TEST (test_prompt_files)
   e = start_error (named);
   fail_unless (e && strstr (e, ".txt"), "%s", e);
   g_free (e);
+  /* The labels property is checked the same way. */
+  {
+    GstElement *el = gst_element_factory_make ("clarembed", NULL);
+    GstBus *bus = gst_bus_new ();
+    GstMessage *m;
+    GError *err = NULL;
+    gchar *dbg = NULL;
+    gst_element_set_bus (el, bus);
+    g_object_set (el, "model-location", g_getenv ("CLAR_TEST_TEXT_MODEL"),
+        "labels", "speech;caf\xe9", NULL);
+    fail_unless_equals_int (gst_element_set_state (el, GST_STATE_PAUSED),
+        GST_STATE_CHANGE_FAILURE);
+    m = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+    fail_unless (m != NULL);
+    gst_message_parse_error (m, &err, &dbg);
+    fail_unless (dbg && strstr (dbg, "not valid UTF-8"), "%s", dbg);
+    g_error_free (err);
+    g_free (dbg);
+    gst_message_unref (m);
+    gst_element_set_state (el, GST_STATE_NULL);
+    gst_element_set_bus (el, NULL);
+    gst_object_unref (bus);
+    gst_object_unref (el);
+  }
   unlink (latin1);
   unlink (named);
   rmdir (dir);
