@@ -189,16 +189,16 @@ print_latency (const char *name, GArray *a)
   printf ("%s_latency_max_ms %.3f\n", name, v[a->len - 1] * 1e-3);
 }
 
-/* libclar alone: the calls the element makes per window (clar_session_embed:
- * log-mel and encoder; top-k over the model's labels), for windows taken at
- * the element's hop from 30 s of noise (fresh data each window, as in a stream, not one window
- * kept hot in the cache). */
+/* libclar alone: what the element runs per window, a clar_stream at the
+ * element's window and hop (log-mel frames shared with the previous window,
+ * encoder, top-k over the model's labels), fed 30 s of noise in a loop
+ * (fresh data each window, as in a stream, not one window kept hot in the
+ * cache). */
 typedef struct {
   clar_model *model;
-  clar_session *session;
-  float *pcm, *emb;
-  size_t win, hop, n_pos;
-  guint next;               /* window position to continue from */
+  clar_stream *stream;
+  float *pcm;
+  size_t hop, total, pos;   /* pos: next sample of pcm to push */
 } Raw;
 
 static gboolean
@@ -206,22 +206,24 @@ raw_open (Raw *r, const char *model_path)
 {
   clar_error err = { 0 };
   const clar_model_info *info;
-  size_t total;
+  clar_stream_params p;
   memset (r, 0, sizeof *r);
-  if (clar_model_load_file (model_path, &r->model, &err) != CLAR_OK
-      || !(r->session = clar_session_new (r->model, &err))) {
+  if (clar_model_load_file (model_path, &r->model, &err) != CLAR_OK) {
     fprintf (stderr, "%s\n", err.message);
     return FALSE;
   }
   info = clar_model_get_info (r->model);
-  r->win = info->window_samples;
   r->hop = (size_t) (HOP_NS * 1e-9 * info->mel.sample_rate);
-  total = 30 * (size_t) info->mel.sample_rate;
-  r->n_pos = (total - r->win) / r->hop + 1;
-  r->pcm = malloc (total * sizeof (float));
-  r->emb = malloc (info->embedding_dim * sizeof (float));
+  clar_stream_params_init (&p);
+  p.hop_samples = r->hop;
+  if (!(r->stream = clar_stream_new (r->model, &p, &err))) {
+    fprintf (stderr, "%s\n", err.message);
+    return FALSE;
+  }
+  r->total = 30 * (size_t) info->mel.sample_rate;
+  r->pcm = malloc (r->total * sizeof (float));
   srand (3);
-  for (size_t i = 0; i < total; i++)
+  for (size_t i = 0; i < r->total; i++)
     r->pcm[i] = 0.5f * ((float) rand () / RAND_MAX - 0.5f);
   return TRUE;
 }
@@ -230,14 +232,16 @@ raw_open (Raw *r, const char *model_path)
 static double
 raw_run (Raw *r, guint n)
 {
-  clar_label_score top[5];
-  const clar_labels *labels = clar_model_get_labels (r->model);
+  clar_window_result res;
   double t0 = bench_now ();
-  for (guint i = 0; i < n; i++, r->next++) {
-    const float *w = r->pcm + (r->next % r->n_pos) * r->hop;
-    clar_session_embed (r->session, w, r->win, r->emb);
-    if (labels)
-      clar_labels_top_k (labels, r->emb, 3, 0.0f, top);
+  for (guint done = 0; done < n;) {
+    size_t used, len = MIN (r->hop, r->total - r->pos);
+    int ready = clar_stream_push_f32 (r->stream, r->pcm + r->pos, len, &used);
+    r->pos = (r->pos + used) % r->total;
+    if (ready == 1) {
+      clar_stream_compute (r->stream, &res);
+      done++;
+    }
   }
   return bench_now () - t0;
 }
@@ -246,8 +250,7 @@ static void
 raw_close (Raw *r)
 {
   free (r->pcm);
-  free (r->emb);
-  clar_session_free (r->session);
+  clar_stream_free (r->stream);
   clar_model_unref (r->model);
 }
 
