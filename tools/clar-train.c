@@ -412,9 +412,14 @@ main (int argc, char **argv)
     if (clar_model_get_labels (init))
       cfg.cls_scale = clar_labels_scale (clar_model_get_labels (init));
   }
+  /* Validation scores clips as clar-eval does (the half-window rule of
+   * clip-embed.h); training keeps clips down to a tenth of a window: a
+   * short sound (a footstep, an arrow) is a whole example, placed at a random
+   * offset of a zero window by the augmentation's time shift. */
   o.dopt.min_samples = clar_min_clip_samples (cfg.window_samples);
-  clar_dataset_init (&ds, &o.dopt);
   clar_dataset_init (&val, &o.dopt);
+  o.dopt.min_samples = cfg.window_samples / 10;
+  clar_dataset_init (&ds, &o.dopt);
   if (clar_dataset_list (&ds, o.data, o.split))
     return 1;
   for (int i = 0; i < o.n_unlabelled; i++)
