@@ -15,6 +15,7 @@
 #ifndef CLAR_AUDIO_DECODE_H
 #define CLAR_AUDIO_DECODE_H
 
+#include <math.h>
 #include <stddef.h>
 
 /* On success returns 0 and a malloc'd buffer in *pcm (free() it) holding
@@ -34,17 +35,17 @@ int clar_is_audio_file_name (const char *name);
 /* 1 when the build can fall back to libsndfile. */
 int clar_decode_has_sndfile (void);
 
-/* The shortest clip that gives a window: half a window, rounded up. The
- * one rule for a partial window (a clip's last window, or a short clip's
- * only one) is clar_stream's eos_min_fill 0.5 (clar/stream.h), which
- * clarembed, clar-embed and the clip embeddings of clar-eval, clar-train
- * --clap and clar-enroll use: a window holding at least half a window is
- * zero-padded and embedded. The data tools drop (and count) the clips
- * shorter than this (dataset.h). */
+/* The shortest clip that gives a window: min_fill of a window, rounded up.
+ * The one rule for a partial window (a clip's last window, or a short clip's
+ * only one) is clar_stream's eos_min_fill (clar/stream.h; 0.5 by default in
+ * clarembed, clar-embed --min-fill and the data tools' --min-fill): a window
+ * holding at least that share of a window is zero-padded and embedded. The
+ * data tools drop (and count) the clips shorter than this (dataset.h). */
 static inline size_t
-clar_min_clip_samples (size_t window)
+clar_min_clip_samples (size_t window, double min_fill)
 {
-  return (window + 1) / 2;
+  size_t n = (size_t) ceil (min_fill * (double) window - 1e-9);
+  return n ? n : 1;
 }
 
 #endif

@@ -112,7 +112,7 @@ main (int argc, char **argv)
     return 1;
   }
   D = clar_model_get_info (model)->embedding_dim;
-  ds.opt.min_samples = clar_min_clip_samples (clar_model_get_info (model)->window_samples);
+  ds.opt.min_samples = clar_min_clip_samples (clar_model_get_info (model)->window_samples, ds.opt.min_fill);
   /* Default scale: the model's own label scale, else 10 (labels.h). */
   if (scale == 0.0f)
     scale = clar_model_get_labels (model) ? clar_labels_scale (clar_model_get_labels (model)) : 10.0f;
@@ -192,7 +192,7 @@ main (int argc, char **argv)
     size_t used = 0;
     for (size_t i = 0; i < ds.n_clips; i++) {
       if (ds.clips[i].class_id != (int) c || !ds.clips[i].pcm
-          || clar_embed_clip (s, ds.clips[i].pcm, ds.clips[i].n, e))
+          || clar_embed_clip_fill (s, ds.clips[i].pcm, ds.clips[i].n, ds.opt.min_fill, e))
         continue;
       for (size_t d = 0; d < D; d++)
         vec[n_out * D + d] += e[d];

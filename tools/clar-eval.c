@@ -516,7 +516,7 @@ main (int argc, char **argv)
       return 1;
     }
   }
-  dopt.min_samples = clar_min_clip_samples (info->window_samples);
+  dopt.min_samples = clar_min_clip_samples (info->window_samples, dopt.min_fill);
   clar_dataset_init (&tr, &dopt);
   if (clar_dataset_list (&tr, data, trs) || clar_dataset_load (&tr, info->mel.sample_rate, cache, 2))
     return 1;

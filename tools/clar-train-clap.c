@@ -349,7 +349,7 @@ clar_train_clap_main (int argc, char **argv)
     fprintf (stderr, "clar-train --clap: %s\n", err.message);
     return 1;
   }
-  o.dopt.min_samples = clar_min_clip_samples (clar_model_get_info (model)->window_samples);
+  o.dopt.min_samples = clar_min_clip_samples (clar_model_get_info (model)->window_samples, o.dopt.min_fill);
   clar_dataset_init (&ds, &o.dopt);
   clar_dataset_init (&val, &o.dopt);
   D = clar_model_get_info (model)->embedding_dim;

@@ -416,7 +416,7 @@ main (int argc, char **argv)
    * clip-embed.h); training keeps clips down to a tenth of a window: a
    * short sound (a footstep, an arrow) is a whole example, placed at a random
    * offset of a zero window by the augmentation's time shift. */
-  o.dopt.min_samples = clar_min_clip_samples (cfg.window_samples);
+  o.dopt.min_samples = clar_min_clip_samples (cfg.window_samples, o.dopt.min_fill);
   clar_dataset_init (&val, &o.dopt);
   o.dopt.min_samples = cfg.window_samples / 10;
   clar_dataset_init (&ds, &o.dopt);

@@ -7,11 +7,12 @@
 #include "clip-embed.h"
 
 /* Windows of the model's length every half window (clar_stream), a final
- * partial window when it holds at least half a window (the stream's
- * eos_min_fill 0.5, as clar-embed and clarembed): a clip shorter than that
- * has no window, and the data tools drop it beforehand (dataset.h). */
+ * partial window when it holds at least min_fill of a window (the stream's
+ * eos_min_fill, 0.5 as in clar-embed and clarembed unless --min-fill): a
+ * clip shorter than that has no window, and the data tools drop it
+ * beforehand (dataset.h). */
 int
-clar_embed_clip (clar_session *s, const float *pcm, size_t n, float *out)
+clar_embed_clip_fill (clar_session *s, const float *pcm, size_t n, double min_fill, float *out)
 {
   const clar_model_info *info = clar_model_get_info (clar_session_get_model (s));
   size_t D = info->embedding_dim, nw = 0, pos = 0, used;
@@ -24,6 +25,7 @@ clar_embed_clip (clar_session *s, const float *pcm, size_t n, float *out)
   p.window_samples = info->window_samples;
   p.hop_samples = info->window_samples / 2;
   p.top_k = 0;
+  p.eos_min_fill = min_fill;
   if (!(st = clar_stream_new_for_session (s, &p, NULL)))
     return -1;
   memset (out, 0, D * sizeof (float));
@@ -51,6 +53,12 @@ clar_embed_clip (clar_session *s, const float *pcm, size_t n, float *out)
   return 0;
 }
 
+int
+clar_embed_clip (clar_session *s, const float *pcm, size_t n, float *out)
+{
+  return clar_embed_clip_fill (s, pcm, n, CLAR_DATASET_MIN_FILL, out);
+}
+
 float *
 clar_embed_dataset (clar_session *s, clar_dataset *ds)
 {
@@ -59,7 +67,7 @@ clar_embed_dataset (clar_session *s, clar_dataset *ds)
   if (!E)
     return NULL;
   for (size_t i = 0; i < ds->n_clips; i++)
-    if (!ds->clips[i].pcm || clar_embed_clip (s, ds->clips[i].pcm, ds->clips[i].n, E + i * D)) {
+    if (!ds->clips[i].pcm || clar_embed_clip_fill (s, ds->clips[i].pcm, ds->clips[i].n, ds->opt.min_fill, E + i * D)) {
       ds->clips[i].class_id = -1;
       memset (E + i * D, 0, D * sizeof (float));
     }

@@ -5,7 +5,7 @@
  * embeddings, windows of the model's length every half window; a final
  * partial window is zero-padded when it holds at least half a window
  * (clar_window_kept in audio-decode.h, the rule clar-embed and clarembed
- * follow), so a clip shorter than half a window has no embedding.
+ * follow), so a clip shorter than that has no embedding.
  */
 #ifndef CLAR_CLIP_EMBED_H
 #define CLAR_CLIP_EMBED_H
@@ -13,8 +13,11 @@
 #include <clar/clar.h>
 #include "dataset.h"
 
-/* out[embedding_dim]; 0, or -1 when no window could be embedded. */
+/* out[embedding_dim]; 0, or -1 when no window could be embedded. A partial
+ * window is embedded when it holds at least min_fill of a window
+ * (clar_embed_clip: CLAR_DATASET_MIN_FILL, 0.5). */
 int clar_embed_clip (clar_session *s, const float *pcm, size_t n, float *out);
+int clar_embed_clip_fill (clar_session *s, const float *pcm, size_t n, double min_fill, float *out);
 
 /* E[n_clips x embedding_dim] (malloc'd); a clip that cannot be embedded
  * gets class_id -1 and a zero row. NULL when out of memory. */

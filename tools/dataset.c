@@ -20,7 +20,7 @@ is_audio (const char *name)
 clar_dataset_options
 clar_dataset_options_default (void)
 {
-  clar_dataset_options o = { CLAR_DATASET_VAL_FRACTION, CLAR_DATASET_MAX_DROPPED, 0, 0 };
+  clar_dataset_options o = { CLAR_DATASET_VAL_FRACTION, CLAR_DATASET_MAX_DROPPED, CLAR_DATASET_MIN_FILL, 0, 0 };
   return o;
 }
 
@@ -37,6 +37,8 @@ clar_dataset_parse_option (clar_dataset_options *o, const char *arg, const char 
     dst = &o->val_fraction;
   else if (!strcmp (arg, "--max-dropped"))
     dst = &o->max_dropped;
+  else if (!strcmp (arg, "--min-fill"))
+    dst = &o->min_fill;
   else
     return 0;
   if (!value) {
@@ -44,7 +46,8 @@ clar_dataset_parse_option (clar_dataset_options *o, const char *arg, const char 
     return -1;
   }
   *dst = strtod (value, &end);
-  if (end == value || *end || !(*dst >= 0 && *dst <= (dst == &o->val_fraction ? 0.9 : 1.0))) {
+  if (end == value || *end || !(*dst >= 0 && *dst <= (dst == &o->val_fraction ? 0.9 : 1.0))
+      || (dst == &o->min_fill && !(*dst >= 0.01))) {
     fprintf (stderr, "%s needs a number in 0..%s, got \"%s\"\n", arg,
         dst == &o->val_fraction ? "0.9" : "1", value);
     return -1;
@@ -504,7 +507,8 @@ clar_dataset_load (clar_dataset *ds, int rate, const char *cache_dir, int thread
    * (audio-decode.h, clar_min_clip_samples). Not cached: it depends on the model. */
   for (size_t i = 0; i < ds->n_clips; i++)
     if (n[i] && o->min_samples && n[i] < o->min_samples) {
-      why[i] = g_strdup_printf ("shorter than half a window (%.3f s)", (double) o->min_samples / rate);
+      why[i] = g_strdup_printf ("shorter than --min-fill %.2f of a window (%.3f s)", o->min_fill,
+          (double) o->min_samples / rate);
       n[i] = 0;
     }
   ds->n_listed = ds->n_clips;

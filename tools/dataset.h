@@ -38,11 +38,15 @@
 /* Defaults of the options below (documented in each tool's --help). */
 #define CLAR_DATASET_VAL_FRACTION 0.2
 #define CLAR_DATASET_MAX_DROPPED 0.05
+#define CLAR_DATASET_MIN_FILL 0.5
 
 typedef struct {
   double val_fraction;  /* share of a folder's clips held out as "val" */
   double max_dropped;   /* clar_dataset_load fails above this share dropped */
-  size_t min_samples;   /* clips shorter than this are dropped (0: none) */
+  double min_fill;      /* a clip's partial window is embedded (zero-padded) when
+                         * it holds at least this share of a window */
+  size_t min_samples;   /* clips shorter than this are dropped (0: none); the
+                         * tools set it to clar_min_clip_samples (window, min_fill) */
   int exclude_overlap;  /* clar_dataset_check_disjoint drops instead of failing */
 } clar_dataset_options;
 
@@ -81,7 +85,11 @@ int clar_dataset_parse_option (clar_dataset_options *o, const char *arg, const c
   "  --val-fraction F       folder data: share of each class held out as split \"val\"\n" \
   "                         by a hash of the file name (default 0.2; 0: all \"train\")\n" \
   "  --max-dropped F        refuse when more than this share of the files cannot be\n" \
-  "                         used (undecodable, shorter than half a window; default 0.05)\n" \
+  "                         used (undecodable, shorter than --min-fill; default 0.05)\n" \
+  "  --min-fill F           a clip shorter than a window (or a clip's last partial\n" \
+  "                         window) is zero-padded and embedded when it holds at least\n" \
+  "                         F of a window, else dropped and counted (default 0.5, as\n" \
+  "                         clarembed's eos-min-fill; 0.1 keeps 0.1 s sounds)\n" \
   "  --exclude-overlap      drop test clips that are also training clips (same path or\n" \
   "                         same file content) instead of refusing\n"
 
