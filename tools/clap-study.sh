@@ -16,7 +16,10 @@
 #   tools/clap-study.sh BUILD_DIR MODEL OUT_DIR [HOLDOUT]
 # Environment: CLAR_DATA (default data/manifest.tsv); CLAP_TRAIN_ARGS, extra
 # clar-train --clap options (e.g. "--wordnet"); CLAP_STUDY_SHOTS=0 skips the
-# k-shot rows (they do not depend on the text tower).
+# k-shot rows (they do not depend on the text tower); CLAP_TEST_SPLITS, the
+# manifest splits scored (default "val"). Zero-shot rows give the accuracy
+# over clips and the mean of the per-class accuracies (classes have very
+# different clip counts).
 set -eu
 build=$1 model=$2 out=$3
 holdout=${4:-cow,thunder,laughter,seven,yes,flute,organ,wind}
@@ -27,26 +30,33 @@ held_words=${CLAP_HELD_WORDS:-cow=calf,thunder=thunderstorm,laughter=giggle,seve
 seen_classes=canine,chicken,string,horse,sheep,rain,engine,footsteps
 seen_words=canine=puppy,chicken=rooster,string=violoncello,horse=pony,sheep=lamb,rain=drizzle,engine=motor,footsteps=footfall
 mkdir -p "$out"
-# shellcheck disable=SC2086
-"$build/tools/clar-train" --clap --init "$model" --data "$data" --out "$out/holdout.safetensors" \
-  --holdout "$holdout" --cache "$out/cache" --steps 3000 --buckets 4096 --text-dim 64 \
-  ${CLAP_TRAIN_ARGS:-} 2> "$out/train.log"
+# CLAP_STUDY_REUSE=1 scores an OUT_DIR/holdout.safetensors left by an earlier run.
+if [ "${CLAP_STUDY_REUSE:-0}" != 1 ] || [ ! -f "$out/holdout.safetensors" ]; then
+  # shellcheck disable=SC2086
+  "$build/tools/clar-train" --clap --init "$model" --data "$data" --out "$out/holdout.safetensors" \
+    --holdout "$holdout" --cache "$out/cache" --steps 3000 --buckets 4096 --text-dim 64 \
+    ${CLAP_TRAIN_ARGS:-} 2> "$out/train.log"
+fi
 grep accuracy "$out/train.log" || true
 ev() { "$build/tools/clar-eval" --model "$out/holdout.safetensors" --data "$data" --cache "$out/cache-eval" \
-  --json "$@" 2>/dev/null; }
-zs() { /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); print("%s\t%.4f\t%d" % (sys.argv[1], r["zeroshot"], r["zeroshot_clips"])); print("head\t%.4f\t%d" % (r["head"], r["head_clips"]), file=sys.stderr)' "$1"; }
-echo "measure	value	clips"
-: > "$out/head.txt"
-for p in "{}" "the sound of {}" "the word {}" "a {} note" "a recording of a {}"; do
-  ev --classes "$holdout" --prompts "$p" | zs "zeroshot \"$p\"" 2>> "$out/head.txt"
-  ev --classes "$holdout" --prompts "$p" --class-words "$held_words" | zs "zeroshot words \"$p\"" 2>/dev/null
-done
-sort -u "$out/head.txt"
-for p in "{}" "the sound of {}"; do
-  ev --classes "$seen_classes" --prompts "$p" | zs "seen classes \"$p\"" 2>/dev/null
-  ev --classes "$seen_classes" --prompts "$p" --class-words "$seen_words" | zs "seen words \"$p\"" 2>/dev/null
+  --test-split "$split" --labels-only --json "$@" 2>/dev/null; }
+zs() { /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); print("%s\t%s\t%.4f\t%.4f\t%d" % (sys.argv[2], sys.argv[1], r["zeroshot"], r["zeroshot_balanced"], r["zeroshot_clips"])); print("%s\thead\t%.4f\t\t%d" % (sys.argv[2], r["head"], r["head_clips"]), file=sys.stderr)' "$1" "$split"; }
+echo "split	measure	accuracy	per-class mean	clips"
+for split in ${CLAP_TEST_SPLITS:-val}; do
+  : > "$out/head-$split.txt"
+  for p in "{}" "the sound of {}" "the word {}" "a {} note" "a recording of a {}"; do
+    ev --classes "$holdout" --prompts "$p" | zs "zeroshot \"$p\"" 2>> "$out/head-$split.txt"
+    ev --classes "$holdout" --prompts "$p" --class-words "$held_words" | zs "zeroshot words \"$p\"" 2>/dev/null
+  done
+  sort -u "$out/head-$split.txt"
+  for p in "{}" "the sound of {}"; do
+    ev --classes "$seen_classes" --prompts "$p" | zs "seen classes \"$p\"" 2>/dev/null
+    ev --classes "$seen_classes" --prompts "$p" --class-words "$seen_words" | zs "seen words \"$p\"" 2>/dev/null
+  done
 done
 [ "${CLAP_STUDY_SHOTS:-1}" = 0 ] && exit 0
+split=${CLAP_TEST_SPLITS:-val}
+split=${split%% *}
 for k in 1 5; do
   for s in 1 2 3 4 5; do
     "$build/tools/clar-enroll" --model "$out/holdout.safetensors" --data "$data" --split train \

@@ -31,6 +31,11 @@
  *               replaced by the class name with '_' read as a space
  *               (or, with --class-words cow=cattle,wind=breeze, by those
  *               words for the classes listed: prompts made of other words)
+ * --labels-only skips knn1, knn5, the probe and the baseline (reported as
+ * -1 in JSON): the train split only names the classes and is not
+ * embedded, nor are test clips of other classes; for scoring many prompt
+ * sets quickly (tools/clap-study.sh). "zeroshot_balanced" is the mean of
+ * the per-class zero-shot accuracies.
  * --classes A,B,... restricts every measure to those classes (the train and
  * test clips of other classes are ignored, and the label sets are cut down
  * to those names), e.g. to score classes held out of CLAP training alone.
@@ -261,12 +266,15 @@ restrict_labels (const clar_labels *l, char **names, size_t n)
   return r;
 }
 
-/* Top-1 accuracy of l over the test clips whose class it names. */
+/* Top-1 accuracy of l over the test clips whose class it names; with
+ * balanced non-NULL, also the mean over those classes of their accuracy
+ * (a class with many clips does not outweigh the others). */
 static double
 label_set_accuracy (const clar_labels *l, const clar_dataset *te, char **classes,
-                    const float *E, size_t D, size_t *n_clips)
+                    const float *E, size_t D, size_t *n_clips, double *balanced)
 {
-  size_t n = 0, ok = 0;
+  size_t n = 0, ok = 0, L = l ? clar_labels_count (l) : 0;
+  size_t *cn = calloc (L ? L : 1, sizeof (size_t)), *cok = calloc (L ? L : 1, sizeof (size_t));
   for (size_t i = 0; l && i < te->n_clips; i++) {
     int y = te->clips[i].class_id;
     size_t j;
@@ -278,10 +286,27 @@ label_set_accuracy (const clar_labels *l, const clar_dataset *te, char **classes
     if (j == clar_labels_count (l))
       continue;
     n++;
-    if (clar_labels_top_k (l, E + i * D, 1, 0.0f, &top) == 1)
-      ok += top.index == j;
+    if (cn)
+      cn[j]++;
+    if (clar_labels_top_k (l, E + i * D, 1, 0.0f, &top) == 1 && top.index == j) {
+      ok++;
+      if (cok)
+        cok[j]++;
+    }
   }
   *n_clips = n;
+  if (balanced) {
+    size_t k = 0;
+    *balanced = 0.0;
+    for (size_t j = 0; cn && cok && j < L; j++)
+      if (cn[j]) {
+        *balanced += (double) cok[j] / cn[j];
+        k++;
+      }
+    *balanced = k ? *balanced / k : 0.0;
+  }
+  free (cn);
+  free (cok);
   return n ? (double) ok / n : 0.0;
 }
 
@@ -427,7 +452,7 @@ main (int argc, char **argv)
 {
   const char *model_path = NULL, *data = NULL, *trs = "train", *tes_arg = NULL, *cache = NULL;
   const char *labels_path = NULL, *prompts = NULL, *classes = NULL, *words = NULL, *baseline = "random";
-  int json = 0, allow_mismatch = 0, n_done = 0;
+  int json = 0, allow_mismatch = 0, n_done = 0, labels_only = 0;
   clar_model *model = NULL, *base = NULL;
   clar_session *s, *bs = NULL;
   clar_error err;
@@ -456,9 +481,10 @@ main (int argc, char **argv)
     else if (!strcmp (a, "--allow-encoder-mismatch")) allow_mismatch = 1;
     else if (!strcmp (a, "--class-words") && v) words = argv[++i];
     else if (!strcmp (a, "--baseline") && v) baseline = argv[++i];
+    else if (!strcmp (a, "--labels-only")) labels_only = 1;
     else {
       fprintf (stderr, "usage: clar-eval --model M --data MANIFEST.tsv [--train-split S] "
-          "[--test-split S[,S...]] [--baseline random|none|FILE] [--json] [--cache DIR] "
+          "[--test-split S[,S...]] [--baseline random|none|FILE] [--labels-only] [--json] [--cache DIR] "
           "[--labels FILE] [--prompts TEMPLATE] [--classes A,B,...] [--class-words CLASS=WORDS,...] "
           "[--allow-encoder-mismatch]\n" CLAR_DATASET_OPTIONS_HELP);
       return 2;
@@ -501,6 +527,8 @@ main (int argc, char **argv)
   }
   info = clar_model_get_info (model);
   s = clar_session_new (model, &err);
+  if (labels_only)
+    baseline = "none";
   if (strcmp (baseline, "none")) {
     if (!strcmp (baseline, "random"))
       base = random_like (model_path, 12345, &err);
@@ -544,10 +572,11 @@ main (int argc, char **argv)
   }
   D = info->embedding_dim;
   K = tr.n_classes;
-  Etr = clar_embed_dataset (s, &tr);
+  /* --labels-only: the train split only names the classes. */
+  Etr = labels_only ? NULL : clar_embed_dataset (s, &tr);
   if (bs)
     Btr = clar_embed_dataset (bs, &tr);
-  if (!Etr || (bs && !Btr)) {
+  if ((!Etr && !labels_only) || (bs && !Btr)) {
     fprintf (stderr, "clar-eval: out of memory\n");
     return 1;
   }
@@ -590,7 +619,7 @@ main (int argc, char **argv)
     split_result r = { .b_knn1 = -1, .b_knn5 = -1, .b_probe = -1 };
     size_t *conf = calloc (K * K, sizeof (size_t)), *hconf = calloc (K * K, sizeof (size_t));
     size_t ch = 0, n_extra = 0, n_zs = 0;
-    double acc_extra = 0, acc_zs = 0;
+    double acc_extra = 0, acc_zs = 0, bal_zs = 0;
     int *head_map = calloc (K ? K : 1, sizeof (int));
     clar_dataset_init (&te, &dopt);
     if (!conf || !hconf || !head_map)
@@ -615,7 +644,15 @@ main (int argc, char **argv)
             clar_model_get_metadata (model, CLAR_TEXT_TRAINING_CLIPS_KEY), &te))
       return 1;
     clar_dataset_index_classes (&te, tr.classes, tr.n_classes);
-    Ete = clar_embed_dataset (s, &te);
+    if (labels_only) {
+      /* Only the clips of the scored classes matter. */
+      Ete = calloc (te.n_clips ? te.n_clips * D : 1, sizeof (float));
+      for (size_t i = 0; Ete && i < te.n_clips; i++)
+        if (te.clips[i].class_id >= 0 && (!te.clips[i].pcm
+            || clar_embed_clip (s, te.clips[i].pcm, te.clips[i].n, Ete + i * D)))
+          te.clips[i].class_id = -1;
+    } else
+      Ete = clar_embed_dataset (s, &te);
     if (bs)
       Bte = clar_embed_dataset (bs, &te);
     if (!Ete || (bs && !Bte)) {
@@ -628,8 +665,11 @@ main (int argc, char **argv)
       fprintf (stderr, "clar-eval: no labelled clips of the train split's classes in split %s\n", tes);
       return 1;
     }
-    knn_accuracy (&tr, Etr, &te, Ete, D, K, &r.knn1, &r.knn5);
-    r.probe = linear_probe (&tr, Etr, &te, Ete, D, K, conf);
+    if (Etr) {
+      knn_accuracy (&tr, Etr, &te, Ete, D, K, &r.knn1, &r.knn5);
+      r.probe = linear_probe (&tr, Etr, &te, Ete, D, K, conf);
+    } else
+      r.knn1 = r.knn5 = r.probe = -1;   /* not measured (--labels-only) */
     if (bs) {
       knn_accuracy (&tr, Btr, &te, Bte, D, K, &r.b_knn1, &r.b_knn5);
       r.b_probe = linear_probe (&tr, Btr, &te, Bte, D, K, NULL);
@@ -658,9 +698,9 @@ main (int argc, char **argv)
     }
     r.head = r.nh ? (double) ch / r.nh : 0;
     if (extra)
-      acc_extra = label_set_accuracy (extra, &te, tr.classes, Ete, D, &n_extra);
+      acc_extra = label_set_accuracy (extra, &te, tr.classes, Ete, D, &n_extra, NULL);
     if (zs)
-      acc_zs = label_set_accuracy (zs, &te, tr.classes, Ete, D, &n_zs);
+      acc_zs = label_set_accuracy (zs, &te, tr.classes, Ete, D, &n_zs, &bal_zs);
     if (json) {
       /* The first split's figures also stand at the top level. */
       if (n_done == 0) {
@@ -668,7 +708,8 @@ main (int argc, char **argv)
             tes, r.n_te, r.knn1, r.knn5, r.probe);
         if (r.nh) printf (",\"head\":%.4f,\"head_clips\":%zu", r.head, r.nh);
         if (n_extra) printf (",\"labels\":%.4f,\"labels_clips\":%zu", acc_extra, n_extra);
-        if (n_zs) printf (",\"zeroshot\":%.4f,\"zeroshot_clips\":%zu", acc_zs, n_zs);
+        if (n_zs) printf (",\"zeroshot\":%.4f,\"zeroshot_clips\":%zu,\"zeroshot_balanced\":%.4f",
+            acc_zs, n_zs, bal_zs);
         printf (",\"splits\":{");
       }
       printf ("%s\"%s\":{\"test_clips\":%zu,\"knn1\":%.4f,\"knn5\":%.4f,\"probe\":%.4f", n_done ? "," : "",
@@ -678,7 +719,8 @@ main (int argc, char **argv)
             r.b_knn1, r.b_knn5, r.b_probe);
       if (r.nh) printf (",\"head\":%.4f,\"head_clips\":%zu", r.head, r.nh);
       if (n_extra) printf (",\"labels\":%.4f,\"labels_clips\":%zu", acc_extra, n_extra);
-      if (n_zs) printf (",\"zeroshot\":%.4f,\"zeroshot_clips\":%zu", acc_zs, n_zs);
+      if (n_zs) printf (",\"zeroshot\":%.4f,\"zeroshot_clips\":%zu,\"zeroshot_balanced\":%.4f",
+          acc_zs, n_zs, bal_zs);
       printf (",\"per_class\":{");
       for (size_t k = 0, first = 1; k < K; k++) {
         size_t row = 0, hrow = 0;
@@ -701,11 +743,13 @@ main (int argc, char **argv)
         printf ("knn1   %8.4f %12.4f\nknn5   %8.4f %12.4f\nprobe  %8.4f %12.4f\n",
             r.knn1, r.b_knn1, r.knn5, r.b_knn5, r.probe, r.b_probe);
       } else {
-        printf ("knn1 %.4f\nknn5 %.4f\nprobe %.4f\n", r.knn1, r.knn5, r.probe);
+        if (Etr)
+          printf ("knn1 %.4f\nknn5 %.4f\nprobe %.4f\n", r.knn1, r.knn5, r.probe);
       }
       if (r.nh) printf ("head %.4f (%zu clips of classes the model names)\n", r.head, r.nh);
       if (n_extra) printf ("labels %.4f (%zu clips of classes %s names)\n", acc_extra, n_extra, labels_path);
-      if (n_zs) printf ("zeroshot %.4f (%zu clips, prompts \"%s\")\n", acc_zs, n_zs, prompts);
+      if (n_zs) printf ("zeroshot %.4f (%zu clips, prompts \"%s\"; mean per class %.4f)\n",
+          acc_zs, n_zs, prompts, bal_zs);
       printf ("per-class accuracy (clips, head, probe):\n");
       for (size_t k = 0; k < K; k++) {
         size_t row = 0;
