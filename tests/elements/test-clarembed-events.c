@@ -193,7 +193,6 @@ GST_START_TEST (test_events_off_and_defaults)
   f = setup (F32_CAPS, ALL_ON " post-messages=false");
   push_seconds (&f, 2.0);
   gst_harness_push_event (f.h, gst_event_new_eos ());
-  fail_unless (gst_bus_peek (f.bus) != NULL);
   {
     GstMessage *m;
     guint n = 0;
