@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""The text tower of include/clar/text.h in Python: the hashed word and
+"""The text tower of include/clar/text.h in Python (version 1; a version-2
+tower, which expands texts with WordNet, is refused): the hashed word and
 character n-gram features (FNV-1a 32) and a PyTorch module (mean of
 embedding rows, linear projection, L2 norm). tests/python/test_pyclar.py
 checks the features against libclar's clar_text_features and the
@@ -116,6 +117,11 @@ def tower_from_model(mf):
     """The model file's text tower as a TextTower (None without one)."""
     if not mf.has_text:
         return None
+    if mf.metadata.get("clar.text.version", "1") != "1" or "clar.text.wordnet" in mf.metadata:
+        # Version 2 expands texts with WordNet (text.h step 2b), which this
+        # module does not implement: refuse rather than embed differently.
+        raise ValueError("the model's text tower expands texts with WordNet (clar.text.version "
+                         f"{mf.metadata.get('clar.text.version')}); clar.text supports version 1 only")
     p = mf.text_params()
     E = mf.tensors["text.embedding"]
     t = TextTower(E.shape[0], E.shape[1], mf.tensors["text.proj.weight"].shape[0], p["seed"],
