@@ -3,7 +3,7 @@
  * clar-enroll: few-shot labels. Turns example clips into a label file
  * (labels.h): each label's vector is the mean of its examples' clip
  * embeddings (the class prototype of Snell et al. 2017, "Prototypical
- * Networks"; ../shared/DESIGN.md "Labels" (b)), loadable by clarembed
+ * Networks"; README.md "Design", labels), loadable by clarembed
  * labels-location and clar-eval --labels.
  *
  *   clar-enroll --model M --data DIR|MANIFEST.tsv --out LABELS.safetensors

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The main job: make four short clips (the word "seven" by an espeak-ng voice
-# the model never trained on, a flute note rendered by fluidsynth, a steel
-# door closing from Debian's minetest-data in a source folder held out of
-# training, and pink noise), encode them to Ogg/Vorbis, and run each through a real
+# the model never trained on (en-029, held out as val-src), a flute note
+# rendered by fluidsynth, a steel door closing from Debian's minetest-data in
+# a source folder held out of training (val-src), and pink noise), encode them to Ogg/Vorbis, and run each through a real
 # pipeline
 #   uridecodebin ! audioconvert ! audioresample ! clarembed ! fakesink
 # on the shipped default model, printing per-window labels and the first
@@ -17,11 +17,11 @@ mkdir -p "$out"
 sf2=/usr/share/sounds/sf2/FluidR3_GM.sf2
 
 clips="seven flute door noise"
-espeak-ng -v en-gb-scotland -w "$out/seven.wav" "seven"
+espeak-ng -v en-029 -w "$out/seven.wav" "seven"
 python3 "$here/tools/data/midi.py" "$out/flute.mid" 73 72 100 1.5
 fluidsynth -q -ni -g 1.0 -F "$out/flute.wav" -r 16000 "$sf2" "$out/flute.mid" >/dev/null 2>&1
-# One of the two held-out door sounds; the shipped model labels this one
-# "door" and the other ("..._open.ogg") wrongly (models/README.md: door 1 of 2).
+# One of the two door sounds of a folder held out of training (val-src); the
+# shipped model labels it "door" (models/README.md, per-class figures).
 door=usr/share/games/minetest/games/minetest_game/mods/xpanes/sounds/xpanes_steel_bar_door_close.ogg
 if [ ! -f "$out/minetest/$door" ]; then
   (cd "$out" && apt-get download minetest-data >/dev/null 2>&1 && \

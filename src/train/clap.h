@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Internal: CLAP training of the text tower (Elizalde et al. 2022, arXiv
- * 2206.04769; ../shared/DESIGN.md): symmetric cross-entropy over the N x N
+ * 2206.04769; README.md "Design"): symmetric cross-entropy over the N x N
  * text-audio similarity matrix with a learned temperature, the tower's
  * backward pass and optimiser, and the captions built from the data's
  * metadata.

@@ -192,7 +192,15 @@ for x in sigs:
     worst = max(worst, float(np.abs(emb - ref).max()))
 check(worst < 1e-4, f"PCM -> clar.nn.LogMel -> encoder equals clar_session_embed "
       f"(max abs diff of unit embeddings {worst:.3g}, limit 1e-4)")
-if smf.has_text:
+if smf.has_text and smf.metadata.get("clar.text.version", "1") != "1":
+    # The shipped tower expands prompts with WordNet (libclar's wordnet.h);
+    # clar.text mirrors the version-1 tower only and says so.
+    try:
+        text.tower_from_model(smf)
+        check(False, "clar.text refuses a WordNet tower it cannot mirror")
+    except ValueError as e:
+        check("WordNet" in str(e), f"clar.text refuses the shipped WordNet tower clearly ({e})")
+elif smf.has_text:
     tw = text.tower_from_model(smf)
     ctext = lib.clar_model_get_text(model)
     prompts = ["speech", "a flute note", "The sound of RAIN!", "the word seven", "x", "né à Zürich"]
