@@ -125,7 +125,7 @@ def main(argv):
         # only windows with sound (rms > 1e-3), so that decay tails do not
         # count as either.
         ins, outs, right_rms, wrong_tail = [], [], [], []
-        print("head (61 labels): per clip, windows with rms > 1e-3")
+        print("head: per clip, windows with rms > 1e-3")
         for name, path, truth in clips:
             w = windows(path, model)
             loud = [x for x in w if x[0] > 1e-3]
