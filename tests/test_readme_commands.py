@@ -191,6 +191,9 @@ def main():
         (r"tools/(clap-study|label-fraction)\.sh", "needs data/ (tools/data/build_data.py)"),
         (r"tools/data/build_data\.py$", "downloads 3.8 GB; test-build-data checks it offline"),
         (r"apt-get download$", "names what build_data.py runs"),
+        (r"apt-get install$", "names the line build_data.py prints for a missing renderer"),
+        (r"tools/data/tables/[\w.-]*$", "a data table of the builder, not a command "
+         "(test-build-data reads them)"),
         (r"PYTHONPATH=python python3 -m clar\.onnx run-torch/",
          "needs run-torch/ from the torchrun commands beside it (data/ from build_data.py); "
          "test_pyclar_train runs clar.onnx on the model its torchrun run trains"),
