@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,4 +63,43 @@ clar_grow_floats (float **buf, size_t *cap, size_t n)
   *buf = nb;
   *cap = n;
   return 0;
+}
+
+int
+clar_read_small_file (const char *path, long max_bytes, char **buf, size_t *size_out,
+                      clar_error *err)
+{
+  FILE *f;
+  long size;
+  char *b;
+  *buf = NULL;
+  *size_out = 0;
+  f = fopen (path, "rb");
+  if (!f)
+    return clar_set_error (err, CLAR_ERR_IO, "%.150s: %s", path, strerror (errno));
+  if (fseek (f, 0, SEEK_END) || (size = ftell (f)) < 0 || fseek (f, 0, SEEK_SET)) {
+    fclose (f);
+    return clar_set_error (err, CLAR_ERR_IO, "%.150s: cannot determine its size", path);
+  }
+  /* These files are short lists; refuse anything absurd before allocating. */
+  if (size > max_bytes) {
+    fclose (f);
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "%.150s: larger than %ld MiB", path,
+        max_bytes / (1024 * 1024));
+  }
+  b = malloc ((size_t) size + 1);
+  if (!b) {
+    fclose (f);
+    return clar_set_error (err, CLAR_ERR_NO_MEMORY, "%.150s: out of memory", path);
+  }
+  if (fread (b, 1, (size_t) size, f) != (size_t) size) {
+    free (b);
+    fclose (f);
+    return clar_set_error (err, CLAR_ERR_IO, "%.150s: read failed", path);
+  }
+  fclose (f);
+  b[size] = '\0';
+  *buf = b;
+  *size_out = (size_t) size;
+  return CLAR_OK;
 }

@@ -442,36 +442,16 @@ clar_events_parse_thresholds (clar_events *t, const char *text, size_t len,
 int
 clar_events_load_thresholds (clar_events *t, const char *path, clar_error *err)
 {
-  FILE *f;
   char *buf;
-  long size;
+  size_t size;
   int rc;
   if (!t || !path)
     return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "events thresholds: NULL argument");
-  f = fopen (path, "rb");
-  if (!f)
-    return clar_set_error (err, CLAR_ERR_IO, "%.150s: %s", path, strerror (errno));
-  if (fseek (f, 0, SEEK_END) || (size = ftell (f)) < 0 || fseek (f, 0, SEEK_SET)) {
-    fclose (f);
-    return clar_set_error (err, CLAR_ERR_IO, "%.150s: cannot determine its size", path);
-  }
-  /* One line per label: refuse anything absurd before allocating. */
-  if (size > 16L * 1024 * 1024) {
-    fclose (f);
-    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "%.150s: larger than 16 MiB", path);
-  }
-  buf = malloc ((size_t) size + 1);
-  if (!buf) {
-    fclose (f);
-    return clar_set_error (err, CLAR_ERR_NO_MEMORY, "%.150s: out of memory", path);
-  }
-  if (fread (buf, 1, (size_t) size, f) != (size_t) size) {
-    free (buf);
-    fclose (f);
-    return clar_set_error (err, CLAR_ERR_IO, "%.150s: read failed", path);
-  }
-  fclose (f);
-  rc = clar_events_parse_thresholds (t, buf, (size_t) size, path, err);
+  /* One line per label: 16 MiB is far beyond any real file. */
+  rc = clar_read_small_file (path, 16L * 1024 * 1024, &buf, &size, err);
+  if (rc != CLAR_OK)
+    return rc;
+  rc = clar_events_parse_thresholds (t, buf, size, path, err);
   free (buf);
   return rc;
 }

@@ -98,6 +98,11 @@ int clar_model_write_header (clar_st_writer *w, const clar_mel_params *mel,
 int clar_grow_floats (float **buf, size_t *cap, size_t n);
 
 /* Sets err (if non-NULL) with printf-style message; returns code. */
+/* Reads a whole small text file (at most max_bytes) into a malloc'd,
+ * NUL-terminated buffer (*size excludes the terminator): the label,
+ * prompt and threshold files. Errors name the path. */
+int clar_read_small_file (const char *path, long max_bytes, char **buf, size_t *size,
+                          clar_error *err);
 int clar_set_error (clar_error *err, int code, const char *fmt, ...)
 #if defined(__GNUC__)
   __attribute__((format(printf, 3, 4)))

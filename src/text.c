@@ -668,39 +668,17 @@ int
 clar_text_read_prompts (const char *path, char ***out, size_t *n_out,
                         clar_error *err)
 {
-  FILE *f;
   char *buf;
-  long size;
+  size_t size;
   int rc;
   if (out)
     *out = NULL;
   if (!path || !out || !n_out)
     return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "clar_text_read_prompts: NULL argument");
-  f = fopen (path, "rb");
-  if (!f)
-    return clar_set_error (err, CLAR_ERR_IO, "%.150s: %s", path, strerror (errno));
-  if (fseek (f, 0, SEEK_END) || (size = ftell (f)) < 0 || fseek (f, 0, SEEK_SET)) {
-    fclose (f);
-    return clar_set_error (err, CLAR_ERR_IO, "%.150s: cannot determine its size", path);
-  }
-  /* A prompt file is a short list; refuse anything absurd before allocating. */
-  if (size > 16L * 1024 * 1024) {
-    fclose (f);
-    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "%.150s: larger than 16 MiB", path);
-  }
-  buf = malloc ((size_t) size + 1);
-  if (!buf) {
-    fclose (f);
-    return clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory");
-  }
-  if (fread (buf, 1, (size_t) size, f) != (size_t) size) {
-    free (buf);
-    fclose (f);
-    return clar_set_error (err, CLAR_ERR_IO, "%.150s: read failed", path);
-  }
-  fclose (f);
-  buf[size] = '\0';
-  if (memchr (buf, '\0', (size_t) size)) {
+  rc = clar_read_small_file (path, 16L * 1024 * 1024, &buf, &size, err);
+  if (rc != CLAR_OK)
+    return rc;
+  if (memchr (buf, '\0', size)) {
     free (buf);
     return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "%.150s: not a text file (NUL byte)", path);
   }

@@ -112,32 +112,24 @@ def source_files(debs, heldout, pkg, member, stats):
     if installed.startswith("install ok installed") and os.path.exists("/" + member):
         path = "/" + member
         stats.setdefault("packages", {})[pkg] = installed.split()[-1]
-        files = [path] if os.path.isfile(path) else \
-            [os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs]
-        bad = [f for f in files if md5(f) in heldout]
-        if bad:
-            log(f"source {pkg}: {len(bad)} file(s) held out (e.g. {os.path.basename(bad[0])}); "
-                f"the whole source is skipped")
-            stats["heldout_sources"] = stats.get("heldout_sources", 0) + 1
+    else:
+        deb = fetch_deb(debs, pkg)
+        if not deb:
+            log(f"source {pkg}: not available; skipped")
             return None
-        return path
-    deb = fetch_deb(debs, pkg)
-    if not deb:
-        log(f"source {pkg}: not available; skipped")
-        return None
-    ver = subprocess.run(["dpkg-deb", "-f", deb, "Version"], capture_output=True, text=True).stdout.strip()
-    stats.setdefault("packages", {})[pkg] = ver
-    dest = os.path.join(os.path.dirname(debs), "tmp-src", pkg)
-    path = os.path.join(dest, member)
-    if not os.path.exists(path):
-        os.makedirs(dest, exist_ok=True)
-        p1 = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", deb], stdout=subprocess.PIPE)
-        subprocess.run(["tar", "-x", "-C", dest, "./" + member], stdin=p1.stdout, check=False,
-                       stderr=subprocess.DEVNULL)
-        p1.wait()
-    if not os.path.exists(path):
-        log(f"source {pkg}: {member} not in the package; skipped")
-        return None
+        ver = subprocess.run(["dpkg-deb", "-f", deb, "Version"], capture_output=True, text=True).stdout.strip()
+        stats.setdefault("packages", {})[pkg] = ver
+        dest = os.path.join(os.path.dirname(debs), "tmp-src", pkg)
+        path = os.path.join(dest, member)
+        if not os.path.exists(path):
+            os.makedirs(dest, exist_ok=True)
+            p1 = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", deb], stdout=subprocess.PIPE)
+            subprocess.run(["tar", "-x", "-C", dest, "./" + member], stdin=p1.stdout, check=False,
+                           stderr=subprocess.DEVNULL)
+            p1.wait()
+        if not os.path.exists(path):
+            log(f"source {pkg}: {member} not in the package; skipped")
+            return None
     files = [path] if os.path.isfile(path) else \
         [os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs]
     bad = [f for f in files if md5(f) in heldout]
