@@ -76,4 +76,19 @@ teardown (Fixture *f)
   gst_harness_teardown (f->h);
 }
 
+/* The element messages named `name` now on the bus, in order (others are
+ * dropped). */
+static inline GList *
+pop_named_messages (Fixture *f, const gchar *name)
+{
+  GList *l = NULL;
+  GstMessage *m;
+  while ((m = gst_bus_pop_filtered (f->bus, GST_MESSAGE_ELEMENT)))
+    if (gst_message_has_name (m, name))
+      l = g_list_append (l, m);
+    else
+      gst_message_unref (m);
+  return l;
+}
+
 #endif /* CLAR_HARNESS_H */

@@ -44,14 +44,7 @@ push_seconds (Fixture *f, gdouble s)
 static GList *
 pop_event_messages (Fixture *f)
 {
-  GList *l = NULL;
-  GstMessage *m;
-  while ((m = gst_bus_pop_filtered (f->bus, GST_MESSAGE_ELEMENT)))
-    if (gst_message_has_name (m, "clarembed-event"))
-      l = g_list_append (l, m);
-    else
-      gst_message_unref (m);
-  return l;
+  return pop_named_messages (f, "clarembed-event");
 }
 
 /* "clarembed-event" custom downstream events that reached the harness. */

@@ -34,14 +34,7 @@ push_f32 (Fixture *f, guint n, guint32 flags, GstBuffer **copy_out)
 static GList *
 pop_messages (Fixture *f)
 {
-  GList *l = NULL;
-  GstMessage *m;
-  while ((m = gst_bus_pop_filtered (f->bus, GST_MESSAGE_ELEMENT)))
-    if (gst_message_has_name (m, "clarembed"))
-      l = g_list_append (l, m);
-    else
-      gst_message_unref (m);
-  return l;
+  return pop_named_messages (f, "clarembed");
 }
 
 static gboolean
