@@ -16,6 +16,7 @@
 #include "model-private.h"
 #include "stream-private.h"
 #include "vecmath.h"
+#include "fftw-lock.h"
 
 #define CLAR_PI 3.14159265358979323846
 
@@ -23,6 +24,18 @@
  * creation and destruction are serialised. This lock is libclar's only
  * process-wide state. */
 static pthread_mutex_t planner_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void
+clar_fftw_planner_lock (void)
+{
+  pthread_mutex_lock (&planner_lock);
+}
+
+void
+clar_fftw_planner_unlock (void)
+{
+  pthread_mutex_unlock (&planner_lock);
+}
 
 struct clar_mel {
   clar_mel_params p;

@@ -19,7 +19,7 @@ BUILD_DIR=${BUILD_DIR:-_build}
 BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev libgstreamer1.0-dev
   libgstreamer-plugins-base1.0-dev libfftw3-dev libopenblas-dev
   gobject-introspection libgirepository1.0-dev libmosquitto-dev
-  libsndfile1-dev"
+  libsndfile1-dev libopus-dev libvorbis-dev libgsm1-dev"
 RUN_PKGS="gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   espeak-ng fluidsynth fluid-soundfont-gm sox wordnet-base"
 TEST_PKGS="festival festvox-kdlpc16k timidity freepats python3 python3-numpy python3-torch python3-torchaudio python3-onnx python3-gi flite libsox-fmt-all

@@ -65,7 +65,11 @@ usage (FILE *f)
       "                         (residual depthwise-separable blocks, 101 MFLOP)\n"
       "  --aug SPEC | --no-aug  over the defaults, e.g. pitch=0.3:2,noise=0.5:5:30,fade=0.3:0.3,\n"
       "                         mask=0.3:0.2,gain=0.5:6,stretch=0.3:0.2,eq=0.5:10,phone=0.15,\n"
-      "                         reverb=0.3:1.0,mix=0.3:3:20,fmask=0.3:8 (src/train/augment.h)\n"
+      "                         reverb=0.3:1.0,mix=0.3:3:20,fmask=0.3:8 (src/train/augment.h);\n"
+      "                         off unless named: codec=P:KMIN:KMAX (Opus at KMIN-KMAX kbit/s,\n"
+      "                         default 6-24, Vorbis q -0.1..0.2 or GSM 06.10, one drawn per\n"
+      "                         view among those built in), formant=P:R (envelope x 1/R..R,\n"
+      "                         default 1.25)\n"
       "  --seed N --threads N   (default 1, 2)\n"
       "  --checkpoint-every S   steps between checkpoints (default 200)\n"
       "  --resume               continue from DIR/checkpoint.safetensors\n"
@@ -387,6 +391,22 @@ main (int argc, char **argv)
   else if (o.aug && clar_augment_parse (o.aug, &aug)) {
     fprintf (stderr, "clar-train: bad --aug specification \"%s\"\n", o.aug);
     return 2;
+  }
+  if (aug.p_codec > 0) {
+    /* Say which codecs the views use; refuse when the build has none. */
+    char names[64] = "";
+    for (int c = 0; c < CLAR_CODEC_COUNT; c++)
+      if (clar_codec_available ((clar_codec) c)) {
+        strcat (names, " ");
+        strcat (names, clar_codec_name ((clar_codec) c));
+      }
+    if (!names[0]) {
+      fprintf (stderr, "clar-train: --aug codec=%g: this build has no codec library (configure "
+          "with libopus-dev, libvorbis-dev or libgsm1-dev installed, meson option codecs)\n",
+          aug.p_codec);
+      return 2;
+    }
+    fprintf (stderr, "clar-train: codec augmentation with:%s\n", names);
   }
   gst_init (NULL, NULL);
   /* OpenMP over samples and chunks, one OpenBLAS thread (nn.h, "Threading"). */

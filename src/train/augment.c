@@ -1,9 +1,22 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <fftw3.h>
+#ifdef CLAR_HAVE_OPUS
+#include <opus.h>
+#endif
+#ifdef CLAR_HAVE_VORBIS
+#include <vorbis/vorbisenc.h>
+#endif
+#ifdef CLAR_HAVE_GSM
+#include <gsm.h>
+#endif
+
 #include "augment.h"
+#include "fftw-lock.h"
 
 #define PI 3.14159265358979323846
 
@@ -45,6 +58,10 @@ clar_augment_default (void)
     .p_reverb = 0.3f, .rt60_max = 1.0f,
     .p_mix = 0.3f, .mix_snr_min_db = 3.0f, .mix_snr_max_db = 20.0f,
     .p_fmask = 0.3f, .fmask_max = 8.0f,
+    /* Off by default: the shipped model's training command draws the same
+     * random stream as before they existed. */
+    .p_codec = 0.0f, .codec_kbps_min = 6.0f, .codec_kbps_max = 24.0f,
+    .p_formant = 0.0f, .formant_max = 1.25f,
   };
   return c;
 }
@@ -104,6 +121,15 @@ clar_augment_parse (const char *spec, clar_augment_config *cfg)
       if (nv > 2) { cfg->mix_snr_min_db = (float) v[1]; cfg->mix_snr_max_db = (float) v[2]; }
     } else if (!strcmp (tok, "fmask") && nv <= 2) {
       cfg->p_fmask = (float) v[0]; if (nv > 1) cfg->fmask_max = (float) v[1];
+    } else if (!strcmp (tok, "codec") && nv != 2) {
+      cfg->p_codec = (float) v[0];
+      if (nv > 2) {
+        if (!(v[1] >= 6 && v[2] >= v[1] && v[2] <= 128)) { rc = -1; break; }
+        cfg->codec_kbps_min = (float) v[1]; cfg->codec_kbps_max = (float) v[2];
+      }
+    } else if (!strcmp (tok, "formant") && nv <= 2) {
+      cfg->p_formant = (float) v[0];
+      if (nv > 1) { if (!(v[1] >= 1 && v[1] <= 2)) { rc = -1; break; } cfg->formant_max = (float) v[1]; }
     } else {
       rc = -1;
     }
@@ -288,19 +314,106 @@ clar_mulaw_roundtrip (float x)
   return (float) (x < 0 ? -back : back);
 }
 
-void
-clar_telephone (float *x, size_t n, double level)
+/* The 8 kHz stage of the narrow-band channel: mu-law (G.711) or GSM 06.10
+ * full rate on y[0..m), which the caller normalised to a peak of `level`
+ * (GSM: scaled to 16-bit). Returns the GSM stream's size in bytes (0 for
+ * mu-law) or -1 when GSM is not in this build or fails. */
+static long
+narrowband_codec (float *y, size_t m, int use_gsm)
+{
+  if (!use_gsm) {
+    for (size_t i = 0; i < m; i++)
+      y[i] = clar_mulaw_roundtrip (y[i]);
+    return 0;
+  }
+#ifdef CLAR_HAVE_GSM
+  {
+    /* GSM 06.10 codes 160-sample (20 ms) frames into 33 bytes and has no
+     * lookahead: decoded frame k is input frame k (ETSI EN 300 961). */
+    gsm enc = gsm_create (), dec = gsm_create ();
+    long bytes = 0;
+    if (!enc || !dec) {
+      if (enc) gsm_destroy (enc);
+      if (dec) gsm_destroy (dec);
+      return -1;
+    }
+    for (size_t f = 0; f < m; f += 160) {
+      gsm_signal pcm[160];
+      gsm_byte frame[33];
+      for (size_t i = 0; i < 160; i++) {
+        double v = f + i < m ? y[f + i] * 32767.0 : 0.0;
+        pcm[i] = (gsm_signal) (v > 32767 ? 32767 : (v < -32768 ? -32768 : lrint (v)));
+      }
+      gsm_encode (enc, pcm, frame);
+      bytes += 33;
+      if (gsm_decode (dec, frame, pcm) != 0) {
+        gsm_destroy (enc);
+        gsm_destroy (dec);
+        return -1;
+      }
+      for (size_t i = 0; i < 160 && f + i < m; i++)
+        y[f + i] = pcm[i] / 32768.0f;
+    }
+    gsm_destroy (enc);
+    gsm_destroy (dec);
+    return bytes;
+  }
+#else
+  return -1;
+#endif
+}
+
+/* clar_biquad run backwards in time (x reversed, filtered, reversed back):
+ * after a forward pass, the pair has zero phase (Gustafsson 1996, as
+ * MATLAB's filtfilt) and the squared magnitude response. */
+static void
+biquad_backward (float *x, size_t n, clar_biquad_kind kind, double f0)
+{
+  for (size_t i = 0; i < n / 2; i++) {
+    float t = x[i];
+    x[i] = x[n - 1 - i];
+    x[n - 1 - i] = t;
+  }
+  clar_biquad (x, n, kind, f0, 0.7071, 0, 16000.0);
+  for (size_t i = 0; i < n / 2; i++) {
+    float t = x[i];
+    x[i] = x[n - 1 - i];
+    x[n - 1 - i] = t;
+  }
+}
+
+/* The telephone channel (clar_telephone) with mu-law or GSM at 8 kHz:
+ * returns as narrowband_codec; x is unchanged when that fails. With
+ * zero_phase the second pass of each band filter runs backward in time
+ * (the same 300-3400 Hz magnitude as the telephone's cascades, and the
+ * 3600 Hz smoothing low-pass squared, without delay), so the output stays
+ * aligned to the input; the telephone channel keeps its causal filters
+ * (and with them the random stream and the views of the documented
+ * training runs). */
+static long
+narrowband_channel (float *x, size_t n, double level, int use_gsm, int zero_phase)
 {
   size_t m = n / 2;
-  float *y, peak = 0;
+  float *y, *keep, peak = 0;
+  long rc;
   if (m < 2)
-    return;
+    return 0;
   y = malloc (m * sizeof (float));
-  if (!y)
-    return;
+  keep = malloc (n * sizeof (float));
+  if (!y || !keep) {
+    free (y);
+    free (keep);
+    return -1;
+  }
+  memcpy (keep, x, n * sizeof (float));
   /* Fourth-order band edges (two cascaded biquads each), so little energy
    * above 4 kHz is left to alias when every other sample is dropped. */
   for (int k = 0; k < 2; k++) {
+    if (zero_phase && k == 1) {
+      biquad_backward (x, n, CLAR_BIQUAD_HIGHPASS, 300.0);
+      biquad_backward (x, n, CLAR_BIQUAD_LOWPASS, 3400.0);
+      break;
+    }
     clar_biquad (x, n, CLAR_BIQUAD_HIGHPASS, 300.0, 0.7071, 0, 16000.0);
     clar_biquad (x, n, CLAR_BIQUAD_LOWPASS, 3400.0, 0.7071, 0, 16000.0);
   }
@@ -308,10 +421,20 @@ clar_telephone (float *x, size_t n, double level)
     y[i] = x[2 * i];
     peak = fabsf (y[i]) > peak ? fabsf (y[i]) : peak;
   }
+  rc = 0;
   if (peak > 0) {
     float g = (float) (level / peak);
     for (size_t i = 0; i < m; i++)
-      y[i] = clar_mulaw_roundtrip (y[i] * g) / g;
+      y[i] *= g;
+    rc = narrowband_codec (y, m, use_gsm);
+    for (size_t i = 0; i < m; i++)
+      y[i] /= g;
+  }
+  if (rc < 0) {
+    memcpy (x, keep, n * sizeof (float));
+    free (y);
+    free (keep);
+    return -1;
   }
   for (size_t i = 0; i < m; i++) {
     x[2 * i] = y[i];
@@ -320,7 +443,17 @@ clar_telephone (float *x, size_t n, double level)
   if (n % 2)
     x[n - 1] = y[m - 1];
   clar_biquad (x, n, CLAR_BIQUAD_LOWPASS, 3600.0, 0.7071, 0, 16000.0);
+  if (zero_phase)
+    biquad_backward (x, n, CLAR_BIQUAD_LOWPASS, 3600.0);
   free (y);
+  free (keep);
+  return rc;
+}
+
+void
+clar_telephone (float *x, size_t n, double level)
+{
+  narrowband_channel (x, n, level, 0, 0);
 }
 
 void
@@ -489,6 +622,10 @@ clar_augment_view_bg (const clar_augment_config *cfg, clar_rng *rng,
   /* Source colouring, room, background, then the channel: the order in
    * which a recording picks them up. Each draws from the generator only
    * when enabled, so configurations without them keep their streams. */
+  if (cfg->p_formant > 0 && clar_rng_uniform (rng) < cfg->p_formant) {
+    double m = cfg->formant_max > 1 ? cfg->formant_max : 1.0;
+    clar_formant_shift (out, len, exp ((2 * clar_rng_uniform (rng) - 1) * log (m)));
+  }
   if (cfg->p_eq > 0 && clar_rng_uniform (rng) < cfg->p_eq) {
     int k = 1 + (int) (clar_rng_next (rng) % 3);
     for (int i = 0; i < k; i++) {
@@ -519,6 +656,23 @@ clar_augment_view_bg (const clar_augment_config *cfg, clar_rng *rng,
   }
   if (cfg->p_phone > 0 && clar_rng_uniform (rng) < cfg->p_phone)
     clar_telephone (out, len, 0.3 + 0.65 * clar_rng_uniform (rng));
+  if (cfg->p_codec > 0 && clar_rng_uniform (rng) < cfg->p_codec) {
+    /* One of the codecs this build has (none: the trainer refuses codec=P
+     * with P > 0, see clar_codec_available). */
+    clar_codec avail[CLAR_CODEC_COUNT];
+    int na = 0;
+    double u = clar_rng_uniform (rng), level = 0.3 + 0.65 * clar_rng_uniform (rng);
+    for (int c = 0; c < CLAR_CODEC_COUNT; c++)
+      if (clar_codec_available ((clar_codec) c))
+        avail[na++] = (clar_codec) c;
+    if (na > 0) {
+      clar_codec c = avail[(int) (u * na)];
+      double param = c == CLAR_CODEC_OPUS
+          ? cfg->codec_kbps_min + clar_rng_uniform (rng) * (cfg->codec_kbps_max - cfg->codec_kbps_min)
+          : -0.1 + 0.3 * clar_rng_uniform (rng);
+      clar_codec_roundtrip (out, len, c, param, level, NULL);
+    }
+  }
   if (cfg->p_gain > 0 && clar_rng_uniform (rng) < cfg->p_gain) {
     float g = (float) pow (10.0, (2 * clar_rng_uniform (rng) - 1) * cfg->gain_db / 20.0);
     for (size_t i = 0; i < len; i++)
@@ -538,4 +692,370 @@ clar_augment_view_bg (const clar_augment_config *cfg, clar_rng *rng,
   /* Keep the range sane for 16-bit-like material. */
   for (size_t i = 0; i < len; i++)
     out[i] = out[i] > 4.0f ? 4.0f : (out[i] < -4.0f ? -4.0f : out[i]);
+}
+
+const char *
+clar_codec_name (clar_codec c)
+{
+  switch (c) {
+    case CLAR_CODEC_OPUS: return "opus";
+    case CLAR_CODEC_VORBIS: return "vorbis";
+    case CLAR_CODEC_GSM: return "gsm";
+    default: return "?";
+  }
+}
+
+int
+clar_codec_available (clar_codec c)
+{
+  switch (c) {
+#ifdef CLAR_HAVE_OPUS
+    case CLAR_CODEC_OPUS: return 1;
+#endif
+#ifdef CLAR_HAVE_VORBIS
+    case CLAR_CODEC_VORBIS: return 1;
+#endif
+#ifdef CLAR_HAVE_GSM
+    case CLAR_CODEC_GSM: return 1;
+#endif
+    default: return 0;
+  }
+}
+
+#ifdef CLAR_HAVE_OPUS
+/* Opus (RFC 6716) at 16 kHz in 20 ms frames. The decoder's output lags the
+ * input by the encoder's lookahead (OPUS_GET_LOOKAHEAD: 2.5 ms plus the
+ * delay compensation that lines SILK up with CELT, 104 samples at 16 kHz);
+ * the input is coded with that many zeros appended and the decoded stream
+ * read from there, the way Ogg Opus's pre-skip does (RFC 7845, sec. 4.2). */
+static long
+opus_roundtrip (float *x, size_t n, double kbps)
+{
+  enum { FRAME = 320, MAXPKT = 1500 };
+  int err = 0;
+  opus_int32 look = 0;
+  OpusEncoder *enc = opus_encoder_create (16000, 1, OPUS_APPLICATION_AUDIO, &err);
+  OpusDecoder *dec = err == OPUS_OK ? opus_decoder_create (16000, 1, &err) : NULL;
+  float in[FRAME], out[FRAME];
+  unsigned char pkt[MAXPKT];
+  long bytes = 0;
+  size_t total, got = 0;
+  float *y = NULL;
+  if (!enc || !dec || err != OPUS_OK)
+    goto fail;
+  if (kbps < 6) kbps = 6;
+  if (kbps > 510) kbps = 510;
+  /* Complexity 5 of 10: half the encoder time of the default (measured:
+   * tests/test-augment prints it), the same bitstream family. */
+  if (opus_encoder_ctl (enc, OPUS_SET_BITRATE ((opus_int32) (kbps * 1000))) != OPUS_OK
+      || opus_encoder_ctl (enc, OPUS_SET_COMPLEXITY (5)) != OPUS_OK
+      || opus_encoder_ctl (enc, OPUS_GET_LOOKAHEAD (&look)) != OPUS_OK || look < 0)
+    goto fail;
+  total = n + (size_t) look;
+  y = malloc (n * sizeof (float));
+  if (!y)
+    goto fail;
+  for (size_t f = 0; f < total; f += FRAME) {
+    int len, dn;
+    for (size_t i = 0; i < FRAME; i++)
+      in[i] = f + i < n ? x[f + i] : 0.0f;
+    len = opus_encode_float (enc, in, FRAME, pkt, MAXPKT);
+    if (len < 0)
+      goto fail;
+    bytes += len;
+    dn = opus_decode_float (dec, pkt, len, out, FRAME, 0);
+    if (dn != FRAME)
+      goto fail;
+    for (size_t i = 0; i < FRAME; i++) {
+      size_t t = f + i;   /* decoded sample t is input sample t - look */
+      if (t >= (size_t) look && t - look < n)
+        y[got++] = out[i];
+    }
+  }
+  memcpy (x, y, n * sizeof (float));
+  free (y);
+  opus_encoder_destroy (enc);
+  opus_decoder_destroy (dec);
+  return bytes;
+fail:
+  free (y);
+  if (enc) opus_encoder_destroy (enc);
+  if (dec) opus_decoder_destroy (dec);
+  return -1;
+}
+#endif
+
+#ifdef CLAR_HAVE_VORBIS
+/* Vorbis I (Xiph.Org, "Vorbis I specification") with libvorbisenc's VBR
+ * modes, packets decoded as they come out of the encoder (no Ogg paging
+ * needed in memory). libvorbis's decoder returns nothing for the first
+ * audio packet and then the input from its first sample (the stream
+ * starts at granule 0), so the output is aligned; the tail, padded to a
+ * whole block, is dropped. */
+static long
+vorbis_roundtrip (float *x, size_t n, double quality)
+{
+  vorbis_info vi, di;
+  vorbis_comment vc, dc;
+  vorbis_dsp_state vd, dd;
+  vorbis_block vb, db;
+  ogg_packet h[3], op;
+  long bytes = 0;
+  size_t got = 0, fed = 0;
+  int ok = 0, enc_ready = 0, dec_ready = 0, eos = 0;
+  float *y = malloc (n * sizeof (float));
+  vorbis_info_init (&vi);
+  vorbis_info_init (&di);
+  vorbis_comment_init (&vc);
+  vorbis_comment_init (&dc);
+  if (!y || vorbis_encode_init_vbr (&vi, 1, 16000, (float) quality) != 0
+      || vorbis_analysis_init (&vd, &vi) != 0)
+    goto done;
+  vorbis_block_init (&vd, &vb);
+  enc_ready = 1;
+  if (vorbis_analysis_headerout (&vd, &vc, &h[0], &h[1], &h[2]) != 0)
+    goto done;
+  for (int k = 0; k < 3; k++)
+    if (vorbis_synthesis_headerin (&di, &dc, &h[k]) != 0)
+      goto done;
+  if (vorbis_synthesis_init (&dd, &di) != 0)
+    goto done;
+  vorbis_block_init (&dd, &db);
+  dec_ready = 1;
+  while (!eos) {
+    /* Feed 1024 samples at a time, then the end of stream. */
+    size_t chunk = n - fed < 1024 ? n - fed : 1024;
+    if (chunk > 0) {
+      float **buf = vorbis_analysis_buffer (&vd, (int) chunk);
+      memcpy (buf[0], x + fed, chunk * sizeof (float));
+      vorbis_analysis_wrote (&vd, (int) chunk);
+      fed += chunk;
+    } else {
+      vorbis_analysis_wrote (&vd, 0);
+      eos = 1;
+    }
+    while (vorbis_analysis_blockout (&vd, &vb) == 1) {
+      if (vorbis_analysis (&vb, NULL) != 0 || vorbis_bitrate_addblock (&vb) != 0)
+        goto done;
+      while (vorbis_bitrate_flushpacket (&vd, &op) == 1) {
+        float **pcm;
+        int k;
+        bytes += op.bytes;
+        if (vorbis_synthesis (&db, &op) != 0 || vorbis_synthesis_blockin (&dd, &db) != 0)
+          goto done;
+        while ((k = vorbis_synthesis_pcmout (&dd, &pcm)) > 0) {
+          for (int i = 0; i < k && got < n; i++)
+            y[got++] = pcm[0][i];
+          vorbis_synthesis_read (&dd, k);
+        }
+      }
+    }
+  }
+  if (got == n) {
+    memcpy (x, y, n * sizeof (float));
+    ok = 1;
+  }
+done:
+  if (dec_ready) {
+    vorbis_block_clear (&db);
+    vorbis_dsp_clear (&dd);
+  }
+  if (enc_ready) {
+    vorbis_block_clear (&vb);
+    vorbis_dsp_clear (&vd);
+  }
+  vorbis_comment_clear (&vc);
+  vorbis_comment_clear (&dc);
+  vorbis_info_clear (&vi);
+  vorbis_info_clear (&di);
+  free (y);
+  return ok ? bytes : -1;
+}
+#endif
+
+int
+clar_codec_roundtrip (float *x, size_t n, clar_codec c, double param, double level,
+                      size_t *bytes_out)
+{
+  float peak = 0;
+  long bytes = -1;
+  if (bytes_out)
+    *bytes_out = 0;
+  if (!clar_codec_available (c))
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    if (!isfinite (x[i]))
+      return -1;
+    peak = fabsf (x[i]) > peak ? fabsf (x[i]) : peak;
+  }
+  if (n == 0 || peak == 0)
+    return 0;
+  if (c == CLAR_CODEC_GSM) {
+    /* Narrow band like the telephone channel, which normalises itself. */
+    bytes = narrowband_channel (x, n, level, 1, 1);
+  } else {
+    float g = (float) (level / peak);
+    float *keep = malloc (n * sizeof (float));
+    if (!keep)
+      return -1;
+    memcpy (keep, x, n * sizeof (float));
+    for (size_t i = 0; i < n; i++)
+      x[i] *= g;
+#ifdef CLAR_HAVE_OPUS
+    if (c == CLAR_CODEC_OPUS)
+      bytes = opus_roundtrip (x, n, param);
+#endif
+#ifdef CLAR_HAVE_VORBIS
+    if (c == CLAR_CODEC_VORBIS)
+      bytes = vorbis_roundtrip (x, n, param < -0.1 ? -0.1 : (param > 1.0 ? 1.0 : param));
+#endif
+    if (bytes < 0)
+      memcpy (x, keep, n * sizeof (float));
+    else
+      for (size_t i = 0; i < n; i++)
+        x[i] /= g;
+    free (keep);
+  }
+  if (bytes < 0)
+    return -1;
+  if (bytes_out)
+    *bytes_out = (size_t) bytes;
+  return 0;
+}
+
+/* The formant shifter's transforms: one r2c and one c2r plan of FS_N
+ * points, made once under libclar's planner lock and then executed on
+ * each call's own (fftw_malloc'd, hence equally aligned) arrays, which
+ * FFTW allows from any thread ("New-array Execute Functions"). */
+enum { FS_N = 512, FS_HOP = 128, FS_LIFTER = 24 };
+static fftw_plan fs_r2c, fs_c2r;
+static pthread_once_t fs_once = PTHREAD_ONCE_INIT;
+
+static void
+fs_make_plans (void)
+{
+  double *r = fftw_malloc (sizeof (double) * FS_N);
+  fftw_complex *c = fftw_malloc (sizeof (fftw_complex) * (FS_N / 2 + 1));
+  clar_fftw_planner_lock ();
+  if (r && c) {
+    fs_r2c = fftw_plan_dft_r2c_1d (FS_N, r, c, FFTW_ESTIMATE);
+    fs_c2r = fftw_plan_dft_c2r_1d (FS_N, c, r, FFTW_ESTIMATE);
+  }
+  clar_fftw_planner_unlock ();
+  fftw_free (r);
+  fftw_free (c);
+}
+
+int
+clar_formant_shift (float *x, size_t n, double ratio)
+{
+  /* Envelope warping as in formant-preserving pitch shifters, here used
+   * the other way round: keep each STFT bin's phase and fine structure
+   * and replace the envelope E(f) by E(f / ratio) (A. Roebel and X. Rodet,
+   * "Efficient spectral envelope estimation and its application to pitch
+   * shifting and envelope preservation", DAFx 2005, sec. 1 and 4). The
+   * envelope is the cepstrally smoothed log magnitude (Oppenheim & Schafer,
+   * "Discrete-Time Signal Processing", 3rd ed., sec. 13.9): the low
+   * FS_LIFTER quefrency bins (1.5 ms), below the pitch period of voices and
+   * of most notes (pitches up to about 660 Hz). Analysis and synthesis Hann
+   * windows; the overlap-add is divided by the summed squared window, so a
+   * ratio of 1 returns the input up to rounding. */
+  enum { K = FS_N / 2 + 1 };
+  double *fr = NULL, *wsum = NULL, *acc = NULL, *win = NULL, *lg = NULL, *cep = NULL;
+  fftw_complex *spec = NULL, *tmp = NULL;
+  double e_in = 0, e_out = 0;
+  int rc = -1;
+  if (!(ratio >= 0.5 && ratio <= 2.0))
+    return -1;
+  if (n == 0)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!isfinite (x[i]))
+      return -1;
+    e_in += (double) x[i] * x[i];
+  }
+  if (e_in == 0)
+    return 0;
+  pthread_once (&fs_once, fs_make_plans);
+  if (!fs_r2c || !fs_c2r)
+    return -1;
+  fr = fftw_malloc (sizeof (double) * FS_N);
+  cep = fftw_malloc (sizeof (double) * FS_N);
+  spec = fftw_malloc (sizeof (fftw_complex) * K);
+  tmp = fftw_malloc (sizeof (fftw_complex) * K);
+  lg = malloc (sizeof (double) * 2 * K);
+  win = malloc (sizeof (double) * FS_N);
+  /* Frames start FS_N - FS_HOP before the clip so that every sample is
+   * covered by the full overlap. */
+  acc = calloc (n + 2 * FS_N, sizeof (double));
+  wsum = calloc (n + 2 * FS_N, sizeof (double));
+  if (!fr || !cep || !spec || !tmp || !lg || !win || !acc || !wsum)
+    goto done;
+  for (int i = 0; i < FS_N; i++)
+    win[i] = 0.5 - 0.5 * cos (2 * PI * i / FS_N);
+  for (long f0 = -(FS_N - FS_HOP); f0 < (long) n; f0 += FS_HOP) {
+    double *env = lg, *warped = lg + K;
+    int any = 0;
+    for (int i = 0; i < FS_N; i++) {
+      long t = f0 + i;
+      fr[i] = (t >= 0 && (size_t) t < n) ? x[t] * win[i] : 0.0;
+      any |= fr[i] != 0.0;
+    }
+    if (any) {
+      fftw_execute_dft_r2c (fs_r2c, fr, spec);
+      /* Real cepstrum of the log magnitude (an even sequence, so a c2r of
+       * the real log spectrum), liftered, and back. */
+      for (int k = 0; k < K; k++) {
+        double m2 = spec[k][0] * spec[k][0] + spec[k][1] * spec[k][1];
+        tmp[k][0] = 0.5 * log (m2 + 1e-20);
+        tmp[k][1] = 0.0;
+      }
+      fftw_execute_dft_c2r (fs_c2r, tmp, cep);
+      for (int i = 0; i < FS_N; i++)
+        cep[i] = (i < FS_LIFTER || i > FS_N - FS_LIFTER) ? cep[i] / FS_N : 0.0;
+      fftw_execute_dft_r2c (fs_r2c, cep, tmp);
+      for (int k = 0; k < K; k++)
+        env[k] = tmp[k][0];
+      for (int k = 0; k < K; k++) {
+        double src = k / ratio, d, gl;
+        int k0;
+        if (src >= K - 1)
+          src = K - 1;
+        k0 = (int) src;
+        warped[k] = k0 + 1 < K ? env[k0] + (src - k0) * (env[k0 + 1] - env[k0]) : env[K - 1];
+        d = warped[k] - env[k];
+        /* +-24 dB in natural-log units. */
+        d = d > 2.763 ? 2.763 : (d < -2.763 ? -2.763 : d);
+        gl = exp (d);
+        spec[k][0] *= gl;
+        spec[k][1] *= gl;
+      }
+      fftw_execute_dft_c2r (fs_c2r, spec, fr);
+    }
+    for (int i = 0; i < FS_N; i++) {
+      long t = f0 + i;
+      if (t < 0 || (size_t) t >= n)
+        continue;
+      acc[t] += (any ? fr[i] / FS_N : 0.0) * win[i];
+      wsum[t] += win[i] * win[i];
+    }
+  }
+  for (size_t i = 0; i < n; i++)
+    e_out += acc[i] / wsum[i] * (acc[i] / wsum[i]);
+  {
+    double k = e_out > 0 ? sqrt (e_in / e_out) : 0.0;
+    for (size_t i = 0; i < n; i++)
+      x[i] = (float) (k * acc[i] / wsum[i]);
+  }
+  rc = 0;
+done:
+  fftw_free (fr);
+  fftw_free (cep);
+  fftw_free (spec);
+  fftw_free (tmp);
+  free (lg);
+  free (win);
+  free (acc);
+  free (wsum);
+  return rc;
 }

@@ -8,9 +8,12 @@
  * random equalisation (RBJ biquads), a telephone channel (300-3400 Hz band,
  * 8 kHz, G.711 mu-law: the codec of real telephone prompts), generated
  * reverberation (early reflections + a Schroeder late tail), mixing another
- * clip as background at a random SNR, and SpecAugment frequency masks on the
- * log-mel. Each view draws its own parameters from a seeded generator, so a
- * run is reproducible.
+ * clip as background at a random SNR, SpecAugment frequency masks on the
+ * log-mel; and, off unless named in the spec (probability 0 by default, so
+ * the documented training commands keep their random streams): codec round
+ * trips (Opus, Vorbis, GSM 06.10 at low bitrates) and formant shift. Each
+ * view draws its own parameters from a seeded generator, so a run is
+ * reproducible.
  */
 #ifndef CLAR_TRAIN_AUGMENT_H
 #define CLAR_TRAIN_AUGMENT_H
@@ -37,6 +40,11 @@ typedef struct clar_augment_config {
   float p_reverb, rt60_max;           /* generated room, RT60 in [0.1, rt60_max] s */
   float p_mix, mix_snr_min_db, mix_snr_max_db;  /* background clip (view_bg) */
   float p_fmask, fmask_max;           /* SpecAugment: up to 2 bands of <= fmask_max mels */
+  /* Codec round trip: one of the codecs this build has, uniformly; Opus at
+   * a bitrate uniform in [codec_kbps_min, codec_kbps_max] kbit/s, Vorbis at
+   * a quality uniform in [-0.1, 0.2], GSM at its one rate. Default p 0. */
+  float p_codec, codec_kbps_min, codec_kbps_max;
+  float p_formant, formant_max;       /* envelope ratio in [1/m, m]; default p 0 */
 } clar_augment_config;
 
 clar_augment_config clar_augment_default (void);
@@ -44,8 +52,11 @@ clar_augment_config clar_augment_default (void);
 clar_augment_config clar_augment_none (void);
 
 /* Parses "pitch=P:S,noise=P:MIN:MAX,fade=P:MAX,mask=P:MAX,gain=P:DB,
- * stretch=P:S,eq=P:DB,phone=P,reverb=P:RT60,mix=P:MIN:MAX,fmask=P:BANDS" over
- * the defaults; returns 0 or -1 (unknown key / bad number). */
+ * stretch=P:S,eq=P:DB,phone=P,reverb=P:RT60,mix=P:MIN:MAX,fmask=P:BANDS,
+ * codec=P:KMIN:KMAX,formant=P:RATIO" over the defaults; returns 0 or -1
+ * (unknown key / bad number: KMIN in [6, KMAX], KMAX <= 128, RATIO in
+ * [1, 2]). codec=P with P > 0 parses even in a build without any codec:
+ * the caller checks clar_codec_available and says so. */
 int clar_augment_parse (const char *spec, clar_augment_config *cfg);
 
 /* One view: a random crop of `len` samples from clip[0..n) (zero-padded at a
@@ -104,5 +115,36 @@ void clar_reverb (float *x, size_t n, double rt60, double wet, clar_rng *rng);
 /* x += bg scaled so that power(x) / power(bg) is snr_db (no-op when bg is
  * silent). */
 void clar_mix_at_snr (float *x, const float *bg, size_t n, double snr_db);
+
+/* Lossy codecs for a round trip. Each is optional at build time (meson
+ * option "codecs": libopus, libvorbisenc, libgsm). */
+typedef enum { CLAR_CODEC_OPUS, CLAR_CODEC_VORBIS, CLAR_CODEC_GSM, CLAR_CODEC_COUNT } clar_codec;
+const char *clar_codec_name (clar_codec c);
+/* 1 when this build has the codec's library, else 0. */
+int clar_codec_available (clar_codec c);
+/* Encodes x[0..n) (16 kHz mono) in memory and decodes it back in place,
+ * aligned to the input (the codec's delay removed: Opus's lookahead,
+ * Vorbis's and GSM's none), same length. The peak is normalised to `level`
+ * of full scale before encoding and restored after. param: Opus bitrate in
+ * kbit/s (6..510, the encoder picks SILK/hybrid/CELT and the band), Vorbis
+ * VBR quality (-0.1..1; -0.1, the lowest, gave 20.6 kbit/s on
+ * tests/test-augment's speech-like signal at 16 kHz mono),
+ * ignored for GSM (06.10 full rate, 13 kbit/s at 8 kHz, through the
+ * telephone channel's band limit and 2:1 resampling). A silent or empty
+ * input is left as is. If bytes_out is not NULL it receives the size of the
+ * coded stream (headers excluded). Returns 0; -1 (x unchanged) when the
+ * codec is not in this build, the input holds NaN/Inf, or an encoder call
+ * fails. Thread-safe (each call has its own encoder and decoder). */
+int clar_codec_roundtrip (float *x, size_t n, clar_codec c, double param, double level,
+                          size_t *bytes_out);
+/* Formant shift at 16 kHz: the spectral envelope moves by `ratio` (> 1:
+ * up, as of a shorter vocal tract or a smaller body) while the fine
+ * structure, hence the pitch, and the length stay. STFT (512-sample Hann
+ * frames, hop 128); each frame's envelope is its cepstrally smoothed log
+ * magnitude (the first 24 quefrency bins), and the frame is multiplied by
+ * E(f / ratio) / E(f), limited to +-24 dB; then overlap-add and the input's
+ * power restored. Returns 0, or -1 (x unchanged) on allocation failure or
+ * a ratio outside [0.5, 2]. Thread-safe. */
+int clar_formant_shift (float *x, size_t n, double ratio);
 
 #endif
