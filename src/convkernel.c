@@ -97,32 +97,34 @@ clar_kernel_name (clar_kernel_kind k)
  * read past the end), the extended output O x Np, the offset table. */
 typedef struct {
   int Hp, Wp, Ho, Wo, K;
+  size_t L;                  /* padded row stride: B samples side by side */
   size_t N, Np, xsize, ysize;
 } direct_plan;
 
 static void
-plan_of (direct_plan *p, int C, int H, int W, int O, int k, int pad, int nr)
+plan_of (direct_plan *p, int B, int C, int H, int W, int O, int k, int pad, int nr)
 {
   p->Hp = H + 2 * pad;
   p->Wp = W + 2 * pad;
   p->Ho = p->Hp - k + 1;
   p->Wo = p->Wp - k + 1;
   p->K = C * k * k;
-  p->N = (size_t) p->Ho * p->Wp;
+  p->L = (size_t) B * p->Wp;
+  p->N = (size_t) p->Ho * p->L;
   p->Np = (p->N + nr - 1) / nr * nr;
-  /* Largest read: off[K-1] + Np - 1 = (C-1)HpWp + (k-1)(Wp+1) + Np - 1,
-   * below C*Hp*Wp + (Np - N) + k. Rounded to 16 floats (64-byte lines). */
-  p->xsize = ((size_t) C * p->Hp * p->Wp + (p->Np - p->N) + (size_t) k + 16 + 15) & ~(size_t) 15;
+  /* Largest read: off[K-1] + Np - 1 = (C-1)HpL + (k-1)(L+1) + Np - 1,
+   * below C*Hp*L + (Np - N) + k. Rounded to 16 floats (64-byte lines). */
+  p->xsize = ((size_t) C * p->Hp * p->L + (p->Np - p->N) + (size_t) k + 16 + 15) & ~(size_t) 15;
   p->ysize = ((size_t) O * p->Np + 15) & ~(size_t) 15;
 }
 
 size_t
-clar_conv2d_direct_scratch (int C, int H, int W, int O, int k, int pad)
+clar_conv2d_direct_scratch (int B, int C, int H, int W, int O, int k, int pad)
 {
   direct_plan p, q;
   size_t a, b;
-  plan_of (&p, C, H, W, O, k, pad, NR512);
-  plan_of (&q, C, H, W, O, k, pad, NR256);
+  plan_of (&p, B, C, H, W, O, k, pad, NR512);
+  plan_of (&q, B, C, H, W, O, k, pad, NR256);
   a = p.xsize + p.ysize + (size_t) p.K + 16;
   b = q.xsize + q.ysize + (size_t) q.K + 16;
   return a > b ? a : b;
@@ -225,7 +227,7 @@ tile_avx2 (const float *x, const int *off, int K, const float *w, int mr,
 #endif /* CLAR_HAVE_X86_KERNELS */
 
 void
-clar_conv2d_direct (clar_kernel_kind kind, const float *x, int C, int H, int W,
+clar_conv2d_direct (clar_kernel_kind kind, const float *x, int B, int C, int H, int W,
                     const float *w, const float *b, int O, int k, int pad,
                     int relu, int pool2, float *y, float *scratch)
 {
@@ -236,11 +238,11 @@ clar_conv2d_direct (clar_kernel_kind kind, const float *x, int C, int H, int W,
   float *xp, *ye;
   int *off;
 
-  plan_of (&p, C, H, W, O, k, pad, nr);
+  plan_of (&p, B, C, H, W, O, k, pad, nr);
   xp = scratch;
   ye = scratch + p.xsize;
   off = (int *) (ye + p.ysize);
-  if (k == 1 && pad == 0 && p.Np == p.N) {
+  if (B == 1 && k == 1 && pad == 0 && p.Np == p.N) {
     /* A 1x1 convolution over a whole number of tiles (the pointwise
      * layers of depthwise-separable encoders): the input is its own padded
      * copy (no tile reads past it), and the output rows need no compaction. */
@@ -248,17 +250,22 @@ clar_conv2d_direct (clar_kernel_kind kind, const float *x, int C, int H, int W,
     if (!pool2)
       ye = y;
   } else {
-    /* Zero-padded copy of the input. */
+    /* Zero-padded copy of the input, the samples of a batch side by side
+     * in each row (C x Hp x B*Wp): an output column of sample b reads only
+     * sample b's padded columns, so each output is the same sum, in the
+     * same order, as at batch 1, and no work is added (the Wp - Wo columns
+     * computed and dropped per row are those of batch 1). */
     memset (xp, 0, p.xsize * sizeof (float));
-    for (int c = 0; c < C; c++)
-      for (int i = 0; i < H; i++)
-        memcpy (xp + ((size_t) c * p.Hp + i + pad) * p.Wp + pad,
-            x + ((size_t) c * H + i) * W, (size_t) W * sizeof (float));
+    for (int n = 0; n < B; n++)
+      for (int c = 0; c < C; c++)
+        for (int i = 0; i < H; i++)
+          memcpy (xp + ((size_t) c * p.Hp + i + pad) * p.L + (size_t) n * p.Wp + pad,
+              x + (((size_t) n * C + c) * H + i) * W, (size_t) W * sizeof (float));
   }
   for (int c = 0, q = 0; c < C; c++)
     for (int ki = 0; ki < k; ki++)
       for (int kj = 0; kj < k; kj++)
-        off[q++] = (c * p.Hp + ki) * p.Wp + kj;
+        off[q++] = (int) (((size_t) c * p.Hp + ki) * p.L + kj);
   /* Tiles of nr positions, all output channels each, so that the input rows
    * a tile reads stay in L1 across the channel blocks. */
   if (kind == CLAR_KERNEL_AVX512) {
@@ -289,27 +296,31 @@ clar_conv2d_direct (clar_kernel_kind kind, const float *x, int C, int H, int W,
     /* 2x2 max pooling straight from the extended output (floor mode, the
      * comparisons of clar_maxpool2x2, so the result is the same). */
     const int Hq = p.Ho / 2, Wq = p.Wo / 2;
-    for (int o = 0; o < O; o++)
-      for (int i = 0; i < Hq; i++) {
-        const float *r0 = ye + (size_t) o * p.Np + (size_t) (2 * i) * p.Wp, *r1 = r0 + p.Wp;
-        float *dst = y + ((size_t) o * Hq + i) * Wq;
-        for (int j = 0; j < Wq; j++) {
-          float a = r0[2 * j] > r0[2 * j + 1] ? r0[2 * j] : r0[2 * j + 1];
-          float c = r1[2 * j] > r1[2 * j + 1] ? r1[2 * j] : r1[2 * j + 1];
-          dst[j] = a > c ? a : c;
+    for (int n = 0; n < B; n++)
+      for (int o = 0; o < O; o++)
+        for (int i = 0; i < Hq; i++) {
+          const float *r0 = ye + (size_t) o * p.Np + (size_t) (2 * i) * p.L + (size_t) n * p.Wp;
+          const float *r1 = r0 + p.L;
+          float *dst = y + (((size_t) n * O + o) * Hq + i) * Wq;
+          for (int j = 0; j < Wq; j++) {
+            float a = r0[2 * j] > r0[2 * j + 1] ? r0[2 * j] : r0[2 * j + 1];
+            float c = r1[2 * j] > r1[2 * j + 1] ? r1[2 * j] : r1[2 * j + 1];
+            dst[j] = a > c ? a : c;
+          }
         }
-      }
     return;
   }
   if (ye == y)
     return;
   /* Drop the Wp - Wo columns that straddle the padding. */
-  for (int o = 0; o < O; o++)
-    for (int i = 0; i < p.Ho; i++)
-      memcpy (y + ((size_t) o * p.Ho + i) * p.Wo, ye + (size_t) o * p.Np + (size_t) i * p.Wp,
-          (size_t) p.Wo * sizeof (float));
+  for (int n = 0; n < B; n++)
+    for (int o = 0; o < O; o++)
+      for (int i = 0; i < p.Ho; i++)
+        memcpy (y + (((size_t) n * O + o) * p.Ho + i) * p.Wo,
+            ye + (size_t) o * p.Np + (size_t) i * p.L + (size_t) n * p.Wp,
+            (size_t) p.Wo * sizeof (float));
 #else
-  (void) kind; (void) x; (void) C; (void) H; (void) W; (void) w; (void) b; (void) O;
+  (void) kind; (void) x; (void) B; (void) C; (void) H; (void) W; (void) w; (void) b; (void) O;
   (void) k; (void) pad; (void) relu; (void) pool2; (void) y; (void) scratch;
   abort ();
 #endif

@@ -44,16 +44,18 @@ __attribute__((visibility ("hidden"))) int clar_kernel_supported (clar_kernel_ki
  * running encoders); returns the previous one. */
 __attribute__((visibility ("hidden"))) clar_kernel_kind clar_kernel_force (clar_kernel_kind k);
 
-/* Floats of scratch clar_conv2d_direct needs for one sample. */
+/* Floats of scratch clar_conv2d_direct needs for a batch of B samples. */
 __attribute__((visibility ("hidden")))
-size_t clar_conv2d_direct_scratch (int C, int H, int W, int O, int k, int pad);
+size_t clar_conv2d_direct_scratch (int B, int C, int H, int W, int O, int k, int pad);
 
-/* y[O,Ho,Wo] = conv(x[C,H,W], w[O,C,k,k]) + b (b nullable), then ReLU if
- * relu is non-zero, then, if pool2 is non-zero, 2x2 max pooling (floor
- * mode: y is O x Ho/2 x Wo/2), read straight from the kernel's output;
- * kind must be AVX2 or AVX512 (and supported). */
+/* y[B,O,Ho,Wo] = conv(x[B,C,H,W], w[O,C,k,k]) + b (b nullable), then ReLU
+ * if relu is non-zero, then, if pool2 is non-zero, 2x2 max pooling (floor
+ * mode: y is B x O x Ho/2 x Wo/2), read straight from the kernel's output;
+ * kind must be AVX2 or AVX512 (and supported). The B samples are one matrix
+ * product (their padded rows side by side); each sample's output is
+ * bit-identical to a call with B = 1. */
 __attribute__((visibility ("hidden")))
-void clar_conv2d_direct (clar_kernel_kind kind, const float *x, int C, int H, int W,
+void clar_conv2d_direct (clar_kernel_kind kind, const float *x, int B, int C, int H, int W,
                          const float *w, const float *b, int O, int k, int pad,
                          int relu, int pool2, float *y, float *scratch);
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Inference session: log-mel front end + encoder forward pass. */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@ struct clar_session {
   clar_mel *mel;
   clar_shape *shapes;    /* per layer, for the current frame count */
   size_t frames_sized;   /* frame count the buffers below are sized for */
+  size_t batch_sized;    /* and batch (activations hold that many samples) */
   float *act[2];         /* ping-pong activations */
   float *scratch;        /* im2col */
   float *melbuf;         /* for clar_session_embed */
@@ -26,18 +28,23 @@ struct clar_session {
   int skip_depth;        /* deepest residual nesting of the layer list */
 };
 
-/* Sizes the activation buffers for n_frames. */
+/* Sizes the activation buffers for a batch of B inputs of n_frames. */
 static int
-prepare (clar_session *s, size_t n_frames, clar_error *err)
+prepare (clar_session *s, size_t n_frames, size_t B, clar_error *err)
 {
   const clar_model *m = s->model;
   clar_shape in = { 1, m->info.mel.n_mels, (int) n_frames, 0 };
   size_t act = (size_t) in.c * in.h * in.w, scratch = 1;
   int rc, depth = 0, max_depth = 0;
-  if (n_frames == s->frames_sized)
+  if (n_frames == s->frames_sized && B <= s->batch_sized)
     return CLAR_OK;
+  if (B < 1 || B > CLAR_SESSION_MAX_BATCH)
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "batch of %zu: 1 to %d", B,
+        CLAR_SESSION_MAX_BATCH);
   if (n_frames > (1u << 22))
     return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "%zu frames is too many", n_frames);
+  if (n_frames == s->frames_sized && s->batch_sized > B)
+    B = s->batch_sized;        /* the buffers only grow */
   rc = clar_layers_infer_shapes (m->layers, m->n_layers, in, s->shapes);
   if (rc == CLAR_ERR_INPUT_TOO_SHORT)
     return clar_set_error (err, rc, "%zu frames are too few for the encoder's pooling (needs %zu samples)",
@@ -56,14 +63,19 @@ prepare (clar_session *s, size_t n_frames, clar_error *err)
       depth--;
     if (m->layers[i].op == CLAR_OP_CONV2D) {
       size_t cols = (size_t) prev->c * m->layers[i].kernel * m->layers[i].kernel * sh->h * sh->w;
-      size_t direct = clar_conv2d_direct_scratch (prev->c, prev->h, prev->w, m->layers[i].out,
-          m->layers[i].kernel, m->layers[i].pad);
+      size_t direct = clar_conv2d_direct_scratch ((int) B, prev->c, prev->h, prev->w,
+          m->layers[i].out, m->layers[i].kernel, m->layers[i].pad);
       if (cols > scratch)
         scratch = cols;
       if (direct > scratch)
         scratch = direct;
     }
   }
+  /* The direct kernels index the padded input with an int. */
+  if (scratch > (size_t) INT_MAX || act > ((size_t) 1 << 40) / B)
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "%zu frames x batch %zu is too big",
+        n_frames, B);
+  act *= B;
   if (clar_grow_floats (&s->act[0], &s->act_cap, act) || clar_grow_floats (&s->scratch, &s->scratch_cap, scratch))
     return clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory for activations");
   {
@@ -80,6 +92,7 @@ prepare (clar_session *s, size_t n_frames, clar_error *err)
     s->skipbuf[d] = nb;
   }
   s->frames_sized = n_frames;
+  s->batch_sized = B;
   return CLAR_OK;
 }
 
@@ -100,7 +113,8 @@ clar_session_new (clar_model *model, clar_error *err)
   s->model = clar_model_ref (model);
   s->mel = clar_mel_new (&model->info.mel, model->mel_filterbank, err);
   if (!s->mel
-      || prepare (s, clar_mel_n_frames (&model->info.mel, model->info.window_samples), err) != CLAR_OK) {
+      || prepare (s, clar_mel_n_frames (&model->info.mel, model->info.window_samples), 1, err)
+      != CLAR_OK) {
     clar_session_free (s);
     return NULL;
   }
@@ -151,22 +165,24 @@ clar_session_pcm_to_mel (clar_session *s, const float *pcm, size_t n_samples,
   return clar_mel_compute (s->mel, pcm, n_samples, mel, n_frames);
 }
 
-int
-clar_session_encode_raw (clar_session *s, const float *mel, size_t n_frames,
-                         float *output)
+/* The encoder over B inputs at once (NCHW activations of B samples); each
+ * layer runs once for the batch. */
+static int
+encode_raw (clar_session *s, const float *mel, size_t B, size_t n_frames, float *output)
 {
   const clar_model *m;
   clar_shape cur;
   const float *x;
   int which = 0, rc, relu_done = 0, depth = 0;
+  const int nb = (int) B;
   const float *skip[CLAR_RESIDUAL_MAX_DEPTH];
   const clar_kernel_kind kernel = clar_kernel_active ();
   if (!s || !mel || !output)
     return CLAR_ERR_INVALID_ARGUMENT;
   m = s->model;
-  if ((rc = prepare (s, n_frames, NULL)) != CLAR_OK)
+  if ((rc = prepare (s, n_frames, B, NULL)) != CLAR_OK)
     return rc;
-  for (size_t i = 0; i < (size_t) m->info.mel.n_mels * n_frames; i++)
+  for (size_t i = 0; i < (size_t) m->info.mel.n_mels * n_frames * B; i++)
     if (!isfinite (mel[i]))
       return CLAR_ERR_NONFINITE;
   cur.c = 1;
@@ -197,7 +213,7 @@ clar_session_encode_raw (clar_session *s, const float *mel, size_t n_frames,
             next++;
           pool2 = next < m->n_layers && m->layers[next].op == CLAR_OP_MAXPOOL2D
               && m->layers[next].kernel == 2;
-          clar_conv2d_direct (kernel, x, cur.c, cur.h, cur.w, l->weight, l->bias, l->out,
+          clar_conv2d_direct (kernel, x, nb, cur.c, cur.h, cur.w, l->weight, l->bias, l->out,
               l->kernel, l->pad, relu_done, pool2, y, s->scratch);
           if (pool2) {
             /* The activation is now the pooling layer's output. */
@@ -210,18 +226,18 @@ clar_session_encode_raw (clar_session *s, const float *mel, size_t n_frames,
             continue;
           }
         } else {
-          clar_conv2d_forward (x, 1, cur.c, cur.h, cur.w, l->weight, l->bias, l->out,
+          clar_conv2d_forward (x, nb, cur.c, cur.h, cur.w, l->weight, l->bias, l->out,
               l->kernel, l->pad, y, s->scratch);
         }
         break;
       case CLAR_OP_BATCHNORM2D:
         if (!writable) {
-          memcpy (y, x, (size_t) cur.c * cur.h * cur.w * sizeof (float));
+          memcpy (y, x, B * cur.c * cur.h * cur.w * sizeof (float));
         } else {
           y = (float *) x;
           in_place = 1;
         }
-        clar_batchnorm2d_inference (y, 1, cur.c, cur.h * cur.w, l->weight, l->bias,
+        clar_batchnorm2d_inference (y, nb, cur.c, cur.h * cur.w, l->weight, l->bias,
             l->running_mean, l->running_var, l->eps);
         break;
       case CLAR_OP_RELU:
@@ -231,27 +247,32 @@ clar_session_encode_raw (clar_session *s, const float *mel, size_t n_frames,
           continue;
         }
         if (!writable) {
-          memcpy (y, x, (size_t) cur.c * cur.h * cur.w * sizeof (float));
+          memcpy (y, x, B * cur.c * cur.h * cur.w * sizeof (float));
         } else {
           y = (float *) x;
           in_place = 1;
         }
-        clar_relu_forward (y, (size_t) cur.c * cur.h * cur.w);
+        clar_relu_forward (y, B * cur.c * cur.h * cur.w);
         break;
       case CLAR_OP_MAXPOOL2D:
-        clar_maxpool2d_forward (x, 1, cur.c, cur.h, cur.w, l->kernel, y, NULL);
+        clar_maxpool2d_forward (x, nb, cur.c, cur.h, cur.w, l->kernel, y, NULL);
         break;
       case CLAR_OP_AVGPOOL2D:
-        clar_avgpool2d_forward (x, 1, cur.c, cur.h, cur.w, l->kernel, y);
+        clar_avgpool2d_forward (x, nb, cur.c, cur.h, cur.w, l->kernel, y);
         break;
       case CLAR_OP_GLOBAL_AVG_POOL:
-        clar_global_avg_pool_forward (x, 1, cur.c, cur.h, cur.w, y);
+        clar_global_avg_pool_forward (x, nb, cur.c, cur.h, cur.w, y);
         break;
       case CLAR_OP_LINEAR:
-        clar_linear_forward (x, 1, l->in, l->weight, l->bias, l->out, y);
+        /* One product per sample: the BLAS picks other kernels (other
+         * rounding) for other row counts, and a window's embedding must
+         * not depend on the batch it was in. */
+        for (size_t n = 0; n < B; n++)
+          clar_linear_forward (x + n * l->in, 1, l->in, l->weight, l->bias, l->out,
+              y + n * l->out);
         break;
       case CLAR_OP_DWCONV2D:
-        clar_dwconv2d_forward (x, 1, cur.c, cur.h, cur.w, l->weight, l->bias, l->kernel,
+        clar_dwconv2d_forward (x, nb, cur.c, cur.h, cur.w, l->weight, l->bias, l->kernel,
             l->pad, l->stride, y);
         break;
       case CLAR_OP_RESIDUAL_BEGIN:
@@ -271,12 +292,12 @@ clar_session_encode_raw (clar_session *s, const float *mel, size_t n_frames,
       case CLAR_OP_RESIDUAL_ADD:
         depth--;
         if (!writable) {
-          memcpy (y, x, (size_t) cur.c * cur.h * cur.w * sizeof (float));
+          memcpy (y, x, B * cur.c * cur.h * cur.w * sizeof (float));
         } else {
           y = (float *) x;
           in_place = 1;
         }
-        clar_residual_add_forward (y, skip[depth], (size_t) cur.c * cur.h * cur.w);
+        clar_residual_add_forward (y, skip[depth], B * cur.c * cur.h * cur.w);
         break;
     }
     if (!in_place)
@@ -284,31 +305,52 @@ clar_session_encode_raw (clar_session *s, const float *mel, size_t n_frames,
     x = y;
     cur = *out;
   }
-  memcpy (output, x, m->info.embedding_dim * sizeof (float));
+  memcpy (output, x, B * m->info.embedding_dim * sizeof (float));
   return CLAR_OK;
+}
+
+int
+clar_session_encode_raw (clar_session *s, const float *mel, size_t n_frames,
+                         float *output)
+{
+  return encode_raw (s, mel, 1, n_frames, output);
+}
+
+int
+clar_session_encode_batch (clar_session *s, const float *mel, size_t batch, size_t n_frames,
+                           float *embeddings)
+{
+  size_t D;
+  int rc, bad = 0;
+  if (!s || !mel || !embeddings || batch < 1 || batch > CLAR_SESSION_MAX_BATCH)
+    return CLAR_ERR_INVALID_ARGUMENT;
+  if ((rc = encode_raw (s, mel, batch, n_frames, embeddings)) != CLAR_OK)
+    return rc;
+  D = s->model->info.embedding_dim;
+  for (size_t n = 0; n < batch; n++) {
+    float *e = embeddings + n * D;
+    double ss = 0.0;
+    for (size_t i = 0; i < D; i++)
+      ss += (double) e[i] * e[i];
+    if (!isfinite (ss)) {
+      bad = 1;
+      continue;
+    }
+    /* A zero output stays zero rather than dividing by zero. */
+    if (ss > 1e-30) {
+      float inv = (float) (1.0 / sqrt (ss));
+      for (size_t i = 0; i < D; i++)
+        e[i] *= inv;
+    }
+  }
+  return bad ? CLAR_ERR_NONFINITE : CLAR_OK;
 }
 
 int
 clar_session_encode (clar_session *s, const float *mel, size_t n_frames,
                      float *embedding)
 {
-  double ss = 0.0;
-  size_t D;
-  int rc = clar_session_encode_raw (s, mel, n_frames, embedding);
-  if (rc != CLAR_OK)
-    return rc;
-  D = s->model->info.embedding_dim;
-  for (size_t i = 0; i < D; i++)
-    ss += (double) embedding[i] * embedding[i];
-  if (!isfinite (ss))
-    return CLAR_ERR_NONFINITE;
-  /* A zero output stays zero rather than dividing by zero. */
-  if (ss > 1e-30) {
-    float inv = (float) (1.0 / sqrt (ss));
-    for (size_t i = 0; i < D; i++)
-      embedding[i] *= inv;
-  }
-  return CLAR_OK;
+  return clar_session_encode_batch (s, mel, 1, n_frames, embedding);
 }
 
 int

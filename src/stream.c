@@ -42,6 +42,10 @@ struct clar_stream {
   uint64_t frames_reused, frames_computed;
   double *ev_frames;           /* frame energies of a window (active span) */
   size_t ev_frames_cap;
+  clar_batcher *batcher;       /* ref, nullable: encoder calls shared with other streams */
+  uint64_t batch_wait_ns;      /* the longest a window waits for its batch */
+  size_t last_batch;           /* windows in the last window's encoder call */
+  uint64_t last_wait_ns;       /* and how long it waited for it */
 };
 
 void
@@ -148,6 +152,7 @@ clar_stream_free (clar_stream *s)
 {
   if (!s)
     return;
+  clar_stream_set_batcher (s, NULL, 0);
   clar_labels_unref (s->labels);
   if (s->owns_session)
     clar_session_free (s->session);
@@ -527,6 +532,8 @@ window_mel_and_encode (clar_stream *s, int padded)
   clar_mel *mel = clar_session_mel (s->session);
   float *tmp;
   int rc;
+  s->last_batch = 0;
+  s->last_wait_ns = 0;
   if (s->mel_cap < M * T) {
     float *a = realloc (s->mel_cur, M * T * sizeof (float));
     float *b = a ? realloc (s->mel_prev, M * T * sizeof (float)) : NULL;
@@ -558,7 +565,42 @@ window_mel_and_encode (clar_stream *s, int padded)
   s->mel_cur = tmp;
   s->prev_valid = !padded;
   s->prev_start = s->window_start;
+  if (s->batcher) {
+    /* At most one hop of added latency: a window waiting longer would
+     * hold up the next. */
+    uint64_t wait = s->batch_wait_ns, hop = (uint64_t) offset_ns (s, s->hop);
+    return clar_batcher_encode (s->batcher, s->mel_prev, T, wait < hop ? wait : hop,
+        s->embedding, &s->last_batch, &s->last_wait_ns);
+  }
+  s->last_batch = 1;
+  s->last_wait_ns = 0;
   return clar_session_encode (s->session, s->mel_prev, T, s->embedding);
+}
+
+int
+clar_stream_set_batcher (clar_stream *s, clar_batcher *batcher, uint64_t max_wait_ns)
+{
+  if (!s)
+    return CLAR_ERR_INVALID_ARGUMENT;
+  if (batcher && clar_batcher_get_model (batcher) != s->model)
+    return CLAR_ERR_INVALID_ARGUMENT;
+  if (batcher) {
+    clar_batcher_ref (batcher);
+    clar_batcher_join (batcher);
+  }
+  if (s->batcher) {
+    clar_batcher_leave (s->batcher);
+    clar_batcher_unref (s->batcher);
+  }
+  s->batcher = batcher;
+  s->batch_wait_ns = max_wait_ns;
+  return CLAR_OK;
+}
+
+clar_batcher *
+clar_stream_get_batcher (const clar_stream *s)
+{
+  return s ? s->batcher : NULL;
 }
 
 /* RMS, the silence test, the encoder and the labels of the ring. */
@@ -592,6 +634,8 @@ compute_ring (clar_stream *s, clar_window_result *r)
     return s->events ? feed_events (s, r) : CLAR_OK;
   }
   rc = window_mel_and_encode (s, r->padded);
+  r->batch_size = s->last_batch;
+  r->batch_wait_ns = s->last_wait_ns;
   if (rc != CLAR_OK)
     return rc;
   r->embedding = s->embedding;

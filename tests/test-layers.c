@@ -108,12 +108,12 @@ test_conv_direct (void)
       size_t ny = (size_t) O * Ho * Wo;
       float *x = randv ((size_t) C * H * W), *w = randv ((size_t) O * C * k * k), *b = randv ((size_t) O);
       float *y = malloc ((ny + 32) * sizeof (float)), *ref = malloc (ny * sizeof (float));
-      float *scratch = malloc (clar_conv2d_direct_scratch (C, H, W, O, k, pad) * sizeof (float));
+      float *scratch = malloc (clar_conv2d_direct_scratch (1, C, H, W, O, k, pad) * sizeof (float));
       naive_conv (x, C, H, W, w, b, O, k, pad, ref);
       for (int relu = 0; relu < 2; relu++) {
         for (size_t i = 0; i < ny + 32; i++)
           y[i] = 12345.0f;
-        clar_conv2d_direct ((clar_kernel_kind) kind, x, C, H, W, w, relu ? b : NULL, O, k, pad,
+        clar_conv2d_direct ((clar_kernel_kind) kind, x, 1, C, H, W, w, relu ? b : NULL, O, k, pad,
             relu, 0, y, scratch);
         if (relu) {
           for (size_t i = 0; i < ny; i++)
@@ -138,13 +138,38 @@ test_conv_direct (void)
         for (size_t i = 0; i < np + 32 && i < ny + 32; i++)
           y[i] = 12345.0f;
         clar_maxpool2d_forward (ref, 1, O, Ho, Wo, 2, pref, NULL);
-        clar_conv2d_direct ((clar_kernel_kind) kind, x, C, H, W, w, b, O, k, pad, 1, 1, y,
+        clar_conv2d_direct ((clar_kernel_kind) kind, x, 1, C, H, W, w, b, O, k, pad, 1, 1, y,
             scratch);
         double e = max_rel (y, pref, np);
         CHECK_MSG (np == 0 || e < 1e-5, "%s cfg %zu pooled: rel err %g",
             clar_kernel_name ((clar_kernel_kind) kind), q, e);
         CHECK (y[np] == 12345.0f);
         free (pref);
+      }
+      /* A batch of 3 (the first sample is x, two more random): each
+       * sample's output is bit-identical to the call with B = 1, pooled and
+       * not, and nothing is written past the batch's output. */
+      for (int pool = 0; pool < 2; pool++) {
+        const int B = 3;
+        size_t nx = (size_t) C * H * W, no = pool ? (size_t) O * (Ho / 2) * (Wo / 2) : ny;
+        float *xb = randv (B * nx), *yb = malloc ((B * no + 32) * sizeof (float));
+        float *y1 = malloc ((no + 32) * sizeof (float));
+        float *sb = malloc (clar_conv2d_direct_scratch (B, C, H, W, O, k, pad) * sizeof (float));
+        int same = 1;
+        for (size_t i = 0; i < B * no + 32; i++)
+          yb[i] = 12345.0f;
+        clar_conv2d_direct ((clar_kernel_kind) kind, xb, B, C, H, W, w, b, O, k, pad, 1, pool,
+            yb, sb);
+        for (int n = 0; n < B; n++) {
+          clar_conv2d_direct ((clar_kernel_kind) kind, xb + n * nx, 1, C, H, W, w, b, O, k,
+              pad, 1, pool, y1, scratch);
+          same &= memcmp (y1, yb + n * no, no * sizeof (float)) == 0;
+        }
+        CHECK_MSG (same, "%s cfg %zu pool %d: batch of 3 differs from batch 1",
+            clar_kernel_name ((clar_kernel_kind) kind), q, pool);
+        for (size_t i = B * no; i < B * no + 32; i++)
+          CHECK (yb[i] == 12345.0f);
+        free (xb); free (yb); free (y1); free (sb);
       }
       free (x); free (w); free (b); free (y); free (ref); free (scratch);
     }

@@ -43,6 +43,7 @@
 #include <clar/text.h>
 #include <clar/wordnet.h>
 #include <clar/session.h>
+#include <clar/batcher.h>
 #include <clar/stream.h>
 #include <clar/runtime.h>
 #include <clar/events.h>

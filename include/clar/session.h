@@ -42,6 +42,21 @@ CLAR_API int clar_session_pcm_to_mel (clar_session *s, const float *pcm,
 CLAR_API int clar_session_encode (clar_session *s, const float *mel,
                                   size_t n_frames, float *embedding);
 
+/* Largest batch clar_session_encode_batch takes. */
+#define CLAR_SESSION_MAX_BATCH 256
+
+/* Step 2 for `batch` inputs of the same length in one encoder call (every
+ * layer runs once over the batch: clar/batcher.h gathers windows of many
+ * streams into one). mel holds batch consecutive [n_mels][n_frames] inputs,
+ * embeddings receives batch x embedding_dim floats, each L2-normalised and
+ * the same as clar_session_encode of that input (with libclar's own
+ * kernels bit-identical; on the BLAS path within rounding).
+ * CLAR_ERR_INVALID_ARGUMENT when batch is 0 or above CLAR_SESSION_MAX_BATCH
+ * or batch x n_frames is too large; CLAR_ERR_NONFINITE when any input holds
+ * NaN/Inf. The session's buffers grow to the largest batch it has run. */
+CLAR_API int clar_session_encode_batch (clar_session *s, const float *mel, size_t batch,
+                                        size_t n_frames, float *embeddings);
+
 /* Same as encode but leaves the output un-normalised (for tests/tools). */
 CLAR_API int clar_session_encode_raw (clar_session *s, const float *mel,
                                       size_t n_frames, float *output);

@@ -28,12 +28,14 @@
  * and counts as a window).
  *
  * Threading: a stream belongs to one thread at a time (it owns a
- * clar_session). The model and label sets it references may be shared.
+ * clar_session). The model, label sets and batcher it references may be
+ * shared (a batcher is thread-safe).
  */
 #ifndef CLAR_STREAM_H
 #define CLAR_STREAM_H
 
 #include <stdint.h>
+#include <clar/batcher.h>
 #include <clar/common.h>
 #include <clar/events.h>
 #include <clar/labels.h>
@@ -100,6 +102,11 @@ typedef struct clar_window_result {
   int unknown;             /* 1: max_similarity < min_similarity: report the
                               window as "unknown" (top still lists the known
                               labels, for callers that want them) */
+  size_t batch_size;       /* windows in the encoder call that computed this
+                              one: 1 without a batcher, 0 when the encoder did
+                              not run (silent, NaN/Inf) */
+  uint64_t batch_wait_ns;  /* latency the batcher added: from the window's
+                              submission to its encoder call (0 without) */
 } clar_window_result;
 
 /* A stream over `model` (referenced) with a session of its own. params may
@@ -162,6 +169,20 @@ CLAR_API clar_labels *clar_stream_get_labels (const clar_stream *s);
 CLAR_API int clar_stream_set_events (clar_stream *s, clar_events *events);
 /* The stream's tracker (owned by the stream), or NULL. */
 CLAR_API clar_events *clar_stream_get_events (clar_stream *s);
+
+/* Many streams, one encoder call (clar/batcher.h): from the next window
+ * on, the stream's windows are encoded in batches with those of the
+ * batcher's other members (the stream joins it; NULL: encode alone again,
+ * leaving the previous batcher). A window waits at most max_wait_ns, and
+ * never more than one hop, for others to join its batch; its result is
+ * the same as without the batcher, and r->batch_size and r->batch_wait_ns
+ * report the batch and the wait. clar_stream_compute then blocks while
+ * the batch forms: run each stream of a batcher in its own thread (see
+ * clar/batcher.h). CLAR_ERR_INVALID_ARGUMENT when the batcher is for
+ * another model. */
+CLAR_API int clar_stream_set_batcher (clar_stream *s, clar_batcher *batcher,
+                                      uint64_t max_wait_ns);
+CLAR_API clar_batcher *clar_stream_get_batcher (const clar_stream *s);
 
 /* Appends samples until a window completes or the input ends; *consumed
  * receives how many were taken. Returns 1 when a window is complete (the
