@@ -118,6 +118,21 @@
  * Without smoothing an event is reported with the window that starts or
  * ends it; a median of N windows waits N/2 windows more.
  *
+ * Many streams, one encoder call: elements of one process with the same
+ * #GstClarEmbed:batch-group (and the same model file) hand their windows
+ * to one libclar batcher (clar/batcher.h), which encodes windows completed
+ * at about the same time in one encoder call, on the streaming thread of
+ * one of them. A window waits at most #GstClarEmbed:batch-wait (and never
+ * more than one hop) for others; the batch closes at once when it holds
+ * #GstClarEmbed:max-batch windows or a window of every element of the
+ * group. Embeddings and labels are those of the window alone. With a
+ * batch group the per-window message also holds "batch-size" (G_TYPE_UINT,
+ * windows in the encoder call) and "batch-wait" (G_TYPE_UINT64, ns the
+ * window waited for it: the latency batching added). Off by default; each
+ * element of a group must have its own streaming thread (put a queue
+ * before each, as after a tee), or its windows wait their batch-wait for
+ * nothing. The group's max-batch is that of its first element to start.
+ *
  * Windowing restarts on DISCONT, FLUSH and caps changes. Windows holding NaN
  * or Inf samples are skipped with a warning (no garbage embedding is posted).
  * Several clarembed elements in one process share one loaded model.
@@ -177,6 +192,9 @@ GST_DEBUG_CATEGORY_STATIC (clar_embed_debug);
 #define DEFAULT_EVENT_MIN_GAP 0
 #define DEFAULT_EVENT_UNKNOWN_SIMILARITY -1.0f
 #define DEFAULT_EVENT_ACTIVE_DB 10.0f
+#define DEFAULT_BATCH_GROUP NULL
+#define DEFAULT_MAX_BATCH 16
+#define DEFAULT_BATCH_WAIT (10 * GST_MSECOND)
 
 enum {
   PROP_0,
@@ -207,6 +225,9 @@ enum {
   PROP_EVENT_ACTIVE_DB,
   PROP_MIN_SIMILARITY,
   PROP_ALLOW_ENCODER_MISMATCH,
+  PROP_BATCH_GROUP,
+  PROP_MAX_BATCH,
+  PROP_BATCH_WAIT,
 };
 
 #define GST_TYPE_CLAR_EMBED_EVENT_SMOOTHING (gst_clar_embed_event_smoothing_get_type ())
@@ -259,7 +280,7 @@ static void report_skipped_burst (GstClarEmbed *self);
 enum {
   Q_NAME, Q_TIMESTAMP, Q_STREAM_TIME, Q_RUNNING_TIME, Q_DURATION, Q_WINDOW_INDEX,
   Q_RMS, Q_SILENT, Q_PADDED, Q_LABELS, Q_SCORES, Q_EMBEDDING, Q_SIMILARITIES,
-  Q_MAX_SIMILARITY, Q_UNKNOWN, N_QUARKS
+  Q_MAX_SIMILARITY, Q_UNKNOWN, Q_BATCH_SIZE, Q_BATCH_WAIT, N_QUARKS
 };
 static GQuark msg_quarks[N_QUARKS];
 static GQuark event_quark;
@@ -274,7 +295,8 @@ gst_clar_embed_class_init (GstClarEmbedClass *klass)
   GstAudioFilterClass *filter_class = GST_AUDIO_FILTER_CLASS (klass);
   static const gchar *const msg_fields[N_QUARKS] = { "clarembed", "timestamp",
     "stream-time", "running-time", "duration", "window-index", "rms", "silent",
-    "padded", "labels", "scores", "embedding", "similarities", "max-similarity", "unknown" };
+    "padded", "labels", "scores", "embedding", "similarities", "max-similarity", "unknown",
+    "batch-size", "batch-wait" };
 
   for (int i = 0; i < N_QUARKS; i++)
     msg_quarks[i] = g_quark_from_static_string (msg_fields[i]);
@@ -375,6 +397,22 @@ gst_clar_embed_class_init (GstClarEmbedClass *klass)
           DEFAULT_ALLOW_ENCODER_MISMATCH,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
 
+  g_object_class_install_property (gobject_class, PROP_BATCH_GROUP,
+      g_param_spec_string ("batch-group", "Batch group",
+          "Elements of this process with the same group name and model encode their "
+          "windows together, in one encoder call per batch (NULL: alone). Read when the "
+          "element starts", DEFAULT_BATCH_GROUP,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_MAX_BATCH,
+      g_param_spec_uint ("max-batch", "Maximum batch",
+          "Most windows per encoder call in the batch group (the value of the group's "
+          "first element to start)", 1, CLAR_BATCHER_MAX_BATCH, DEFAULT_MAX_BATCH,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_BATCH_WAIT,
+      g_param_spec_uint64 ("batch-wait", "Batch wait",
+          "Longest time (ns) a window waits for others to join its batch; at most one "
+          "hop is used. The latency batching may add", 0, 60 * GST_SECOND, DEFAULT_BATCH_WAIT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_MAX_LATENESS,
       g_param_spec_int64 ("max-lateness", "Maximum lateness",
           "Live sources only: a window whose end is already this many nanoseconds "
@@ -512,6 +550,9 @@ gst_clar_embed_init (GstClarEmbed *self)
   self->event_min_gap = DEFAULT_EVENT_MIN_GAP;
   self->event_unknown_similarity = DEFAULT_EVENT_UNKNOWN_SIMILARITY;
   self->event_active_db = DEFAULT_EVENT_ACTIVE_DB;
+  self->batch_group = g_strdup (DEFAULT_BATCH_GROUP);
+  self->max_batch = DEFAULT_MAX_BATCH;
+  self->batch_wait = DEFAULT_BATCH_WAIT;
   /* In place; passthrough only while no meta is attached (see set_property). */
   gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), TRUE);
   gst_base_transform_set_passthrough (GST_BASE_TRANSFORM (self), !DEFAULT_ATTACH_META);
@@ -528,7 +569,9 @@ gst_clar_embed_set_property (GObject *object, guint prop_id,
    * value while it runs would be silently ignored (or, applied, swap the
    * label set under the windows in flight): refuse it, visibly. */
   if (prop_id == PROP_MODEL_LOCATION || prop_id == PROP_LABELS_LOCATION
-      || prop_id == PROP_LABELS || prop_id == PROP_ALLOW_ENCODER_MISMATCH) {
+      || prop_id == PROP_LABELS || prop_id == PROP_ALLOW_ENCODER_MISMATCH
+      || prop_id == PROP_BATCH_GROUP || prop_id == PROP_MAX_BATCH
+      || prop_id == PROP_BATCH_WAIT) {
     gboolean running;
     GST_OBJECT_LOCK (self);
     running = GST_STATE (self) > GST_STATE_READY || self->stream != NULL;
@@ -589,6 +632,16 @@ gst_clar_embed_set_property (GObject *object, guint prop_id,
       break;
     case PROP_ALLOW_ENCODER_MISMATCH:
       self->allow_encoder_mismatch = g_value_get_boolean (value);
+      break;
+    case PROP_BATCH_GROUP:
+      g_free (self->batch_group);
+      self->batch_group = g_value_dup_string (value);
+      break;
+    case PROP_MAX_BATCH:
+      self->max_batch = g_value_get_uint (value);
+      break;
+    case PROP_BATCH_WAIT:
+      self->batch_wait = g_value_get_uint64 (value);
       break;
     case PROP_MAX_LATENESS:
       self->max_lateness = g_value_get_int64 (value);
@@ -690,6 +743,15 @@ gst_clar_embed_get_property (GObject *object, guint prop_id, GValue *value,
     case PROP_MAX_LATENESS:
       g_value_set_int64 (value, self->max_lateness);
       break;
+    case PROP_BATCH_GROUP:
+      g_value_set_string (value, self->batch_group);
+      break;
+    case PROP_MAX_BATCH:
+      g_value_set_uint (value, self->max_batch);
+      break;
+    case PROP_BATCH_WAIT:
+      g_value_set_uint64 (value, self->batch_wait);
+      break;
     case PROP_WINDOWS_SKIPPED:
       g_value_set_uint64 (value, self->windows_skipped);
       break;
@@ -733,11 +795,79 @@ gst_clar_embed_get_property (GObject *object, guint prop_id, GValue *value,
   GST_OBJECT_UNLOCK (self);
 }
 
+/* Batch groups of the process: one clar_batcher per (group name, model),
+ * living while an element uses it. */
+typedef struct {
+  clar_batcher *batcher;
+  guint users;
+} BatchGroup;
+
+static GMutex batch_groups_lock;
+static GHashTable *batch_groups;    /* "model pointer/name" -> BatchGroup */
+
+static gchar *
+batch_group_key (clar_model *model, const gchar *name)
+{
+  return g_strdup_printf ("%p/%s", (void *) model, name);
+}
+
+static clar_batcher *
+batch_group_acquire (clar_model *model, const gchar *name, guint max_batch, clar_error *err)
+{
+  gchar *key = batch_group_key (model, name);
+  BatchGroup *g;
+  clar_batcher *b = NULL;
+  g_mutex_lock (&batch_groups_lock);
+  if (!batch_groups)
+    batch_groups = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g = g_hash_table_lookup (batch_groups, key);
+  if (!g && (b = clar_batcher_new (model, max_batch, err))) {
+    g = g_new0 (BatchGroup, 1);
+    g->batcher = b;
+    g_hash_table_insert (batch_groups, key, g);
+    key = NULL;
+  }
+  if (g) {
+    g->users++;
+    b = g->batcher;
+  }
+  g_mutex_unlock (&batch_groups_lock);
+  g_free (key);
+  return b;
+}
+
+static void
+batch_group_release (clar_batcher *b, const gchar *name)
+{
+  gchar *key;
+  BatchGroup *g;
+  if (!b)
+    return;
+  key = batch_group_key (clar_batcher_get_model (b), name);
+  g_mutex_lock (&batch_groups_lock);
+  g = batch_groups ? g_hash_table_lookup (batch_groups, key) : NULL;
+  if (g && g->batcher == b && --g->users == 0) {
+    g_hash_table_remove (batch_groups, key);
+    clar_batcher_unref (b);
+  }
+  g_mutex_unlock (&batch_groups_lock);
+  g_free (key);
+}
+
 static void
 free_stream_state (GstClarEmbed *self)
 {
-  clar_stream_free (self->stream);
+  clar_stream_free (self->stream);   /* leaves its batcher */
   self->stream = NULL;
+  if (self->batcher) {
+    gchar *name;
+    GST_OBJECT_LOCK (self);
+    name = g_strdup (self->batch_group);
+    GST_OBJECT_UNLOCK (self);
+    batch_group_release (self->batcher, name ? name : "");
+    g_free (name);
+    self->batcher = NULL;
+  }
   clar_labels_unref (self->labels);
   self->labels = NULL;
   gst_clar_model_cache_release (self->model);
@@ -754,6 +884,7 @@ gst_clar_embed_finalize (GObject *object)
   g_free (self->labels_location);
   g_free (self->label_prompts);
   g_free (self->event_thresholds_location);
+  g_free (self->batch_group);
   G_OBJECT_CLASS (gst_clar_embed_parent_class)->finalize (object);
 }
 
@@ -916,6 +1047,29 @@ gst_clar_embed_start (GstBaseTransform *trans)
     GST_ELEMENT_ERROR (self, LIBRARY, INIT, ("Could not start a clar session."),
         ("%s", err.message));
     goto fail;
+  }
+  {
+    gchar *group;
+    guint max_batch;
+    guint64 wait;
+    GST_OBJECT_LOCK (self);
+    group = g_strdup (self->batch_group);
+    max_batch = self->max_batch;
+    wait = self->batch_wait;
+    GST_OBJECT_UNLOCK (self);
+    if (group && *group) {
+      self->batcher = batch_group_acquire (self->model, group, max_batch, &err);
+      if (!self->batcher || clar_stream_set_batcher (self->stream, self->batcher, wait)
+          != CLAR_OK) {
+        GST_ELEMENT_ERROR (self, LIBRARY, INIT, ("Could not join batch group \"%s\".", group),
+            ("%s", self->batcher ? "the group's model differs" : err.message));
+        g_free (group);
+        goto fail;
+      }
+      GST_INFO_OBJECT (self, "batch group %s: at most %zu windows per encoder call, wait %"
+          GST_TIME_FORMAT, group, clar_batcher_max_batch (self->batcher), GST_TIME_ARGS (wait));
+    }
+    g_free (group);
   }
   if (labels_path && prompts) {
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
@@ -1263,6 +1417,9 @@ report_window (GstClarEmbed *self, GstBuffer *buf, const clar_window_result *r, 
           q[Q_SILENT], G_TYPE_BOOLEAN, silent,
           q[Q_PADDED], G_TYPE_BOOLEAN, r->padded != 0,
           q[Q_UNKNOWN], G_TYPE_BOOLEAN, unknown, NULL);
+      if (self->batcher && r->batch_size > 0)
+        gst_structure_id_set (s, q[Q_BATCH_SIZE], G_TYPE_UINT, (guint) r->batch_size,
+            q[Q_BATCH_WAIT], G_TYPE_UINT64, (guint64) r->batch_wait_ns, NULL);
       if (!isnan (r->max_similarity))
         gst_structure_id_set (s, q[Q_MAX_SIMILARITY], G_TYPE_FLOAT, r->max_similarity, NULL);
       g_value_init (&fv, G_TYPE_FLOAT);

@@ -41,6 +41,10 @@ struct _GstClarEmbed {
   gfloat event_unknown_similarity;
   gfloat event_active_db;
   gchar *event_thresholds_location;
+  /* Many streams, one encoder call (clar/batcher.h), read when it starts. */
+  gchar *batch_group;      /* NULL: no batching */
+  guint max_batch;
+  guint64 batch_wait;      /* ns */
 
   /* Streaming state (streaming thread; set up in start/set_info). The
    * windowing itself (window buffer, hop, padding rule, RMS and silence,
@@ -48,6 +52,7 @@ struct _GstClarEmbed {
    * maps sample offsets to timestamps and reports. */
   clar_model *model;
   clar_stream *stream;     /* owns the session */
+  clar_batcher *batcher;   /* of batch_group (the registry's), or NULL */
   clar_labels *labels;     /* active label set (ref) */
   const clar_model_info *info;
   gint rate;

@@ -123,6 +123,10 @@ def main():
             return rc == 0 and ok(out, *needles), out
         return f
 
+    def run_batch_launch(cmd):
+        rc, out = sh(fill(cmd), cwd=tmp, devenv=True)
+        return rc == 0 and ok(out, "element): clarembed, timestamp", "batch-size=(uint)2"), out
+
     def run_events_launch(cmd):
         rc, out = sh(fill(cmd).replace("location=scene.wav", f"location={clip}"), cwd=tmp,
                      devenv=True)
@@ -153,6 +157,8 @@ def main():
         (r"gst-launch-1\.0 -m autoaudiosrc", run_live),
         (r"gst-launch-1\.0 -m audiotestsrc num-buffers=10 .*fixture\.safetensors", run_launch),
         (r"gst-launch-1\.0 -m filesrc location=scene\.wav", run_events_launch),
+        (r"gst-launch-1\.0 -m audiotestsrc wave=pink-noise .* clarembed batch-group=g ",
+         run_batch_launch),
         (r"_build/tools/clar-embed --events FILE$", run_in_devenv('"label":"')),
         (r"tools/events/",
          "minutes of scene generation and scoring (models/README.md); "
