@@ -70,6 +70,36 @@ PY
 check "held-out class recorded" "grep -q 'holdout=chirp' '$tmp/st.txt'"
 check "held-out class reported apart" "grep -q '1 of 3 classes held out' '$tmp/h.log'"
 
+# Clip embeddings cached by encoder and audio: a second run reads them and
+# trains the very same tower as a run without a cache.
+"$train" "${args[@]}" --cache "$tmp/cache" --out "$tmp/c1.safetensors" 2> "$tmp/c1.log"
+"$train" "${args[@]}" --cache "$tmp/cache" --out "$tmp/c2.safetensors" 2> "$tmp/c2.log"
+check "first cached run embeds, second reads the cache" \
+  "! grep -q 'clip embeddings from cache' '$tmp/c1.log' && grep -q 'clip embeddings from cache' '$tmp/c2.log'"
+/usr/bin/python3 - "$tmp/a.safetensors" "$tmp/c1.safetensors" "$tmp/c2.safetensors" > "$tmp/c.txt" <<'PY'
+import struct, sys
+def body(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]
+    return b[8 + n:]
+print("same" if body(sys.argv[1]) == body(sys.argv[2]) == body(sys.argv[3]) else "different")
+PY
+check "cached embeddings train the same tower" "grep -q same '$tmp/c.txt'"
+# The closing report alone, on a written tower: templates, '|' ensembles,
+# classes named by other words.
+"$train" --clap --report-only --init "$tmp/a.safetensors" --data "$tmp/data/manifest.tsv" \
+  --holdout chirp,noise --report-templates '{};a {}|the sound of {}' --report-words chirp=whistle \
+  --report-seen tone=beep,noise=hiss 2> "$tmp/r.log"
+check "--report-only exits 0" "[ $? -eq 0 ]"
+check "--report-only trains nothing" "! grep -q 'clap step' '$tmp/r.log'"
+check "report: held-out classes, ensemble of two templates" \
+  "grep -q 'val, held-out classes only: prompt \"a {}|the sound of {}\" accuracy' '$tmp/r.log'"
+check "report: held-out classes by other words" \
+  "grep -q 'val, held-out classes by words in no caption: prompt \"{}\" accuracy' '$tmp/r.log'"
+check "report: per-class accuracy" "grep -q 'per class: chirp' '$tmp/r.log'"
+"$CLAR_BUILD_ROOT/tools/clar-mkmodel" --seed 5 --labels "tone;noise;chirp" -o "$tmp/bare.safetensors"
+"$train" --clap --report-only --init "$tmp/bare.safetensors" --data "$tmp/data/manifest.tsv" 2> "$tmp/x.log"
+check "--report-only without a text tower: refused" "[ $? -eq 1 ] && grep -q 'has no text tower' '$tmp/x.log'"
+
 "$evalp" --model "$tmp/a.safetensors" --data "$tmp/data/manifest.tsv" --prompts "{}" --json \
   > "$tmp/e.json" 2>/dev/null
 cat "$tmp/e.json"
@@ -102,6 +132,16 @@ m = json.loads(b[8:8 + n])["__metadata__"]
 print("v=%s wn=%s depth=%s" % (m.get("clar.text.version"), m.get("clar.text.wordnet"), m.get("clar.text.wn_depth")))
 PY
   check "expanded tower written as version 2 with its WordNet keys" "grep -q 'v=2 wn=3.0 depth=8' '$tmp/wm.txt'"
+  "$train" "${args[@]}" --wordnet --wn-drop 0.5 --out "$tmp/wd.safetensors" 2> "$tmp/wd.log"
+  check "clar-train --clap --wordnet --wn-drop exits 0" "[ $? -eq 0 ]"
+  /usr/bin/python3 - "$tmp/w.safetensors" "$tmp/wd.safetensors" > "$tmp/wd.txt" <<'PY'
+import struct, sys
+def body(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]
+    return b[8 + n:]
+print("same" if body(sys.argv[1]) == body(sys.argv[2]) else "different")
+PY
+  check "--wn-drop changes the tower" "grep -q different '$tmp/wd.txt'"
   "$evalp" --model "$tmp/w.safetensors" --data "$tmp/data/manifest.tsv" --prompts "{}" --json \
     > "$tmp/we.json" 2>/dev/null
   check "expanded prompts label val clips (>= 0.8)" \
@@ -113,7 +153,11 @@ else
   echo "skip: the WordNet checks (no /usr/share/wordnet/data.noun; Debian package wordnet-base)"
 fi
 "$train" "${args[@]}" --wn-pairs 0.5 --out "$tmp/x.safetensors" 2> "$tmp/x.log"
-check "--wn-pairs without --wordnet: refused" "[ $? -eq 2 ] && grep -q 'needs --wordnet' '$tmp/x.log'"
+check "--wn-pairs without --wordnet: refused" "[ $? -eq 2 ] && grep -q 'need --wordnet' '$tmp/x.log'"
+"$train" "${args[@]}" --wn-drop 0.3 --out "$tmp/x.safetensors" 2> "$tmp/x.log"
+check "--wn-drop without --wordnet: refused" "[ $? -eq 2 ] && grep -q 'need --wordnet' '$tmp/x.log'"
+"$train" "${args[@]}" --embedding-init 0 --out "$tmp/x.safetensors" 2> "$tmp/x.log"
+check "--embedding-init 0: refused" "[ $? -eq 2 ] && grep -q 'out of range' '$tmp/x.log'"
 
 "$train" --clap --data "$tmp/data/manifest.tsv" --out "$tmp/x.safetensors" 2> "$tmp/x.log"
 check "missing --init: usage" "[ $? -eq 2 ] && grep -q 'usage: clar-train --clap' '$tmp/x.log'"

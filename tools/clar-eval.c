@@ -6,6 +6,9 @@
  *             [--test-split val,val-src] [--baseline random|none|FILE]
  *             [--json] [--cache DIR]
  *
+ * --cache DIR keeps the decoded audio and the clip embeddings of the
+ * model's encoder (clip-embed.h) between runs.
+ *
  * Each clip is embedded as the normalised mean of its window embeddings
  * (windows of the model's length every half window; a partial window
  * holding at least half a window is zero-padded, a shorter clip is dropped
@@ -573,7 +576,7 @@ main (int argc, char **argv)
   D = info->embedding_dim;
   K = tr.n_classes;
   /* --labels-only: the train split only names the classes. */
-  Etr = labels_only ? NULL : clar_embed_dataset (s, &tr);
+  Etr = labels_only ? NULL : clar_embed_dataset_cached (s, &tr, cache);
   if (bs)
     Btr = clar_embed_dataset (bs, &tr);
   if ((!Etr && !labels_only) || (bs && !Btr)) {
@@ -652,7 +655,7 @@ main (int argc, char **argv)
             || clar_embed_clip (s, te.clips[i].pcm, te.clips[i].n, Ete + i * D)))
           te.clips[i].class_id = -1;
     } else
-      Ete = clar_embed_dataset (s, &te);
+      Ete = clar_embed_dataset_cached (s, &te, cache);
     if (bs)
       Bte = clar_embed_dataset (bs, &te);
     if (!Ete || (bs && !Bte)) {

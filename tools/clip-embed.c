@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Clip embeddings: the normalised mean of window embeddings (clip-embed.h). */
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <glib.h>
+#include <glib/gstdio.h>
 
 #include "clip-embed.h"
 
@@ -71,5 +76,90 @@ clar_embed_dataset (clar_session *s, clar_dataset *ds)
       ds->clips[i].class_id = -1;
       memset (E + i * D, 0, D * sizeof (float));
     }
+  return E;
+}
+
+static uint64_t
+fnv64 (uint64_t h, const void *data, size_t n)
+{
+  const unsigned char *p = data;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ p[i]) * 1099511628211ULL;
+  return h;
+}
+
+/* Cache file: "clar-emb-v1\n", u64 n_clips, u64 D, then per clip one byte
+ * (1: embedded) and D floats. */
+float *
+clar_embed_dataset_cached (clar_session *s, clar_dataset *ds, const char *cache_dir)
+{
+  static const char magic[12] = "clar-emb-v1\n";
+  const clar_model *m = clar_session_get_model (s);
+  uint64_t D = clar_model_get_info (m)->embedding_dim, n = ds->n_clips, h = 1469598103934665603ULL;
+  const char *fp = clar_model_get_fingerprint (m);
+  gchar *name, *path, *tmp;
+  float *E = NULL;
+  FILE *f;
+  int ok;
+
+  if (!cache_dir)
+    return clar_embed_dataset (s, ds);
+  h = fnv64 (h, magic, sizeof magic);
+  h = fnv64 (h, fp, strlen (fp));
+  h = fnv64 (h, &ds->opt.min_fill, sizeof ds->opt.min_fill);
+  for (size_t i = 0; i < ds->n_clips; i++) {
+    uint64_t len = ds->clips[i].pcm ? ds->clips[i].n : 0;
+    h = fnv64 (h, &len, sizeof len);
+    if (len)
+      h = fnv64 (h, ds->clips[i].pcm, len * sizeof (float));
+  }
+  name = g_strdup_printf ("emb-%016llx.bin", (unsigned long long) h);
+  path = g_build_filename (cache_dir, name, NULL);
+  g_free (name);
+  if ((f = fopen (path, "rb"))) {
+    char head[sizeof magic];
+    uint64_t cn = 0, cd = 0;
+    ok = fread (head, 1, sizeof head, f) == sizeof head && !memcmp (head, magic, sizeof magic)
+        && fread (&cn, 8, 1, f) == 1 && fread (&cd, 8, 1, f) == 1 && cn == n && cd == D
+        && (E = calloc (n ? n * D : 1, sizeof (float)));
+    for (size_t i = 0; ok && i < n; i++) {
+      unsigned char used;
+      ok = fread (&used, 1, 1, f) == 1 && used <= 1 && fread (E + i * D, sizeof (float), D, f) == D;
+      for (size_t d = 0; ok && d < D; d++)
+        ok = isfinite (E[i * D + d]);
+      if (ok && !used)
+        ds->clips[i].class_id = -1;
+    }
+    fclose (f);
+    if (ok) {
+      fprintf (stderr, "clip embeddings from cache %s\n", path);
+      g_free (path);
+      return E;
+    }
+    free (E);
+    E = NULL;
+  }
+  if (!(E = clar_embed_dataset (s, ds))) {
+    g_free (path);
+    return NULL;
+  }
+  g_mkdir_with_parents (cache_dir, 0755);
+  tmp = g_strconcat (path, ".tmp", NULL);
+  if ((f = fopen (tmp, "wb"))) {
+    ok = fwrite (magic, 1, sizeof magic, f) == sizeof magic && fwrite (&n, 8, 1, f) == 1
+        && fwrite (&D, 8, 1, f) == 1;
+    for (size_t i = 0; ok && i < n; i++) {
+      /* A clip that could not be embedded has a zero row (clar_embed_dataset). */
+      unsigned char used = 0;
+      for (size_t d = 0; d < D; d++)
+        used |= E[i * D + d] != 0.0f;
+      ok = fwrite (&used, 1, 1, f) == 1 && fwrite (E + i * D, sizeof (float), D, f) == D;
+    }
+    ok = (fclose (f) == 0) && ok;
+    if (!ok || rename (tmp, path) != 0)
+      remove (tmp);
+  }
+  g_free (tmp);
+  g_free (path);
   return E;
 }

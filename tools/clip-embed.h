@@ -23,4 +23,12 @@ int clar_embed_clip_fill (clar_session *s, const float *pcm, size_t n, double mi
  * gets class_id -1 and a zero row. NULL when out of memory. */
 float *clar_embed_dataset (clar_session *s, clar_dataset *ds);
 
+/* clar_embed_dataset through a cache file in cache_dir (NULL: no cache):
+ * the file is named by a 64-bit FNV-1a hash of the encoder fingerprint
+ * (model.h), the min_fill and every clip's decoded samples, so any change
+ * of encoder, clip list or audio misses it. A missing or unreadable cache
+ * is computed and written (renamed into place when complete). */
+float *clar_embed_dataset_cached (clar_session *s, clar_dataset *ds,
+                                  const char *cache_dir);
+
 #endif
