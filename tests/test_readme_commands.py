@@ -194,7 +194,7 @@ def main():
         (r"apt-get install libblis-dev && meson setup _build-blis -Dblas=blis$",
          "the test command builds _build-blis and runs the core suite on it"),
         (r"bench/", "benchmarks (minutes of timing; bench/README.md), not tests"),
-        (r"tools/(clap-study|label-fraction)\.sh", "needs data/ (tools/data/build_data.py)"),
+        (r"tools/(clap-study|label-fraction|train-text-tower)\.sh", "needs data/ (tools/data/build_data.py)"),
         (r"tools/data/build_data\.py$", "downloads 3.8 GB; test-build-data checks it offline"),
         (r"apt-get download$", "names what build_data.py runs"),
         (r"apt-get install$", "names the line build_data.py prints for a missing renderer"),
