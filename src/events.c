@@ -58,6 +58,8 @@ struct clar_events {
   unsigned char *starting;    /* n_tracks: START to report after the ENDs */
   clar_event *queue;
   size_t q_head, q_len, q_cap;
+  clar_events_window_fn window_fn;   /* observer, nullable */
+  void *window_user;
 };
 
 void
@@ -305,6 +307,15 @@ clar_events_get_thresholds (const clar_events *t, size_t label, float *on, float
   if (off)
     *off = tr->off;
   return CLAR_OK;
+}
+
+void
+clar_events_set_window_fn (clar_events *t, clar_events_window_fn fn, void *user)
+{
+  if (!t)
+    return;
+  t->window_fn = fn;
+  t->window_user = user;
 }
 
 int
@@ -695,6 +706,9 @@ clar_events_push_active (clar_events *t, uint64_t index, int64_t start_ns, int64
   }
   if (reserve (t, t->n_tracks) != CLAR_OK)
     return CLAR_ERR_NO_MEMORY;
+  if (t->window_fn)
+    t->window_fn (t->window_user, index, start_ns, end_ns, active_start_ns, active_end_ns,
+        scores, similarity);
 
   /* The window's cell (see the header). */
   len = end_ns - start_ns;

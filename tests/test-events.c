@@ -715,6 +715,69 @@ test_many (void)
   clar_events_free (t);
 }
 
+/* The window observer sees every accepted window exactly as pushed (scores
+ * before the open-set step), none that the tracker refused. */
+typedef struct {
+  int n;
+  uint64_t index[4];
+  int64_t a0[4], a1[4];
+  float score_b[4], sim[4];
+} seen_windows;
+
+static void
+observe (void *user, uint64_t index, int64_t start_ns, int64_t end_ns, int64_t a0, int64_t a1,
+         const float *scores, float similarity)
+{
+  seen_windows *w = user;
+  CHECK (end_ns - start_ns == SEC);
+  if (w->n < 4) {
+    w->index[w->n] = index;
+    w->a0[w->n] = a0;
+    w->a1[w->n] = a1;
+    w->score_b[w->n] = scores[1];
+    w->sim[w->n] = similarity;
+  }
+  w->n++;
+}
+
+static void
+test_window_fn (void)
+{
+  clar_events_params p = params_none ();
+  seen_windows w = { 0 };
+  float s[2] = { 0.2f, 0.7f }, nan_[2] = { NAN, 0.0f };
+  clar_events *t;
+  p.unknown_similarity = 0.5f;
+  t = clar_events_new (2, names2, &p, NULL);
+  CHECK (t != NULL);
+  if (!t)
+    return;
+  clar_events_set_window_fn (t, observe, &w);
+  CHECK_EQ_INT (clar_events_push_active (t, 3, 0, SEC, SEC / 10, SEC / 5, s, 0.25f), CLAR_OK);
+  /* Refused: NaN score, and an index that does not increase. */
+  CHECK_EQ_INT (clar_events_push (t, 4, HOP, HOP + SEC, nan_, 1.0f), CLAR_ERR_NONFINITE);
+  CHECK_EQ_INT (clar_events_push (t, 3, HOP, HOP + SEC, s, 1.0f), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (push (t, 5, 0.1f, 0.9f, 0.8f), CLAR_OK);
+  CHECK_EQ_INT (w.n, 2);
+  CHECK_EQ_INT (w.index[0], 3);
+  CHECK_EQ_INT (w.a0[0], SEC / 10);
+  CHECK_EQ_INT (w.a1[0], SEC / 5);
+  /* Below unknown_similarity the tracker zeroes the labels; the observer
+   * still gets the scores as pushed. */
+  CHECK_CLOSE (w.score_b[0], 0.7, 1e-7);
+  CHECK_CLOSE (w.sim[0], 0.25, 1e-7);
+  CHECK_EQ_INT (w.index[1], 5);
+  CHECK_EQ_INT (w.a0[1], 5 * HOP);
+  CHECK_EQ_INT (w.a1[1], 5 * HOP + SEC);
+  CHECK_CLOSE (w.score_b[1], 0.9, 1e-7);
+  /* Removed: no more calls. */
+  clar_events_set_window_fn (t, NULL, NULL);
+  CHECK_EQ_INT (push (t, 6, 0.1f, 0.9f, 0.8f), CLAR_OK);
+  CHECK_EQ_INT (w.n, 2);
+  clar_events_set_window_fn (NULL, observe, &w);   /* NULL-safe */
+  clar_events_free (t);
+}
+
 int
 main (void)
 {
@@ -734,5 +797,6 @@ main (void)
   CLAR_TEST_RUN (test_smoothing_spec);
   CLAR_TEST_RUN (test_active_span);
   CLAR_TEST_RUN (test_many);
+  CLAR_TEST_RUN (test_window_fn);
   CLAR_TEST_EXIT ();
 }

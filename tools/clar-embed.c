@@ -5,7 +5,8 @@
  *   clar-embed [--model FILE] [--labels FILE|PROMPTS.txt] [--prompts "A;B"]
  *              [--window S] [--hop S] [--top-k K] [--embeddings]
  *              [--npy OUT.npy] [--csv OUT.csv] [--events [event options]]
- *              FILE|DIR|- ...
+ *              [--events-trace TRACE] FILE|DIR|- ...
+ *   clar-embed --events-replay TRACE [event options]
  *
  * A folder stands for every audio file below it (sorted); "-" reads the
  * audio from standard input.
@@ -13,6 +14,7 @@
  * With --events it prints one JSON line per sound event instead (libclar's
  * tracker, clar/events.h, over the same windows).
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +74,11 @@ usage (FILE *f)
       "  --event-thresholds FILE  per-label thresholds, lines LABEL<TAB>ON[<TAB>OFF]\n"
       "  --event-active-db DB   sharpen event boundaries to the 10 ms frames more than\n"
       "                   DB above each window's background (default 10; 0: off)\n"
+      "  --events-trace FILE  with --events, also record every window the tracker is fed\n"
+      "                   (scores of all labels, times, active span) to FILE\n"
+      "  --events-replay FILE  no audio, no model: run the tracker with the event options\n"
+      "                   over the windows of a trace and print its events as --events\n"
+      "                   does (tools/events/calibrate.sh tries settings this way)\n"
       "Prints one JSON object per window: file, start, duration, labels[, embedding].\n"
       "A final partial window is zero-padded if it holds at least --min-fill of a window.\n",
       CLAR_DEFAULT_MODEL, CLAR_DEFAULT_MIN_RMS, (double) CLAR_STREAM_DEFAULT_MIN_SIMILARITY);
@@ -135,6 +142,183 @@ print_events (const char *file, clar_events *t)
         ev.peak, ev.mean, (unsigned long long) ev.first_window,
         (unsigned long long) ev.last_window);
   }
+}
+
+/* --events-trace / --events-replay: the tracker's input as text, so that
+ * settings can be tried on it without the encoder. UTF-8, tab-separated:
+ *
+ *   # clar-embed events trace 1
+ *   labels NAME...                     (the label set, in index order)
+ *   file NAME HOP_NS                   (a file starts: windows until the next)
+ *   w INDEX START END ACTIVE_START ACTIVE_END SIMILARITY SCORE...
+ *
+ * times in integer nanoseconds, floats with 9 significant digits (a float
+ * prints and reads back exactly), so a replay gives the very events of the
+ * run that wrote the trace. Names hold no tab, CR or LF. */
+#define TRACE_MAGIC "# clar-embed events trace 1"
+
+typedef struct {
+  FILE *f;
+  size_t n_labels;
+} trace_out;
+
+static void
+trace_window (void *user, uint64_t index, int64_t start, int64_t end, int64_t a0, int64_t a1,
+              const float *scores, float similarity)
+{
+  trace_out *t = user;
+  fprintf (t->f, "w\t%llu\t%lld\t%lld\t%lld\t%lld\t%.9g", (unsigned long long) index,
+      (long long) start, (long long) end, (long long) a0, (long long) a1, similarity);
+  for (size_t i = 0; i < t->n_labels; i++)
+    fprintf (t->f, "\t%.9g", scores[i]);
+  fputc ('\n', t->f);
+}
+
+static int
+trace_name_ok (const char *s)
+{
+  return *s && !strpbrk (s, "\t\r\n");
+}
+
+/* Reads one tab-separated number field at *p (advancing past it and its
+ * tab); 0 on success. */
+static int
+trace_i64 (char **p, long long *out)
+{
+  char *end;
+  errno = 0;
+  *out = strtoll (*p, &end, 10);
+  if (end == *p || errno || (*end != '\t' && *end != '\0'))
+    return -1;
+  *p = *end ? end + 1 : end;
+  return 0;
+}
+
+static int
+trace_float (char **p, float *out)
+{
+  char *end;
+  errno = 0;
+  *out = strtof (*p, &end);
+  if (end == *p || errno == ERANGE || (*end != '\t' && *end != '\0'))
+    return -1;
+  *p = *end ? end + 1 : end;
+  return 0;
+}
+
+static void print_events (const char *file, clar_events *t);
+
+/* --events-replay: returns the exit status. */
+static int
+replay_trace (const char *path, const clar_events_params *ep, const char *thresholds_path)
+{
+  FILE *f = fopen (path, "r");
+  char *line = NULL, *file = NULL;
+  size_t cap = 0;
+  ssize_t len;
+  unsigned long ln = 0;
+  clar_events *t = NULL;
+  float *scores = NULL;
+  clar_error err;
+  int status = 0;
+
+  if (!f) {
+    fprintf (stderr, "clar-embed: cannot read %s: %s\n", path, strerror (errno));
+    return 1;
+  }
+#define BAD(...) do { fprintf (stderr, "clar-embed: %s:%lu: ", path, ln); \
+    fprintf (stderr, __VA_ARGS__); fputc ('\n', stderr); status = 2; goto done; } while (0)
+  while ((len = getline (&line, &cap, f)) >= 0) {
+    char *p;
+    ln++;
+    if (len > 0 && line[len - 1] == '\n')
+      line[--len] = '\0';
+    if ((size_t) len != strlen (line))
+      BAD ("NUL byte (not a trace?)");
+    if (ln == 1) {
+      if (strcmp (line, TRACE_MAGIC))
+        BAD ("not a clar-embed events trace (first line \"%s\")", TRACE_MAGIC);
+      continue;
+    }
+    if (ln == 2) {
+      GPtrArray *names = g_ptr_array_new ();
+      if (strncmp (line, "labels\t", 7))
+        BAD ("expected labels<TAB>NAME...");
+      for (p = line + 7; p; ) {
+        char *tab = strchr (p, '\t');
+        if (tab)
+          *tab = '\0';
+        g_ptr_array_add (names, p);
+        p = tab ? tab + 1 : NULL;
+      }
+      t = clar_events_new (names->len, (const char *const *) names->pdata, ep, &err);
+      scores = calloc (names->len, sizeof (float));
+      g_ptr_array_unref (names);
+      if (!t || !scores)
+        BAD ("%s", t ? "out of memory" : err.message);
+      if (thresholds_path && clar_events_load_thresholds (t, thresholds_path, &err) != CLAR_OK) {
+        fprintf (stderr, "clar-embed: %s\n", err.message);
+        status = err.code == CLAR_ERR_IO ? 1 : 2;
+        goto done;
+      }
+      continue;
+    }
+    if (!strncmp (line, "file\t", 5)) {
+      char *tab = strrchr (line + 5, '\t');
+      long long hop;
+      if (file) {
+        clar_events_flush (t);
+        print_events (file, t);
+      }
+      g_free (file);
+      file = NULL;
+      if (!tab || tab == line + 5)
+        BAD ("expected file<TAB>NAME<TAB>HOP_NS");
+      *tab = '\0';
+      p = tab + 1;
+      if (trace_i64 (&p, &hop) || *p || clar_events_set_hop (t, hop) != CLAR_OK)
+        BAD ("bad hop");
+      file = g_strdup (line + 5);
+    } else if (!strncmp (line, "w\t", 2) && file) {
+      long long v[5];
+      float sim;
+      int rc;
+      p = line + 2;
+      for (int i = 0; i < 5; i++)
+        if (trace_i64 (&p, &v[i]) || (i == 0 && v[0] < 0))
+          BAD ("expected w<TAB>INDEX<TAB>START<TAB>END<TAB>ACTIVE_START<TAB>ACTIVE_END"
+              "<TAB>SIMILARITY<TAB>SCORE...");
+      if (trace_float (&p, &sim))
+        BAD ("bad similarity");
+      for (size_t i = 0; i < clar_events_n_labels (t); i++)
+        if (!*p || trace_float (&p, &scores[i]))
+          BAD ("expected %zu scores", clar_events_n_labels (t));
+      if (*p)
+        BAD ("more than %zu scores", clar_events_n_labels (t));
+      rc = clar_events_push_active (t, (uint64_t) v[0], v[1], v[2], v[3], v[4], scores, sim);
+      if (rc != CLAR_OK)
+        BAD ("the tracker refuses this window: %s", clar_strerror (rc));
+      print_events (file, t);
+    } else {
+      BAD ("expected a file or w line");
+    }
+  }
+  if (ln < 2)
+    BAD ("no labels line: not a complete trace");
+  if (ferror (f))
+    BAD ("read error");
+  if (file) {
+    clar_events_flush (t);
+    print_events (file, t);
+  }
+done:
+#undef BAD
+  fclose (f);
+  free (line);
+  g_free (file);
+  free (scores);
+  clar_events_free (t);
+  return status;
 }
 
 /* One JSON line for a window the stream computed (rc its status). */
@@ -337,7 +521,8 @@ main (int argc, char **argv)
   double window_s = 0, hop_s = 0;
   long top_k = 3;
   int with_emb = 0, n_files = 0, failures = 0, allow_mismatch = 0, events = 0;
-  const char *thresholds_path = NULL;
+  const char *thresholds_path = NULL, *trace_path = NULL, *replay_path = NULL;
+  trace_out trace = { NULL, 0 };
   clar_events_params ep;
   char **files = calloc ((size_t) argc, sizeof (char *));
   clar_model *model = NULL;
@@ -364,6 +549,8 @@ main (int argc, char **argv)
     else if (!strcmp (argv[i], "--event-unknown-similarity") && i + 1 < argc)
       ep.unknown_similarity = (float) parse_range ("--event-unknown-similarity", argv[++i], -1, 1);
     else if (!strcmp (argv[i], "--event-thresholds") && i + 1 < argc) thresholds_path = argv[++i];
+    else if (!strcmp (argv[i], "--events-trace") && i + 1 < argc) trace_path = argv[++i];
+    else if (!strcmp (argv[i], "--events-replay") && i + 1 < argc) replay_path = argv[++i];
     else if (!strcmp (argv[i], "--event-active-db") && i + 1 < argc)
       ep.active_db = (float) parse_range ("--event-active-db", argv[++i], 0, 200);
     else if (!strcmp (argv[i], "--event-smoothing") && i + 1 < argc) {
@@ -410,6 +597,21 @@ main (int argc, char **argv)
       return 2;
     }
     else files[n_files++] = argv[i];
+  }
+  /* --event-unknown-similarity unset: follow --min-similarity. */
+  if (ep.unknown_similarity <= -1.0f)
+    ep.unknown_similarity = min_similarity;
+  if (replay_path) {
+    if (n_files || trace_path || events) {
+      fprintf (stderr, "clar-embed: --events-replay takes no audio files, --events or "
+          "--events-trace\n");
+      return 2;
+    }
+    return replay_trace (replay_path, &ep, thresholds_path);
+  }
+  if (trace_path && !events) {
+    fprintf (stderr, "clar-embed: --events-trace needs --events\n");
+    return 2;
   }
   if (!n_files) {
     usage (stderr);
@@ -518,9 +720,6 @@ main (int argc, char **argv)
     }
     clar_stream_set_labels (st, labels);
   }
-  /* --event-unknown-similarity unset: follow --min-similarity. */
-  if (ep.unknown_similarity <= -1.0f)
-    ep.unknown_similarity = min_similarity;
   if (events) {
     size_t nl = labels ? clar_labels_count (labels) : 0;
     const char **names = calloc (nl ? nl : 1, sizeof (char *));
@@ -545,6 +744,24 @@ main (int argc, char **argv)
     if (clar_stream_set_events (st, t) != CLAR_OK) {
       fprintf (stderr, "clar-embed: cannot track events\n");
       return 1;
+    }
+    if (trace_path) {
+      for (size_t i = 0; i < nl; i++)
+        if (!trace_name_ok (clar_labels_name (labels, i))) {
+          fprintf (stderr, "clar-embed: --events-trace: label %zu's name holds a tab or "
+              "line break\n", i);
+          return 2;
+        }
+      if (!(trace.f = fopen (trace_path, "w"))) {
+        fprintf (stderr, "clar-embed: cannot write %s: %s\n", trace_path, strerror (errno));
+        return 1;
+      }
+      trace.n_labels = nl;
+      fprintf (trace.f, "%s\nlabels", TRACE_MAGIC);
+      for (size_t i = 0; i < nl; i++)
+        fprintf (trace.f, "\t%s", clar_labels_name (labels, i));
+      fputc ('\n', trace.f);
+      clar_events_set_window_fn (t, trace_window, &trace);
     }
   } else if (thresholds_path) {
     fprintf (stderr, "clar-embed: --event-thresholds needs --events\n");
@@ -581,6 +798,17 @@ main (int argc, char **argv)
       continue;
     }
     clar_stream_reset (st);
+    if (trace.f) {
+      if (!trace_name_ok (name)) {
+        fprintf (stderr, "clar-embed: --events-trace: file name %s holds a tab or line break\n",
+            name);
+        free (pcm);
+        failures++;
+        continue;
+      }
+      fprintf (trace.f, "file\t%s\t%lld\n", name,
+          (long long) clar_events_get_params (clar_stream_get_events (st))->hop_ns);
+    }
     size_t windows = 0;
     while (pos < n) {
       int ready = clar_stream_push_f32 (st, pcm + pos, n - pos, &used);
@@ -618,6 +846,10 @@ main (int argc, char **argv)
     }
     free (pcm);
     fflush (stdout);
+  }
+  if (trace.f && fclose (trace.f) != 0) {
+    fprintf (stderr, "clar-embed: cannot write %s\n", trace_path);
+    failures++;
   }
   if (tab.csv && fclose (tab.csv) != 0) {
     fprintf (stderr, "clar-embed: cannot write %s\n", csv_path);

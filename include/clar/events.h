@@ -202,6 +202,21 @@ CLAR_API int clar_events_push_active (clar_events *t, uint64_t index,
                                       int64_t active_end_ns,
                                       const float *scores, float similarity);
 
+/* Observer of the tracker's input: fn (when not NULL) is called with every
+ * window that clar_events_push / clar_events_push_active accept, exactly as
+ * passed (scores before the open-set step), before the tracker uses it.
+ * clar-embed --events-trace records a stream's windows this way, so that
+ * tools/events/calibrate.sh can replay them through trackers with other
+ * settings (clar-embed --events-replay) without running the encoder again.
+ * fn runs in the pushing thread and must not call back into the tracker. */
+typedef void (*clar_events_window_fn) (void *user, uint64_t index,
+                                       int64_t start_ns, int64_t end_ns,
+                                       int64_t active_start_ns,
+                                       int64_t active_end_ns,
+                                       const float *scores, float similarity);
+CLAR_API void clar_events_set_window_fn (clar_events *t,
+                                         clar_events_window_fn fn, void *user);
+
 /* End of a stretch of audio (EOS, discontinuity, seek): decides the windows
  * the median still waits for, ends every event in progress (those at least
  * min_duration_ns long are reported, shorter ones dropped) and forgets the
