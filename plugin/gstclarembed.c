@@ -491,10 +491,10 @@ gst_clar_embed_class_init (GstClarEmbedClass *klass)
 
   g_object_class_install_property (gobject_class, PROP_EVENT_ACTIVE_DB,
       g_param_spec_float ("event-active-db", "Event active span",
-          "Sharper event boundaries: a window places its sound from its first to its last "
-          "10 ms frame more than this many dB above its background (10th-percentile frame "
-          "energy), widened while frames stay above half that, within the middle hop of "
-          "the window; 0 = the middle hop alone",
+          "Sharper event boundaries: a window places its sound around its loudest 10 ms "
+          "frame when that is more than this many dB above its background (10th-percentile "
+          "frame energy), widened while frames stay above half that (and across gaps of up "
+          "to 150 ms), within the middle hop of the window; 0 = the middle hop alone",
           0.0f, 200.0f, DEFAULT_EVENT_ACTIVE_DB,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
 

@@ -219,6 +219,10 @@ clar_stream_get_events (clar_stream *s)
 /* The active span's outer threshold, as a fraction of active_db (in dB):
  * 0.5 did best of 0.3/0.5/0.7/1 on generated scenes (models/README.md). */
 #define CLAR_ACTIVE_EXT 0.5
+/* The longest gap, in 10 ms frames, an active span bridges: longer than the
+ * closure of a stop consonant inside a word (typically under 100 ms),
+ * shorter than most pauses between sounds. */
+#define CLAR_ACTIVE_BRIDGE 15
 
 static int
 cmp_double (const void *a, const void *b)
@@ -248,13 +252,13 @@ feed_events (clar_stream *s, const clar_window_result *r)
         best = s->ev_sims[i];
   }
   {
-    /* The active span (clar/events.h, "Sharper boundaries"): the 10 ms
-     * frames from the first to the last at least active_db above the
-     * window's background, taken as its 10th-percentile frame energy (a
-     * minimum-statistics noise floor, as in Martin, "Noise power spectral
-     * density estimation based on optimal smoothing and minimum statistics",
-     * IEEE TSAP 9(5), 2001, here over one window), widened while frames
-     * stay above half that. No such frame: the whole window. */
+    /* The active span (clar/events.h, "Sharper boundaries"): the sound
+     * around the window's loudest 10 ms frame, if that frame is at least
+     * active_db above the window's background, taken as its
+     * 10th-percentile frame energy (a minimum-statistics noise floor, as in
+     * Martin, "Noise power spectral density estimation based on optimal
+     * smoothing and minimum statistics", IEEE TSAP 9(5), 2001, here over
+     * one window). No such frame: the whole window. */
     float db = clar_events_get_params (s->events)->active_db;
     uint64_t a0 = r->start, a1 = r->start + r->valid;
     size_t f = (size_t) s->info->mel.sample_rate / 100, nf;
@@ -269,31 +273,55 @@ feed_events (clar_stream *s, const clar_window_result *r)
       s->ev_frames_cap = 2 * nf;
     }
     if (db > 0.0f && nf > 1) {
-      double *e = s->ev_frames, *sorted = s->ev_frames + nf, thr;
-      size_t first = nf, last = 0;
+      double *e = s->ev_frames, *sorted = s->ev_frames + nf, thr, lo;
+      size_t first = 0, last;
       for (size_t j = 0; j < nf; j++) {
         double acc = 0.0;
         for (size_t i = j * f; i < (j + 1) * f; i++)
           acc += (double) s->ring[i] * s->ring[i];
         e[j] = sorted[j] = acc;
+        if (e[j] > e[first])
+          first = j;
       }
       qsort (sorted, nf, sizeof (double), cmp_double);
       thr = sorted[nf / 10] * pow (10.0, db / 10.0);
-      for (size_t j = 0; j < nf; j++)
-        if (e[j] > thr) {
-          if (first == nf)
-            first = j;
-          last = j;
-        }
-      if (first < nf) {
+      lo = sorted[nf / 10] * pow (10.0, CLAR_ACTIVE_EXT * db / 10.0);
+      last = first;
+      if (e[first] > thr) {
         /* Hysteresis on frames, as a double-threshold voice activity
-         * detector: the span grows outward while frames stay above half
-         * the threshold (in dB), catching a sound's quieter edges. */
-        double lo = sorted[nf / 10] * pow (10.0, CLAR_ACTIVE_EXT * db / 10.0);
-        while (first > 0 && e[first - 1] > lo)
-          first--;
-        while (last + 1 < nf && e[last + 1] > lo)
-          last++;
+         * detector: the span grows outward from the loudest frame while
+         * frames stay above half the threshold (in dB), and across a gap
+         * of at most CLAR_ACTIVE_BRIDGE frames to a frame above the
+         * threshold (the closure of a stop consonant inside a word). A
+         * noise frame further away is another sound: taking every frame
+         * above the threshold, first to last, let one 10 ms noise peak
+         * stretch a word's span to the window's end. */
+        for (;;) {
+          size_t k = 0;
+          if (first > 0 && e[first - 1] > lo) {
+            first--;
+            continue;
+          }
+          for (size_t g = 1; g <= CLAR_ACTIVE_BRIDGE && g <= first; g++)
+            if (e[first - g] > thr)
+              k = g;
+          if (!k)
+            break;
+          first -= k;
+        }
+        for (;;) {
+          size_t k = 0;
+          if (last + 1 < nf && e[last + 1] > lo) {
+            last++;
+            continue;
+          }
+          for (size_t g = 1; g <= CLAR_ACTIVE_BRIDGE && last + g < nf; g++)
+            if (e[last + g] > thr)
+              k = g;
+          if (!k)
+            break;
+          last += k;
+        }
         a0 = r->start + first * f;
         a1 = r->start + (last + 1) * f;
       }

@@ -675,7 +675,10 @@ test_events (void)
 /* Active spans: a 0.3 s burst at [1.2, 1.5) s in faint noise is placed
  * exactly (frames of 10 ms) instead of on the cells of its windows. The
  * windows without it are silent (min_rms) and score 0; on thresholds just
- * above 0 make every label an event exactly where the burst is heard. */
+ * above 0 make every label an event exactly where the burst is heard. The
+ * burst has an 80 ms hole (bridged: one sound), and a 20 ms click 0.35 s
+ * after it (another sound, too faint to make its own window loud) must not
+ * stretch the span to it. */
 static void
 test_events_active_span (void)
 {
@@ -691,8 +694,10 @@ test_events_active_span (void)
   for (size_t i = 0; i < n; i++) {
     x = x * 1664525u + 1013904223u;
     pcm[i] = 1e-4f * ((float) (x >> 8) / 16777216.0f - 0.5f);
-    if (i >= 19200 && i < 24000)
+    if (i >= 19200 && i < 24000 && !(i >= 20800 && i < 22080))
       pcm[i] += 0.3f * (float) sin (6.283185307179586 * 440.0 * i / 16000.0);
+    if (i >= 29600 && i < 29920)
+      pcm[i] += 0.05f * (float) sin (6.283185307179586 * 1000.0 * i / 16000.0);
   }
   for (int pass = 0; pass < 2; pass++) {
     const char *names[3] = { clar_labels_name (l, 0), clar_labels_name (l, 1),

@@ -47,9 +47,10 @@
  * end.
  *
  * Sharper boundaries (optional): a caller that knows where in the window
- * the sound is (clar_stream: from the first to the last 10 ms frame more
- * than active_db above the window's background, widened while frames stay
- * more than active_db / 2 above it) passes that "active span" with
+ * the sound is (clar_stream: around the window's loudest 10 ms frame when
+ * it is more than active_db above the window's background, widened while
+ * frames stay more than active_db / 2 above it and across gaps of at most
+ * 150 ms to frames more than active_db above it) passes that "active span" with
  * clar_events_push_active. The window then places its sound where its cell
  * and its active span overlap (the active span alone when they do not), and
  * an event runs from the earliest such start to the latest end of its
@@ -105,9 +106,11 @@ typedef struct clar_events_params {
   float unknown_on, unknown_off;     /* unknown track's thresholds, 0.5, 0.5 */
   const char *unknown_name;          /* its label name, default "unknown"; copied */
   /* For the caller (clar_stream) that computes active spans: a window's
-   * active span runs from its first to its last 10 ms frame more than this
-   * many dB above its background (10th-percentile frame energy), widened
-   * while frames stay more than half this above it; 0 = no active spans.
+   * active span is the sound around its loudest 10 ms frame when that is
+   * more than this many dB above its background (10th-percentile frame
+   * energy), widened while frames stay more than half this above it and
+   * across gaps of at most 150 ms to frames more than this above it;
+   * 0 = no active spans.
    * Default 10. [0, 200]. */
   float active_db;
 } clar_events_params;
