@@ -33,8 +33,21 @@ py "$ev/make_scenes.py" --out "$tmp/scenes" --generate "$tmp/clips" --per-class 
   --events 2:3 --snr 20 --seed 5 || { echo "FAIL scene generator"; exit 1; }
 check "4 scenes and a reference" "[ \$(wc -l < '$tmp/scenes/scenes.txt') = 4 ] && [ \$(wc -l < '$tmp/scenes/reference.tsv') -ge 9 ]"
 
-"$embed" --model "$model" --events $(cat "$tmp/scenes/scenes.txt") > "$tmp/events.jsonl"
+"$embed" --model "$model" --events --events-trace "$tmp/trace.tsv" $(cat "$tmp/scenes/scenes.txt") \
+  > "$tmp/events.jsonl"
 check "clar-embed --events exits 0" "[ $? -eq 0 ]"
+# The trace replayed through the tracker (what calibrate.sh does): the very
+# same events, without the encoder.
+"$embed" --events-replay "$tmp/trace.tsv" > "$tmp/replay.jsonl"
+check "--events-replay of the trace = the events of the run" "cmp -s '$tmp/events.jsonl' '$tmp/replay.jsonl'"
+# The calibrated thresholds shipped with the model load with it.
+th=$CLAR_SOURCE_ROOT/models/clar-default.events.tsv
+if [ -f "$th" ]; then
+  opts=$(sed -n 's/^# Chosen with these tracker options, which go with this file: //p' "$th")
+  # shellcheck disable=SC2086
+  "$embed" --events-replay "$tmp/trace.tsv" $opts --event-thresholds "$th" > "$tmp/cal.jsonl"
+  check "models/clar-default.events.tsv fits the model's labels" "[ $? -eq 0 ]"
+fi
 py "$ev/sed_metrics.py" "$tmp/scenes/reference.tsv" "$tmp/events.jsonl" --ignore silence,noise \
   --json "$tmp/metrics.json"
 check "scored" "[ -s '$tmp/metrics.json' ]"
@@ -44,6 +57,20 @@ m = json.load(open(sys.argv[1]))
 e, s = m[\"event\"][\"micro\"][\"f1\"], m[\"segment\"][\"micro\"][\"f1\"]
 print(f\"event F1 {e:.3f}, segment F1 {s:.3f}\")
 sys.exit(0 if e >= 0.6 and s >= 0.8 else 1)' '$tmp/metrics.json'"
+
+# calibrate.sh end to end, tiny: calibration scenes of seed 1 from clip 1 of
+# each class, test scenes of seed 2 from clip 0 (both rendered above).
+env -u LD_PRELOAD "$ev/calibrate.sh" "$CLAR_BUILD_ROOT" "$model" "$tmp/cal" --scenes 2 \
+  --per-class 1 --clips "$tmp/clips" -- --classes seven,yes,flute --duration 8 --events 2:2 \
+  --snr 20 > "$tmp/cal.log" 2>&1
+check "calibrate.sh exits 0" "[ $? -eq 0 ] || { cat '$tmp/cal.log'; false; }"
+check "calibrate.sh: per-class report of the test scenes" \
+  "grep -q '^micro, acc>=0.9' '$tmp/cal/test/report-calibrated.txt' && grep -q '^seven ' '$tmp/cal/test/report-calibrated.txt'"
+check "calibrate.sh: its thresholds load" \
+  "'$embed' --events-replay '$tmp/cal/test/trace.tsv' --event-thresholds '$tmp/cal/thresholds.tsv' > /dev/null"
+env -u LD_PRELOAD "$ev/calibrate.sh" "$CLAR_BUILD_ROOT" "$model" "$tmp/cal2" --cal-seed 3 \
+  --test-seed 3 > /dev/null 2>&1
+check "calibrate.sh refuses one seed for both" "[ $? -eq 2 ]"
 
 # The element on the first scene: the same events as clar-embed (one
 # libclar tracker), at the reference's times.

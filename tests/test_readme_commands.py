@@ -128,8 +128,10 @@ def main():
         return rc == 0 and ok(out, "element): clarembed, timestamp", "batch-size=(uint)2"), out
 
     def run_events_launch(cmd):
-        rc, out = sh(fill(cmd).replace("location=scene.wav", f"location={clip}"), cwd=tmp,
-                     devenv=True)
+        # The shipped per-label thresholds: README's path is from the source root.
+        cmd = fill(cmd).replace("location=scene.wav", f"location={clip}").replace(
+            "=models/", f"={SRC}/models/")
+        rc, out = sh(cmd, cwd=tmp, devenv=True)
         return rc == 0 and ok(out, "clarembed-event, kind=(string)start",
                               "clarembed-event, kind=(string)end"), out
 
@@ -160,10 +162,13 @@ def main():
         (r"gst-launch-1\.0 -m audiotestsrc wave=pink-noise .* clarembed batch-group=g ",
          run_batch_launch),
         (r"_build/tools/clar-embed --events FILE$", run_in_devenv('"label":"')),
+        (r"_build/tools/clar-embed --events --event-thresholds models/clar-default\.events\.tsv "
+         r"FILE$", run_in_devenv('"label":"')),
         (r"tools/events/",
          "minutes of scene generation and scoring (models/README.md); "
-         "tests/test-events-scenes.sh runs a small version, tests/python/test_sed_metrics.py "
-         "checks the metrics"),
+         "tests/test-events-scenes.sh runs a small version (calibrate.sh included), "
+         "tests/python/test_sed_metrics.py checks the metrics, test_calibrate.py "
+         "the calibration"),
         (r"meson setup _build --prefix /opt/clar",
          "a full build and install; tests/test-install.sh installs this build with "
          "meson install --destdir and runs it with only GST_PLUGIN_PATH"),

@@ -14,9 +14,11 @@
 #        /tmp/ev --generate /tmp/ev/clips --scenes 40 --seed 2
 # CLAR_EMBED_ARGS adds clar-embed options (e.g. "--hop 0.25
 # --event-smoothing median:3"). Writes OUT/scenes/, OUT/events.jsonl,
-# OUT/metrics.txt and OUT/metrics.json, and OUT/report.txt (report.py: each
-# class's window head accuracy on its clips beside its F1, and the F1 of the
-# classes the head gets right at least 90% of the time).
+# OUT/trace.tsv (the windows the tracker was fed: clar-embed --events-replay
+# tries other settings on them), OUT/metrics.txt and OUT/metrics.json, and
+# OUT/report.txt (report.py: each class's window head accuracy on its clips
+# beside its F1, and the F1 of the classes the head gets right at least 90%
+# of the time). Calibrated per-label thresholds: calibrate.sh.
 set -eu
 if [ $# -lt 3 ]; then
   sed -n '2,/^set/p' "$0" | sed 's/^# \{0,1\}//; /^set/d' >&2
@@ -29,8 +31,8 @@ mkdir -p "$out"
 python3 "$here/make_scenes.py" --out "$out/scenes" --model "$model" "$@"
 mapfile -t scenes < "$out/scenes/scenes.txt"
 # shellcheck disable=SC2086
-"$build/tools/clar-embed" --model "$model" --events ${CLAR_EMBED_ARGS:-} "${scenes[@]}" \
-  > "$out/events.jsonl"
+"$build/tools/clar-embed" --model "$model" --events ${CLAR_EMBED_ARGS:-} \
+  --events-trace "$out/trace.tsv" "${scenes[@]}" > "$out/events.jsonl"
 python3 "$here/sed_metrics.py" "$out/scenes/reference.tsv" "$out/events.jsonl" \
   --ignore silence,noise --json "$out/metrics.json" > "$out/metrics.txt"
 # The clips alone, for the head's window accuracy per class: each padded

@@ -20,13 +20,16 @@ Clip sources:
                      model trained on: 20 spoken words by espeak-ng training
                      voices (build_data.py holds out en-gb-scotland, en-us+f3)
                      and fluidsynth notes of training GM programs
-                     (build_data.py's split rule) of five instrument families.
+                     (build_data.py's split rule) of five instrument families;
+                     --per-class clips of each class, numbered from
+                     --first-clip (default 0).
 --model FILE keeps only classes that are labels of that model; --exclude
 drops background classes (default: silence,noise).
 
 Writes OUT/scene-NNN.wav (16 kHz mono, 16-bit), OUT/reference.tsv (file,
-onset, offset, label, snr_db, clip) and OUT/scenes.txt (one path per line).
-Deterministic for a given --seed and clip set.
+onset, offset, label, snr_db, clip), OUT/scenes.txt (one path per line) and
+OUT/stamp.json. Deterministic for a given --seed and clip set: when OUT's
+stamp shows the same options and clips, the scenes there are kept.
 
   make_scenes.py --out DIR (--manifest M.tsv ... | --generate CLIPDIR)
                  [--scenes 20] [--duration 20] [--events 3:5] [--snr 0,10,20]
@@ -141,8 +144,10 @@ def write_wav(path, x):
         w.writeframes(pcm.tobytes())
 
 
-def generate(clip_dir, classes_wanted, per_class):
-    """Renders training-source clips; returns [(path, label)]."""
+def generate(clip_dir, classes_wanted, per_class, first=0):
+    """Renders training-source clips number first .. first + per_class - 1 of
+    each class (disjoint numbers give disjoint clips: another voice and speed,
+    or another program, pitch and velocity); returns [(path, label)]."""
     from midi import midi_bytes
     os.makedirs(clip_dir, exist_ok=True)
     clips = []
@@ -151,7 +156,7 @@ def generate(clip_dir, classes_wanted, per_class):
     for w in WORDS:
         if classes_wanted and w not in classes_wanted:
             continue
-        for k in range(per_class):
+        for k in range(first, first + per_class):
             voice = TRAIN_VOICES[(WORDS.index(w) + k) % len(TRAIN_VOICES)]
             speed = (130, 165, 200)[k % 3]
             dst = os.path.join(clip_dir, f"{w}-{k}.wav")
@@ -165,7 +170,7 @@ def generate(clip_dir, classes_wanted, per_class):
     for fam, (progs, base) in sorted(TRAIN_PROGRAMS.items()):
         if classes_wanted and fam not in classes_wanted:
             continue
-        for k in range(per_class):
+        for k in range(first, first + per_class):
             prog = progs[k % len(progs)]
             assert stable_frac(f"prog{prog}") >= 0.25, prog
             pitch = base + (0, 4, 7, 10, 12, 16)[k % 6]
@@ -200,6 +205,9 @@ def main(argv=None):
     ap.add_argument("--manifest", action="append", default=[])
     ap.add_argument("--generate", metavar="CLIPDIR")
     ap.add_argument("--per-class", type=int, default=3, help="clips per class with --generate")
+    ap.add_argument("--first-clip", type=int, default=0,
+                    help="with --generate, number the clips of each class from this (a "
+                         "calibration set of other clips than the test set's: calibrate.sh)")
     ap.add_argument("--classes", default="", help="comma-separated classes to use (default all)")
     ap.add_argument("--exclude", default="silence,noise")
     ap.add_argument("--model", help="keep only classes that are labels of this model")
@@ -218,7 +226,8 @@ def main(argv=None):
     lo, _, hi = a.events.partition(":")
     k_lo, k_hi = int(lo), int(hi or lo)
     snrs = [float(x) for x in a.snr.split(",") if x]
-    if k_lo < 1 or k_hi < k_lo or not snrs or a.duration <= 0 or a.scenes < 1:
+    if k_lo < 1 or k_hi < k_lo or not snrs or a.duration <= 0 or a.scenes < 1 \
+            or a.first_clip < 0 or a.per_class < 1:
         raise SystemExit("make_scenes: need --events MIN:MAX >= 1, --snr, --duration > 0, --scenes >= 1")
     wanted = {c for c in a.classes.split(",") if c}
     exclude = {c for c in a.exclude.split(",") if c}
@@ -235,12 +244,31 @@ def main(argv=None):
                 if p[2] == "train":
                     clips.append((os.path.join(base, p[0]), p[1]))
     if a.generate:
-        clips += generate(a.generate, wanted, a.per_class)
+        clips += generate(a.generate, wanted, a.per_class, a.first_clip)
     clips = [(p, l) for p, l in clips if l not in exclude and (not wanted or l in wanted)
              and (allowed is None or l in allowed)]
     if not clips:
         raise SystemExit("make_scenes: no training clips (give --manifest or --generate; "
                          "check --classes/--model)")
+    # The same arguments and clips make the same scenes: an OUT that holds
+    # them already (stamp.json) is kept, so that rerunning an evaluation on
+    # another model costs only the model's runs.
+    stamp = {k: v for k, v in vars(a).items() if k not in ("out", "model")}
+    stamp["clips"] = sorted((hashlib.md5(open(p, "rb").read()).hexdigest(), l) for p, l in clips)
+    stamp_path = os.path.join(a.out, "stamp.json")
+    try:
+        with open(stamp_path) as fh:
+            old = json.load(fh)
+        with open(os.path.join(a.out, "scenes.txt")) as fh:
+            old_paths = [l.rstrip("\n") for l in fh]
+        if old == json.loads(json.dumps(stamp)) and len(old_paths) == a.scenes \
+                and all(os.path.exists(p) for p in old_paths):
+            print(f"make_scenes: {a.out} holds these scenes already", file=sys.stderr)
+            return 0
+    except (OSError, ValueError):
+        pass
+    if os.path.exists(stamp_path):
+        os.remove(stamp_path)
     by_class = {}
     for p, l in clips:
         by_class.setdefault(l, []).append(p)
@@ -320,6 +348,8 @@ def main(argv=None):
             fh.write(f"{r[0]}\t{r[1]:.4f}\t{r[2]:.4f}\t{r[3]}\t{r[4]:g}\t{r[5]}\n")
     with open(os.path.join(a.out, "scenes.txt"), "w") as fh:
         fh.write("".join(p + "\n" for p in paths))
+    with open(stamp_path, "w") as fh:
+        json.dump(stamp, fh)
     print(f"make_scenes: {len(paths)} scenes, {len(ref_rows)} events of {len(classes)} classes "
           f"in {a.out}", file=sys.stderr)
     return 0

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""tools/events/calibrate.py and clar-embed --events-replay on a scripted
+trace: label "quiet" scores 0.4 in its events (the default on threshold 0.5
+misses them all), label "spiky" scores 0.95 in its events and 0.6 in single
+stray windows (a low threshold adds false events), label "other" has no
+reference event (it keeps the global choice). The calibrated file must find
+every event and no stray one; corrupt traces must fail with the line."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.environ.get("CLAR_SOURCE_ROOT") or os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("CLAR_BUILD_ROOT")
+sys.path.insert(0, os.path.join(ROOT, "tools", "events"))
+import sed_metrics  # noqa: E402
+
+fails = 0
+
+
+def check(name, cond):
+    global fails
+    print(("ok   " if cond else "FAIL ") + name)
+    if not cond:
+        fails += 1
+
+
+if not BUILD or not os.path.exists(os.path.join(BUILD, "tools", "clar-embed")):
+    print("no clar-embed (run through meson test): skipped")
+    sys.exit(77)
+embed = os.path.join(BUILD, "tools", "clar-embed")
+NS, HOP = 1000000000, 500000000
+LABELS = ["other", "quiet", "silence", "spiky"]
+
+
+def cell(i):
+    """Window i (1 s every 0.5 s) stands for [i/2 + 0.25, i/2 + 0.75) s."""
+    return i * 0.5 + 0.25, i * 0.5 + 0.75
+
+
+tmp = tempfile.mkdtemp()
+trace, ref = os.path.join(tmp, "trace.tsv"), os.path.join(tmp, "reference.tsv")
+refs = []
+with open(trace, "w") as t:
+    t.write("# clar-embed events trace 1\nlabels\t" + "\t".join(LABELS) + "\n")
+    for f in range(6):
+        name = f"scene-{f}.wav"
+        t.write(f"file\t{name}\t{HOP}\n")
+        quiet = set(range(3 + f % 2, 7 + f % 2))          # 4 windows
+        spiky = set(range(14, 17))                         # 3 windows
+        stray = {10 + f % 3, 22}                           # single windows
+        refs.append((name, cell(min(quiet))[0], cell(max(quiet))[1], "quiet"))
+        refs.append((name, cell(min(spiky))[0], cell(max(spiky))[1], "spiky"))
+        for i in range(26):
+            s = {"other": 0.02, "quiet": 0.4 if i in quiet else 0.05,
+                 "spiky": 0.95 if i in spiky else 0.6 if i in stray else 0.03}
+            s["silence"] = round(max(0.0, 1 - sum(s.values())), 6)
+            t.write(f"w\t{i}\t{i * HOP}\t{i * HOP + NS}\t{i * HOP}\t{i * HOP + NS}\t0.9\t"
+                    + "\t".join(f"{s[k]:.9g}" for k in LABELS) + "\n")
+with open(ref, "w") as fh:
+    fh.write("file\tonset\toffset\tlabel\n")
+    for r in refs:
+        fh.write(f"{r[0]}\t{r[1]:.3f}\t{r[2]:.3f}\t{r[3]}\n")
+
+
+def replay(*args):
+    p = subprocess.run([embed, "--events-replay", trace, *args], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+def f1_of(stdout):
+    path = os.path.join(tmp, "sys.jsonl")
+    with open(path, "w") as fh:
+        fh.write(stdout)
+    r = sed_metrics.evaluate(sed_metrics.read_events(ref),
+                             sed_metrics.read_events(path, {"silence", "noise"}))
+    return r["event"]["micro"]["f1"], r["event"]["class"]
+
+
+rc, out, err = replay()
+check("replay with defaults exits 0", rc == 0)
+f_def, per = f1_of(out)
+check("defaults (on 0.5) miss every quiet event", per["quiet"]["tp"] == 0 and per["quiet"]["fn"] == 6)
+rc, out, err = replay("--event-on", "0.3", "--event-off", "0.2")
+f_low, per = f1_of(out)
+check("on 0.3 for all labels: stray spiky events", per["spiky"]["fp"] > 0)
+
+out_tsv, out_json = os.path.join(tmp, "th.tsv"), os.path.join(tmp, "cal.json")
+p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "events", "calibrate.py"),
+                    trace, ref, "--embed", embed, "--out", out_tsv, "--json", out_json,
+                    "--note", "test trace", "--smoothing", "none,median:3",
+                    "--min-gaps", "0", "--min-durations", "0,0.4"],
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+check("calibrate.py exits 0", p.returncode == 0)
+if p.returncode:
+    print(p.stderr)
+    sys.exit(1)
+th = {}
+for line in open(out_tsv):
+    if line.startswith("#"):
+        continue
+    lab, on, off = line.rstrip("\n").split("\t")
+    th[lab] = (float(on), float(off))
+cal = json.load(open(out_json))
+check("every label in the file", sorted(th) == LABELS)
+check("quiet: on <= 0.4", th["quiet"][0] <= 0.4)
+check("spiky: 0.6 < on <= 0.95", 0.6 < th["spiky"][0] <= 0.95)
+check("off <= on", all(off <= on for on, off in th.values()))
+g = (cal["global_on"], cal["global_off"])
+check("other, silence: the global choice", th["other"] == g and th["silence"] == g)
+check("'# test trace' note and the options in the comments",
+      "# test trace\n" in open(out_tsv).read() and "--event-min-gap" in open(out_tsv).read())
+rc, out, err = replay(*cal["options"], "--event-thresholds", out_tsv)
+f_cal, per = f1_of(out)
+print(f"event F1: defaults {f_def:.3f}, on 0.3 {f_low:.3f}, calibrated {f_cal:.3f}")
+check("calibrated: event F1 1.0", rc == 0 and f_cal == 1.0)
+check("calibrate.py's own score agrees", cal["calibration_event_f1"] == f_cal)
+
+# Corrupt traces: a clear error naming the line, exit 2.
+good = open(trace).read().split("\n")
+for what, lines, want in [
+        ("not a trace", ["hello"] + good[1:], ":1: not a clar-embed events trace"),
+        ("a score missing", good[:3] + [good[3].rsplit("\t", 1)[0]] + good[4:], ":4: expected 4 scores"),
+        ("junk in a number", good[:3] + [good[3].replace("\t0.9\t", "\t0.9x\t", 1)] + good[4:],
+         ":4: bad similarity"),
+        ("a score above 1", good[:3] + [good[3].rsplit("\t", 1)[0] + "\t1.5"] + good[4:],
+         ":4: the tracker refuses this window"),
+        ("window before a file line", good[:2] + good[3:], ":3: expected a file or w line"),
+        ("no labels", good[:1], "no labels line")]:
+    bad = os.path.join(tmp, "bad.tsv")
+    with open(bad, "w") as fh:
+        fh.write("\n".join(lines))
+    p = subprocess.run([embed, "--events-replay", bad], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    check(f"corrupt trace ({what}): exit 2, '{want}'", p.returncode == 2 and want in p.stderr)
+    if p.returncode != 2 or want not in p.stderr:
+        print(p.stderr)
+p = subprocess.run([embed, "--events-replay", os.path.join(tmp, "missing.tsv")],
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+check("missing trace: exit 1", p.returncode == 1 and "cannot read" in p.stderr)
+p = subprocess.run([embed, "--events-replay", trace, "x.wav"], stdout=subprocess.PIPE,
+                   stderr=subprocess.PIPE, text=True)
+check("replay with audio files: exit 2", p.returncode == 2)
+print(f"{fails} failed")
+sys.exit(1 if fails else 0)
