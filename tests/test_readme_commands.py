@@ -201,6 +201,10 @@ def main():
         (r"bench/", "benchmarks (minutes of timing; bench/README.md), not tests"),
         (r"tools/(clap-study|label-fraction|train-text-tower)\.sh", "needs data/ (tools/data/build_data.py)"),
         (r"tools/data/build_data\.py$", "downloads 3.8 GB; test-build-data checks it offline"),
+        (r"tools/data/build_data\.py --only-mine( --out data-mined --base data)?$",
+         "needs data/ from tools/data/build_data.py; test_mine_data runs --only-mine on a "
+         "generated package"),
+        (r"tools/data/mine\.py$", "a module of the builder, not a command (test_mine_data imports it)"),
         (r"apt-get download$", "names what build_data.py runs"),
         (r"apt-get install$", "names the line build_data.py prints for a missing renderer"),
         (r"tools/data/tables/[\w.-]*$", "a data table of the builder, not a command "

@@ -31,6 +31,18 @@ path, label, split, source, group, caption):
                packages; classes found in several packages hold out one whole
                package as val; about 1 in 5 source folders is val-src
   background   "silence" and "noise" (white/pink/brown, hum), generated
+  mined        (not built by default; --only-mine adds it to a built folder)
+               more clips of the sound classes, labelled by the names of
+               their files and folders in the effect packages (MINE_PACKAGES)
+               with the keyword rules of tables/keyword-rules.tsv (mine.py):
+               files not in realsounds-train.tsv, not music or voice lines,
+               matching exactly one class; held-out files, copies of a listed
+               file and second copies (same md5) are dropped. Source
+               "mined:PKG"; a class's val package stays val (mine.assign_splits).
+               OUT/mined.tsv lists them, OUT/mined-review.tsv per class the
+               counts and a sample of the paths, for a review by name. Data
+               version 4 (VERSION.tsv data_version) is version 3 plus this set,
+               in the same manifest format.
   unlabelled   a pool for self-supervised training (OUT/unlabelled/PKG/*.wav, not
                in the manifest; list in OUT/unlabelled.tsv): speech and effects
                from game/education packages, music folders skipped, at most
@@ -499,6 +511,7 @@ def unlabelled(out, debs, heldout, quick, per_package, stats):
     listed = {l.rstrip("\n").split("\t")[4] for l in open(os.path.join(TABLES, "realsounds-train.tsv"))}
     listed_tail = {p.split("/", 1)[1] for p in listed if "/" in p}
     # Quick mode (tests) takes the small package the sounds stage fetched.
+    mined_m = mined_members_of(out)
     pkgs = ["minetest-data"] if quick else POOL_PACKAGES
     per_package = 10 if quick else per_package
     raw = os.path.join(out, "tmp-pool")
@@ -519,7 +532,7 @@ def unlabelled(out, debs, heldout, quick, per_package, stats):
             with zipfile.ZipFile(os.path.join(dest, zpath)) as z:
                 members = [m for m in z.namelist() if m.startswith("audio/") and m.lower().endswith(AUDIO_EXT)]
                 members = [m for m in members if "music" not in m.lower()
-                           and "0ad-audio/" + m not in listed]
+                           and "0ad-audio/" + m not in listed and (pkg, m) not in mined_m]
                 members = sorted(members, key=lambda m: stable_frac(pkg + m))[:per_package]
                 for m in members:
                     target = os.path.join(dest, m)
@@ -527,7 +540,8 @@ def unlabelled(out, debs, heldout, quick, per_package, stats):
                     with z.open(m) as src, open(target, "wb") as dst:
                         shutil.copyfileobj(src, dst)
         else:
-            members = [m for m in members if "music" not in m.lower() and m not in listed_tail]
+            members = [m for m in members if "music" not in m.lower() and m not in listed_tail
+                       and (pkg, m) not in mined_m]
             members = sorted(members, key=lambda m: stable_frac(pkg + m))[:per_package]
             extract_deb(deb, dest, members)
         n = 0
@@ -561,6 +575,226 @@ def unlabelled(out, debs, heldout, quick, per_package, stats):
         for r in rows:
             f.write("\t".join(r) + "\n")
     return len(rows)
+
+
+# Packages mined for labelled effects: those of tables/realsounds-train.tsv
+# (gcompris-audio is no longer in the archive). Not the pool's speech
+# packages, nor ktuberling-data (its sounds are object names spoken in 27
+# languages).
+MINE_PACKAGES = ["0ad-data", "flightgear-data-base", "hedgewars-data", "lincity-ng-data", "megaglest-data", "minetest-data", "tuxpaint-stamps-default",
+                 "wesnoth-1.16-data", "widelands-data"]
+OAD_ZIP = "usr/share/games/0ad/mods/public/public.zip"
+
+
+def mine_members(debs, pkg, raw, stats):
+    """Extracts every audio file of package `pkg` (one pass) under RAW/PKG and
+    returns [(table path, reader)]: the path named as in realsounds-train.tsv
+    and a function giving the file's bytes."""
+    deb = None
+    for d in debs:
+        have = [f for f in os.listdir(d) if f.startswith(pkg + "_") and f.endswith(".deb")] \
+            if os.path.isdir(d) else []
+        if have:
+            deb = os.path.join(d, sorted(have)[-1])
+            break
+    if not deb:
+        deb = fetch_deb(debs[-1], pkg)
+    if not deb:
+        log(f"mined: {pkg} is not available; skipped")
+        return []
+    ver = subprocess.run(["dpkg-deb", "-f", deb, "Version"], capture_output=True, text=True).stdout.strip()
+    stats.setdefault("packages", {})[pkg] = ver
+    dest = os.path.join(raw, pkg)
+    if not os.path.exists(os.path.join(dest, ".extracted")):
+        log(f"mined: extracting the audio of {os.path.basename(deb)}")
+        os.makedirs(dest, exist_ok=True)
+        if pkg == "0ad-data":
+            extract_deb(deb, dest, [OAD_ZIP])
+        else:
+            p1 = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", deb], stdout=subprocess.PIPE)
+            subprocess.run(["tar", "-x", "-C", dest, "--wildcards", "--ignore-case",
+                            *("*" + e for e in AUDIO_EXT)], stdin=p1.stdout, check=False,
+                           stderr=subprocess.DEVNULL)
+            p1.wait()
+        open(os.path.join(dest, ".extracted"), "w").close()
+    if pkg == "0ad-data":
+        zpath = os.path.join(dest, OAD_ZIP)
+        if not os.path.exists(zpath):
+            return []
+        z = zipfile.ZipFile(zpath)
+        return [("0ad-audio/" + m, lambda m=m: z.read(m)) for m in sorted(z.namelist())
+                if m.startswith("audio/") and m.lower().endswith(AUDIO_EXT)]
+    found = []
+    for d, _, fs in os.walk(dest):
+        for f in fs:
+            if f.lower().endswith(AUDIO_EXT):
+                full = os.path.join(d, f)
+                found.append((pkg + "/" + os.path.relpath(full, dest),
+                              lambda full=full: open(full, "rb").read()))
+    return sorted(found, key=lambda x: x[0])
+
+
+def mined(out, base, debs, heldout, packages, stats, keep_tmp=False):
+    """The "mined" set: files of the effect packages that are not in
+    realsounds-train.tsv, whose name and folders match exactly one class of
+    tables/keyword-rules.tsv (mine.py). Drops held-out files (by the md5 of the
+    packaged file and of the converted clip), copies of a listed file and
+    second copies of a mined file (same md5). Splits (mine.assign_splits)
+    follow the sounds set of BASE (BASE/manifest-sounds.tsv, else the sounds
+    rows of BASE/manifest.tsv). Writes the clips under OUT/sounds-mined/,
+    OUT/mined.tsv (every kept file: path, label, split, package, member, md5)
+    and the review listing OUT/mined-review.tsv; returns the manifest rows."""
+    import mine
+    listed_rows = [l.rstrip("\n").split("\t") for l in open(os.path.join(TABLES, "realsounds-train.tsv"))][1:]
+    listed = {r[4] for r in listed_rows}
+    src = os.path.join(base, "manifest-sounds.tsv")
+    if not os.path.exists(src):
+        src = os.path.join(base, "manifest.tsv")
+    if not os.path.exists(src):
+        sys.exit(f"build_data.py: mining needs the sounds set built first ({src} is missing)")
+    base_rows = [l.rstrip("\n").split("\t") for l in open(src)]
+    base_rows = [r for r in base_rows if len(r) == 6 and r[0].startswith("sounds/")]
+    known = {r[0] for r in listed_rows} | {r[1] for r in base_rows}
+    rules, glob_ex = mine.load_rules(os.path.join(TABLES, "keyword-rules.tsv"), known)
+    raw = os.path.join(out, "tmp-mine")
+    listed_md5, seen, kept, review = set(), {}, [], {"excluded": [], "ambiguous": [], "unmatched": []}
+    cands = []
+    for pkg in packages:
+        members = mine_members(debs, pkg, raw, stats)
+        n = 0
+        for path, read in members:
+            if path in listed:
+                listed_md5.add(hashlib.md5(read()).hexdigest())
+                continue
+            classes, why = mine.classify(path, rules, glob_ex)
+            if why:
+                review[why].append((path, "+".join(classes)))
+                continue
+            cands.append((classes[0], pkg, path, read))
+            n += 1
+        log(f"mined: {pkg}: {len(members)} audio files, {n} match one class")
+    dropped = {}   # (class, package, reason) -> files, for the review
+    for cls, pkg, path, read in cands:
+        data = read()
+        h = hashlib.md5(data).hexdigest()
+        why = "heldout" if h in heldout else "listed-copy" if h in listed_md5 else \
+            "duplicate" if h in seen else ""
+        if why:
+            key = (cls, path.split("/", 1)[0], why)
+            dropped[key] = dropped.get(key, 0) + 1
+        if h in heldout:
+            stats["heldout_removed"] = stats.get("heldout_removed", 0) + 1
+            continue
+        if h in listed_md5:
+            stats["mined_copies_of_listed"] = stats.get("mined_copies_of_listed", 0) + 1
+            continue
+        if h in seen:
+            stats["mined_duplicates"] = stats.get("mined_duplicates", 0) + 1
+            continue
+        if len(data) < 2000:
+            stats["mined_too_small"] = stats.get("mined_too_small", 0) + 1
+            continue
+        seen[h] = path
+        tabpkg = path.split("/", 1)[0]
+        rel = f"sounds-mined/{cls}/{hashlib.sha1(path.encode()).hexdigest()[:12]}.wav"
+        dst = os.path.join(out, rel)
+        if not os.path.exists(dst):
+            tmp = os.path.join(raw, "tmp" + os.path.splitext(path)[1])
+            with open(tmp, "wb") as f:
+                f.write(data)
+            try:
+                to_wav(tmp, dst)
+            except subprocess.CalledProcessError:
+                stats["mined_failed"] = stats.get("mined_failed", 0) + 1
+                continue
+            finally:
+                os.remove(tmp)
+        if md5(dst) in heldout:
+            stats["heldout_removed"] = stats.get("heldout_removed", 0) + 1
+            os.remove(dst)
+            continue
+        kept.append((rel, cls, tabpkg, tabpkg + ":" + os.path.dirname(path), path, h, pkg))
+    splits = mine.assign_splits([(k[1], k[2], k[3]) for k in kept],
+                                [(r[1], r[2], r[3], r[4]) for r in base_rows])
+    rows = []
+    with open(os.path.join(out, "mined.tsv"), "w") as f:
+        f.write("path\tlabel\tsplit\tpackage\tmember\tmd5\n")
+        for (rel, cls, tabpkg, group, path, h, pkg), split in zip(kept, splits):
+            member = path.split("/", 1)[1]
+            f.write(f"{rel}\t{cls}\t{split}\t{pkg}\t{member}\t{h}\n")
+            rows.append((rel, cls, split, "mined:" + tabpkg, group,
+                         f"{cls.replace('_', ' ')} ({tabpkg}, {os.path.basename(path)})"))
+    stats["mined_clips"] = len(rows)
+    for k in review:
+        stats["mined_" + k] = len(review[k])
+    # The review listing: per class and package the count by split and a
+    # random sample of the matched paths; samples of the ambiguous and
+    # excluded names.
+    rng = random.Random(5)
+    with open(os.path.join(out, "mined-review.tsv"), "w") as f:
+        f.write("section\tclass\tpackage\ttrain\tval\tval-src\tpath\n")
+        by = {}
+        for (rel, cls, tabpkg, group, path, h, pkg), split in zip(kept, splits):
+            by.setdefault((cls, tabpkg), []).append((split, path))
+        for (cls, tabpkg), items in sorted(by.items()):
+            n = {s: sum(1 for x in items if x[0] == s) for s in ("train", "val", "val-src")}
+            f.write(f"count\t{cls}\t{tabpkg}\t{n['train']}\t{n['val']}\t{n['val-src']}\t\n")
+        # Files that matched one class but were dropped: held out, a copy of
+        # a listed file, a second copy (count in the train column).
+        for (cls, tabpkg, why), n in sorted(dropped.items()):
+            f.write(f"dropped-{why}\t{cls}\t{tabpkg}\t{n}\t\t\t\n")
+        for (cls, tabpkg), items in sorted(by.items()):
+            for split, path in sorted(rng.sample(items, min(8, len(items)))):
+                f.write(f"sample\t{cls}\t{tabpkg}\t\t\t\t{path}\n")
+        for why in ("ambiguous", "excluded"):
+            for path, cl in sorted(rng.sample(review[why], min(60, len(review[why])))):
+                f.write(f"{why}\t{cl}\t{path.split('/', 1)[0]}\t\t\t\t{path}\n")
+    # Clips of an earlier run whose names no longer match (rules tightened).
+    wanted = {r[0] for r in rows}
+    for d, _, fs in os.walk(os.path.join(out, "sounds-mined")):
+        for f in fs:
+            if os.path.relpath(os.path.join(d, f), out) not in wanted:
+                os.remove(os.path.join(d, f))
+    if not keep_tmp:
+        shutil.rmtree(raw, ignore_errors=True)
+    return rows
+
+
+def prune_pool(out, base, mined_members, stats):
+    """Keeps the mined files out of the unlabelled pool (as the pool keeps out
+    the files of realsounds-train.tsv). With BASE == OUT the pool's own rows
+    and files are removed; otherwise OUT/unlabelled/ is made a view of
+    BASE/unlabelled/ (symbolic links) without them, with OUT/unlabelled.tsv."""
+    src = os.path.join(base, "unlabelled.tsv")
+    if not os.path.exists(src):
+        return
+    rows = [l.rstrip("\n").split("\t") for l in open(src)][1:]
+    keep = [r for r in rows if (r[1], r[2]) not in mined_members]
+    stats["pool_mined_removed"] = len(rows) - len(keep)
+    same = os.path.realpath(base) == os.path.realpath(out)
+    if same:
+        for r in rows:
+            if (r[1], r[2]) in mined_members and os.path.exists(os.path.join(out, r[0])):
+                os.remove(os.path.join(out, r[0]))
+    else:
+        for r in keep:
+            link = os.path.join(out, r[0])
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            if not os.path.lexists(link):
+                os.symlink(os.path.abspath(os.path.join(base, r[0])), link)
+    with open(os.path.join(out, "unlabelled.tsv"), "w") as f:
+        f.write("path\tpackage\tmember\n")
+        for r in keep:
+            f.write("\t".join(r) + "\n")
+    log(f"mined: {len(rows) - len(keep)} mined files taken out of the unlabelled pool")
+
+
+def mined_members_of(out):
+    """(package, member) of every mined file in OUT/mined.tsv."""
+    p = os.path.join(out, "mined.tsv")
+    if not os.path.exists(p):
+        return set()
+    return {(r[3], r[4]) for r in (l.rstrip("\n").split("\t") for l in list(open(p))[1:])}
 
 
 def background(out, rows, quick):
@@ -621,15 +855,40 @@ def main():
     ap.add_argument("--sets", default="instruments,words,sounds,background,unlabelled")
     ap.add_argument("--pool-per-package", type=int, default=400,
                     help="most files taken from each unlabelled-pool package (default 400)")
+    ap.add_argument("--only-mine", action="store_true",
+                    help="build only the mined set (--sets mined), on the data in --base")
+    ap.add_argument("--base", help="built data (data version 3) the mined set adds to: its sounds "
+                    "split and unlabelled pool (default: --out). With another folder, OUT/manifest.tsv "
+                    "is BASE's manifest (absolute paths) plus the mined clips, and OUT/unlabelled/ "
+                    "BASE's pool without the mined files")
+    ap.add_argument("--debs", help="another folder of downloaded .deb files, looked in first")
+    ap.add_argument("--mine-packages", default=",".join(MINE_PACKAGES),
+                    help="packages the mined set reads (default: %(default)s)")
+    ap.add_argument("--keep-tmp", action="store_true",
+                    help="keep OUT/tmp-mine (the extracted audio) for a rerun with other rules")
     a = ap.parse_args()
-    preflight(a.quick)
+    if a.only_mine:
+        a.sets = "mined"
+    if a.sets == "mined":
+        missing = [t for t in ("sox", "dpkg-deb") if not shutil.which(t)]
+        if missing:
+            sys.exit(f"build_data.py: missing {' '.join(missing)}; install them with\n"
+                     "  apt-get install -y sox dpkg")
+    else:
+        preflight(a.quick)
     out = os.path.abspath(a.out)
     os.makedirs(out, exist_ok=True)
+    base = os.path.abspath(a.base) if a.base else out
     debs = os.path.join(out, "debs")
     os.makedirs(debs, exist_ok=True)
+    mine_debs = [d for d in (a.debs, os.path.join(base, "debs")) if d] + [debs]
     heldout = {l.strip() for l in open(a.heldout) if l.strip()}
     stats, t0 = {}, time.time()
     labelled_sets = [st for st in a.sets.split(",") if st != "unlabelled"]
+    if a.sets == "mined" and base == out:
+        # Mining into a built folder: its manifest keeps the other sets.
+        labelled_sets = [st for st in ("instruments", "words", "sounds", "background") if
+                         os.path.exists(os.path.join(out, f".done-{st}"))] + labelled_sets
     for st in a.sets.split(","):
         rows = []
         if st == "unlabelled":
@@ -658,6 +917,10 @@ def main():
             sounds(out, rows, debs, heldout, a.quick, st_stats)
         elif st == "background":
             background(out, rows, a.quick)
+        elif st == "mined":
+            rows += mined(out, base, mine_debs, heldout, [p for p in a.mine_packages.split(",") if p],
+                          st_stats, a.keep_tmp)
+            prune_pool(out, base, mined_members_of(out), st_stats)
         else:
             sys.exit(f"unknown set {st}")
         # Generated files are checked against the held-out list too.
@@ -677,6 +940,11 @@ def main():
             json.dump(st_stats, f)
         log(f"{st}: {len(kept)} clips")
     rows = []
+    if base != out:
+        # BASE's clips, by absolute path (the readers take absolute paths).
+        for r in [l.rstrip("\n").split("\t") for l in open(os.path.join(base, "manifest.tsv"))][1:]:
+            if len(r) == 6 and not r[0].startswith("sounds-mined/"):
+                rows.append([r[0] if os.path.isabs(r[0]) else os.path.join(base, r[0])] + r[1:])
     for st in labelled_sets:
         rows += [l.rstrip("\n").split("\t") for l in open(os.path.join(out, f"manifest-{st}.tsv"))]
     with open(os.path.join(out, "manifest.tsv"), "w") as f:
@@ -689,7 +957,7 @@ def main():
             k, _, v = line.rstrip("\n").partition("\t")
             if k.startswith("package:"):
                 stats.setdefault("packages", {}).setdefault(k[8:], v)
-    for st in a.sets.split(","):
+    for st in dict.fromkeys(labelled_sets + a.sets.split(",")):
         try:
             with open(os.path.join(out, f".done-{st}")) as f:
                 st_stats = json.load(f)
@@ -705,10 +973,17 @@ def main():
         counts[(r[1], r[2])] = counts.get((r[1], r[2]), 0) + 1
     with open(os.path.join(out, "VERSION.tsv"), "w") as f:
         f.write("key\tvalue\n")
+        # Data version 3: instruments, words, sounds, background, pool;
+        # 4: version 3 plus the mined set (same manifest format).
+        f.write(f"data_version\t{4 if any(r[3].startswith('mined:') for r in rows) else 3}\n")
+        if base != out:
+            f.write(f"base\t{base}\n")
         for k, v in sorted(stats.get("packages", {}).items()):
             f.write(f"package:{k}\t{v}\n")
         for k in ("heldout_removed", "heldout_sources", "sounds_missing", "sounds_failed", "words_failed",
-                  "unlabelled_clips", "pool_failed"):
+                  "unlabelled_clips", "pool_failed", "mined_clips", "mined_ambiguous", "mined_excluded",
+                  "mined_unmatched", "mined_duplicates", "mined_copies_of_listed", "mined_too_small",
+                  "mined_failed", "pool_mined_removed"):
             f.write(f"{k}\t{stats.get(k, 0)}\n")
         for tool in ("fluidsynth", "timidity", "espeak-ng", "flite", "festival", "sox"):
             v = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", tool], capture_output=True, text=True).stdout

@@ -1,0 +1,140 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Keyword-rule mining of labelled sound-effect clips (build_data.py's
+"mined" set; standard library only).
+
+Every audio file of the effect packages is named by its package path, e.g.
+"wesnoth-1.16-data/usr/share/games/wesnoth/1.16/data/core/sounds/dog-bark.ogg"
+(0ad's files, which ship inside a zip, as "0ad-audio/audio/..."; the naming of
+tables/realsounds-train.tsv). The path is cut into lower-case tokens (at
+non-alphanumerics, camelCase and letter/digit boundaries) and matched against
+tables/keyword-rules.tsv: a file that matches exactly one class's include
+patterns and none of its (or the global "*" row's) exclude patterns is a
+labelled clip of that class. The labels come from names alone: nobody listened
+to the files (see the review listing the build writes).
+"""
+import fnmatch
+import hashlib
+import os
+import re
+
+
+def tokens(path):
+    """Lower-case tokens of a path without its extension: 'Sounds/WindMill2.wav'
+    -> ['sounds', 'wind', 'mill', '2']."""
+    s = os.path.splitext(path)[0]
+    s = re.sub(r"([a-z])([A-Z])", r"\1 \2", s)
+    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1 \2", s)
+    return re.findall(r"[a-z]+|[0-9]+", s.lower())
+
+
+def _pattern(p):
+    return tuple(p.split("+"))
+
+
+def _hit(pattern, toks):
+    """A pattern is one or more token globs joined by '+' (consecutive tokens):
+    'dog' is the token dog, 'bark*' a token starting with bark, 'wind+mill' the
+    token wind followed by mill."""
+    n = len(pattern)
+    for i in range(len(toks) - n + 1):
+        if all(fnmatch.fnmatchcase(toks[i + k], pattern[k]) for k in range(n)):
+            return True
+    return False
+
+
+class RuleError(ValueError):
+    pass
+
+
+def load_rules(path, known=None):
+    """Reads the rule table: columns class, include, exclude, notes (patterns
+    separated by spaces); the class "*" holds exclusions for every class.
+    Returns ({class: (includes, excludes)}, global_excludes). A class not in
+    `known` (when given), a class without include patterns, a repeated class or
+    a malformed line is an error naming the line."""
+    rules, glob_ex = {}, []
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    if not lines or lines[0].split("\t")[:3] != ["class", "include", "exclude"]:
+        raise RuleError(f"{path}: first line must be the header class, include, exclude, notes")
+    for n, line in enumerate(lines[1:], 2):
+        if not line.strip() or line.startswith("#"):
+            continue
+        f = line.split("\t")
+        if len(f) < 3:
+            raise RuleError(f"{path}:{n}: needs at least 3 tab-separated columns")
+        cls, inc, exc = f[0].strip(), f[1].split(), f[2].split()
+        bad = [p for p in inc + exc if not re.fullmatch(r"[a-z0-9*?]+(\+[a-z0-9*?]+)*", p)]
+        if bad:
+            raise RuleError(f"{path}:{n}: bad pattern {bad[0]!r} (lower-case token globs joined by +)")
+        if cls == "*":
+            if inc:
+                raise RuleError(f"{path}:{n}: the '*' row only excludes")
+            glob_ex += [_pattern(p) for p in exc]
+            continue
+        if known is not None and cls not in known:
+            raise RuleError(f"{path}:{n}: unknown class {cls!r}")
+        if not inc:
+            raise RuleError(f"{path}:{n}: class {cls} has no include pattern")
+        if cls in rules:
+            raise RuleError(f"{path}:{n}: class {cls} given twice")
+        rules[cls] = ([_pattern(p) for p in inc], [_pattern(p) for p in exc])
+    return rules, glob_ex
+
+
+def classify(path, rules, glob_ex):
+    """Returns (classes, reason): the classes whose rules the path matches, and
+    'excluded' when a global exclusion hit, 'ambiguous' for several classes,
+    'unmatched' for none, '' for exactly one."""
+    toks = tokens(path)
+    if any(_hit(p, toks) for p in glob_ex):
+        return [], "excluded"
+    hits = [c for c, (inc, exc) in sorted(rules.items())
+            if any(_hit(p, toks) for p in inc) and not any(_hit(p, toks) for p in exc)]
+    return hits, "" if len(hits) == 1 else "ambiguous" if hits else "unmatched"
+
+
+def stable_frac(s):
+    return int(hashlib.sha1(s.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
+def assign_splits(items, base):
+    """Splits of mined clips, keeping the builder's source-disjoint rule.
+
+    items: (class, package, group) per mined clip; base: (class, split,
+    package, group) per clip of the sounds set already built. For each item:
+      - its (class, group) is in base: that group's split (no group in two
+        splits);
+      - its package is the one the base holds out as val for the class: val
+        (never train: the val package of a class stays unheard for it);
+      - a class without a val package in base gets one when mining brings it a
+        package of its own: the new package with the fewest mined clips (ties
+        by name) is val, if the class then still has another package;
+      - otherwise about one folder in five (by a hash of the group) val-src,
+        the rest train.
+    Packages are compared without a "mined:" prefix."""
+    strip = lambda p: p[6:] if p.startswith("mined:") else p
+    gsplit, val_pkg, known = {}, {}, {}
+    for c, s, p, g in base:
+        gsplit[(c, g)] = s
+        known.setdefault(c, set()).add(strip(p))
+        if s == "val":
+            val_pkg[c] = strip(p)
+    new = {}
+    for c, p, g in items:
+        p = strip(p)
+        if p not in known.get(c, ()):
+            new.setdefault(c, {}).setdefault(p, 0)
+            new[c][p] += 1
+    for c, counts in new.items():
+        if c not in val_pkg and (known.get(c) or len(counts) > 1):
+            val_pkg[c] = min(counts, key=lambda p: (counts[p], p))
+    out = []
+    for c, p, g in items:
+        if (c, g) in gsplit:
+            out.append(gsplit[(c, g)])
+        elif strip(p) == val_pkg.get(c):
+            out.append("val")
+        else:
+            out.append("val-src" if stable_frac(g) < 0.2 else "train")
+    return out
