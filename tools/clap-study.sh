@@ -23,6 +23,8 @@
 #
 # Environment: CLAR_DATA (default data/manifest.tsv); CLAP_STUDY_SEEDS
 # (default "1 2 3"); CLAP_TEST_SPLITS (default "val,val-src"); CLAP_HELD_WORDS;
+# CLAP_TRAIN_ARGS, clar-train --clap options appended to the recipe of the
+# WordNet tower (a variant: "--wn-drop 0 --wn-weights 0.5,0.5,0.8,8,0.25");
 # CLAP_STUDY_REUSE=1 re-scores the towers an earlier run left in OUT_DIR
 # (clar-train --clap --report-only); CLAP_STUDY_SHOTS=1 adds 1- and 5-shot
 # clar-enroll prototypes of the held-out classes (seeds 1..5; they do not
@@ -50,12 +52,16 @@ for s in ${CLAP_STUDY_SEEDS:-1 2 3}; do
       "$build/tools/clar-train" --clap --report-only --init "$tower" --data "$data" \
         --cache "$out/cache" "${report[@]}" 2> "$out/$kind-s$s.log"
     else
+      extra=()
+      # shellcheck disable=SC2206
+      [ $kind = wordnet ] && extra=(${CLAP_TRAIN_ARGS:-})
       CLAR_DATA=$data CLAP_CACHE=$out/cache CLAP_WORDNET=$([ $kind = wordnet ] && echo 1 || echo 0) \
         "$here/train-text-tower.sh" "$build" "$model" "$tower" --holdout "$holdout" --seed "$s" \
-        "${report[@]}" 2> "$out/$kind-s$s.log"
+        "${report[@]}" "${extra[@]}" 2> "$out/$kind-s$s.log"
     fi
   done
 done
+# shellcheck disable=SC2086
 /usr/bin/python3 - "$out" ${CLAP_STUDY_SEEDS:-1 2 3} <<'PY'
 import re, sys
 out, seeds = sys.argv[1], sys.argv[2:]
@@ -92,7 +98,7 @@ for split in sorted({k[0] for k in order}):
                   len(v), min(t), max(t), sum(t) / len(t)))
 PY
 [ "${CLAP_STUDY_SHOTS:-0}" = 1 ] || exit 0
-first=$(echo ${CLAP_STUDY_SEEDS:-1 2 3} | cut -d' ' -f1)
+first=$(echo "${CLAP_STUDY_SEEDS:-1 2 3}" | awk '{print $1}')
 split=${splits%%,*}
 "$build/tools/clar-eval" --model "$model" --data "$data" --cache "$out/cache" --test-split "$split" \
   --labels-only --json --classes "$holdout" 2>/dev/null \
