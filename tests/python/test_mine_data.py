@@ -232,6 +232,15 @@ try:
                          "--base", b, "--debs", debs, "--mine-packages", "minetest-data", "--heldout", held],
                         capture_output=True, text=True)
     check("rerun: mined set already built", r2.returncode == 0 and "already built" in r2.stderr)
+    # A rebuild drops a pool link of an earlier run that is now mined.
+    os.symlink(os.path.join(b, "unlabelled/minetest-data/0.wav"),
+               os.path.join(out, "unlabelled/minetest-data/0.wav"))
+    os.remove(os.path.join(out, ".done-mined"))
+    r3 = subprocess.run([sys.executable, os.path.join(DATA, "build_data.py"), "--only-mine", "--out", out,
+                         "--base", b, "--debs", debs, "--mine-packages", "minetest-data", "--heldout", held],
+                        capture_output=True, text=True)
+    check("rebuild: a stale pool link of a mined file is removed",
+          r3.returncode == 0 and sorted(os.listdir(os.path.join(out, "unlabelled/minetest-data"))) == ["1.wav"])
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
 print(f"{fails} failed")

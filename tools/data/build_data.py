@@ -777,11 +777,18 @@ def prune_pool(out, base, mined_members, stats):
             if (r[1], r[2]) in mined_members and os.path.exists(os.path.join(out, r[0])):
                 os.remove(os.path.join(out, r[0]))
     else:
-        for r in keep:
-            link = os.path.join(out, r[0])
+        wanted = {os.path.join(out, r[0]) for r in keep}
+        # Links of an earlier run that are now mined (or gone) are removed:
+        # the trainer reads every file under the folder.
+        for d, _, fs in os.walk(os.path.join(out, "unlabelled")):
+            for f in fs:
+                if os.path.join(d, f) not in wanted:
+                    os.remove(os.path.join(d, f))
+        for link in sorted(wanted):
             os.makedirs(os.path.dirname(link), exist_ok=True)
             if not os.path.lexists(link):
-                os.symlink(os.path.abspath(os.path.join(base, r[0])), link)
+                rel = os.path.relpath(link, out)
+                os.symlink(os.path.abspath(os.path.join(base, rel)), link)
     with open(os.path.join(out, "unlabelled.tsv"), "w") as f:
         f.write("path\tpackage\tmember\n")
         for r in keep:
