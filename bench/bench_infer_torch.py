@@ -81,6 +81,18 @@ def time_calls(fn, seconds):
     return statistics.median(r)
 
 
+def fastest_cpu(fn, n):
+    """Smallest thread CPU time of one call of n (time.thread_time_ns): on a
+    loaded machine it leaves out the time other processes held the core,
+    as bench-infer.c's batched figures do."""
+    best = float("inf")
+    for _ in range(n):
+        t0 = time.thread_time_ns()
+        fn()
+        best = min(best, time.thread_time_ns() - t0)
+    return best * 1e-9
+
+
 def paired_ratio(f_torch, f_clar, seconds):
     """time(f_torch) / time(f_clar) from PAIRS rounds that alternate the two
     (which goes first alternates too), each pair a fraction of a second
@@ -175,6 +187,30 @@ def main():
     mel_ratio = paired_ratio(torch_logmel,
                              lambda: lib.clar_session_pcm_to_mel(sess, p_pcm, win, p_cmel, T), secs)
     enc_ratio = paired_ratio(fwd, lambda: lib.clar_session_encode_raw(sess, p_mel_in, T, p_cout), secs)
+    # Batched: torch traced+frozen at batch B against clar_session_encode_batch
+    # on the same B windows, fastest call in thread CPU time for both (batch 1
+    # by the same measure, for the comparison).
+    lib.clar_session_encode_batch.argtypes = [ctypes.c_void_p, P(ctypes.c_float), ctypes.c_size_t,
+                                              ctypes.c_size_t, P(ctypes.c_float)]
+    lib.clar_session_encode_batch.restype = ctypes.c_int
+    batched = []
+    for B in (1, 16):
+        inp_b = inp.repeat(B, 1, 1, 1).contiguous()
+        with torch.inference_mode():
+            tr_b = torch.jit.freeze(torch.jit.trace(net, inp_b))
+            for _ in range(20):
+                tr_b(inp_b)
+
+        def fwd_b():
+            with torch.inference_mode():
+                tr_b(inp_b)
+        mel_b = np.ascontiguousarray(np.repeat(mel_in[None], B, axis=0), dtype=np.float32)
+        out_b = np.zeros(B * ref_out.size, dtype=np.float32)
+        p_mel_b, p_out_b = fptr(mel_b), fptr(out_b)
+        n = 400 if B == 1 else 60
+        t_t = fastest_cpu(fwd_b, n) / B
+        t_c = fastest_cpu(lambda: lib.clar_session_encode_batch(sess, p_mel_b, B, T, p_out_b), n) / B
+        batched.append((B, t_t, t_c))
     print("torch_version %s" % torch.__version__)
     print("torch_threads %d" % torch.get_num_threads())
     print("torch_mel_ms %.4f" % (t_mel * 1e3))
@@ -185,6 +221,9 @@ def main():
     print("logmel_max_abs_diff %.3g" % np.abs(cmel - ref_mel).max())
     print("encoder_max_abs_diff %.3g" % np.abs(cout - ref_out).max())
     print("encoder_max_rel_diff %.3g" % (np.abs(cout - ref_out).max() / np.abs(ref_out).max()))
+    for B, t_t, t_c in batched:
+        print("cpu_fastest_batch_%d_ms_per_window torch %.4f clar %.4f ratio %.2f" % (
+            B, t_t * 1e3, t_c * 1e3, t_t / t_c))
     print("torch_traced_vs_eager_max_abs_diff %.3g" % np.abs(eager_out - ref_out).max())
 
 
