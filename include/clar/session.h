@@ -45,9 +45,12 @@ CLAR_API int clar_session_encode (clar_session *s, const float *mel,
 /* Largest batch clar_session_encode_batch takes. */
 #define CLAR_SESSION_MAX_BATCH 256
 
-/* Step 2 for `batch` inputs of the same length in one encoder call (every
- * layer runs once over the batch: clar/batcher.h gathers windows of many
- * streams into one). mel holds batch consecutive [n_mels][n_frames] inputs,
+/* Step 2 for `batch` inputs of the same length in one call (clar/batcher.h
+ * gathers windows of many streams into one). Windows small enough go side
+ * by side through each layer in one matrix product; larger ones (the
+ * shipped encoder's: their activations would spill out of the L2 cache,
+ * which bench-infer measured to cost more than it gains) one at a time.
+ * mel holds batch consecutive [n_mels][n_frames] inputs,
  * embeddings receives batch x embedding_dim floats, each L2-normalised and
  * the same as clar_session_encode of that input (with libclar's own
  * kernels bit-identical; on the BLAS path within rounding).
