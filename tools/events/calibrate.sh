@@ -22,10 +22,12 @@
 # options), so rerunning for a new model costs the model's runs only.
 #
 #   tools/events/calibrate.sh BUILD MODEL OUT [--cal-seed 1] [--test-seed 2]
-#       [--scenes 40] [--per-class 4] [--clips DIR] [--install FILE]
+#       [--scenes 40] [--per-class 4] [--clips DIR] [--hop SEC] [--install FILE]
 #       [-- make_scenes.py options for both scene sets, e.g. --snr 10,20]
 #
-# --install copies the threshold file to FILE (e.g.
+# --hop runs the model at another hop than its own (clar-embed --hop;
+# clarembed hop-size): the thresholds then hold for that hop. --install
+# copies the threshold file to FILE (e.g.
 # models/clar-default.events.tsv). The report's "head acc" is evaluate.sh's:
 # the share of a class's clips (alone, padded with 1 s of silence) whose
 # first window's top label is the class.
@@ -36,7 +38,7 @@ if [ $# -lt 3 ]; then
 fi
 build=$1 model=$2 out=$3
 shift 3
-cal_seed=1 test_seed=2 scenes=40 per_class=4 clips= install=
+cal_seed=1 test_seed=2 scenes=40 per_class=4 clips= install= hop=()
 while [ $# -gt 0 ]; do
   case $1 in
     --cal-seed) cal_seed=$2 ;;
@@ -45,6 +47,7 @@ while [ $# -gt 0 ]; do
     --per-class) per_class=$2 ;;
     --clips) clips=$2 ;;
     --install) install=$2 ;;
+    --hop) hop=(--hop "$2") ;;
     --) shift; break ;;
     *) echo "calibrate.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -64,20 +67,20 @@ python3 "$here/make_scenes.py" --out "$out/calibration/scenes" --model "$model" 
   --generate "$clips" --per-class "$per_class" --first-clip "$per_class" \
   --scenes "$scenes" --seed "$cal_seed" "$@"
 mapfile -t cal_scenes < "$out/calibration/scenes/scenes.txt"
-"$embed" --model "$model" --events --events-trace "$out/calibration/trace.tsv" \
+"$embed" --model "$model" "${hop[@]}" --events --events-trace "$out/calibration/trace.tsv" \
   "${cal_scenes[@]}" > "$out/calibration/events-defaults.jsonl"
 md5=$(md5sum "$model" | cut -c1-12)
 python3 "$here/calibrate.py" "$out/calibration/trace.tsv" \
   "$out/calibration/scenes/reference.tsv" --embed "$embed" --out "$out/thresholds.tsv" \
   --json "$out/calibration.json" \
-  --note "Model $(basename "$model") (md5 $md5...); $scenes calibration scenes of seed $cal_seed,
+  --note "Model $(basename "$model") (md5 $md5...)${hop:+, hop ${hop[1]} s}; $scenes calibration scenes of seed $cal_seed,
 clips $per_class..$((2 * per_class - 1)) of each class (tools/events/calibrate.sh)."
 opts=$(python3 -c 'import json, sys; print(" ".join(json.load(open(sys.argv[1]))["options"]))' \
   "$out/calibration.json")
 
 # The test scenes with the default settings (evaluate.sh records the
 # windows), then the same windows replayed with the calibrated file.
-CLAR_EMBED_ARGS= "$here/evaluate.sh" "$build" "$model" "$out/test" --generate "$clips" \
+CLAR_EMBED_ARGS="${hop[*]}" "$here/evaluate.sh" "$build" "$model" "$out/test" --generate "$clips" \
   --per-class "$per_class" --scenes "$scenes" --seed "$test_seed" "$@" > /dev/null
 t=$out/test
 # shellcheck disable=SC2086
