@@ -164,6 +164,8 @@ test_fade_mask_determinism (void)
     CHECK (p.p_noise == 1.0f && p.snr_max_db == 10.0f && p.p_pitch == 0.0f);
     CHECK_EQ_INT (clar_augment_parse ("bogus=1", &p), -1);
     CHECK_EQ_INT (clar_augment_parse ("noise=2", &p), -1);
+    /* A lone MIN without MAX is refused, not silently ignored. */
+    CHECK_EQ_INT (clar_augment_parse ("noise=1:5", &p), -1);
   }
 }
 
@@ -328,6 +330,7 @@ test_view_bg_and_spec (void)
     CHECK (p.p_eq == 1.0f && p.eq_db == 6.0f && p.p_phone == 0.5f && p.rt60_max == 0.8f);
     CHECK (p.p_mix == 0.2f && p.mix_snr_max_db == 10.0f && p.fmask_max == 4.0f);
     CHECK_EQ_INT (clar_augment_parse ("reverb=1:0.01", &p), -1);
+    CHECK_EQ_INT (clar_augment_parse ("mix=0.5:3", &p), -1);
   }
 }
 

@@ -92,10 +92,13 @@ def log(d, *a):
 class Batches(torch.utils.data.Dataset):
     """Item `step`: this worker's share of the step's global batch, as
     (views [2B, window] float32 with view a of clip b at row b and view b
-    at B + b, labels [B], global slots [B])."""
+    at B + b, labels [B], global slots [B], SpecAugment frequency masks
+    [2B, 2, 2] for augment.apply_fmask on the views' log-mels)."""
 
-    def __init__(self, clips, use, B, world, rank, window, aug, seed, balanced, n_classes):
+    def __init__(self, clips, use, B, world, rank, window, aug, seed, balanced, n_classes,
+                 n_mels=MelParams.n_mels):
         self.clips, self.use = clips, np.asarray(use)
+        self.n_mels = n_mels
         self.B, self.world, self.rank, self.window = B, world, rank, window
         self.aug, self.seed, self.balanced = aug, int(seed), balanced
         self.G = B * world
@@ -127,15 +130,21 @@ class Batches(torch.utils.data.Dataset):
     def __getitem__(self, step):
         idx = self.slots(step)[self.rank * self.B:(self.rank + 1) * self.B]
         views = np.zeros((2 * self.B, self.window), np.float32)
+        masks = [[] for _ in range(2 * self.B)]
         for b, ci in enumerate(idx):
             slot = self.rank * self.B + b
             for v in range(2):
                 rng = np.random.default_rng([self.seed, step, slot, v])
+                # A background candidate, as clar-train: any other usable clip.
+                bi = int(self.use[rng.integers(len(self.use))])
+                bg = self.clips[bi].pcm if bi != ci else None
                 views[v * self.B + b] = augment.augment_view(self.aug, rng, self.clips[ci].pcm,
-                                                             self.window)
+                                                             self.window, bg=bg)
+                masks[v * self.B + b] = augment.spec_masks(self.aug, rng, self.n_mels)
         labels = np.array([self.clips[ci].class_id for ci in idx], np.int64)
         slots = self.rank * self.B + np.arange(self.B)
-        return torch.from_numpy(views), torch.from_numpy(labels), torch.from_numpy(slots)
+        return (torch.from_numpy(views), torch.from_numpy(labels), torch.from_numpy(slots),
+                torch.from_numpy(augment.mask_array(masks, 2 * self.B)))
 
 
 def layer_list(spec):
@@ -214,7 +223,11 @@ def main(argv=None):
     d = Dist(a.device)
     torch.manual_seed(a.seed)
     os.makedirs(a.out, exist_ok=True)
-    aug = augment.AugmentConfig.none() if a.no_aug else augment.AugmentConfig().parse(a.aug)
+    try:
+        aug = augment.AugmentConfig.none() if a.no_aug else augment.AugmentConfig().parse(a.aug)
+    except ValueError as e:
+        log(d, f"clar.train: --aug: {e}")
+        return 2
     mel = MelParams()
     window, hop = 16000, 8000
     arch = layer_list(a.architecture)
@@ -250,7 +263,7 @@ def main(argv=None):
     opt = torch.optim.AdamW(net.param_groups(a.weight_decay), lr=a.lr, betas=(0.9, 0.999),
                             eps=1e-8)
     src = Batches(clips, use, a.batch_size, d.world, d.rank, window, aug, a.seed, a.balanced,
-                  len(names))
+                  len(names), mel.n_mels)
     total = a.steps or a.epochs * src.spe
     ckpt = os.path.join(a.out, "checkpoint.pt")
     step = 0
@@ -280,12 +293,12 @@ def main(argv=None):
     step0 = step
     B = a.batch_size
     model.train()
-    for views, labels, slots in loader:
+    for views, labels, slots, fmasks in loader:
         views = views.to(d.device, non_blocking=True)
         labels = labels.to(d.device)
         slots = slots.to(d.device)
         with torch.no_grad():
-            mels = frontend(views)
+            mels = augment.apply_fmask(frontend(views), fmasks)
         h, z, logits = model(mels)
         lc_v = lce_v = 0.0
         bp = z.sum() * 0.0

@@ -98,7 +98,7 @@ clar_augment_parse (const char *spec, clar_augment_config *cfg)
     if (rc || nv < 1 || v[0] < 0 || v[0] > 1) { rc = -1; break; }
     if (!strcmp (tok, "pitch") && nv <= 2) {
       cfg->p_pitch = (float) v[0]; if (nv > 1) cfg->pitch_semitones = (float) v[1];
-    } else if (!strcmp (tok, "noise") && nv <= 3) {
+    } else if (!strcmp (tok, "noise") && nv != 2) {
       cfg->p_noise = (float) v[0];
       if (nv > 2) { cfg->snr_min_db = (float) v[1]; cfg->snr_max_db = (float) v[2]; }
     } else if (!strcmp (tok, "fade") && nv <= 2) {
@@ -116,7 +116,7 @@ clar_augment_parse (const char *spec, clar_augment_config *cfg)
     } else if (!strcmp (tok, "reverb") && nv <= 2) {
       cfg->p_reverb = (float) v[0];
       if (nv > 1) { if (v[1] < 0.1) { rc = -1; break; } cfg->rt60_max = (float) v[1]; }
-    } else if (!strcmp (tok, "mix") && nv <= 3) {
+    } else if (!strcmp (tok, "mix") && nv != 2) {
       cfg->p_mix = (float) v[0];
       if (nv > 2) { cfg->mix_snr_min_db = (float) v[1]; cfg->mix_snr_max_db = (float) v[2]; }
     } else if (!strcmp (tok, "fmask") && nv <= 2) {

@@ -55,7 +55,7 @@ clar_augment_config clar_augment_none (void);
  * stretch=P:S,eq=P:DB,phone=P,reverb=P:RT60,mix=P:MIN:MAX,fmask=P:BANDS,
  * codec=P:KMIN:KMAX,formant=P:RATIO" over the defaults; returns 0 or -1
  * (unknown key / bad number: KMIN in [6, KMAX], KMAX <= 128, RATIO in
- * [1, 2]). codec=P with P > 0 parses even in a build without any codec:
+ * [1, 2]; noise, mix and codec take 1 or 3 numbers). codec=P with P > 0 parses even in a build without any codec:
  * the caller checks clar_codec_available and says so. */
 int clar_augment_parse (const char *spec, clar_augment_config *cfg);
 
