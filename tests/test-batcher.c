@@ -362,7 +362,9 @@ test_waits (void)
     CHECK (clar_stream_compute (a, &r) == CLAR_OK);
     pthread_join (th, NULL);
     CHECK_EQ_INT (r.batch_size, 1);
-    CHECK_MSG (r.batch_wait_ns >= 100 * 1000000u && r.batch_wait_ns < 900 * 1000000u,
+    /* The 0.1 s count from before the compute (log-mel first, slow under
+     * sanitizers), the wait from the window's submission. */
+    CHECK_MSG (r.batch_wait_ns >= 50 * 1000000u && r.batch_wait_ns < 900 * 1000000u,
         "waited %g s; the other member left after 0.1 s", r.batch_wait_ns * 1e-9);
     CHECK (clar_stream_get_batcher (c) == NULL);
   }
