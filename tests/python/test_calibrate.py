@@ -107,6 +107,8 @@ for line in open(out_tsv):
     th[lab] = (float(on), float(off))
 cal = json.load(open(out_json))
 check("every label in the file", sorted(th) == LABELS)
+check("cross-validation keeps the per-label thresholds",
+      cal["per_label_used"] and cal["cv_event_f1_per_label"] > cal["cv_event_f1_global"])
 check("quiet: on <= 0.4", th["quiet"][0] <= 0.4)
 check("spiky: 0.6 < on <= 0.95", 0.6 < th["spiky"][0] <= 0.95)
 check("off <= on", all(off <= on for on, off in th.values()))

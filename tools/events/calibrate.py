@@ -15,15 +15,19 @@ sed_metrics.py (event-based F1, sed_eval/DCASE collars).
     on threshold for every label from --global-on (off = --off-ratios'
     first value x on); the combination with the best micro event F1 wins
     (ties: the earlier, i.e. simpler, one).
- 2. With those fixed, per label (on, off) from the grid --on x --off-ratios:
-    each replay sets every label to one grid point, so one run gives every
+ 2. With those fixed, (on, off) from the grid --on x --off-ratios: each
+    replay sets every label to one grid point, so one run gives every
     class's F1 at that point (a label's track depends on its own scores
-    only). A class's choice maximises its event F1 averaged with its
+    only). One pair for all labels: the point with the best micro event F1.
+    Per label: a class's point maximises its event F1 averaged with its
     neighbours' on the on axis (a single lucky grid point on 5-10 events is
-    noise), then its own F1, then its segment F1, then the point nearest
-    the global choice. Labels without a reference event in the calibration
-    scenes (and the --ignore background labels) keep stage 1's global
-    thresholds: nothing here says anything about them.
+    noise), then its own F1, then the point nearest the global pair.
+    Per-label thresholds are kept only if they win a 2-fold
+    cross-validation on the calibration scenes (chosen on one half of the
+    scenes, scored on the other, both ways) against the one pair chosen and
+    scored the same way; else every label gets the pair. Labels without a
+    reference event in the calibration scenes (and the --ignore background
+    labels) get the pair: nothing here says anything about them.
 
 Writes the per-label threshold file (LABEL<TAB>ON<TAB>OFF, the format of
 clarembed's event-thresholds-location and clar-embed --event-thresholds),
@@ -133,27 +137,66 @@ def main(argv=None):
     f_glob, sm, gap, dur, g_on, g_off = best
     post = post_args(sm, gap, dur)
 
-    # Stage 2: per label, one replay per grid point.
-    grid = {}
-    for r_i, ratio in enumerate(ratios):
-        for o_i, on in enumerate(ons):
-            off = round(on * ratio, 4)
-            res = rp.score(post + thr_args(on, off))
-            for c in ref_classes:
-                e, s = res["event"]["class"].get(c), res["segment"]["class"].get(c)
-                grid[c, r_i, o_i] = (e["f1"] or 0.0 if e else 0.0,
-                                     s["f1"] or 0.0 if s else 0.0, on, off)
-    chosen = {}
-    for c in ref_classes:
-        cands = []
-        for r_i in range(len(ratios)):
-            for o_i in range(len(ons)):
-                ev, sg, on, off = grid[c, r_i, o_i]
-                nb = [grid[c, r_i, j][0] for j in (o_i - 1, o_i, o_i + 1) if 0 <= j < len(ons)]
-                cands.append((sum(nb) / len(nb), ev, sg, -abs(on - g_on) - abs(off - g_off),
-                              on, off))
-        cands.sort(reverse=True)
-        chosen[c] = cands[0]
+    # Stage 2: one replay per grid point (every label at that point), scored
+    # on all calibration scenes and on each half of them (scenes alternately).
+    files = sorted({e[0] for e in rp.ref})
+    halves = [set(files[0::2]), set(files[1::2])]
+    points = [(on, round(on * ratio, 4)) for ratio in ratios for on in ons]
+    # counts[scope][point][class] = [tp, fp, fn]; scope "all", 0 or 1.
+    counts = {"all": [], 0: [], 1: []}
+    for on, off in points:
+        sysev = rp.events(post + thr_args(on, off))
+        for scope in counts:
+            half = None if scope == "all" else halves[scope]
+            r = sed_metrics.evaluate([e for e in rp.ref if half is None or e[0] in half],
+                                     [e for e in sysev if half is None or e[0] in half])
+            counts[scope].append({c: [v["tp"], v["fp"], v["fn"]]
+                                  for c, v in r["event"]["class"].items()})
+
+    def cls_f1(scope, i, c):
+        return sed_metrics.f1(*counts[scope][i].get(c, [0, 0, 0])) or 0.0
+
+    def micro(per_class_counts):
+        t = [sum(v[k] for v in per_class_counts) for k in range(3)]
+        return sed_metrics.f1(*t) or 0.0
+
+    def choose_global(scope):
+        return max(range(len(points)),
+                   key=lambda i: (micro(counts[scope][i].values()),
+                                  -abs(points[i][0] - g_on) - abs(points[i][1] - g_off)))
+
+    def neighbours(i):
+        # The same off ratio, the next on values.
+        row, col = divmod(i, len(ons))
+        return [row * len(ons) + j for j in (col - 1, col, col + 1) if 0 <= j < len(ons)]
+
+    def choose_per_label(scope, g):
+        out = {}
+        for c in ref_classes:
+            out[c] = max(range(len(points)), key=lambda i: (
+                sum(cls_f1(scope, j, c) for j in neighbours(i)) / len(neighbours(i)),
+                cls_f1(scope, i, c),
+                -abs(points[i][0] - points[g][0]) - abs(points[i][1] - points[g][1])))
+        return out
+
+    # Per-label thresholds chosen on 5-10 events a class can fit noise: choose
+    # them on one half of the scenes, score them on the other (and the other
+    # way round), and keep them only if that beats one threshold pair for all
+    # labels chosen and scored the same way (2-fold cross-validation).
+    cv = {"global": [], "per_label": []}
+    for k in (0, 1):
+        g = choose_global(1 - k)
+        pl = choose_per_label(1 - k, g)
+        classes = set(counts[k][g]) | set(pl)
+        cv["global"] += [counts[k][g].get(c, [0, 0, 0]) for c in classes]
+        cv["per_label"] += [counts[k][pl[c] if c in pl else g].get(c, [0, 0, 0])
+                            for c in classes]
+    cv_global, cv_pl = micro(cv["global"]), micro(cv["per_label"])
+    per_label = cv_pl > cv_global
+    g_all = choose_global("all")
+    pl_all = choose_per_label("all", g_all)
+    g_on, g_off = points[g_all]
+    chosen = {c: points[pl_all[c]] for c in ref_classes} if per_label else {}
 
     with open(a.out, "w", encoding="utf-8") as fh:
         fh.write("# Per-label sound-event thresholds (LABEL<TAB>ON<TAB>OFF), chosen by\n"
@@ -163,20 +206,23 @@ def main(argv=None):
         fh.write(f"# Chosen with these tracker options, which go with this file: "
                  f"{' '.join(post)}\n"
                  f"# (clarembed: event-smoothing, event-min-gap, event-min-duration).\n"
-                 f"# Labels with no event in the calibration scenes: the global choice "
-                 f"(on {g_on:g}, off {g_off:g}).\n")
+                 f"# Cross-validated event F1 (halves of the scenes): one threshold pair for "
+                 f"all labels {cv_global:.3f},\n# per-label thresholds {cv_pl:.3f}; so ")
+        if per_label:
+            fh.write(f"per-label thresholds (labels with no event in the\n# calibration "
+                     f"scenes: the global choice, on {g_on:g}, off {g_off:g}).\n")
+        else:
+            fh.write(f"one pair for all labels: on {g_on:g}, off {g_off:g}.\n")
         for lab in labels:
-            if lab in chosen:
-                on, off = chosen[lab][4], chosen[lab][5]
-                fh.write(f"{lab}\t{on:g}\t{off:g}\n")
-            else:
-                fh.write(f"{lab}\t{g_on:g}\t{g_off:g}\n")
+            on, off = chosen.get(lab, (g_on, g_off))
+            fh.write(f"{lab}\t{on:g}\t{off:g}\n")
     final = rp.score(post + ["--event-thresholds", a.out])
     summary = {
         "options": post, "global_on": g_on, "global_off": g_off,
-        "global_event_f1": f_glob,
-        "per_label": {c: {"on": v[4], "off": v[5], "event_f1": v[1], "event_f1_neighbours": v[0]}
-                      for c, v in chosen.items()},
+        "stage1_event_f1": f_glob, "cv_event_f1_global": cv_global,
+        "cv_event_f1_per_label": cv_pl, "per_label_used": per_label,
+        "per_label": {c: {"on": points[i][0], "off": points[i][1],
+                          "event_f1": cls_f1("all", i, c)} for c, i in pl_all.items()},
         "calibration_event_f1": final["event"]["micro"]["f1"],
         "calibration_segment_f1": final["segment"]["micro"]["f1"],
         "replays": rp.runs,
@@ -184,8 +230,9 @@ def main(argv=None):
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(summary, fh, indent=1, sort_keys=True)
-    print(f"calibrate: {' '.join(post)}, global on {g_on:g} off {g_off:g} "
-          f"(calibration event F1 {f_glob:.3f}); per label: calibration event F1 "
+    print(f"calibrate: {' '.join(post)}; cross-validated event F1: global {cv_global:.3f}, "
+          f"per label {cv_pl:.3f} -> {'per-label' if per_label else 'global'} thresholds "
+          f"(global on {g_on:g} off {g_off:g}); calibration event F1 "
           f"{final['event']['micro']['f1']:.3f}, segment F1 "
           f"{final['segment']['micro']['f1']:.3f} ({rp.runs} replays); wrote {a.out}",
           file=sys.stderr)
