@@ -164,7 +164,10 @@ def generate(clip_dir, classes_wanted, per_class, first=0):
                 raw = dst + ".raw.wav"
                 subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", raw, w],
                                check=True, env=env, stderr=subprocess.DEVNULL)
-                run(["sox", "-q", raw, "-r", str(RATE), "-c", "1", "-b", "16", dst, "norm", "-3"])
+                # -R: sox seeds its dither with a fixed number, so that a clip
+                # renders the same on every run (it dithers down to 16 bits).
+                run(["sox", "-R", "-q", raw, "-r", str(RATE), "-c", "1", "-b", "16", dst,
+                     "norm", "-3"])
                 os.remove(raw)
             clips.append((dst, w))
     for fam, (progs, base) in sorted(TRAIN_PROGRAMS.items()):
@@ -183,7 +186,7 @@ def generate(clip_dir, classes_wanted, per_class, first=0):
                 subprocess.run(["fluidsynth", "-q", "-ni", "-g", "0.8", "-R", "0", "-C", "0",
                                 "-F", dst + ".f.wav", "-r", str(RATE), SF2, mid], check=True, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                run(["sox", "-q", dst + ".f.wav", "-c", "1", "-b", "16", dst])
+                run(["sox", "-R", "-q", dst + ".f.wav", "-c", "1", "-b", "16", dst])
                 os.remove(mid)
                 os.remove(dst + ".f.wav")
             clips.append((dst, fam))
