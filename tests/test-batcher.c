@@ -13,59 +13,7 @@
 #include "convkernel.h"
 #include "model-private.h"
 
-/* A tiny encoder (one 4-channel conv): its windows are small enough for
- * clar_session_encode_batch to put several side by side in one pass. */
-static const char *small_arch =
-  "[{\"op\":\"conv2d\",\"name\":\"c1\",\"in\":1,\"out\":4,\"kernel\":3,\"pad\":1},"
-  "{\"op\":\"relu\"},{\"op\":\"maxpool2d\",\"kernel\":2},"
-  "{\"op\":\"global_avg_pool\"},{\"op\":\"linear\",\"name\":\"fc\",\"in\":4,\"out\":8}]";
-
-
-static void
-add (clar_st_writer *w, const char *name, size_t ndim, const size_t *shape, unsigned seed)
-{
-  size_t n = 1;
-  float *buf;
-  for (size_t i = 0; i < ndim; i++)
-    n *= shape[i];
-  buf = malloc (n * sizeof (float));
-  for (size_t i = 0; i < n; i++)
-    buf[i] = (float) (((i * 2654435761u + seed) % 1000) / 1000.0 - 0.5);
-  clar_st_writer_add (w, name, shape, ndim, buf);
-  free (buf);
-}
-
-static clar_model *
-small_model (void)
-{
-  clar_mel_params mel = clar_mel_default_params ();
-  clar_st_writer *w = clar_st_writer_new ();
-  size_t s4[4] = { 4, 1, 3, 3 }, s1[1] = { 4 }, s2[2] = { 8, 4 }, s8[1] = { 8 };
-  const char *names[3] = { "dog", "cat", "cow" };
-  float v[24];
-  void *data;
-  size_t size;
-  clar_model *m = NULL;
-  clar_error err;
-  clar_labels *l;
-  clar_model_write_header (w, &mel, 16000, 8000, 8, small_arch, "t", NULL);
-  add (w, "encoder.c1.weight", 4, s4, 1);
-  add (w, "encoder.c1.bias", 1, s1, 2);
-  add (w, "encoder.fc.weight", 2, s2, 3);
-  add (w, "encoder.fc.bias", 1, s8, 4);
-  for (int i = 0; i < 24; i++)
-    v[i] = (float) ((i * 7) % 5) - 2.0f;
-  l = clar_labels_new (3, 8, names, v, 10.0f, NULL);
-  clar_labels_to_writer (l, w);
-  clar_labels_unref (l);
-  clar_st_writer_to_memory (w, &data, &size, NULL);
-  clar_st_writer_free (w);
-  if (clar_model_load_memory (data, size, &m, &err) != CLAR_OK)
-    fprintf (stderr, "model: %s\n", err.message);
-  free (data);
-  return m;
-}
-
+#include "clar-test-model.h"
 
 static clar_model *model;
 static char model_path[4096];
@@ -155,7 +103,7 @@ test_encode_batch (void)
 static void
 test_encode_batch_side_by_side (void)
 {
-  clar_model *m = small_model ();
+  clar_model *m = clar_test_small_model ();
   clar_session *s = clar_session_new (m, NULL);
   const size_t ws = 4000, D = 8;   /* 26 frames: about 9k floats per window, 7 side by side */
   size_t T = clar_session_n_frames (s, ws), MT = 64 * T;

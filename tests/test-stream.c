@@ -9,58 +9,10 @@
 #include "clar-test.h"
 #include "model-private.h"
 
-static const char *small_arch =
-  "[{\"op\":\"conv2d\",\"name\":\"c1\",\"in\":1,\"out\":4,\"kernel\":3,\"pad\":1},"
-  "{\"op\":\"relu\"},{\"op\":\"maxpool2d\",\"kernel\":2},"
-  "{\"op\":\"global_avg_pool\"},{\"op\":\"linear\",\"name\":\"fc\",\"in\":4,\"out\":8}]";
+#include "clar-test-model.h"
 
 #define W 16000
 #define H 8000
-
-static void
-add (clar_st_writer *w, const char *name, size_t ndim, const size_t *shape, unsigned seed)
-{
-  size_t n = 1;
-  float *buf;
-  for (size_t i = 0; i < ndim; i++)
-    n *= shape[i];
-  buf = malloc (n * sizeof (float));
-  for (size_t i = 0; i < n; i++)
-    buf[i] = (float) (((i * 2654435761u + seed) % 1000) / 1000.0 - 0.5);
-  clar_st_writer_add (w, name, shape, ndim, buf);
-  free (buf);
-}
-
-static clar_model *
-small_model (void)
-{
-  clar_mel_params mel = clar_mel_default_params ();
-  clar_st_writer *w = clar_st_writer_new ();
-  size_t s4[4] = { 4, 1, 3, 3 }, s1[1] = { 4 }, s2[2] = { 8, 4 }, s8[1] = { 8 };
-  const char *names[3] = { "dog", "cat", "cow" };
-  float v[24];
-  void *data;
-  size_t size;
-  clar_model *m = NULL;
-  clar_error err;
-  clar_labels *l;
-  clar_model_write_header (w, &mel, W, H, 8, small_arch, "t", NULL);
-  add (w, "encoder.c1.weight", 4, s4, 1);
-  add (w, "encoder.c1.bias", 1, s1, 2);
-  add (w, "encoder.fc.weight", 2, s2, 3);
-  add (w, "encoder.fc.bias", 1, s8, 4);
-  for (int i = 0; i < 24; i++)
-    v[i] = (float) ((i * 7) % 5) - 2.0f;
-  l = clar_labels_new (3, 8, names, v, 10.0f, NULL);
-  clar_labels_to_writer (l, w);
-  clar_labels_unref (l);
-  clar_st_writer_to_memory (w, &data, &size, NULL);
-  clar_st_writer_free (w);
-  if (clar_model_load_memory (data, size, &m, &err) != CLAR_OK)
-    fprintf (stderr, "model: %s\n", err.message);
-  free (data);
-  return m;
-}
 
 static float *
 signal (size_t n)
@@ -89,7 +41,7 @@ reference (clar_session *s, const float *pcm, size_t start, size_t valid, float 
 static void
 test_windows (void)
 {
-  clar_model *m = small_model ();
+  clar_model *m = clar_test_small_model ();
   clar_error err;
   clar_stream *st;
   clar_session *ref;
@@ -197,7 +149,7 @@ test_windows (void)
 static void
 test_hop_gap_skip (void)
 {
-  clar_model *m = small_model ();
+  clar_model *m = clar_test_small_model ();
   clar_error err;
   clar_stream_params p;
   clar_stream *st;
@@ -249,7 +201,7 @@ test_hop_gap_skip (void)
 static void
 test_s16_and_gap (void)
 {
-  clar_model *m = small_model ();
+  clar_model *m = clar_test_small_model ();
   clar_error err;
   clar_stream *a, *b;
   int16_t *s16 = malloc (W * sizeof (int16_t));
@@ -295,7 +247,7 @@ test_s16_and_gap (void)
 static void
 test_nonfinite_and_silence (void)
 {
-  clar_model *m = small_model ();
+  clar_model *m = clar_test_small_model ();
   clar_error err;
   clar_stream *st;
   const size_t n = 4 * H;
@@ -346,7 +298,7 @@ test_nonfinite_and_silence (void)
 static void
 test_reuse_rules (void)
 {
-  clar_model *m = small_model ();
+  clar_model *m = clar_test_small_model ();
   clar_error err;
   clar_stream_params p;
   clar_stream *st;
@@ -409,7 +361,7 @@ test_reuse_rules (void)
 static void
 test_open_set (void)
 {
-  clar_model *m = small_model ();
+  clar_model *m = clar_test_small_model ();
   clar_error err;
   clar_stream *st;
   float *pcm = signal (W);
@@ -480,7 +432,7 @@ test_open_set (void)
 static void
 test_bad_settings (void)
 {
-  clar_model *m = small_model ();
+  clar_model *m = clar_test_small_model ();
   clar_error err;
   clar_stream *st;
   clar_stream_params p;
@@ -531,7 +483,7 @@ same_event (const clar_event *a, const clar_event *b)
 static void
 test_events (void)
 {
-  clar_model *m = small_model ();
+  clar_model *m = clar_test_small_model ();
   clar_labels *l;
   clar_error err;
   clar_stream *st;
@@ -682,7 +634,7 @@ test_events (void)
 static void
 test_events_active_span (void)
 {
-  clar_model *m = small_model ();
+  clar_model *m = clar_test_small_model ();
   clar_labels *l;
   clar_error err;
   const size_t n = 48000;
