@@ -606,9 +606,12 @@ main (int argc, char **argv)
     if (n_files || trace_path || events) {
       fprintf (stderr, "clar-embed: --events-replay takes no audio files, --events or "
           "--events-trace\n");
+      free (files);
       return 2;
     }
-    return replay_trace (replay_path, &ep, thresholds_path);
+    int rc = replay_trace (replay_path, &ep, thresholds_path);
+    free (files);
+    return rc;
   }
   if (trace_path && !events) {
     fprintf (stderr, "clar-embed: --events-trace needs --events\n");
