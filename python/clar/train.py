@@ -95,21 +95,24 @@ class Batches(torch.utils.data.Dataset):
     at B + b, labels [B], global slots [B], SpecAugment frequency masks
     [2B, 2, 2] for augment.apply_fmask on the views' log-mels)."""
 
-    def __init__(self, clips, use, B, world, rank, window, aug, seed, balanced, n_classes,
+    def __init__(self, clips, use, B, world, rank, window, aug, seed, balance, n_classes,
                  n_mels=MelParams.n_mels):
         self.clips, self.use = clips, np.asarray(use)
         self.n_mels = n_mels
         self.B, self.world, self.rank, self.window = B, world, rank, window
-        self.aug, self.seed, self.balanced = aug, int(seed), balanced
+        # balance: clar-train's --balance P (True means 1, False 0).
+        self.aug, self.seed, self.balanced = aug, int(seed), float(balance) > 0
         self.G = B * world
         self.spe = max(1, len(use) // self.G)
         self.perm_epoch, self.perm = -1, None
-        if balanced:
-            # Each class (the unlabelled clips count as one more) equally
-            # likely per draw.
+        if self.balanced:
+            # As clar-train: clip i drawn with weight n_c^-P, so class c gets
+            # a share proportional to n_c^(1-P) (P = 1: every class equally
+            # likely, P = 0.5: sqrt-balanced); the unlabelled clips count as
+            # one more class.
             cid = np.array([clips[i].class_id for i in use])
             counts = {c: int((cid == c).sum()) for c in set(cid.tolist())}
-            w = np.array([1.0 / counts[c] for c in cid])
+            w = np.array([float(counts[c]) ** -float(balance) for c in cid])
             self.p = w / w.sum()
 
     def __len__(self):
@@ -177,9 +180,12 @@ def parse(argv):
     p.add_argument("--ce-weight", type=float, default=1.0)
     p.add_argument("--temperature", type=float, default=0.5)
     p.add_argument("--label-fraction", type=float, default=1.0)
-    p.add_argument("--balanced", action="store_true",
-                   help="draw clips with equal probability per class (the unlabelled ones as "
-                        "one more class) instead of epoch permutations")
+    p.add_argument("--balance", type=float, default=0.0, metavar="P",
+                   help="as clar-train: draw batches with class weights n_c^(1-P) instead of "
+                        "epoch permutations (0 = shuffled epochs, 0.5 = sqrt-balanced, "
+                        "1 = every class equally likely; the unlabelled clips count as one class)")
+    p.add_argument("--balanced", action="store_const", const=1.0, dest="balance",
+                   help="the same as --balance 1")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--steps", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=64, help="clips per worker and step")
@@ -208,7 +214,7 @@ def parse(argv):
     a = p.parse_args(argv)
     if (a.batch_size < 2 or a.threads < 1 or not a.temperature > 0 or not a.lr > 0
             or not 0 <= a.label_fraction <= 1 or a.epochs < 1 or a.steps < 0 or a.proj_dim < 1
-            or a.checkpoint_every < 1 or a.workers < 0):
+            or a.checkpoint_every < 1 or a.workers < 0 or not 0 <= a.balance <= 1):
         p.error("an option is out of range")
     return a
 
@@ -262,7 +268,7 @@ def main(argv=None):
     frontend = LogMel(mel).to(d.device)
     opt = torch.optim.AdamW(net.param_groups(a.weight_decay), lr=a.lr, betas=(0.9, 0.999),
                             eps=1e-8)
-    src = Batches(clips, use, a.batch_size, d.world, d.rank, window, aug, a.seed, a.balanced,
+    src = Batches(clips, use, a.batch_size, d.world, d.rank, window, aug, a.seed, a.balance,
                   len(names), mel.n_mels)
     total = a.steps or a.epochs * src.spe
     ckpt = os.path.join(a.out, "checkpoint.pt")

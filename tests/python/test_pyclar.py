@@ -341,6 +341,16 @@ for s_ in range(300):
 share = counts / counts.sum()
 check(bool(np.all(np.abs(share - 1 / 3) < 0.03)),
       f"--balanced draws each class (and the unlabelled) equally often ({np.round(share, 3)})")
+# --balance 0.5 as clar-train: class shares proportional to sqrt(n_c) (40, 10, 10 clips).
+half = Batches(clips, use, 6, 1, 0, 1000, AugmentConfig.none(), 3, 0.5, 2)
+counts = np.zeros(3)
+for s_ in range(300):
+    for i in half.slots(s_):
+        counts[clips[i].class_id + 1] += 1
+want = np.sqrt([10, 40, 10]) / np.sqrt([10, 40, 10]).sum()
+share = counts / counts.sum()
+check(bool(np.all(np.abs(share - want) < 0.03)),
+      f"--balance 0.5 gives class shares proportional to sqrt(n_c) ({np.round(share, 3)} vs {np.round(want, 3)})")
 
 # ---- 5. Bad input ----
 data = open(shipped, "rb").read()
