@@ -7,9 +7,6 @@ import os
 import struct
 import sys
 
-SKIP = 77
-
-
 class MelParams(ctypes.Structure):
     _fields_ = [("sample_rate", ctypes.c_int), ("n_fft", ctypes.c_int),
                 ("win_length", ctypes.c_int), ("hop_length", ctypes.c_int),
@@ -20,11 +17,6 @@ class MelParams(ctypes.Structure):
 
 class Error(ctypes.Structure):
     _fields_ = [("code", ctypes.c_int), ("message", ctypes.c_char * 256)]
-
-
-def pyclar_path():
-    """The in-tree Python package (python/clar)."""
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python")
 
 
 def load_lib():

@@ -12,25 +12,17 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.environ.get("CLAR_SOURCE_ROOT") or os.path.dirname(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("CLAR_BUILD_ROOT")
+from clar_testutil import BUILD, ROOT, SKIP, Checks
+
 sys.path.insert(0, os.path.join(ROOT, "tools", "events"))
 import sed_metrics  # noqa: E402
 
-fails = 0
-
-
-def check(name, cond):
-    global fails
-    print(("ok   " if cond else "FAIL ") + name)
-    if not cond:
-        fails += 1
+check = Checks()
 
 
 if not BUILD or not os.path.exists(os.path.join(BUILD, "tools", "clar-embed")):
     print("no clar-embed (run through meson test): skipped")
-    sys.exit(77)
+    sys.exit(SKIP)
 embed = os.path.join(BUILD, "tools", "clar-embed")
 NS, HOP = 1000000000, 500000000
 LABELS = ["other", "quiet", "silence", "spiky"]
@@ -147,5 +139,4 @@ check("missing trace: exit 1", p.returncode == 1 and "cannot read" in p.stderr)
 p = subprocess.run([embed, "--events-replay", trace, "x.wav"], stdout=subprocess.PIPE,
                    stderr=subprocess.PIPE, text=True)
 check("replay with audio files: exit 2", p.returncode == 2)
-print(f"{fails} failed")
-sys.exit(1 if fails else 0)
+check.exit()

@@ -15,15 +15,13 @@ when numpy or torch is missing.
 import ctypes
 import sys
 
-from clar_ctypes import SKIP, load_train_lib
+from clar_ctypes import load_train_lib
+from clar_testutil import imports_or_skip
 
-try:
+with imports_or_skip():
     import numpy as np
     import torch
     import torch.nn.functional as F
-except ImportError as e:  # pragma: no cover
-    print(f"skipping: {e}")
-    sys.exit(SKIP)
 
 fptr = ctypes.POINTER(ctypes.c_float)
 

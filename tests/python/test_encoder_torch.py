@@ -8,17 +8,14 @@ import subprocess
 import sys
 import tempfile
 
-from clar_ctypes import SKIP, Error, fptr, load_lib, pyclar_path, write_safetensors
+from clar_ctypes import Error, fptr, load_lib, write_safetensors
+from clar_testutil import BUILD, imports_or_skip
 
-try:
+with imports_or_skip(pyclar=True):
     import numpy as np
     import torch
     import torchaudio
-    sys.path.insert(0, pyclar_path())
     from clar.nn import Encoder
-except ImportError as e:
-    print(f"skipping: {e}")
-    sys.exit(SKIP)
 
 torch.manual_seed(7)
 rng = np.random.default_rng(7)
@@ -83,7 +80,7 @@ def build(arch, dim, seed):
 
 def dsres_architecture():
     """The dsres layer list as libclar defines it (clar-mkmodel --arch)."""
-    mk = os.path.join(os.environ.get("CLAR_BUILD_ROOT", ""), "tools", "clar-mkmodel")
+    mk = os.path.join(BUILD or "", "tools", "clar-mkmodel")
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "ds.safetensors")
         subprocess.run([mk, "--arch", "dsres", "-o", path], check=True)

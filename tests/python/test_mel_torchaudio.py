@@ -3,15 +3,13 @@
 import ctypes
 import sys
 
-from clar_ctypes import SKIP, Error, MelParams, fptr, load_lib
+from clar_ctypes import Error, MelParams, fptr, load_lib
+from clar_testutil import imports_or_skip
 
-try:
+with imports_or_skip():  # reference absent: skip cleanly
     import numpy as np
     import torch
     import torchaudio
-except ImportError as e:  # reference absent: skip cleanly
-    print(f"skipping: {e}")
-    sys.exit(SKIP)
 
 lib = load_lib()
 p = lib.clar_mel_default_params()

@@ -9,7 +9,8 @@ import os
 import subprocess
 import sys
 
-SKIP = 77
+from clar_testutil import ROOT, SKIP, Checks
+
 try:
     import gi
     gi.require_version("Gst", "1.0")
@@ -64,12 +65,7 @@ def main():
                          "dur": s.get_value("duration"), "labels": array_field(s, "labels"),
                          "scores": array_field(s, "scores"), "emb": array_field(s, "embedding")})
     pipe.set_state(Gst.State.NULL)
-    fails = 0
-
-    def check(what, cond):
-        nonlocal fails
-        print(("ok   " if cond else "FAIL ") + what)
-        fails += not cond
+    check = Checks()
 
     check(f"metas read in the probe ({len(metas)}) for each full window on the bus "
           f"({len(msgs)})", len(metas) >= 3 and len(metas) >= len(msgs))
@@ -94,7 +90,7 @@ def main():
     subprocess.run(["gst-launch-1.0", "-q", "audiotestsrc", "num-buffers=20",
                     "samplesperbuffer=1600", "!", "audio/x-raw,rate=16000,channels=1", "!",
                     "wavenc", "!", "filesink", f"location={wav}"], check=True)
-    ex = os.path.join(os.environ["CLAR_SOURCE_ROOT"], "examples", "clar-monitor.py")
+    ex = os.path.join(ROOT, "examples", "clar-monitor.py")
     out = subprocess.run([sys.executable, ex, wav, model], capture_output=True, text=True,
                          timeout=120)
     os.unlink(wav)
@@ -102,7 +98,7 @@ def main():
     check(f"examples/clar-monitor.py prints the metas ({len(meta_lines)} meta lines, rc "
           f"{out.returncode})", out.returncode == 0 and len(meta_lines) >= 3
           and "|emb|=128" in meta_lines[0])
-    return 1 if fails else 0
+    return 1 if check.fails else 0
 
 
 if __name__ == "__main__":

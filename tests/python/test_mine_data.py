@@ -17,20 +17,13 @@ import sys
 import tempfile
 import wave
 
-ROOT = os.environ.get("CLAR_SOURCE_ROOT") or os.path.dirname(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from clar_testutil import ROOT, SKIP, Checks
+
 DATA = os.path.join(ROOT, "tools", "data")
 sys.path.insert(0, DATA)
 import mine  # noqa: E402
 
-fails = 0
-
-
-def check(name, cond):
-    global fails
-    print(("ok   " if cond else "FAIL ") + name)
-    if not cond:
-        fails += 1
+check = Checks()
 
 
 TABLES = os.path.join(DATA, "tables")
@@ -132,7 +125,7 @@ try:
     # A run on a generated package.
     if not (shutil.which("sox") and shutil.which("dpkg-deb")):
         print("no sox or dpkg-deb: the run on a generated package is skipped")
-        sys.exit(1 if fails else 77)
+        sys.exit(1 if check.fails else SKIP)
 
     def tone(path, hz, rate=16000):
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -243,5 +236,4 @@ try:
           r3.returncode == 0 and sorted(os.listdir(os.path.join(out, "unlabelled/minetest-data"))) == ["1.wav"])
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
-print(f"{fails} failed")
-sys.exit(1 if fails else 0)
+check.exit()

@@ -18,15 +18,13 @@ import json
 import os
 import sys
 
-from clar_ctypes import SKIP, Error, MelParams, load_train_lib
+from clar_ctypes import Error, MelParams, load_train_lib
+from clar_testutil import imports_or_skip
 
-try:
+with imports_or_skip():
     import numpy as np
     import torch
     import torch.nn.functional as F
-except ImportError as e:  # pragma: no cover
-    print(f"skipping: {e}")
-    sys.exit(SKIP)
 
 
 class NetConfig(ctypes.Structure):

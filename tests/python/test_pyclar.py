@@ -17,21 +17,17 @@
 import ctypes
 import json
 import os
-import sys
 import tempfile
 
-from clar_ctypes import SKIP, Error, fptr, load_lib, pyclar_path
+from clar_ctypes import Error, fptr, load_lib
+from clar_testutil import ROOT, Checks, imports_or_skip
 
-try:
+with imports_or_skip(pyclar=True):
     import numpy as np
     import torch
-    sys.path.insert(0, pyclar_path())
     from clar import captions, safetensors, text
     from clar.model import ModelFile, MelParams
     from clar.nn import ClarModel, Encoder, TrainNet
-except ImportError as e:
-    print(f"skipping: {e}")
-    sys.exit(SKIP)
 
 torch.set_num_threads(1)
 torch.manual_seed(3)
@@ -59,14 +55,7 @@ class TextParams(ctypes.Structure):
 lib.clar_text_features.argtypes = [P(TextParams), ctypes.c_char_p, P(ctypes.c_uint32),
                                    ctypes.c_size_t]
 
-failures = 0
-
-
-def check(ok, what):
-    global failures
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures += 1
+check = Checks()
 
 
 def c_load(path):
@@ -152,11 +141,11 @@ for arch_, tag in ((arch, "convs, batch-norm, pools"), (arch_res, "dwconv2d and 
         rel = float(np.abs(out - ref).max() / np.abs(ref).max())
         worst = max(worst, rel)
         print(f"python-exported model ({tag}), {T} frames: max |clar - torch| / max |torch| = {rel:.3g}")
-    check(worst < 1e-4, f"libclar forward of the Python export ({tag}) equals PyTorch "
-          f"(worst {worst:.3g}, limit 1e-4)")
+    check(f"libclar forward of the Python export ({tag}) equals PyTorch "
+          f"(worst {worst:.3g}, limit 1e-4)", worst < 1e-4)
     labels = lib.clar_model_get_labels(model)
     got = [lib.clar_labels_name(labels, i).decode() for i in range(lib.clar_labels_count(labels))]
-    check(got == names, f"label names survive the export ({got})")
+    check(f"label names survive the export ({got})", got == names)
     mel = (rng.standard_normal((64, 101)) * 3 - 6).astype(np.float32)
     emb = np.zeros(48, np.float32)
     lib.clar_session_encode(sess, fptr(mel), 101, fptr(emb))
@@ -166,13 +155,12 @@ for arch_, tag in ((arch, "convs, batch-norm, pools"), (arch_res, "dwconv2d and 
         _, _, lg = net(torch.from_numpy(mel)[None])
         ref = torch.softmax(lg, 1).numpy()[0]
     d = float(np.abs(probs - ref).max())
-    check(d < 1e-4, f"libclar label scores equal the PyTorch cosine head (max diff {d:.3g})")
+    check(f"libclar label scores equal the PyTorch cosine head (max diff {d:.3g})", d < 1e-4)
     lib.clar_session_free(sess)
     lib.clar_model_unref(model)
 
 # ---- 2. The shipped model through Python ----
-src = os.environ.get("CLAR_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
-shipped = os.path.join(src, "models", "clar-default.safetensors")
+shipped = os.path.join(ROOT, "models", "clar-default.safetensors")
 if not os.path.exists(shipped):
     shipped = os.path.join(tmp, "convs.safetensors")
 smf = ModelFile.load(shipped)
@@ -190,16 +178,16 @@ for x in sigs:
     with torch.no_grad():
         ref = cm.embed(torch.from_numpy(x)).numpy()[0]
     worst = max(worst, float(np.abs(emb - ref).max()))
-check(worst < 1e-4, f"PCM -> clar.nn.LogMel -> encoder equals clar_session_embed "
-      f"(max abs diff of unit embeddings {worst:.3g}, limit 1e-4)")
+check(f"PCM -> clar.nn.LogMel -> encoder equals clar_session_embed "
+      f"(max abs diff of unit embeddings {worst:.3g}, limit 1e-4)", worst < 1e-4)
 if smf.has_text and smf.metadata.get("clar.text.version", "1") != "1":
     # The shipped tower expands prompts with WordNet (libclar's wordnet.h);
     # clar.text mirrors the version-1 tower only and says so.
     try:
         text.tower_from_model(smf)
-        check(False, "clar.text refuses a WordNet tower it cannot mirror")
+        check("clar.text refuses a WordNet tower it cannot mirror", False)
     except ValueError as e:
-        check("WordNet" in str(e), f"clar.text refuses the shipped WordNet tower clearly ({e})")
+        check(f"clar.text refuses the shipped WordNet tower clearly ({e})", "WordNet" in str(e))
 elif smf.has_text:
     tw = text.tower_from_model(smf)
     ctext = lib.clar_model_get_text(model)
@@ -211,7 +199,7 @@ elif smf.has_text:
         v = np.zeros(D, np.float32)
         assert lib.clar_text_embed(ctext, p.encode(), fptr(v)) == 0
         worst = max(worst, float(np.abs(v - pv[i]).max()))
-    check(worst < 1e-5, f"text tower prompt vectors equal clar_text_embed (max diff {worst:.3g})")
+    check(f"text tower prompt vectors equal clar_text_embed (max diff {worst:.3g})", worst < 1e-5)
 lib.clar_session_free(sess)
 lib.clar_model_unref(model)
 
@@ -224,7 +212,7 @@ same = meta2 == smf.metadata and list(tens2) == list(smf.tensors) and all(
 model, sess = c_load(rt)
 lib.clar_session_free(sess)
 lib.clar_model_unref(model)
-check(same, "the shipped model written back by clar.safetensors loads in libclar, keys and tensors equal")
+check("the shipped model written back by clar.safetensors loads in libclar, keys and tensors equal", same)
 
 # ---- 3. Text features ----
 worst_ok = True
@@ -237,7 +225,7 @@ for seed, buckets, ngram in ((1, 4096, 3), (12345, 97, 0), (7, 1 << 20, 2), (0, 
         if list(ids[:n]) != text.features(p, seed, buckets, ngram):
             worst_ok = False
             print(f"features differ for {p!r} ({seed}, {buckets}, {ngram})")
-check(worst_ok, "clar.text.features equals clar_text_features")
+check("clar.text.features equals clar_text_features", worst_ok)
 
 # ---- 4. Captions against the trainer library ----
 tl = os.environ.get("CLAR_TRAIN_LIBRARY")
@@ -279,7 +267,7 @@ if tl and os.path.exists(tl):
             if buf.value.decode() != captions.caption(*m, k):
                 bad += 1
                 print(f"caption {k} of {m}: C {buf.value!r}, Python {captions.caption(*m, k)!r}")
-    check(bad == 0, f"clar.captions equals clar_clap_caption on {len(metas)} clips, every variant")
+    check(f"clar.captions equals clar_clap_caption on {len(metas)} clips, every variant", bad == 0)
     # Augmentation building blocks and the schedule, against the C ones.
     from clar import augment
     from clar.train import lr_schedule
@@ -306,11 +294,11 @@ if tl and os.path.exists(tl):
         a = x[:16000].copy()
         tlib.clar_fade(fptr(a), 16000, fi, fo)
         worst = max(worst, float(np.abs(a - augment.fade(x[:16000].copy(), fi, fo)).max()))
-    check(worst < 1e-5, f"clar.augment's resampling, WSOLA time stretch and fades equal "
-          f"src/train/augment.c (max diff {worst:.3g})")
+    check(f"clar.augment's resampling, WSOLA time stretch and fades equal "
+          f"src/train/augment.c (max diff {worst:.3g})", worst < 1e-5)
     d = max(abs(tlib.clar_lr_schedule(s_, 100, 3000, 1e-3, 1e-5) - lr_schedule(s_, 100, 3000, 1e-3, 1e-5))
             for s_ in (0, 50, 99, 100, 1000, 2999, 3500))
-    check(d < 1e-9, f"learning-rate schedule equals clar_lr_schedule (max diff {d:.3g})")
+    check(f"learning-rate schedule equals clar_lr_schedule (max diff {d:.3g})", d < 1e-9)
 else:
     print("CLAR_TRAIN_LIBRARY not set: caption and augmentation comparisons not run")
 
@@ -325,22 +313,22 @@ for c in clips:
 cls = cdata.index_classes(clips)
 cdata.label_fraction(clips, len(cls), 0.1, 1)
 kept = [sum(c.class_id == k for c in clips) for k in range(len(cls))]
-check(kept == [4, 1], f"label fraction 0.1 keeps ceil(0.1 n) labels per class ({kept})")
+check(f"label fraction 0.1 keeps ceil(0.1 n) labels per class ({kept})", kept == [4, 1])
 cdata.index_classes(clips)
 use = list(range(60))
 one = Batches(clips, use, 8, 1, 0, 1000, AugmentConfig.none(), 3, False, 2)
 two = [Batches(clips, use, 4, 2, r, 1000, AugmentConfig.none(), 3, False, 2) for r in (0, 1)]
 same = all(np.array_equal(np.concatenate([two[0][s][0][:4], two[1][s][0][:4]]), one[s][0][:8])
            for s in (0, 7, 8))
-check(same, "2 workers' shares of a step are the clips and views of 1 worker with the global batch")
+check("2 workers' shares of a step are the clips and views of 1 worker with the global batch", same)
 bal = Batches(clips, use, 6, 1, 0, 1000, AugmentConfig.none(), 3, True, 2)
 counts = np.zeros(3)
 for s_ in range(300):
     for i in bal.slots(s_):
         counts[clips[i].class_id + 1] += 1
 share = counts / counts.sum()
-check(bool(np.all(np.abs(share - 1 / 3) < 0.03)),
-      f"--balanced draws each class (and the unlabelled) equally often ({np.round(share, 3)})")
+check(f"--balanced draws each class (and the unlabelled) equally often ({np.round(share, 3)})",
+      bool(np.all(np.abs(share - 1 / 3) < 0.03)))
 # --balance 0.5 as clar-train: class shares proportional to sqrt(n_c) (40, 10, 10 clips).
 half = Batches(clips, use, 6, 1, 0, 1000, AugmentConfig.none(), 3, 0.5, 2)
 counts = np.zeros(3)
@@ -349,8 +337,8 @@ for s_ in range(300):
         counts[clips[i].class_id + 1] += 1
 want = np.sqrt([10, 40, 10]) / np.sqrt([10, 40, 10]).sum()
 share = counts / counts.sum()
-check(bool(np.all(np.abs(share - want) < 0.03)),
-      f"--balance 0.5 gives class shares proportional to sqrt(n_c) ({np.round(share, 3)} vs {np.round(want, 3)})")
+check(f"--balance 0.5 gives class shares proportional to sqrt(n_c) ({np.round(share, 3)} vs {np.round(want, 3)})",
+      bool(np.all(np.abs(share - want) < 0.03)))
 
 # ---- 5. Bad input ----
 data = open(shipped, "rb").read()
@@ -360,11 +348,11 @@ for cut in (0, 7, 8, 100, len(data) // 2, len(data) - 1):
         safetensors.loads(data[:cut])
     except safetensors.SafetensorsError:
         errors += 1
-check(errors == 6, "truncated files raise SafetensorsError")
+check("truncated files raise SafetensorsError", errors == 6)
 try:
     Encoder([{"op": "conv3d", "name": "x"}])
-    check(False, "an unknown op is refused")
+    check("an unknown op is refused", False)
 except ValueError as e:
-    check("conv3d" in str(e), f"an unknown op is refused: {e}")
+    check(f"an unknown op is refused: {e}", "conv3d" in str(e))
 
-sys.exit(1 if failures else 0)
+check.exit(summary=False)

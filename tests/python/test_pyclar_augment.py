@@ -15,31 +15,19 @@ src/train/augment.c through the trainer's shared library:
 - each new step keeps the length, is deterministic for a seed, and leaves
   silence silent (no NaN)."""
 import ctypes
-import os
-import sys
 from dataclasses import fields
 
-from clar_ctypes import SKIP, fptr, load_train_lib, pyclar_path
+from clar_ctypes import fptr, load_train_lib
+from clar_testutil import Checks, imports_or_skip
 
-try:
+with imports_or_skip(pyclar=True):
     import numpy as np
     import torch
     import torchaudio  # noqa: F401  (clar.augment's recursive filters)
-    sys.path.insert(0, pyclar_path())
     from clar import augment as A
-except ImportError as e:
-    print(f"skipping: {e}")
-    sys.exit(SKIP)
 
 torch.set_num_threads(1)
-failures = 0
-
-
-def check(ok, what):
-    global failures
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures += 1
+check = Checks()
 
 
 class Rng(ctypes.Structure):
@@ -73,9 +61,6 @@ class SplitMix:
         return self.next() % k
 
 
-if not os.environ.get("CLAR_TRAIN_LIBRARY"):
-    print("CLAR_TRAIN_LIBRARY not set; run through meson test")
-    sys.exit(1)
 lib = load_train_lib()
 P = ctypes.POINTER
 f32p = P(ctypes.c_float)
@@ -98,11 +83,24 @@ x = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.2 * np.sin(2 * np.pi * 1300 * t)
      + 0.05 * rng.standard_normal(16000)).astype(np.float32)
 x[4000:6000] *= 3
 
+
+def c_vs_py(c_step, py_step, cases):
+    """Max |C - Python| of a step run in place by C (samples, n, parameter)
+    and by Python (samples, parameter) on x resized to n, over (n, parameter)
+    cases."""
+    worst = 0.0
+    for n, arg in cases:
+        c = np.resize(x, n).astype(np.float32)
+        c_step(fptr(c), n, arg)
+        worst = max(worst, float(np.abs(c - py_step(np.resize(x, n), arg)).max()))
+    return worst
+
+
 # ---- Parser and defaults ----
 dc = lib.clar_augment_default()
 py = A.AugmentConfig()
 bad = [f.name for f in fields(A.AugmentConfig) if abs(getattr(dc, f.name) - getattr(py, f.name)) > 1e-6]
-check(not bad, f"AugmentConfig() equals clar_augment_default() on all {len(fields(py))} fields {bad}")
+check(f"AugmentConfig() equals clar_augment_default() on all {len(fields(py))} fields {bad}", not bad)
 specs = ["eq=0.7:6,phone=0.2,reverb=0.5:0.8,mix=0.4:0:10,fmask=0.5:12,formant=0.3:1.5",
          "codec=0", "codec=0:8:16", "reverb=0.5", "mix=1", "pitch=0:3,noise=1:0:5",
          "phone=0.5:3", "reverb=0.5:0.05", "mix=0.5:3", "codec=0:4:16", "codec=0:8",
@@ -121,13 +119,13 @@ for spec in specs:
     if not same:
         print(f"  spec {spec!r}: C rc {crc}, Python rc {prc}")
     agree += same
-check(agree == len(specs), f"--aug specs parse (or are refused) as clar_augment_parse does "
-      f"({agree}/{len(specs)})")
+check(f"--aug specs parse (or are refused) as clar_augment_parse does "
+      f"({agree}/{len(specs)})", agree == len(specs))
 try:
     A.AugmentConfig().parse("codec=0.5")
-    check(False, "codec=0.5 is refused")
+    check("codec=0.5 is refused", False)
 except ValueError as e:
-    check("clar-train" in str(e), f"codec=0.5 is refused: {e}")
+    check(f"codec=0.5 is refused: {e}", "clar-train" in str(e))
 
 # ---- Biquads ----
 worst = 0.0
@@ -145,22 +143,19 @@ lib.clar_biquad(fptr(imp), 64, A.PEAK, 2000.0, 1.5, 6.0, 16000.0)
 b0, b1, b2, a1, a2 = A.biquad_coeffs(A.PEAK, 2000.0, 1.5, 6.0)
 hc = (b0, b1 - a1 * b0, b2 - a1 * (b1 - a1 * b0) - a2 * b0)
 cd = max(abs(float(imp[i]) - hc[i]) for i in range(3))
-check(worst < 1e-5 and cd < 1e-6, f"RBJ biquads equal clar_biquad (max diff {worst:.2g}; "
-      f"peak coefficients {cd:.2g})")
+check(f"RBJ biquads equal clar_biquad (max diff {worst:.2g}; "
+      f"peak coefficients {cd:.2g})", worst < 1e-5 and cd < 1e-6)
 same = np.array_equal(A.biquad(x, A.LOWPASS, 9000, 0.7, 0), x)
-check(same, "a biquad above Nyquist leaves the signal alone, as in C")
+check("a biquad above Nyquist leaves the signal alone, as in C", same)
 
 # ---- mu-law, telephone ----
 grid = np.linspace(-1.2, 1.2, 4801).astype(np.float32)
 cm = np.array([lib.clar_mulaw_roundtrip(float(v)) for v in grid], np.float32)
-check(np.array_equal(cm, A.mulaw_roundtrip(grid)), "mu-law round trip equals clar_mulaw_roundtrip "
-      "on 4801 values in [-1.2, 1.2]")
-worst = 0.0
-for n, level in ((16000, 0.5), (16001, 0.95), (3, 0.3), (5, 0.3)):
-    c = np.resize(x, n).astype(np.float32)
-    lib.clar_telephone(fptr(c), n, level)
-    worst = max(worst, float(np.abs(c - A.telephone(np.resize(x, n), level)).max()))
-check(worst < 1e-4, f"telephone channel equals clar_telephone (max diff {worst:.2g})")
+check("mu-law round trip equals clar_mulaw_roundtrip "
+      "on 4801 values in [-1.2, 1.2]", np.array_equal(cm, A.mulaw_roundtrip(grid)))
+worst = c_vs_py(lib.clar_telephone, A.telephone,
+                ((16000, 0.5), (16001, 0.95), (3, 0.3), (5, 0.3)))
+check(f"telephone channel equals clar_telephone (max diff {worst:.2g})", worst < 1e-4)
 
 
 def tone_gain(f):
@@ -170,9 +165,9 @@ def tone_gain(f):
 
 
 gains = {f: tone_gain(f) for f in (100, 1000, 6000)}
-check(abs(gains[1000]) < 1.5 and gains[100] < -20 and gains[6000] < -20,
-      "telephone band: 1 kHz kept, 100 Hz and 6 kHz removed (" +
-      ", ".join(f"{f} Hz {g:+.1f} dB" for f, g in gains.items()) + ")")
+check("telephone band: 1 kHz kept, 100 Hz and 6 kHz removed (" +
+      ", ".join(f"{f} Hz {g:+.1f} dB" for f, g in gains.items()) + ")",
+      abs(gains[1000]) < 1.5 and gains[100] < -20 and gains[6000] < -20)
 
 # ---- Reverb ----
 worst = 0.0
@@ -184,8 +179,8 @@ for seed, rt, wet in ((1, 0.3, 0.5), (2, 1.0, 1.0), (3, 0.1, 0.3)):
     p = A.reverb(x, rt, wet, sm)
     worst = max(worst, float(np.abs(c - p).max()) / float(np.abs(c).max()))
     worst = max(worst, 0.0 if sm.s == r.s else 1.0)
-check(worst < 1e-4, f"reverb equals clar_reverb for the same random stream "
-      f"(max diff {worst:.2g} of peak)")
+check(f"reverb equals clar_reverb for the same random stream "
+      f"(max diff {worst:.2g} of peak)", worst < 1e-4)
 imp = np.zeros(32000, np.float32)
 imp[0] = 1
 rt = 0.5
@@ -194,8 +189,8 @@ edc = np.cumsum((h ** 2)[::-1])[::-1]                # Schroeder integration
 edc_db = 10 * np.log10(edc / edc[0])
 i5, i25 = int(np.argmax(edc_db < -5)), int(np.argmax(edc_db < -25))
 t60 = 3 * (i25 - i5) / 16000
-check(0.6 * rt < t60 < 1.4 * rt, f"reverb's impulse response decays 60 dB in {t60:.2f} s "
-      f"(T20 from the energy decay curve; RT60 {rt} s)")
+check(f"reverb's impulse response decays 60 dB in {t60:.2f} s "
+      f"(T20 from the energy decay curve; RT60 {rt} s)", 0.6 * rt < t60 < 1.4 * rt)
 
 # ---- Mix ----
 bg = rng.standard_normal(16000).astype(np.float32)
@@ -203,17 +198,14 @@ c = x.copy()
 lib.clar_mix_at_snr(fptr(c), fptr(bg), 16000, 7.0)
 p = A.mix_at_snr(x, bg, 7.0)
 snr = 10 * np.log10(np.mean(x.astype(np.float64) ** 2) / np.mean((p - x).astype(np.float64) ** 2))
-check(float(np.abs(c - p).max()) < 1e-6 and abs(snr - 7.0) < 0.01,
-      f"mix equals clar_mix_at_snr; SNR {snr:.3f} dB for 7 dB")
+check(f"mix equals clar_mix_at_snr; SNR {snr:.3f} dB for 7 dB",
+      float(np.abs(c - p).max()) < 1e-6 and abs(snr - 7.0) < 0.01)
 
 # ---- Formant ----
-worst = 0.0
-for ratio, n in ((1.25, 16000), (0.8, 16000), (1.0, 1000), (2.0, 300)):
-    c = np.resize(x, n).astype(np.float32)
-    lib.clar_formant_shift(fptr(c), n, ratio)
-    worst = max(worst, float(np.abs(c - A.formant_shift(np.resize(x, n), ratio)).max()))
-check(worst < 1e-4, f"formant shift equals clar_formant_shift (max diff {worst:.2g})")
-check(np.array_equal(A.formant_shift(x, 3.0), x), "formant ratio 3 leaves the signal alone")
+worst = c_vs_py(lib.clar_formant_shift, A.formant_shift,
+                ((16000, 1.25), (16000, 0.8), (1000, 1.0), (300, 2.0)))
+check(f"formant shift equals clar_formant_shift (max diff {worst:.2g})", worst < 1e-4)
+check("formant ratio 3 leaves the signal alone", np.array_equal(A.formant_shift(x, 3.0), x))
 
 # ---- SpecAugment masks ----
 cfg = A.AugmentConfig().parse("fmask=1:12")
@@ -227,9 +219,9 @@ for v in range(20):
     masks.append(A.spec_masks(cfg, SplitMix(100 + v), 64))
 pm = A.apply_fmask(torch.from_numpy(mels.copy()), torch.from_numpy(A.mask_array(masks, 20))).numpy()
 n_masked = sum(len(m) for m in masks)
-check(float(np.abs(cm - pm).max()) < 1e-5 and n_masked > 10,
-      f"frequency masks equal clar_augment_spec for the same random stream ({n_masked} bands "
-      f"on 20 mels)")
+check(f"frequency masks equal clar_augment_spec for the same random stream ({n_masked} bands "
+      f"on 20 mels)",
+      float(np.abs(cm - pm).max()) < 1e-5 and n_masked > 10)
 
 # ---- Every step on: length, determinism, silence ----
 allon = A.AugmentConfig.none().parse("eq=1:10,phone=1,reverb=1:1,mix=1:3:20,formant=1:1.25")
@@ -241,15 +233,15 @@ for n in (16000, 7000, 40000):
     ok &= a.shape == (16000,) and a.dtype == np.float32 and np.array_equal(a, b)
     ok &= bool(np.all(np.isfinite(a))) and not np.array_equal(a, A.augment_view(
         A.AugmentConfig.none(), np.random.default_rng(5), clip, 16000))
-check(ok, "eq, reverb, mix, phone and formant on: 16000 samples, the same for a seed, changed")
+check("eq, reverb, mix, phone and formant on: 16000 samples, the same for a seed, changed", ok)
 z = np.zeros(16000, np.float32)
 outs = [A.augment_view(allon, np.random.default_rng(s), z, 16000, bg=z) for s in range(3)]
 outs += [A.random_eq(z, 10, np.random.default_rng(1)), A.telephone(z, 0.5),
          A.reverb(z, 1.0, 1.0, np.random.default_rng(1)), A.mix_at_snr(z, bg, 5),
          A.formant_shift(z, 1.2)]
-check(all(o.shape == (16000,) and not np.any(o) for o in outs), "silence stays silent, no NaN")
+check("silence stays silent, no NaN", all(o.shape == (16000,) and not np.any(o) for o in outs))
 m0 = torch.from_numpy(mels[:2].copy())
-check(torch.equal(A.apply_fmask(m0.clone(), torch.zeros(2, 2, 2, dtype=torch.int64)), m0),
-      "no masks: the mels are unchanged")
+check("no masks: the mels are unchanged",
+      torch.equal(A.apply_fmask(m0.clone(), torch.zeros(2, 2, 2, dtype=torch.int64)), m0))
 
-sys.exit(1 if failures else 0)
+check.exit(summary=False)

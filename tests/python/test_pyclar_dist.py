@@ -17,18 +17,14 @@ import socket
 import sys
 import tempfile
 
-from clar_ctypes import SKIP, pyclar_path
+from clar_testutil import SKIP, imports_or_skip
 
-try:
+with imports_or_skip(pyclar=True):
     import torch
     import torch.distributed as dist
     import torch.multiprocessing as mp
-    sys.path.insert(0, pyclar_path())
     from clar import losses
     from clar.nn import TrainNet
-except ImportError as e:
-    print(f"skipping: {e}")
-    sys.exit(SKIP)
 
 if not dist.is_available() or not dist.is_gloo_available():
     print("skipping: torch.distributed with gloo unavailable")

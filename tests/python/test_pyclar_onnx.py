@@ -14,20 +14,17 @@ import os
 import sys
 import tempfile
 
-from clar_ctypes import SKIP, Error, fptr, load_lib, pyclar_path
+from clar_ctypes import Error, fptr, load_lib
+from clar_testutil import ROOT, imports_or_skip
 
-try:
+with imports_or_skip(pyclar=True):
     import numpy as np
     import onnx
     import torch
     from onnx import numpy_helper
-    sys.path.insert(0, pyclar_path())
     from clar import onnx as clar_onnx
     from clar.model import MelParams
     from clar.nn import TrainNet
-except ImportError as e:
-    print(f"skipping: {e}")
-    sys.exit(SKIP)
 
 torch.set_num_threads(1)
 
@@ -126,9 +123,24 @@ lib.clar_model_get_labels.argtypes = [ctypes.c_void_p]
 lib.clar_labels_score.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float),
                                   ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_float)]
 tmp = tempfile.mkdtemp()
-src = os.environ.get("CLAR_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def trained_export(arch, n_classes, seed, name, labels):
+    """A TrainNet for arch whose batch-norm statistics two train-mode
+    batches have moved, saved (eval mode, batch-norm folded) as tmp/name."""
+    net = TrainNet(arch, n_classes=n_classes, proj_dim=8, seed=seed)
+    net.train()
+    with torch.no_grad():
+        for _ in range(2):
+            net(torch.randn(4, 64, 101) * 2 - 5)
+    net.eval()
+    path = os.path.join(tmp, name)
+    net.to_model_file(MelParams(), 16000, 8000, list(labels)).save(path)
+    return path
+
+
 models = []
-shipped = os.path.join(src, "models", "clar-default.safetensors")
+shipped = os.path.join(ROOT, "models", "clar-default.safetensors")
 if os.path.exists(shipped):
     models.append(("shipped model", shipped))
 arch = [
@@ -139,15 +151,8 @@ arch = [
     {"op": "relu"}, {"op": "maxpool2d", "kernel": 2},
     {"op": "global_avg_pool"}, {"op": "linear", "name": "embed", "in": 16, "out": 24},
 ]
-net = TrainNet(arch, n_classes=5, proj_dim=8, seed=9)
-net.train()
-with torch.no_grad():
-    for _ in range(2):
-        net(torch.randn(4, 64, 101) * 2 - 5)
-net.eval()
-p2 = os.path.join(tmp, "bn.safetensors")
-net.to_model_file(MelParams(), 16000, 8000, list("abcde")).save(p2)
-models.append(("model with batch-norm and average pool", p2))
+models.append(("model with batch-norm and average pool",
+               trained_export(arch, 5, 9, "bn.safetensors", "abcde")))
 arch_res = [
     {"op": "conv2d", "name": "stem", "in": 1, "out": 8, "kernel": 3, "pad": 1},
     {"op": "relu"}, {"op": "maxpool2d", "kernel": 2},
@@ -160,15 +165,8 @@ arch_res = [
     {"op": "relu"}, {"op": "global_avg_pool"},
     {"op": "linear", "name": "embed", "in": 8, "out": 24},
 ]
-net = TrainNet(arch_res, n_classes=3, proj_dim=8, seed=4)
-net.train()
-with torch.no_grad():
-    for _ in range(2):
-        net(torch.randn(4, 64, 101) * 2 - 5)
-net.eval()
-p3 = os.path.join(tmp, "res.safetensors")
-net.to_model_file(MelParams(), 16000, 8000, list("xyz")).save(p3)
-models.append(("model with dwconv2d (stride 2) and a residual block", p3))
+models.append(("model with dwconv2d (stride 2) and a residual block",
+               trained_export(arch_res, 3, 4, "res.safetensors", "xyz")))
 
 rng = np.random.default_rng(5)
 fails = 0

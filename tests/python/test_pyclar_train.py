@@ -28,22 +28,18 @@ import sys
 import tempfile
 import wave
 
-from clar_ctypes import SKIP, pyclar_path
+from clar_testutil import BUILD, SKIP, imports_or_skip, pyclar_path
 
-try:
+with imports_or_skip():
     import numpy as np
     import torch  # noqa: F401
     import torch.distributed as dist
-except ImportError as e:
-    print(f"skipping: {e}")
-    sys.exit(SKIP)
 sys.path.insert(0, pyclar_path())
 from clar import safetensors  # noqa: E402
 
 torchrun = shutil.which("torchrun", path="/usr/bin:" + os.environ.get("PATH", ""))
 gst = shutil.which("gst-launch-1.0")
-build = os.environ.get("CLAR_BUILD_ROOT")
-if not torchrun or not gst or not build or not dist.is_gloo_available():
+if not torchrun or not gst or not BUILD or not dist.is_gloo_available():
     print("skipping: needs torchrun, gst-launch-1.0, gloo and CLAR_BUILD_ROOT")
     sys.exit(SKIP)
 
@@ -119,7 +115,7 @@ def train(d, out, *extra, clap=False):
 
 
 def labels_from_element(model, wav, *props):
-    env = dict(os.environ, GST_PLUGIN_PATH=os.path.join(build, "plugin"))
+    env = dict(os.environ, GST_PLUGIN_PATH=os.path.join(BUILD, "plugin"))
     r = subprocess.run([gst, "-m", "filesrc", f"location={wav}", "!", "decodebin", "!",
                         "audioconvert", "!", "audioresample", "!", "clarembed",
                         f"model-location={model}", "message-embedding=false", *props, "!", "fakesink"],
@@ -130,6 +126,17 @@ def labels_from_element(model, wav, *props):
         print(r.stdout[-2000:])
         return None
     return [x.strip().strip('"') for x in m.group(1).split(",")]
+
+
+def labelled_right(model, d, what, *props):
+    """How many of the held-out clips d/test-<class>.wav the element with
+    model (and props) labels with their class in their first window."""
+    ok = 0
+    for c in CLASSES:
+        got = labels_from_element(model, os.path.join(d, f"test-{c}.wav"), *props)
+        print(f"{what} on a new {c} clip: {got}")
+        ok += bool(got) and got[0] == c
+    return ok
 
 
 def main():
@@ -161,13 +168,9 @@ def main():
         tens, meta = safetensors.load(model)
         print(f"exported: {meta.get('clar.name')}, labels {meta.get('clar.labels')}, "
               f"workers {meta.get('clar.training_workers')}")
-        ok = 0
         for c in CLASSES:
-            wav = os.path.join(d, f"test-{c}.wav")
-            write_wav(wav, clip(c, np.random.default_rng(99), SR))
-            got = labels_from_element(model, wav)
-            print(f"clarembed on a new {c} clip: {got}")
-            ok += bool(got) and got[0] == c
+            write_wav(os.path.join(d, f"test-{c}.wav"), clip(c, np.random.default_rng(99), SR))
+        ok = labelled_right(model, d, "clarembed")
         if ok != len(CLASSES):
             print(f"FAIL clarembed labelled {ok} of {len(CLASSES)} clips")
             fails += 1
@@ -176,12 +179,8 @@ def main():
         clap = os.path.join(d, "clap.safetensors")
         train(d, clap, "--init", model, "--steps", "60", "--batch-size", "6", "--buckets", "512",
               "--text-dim", "32", "--warmup", "5", clap=True)
-        ok = 0
-        for c in CLASSES:
-            got = labels_from_element(clap, os.path.join(d, f"test-{c}.wav"),
-                                      "labels=" + ";".join(CLASSES))
-            print(f"clarembed labels={';'.join(CLASSES)} (zero-shot) on a new {c} clip: {got}")
-            ok += bool(got) and got[0] == c
+        ok = labelled_right(clap, d, f"clarembed labels={';'.join(CLASSES)} (zero-shot)",
+                            "labels=" + ";".join(CLASSES))
         if ok != len(CLASSES):
             print(f"FAIL zero-shot prompts labelled {ok} of {len(CLASSES)} clips")
             fails += 1

@@ -9,19 +9,12 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.environ.get("CLAR_SOURCE_ROOT") or os.path.dirname(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from clar_testutil import ROOT, Checks
+
 sys.path.insert(0, os.path.join(ROOT, "tools", "events"))
 import sed_metrics as m  # noqa: E402
 
-fails = 0
-
-
-def check(name, cond):
-    global fails
-    print(("ok   " if cond else "FAIL ") + name)
-    if not cond:
-        fails += 1
+check = Checks()
 
 
 def close(a, b):
@@ -114,5 +107,4 @@ with tempfile.TemporaryDirectory() as d:
                         ref, sysf], capture_output=True, text=True)
     check("bad system file: clear error", p.returncode != 0 and "sys.jsonl:1:" in p.stderr)
 
-print(f"{fails} failed")
-sys.exit(1 if fails else 0)
+check.exit()

@@ -1,0 +1,55 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""What the Python tests share: the skip exit code, the source and build
+trees, the in-tree package's path, optional imports that skip the test, and
+a counter of named checks. The tests import it from their own folder (Python
+puts a script's folder first on sys.path)."""
+import contextlib
+import os
+import sys
+
+SKIP = 77
+
+# The source tree (meson sets CLAR_SOURCE_ROOT; else the one this file is in)
+# and the build tree (CLAR_BUILD_ROOT, set by meson only; None without it).
+_TREE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.environ.get("CLAR_SOURCE_ROOT") or _TREE
+BUILD = os.environ.get("CLAR_BUILD_ROOT")
+
+
+def pyclar_path():
+    """The in-tree Python package (python/clar)."""
+    return os.path.join(_TREE, "python")
+
+
+@contextlib.contextmanager
+def imports_or_skip(pyclar=False):
+    """Imports in this block are optional: a missing module prints
+    "skipping: <error>" and exits with SKIP. pyclar=True puts the in-tree
+    package python/clar on sys.path first."""
+    if pyclar:
+        sys.path.insert(0, pyclar_path())
+    try:
+        yield
+    except ImportError as e:
+        print(f"skipping: {e}")
+        sys.exit(SKIP)
+
+
+class Checks:
+    """check = Checks(); check(name, cond) prints "ok   name" or "FAIL name"
+    and counts the failures in check.fails."""
+
+    def __init__(self):
+        self.fails = 0
+
+    def __call__(self, name, cond):
+        print(("ok   " if cond else "FAIL ") + name)
+        if not cond:
+            self.fails += 1
+
+    def exit(self, summary=True):
+        """Exits 1 if a check failed, else 0; with summary, after the line
+        "<n> failed"."""
+        if summary:
+            print(f"{self.fails} failed")
+        sys.exit(1 if self.fails else 0)
