@@ -124,6 +124,52 @@ class ModelFile:
     def filterbank(self):
         return self.tensors["frontend.mel_filterbank"]
 
+    def fingerprint(self):
+        """clar_model_get_fingerprint (model.h "Encoder fingerprint"): FNV-1a 64
+        over the front end, the filterbank and each layer's line and tensors,
+        as src/model.c serialises them (floats as C floats through %.9g;
+        fields an op does not have are 0, unnamed layers have name "")."""
+        h = 14695981039346656037
+
+        def fnv(h, data):
+            for b in data:
+                h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+            return h
+
+        def g9(x):
+            return "%.9g" % float(np.float32(x))
+
+        p = self.mel
+        h = fnv(h, b"clar-encoder-v1\n")
+        h = fnv(h, (f"{p.sample_rate} {p.n_fft} {p.win_length} {p.hop_length} {p.n_mels} "
+                    f"{g9(p.f_min)} {g9(p.f_max)} {g9(p.log_offset)} {int(p.center)}\n").encode())
+        h = fnv(h, np.ascontiguousarray(self.tensors["frontend.mel_filterbank"], "<f4").tobytes())
+        for L in self.architecture:
+            op = L["op"]
+            named = op in ("conv2d", "batchnorm2d", "linear", "dwconv2d")
+            name = L["name"] if named else ""
+            cin = cout = kernel = pad = 0
+            eps, stride = 0.0, 1
+            if op == "conv2d":
+                cin, cout, kernel, pad = L["in"], L["out"], L["kernel"], L.get("pad", 0)
+            elif op == "batchnorm2d":
+                cin = cout = L["channels"]
+                eps = L.get("eps", 1e-5)
+            elif op in ("maxpool2d", "avgpool2d"):
+                kernel = L["kernel"]
+            elif op == "linear":
+                cin, cout = L["in"], L["out"]
+            elif op == "dwconv2d":
+                cin = cout = L["channels"]
+                kernel, pad, stride = L["kernel"], L.get("pad", 0), L.get("stride", 1)
+            line = f"{op} {name} {cin} {cout} {kernel} {pad} {g9(eps)}"
+            h = fnv(h, (line + (f" {stride}" if op == "dwconv2d" else "") + "\n").encode())
+            for what in ("weight", "bias", "running_mean", "running_var"):
+                t = self.tensors.get(f"encoder.{name}.{what}") if named else None
+                if t is not None:
+                    h = fnv(h, np.ascontiguousarray(t, "<f4").tobytes())
+        return f"fnv1a64:{h:016x}"
+
     def encoder_tensors(self):
         return {k[len("encoder."):]: v for k, v in self.tensors.items() if k.startswith("encoder.")}
 
@@ -148,8 +194,22 @@ class ModelFile:
         self.metadata["clar.logit_scale"] = _g9(scale)
         self.tensors["labels.embeddings"] = v.astype(np.float32)
 
+    def tie_labels(self):
+        """Records this file's encoder fingerprint as the one its label
+        vectors (and text tower, if any) were made with: for vectors made
+        with this very encoder (e.g. its trained classifier), so that libclar
+        can check them (clar.labels.encoder_fingerprint,
+        clar.text.encoder_fingerprint)."""
+        fp = self.fingerprint()
+        if "clar.labels" in self.metadata:
+            self.metadata["clar.labels.encoder_fingerprint"] = fp
+        if self.has_text:
+            self.metadata["clar.text.encoder_fingerprint"] = fp
+        return fp
+
     def drop_labels(self):
         self.metadata.pop("clar.labels", None)
+        self.metadata.pop("clar.labels.encoder_fingerprint", None)
         self.metadata.pop("clar.logit_scale", None)
         self.tensors.pop("labels.embeddings", None)
 

@@ -375,6 +375,9 @@ class TrainNet(nn.Module):
         if self.classifier is not None:
             names = list(class_names) if class_names else [f"class{k}" for k in range(self.n_classes)]
             mf.set_labels(names, self.classifier.detach().cpu().double().numpy(), self.cls_scale)
+            # The classifier was trained with this encoder: tie it, as
+            # clar_net_export does.
+            mf.tie_labels()
         for k, v in (extra or {}).items():
             mf.metadata[k] = str(v)
         return mf

@@ -165,6 +165,9 @@ def main(argv):
         tower.to_model_file(out, {"clar.text.training": "python3 -m clar.train --clap " + " ".join(argv),
                                   "clar.text.training_steps": str(a.steps),
                                   "clar.text.holdout": a.holdout})
+        # Trained on this encoder's embeddings: record its fingerprint, as
+        # clar-train --clap does (text.h).
+        out.metadata["clar.text.encoder_fingerprint"] = out.fingerprint()
         out.save(a.out)
         log(d, f"clar.train --clap: wrote {a.out}")
     d.barrier()

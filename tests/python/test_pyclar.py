@@ -36,6 +36,9 @@ lib = load_lib()
 P = ctypes.POINTER
 lib.clar_model_get_labels.restype = ctypes.c_void_p
 lib.clar_model_get_labels.argtypes = [ctypes.c_void_p]
+lib.clar_model_get_fingerprint.restype = ctypes.c_char_p
+lib.clar_model_get_fingerprint.argtypes = [ctypes.c_void_p]
+lib.clar_model_check_labels.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
 lib.clar_labels_count.restype = ctypes.c_size_t
 lib.clar_labels_count.argtypes = [ctypes.c_void_p]
 lib.clar_labels_name.restype = ctypes.c_char_p
@@ -146,6 +149,11 @@ for arch_, tag in ((arch, "convs, batch-norm, pools"), (arch_res, "dwconv2d and 
     labels = lib.clar_model_get_labels(model)
     got = [lib.clar_labels_name(labels, i).decode() for i in range(lib.clar_labels_count(labels))]
     check(f"label names survive the export ({got})", got == names)
+    fp_c = lib.clar_model_get_fingerprint(model).decode()
+    check(f"clar.model.ModelFile.fingerprint() is libclar's ({tag}: {fp_c})",
+          ModelFile.load(path).fingerprint() == fp_c)
+    check(f"the export ties its labels to its encoder ({tag}: clar_model_check_labels is CLAR_OK)",
+          lib.clar_model_check_labels(model, labels, None) == 0)
     mel = (rng.standard_normal((64, 101)) * 3 - 6).astype(np.float32)
     emb = np.zeros(48, np.float32)
     lib.clar_session_encode(sess, fptr(mel), 101, fptr(emb))
@@ -180,6 +188,9 @@ for x in sigs:
     worst = max(worst, float(np.abs(emb - ref).max()))
 check(f"PCM -> clar.nn.LogMel -> encoder equals clar_session_embed "
       f"(max abs diff of unit embeddings {worst:.3g}, limit 1e-4)", worst < 1e-4)
+fp_c = lib.clar_model_get_fingerprint(model).decode()
+check(f"ModelFile.fingerprint() of the shipped model is libclar's ({fp_c})",
+      smf.fingerprint() == fp_c)
 if smf.has_text and smf.metadata.get("clar.text.version", "1") != "1":
     # The shipped tower expands prompts with WordNet (libclar's wordnet.h);
     # clar.text mirrors the version-1 tower only and says so.

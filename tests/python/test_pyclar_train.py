@@ -36,6 +36,7 @@ with imports_or_skip():
     import torch.distributed as dist
 sys.path.insert(0, pyclar_path())
 from clar import safetensors  # noqa: E402
+from clar.model import ModelFile  # noqa: E402
 
 torchrun = shutil.which("torchrun", path="/usr/bin:" + os.environ.get("PATH", ""))
 gst = shutil.which("gst-launch-1.0")
@@ -168,6 +169,11 @@ def main():
         tens, meta = safetensors.load(model)
         print(f"exported: {meta.get('clar.name')}, labels {meta.get('clar.labels')}, "
               f"workers {meta.get('clar.training_workers')}")
+        fp = ModelFile.load(model).fingerprint()
+        print(f"export's encoder {fp}, its labels record {meta.get('clar.labels.encoder_fingerprint')}")
+        if meta.get("clar.labels.encoder_fingerprint") != fp:
+            print("FAIL the export's labels are not tied to its encoder (libclar would warn)")
+            fails += 1
         for c in CLASSES:
             write_wav(os.path.join(d, f"test-{c}.wav"), clip(c, np.random.default_rng(99), SR))
         ok = labelled_right(model, d, "clarembed")
@@ -179,6 +185,11 @@ def main():
         clap = os.path.join(d, "clap.safetensors")
         train(d, clap, "--init", model, "--steps", "60", "--batch-size", "6", "--buckets", "512",
               "--text-dim", "32", "--warmup", "5", clap=True)
+        cmeta = safetensors.load(clap)[1]
+        if cmeta.get("clar.text.encoder_fingerprint") != fp:
+            print(f"FAIL the text tower records encoder {cmeta.get('clar.text.encoder_fingerprint')}, "
+                  f"not its encoder's {fp}")
+            fails += 1
         ok = labelled_right(clap, d, f"clarembed labels={';'.join(CLASSES)} (zero-shot)",
                             "labels=" + ";".join(CLASSES))
         if ok != len(CLASSES):
