@@ -14,10 +14,17 @@
 # models/README.md: "two" by flite (taken for three or zero) and freepats
 # pianos (keyboard ties with organ and guitar).
 # Skips (77) while models/ holds no trained model or a generator is missing.
+# CLAR_DEFAULT_MODEL=FILE runs the same checks on another model (e.g. one
+# from the PyTorch trainer, README "Training on many machines"):
+#   CLAR_BUILD_ROOT=_build CLAR_SOURCE_ROOT=. CLAR_DEFAULT_MODEL=run-torch/model.safetensors \
+#     tests/test-default-model.sh
 set -u
 : "${CLAR_BUILD_ROOT:?run through meson test}"
-model=$CLAR_SOURCE_ROOT/models/clar-default.safetensors
+model=${CLAR_DEFAULT_MODEL:-$CLAR_SOURCE_ROOT/models/clar-default.safetensors}
 embed=$CLAR_BUILD_ROOT/tools/clar-embed
+if [ -n "${CLAR_DEFAULT_MODEL:-}" ] && [ ! -f "$model" ]; then
+  echo "FAIL CLAR_DEFAULT_MODEL=$model: no such file"; exit 1
+fi
 [ -f "$model" ] || { echo "no trained model in models/: skipped"; exit 77; }
 for t in flite timidity sox; do command -v $t >/dev/null || { echo "no $t: skipped"; exit 77; }; done
 cfg=/etc/timidity/freepats.cfg
