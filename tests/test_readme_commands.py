@@ -162,8 +162,9 @@ def main():
         (r"gst-launch-1\.0 -m audiotestsrc wave=pink-noise .* clarembed batch-group=g ",
          run_batch_launch),
         (r"_build/tools/clar-embed --events FILE$", run_in_devenv('"label":"')),
-        (r"_build/tools/clar-embed --events --event-thresholds models/clar-default\.events\.tsv "
-         r"FILE$", run_in_devenv('"label":"')),
+        (r"_build/tools/clar-embed --events( --hop 0\.25 --event-smoothing median:3)? "
+         r"--event-thresholds models/clar-default\.events(-hop025)?\.tsv FILE$",
+         run_in_devenv('"label":"')),
         (r"tools/events/",
          "minutes of scene generation and scoring (models/README.md); "
          "tests/test-events-scenes.sh runs a small version (calibrate.sh included), "
@@ -174,7 +175,7 @@ def main():
          "meson install --destdir and runs it with only GST_PLUGIN_PATH"),
         (r"OPENBLAS_CORETYPE=\w+( +gst-launch-1\.0 \.\.\.)?$",
          "a template ('...'); test-runtime-coretype* run with the variable set"),
-        (r"_build/tools/clar-(train|eval) --(data|model) (data|run1)/",
+        (r"_build/tools/clar-(train|eval) --(data|model) (data/|run1/|M --data data/)",
          "needs data/ from tools/data/build_data.py (3.8 GB of Debian packages); "
          "test-train-e2e runs clar-train and clar-eval on generated data"),
         (r"_build/examples/clar-monitor FILE", run_monitor_c),
