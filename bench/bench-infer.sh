@@ -13,6 +13,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-_build}; model=${2:-$here/../models/clar-default.safetensors}; secs=${3:-3}
 
 get () { awk -v k="$1" '$1 == k { print $2 }'; }
+# The rest of the line after a key that starts with $1 (figures with their range).
+rest () { grep "^$1" | cut -d' ' -f2-; }
 
 echo "== libclar, default BLAS kernel"
 c=$("$build/bench/bench-infer" "$model" "$secs" | tee /dev/stderr)
@@ -50,28 +52,28 @@ awk -v ce="$(echo "$c" | get encoder_ms)" -v cm="$(echo "$c" | get mel_ms)" \
     -v b16f="$(echo "$c" | get encoder_batch_16_fastest_cpu_peak_fraction)" \
     -v b64="$(echo "$c" | get encoder_batch_64_fastest_cpu_ms_per_window)" \
     -v b64f="$(echo "$c" | get encoder_batch_64_fastest_cpu_peak_fraction)" \
-    -v tb1="$(echo "$t" | grep '^cpu_fastest_batch_1_' | cut -d' ' -f2-)" \
-    -v tb16="$(echo "$t" | grep '^cpu_fastest_batch_16_' | cut -d' ' -f2-)" \
+    -v tb1="$(echo "$t" | rest cpu_fastest_batch_1_)" \
+    -v tb16="$(echo "$t" | rest cpu_fastest_batch_16_)" \
     -v bs1="$(echo "$c" | get batched_streams_1_per_core)" -v bs8="$(echo "$c" | get batched_streams_8_per_core)" \
     -v bs64="$(echo "$c" | get batched_streams_64_per_core)" \
-    -v bl1="$(echo "$c" | grep '^batched_streams_1_latency_ms' | cut -d' ' -f2-)" \
-    -v bl8="$(echo "$c" | grep '^batched_streams_8_latency_ms' | cut -d' ' -f2-)" \
-    -v bl64="$(echo "$c" | grep '^batched_streams_64_latency_ms' | cut -d' ' -f2-)" \
+    -v bl1="$(echo "$c" | rest batched_streams_1_latency_ms)" \
+    -v bl8="$(echo "$c" | rest batched_streams_8_latency_ms)" \
+    -v bl64="$(echo "$c" | rest batched_streams_64_latency_ms)" \
     -v ls1="$(echo "$l" | awk '$1 == "conv_share" && $2 == 1 { print $3 }')" \
     -v ls2="$(echo "$l" | awk '$1 == "conv_share" && $2 == 2 { print $3 }')" \
     -v c1="$(echo "$c" | get streams_1_cpu_p99_ms)" -v c8="$(echo "$c" | get streams_8_cpu_p99_ms)" \
     -v c64="$(echo "$c" | get streams_64_cpu_p99_ms)" \
     -v s1="$(echo "$c" | get streams_1_per_core)" -v s8="$(echo "$c" | get streams_8_per_core)" \
     -v s64="$(echo "$c" | get streams_64_per_core)" \
-    -v l1="$(echo "$c" | grep '^streams_1_latency_ms' | cut -d' ' -f2-)" \
-    -v l8="$(echo "$c" | grep '^streams_8_latency_ms' | cut -d' ' -f2-)" \
-    -v l64="$(echo "$c" | grep '^streams_64_latency_ms' | cut -d' ' -f2-)" \
+    -v l1="$(echo "$c" | rest streams_1_latency_ms)" \
+    -v l8="$(echo "$c" | rest streams_8_latency_ms)" \
+    -v l64="$(echo "$c" | rest streams_64_latency_ms)" \
     -v te="$(echo "$t" | get torch_encoder_ms)" -v tm="$(echo "$t" | get torch_mel_ms)" \
     -v pf="$(echo "$c" | get encoder_peak_fraction)" -v pk="$(echo "$c" | get fma_peak_gflops)" \
     -v core="$(echo "$c" | get blas_core)" -v ed="$(echo "$t" | get encoder_max_abs_diff)" \
     -v md="$(echo "$t" | get logmel_max_abs_diff)" \
-    -v pm="$(echo "$t" | grep '^paired_mel_ratio' | cut -d' ' -f2-)" \
-    -v pe="$(echo "$t" | grep '^paired_encoder_ratio' | cut -d' ' -f2-)" 'BEGIN {
+    -v pm="$(echo "$t" | rest paired_mel_ratio)" \
+    -v pe="$(echo "$t" | rest paired_encoder_ratio)" 'BEGIN {
   printf "\n== summary (one thread, batch 1, ratios > 1 mean libclar is faster)\n"
   if (te != "")
     printf "encoder: clar %.3f ms (kernel %s; BLAS %s), torch %.3f ms, ratio %.2f, %.0f%% of the %.0f GFLOP/s FMA peak, max abs diff %s\n",
