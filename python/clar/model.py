@@ -127,7 +127,7 @@ class ModelFile:
     def fingerprint(self):
         """clar_model_get_fingerprint (model.h "Encoder fingerprint"): FNV-1a 64
         over the front end, the filterbank and each layer's line and tensors,
-        as src/model.c serialises them (floats as C floats through %.9g;
+        as src/model.c serialises them (floats as C floats through _g9;
         fields an op does not have are 0, unnamed layers have name "")."""
         h = 14695981039346656037
 
@@ -136,13 +136,10 @@ class ModelFile:
                 h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
             return h
 
-        def g9(x):
-            return "%.9g" % float(np.float32(x))
-
         p = self.mel
         h = fnv(h, b"clar-encoder-v1\n")
         h = fnv(h, (f"{p.sample_rate} {p.n_fft} {p.win_length} {p.hop_length} {p.n_mels} "
-                    f"{g9(p.f_min)} {g9(p.f_max)} {g9(p.log_offset)} {int(p.center)}\n").encode())
+                    f"{_g9(np.float32(p.f_min))} {_g9(np.float32(p.f_max))} {_g9(np.float32(p.log_offset))} {int(p.center)}\n").encode())
         h = fnv(h, np.ascontiguousarray(self.tensors["frontend.mel_filterbank"], "<f4").tobytes())
         for L in self.architecture:
             op = L["op"]
@@ -162,7 +159,7 @@ class ModelFile:
             elif op == "dwconv2d":
                 cin = cout = L["channels"]
                 kernel, pad, stride = L["kernel"], L.get("pad", 0), L.get("stride", 1)
-            line = f"{op} {name} {cin} {cout} {kernel} {pad} {g9(eps)}"
+            line = f"{op} {name} {cin} {cout} {kernel} {pad} {_g9(np.float32(eps))}"
             h = fnv(h, (line + (f" {stride}" if op == "dwconv2d" else "") + "\n").encode())
             for what in ("weight", "bias", "running_mean", "running_var"):
                 t = self.tensors.get(f"encoder.{name}.{what}") if named else None
@@ -196,16 +193,10 @@ class ModelFile:
 
     def tie_labels(self):
         """Records this file's encoder fingerprint as the one its label
-        vectors (and text tower, if any) were made with: for vectors made
-        with this very encoder (e.g. its trained classifier), so that libclar
-        can check them (clar.labels.encoder_fingerprint,
-        clar.text.encoder_fingerprint)."""
-        fp = self.fingerprint()
-        if "clar.labels" in self.metadata:
-            self.metadata["clar.labels.encoder_fingerprint"] = fp
-        if self.has_text:
-            self.metadata["clar.text.encoder_fingerprint"] = fp
-        return fp
+        vectors were made with (clar.labels.encoder_fingerprint): for
+        vectors made with this very encoder (e.g. its trained classifier),
+        so that libclar can check them."""
+        self.metadata["clar.labels.encoder_fingerprint"] = self.fingerprint()
 
     def drop_labels(self):
         self.metadata.pop("clar.labels", None)

@@ -332,22 +332,24 @@ two = [Batches(clips, use, 4, 2, r, 1000, AugmentConfig.none(), 3, False, 2) for
 same = all(np.array_equal(np.concatenate([two[0][s][0][:4], two[1][s][0][:4]]), one[s][0][:8])
            for s in (0, 7, 8))
 check("2 workers' shares of a step are the clips and views of 1 worker with the global batch", same)
-bal = Batches(clips, use, 6, 1, 0, 1000, AugmentConfig.none(), 3, True, 2)
-counts = np.zeros(3)
-for s_ in range(300):
-    for i in bal.slots(s_):
-        counts[clips[i].class_id + 1] += 1
-share = counts / counts.sum()
+
+
+def class_shares(balance):
+    """Shares of the unlabelled, "a" and "b" clips over 300 steps' draws."""
+    src = Batches(clips, use, 6, 1, 0, 1000, AugmentConfig.none(), 3, balance, 2)
+    counts = np.zeros(3)
+    for s_ in range(300):
+        for i in src.slots(s_):
+            counts[clips[i].class_id + 1] += 1
+    return counts / counts.sum()
+
+
+share = class_shares(True)
 check(f"--balanced draws each class (and the unlabelled) equally often ({np.round(share, 3)})",
       bool(np.all(np.abs(share - 1 / 3) < 0.03)))
 # --balance 0.5 as clar-train: class shares proportional to sqrt(n_c) (40, 10, 10 clips).
-half = Batches(clips, use, 6, 1, 0, 1000, AugmentConfig.none(), 3, 0.5, 2)
-counts = np.zeros(3)
-for s_ in range(300):
-    for i in half.slots(s_):
-        counts[clips[i].class_id + 1] += 1
+share = class_shares(0.5)
 want = np.sqrt([10, 40, 10]) / np.sqrt([10, 40, 10]).sum()
-share = counts / counts.sum()
 check(f"--balance 0.5 gives class shares proportional to sqrt(n_c) ({np.round(share, 3)} vs {np.round(want, 3)})",
       bool(np.all(np.abs(share - want) < 0.03)))
 
