@@ -3,8 +3,9 @@
  * (three steps of torch.optim.AdamW's update written out in double), the
  * exemption of biases / batch-norm / classifier from weight decay, SGD with
  * momentum (plain and Nesterov, with weight decay), the warm-up + cosine
- * schedule. */
+ * schedule; the state vector of weight averaging (clar_net_state_*). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clar-test.h"
@@ -173,11 +174,68 @@ test_schedule (void)
   }
 }
 
+/* clar_net_state_get/set (clar-train --ema): the vector holds every
+ * parameter and the batch-norm running statistics, so that setting a saved
+ * state back restores the eval-mode map exactly, after both an optimiser
+ * step and a train-mode forward (which moves only the running statistics). */
+static void
+test_state (void)
+{
+  clar_net *net = small_net ();
+  enum { M = 3, T = 6 };
+  float mel[M * 8 * T];
+  const float *h, *z, *lg;
+  float ref[M * 2], cur[M * 2];
+  size_t n = 0;
+  CHECK (net != NULL);
+  if (!net)
+    return;
+  for (size_t i = 0; i < clar_net_n_params (net); i++)
+    n += clar_net_param (net, i)->n;
+  /* The conv's inserted batch-norm: 2 channels, mean and variance. */
+  CHECK (clar_net_state_size (net) == n + 2 * 2);
+  n = clar_net_state_size (net);
+  for (int i = 0; i < M * 8 * T; i++)
+    mel[i] = (float) sin (0.37 * i) + 0.5f * (float) (i % 5);
+  /* Running statistics away from their (0, 1) start first. */
+  CHECK (clar_net_forward (net, mel, M, T, 1, &h, &z, &lg) == 0);
+  CHECK (clar_net_forward (net, mel, M, T, 0, &h, &z, &lg) == 0);
+  memcpy (ref, lg, sizeof ref);
+  float *saved = malloc (n * sizeof (float)), *back = malloc (n * sizeof (float));
+  clar_net_state_get (net, saved);
+  /* A train-mode forward on other input moves the running statistics only. */
+  for (int i = 0; i < M * 8 * T; i++)
+    mel[i] = 3.0f * mel[i] + 1.0f;
+  CHECK (clar_net_forward (net, mel, M, T, 1, &h, &z, &lg) == 0);
+  for (int i = 0; i < M * 8 * T; i++)
+    mel[i] = (mel[i] - 1.0f) / 3.0f;
+  /* And the weights move. */
+  for (size_t i = 0; i < clar_net_n_params (net); i++) {
+    clar_param *p = clar_net_param (net, i);
+    for (size_t k = 0; k < p->n; k++)
+      p->w[k] += 0.25f;
+  }
+  clar_net_state_get (net, back);
+  CHECK (memcmp (back, saved, n * sizeof (float)) != 0);
+  CHECK (clar_net_forward (net, mel, M, T, 0, &h, &z, &lg) == 0);
+  memcpy (cur, lg, sizeof cur);
+  CHECK (memcmp (cur, ref, sizeof ref) != 0);
+  clar_net_state_set (net, saved);
+  CHECK (clar_net_forward (net, mel, M, T, 0, &h, &z, &lg) == 0);
+  CHECK (memcmp (lg, ref, sizeof ref) == 0);
+  clar_net_state_get (net, back);
+  CHECK (memcmp (back, saved, n * sizeof (float)) == 0);
+  free (saved);
+  free (back);
+  clar_net_free (net);
+}
+
 int
 main (void)
 {
   CLAR_TEST_RUN (test_adamw);
   CLAR_TEST_RUN (test_sgd);
   CLAR_TEST_RUN (test_schedule);
+  CLAR_TEST_RUN (test_state);
   CLAR_TEST_EXIT ();
 }

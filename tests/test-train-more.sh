@@ -9,6 +9,10 @@
 #    --val-fraction split;
 #  - SIGINT / SIGTERM write a checkpoint and the model, and --resume
 #    continues from the step reported;
+#  - --ema: the weight average is validated beside the weights, exported as
+#    model.safetensors (the last weights as model-last.safetensors), and
+#    carried by the checkpoint, so that a stopped and resumed run ends at the
+#    same average as one that never stopped;
 #  - errors say what to change (batch size larger than the data, one class);
 #  - --name / --description land in the model's metadata, and so do the
 #    clips it was trained on, which clar-eval then refuses to score;
@@ -23,6 +27,9 @@ fails=0
 check () { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails+1)); fi; }
 meta () {  # file key
   /usr/bin/python3 -c 'import json,struct,sys; f=open(sys.argv[1],"rb"); n=struct.unpack("<Q",f.read(8))[0]; print(json.loads(f.read(n))["__metadata__"].get(sys.argv[2],""))' "$1" "$2"
+}
+tensors () {  # file: a digest of the tensor data (the metadata left out)
+  /usr/bin/python3 -c 'import hashlib,struct,sys; f=open(sys.argv[1],"rb"); n=struct.unpack("<Q",f.read(8))[0]; f.seek(8+n); print(hashlib.sha1(f.read()).hexdigest())' "$1"
 }
 
 mkdir -p "$tmp/d/tone" "$tmp/d/noise"
@@ -56,6 +63,29 @@ check "--description stored" "[ \"\$(meta '$tmp/ft/model.safetensors' clar.descr
 "$B/clar-mkmodel" --seed 4 --labels "noise;bird" -o "$tmp/fix2.safetensors"
 "$B/clar-train" --data "$tmp/d/m.tsv" --init "$tmp/fix2.safetensors" --out "$tmp/ft2" --steps 1 "${common[@]}" 2> "$tmp/ft2.log"
 check "other labels: the head re-initialised for them" "grep -q 'head: 1 of 2 classes kept from the model.s labels, the other 1 start random' '$tmp/ft2.log'"
+
+# Weight averaging.
+ema=(--data "$tmp/d/m.tsv" --steps 6 --checkpoint-every 3 --ema 0.9 "${common[@]}")
+"$B/clar-train" "${ema[@]}" --out "$tmp/ema" 2> "$tmp/ema.log"
+check "--ema run exits 0" "[ $? -eq 0 ]"
+check "--ema: the average validated beside the weights" \
+  "grep -q '^val step 3, weight average: loss [0-9.]* accuracy' '$tmp/ema.log' && grep -q '^val step 6, weight average: loss' '$tmp/ema.log'"
+check "--ema: and in train-log.tsv (ema_val_loss, ema_val_acc)" \
+  "head -1 '$tmp/ema/train-log.tsv' | grep -q 'val_acc.ema_val_loss.ema_val_acc\$' && [ \$(awk -F'\t' 'NR>1 && \$11 != \"\"' '$tmp/ema/train-log.tsv' | wc -l) -eq 2 ]"
+check "--ema: model.safetensors is the average, model-last.safetensors the weights (they differ)" \
+  "grep -q 'wrote .*model-last.safetensors (the last weights)' '$tmp/ema.log' && grep -q 'model.safetensors after 6 steps .*, the weight average' '$tmp/ema.log' && [ \"\$(tensors '$tmp/ema/model.safetensors')\" != \"\$(tensors '$tmp/ema/model-last.safetensors')\" ]"
+"$B/clar-eval" --model "$tmp/ema/model.safetensors" --data "$tmp/d/m.tsv" > /dev/null 2>&1
+check "--ema: the average is a model clar-eval loads" "[ $? -eq 0 ]"
+# Stopped after its first step (--max-minutes), then resumed.
+"$B/clar-train" "${ema[@]}" --out "$tmp/ema2" --max-minutes 0.00001 2> "$tmp/ema2.log"
+"$B/clar-train" "${ema[@]}" --out "$tmp/ema2" --resume 2>> "$tmp/ema2.log"
+check "--ema: stopped at step 1 and resumed: the same average as without a stop" \
+  "grep -q 'resumed at step 1\$' '$tmp/ema2.log' && [ \"\$(tensors '$tmp/ema/model.safetensors')\" = \"\$(tensors '$tmp/ema2/model.safetensors')\" ] && [ \"\$(tensors '$tmp/ema/model-last.safetensors')\" = \"\$(tensors '$tmp/ema2/model-last.safetensors')\" ]"
+"$B/clar-train" --data "$tmp/d/m.tsv" --out "$tmp/ft" --steps 8 --ema 0.9 "${common[@]}" --resume 2> "$tmp/ema3.log"
+check "--ema on a run started without it: refused, with why" \
+  "[ $? -eq 1 ] && grep -q 'cannot resume: .*(a run resumes with the --ema it started with)' '$tmp/ema3.log'"
+"$B/clar-train" "${ema[@]}" --out "$tmp/ema4" --ema 1 2> "$tmp/ema4.log"
+check "--ema 1 (an average that never moves): refused" "[ $? -eq 2 ] && grep -q 'out of range' '$tmp/ema4.log'"
 
 # Folder data: trains on the train split, validates on the held-out one.
 "$B/clar-train" --data "$tmp/d" --out "$tmp/fo" --steps 2 --checkpoint-every 2 "${common[@]}" 2> "$tmp/fo.log"

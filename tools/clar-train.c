@@ -36,7 +36,7 @@ typedef struct {
   int n_unlabelled;
   int epochs, batch, threads, ckpt_every, resume, proj;
   long steps;
-  float lr, lr_min, wd, tau, ce_weight, label_fraction, max_minutes, balance;
+  float lr, lr_min, wd, tau, ce_weight, label_fraction, max_minutes, balance, ema;
   long warmup;
   uint64_t seed;
   clar_dataset_options dopt;
@@ -71,6 +71,11 @@ usage (FILE *f)
       "                         view among those built in), formant=P:R (envelope x 1/R..R,\n"
       "                         default 1.25)\n"
       "  --seed N --threads N   (default 1, 2)\n"
+      "  --ema D                also keep an exponential moving average of the weights and\n"
+      "                         batch-norm statistics (decay D per step, e.g. 0.999; 0 off,\n"
+      "                         the default): validated beside the trained weights, and\n"
+      "                         exported as DIR/model.safetensors (the last weights as\n"
+      "                         DIR/model-last.safetensors)\n"
       "  --checkpoint-every S   steps between checkpoints (default 200)\n"
       "  --resume               continue from DIR/checkpoint.safetensors\n"
       "  --max-minutes M        stop (checkpoint + export) after M minutes\n"
@@ -154,6 +159,7 @@ parse (int argc, char **argv, options *o)
     else if (OPT ("--checkpoint-every")) o->ckpt_every = atoi (v);
     else if (!strcmp (a, "--resume")) o->resume = 1;
     else if (OPT ("--max-minutes")) o->max_minutes = strtof (v, NULL);
+    else if (OPT ("--ema")) o->ema = strtof (v, NULL);
     else if (OPT ("--cache")) o->cache = v;
     else if (!strcmp (a, "--help") || !strcmp (a, "-h")) { usage (stdout); exit (0); }
     else { fprintf (stderr, "clar-train: unknown or incomplete option %s\n", a); return -1; }
@@ -163,7 +169,7 @@ parse (int argc, char **argv, options *o)
   if (o->batch < 2 || o->batch > 4096 || o->threads < 1 || o->threads > 256
       || !(o->tau > 0) || !(o->lr > 0) || o->label_fraction < 0 || o->label_fraction > 1
       || o->epochs < 1 || o->steps < 0 || o->proj < 1 || o->ckpt_every < 1
-      || !(o->balance >= 0 && o->balance <= 1)) {
+      || !(o->balance >= 0 && o->balance <= 1) || !(o->ema >= 0 && o->ema < 1)) {
     fprintf (stderr, "clar-train: an option is out of range (see --help)\n");
     return -1;
   }
@@ -355,6 +361,37 @@ fail:
   return -1;
 }
 
+/* Writes the net as a model file with the run's metadata. */
+static int
+export_model (const clar_net *net, const char *path, const options *o, const char *cmdline,
+              long step, clar_dataset *ds, const clar_model *init)
+{
+  clar_error err = { 0 };
+  gchar *steps_s = g_strdup_printf ("%ld", step);
+  const char *meta[] = {
+    "clar.name", o->name ? o->name : "clar-trained",
+    "clar.description", o->description ? o->description
+        : "encoder trained by clar-train (CLAR: contrastive + supervised)",
+    "clar.training", cmdline,
+    "clar.training_steps", steps_s,
+    /* The clips the encoder learnt from (with an --init model's), so that
+     * clar-eval can refuse to score them. */
+    CLAR_TRAINING_CLIPS_KEY, NULL,
+    NULL
+  };
+  gchar *clips = clar_dataset_content_list (ds,
+      init ? clar_model_get_metadata (init, CLAR_TRAINING_CLIPS_KEY) : NULL);
+  int rc = 0;
+  meta[9] = clips;
+  if (clar_net_export (net, path, meta, &err) != CLAR_OK) {
+    fprintf (stderr, "clar-train: export failed: %s\n", err.message);
+    rc = 1;
+  }
+  g_free (clips);
+  g_free (steps_s);
+  return rc;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -377,7 +414,9 @@ main (int argc, char **argv)
   long step0;
   clar_dataset val;
   clar_model *init = NULL;
-  val_result vr;
+  val_result vr, vre;
+  float *ema = NULL, *cur = NULL;   /* --ema: the average, a scratch state */
+  size_t n_state = 0;
   float *vwin = NULL;
   int val_on = 0;
 
@@ -576,9 +615,22 @@ main (int argc, char **argv)
           "from the model's labels, the other %zu start random\n", o.init, rows, ds.n_classes,
           ds.n_classes - rows);
   }
+  if (o.ema > 0) {
+    /* The average starts at the starting weights (the --init model's or
+     * the random ones); a checkpoint carries it as its user data. */
+    n_state = clar_net_state_size (net);
+    ema = malloc (n_state * sizeof (float));
+    cur = malloc (n_state * sizeof (float));
+    if (!ema || !cur) {
+      fprintf (stderr, "clar-train: out of memory\n");
+      return 1;
+    }
+    clar_net_state_get (net, ema);
+  }
   if (o.resume) {
-    if (clar_net_load_checkpoint (net, &opt, NULL, 0, ckpt, &err) != CLAR_OK) {
-      fprintf (stderr, "clar-train: cannot resume: %s\n", err.message);
+    if (clar_net_load_checkpoint (net, &opt, ema, n_state, ckpt, &err) != CLAR_OK) {
+      fprintf (stderr, "clar-train: cannot resume: %s%s\n", err.message,
+          ema ? " (a run resumes with the --ema it started with)" : "");
       return 1;
     }
     step = opt.step;
@@ -586,7 +638,8 @@ main (int argc, char **argv)
   }
   logf = fopen (log_path, o.resume ? "a" : "w");
   if (logf && !o.resume)
-    fprintf (logf, "step\tepoch\tlr\tloss\tcontrastive\tce\tsamples_per_s\tval_loss\tval_acc\n");
+    fprintf (logf, "step\tepoch\tlr\tloss\tcontrastive\tce\tsamples_per_s\tval_loss\tval_acc%s\n",
+        ema ? "\tema_val_loss\tema_val_acc" : "");
   t_start = t_step0 = now ();
   step0 = step;
   if (o.val_every == 0)
@@ -710,19 +763,46 @@ main (int argc, char **argv)
       clar_net_backward (net, !strcmp (o.loss, "ce") ? NULL : dz, K ? dl : NULL, NULL);
       lr = clar_lr_schedule (step, o.warmup, total_steps, o.lr, o.lr_min);
       clar_adam_step (&opt, net, lr);
+      if (ema) {
+        /* Debiased at the start as TensorFlow's ExponentialMovingAverage
+         * with num_updates: the first averages follow the weights. */
+        double d = fmin (o.ema, (1.0 + step) / (10.0 + step));
+        clar_net_state_get (net, cur);
+        for (size_t i = 0; i < n_state; i++)
+          ema[i] = (float) (d * ema[i] + (1.0 - d) * cur[i]);
+      }
       {
         double t = now (), sps = (step + 1 - step0) * 2.0 * o.batch / (t - t_step0);
         int do_val = val_on && ((step + 1) % o.val_every == 0 || step + 1 == total_steps);
         if (do_val && (validate (net, mel, &val, &cfg, mels, 2 * o.batch, vwin, &vr) || !vr.n))
           do_val = 0;
-        if (logf && do_val)
-          fprintf (logf, "%ld\t%ld\t%.6g\t%.5f\t%.5f\t%.5f\t%.1f\t%.5f\t%.4f\n", step, epoch, lr, loss, lc,
-              lce, sps, vr.loss, vr.acc);
-        else if (logf)
-          fprintf (logf, "%ld\t%ld\t%.6g\t%.5f\t%.5f\t%.5f\t%.1f\t\t\n", step, epoch, lr, loss, lc, lce, sps);
+        if (do_val && ema) {
+          /* The average, validated in place of the weights, then the
+           * weights back (the optimiser's moments are untouched). */
+          clar_net_state_get (net, cur);
+          clar_net_state_set (net, ema);
+          if (validate (net, mel, &val, &cfg, mels, 2 * o.batch, vwin, &vre) || !vre.n)
+            vre.loss = vre.acc = NAN;
+          clar_net_state_set (net, cur);
+        }
+        if (logf) {
+          fprintf (logf, "%ld\t%ld\t%.6g\t%.5f\t%.5f\t%.5f\t%.1f", step, epoch, lr, loss, lc, lce, sps);
+          if (do_val)
+            fprintf (logf, "\t%.5f\t%.4f", vr.loss, vr.acc);
+          else
+            fprintf (logf, "\t\t");
+          if (do_val && ema)
+            fprintf (logf, "\t%.5f\t%.4f", vre.loss, vre.acc);
+          else if (ema)
+            fprintf (logf, "\t\t");
+          fprintf (logf, "\n");
+        }
         if (do_val)
           fprintf (stderr, "val step %ld: loss %.4f accuracy %.4f (%zu clips)\n", step + 1, vr.loss,
               vr.acc, vr.n);
+        if (do_val && ema)
+          fprintf (stderr, "val step %ld, weight average: loss %.4f accuracy %.4f\n", step + 1,
+              vre.loss, vre.acc);
         if (t - t_last > 5 || step + 1 == total_steps) {
           double eta = (total_steps - step - 1) * (t - t_step0) / (step + 1 - step0);
           fprintf (stderr, "epoch %ld step %ld/%ld loss %.4f (contrastive %.4f, ce %.4f) lr %.2e "
@@ -734,7 +814,7 @@ main (int argc, char **argv)
       }
       if ((step + 1) % o.ckpt_every == 0 || step + 1 == total_steps
           || (o.max_minutes > 0 && now () - t_start > o.max_minutes * 60)) {
-        if (clar_net_save_checkpoint (net, &opt, NULL, 0, ckpt, &err) != CLAR_OK)
+        if (clar_net_save_checkpoint (net, &opt, ema, n_state, ckpt, &err) != CLAR_OK)
           fprintf (stderr, "clar-train: checkpoint failed: %s\n", err.message);
         if (o.max_minutes > 0 && now () - t_start > o.max_minutes * 60) {
           fprintf (stderr, "clar-train: --max-minutes reached at step %ld\n", step + 1);
@@ -747,7 +827,7 @@ main (int argc, char **argv)
          * checkpoint holds a consistent state that --resume continues. */
         step++;
         if (step % o.ckpt_every && step != total_steps
-            && clar_net_save_checkpoint (net, &opt, NULL, 0, ckpt, &err) != CLAR_OK)
+            && clar_net_save_checkpoint (net, &opt, ema, n_state, ckpt, &err) != CLAR_OK)
           fprintf (stderr, "clar-train: checkpoint failed: %s\n", err.message);
         fprintf (stderr, "clar-train: %s at step %ld: wrote %s (continue with --resume)\n",
             stop_signal == SIGINT ? "SIGINT" : "SIGTERM", step, ckpt);
@@ -758,32 +838,20 @@ main (int argc, char **argv)
     free (use);
     free (cum);
   }
-  {
-    gchar *steps_s = g_strdup_printf ("%ld", step);
-    const char *meta[] = {
-      "clar.name", o.name ? o.name : "clar-trained",
-      "clar.description", o.description ? o.description
-          : "encoder trained by clar-train (CLAR: contrastive + supervised)",
-      "clar.training", cmdline,
-      "clar.training_steps", steps_s,
-      /* The clips the encoder learnt from (with an --init model's), so that
-       * clar-eval can refuse to score them. */
-      CLAR_TRAINING_CLIPS_KEY, NULL,
-      NULL
-    };
-    gchar *clips = clar_dataset_content_list (&ds,
-        init ? clar_model_get_metadata (init, CLAR_TRAINING_CLIPS_KEY) : NULL);
-    meta[9] = clips;
-    if (clar_net_export (net, model_path, meta, &err) != CLAR_OK) {
-      g_free (clips);
-      fprintf (stderr, "clar-train: export failed: %s\n", err.message);
+  if (ema) {
+    gchar *last = g_build_filename (o.out, "model-last.safetensors", NULL);
+    int bad = export_model (net, last, &o, cmdline, step, &ds, init);
+    if (!bad)
+      fprintf (stderr, "clar-train: wrote %s (the last weights)\n", last);
+    g_free (last);
+    if (bad)
       return 1;
-    }
-    g_free (clips);
-    g_free (steps_s);
+    clar_net_state_set (net, ema);
   }
-  fprintf (stderr, "clar-train: wrote %s after %ld steps (%.1f min)\n", model_path, step,
-      (now () - t_start) / 60);
+  if (export_model (net, model_path, &o, cmdline, step, &ds, init))
+    return 1;
+  fprintf (stderr, "clar-train: wrote %s after %ld steps (%.1f min)%s\n", model_path, step,
+      (now () - t_start) / 60, ema ? ", the weight average" : "");
   if (val_on && validate (net, mel, &val, &cfg, mels, 2 * o.batch, vwin, &vr) == 0 && vr.n)
     fprintf (stderr, "clar-train: validation after training: loss %.4f accuracy %.4f "
         "(%zu held-out clips of split %s)\n", vr.loss, vr.acc, vr.n, o.val_split);
@@ -798,6 +866,8 @@ main (int argc, char **argv)
   clar_dataset_free (&val);
   clar_model_unref (init);
   free (vwin);
+  free (ema);
+  free (cur);
   free (views); free (mels); free (dz); free (dl); free (labels1); free (labels2);
   g_free (ckpt); g_free (model_path); g_free (log_path); g_free (cache); g_free (cmdline);
   return stop_signal ? 128 + stop_signal : 0;

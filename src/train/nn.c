@@ -390,6 +390,52 @@ clar_net_param (clar_net *net, size_t i)
   return net && i < net->n_params ? &net->params[i] : NULL;
 }
 
+/* Walks the state vector of nn.h (clar_net_state_size): dir 0 copies the
+ * net into buf, dir 1 buf into the net; returns the floats visited. */
+static size_t
+state_walk (clar_net *net, float *buf, int dir)
+{
+  size_t o = 0;
+  for (size_t i = 0; i < net->n_params; i++) {
+    clar_param *p = &net->params[i];
+    if (buf)
+      memcpy (dir ? p->w : buf + o, dir ? buf + o : p->w, p->n * sizeof (float));
+    o += p->n;
+  }
+  for (size_t i = 0; i < net->nL; i++) {
+    clar_tlayer *t = &net->L[i];
+    if (t->op != CLAR_OP_BATCHNORM2D)
+      continue;
+    for (int k = 0; k < 2; k++) {
+      float *r = k ? t->run_var : t->run_mean;
+      if (buf)
+        memcpy (dir ? r : buf + o, dir ? buf + o : r, (size_t) t->in * sizeof (float));
+      o += (size_t) t->in;
+    }
+  }
+  return o;
+}
+
+size_t
+clar_net_state_size (const clar_net *net)
+{
+  return net ? state_walk ((clar_net *) net, NULL, 0) : 0;
+}
+
+void
+clar_net_state_get (const clar_net *net, float *dst)
+{
+  if (net && dst)
+    state_walk ((clar_net *) net, dst, 0);
+}
+
+void
+clar_net_state_set (clar_net *net, const float *src)
+{
+  if (net && src)
+    state_walk (net, (float *) src, 1);
+}
+
 const float *
 clar_net_embeddings_normalised (const clar_net *net)
 {

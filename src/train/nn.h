@@ -116,6 +116,18 @@ typedef struct clar_param {
 size_t clar_net_n_params (const clar_net *net);
 clar_param *clar_net_param (clar_net *net, size_t i);
 
+/* The whole learnt state as one float vector: every parameter's values in
+ * clar_net_param order, then each batch-norm's running mean and variance in
+ * layer order. For weight averaging (clar-train --ema: an exponential
+ * moving average of this vector, Polyak & Juditsky 1992; averaging along
+ * the trajectory is what SWAD, Cha et al. 2021, found to generalise to
+ * unseen domains): get the state, average it, set it to evaluate or export
+ * the average, set the saved state back to go on training. Gradients and
+ * optimiser moments are not part of it. */
+size_t clar_net_state_size (const clar_net *net);
+void clar_net_state_get (const clar_net *net, float *dst);
+void clar_net_state_set (clar_net *net, const float *src);
+
 /* ---- losses: each returns the mean loss and writes d(loss)/d(input) ---- */
 
 /* NT-Xent (SimCLR; DESIGN.md): z [2N,P] with rows i and i+N the two views of
