@@ -11,9 +11,16 @@
 # source-disjoint val split with clar-eval. Resumable: a finished run keeps
 # its eval.txt, an interrupted one resumes from its checkpoint.
 #   tools/label-fraction.sh [BUILD_DIR] [DATA_DIR] [OUT_DIR] [STEPS] [FRACTIONS] [VARIANTS]
+#                           [-- CLAR_TRAIN_OPTIONS...]
+# Options after -- go to every clar-train run (a later option wins), e.g.
+# the shipped model's regime: -- --balance 0.5 --aug gain=0.7:12 --ema 0.999
 set -euo pipefail
-build=${1:-_build}; data=${2:-data}; out=${3:-data/label-fraction}; steps=${4:-1000}
-fractions=${5:-"0.01 0.1 1"}; variants=${6:-"hybrid ce hybrid-nopool"}
+pos=()
+while [ $# -gt 0 ] && [ "$1" != -- ]; do pos+=("$1"); shift; done
+[ $# -gt 0 ] && shift
+more=("$@")
+build=${pos[0]:-_build}; data=${pos[1]:-data}; out=${pos[2]:-data/label-fraction}; steps=${pos[3]:-1000}
+fractions=${pos[4]:-"0.01 0.1 1"}; variants=${pos[5]:-"hybrid ce hybrid-nopool"}
 mkdir -p "$out"
 for F in $fractions; do
   for V in $variants; do
@@ -26,7 +33,7 @@ for F in $fractions; do
     "$build/tools/clar-train" --data "$data/manifest.tsv" --split train --out "$dir" \
       --loss "$L" --label-fraction "$F" --batch-size 64 --steps "$steps" --lr 2e-3 \
       --lr-min 2e-5 --warmup 100 --weight-decay 1e-4 --seed 1 --threads 2 \
-      --checkpoint-every 200 --cache "$out/cache" "${extra[@]}" 2> "$dir.log" || {
+      --checkpoint-every 200 --cache "$out/cache" "${more[@]}" "${extra[@]}" 2> "$dir.log" || {
         tail -5 "$dir.log" >&2; exit 1; }
     "$build/tools/clar-eval" --model "$dir/model.safetensors" --data "$data/manifest.tsv" --test-split val \
       --cache "$out/cache" > "$dir/eval.tmp" 2>&1
