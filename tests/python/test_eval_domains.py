@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""tools/eval-domains.py on a clar-eval report written here: per-domain
+micro accuracies computed by hand, background classes left out, the
+confusion lists after the table not read as classes, both splits, and a
+file without a table refused."""
+import os
+import subprocess
+import sys
+import tempfile
+
+from clar_testutil import ROOT, Checks
+
+TOOL = os.path.join(ROOT, "tools", "eval-domains.py")
+check = Checks()
+
+REPORT = """model m.safetensors
+split val: 9 test clips (source-disjoint: sources never trained on)
+          model  random-init
+knn1     0.5000       0.2000
+head 0.5000 (9 clips of classes the model names)
+per-class accuracy (clips, head, probe):
+  bass                        10  0.400  0.300
+  flute                       30  0.800  0.600
+  seven                       20  0.500  1.000
+  yes                         20  1.000  0.500
+  door                         4  0.250  0.500
+  noise                       12  1.000  1.000
+most confused, head (true -> predicted, count):
+  bass -> keyboard 28
+
+split val-src: 3 test clips (within-source: held-out programs, voices, folders)
+per-class accuracy (clips, head, probe):
+  reed                         2  0.500  1.000
+  silence                      5  1.000  1.000
+"""
+
+with tempfile.TemporaryDirectory() as tmp:
+    rep = os.path.join(tmp, "eval.txt")
+    with open(rep, "w") as f:
+        f.write(REPORT)
+    r = subprocess.run([sys.executable, TOOL, rep], capture_output=True, text=True)
+    check("exits 0", r.returncode == 0)
+    rows = {tuple(line.split("\t")[1:3]): line.split("\t")[3:] for line in r.stdout.splitlines()[1:]}
+    # instruments: (10*0.4 + 30*0.8) / 40 = 0.7 head, (3 + 18) / 40 = 0.525 probe
+    check("instruments on val: 40 clips, head 0.700, probe 0.525",
+          rows.get(("val", "instruments")) == ["40", "0.700", "0.525"])
+    # words: (10 + 20) / 40 = 0.75 head, (20 + 10) / 40 = 0.75 probe
+    check("words on val: 40 clips, head 0.750, probe 0.750",
+          rows.get(("val", "words")) == ["40", "0.750", "0.750"])
+    check("effects on val: door alone", rows.get(("val", "effects")) == ["4", "0.250", "0.500"])
+    check("val-src read, silence left out", rows.get(("val-src", "instruments")) == ["2", "0.500", "1.000"]
+          and ("val-src", "effects") not in rows)
+    check("the confusion list is not a class", len(rows) == 4)
+    bad = os.path.join(tmp, "bad.txt")
+    with open(bad, "w") as f:
+        f.write("clar-eval: cannot open model\n")
+    r = subprocess.run([sys.executable, TOOL, bad], capture_output=True, text=True)
+    check("a report without a per-class table: exit 1, said", r.returncode == 1 and "no per-class table" in r.stderr)
+
+check.exit()
