@@ -6,13 +6,20 @@
 #   - words by flite, a speech engine none of the training words came from
 #     ("seven", "five", "stop", each by the five flite voices, majority);
 #   - notes rendered by timidity from freepats, a sample set and renderer
-#     never used for training, at a pitch and velocity of the test's own: a
-#     flute (GM program 73), a violin (40, string), a trumpet (56, brass) and
-#     a clarinet (71, reed);
+#     never used for training: a flute (GM program 73), a violin (40,
+#     string), a trumpet (56, brass) and a clarinet (71, reed), each at five
+#     pitches over its usual range (fixed by the instrument, not by a
+#     model), velocity 100, 1.5 s; an instrument passes when the first
+#     window of a majority (3 of 5) of its notes carries its family. One
+#     note per instrument proved to be luck: the previous default model
+#     passed the trumpet at pitch 67 and took 3 of the 5 trumpet pitches
+#     here for reed; the current one takes the violin for brass or reed at
+#     4 of 5 pitches.
 #   - pink noise.
-# Known misses of this model on such clips, left out here and reported in
-# models/README.md: "two" by flite (taken for three or zero) and freepats
-# pianos (keyboard ties with organ and guitar).
+# Known misses of this model on such clips, left out here (printed as
+# "known miss") and reported in models/README.md: the freepats violin (see
+# above), "two" by flite and freepats pianos (keyboard ties with organ and
+# guitar).
 # Skips (77) while models/ holds no trained model or a generator is missing.
 # CLAR_DEFAULT_MODEL=FILE runs the same checks on another model (e.g. one
 # from the PyTorch trainer, README "Training on many machines"):
@@ -45,10 +52,14 @@ note () {   # name program pitch
   gen /usr/bin/python3 "$CLAR_SOURCE_ROOT/tools/data/midi.py" "$tmp/$1.mid" $2 $3 100 1.5
   gen timidity -c $cfg -Ow -s 16000 --output-mono -o "$tmp/$1.wav" "$tmp/$1.mid" >/dev/null 2>&1
 }
-note flute 73 79
-note violin 40 67
-note trumpet 56 67
-note clarinet 71 62
+# name:program:family:known-miss(1/0):pitches
+instruments="flute:73:flute:0:72 76 79 84 88
+violin:40:string:1:55 62 67 72 79
+trumpet:56:brass:0:58 62 67 70 74
+clarinet:71:reed:0:52 57 62 67 72"
+while IFS=: read -r name prog fam miss pitches; do
+  for p in $pitches; do note "$name-$p" "$prog" "$p"; done
+done <<< "$instruments"
 gen sox -n -r 16000 -c 1 "$tmp/noise.wav" synth 2.0 pinknoise vol 0.3
 top1 () {   # clip: the first window's three best labels
   "$embed" --model "$model" --top-k 100 "$1" | /usr/bin/python3 -c '
@@ -66,7 +77,17 @@ for w in seven five stop; do
   if [ $right -ge 3 ]; then echo "ok   $w -> $w ($right of 5 voices)"
   else echo "FAIL $w ($right of 5 voices)"; fails=$((fails+1)); fi
 done
-for pair in flute:flute violin:string trumpet:brass clarinet:reed noise:noise; do
+while IFS=: read -r name prog fam miss pitches; do
+  right=0
+  for p in $pitches; do
+    got=$(top1 "$tmp/$name-$p.wav"); echo "$name at $p: $got"
+    [ "${got%%:*}" = "$fam" ] && right=$((right+1))
+  done
+  if [ $right -ge 3 ]; then echo "ok   $name -> $fam ($right of 5 pitches)"
+  elif [ "$miss" = 1 ]; then echo "known miss: $name -> $fam ($right of 5 pitches; not counted)"
+  else echo "FAIL $name ($right of 5 pitches want $fam)"; fails=$((fails+1)); fi
+done <<< "$instruments"
+for pair in noise:noise; do
   clip=${pair%%:*}; want=${pair##*:}
   got=$(top1 "$tmp/$clip.wav")
   echo "$clip: $got"
