@@ -361,35 +361,16 @@ fail:
   return -1;
 }
 
-/* Writes the net as a model file with the run's metadata. */
+/* Writes the net as a model file with META; says why on failure. */
 static int
-export_model (const clar_net *net, const char *path, const options *o, const char *cmdline,
-              long step, clar_dataset *ds, const clar_model *init)
+export_model (const clar_net *net, const char *path, const char **meta)
 {
   clar_error err = { 0 };
-  gchar *steps_s = g_strdup_printf ("%ld", step);
-  const char *meta[] = {
-    "clar.name", o->name ? o->name : "clar-trained",
-    "clar.description", o->description ? o->description
-        : "encoder trained by clar-train (CLAR: contrastive + supervised)",
-    "clar.training", cmdline,
-    "clar.training_steps", steps_s,
-    /* The clips the encoder learnt from (with an --init model's), so that
-     * clar-eval can refuse to score them. */
-    CLAR_TRAINING_CLIPS_KEY, NULL,
-    NULL
-  };
-  gchar *clips = clar_dataset_content_list (ds,
-      init ? clar_model_get_metadata (init, CLAR_TRAINING_CLIPS_KEY) : NULL);
-  int rc = 0;
-  meta[9] = clips;
   if (clar_net_export (net, path, meta, &err) != CLAR_OK) {
     fprintf (stderr, "clar-train: export failed: %s\n", err.message);
-    rc = 1;
+    return 1;
   }
-  g_free (clips);
-  g_free (steps_s);
-  return rc;
+  return 0;
 }
 
 int
@@ -778,8 +759,8 @@ main (int argc, char **argv)
           do_val = 0;
         if (do_val && ema) {
           /* The average, validated in place of the weights, then the
-           * weights back (the optimiser's moments are untouched). */
-          clar_net_state_get (net, cur);
+           * weights back from cur, which the update above filled (the
+           * optimiser's moments are untouched). */
           clar_net_state_set (net, ema);
           if (validate (net, mel, &val, &cfg, mels, 2 * o.batch, vwin, &vre) || !vre.n)
             vre.loss = vre.acc = NAN;
@@ -838,18 +819,35 @@ main (int argc, char **argv)
     free (use);
     free (cum);
   }
-  if (ema) {
-    gchar *last = g_build_filename (o.out, "model-last.safetensors", NULL);
-    int bad = export_model (net, last, &o, cmdline, step, &ds, init);
-    if (!bad)
-      fprintf (stderr, "clar-train: wrote %s (the last weights)\n", last);
-    g_free (last);
+  {
+    gchar *steps_s = g_strdup_printf ("%ld", step);
+    /* The clips the encoder learnt from (with an --init model's), so that
+     * clar-eval can refuse to score them. */
+    gchar *clips = clar_dataset_content_list (&ds,
+        init ? clar_model_get_metadata (init, CLAR_TRAINING_CLIPS_KEY) : NULL);
+    const char *meta[] = {
+      "clar.name", o.name ? o.name : "clar-trained",
+      "clar.description", o.description ? o.description
+          : "encoder trained by clar-train (CLAR: contrastive + supervised)",
+      "clar.training", cmdline,
+      "clar.training_steps", steps_s,
+      CLAR_TRAINING_CLIPS_KEY, clips,
+      NULL
+    };
+    int bad = 0;
+    if (ema) {
+      gchar *last = g_build_filename (o.out, "model-last.safetensors", NULL);
+      if (!(bad = export_model (net, last, meta)))
+        fprintf (stderr, "clar-train: wrote %s (the last weights)\n", last);
+      g_free (last);
+      clar_net_state_set (net, ema);
+    }
+    bad = bad || export_model (net, model_path, meta);
+    g_free (clips);
+    g_free (steps_s);
     if (bad)
       return 1;
-    clar_net_state_set (net, ema);
   }
-  if (export_model (net, model_path, &o, cmdline, step, &ds, init))
-    return 1;
   fprintf (stderr, "clar-train: wrote %s after %ld steps (%.1f min)%s\n", model_path, step,
       (now () - t_start) / 60, ema ? ", the weight average" : "");
   if (val_on && validate (net, mel, &val, &cfg, mels, 2 * o.batch, vwin, &vr) == 0 && vr.n)
