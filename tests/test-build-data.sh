@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The data builder in --quick mode: manifest format, splits that never share
 # a group, and the held-out filter (a custom list naming one packaged file).
-# Needs sox, espeak-ng, flite, festival, fluidsynth, fluid-soundfont-gm and
+# Needs sox, espeak-ng, flite, festival, fluidsynth, fluid-soundfont-gm (stk for
+# its STK check) and
 # apt-get download access to minetest-data (skips with 77 otherwise).
 set -u
 : "${CLAR_SOURCE_ROOT:?run through meson test}"
@@ -53,6 +54,25 @@ assert rows, 'empty pool'
 assert all(os.path.exists(os.path.join(sys.argv[1], r[0])) for r in rows)
 assert not any(r[2] in listed for r in rows), 'a labelled file is in the pool'
 PY"
+if command -v stk-demo >/dev/null; then
+  check "stk notes: instrument families, train or val-src only, none clipped or silent" "$py - '$m' <<'PY'
+import array, os, sys, wave
+fams = {'bass', 'brass', 'flute', 'guitar', 'keyboard', 'mallet', 'organ', 'reed', 'string',
+        'synth_lead', 'vocal'}
+rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1])][1:]
+stk = [r for r in rows if r[3].startswith('stk:')]
+assert stk, 'no stk rows'
+assert all(r[1] in fams and r[2] in ('train', 'val-src') for r in stk)
+for r in stk:
+    with wave.open(os.path.join(os.path.dirname(sys.argv[1]), r[0])) as w:
+        assert w.getframerate() == 16000 and w.getnchannels() == 1
+        a = array.array('h', w.readframes(w.getnframes()))
+    peak = max(abs(x) for x in a) / 32768
+    assert 0.2 < peak < 0.95, (r[0], peak)
+PY"
+else
+  echo "no stk-demo: the stk check is skipped"
+fi
 n_a=$(($(wc -l < "$m") - 1))
 # Held-out filter: list the md5 of one packaged minetest sound.
 deb=$(ls "$tmp"/a/debs/minetest-data_*.deb | head -1)

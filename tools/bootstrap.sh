@@ -22,7 +22,7 @@ BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev libgstream
   libsndfile1-dev libopus-dev libvorbis-dev libgsm1-dev"
 RUN_PKGS="gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   espeak-ng fluidsynth fluid-soundfont-gm sox wordnet-base"
-TEST_PKGS="festival festvox-kdlpc16k timidity freepats python3 python3-numpy python3-torch python3-torchaudio python3-onnx python3-gi flite libsox-fmt-all
+TEST_PKGS="festival festvox-kdlpc16k timidity freepats stk python3 python3-numpy python3-torch python3-torchaudio python3-onnx python3-gi flite libsox-fmt-all
   gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 valgrind libblis-dev clang-14 libclang-rt-14-dev
   mosquitto mosquitto-clients openssl"
 

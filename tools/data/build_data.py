@@ -20,6 +20,10 @@ path, label, split, source, group, caption):
                MuseScore General (sf3) and the OPL3 FM soundfont (fluidsynth) are
                training sources (1 program in 6 held out as val-src); freepats
                through timidity (a different sample set and renderer) is val
+  stk          36 notes of each of 24 physical and FM models of the Synthesis
+               ToolKit (stk-demo; STK_VOICES maps each to a family), random
+               pitch, velocity, length and timbre controls per note: a third
+               kind of instrument source (train; 1 voice in 6 val-src)
   words        20 Speech-Commands-style words: espeak-ng English voices with
                many voice variants and festival (kdl) for training (a few
                espeak voices held out as val-src); flite (all its voices,
@@ -251,6 +255,104 @@ def instruments(out, rows, debs, heldout, quick, stats):
     with cf.ThreadPoolExecutor(2) as ex:
         for r in ex.map(render, jobs):
             rows.extend(r)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+# Physical and FM models of the Synthesis ToolKit (Debian package stk, its
+# stk-demo program): a third kind of instrument source beside sample sets and
+# the OPL3 FM bank, so that a family is learnt from how the instrument works
+# rather than from one sample set's recordings. (stk-demo instrument, family,
+# lowest and highest MIDI pitch.) BandedWG is left out: struck without
+# bowing it is nearly silent. StifKarp and Moog also play bass notes.
+STK_VOICES = [("Clarinet", "reed", 50, 74), ("Saxofony", "reed", 49, 73), ("BlowHole", "reed", 50, 74),
+              ("Flute", "flute", 60, 84), ("Recorder", "flute", 60, 84), ("PercFlut", "flute", 60, 84),
+              ("Brass", "brass", 45, 72), ("Bowed", "string", 43, 79),
+              ("Plucked", "guitar", 40, 64), ("StifKarp", "guitar", 40, 67), ("Mandolin", "guitar", 55, 79),
+              ("Sitar", "guitar", 50, 74), ("Rhodey", "keyboard", 40, 76), ("Wurley", "keyboard", 40, 76),
+              ("BeeThree", "organ", 36, 72), ("TubeBell", "mallet", 55, 84), ("ModalBar", "mallet", 48, 84),
+              ("FMVoices", "vocal", 48, 72), ("VoicForm", "vocal", 45, 69), ("Moog", "synth_lead", 48, 76),
+              ("HevyMetl", "synth_lead", 40, 70), ("Simple", "synth_lead", 48, 76),
+              ("StifKarp", "bass", 28, 47), ("Moog", "bass", 28, 47)]
+
+
+def wav_level(path, n=32000):
+    """(peak, rms) of the first n samples of a 16-bit mono WAV, full scale 1."""
+    import array
+    import wave
+    with wave.open(path) as w:
+        a = array.array("h", w.readframes(min(n, w.getnframes())))
+    if not a:
+        return 0.0, 0.0
+    return max(abs(x) for x in a) / 32768, (sum(x * x for x in a) / len(a)) ** 0.5 / 32768
+
+
+def stk(out, rows, debs, heldout, quick, stats):
+    """Notes of STK_VOICES by stk-demo from SKINI scores: per voice 36 notes
+    (quick: 3) at random pitches of its range, velocities and lengths, each
+    with its own random timbre controls (SKINI controls 1, 2, 4 and 11: the
+    modulation, breath/pressure, foot and expression controls every STK
+    instrument maps to its own parameters). A clipped note (peak at full
+    scale) or a nearly silent one (RMS below -50 dBFS) is dropped and counted;
+    the rest are peak-normalised to a random -1..-12 dBFS. One voice in six
+    (by name and family; never a family's only one) is val-src; the others are train: STK is a training
+    source, and val keeps its own instrument source."""
+    if not shutil.which("stk-demo"):
+        if quick:
+            log("stk: no stk-demo (Debian package stk); set skipped in quick mode")
+            return
+        sys.exit("build_data.py: the stk set needs stk-demo; install it with\n  apt-get install -y stk")
+    raw = source_files(debs, heldout, "stk", "usr/share/stk/rawwaves", stats)
+    if not raw:
+        log("stk: the STK rawwaves are missing or held out; set skipped")
+        return
+    tmp = os.path.join(out, "tmp-stk")
+    os.makedirs(tmp, exist_ok=True)
+    per_voice = 3 if quick else 36
+    voices = STK_VOICES[::8] if quick else STK_VOICES
+
+    def voice(job):
+        k, (inst, fam, lo, hi) = job
+        rng = random.Random(f"stk:{inst}:{fam}")
+        # A family's only STK voice always trains (string, brass, organ).
+        alone = sum(1 for x in STK_VOICES if x[1] == fam) < 2
+        split = "val-src" if not alone and stable_frac(f"stk:{inst}:{fam}") < 1 / 6 else "train"
+        res, dropped = [], 0
+        for i in range(per_voice):
+            p, v = rng.randint(lo, hi), rng.choice((50, 75, 100, 120))
+            ln = rng.choice((0.4, 1.0, 1.8))
+            cc = {c: rng.randint(0, 127) for c in (1, 2, 4, 11)}
+            ski, wav = os.path.join(tmp, f"{k}.ski"), os.path.join(tmp, f"{k}.wav")
+            with open(ski, "w") as f:
+                f.writelines(f"ControlChange 0.0 1 {c} {x}\n" for c, x in cc.items())
+                f.write(f"NoteOn 0.0 1 {p} {v}\nNoteOff {ln} 1 {p} 64\n")
+            # stk-demo finds its rawwaves through the path compiled in
+            # (the installed package's, checked above).
+            run(["stk-demo", inst, "-s", "16000", "-ow", wav, "-if", ski])
+            peak, rms = wav_level(wav)
+            if peak >= 0.999 or rms < 10 ** (-50 / 20):
+                dropped += 1
+                continue
+            rel = f"instruments/{fam}/stk_{inst.lower()}_n{p}_v{v}_{i}.wav"
+            dst = os.path.join(out, rel)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            run(["sox", "-q", wav, "-c", "1", "-b", "16", dst, "trim", "0", "2.0",
+                 "gain", "-n", f"{-rng.uniform(1, 12):.1f}"])
+            pname = NOTE_NAMES[p % 12] + str(p // 12 - 1)
+            loud = "loud" if v > 100 else "soft" if v < 80 else "medium"
+            length = "short" if ln < 0.5 else "long"
+            res.append((rel, fam, split, "stk:" + inst.lower(), f"stk:{inst.lower()}:{fam}",
+                        f"a {length} {fam.replace('_', ' ')} note, {pname}, {loud}, "
+                        f"a synthesised {inst} (physical or FM model)"))
+        return res, dropped
+
+    with cf.ThreadPoolExecutor(2) as ex:
+        for res, dropped in ex.map(voice, enumerate(voices)):
+            rows.extend(res)
+            stats["stk_dropped"] = stats.get("stk_dropped", 0) + dropped
+    v = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "stk"], capture_output=True, text=True).stdout
+    stats.setdefault("packages", {})["stk"] = v
+    log(f"stk: {len(rows)} notes of {len(voices)} voices, {stats.get('stk_dropped', 0)} dropped "
+        "(clipped or silent)")
     shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -843,7 +945,7 @@ NEEDED = [("sox", "sox"), ("espeak-ng", "espeak-ng"), ("flite", "flite"), ("fest
           ("timidity", "timidity"), ("/usr/share/festival/voices/italian/lp_diphone", "festvox-italp16k"),
           ("/usr/share/festival/voices/italian/pc_diphone", "festvox-itapc16k"),
           ("/usr/share/festival/voices/finnish/suo_fi_lj_diphone", "festvox-suopuhe-lj"),
-          ("/usr/share/festival/voices/czech/czech_dita", "festvox-czech-dita")]
+          ("/usr/share/festival/voices/czech/czech_dita", "festvox-czech-dita"), ("stk-demo", "stk")]
 
 
 def preflight(quick):
@@ -859,7 +961,9 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "data"))
     ap.add_argument("--quick", action="store_true", help="a tiny subset, for tests")
     ap.add_argument("--heldout", default=os.path.join(TABLES, "heldout-md5.txt"))
-    ap.add_argument("--sets", default="instruments,words,sounds,background,unlabelled")
+    ap.add_argument("--sets", default="instruments,stk,words,sounds,background,unlabelled",
+                    help="stages to build (default %(default)s; \"mined\" is --only-mine's). A "
+                    "stage already built in OUT stays in its manifest")
     ap.add_argument("--pool-per-package", type=int, default=400,
                     help="most files taken from each unlabelled-pool package (default 400)")
     ap.add_argument("--only-mine", action="store_true",
@@ -892,10 +996,11 @@ def main():
     heldout = {l.strip() for l in open(a.heldout) if l.strip()}
     stats, t0 = {}, time.time()
     labelled_sets = [st for st in a.sets.split(",") if st != "unlabelled"]
-    if a.sets == "mined" and base == out:
-        # Mining into a built folder: its manifest keeps the other sets.
-        labelled_sets = [st for st in ("instruments", "words", "sounds", "background") if
-                         os.path.exists(os.path.join(out, f".done-{st}"))] + labelled_sets
+    # Adding a set to a built folder (mined, stk): its manifest keeps the
+    # sets built there before.
+    labelled_sets = [st for st in ("instruments", "stk", "words", "sounds", "background", "mined")
+                     if st not in labelled_sets and os.path.exists(os.path.join(out, f".done-{st}"))
+                     and os.path.exists(os.path.join(out, f"manifest-{st}.tsv"))] + labelled_sets
     for st in a.sets.split(","):
         rows = []
         if st == "unlabelled":
@@ -924,6 +1029,8 @@ def main():
             sounds(out, rows, debs, heldout, a.quick, st_stats)
         elif st == "background":
             background(out, rows, a.quick)
+        elif st == "stk":
+            stk(out, rows, debs, heldout, a.quick, st_stats)
         elif st == "mined":
             rows += mined(out, base, mine_debs, heldout, [p for p in a.mine_packages.split(",") if p],
                           st_stats, a.keep_tmp)
@@ -981,8 +1088,13 @@ def main():
     with open(os.path.join(out, "VERSION.tsv"), "w") as f:
         f.write("key\tvalue\n")
         # Data version 3: instruments, words, sounds, background, pool;
-        # 4: version 3 plus the mined set (same manifest format).
-        f.write(f"data_version\t{4 if any(r[3].startswith('mined:') for r in rows) else 3}\n")
+        # 4: version 3 plus the mined set (same manifest format); 5: version
+        # 4 plus the STK notes.
+        has_stk = any(r[3].startswith("stk:") for r in rows)
+        has_mined = any(r[3].startswith("mined:") for r in rows)
+        f.write(f"data_version\t{5 if has_stk and has_mined else 4 if has_mined else 3}\n")
+        if has_stk and not has_mined:
+            f.write("data_note\tversion 3 plus the STK notes, without the mined set\n")
         if base != out:
             f.write(f"base\t{base}\n")
         for k, v in sorted(stats.get("packages", {}).items()):
@@ -990,9 +1102,9 @@ def main():
         for k in ("heldout_removed", "heldout_sources", "sounds_missing", "sounds_failed", "words_failed",
                   "unlabelled_clips", "pool_failed", "mined_clips", "mined_ambiguous", "mined_excluded",
                   "mined_unmatched", "mined_duplicates", "mined_copies_of_listed", "mined_too_small",
-                  "mined_failed", "pool_mined_removed"):
+                  "mined_failed", "pool_mined_removed", "stk_dropped"):
             f.write(f"{k}\t{stats.get(k, 0)}\n")
-        for tool in ("fluidsynth", "timidity", "espeak-ng", "flite", "festival", "sox"):
+        for tool in ("fluidsynth", "timidity", "espeak-ng", "flite", "festival", "sox", "stk"):
             v = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", tool], capture_output=True, text=True).stdout
             f.write(f"tool:{tool}\t{v}\n")
         for (c, s), n in sorted(counts.items()):
