@@ -294,8 +294,9 @@ def stk(out, rows, debs, heldout, quick, stats):
     instrument maps to its own parameters). A clipped note (peak at full
     scale) or a nearly silent one (RMS below -50 dBFS) is dropped and counted;
     the rest are peak-normalised to a random -1..-12 dBFS. One voice in six
-    (by name and family; never a family's only one) is val-src; the others are train: STK is a training
-    source, and val keeps its own instrument source."""
+    (by name and family; never a family's only one) is val-src, the others
+    train: STK is a training source, and val keeps its own instrument source
+    (freepats), so that val stays comparable across data versions."""
     if not shutil.which("stk-demo"):
         if quick:
             log("stk: no stk-demo (Debian package stk); set skipped in quick mode")
