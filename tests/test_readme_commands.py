@@ -205,6 +205,9 @@ def main():
         (r"tools/data/build_data\.py --only-mine( --out data-mined --base data)?$",
          "needs data/ from tools/data/build_data.py; test_mine_data runs --only-mine on a "
          "generated package"),
+        (r"tools/data/build_data\.py --sets stk --out data-mined --base data$",
+         "needs data/ from tools/data/build_data.py; test-build-data builds the stk set "
+         "in quick mode and checks its notes"),
         (r"tools/data/mine\.py$", "a module of the builder, not a command (test_mine_data imports it)"),
         (r"apt-get download$", "names what build_data.py runs"),
         (r"apt-get install$", "names the line build_data.py prints for a missing renderer"),
