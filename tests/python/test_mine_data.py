@@ -62,6 +62,21 @@ cases = [
     ("wesnoth-1.16-data/usr/share/games/wesnoth/1.16/data/core/sounds/thunderstick.ogg", None),
     ("x-data/usr/share/games/x/sounds/elbow_hit.ogg", None),
     ("x-data/usr/share/games/x/sounds/crossbow-fire.ogg", "bow_shot"),
+    # The packages added after data version 5 (their false positives).
+    ("openarena-data/baseoa/sound/weapons/bfg/bfg_fire.wav", None),
+    ("openarena-data/baseoa/sound/weapons/lightning/lg_hit.wav", None),
+    ("openarena-data/baseoa/sound/player/footsteps/mech1.wav", None),
+    ("openarena-data/baseoa/sound/player/footsteps/boot1.wav", "footsteps"),
+    ("openarena-data/baseoa/sound/world/fire1.wav", "fire"),
+    ("lugaru-data/usr/share/games/lugaru/Sounds/SwordSlice.ogg", None),
+    ("lugaru-data/usr/share/games/lugaru/Sounds/Hawk.ogg", "wild_birds"),
+    ("lugaru-data/usr/share/games/lugaru/Sounds/FootStepSnow1.ogg", "footsteps"),
+    ("scorched3d-data/usr/share/games/scorched3d/data/globalmods/none/data/wav/misc/birdchirp3.wav", "wild_birds"),
+    ("scorched3d-data/usr/share/games/scorched3d/data/globalmods/apoc/data/wav/explosions/thunder.wav", None),
+    ("trigger-rally-data/sounds/codriver/tim/water.wav", None),
+    ("trigger-rally-data/sounds/engine.wav", "engine"),
+    ("supertux-data/usr/share/games/supertux2/sounds/tree_howling.ogg", None),
+    ("supertux-data/usr/share/games/supertux2/sounds/fire-flower.wav", None),
 ]
 for path, want in cases:
     got, why = mine.classify(path, rules, glob_ex)
@@ -121,6 +136,41 @@ try:
         gs.setdefault((c, g), set()).add(s)
     check("no (class, folder) in two splits", all(len(v) == 1 for v in gs.values()))
     check("each split is used", {"train", "val", "val-src"} <= set(sp))
+
+    # The packages added later (new_packages): a class with two or more of
+    # them holds out the one with the fewest clips among those with at least
+    # min_val; with one, or none that big, none is val; the first packages'
+    # splits do not change.
+    first = items
+    later = ([("door", "mined:lake", f"lake:{i}") for i in range(6)]
+             + [("door", "mined:hill", f"hill:{i}") for i in range(9)]
+             + [("door", "mined:tiny", "tiny:a")]
+             + [("fire", "mined:lake", f"lake:f{i}") for i in range(7)]
+             + [("rain", "mined:lake", "lake:r"), ("rain", "mined:hill", "hill:r")]
+             + [("canine", "mined:zoo", "zoo:new")])
+    sp0 = mine.assign_splits(first, base)
+    sp = mine.assign_splits(first + later, base, new_packages=["lake", "hill", "tiny"])
+    check("the first packages' splits are the same with new packages mined", sp[:len(first)] == sp0)
+    sl = dict(zip([(c, g) for c, p, g in later], sp[len(first):]))
+    check("two new packages: the smaller one with >= 5 clips is val (door: lake)",
+          all(sl[("door", f"lake:{i}")] == "val" for i in range(6))
+          and all(sl[("door", f"hill:{i}")] != "val" for i in range(9)) and sl[("door", "tiny:a")] != "val")
+    check("one new package: none held out (fire)", all(sl[("fire", f"lake:f{i}")] != "val" for i in range(7)))
+    check("no new package with 5 clips: none held out (rain)",
+          sl[("rain", "lake:r")] != "val" and sl[("rain", "hill:r")] != "val")
+    check("the base's val package stays val", sl[("canine", "zoo:new")] == "val")
+    many2 = many + [(rng.choice(["canine", "door", "fire", "rain"]), "mined:" + q, q + ":" + rng.choice("abcd"))
+                    for q in rng.choices(["lake", "hill", "tiny"], k=300)]
+    sp = mine.assign_splits(many2, base, new_packages=["lake", "hill", "tiny"])
+    allrows = [(c, s, p, g) for c, s, p, g in base] + [(c, s, p, g) for (c, p, g), s in zip(many2, sp)]
+    valp = {}
+    for c, s, p, g in allrows:
+        if s == "val":
+            valp.setdefault(c, set()).add(p.replace("mined:", ""))
+    leak = [(c, p) for c, s, p, g in allrows if s == "train" and p.replace("mined:", "") in valp.get(c, ())]
+    check(f"with new packages, no class trains on a package it validates on ({len(leak)} leaks)", not leak)
+    check("with new packages, some class validates on a new one",
+          any(p in ("lake", "hill", "tiny") for v in valp.values() for p in v))
 
     # A run on a generated package.
     if not (shutil.which("sox") and shutil.which("dpkg-deb")):
@@ -234,6 +284,39 @@ try:
                         capture_output=True, text=True)
     check("rebuild: a stale pool link of a mined file is removed",
           r3.returncode == 0 and sorted(os.listdir(os.path.join(out, "unlabelled/minetest-data"))) == ["1.wav"])
+    # A package whose audio ships in a zip (build_data.MINE_ZIPS: OpenArena's
+    # pak0.pk3), found in a second --debs folder; a new package (train or
+    # val-src, one package of its class).
+    import zipfile
+    oa = os.path.join(tmp, "oa")
+    pk3 = os.path.join(oa, "usr/share/games/openarena/baseoa/pak0.pk3")
+    os.makedirs(os.path.dirname(pk3))
+    tone(os.path.join(tmp, "w.wav"), 800)
+    tone(os.path.join(tmp, "g.wav"), 850)
+    with zipfile.ZipFile(pk3, "w") as z:
+        z.write(os.path.join(tmp, "w.wav"), "sound/world/wind1.wav")
+        z.write(os.path.join(tmp, "g.wav"), "sound/weapons/bfg/bfg_fire.wav")
+    os.makedirs(os.path.join(oa, "DEBIAN"))
+    with open(os.path.join(oa, "DEBIAN", "control"), "w") as f:
+        f.write("Package: openarena-data\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@t>\n"
+                "Description: test\n test\n")
+    debs2 = os.path.join(tmp, "debs2")
+    os.makedirs(debs2)
+    subprocess.run(["dpkg-deb", "-b", "-Zgzip", oa, os.path.join(debs2, "openarena-data_1.0_all.deb")],
+                   check=True, stdout=subprocess.DEVNULL)
+    out2 = os.path.join(tmp, "out2")
+    r4 = subprocess.run([sys.executable, os.path.join(DATA, "build_data.py"), "--only-mine", "--out", out2,
+                         "--base", b, "--debs", debs, "--debs", debs2, "--mine-packages",
+                         "minetest-data,openarena-data", "--heldout", held], capture_output=True, text=True)
+    check("build_data.py --only-mine with two --debs folders exits 0", r4.returncode == 0)
+    rows4 = [l.rstrip("\n").split("\t") for l in open(os.path.join(out2, "manifest-mined.tsv"))] \
+        if r4.returncode == 0 else []
+    oa_rows = [r for r in rows4 if r[3] == "mined:openarena-data"]
+    check(f"the zip's wind1.wav mined as wind of openarena-data, bfg_fire left out: {oa_rows}",
+          [(r[1], r[4]) for r in oa_rows] == [("wind", "openarena-data:openarena-data/baseoa/sound/world")]
+          and oa_rows[0][2] in ("train", "val-src"))
+    check("the minetest-data clips are as before", {(r[1], r[2]) for r in rows4 if r[3] == "mined:minetest-data"}
+          == {(r[1], r[2]) for r in rows})
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
 check.exit()

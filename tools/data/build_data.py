@@ -37,12 +37,21 @@ path, label, split, source, group, caption):
   background   "silence" and "noise" (white/pink/brown, hum), generated
   mined        (not built by default; --only-mine adds it to a built folder)
                more clips of the sound classes, labelled by the names of
-               their files and folders in the effect packages (MINE_PACKAGES)
+               their files and folders in the effect packages (MINE_PACKAGES,
+               and MINE_NEW_PACKAGES: lugaru, openarena, scorched3d,
+               supertux, trigger-rally, tuxpaint-plugins-default; audio in a
+               zip, as 0ad's and openarena's, is read through MINE_ZIPS)
                with the keyword rules of tables/keyword-rules.tsv (mine.py):
                files not in realsounds-train.tsv, not music or voice lines,
                matching exactly one class; held-out files, copies of a listed
                file and second copies (same md5) are dropped. Source
-               "mined:PKG"; a class's val package stays val (mine.assign_splits).
+               "mined:PKG"; splits by mine.assign_splits: a class's val
+               package stays val; MINE_PACKAGES keep their rule (a class
+               without val gets its smallest new package as val); of
+               MINE_NEW_PACKAGES, a class found in two or more holds one
+               whole package out as val (the smallest with at least 5
+               clips), else they train (1 folder in 5 val-src), so val stays
+               source-disjoint per class.
                OUT/mined.tsv lists them, OUT/mined-review.tsv per class the
                counts and a sample of the paths, for a review by name. Data
                version 4 (VERSION.tsv data_version) is version 3 plus this set,
@@ -686,7 +695,22 @@ def unlabelled(out, debs, heldout, quick, per_package, stats):
 # languages).
 MINE_PACKAGES = ["0ad-data", "flightgear-data-base", "hedgewars-data", "lincity-ng-data", "megaglest-data", "minetest-data", "tuxpaint-stamps-default",
                  "wesnoth-1.16-data", "widelands-data"]
+# Packages added to the mining after data version 5 (their clips follow the
+# second split rule of mine.assign_splits: train, unless a class has two or
+# more of them). Chosen from the audio file names of game and education
+# packages: those whose names give clips of our classes (see the keyword
+# rules' header for the ones looked at and left out).
+MINE_NEW_PACKAGES = ["lugaru-data", "openarena-data", "scorched3d-data", "supertux-data",
+                     "trigger-rally-data", "tuxpaint-plugins-default"]
 OAD_ZIP = "usr/share/games/0ad/mods/public/public.zip"
+# Packages whose audio ships inside a zip archive: (archive in the package,
+# the table path's prefix, the folder of the archive that holds the audio).
+# 0ad's files are named "0ad-audio/audio/..." as in realsounds-train.tsv.
+MINE_ZIPS = {
+    "0ad-data": (OAD_ZIP, "0ad-audio/", "audio/"),
+    "openarena-data": ("usr/share/games/openarena/baseoa/pak0.pk3", "openarena-data/baseoa/", "sound/"),
+    "trigger-rally-data": ("usr/share/games/trigger-rally/data.zip", "trigger-rally-data/", "sounds/"),
+}
 
 
 def mine_members(debs, pkg, raw, stats):
@@ -711,8 +735,8 @@ def mine_members(debs, pkg, raw, stats):
     if not os.path.exists(os.path.join(dest, ".extracted")):
         log(f"mined: extracting the audio of {os.path.basename(deb)}")
         os.makedirs(dest, exist_ok=True)
-        if pkg == "0ad-data":
-            extract_deb(deb, dest, [OAD_ZIP])
+        if pkg in MINE_ZIPS:
+            extract_deb(deb, dest, [MINE_ZIPS[pkg][0]])
         else:
             p1 = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", deb], stdout=subprocess.PIPE)
             subprocess.run(["tar", "-x", "-C", dest, "--wildcards", "--ignore-case",
@@ -720,13 +744,14 @@ def mine_members(debs, pkg, raw, stats):
                            stderr=subprocess.DEVNULL)
             p1.wait()
         open(os.path.join(dest, ".extracted"), "w").close()
-    if pkg == "0ad-data":
-        zpath = os.path.join(dest, OAD_ZIP)
+    if pkg in MINE_ZIPS:
+        member, prefix, folder = MINE_ZIPS[pkg]
+        zpath = os.path.join(dest, member)
         if not os.path.exists(zpath):
             return []
         z = zipfile.ZipFile(zpath)
-        return [("0ad-audio/" + m, lambda m=m: z.read(m)) for m in sorted(z.namelist())
-                if m.startswith("audio/") and m.lower().endswith(AUDIO_EXT)]
+        return [(prefix + m, lambda m=m: z.read(m)) for m in sorted(z.namelist())
+                if m.startswith(folder) and m.lower().endswith(AUDIO_EXT)]
     found = []
     for d, _, fs in os.walk(dest):
         for f in fs:
@@ -818,7 +843,8 @@ def mined(out, base, debs, heldout, packages, stats, keep_tmp=False):
             continue
         kept.append((rel, cls, tabpkg, tabpkg + ":" + os.path.dirname(path), path, h, pkg))
     splits = mine.assign_splits([(k[1], k[2], k[3]) for k in kept],
-                                [(r[1], r[2], r[3], r[4]) for r in base_rows])
+                                [(r[1], r[2], r[3], r[4]) for r in base_rows],
+                                new_packages=MINE_NEW_PACKAGES)
     rows = []
     with open(os.path.join(out, "mined.tsv"), "w") as f:
         f.write("path\tlabel\tsplit\tpackage\tmember\tmd5\n")
@@ -973,8 +999,10 @@ def main():
                     "split and unlabelled pool (default: --out). With another folder, OUT/manifest.tsv "
                     "is BASE's manifest (absolute paths) plus the mined clips, and OUT/unlabelled/ "
                     "BASE's pool without the mined files")
-    ap.add_argument("--debs", help="another folder of downloaded .deb files, looked in first")
-    ap.add_argument("--mine-packages", default=",".join(MINE_PACKAGES),
+    ap.add_argument("--debs", action="append", default=[],
+                    help="another folder of downloaded .deb files, looked in first (may be given "
+                    "several times; searched in that order)")
+    ap.add_argument("--mine-packages", default=",".join(MINE_PACKAGES + MINE_NEW_PACKAGES),
                     help="packages the mined set reads (default: %(default)s)")
     ap.add_argument("--keep-tmp", action="store_true",
                     help="keep OUT/tmp-mine (the extracted audio) for a rerun with other rules")
@@ -993,7 +1021,7 @@ def main():
     base = os.path.abspath(a.base) if a.base else out
     debs = os.path.join(out, "debs")
     os.makedirs(debs, exist_ok=True)
-    mine_debs = [d for d in (a.debs, os.path.join(base, "debs")) if d] + [debs]
+    mine_debs = a.debs + [os.path.join(base, "debs"), debs]
     heldout = {l.strip() for l in open(a.heldout) if l.strip()}
     stats, t0 = {}, time.time()
     labelled_sets = [st for st in a.sets.split(",") if st != "unlabelled"]

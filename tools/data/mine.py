@@ -98,22 +98,39 @@ def stable_frac(s):
     return int(hashlib.sha1(s.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
 
 
-def assign_splits(items, base):
+def assign_splits(items, base, new_packages=(), min_val=5):
     """Splits of mined clips, keeping the builder's source-disjoint rule.
 
     items: (class, package, group) per mined clip; base: (class, split,
-    package, group) per clip of the sounds set already built. For each item:
-      - its (class, group) is in base: that group's split (no group in two
-        splits);
-      - its package is the one the base holds out as val for the class: val
-        (never train: the val package of a class stays unheard for it);
-      - a class without a val package in base gets one when mining brings it a
-        package of its own: the new package with the fewest mined clips (ties
-        by name) is val, if the class then still has another package;
+    package, group) per clip of the sounds set already built; new_packages:
+    the packages mined since data version 5 (build_data.MINE_NEW_PACKAGES),
+    whose clips follow the second rule below. Packages are compared without
+    a "mined:" prefix.
+
+    Every item: its (class, group) in base takes that group's split (no
+    group in two splits); a package that the base holds out as val for the
+    class is val (never train: the val package of a class stays unheard for
+    it).
+
+    The first packages (not in new_packages), as before:
+      - a class without a val package in base gets one when mining brings it
+        a package of its own: the new package with the fewest mined clips
+        (ties by name) is val, if the class then still has another package;
       - otherwise about one folder in five (by a hash of the group) val-src,
         the rest train.
-    Packages are compared without a "mined:" prefix."""
+    The new packages (this rule never changes the split of a first-package
+    clip):
+      - a class with clips from two or more new packages holds one whole
+        new package out as val: of those with at least `min_val` clips, the
+        one with the fewest (ties by name), so the class's val set grows by
+        at least `min_val` clips and training keeps the larger packages; a
+        class with one new package, or none with `min_val` clips, holds none
+        out;
+      - the rest as above: about one folder in five val-src, the rest train.
+    A class can so have two val packages (one of the base or the first
+    mining, one new); no package is in both train and val for a class."""
     strip = lambda p: p[6:] if p.startswith("mined:") else p
+    newp = {strip(p) for p in new_packages}
     gsplit, val_pkg, known = {}, {}, {}
     for c, s, p, g in base:
         gsplit[(c, g)] = s
@@ -123,17 +140,29 @@ def assign_splits(items, base):
     new = {}
     for c, p, g in items:
         p = strip(p)
-        if p not in known.get(c, ()):
+        if p not in known.get(c, ()) and p not in newp:
             new.setdefault(c, {}).setdefault(p, 0)
             new[c][p] += 1
     for c, counts in new.items():
         if c not in val_pkg and (known.get(c) or len(counts) > 1):
             val_pkg[c] = min(counts, key=lambda p: (counts[p], p))
+    # The new packages: one held out per class with two or more of them.
+    later = {}
+    for c, p, g in items:
+        p = strip(p)
+        if p in newp and p not in known.get(c, ()):
+            later.setdefault(c, {}).setdefault(p, 0)
+            later[c][p] += 1
+    val_new = {}
+    for c, counts in later.items():
+        big = [p for p in counts if counts[p] >= min_val]
+        if len(counts) > 1 and big:
+            val_new[c] = min(big, key=lambda p: (counts[p], p))
     out = []
     for c, p, g in items:
         if (c, g) in gsplit:
             out.append(gsplit[(c, g)])
-        elif strip(p) == val_pkg.get(c):
+        elif strip(p) == val_pkg.get(c) or strip(p) == val_new.get(c):
             out.append("val")
         else:
             out.append("val-src" if stable_frac(g) < 0.2 else "train")
