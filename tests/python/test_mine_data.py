@@ -70,6 +70,8 @@ cases = [
     ("openarena-data/baseoa/sound/world/fire1.wav", "fire"),
     ("lugaru-data/usr/share/games/lugaru/Sounds/SwordSlice.ogg", None),
     ("lugaru-data/usr/share/games/lugaru/Sounds/Hawk.ogg", "wild_birds"),
+    ("megaglest-data/usr/share/games/megaglest/techs/megapack/factions/romans/units/eagle_pillar/sounds/"
+     "eagle_attack1.wav", None),
     ("lugaru-data/usr/share/games/lugaru/Sounds/FootStepSnow1.ogg", "footsteps"),
     ("scorched3d-data/usr/share/games/scorched3d/data/globalmods/none/data/wav/misc/birdchirp3.wav", "wild_birds"),
     ("scorched3d-data/usr/share/games/scorched3d/data/globalmods/apoc/data/wav/explosions/thunder.wav", None),
@@ -137,27 +139,30 @@ try:
     check("no (class, folder) in two splits", all(len(v) == 1 for v in gs.values()))
     check("each split is used", {"train", "val", "val-src"} <= set(sp))
 
-    # The packages added later (new_packages): a class with two or more of
-    # them holds out the one with the fewest clips among those with at least
-    # min_val; with one, or none that big, none is val; the first packages'
-    # splits do not change.
+    # The packages added later (new_packages): a class with at least
+    # min_val clips from each of two or more of them holds out the smallest
+    # of those; otherwise none is val; the first packages' splits do not
+    # change.
     first = items
     later = ([("door", "mined:lake", f"lake:{i}") for i in range(6)]
              + [("door", "mined:hill", f"hill:{i}") for i in range(9)]
              + [("door", "mined:tiny", "tiny:a")]
              + [("fire", "mined:lake", f"lake:f{i}") for i in range(7)]
              + [("rain", "mined:lake", "lake:r"), ("rain", "mined:hill", "hill:r")]
+             + [("insects", "mined:lake", f"lake:i{i}") for i in range(12)] + [("insects", "mined:hill", "hill:i")]
              + [("canine", "mined:zoo", "zoo:new")])
     sp0 = mine.assign_splits(first, base)
     sp = mine.assign_splits(first + later, base, new_packages=["lake", "hill", "tiny"])
     check("the first packages' splits are the same with new packages mined", sp[:len(first)] == sp0)
     sl = dict(zip([(c, g) for c, p, g in later], sp[len(first):]))
-    check("two new packages: the smaller one with >= 5 clips is val (door: lake)",
+    check("two new packages with >= 5 clips: the smaller is val (door: lake 6, not hill 9 or tiny 1)",
           all(sl[("door", f"lake:{i}")] == "val" for i in range(6))
           and all(sl[("door", f"hill:{i}")] != "val" for i in range(9)) and sl[("door", "tiny:a")] != "val")
     check("one new package: none held out (fire)", all(sl[("fire", f"lake:f{i}")] != "val" for i in range(7)))
     check("no new package with 5 clips: none held out (rain)",
           sl[("rain", "lake:r")] != "val" and sl[("rain", "hill:r")] != "val")
+    check("one new package with 5 clips and one smaller: none held out (insects)",
+          all(sl[("insects", f"lake:i{i}")] != "val" for i in range(12)) and sl[("insects", "hill:i")] != "val")
     check("the base's val package stays val", sl[("canine", "zoo:new")] == "val")
     many2 = many + [(rng.choice(["canine", "door", "fire", "rain"]), "mined:" + q, q + ":" + rng.choice("abcd"))
                     for q in rng.choices(["lake", "hill", "tiny"], k=300)]

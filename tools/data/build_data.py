@@ -47,11 +47,11 @@ path, label, split, source, group, caption):
                file and second copies (same md5) are dropped. Source
                "mined:PKG"; splits by mine.assign_splits: a class's val
                package stays val; MINE_PACKAGES keep their rule (a class
-               without val gets its smallest new package as val); of
-               MINE_NEW_PACKAGES, a class found in two or more holds one
-               whole package out as val (the smallest with at least 5
-               clips), else they train (1 folder in 5 val-src), so val stays
-               source-disjoint per class.
+               without val gets its smallest new package as val);
+               MINE_NEW_PACKAGES train (1 folder in 5 val-src), unless a
+               class has at least 5 clips from each of two or more of them:
+               then the smallest of those is held out whole as its val, so
+               val stays source-disjoint per class.
                OUT/mined.tsv lists them, OUT/mined-review.tsv per class the
                counts and a sample of the paths, for a review by name. Data
                version 4 (VERSION.tsv data_version) is version 3 plus this set,
@@ -696,8 +696,8 @@ def unlabelled(out, debs, heldout, quick, per_package, stats):
 MINE_PACKAGES = ["0ad-data", "flightgear-data-base", "hedgewars-data", "lincity-ng-data", "megaglest-data", "minetest-data", "tuxpaint-stamps-default",
                  "wesnoth-1.16-data", "widelands-data"]
 # Packages added to the mining after data version 5 (their clips follow the
-# second split rule of mine.assign_splits: train, unless a class has two or
-# more of them). Chosen from the audio file names of game and education
+# second split rule of mine.assign_splits: train, unless a class has at least
+# 5 clips from each of two or more of them). Chosen from the audio file names of game and education
 # packages: those whose names give clips of our classes (see the keyword
 # rules' header for the ones looked at and left out).
 MINE_NEW_PACKAGES = ["lugaru-data", "openarena-data", "scorched3d-data", "supertux-data",

@@ -120,12 +120,11 @@ def assign_splits(items, base, new_packages=(), min_val=5):
         the rest train.
     The new packages (this rule never changes the split of a first-package
     clip):
-      - a class with clips from two or more new packages holds one whole
-        new package out as val: of those with at least `min_val` clips, the
-        one with the fewest (ties by name), so the class's val set grows by
-        at least `min_val` clips and training keeps the larger packages; a
-        class with one new package, or none with `min_val` clips, holds none
-        out;
+      - a class with `min_val` or more clips from each of two or more new
+        packages holds one whole new package out as val: of those, the one
+        with the fewest clips (ties by name), so the class's val set grows
+        by at least `min_val` clips and training still gains a new package
+        of at least as many; otherwise the class holds no new package out;
       - the rest as above: about one folder in five val-src, the rest train.
     A class can so have two val packages (one of the base or the first
     mining, one new); no package is in both train and val for a class."""
@@ -156,7 +155,7 @@ def assign_splits(items, base, new_packages=(), min_val=5):
     val_new = {}
     for c, counts in later.items():
         big = [p for p in counts if counts[p] >= min_val]
-        if len(counts) > 1 and big:
+        if len(big) > 1:
             val_new[c] = min(big, key=lambda p: (counts[p], p))
     out = []
     for c, p, g in items:
