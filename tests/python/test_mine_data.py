@@ -125,13 +125,19 @@ try:
     many = [(rng.choice(["canine", "door", "fire", "rain"]), "mined:" + rng.choice(pk), "")
             for _ in range(400)]
     many = [(c, p, p[6:] + ":" + rng.choice("abcdefgh")) for c, p, _ in many]
+    def leaks(items, splits):
+        """All rows (base and items) and the (class, package) pairs that
+        train on a package the class validates on, with the val packages."""
+        rows = [(c, s, p, g) for c, s, p, g in base] + [(c, s, p, g) for (c, p, g), s in zip(items, splits)]
+        valp = {}
+        for c, s, p, g in rows:
+            if s == "val":
+                valp.setdefault(c, set()).add(p.replace("mined:", ""))
+        return rows, [(c, p) for c, s, p, g in rows
+                      if s == "train" and p.replace("mined:", "") in valp.get(c, ())], valp
+
     sp = mine.assign_splits(many, base)
-    allrows = [(c, s, p, g) for c, s, p, g in base] + [(c, s, p, g) for (c, p, g), s in zip(many, sp)]
-    valp = {}
-    for c, s, p, g in allrows:
-        if s == "val":
-            valp.setdefault(c, set()).add(p.replace("mined:", ""))
-    leak = [(c, p) for c, s, p, g in allrows if s == "train" and p.replace("mined:", "") in valp.get(c, ())]
+    allrows, leak, _ = leaks(many, sp)
     check(f"no class trains on a package it validates on ({len(leak)} leaks)", not leak)
     gs = {}
     for c, s, p, g in allrows:
@@ -167,12 +173,7 @@ try:
     many2 = many + [(rng.choice(["canine", "door", "fire", "rain"]), "mined:" + q, q + ":" + rng.choice("abcd"))
                     for q in rng.choices(["lake", "hill", "tiny"], k=300)]
     sp = mine.assign_splits(many2, base, new_packages=["lake", "hill", "tiny"])
-    allrows = [(c, s, p, g) for c, s, p, g in base] + [(c, s, p, g) for (c, p, g), s in zip(many2, sp)]
-    valp = {}
-    for c, s, p, g in allrows:
-        if s == "val":
-            valp.setdefault(c, set()).add(p.replace("mined:", ""))
-    leak = [(c, p) for c, s, p, g in allrows if s == "train" and p.replace("mined:", "") in valp.get(c, ())]
+    allrows, leak, valp = leaks(many2, sp)
     check(f"with new packages, no class trains on a package it validates on ({len(leak)} leaks)", not leak)
     check("with new packages, some class validates on a new one",
           any(p in ("lake", "hill", "tiny") for v in valp.values() for p in v))
@@ -191,6 +192,16 @@ try:
             w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * hz * i / rate)))
                                    for i in range(rate * 3 // 10)))
 
+    def build_deb(root, name, debs):
+        """Packs the folder ROOT as DEBS/NAME_1.0_all.deb (a control file added)."""
+        os.makedirs(os.path.join(root, "DEBIAN"))
+        with open(os.path.join(root, "DEBIAN", "control"), "w") as f:
+            f.write(f"Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@t>\n"
+                    "Description: test\n test\n")
+        os.makedirs(debs, exist_ok=True)
+        subprocess.run(["dpkg-deb", "-b", "-Zgzip", root, os.path.join(debs, f"{name}_1.0_all.deb")],
+                       check=True, stdout=subprocess.DEVNULL)
+
     pkg = os.path.join(tmp, "pkg")
     snd = "usr/share/games/minetest/games/minetest_game/mods"
     listed = f"{snd}/doors/sounds/doors_door_open.ogg"      # a file of realsounds-train.tsv
@@ -204,14 +215,8 @@ try:
     tone(os.path.join(pkg, listed), 650)
     shutil.copy(os.path.join(pkg, listed), os.path.join(pkg, snd, "zoo/sounds/door_slam.wav"))
     shutil.copy(os.path.join(pkg, snd, "zoo/sounds/dog_bark1.wav"), os.path.join(pkg, snd, "zoo/sounds/dog_bark2.wav"))
-    os.makedirs(os.path.join(pkg, "DEBIAN"))
-    with open(os.path.join(pkg, "DEBIAN", "control"), "w") as f:
-        f.write("Package: minetest-data\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@t>\n"
-                "Description: test\n test\n")
     debs = os.path.join(tmp, "debs")
-    os.makedirs(debs)
-    subprocess.run(["dpkg-deb", "-b", "-Zgzip", pkg, os.path.join(debs, "minetest-data_1.0_all.deb")],
-                   check=True, stdout=subprocess.DEVNULL)
+    build_deb(pkg, "minetest-data", debs)
     held = os.path.join(tmp, "heldout.txt")
     with open(held, "w") as f:
         f.write(hashlib.md5(open(os.path.join(pkg, snd, "zoo/sounds/wolf_howl.wav"), "rb").read()).hexdigest() + "\n")
@@ -301,14 +306,8 @@ try:
     with zipfile.ZipFile(pk3, "w") as z:
         z.write(os.path.join(tmp, "w.wav"), "sound/world/wind1.wav")
         z.write(os.path.join(tmp, "g.wav"), "sound/weapons/bfg/bfg_fire.wav")
-    os.makedirs(os.path.join(oa, "DEBIAN"))
-    with open(os.path.join(oa, "DEBIAN", "control"), "w") as f:
-        f.write("Package: openarena-data\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@t>\n"
-                "Description: test\n test\n")
     debs2 = os.path.join(tmp, "debs2")
-    os.makedirs(debs2)
-    subprocess.run(["dpkg-deb", "-b", "-Zgzip", oa, os.path.join(debs2, "openarena-data_1.0_all.deb")],
-                   check=True, stdout=subprocess.DEVNULL)
+    build_deb(oa, "openarena-data", debs2)
     out2 = os.path.join(tmp, "out2")
     r4 = subprocess.run([sys.executable, os.path.join(DATA, "build_data.py"), "--only-mine", "--out", out2,
                          "--base", b, "--debs", debs, "--debs", debs2, "--mine-packages",
