@@ -69,7 +69,10 @@ with tempfile.TemporaryDirectory() as tmp:
             w.writeframes(pcm.tobytes())
         r = subprocess.run([embed, "--model", os.path.join(tmp, "s0.5.safetensors"), wav],
                            capture_output=True, text=True)
-        check("clar-embed labels audio with the result", r.returncode == 0 and '"labels":[{"name":"' in r.stdout)
+        ok = r.returncode == 0 and '"labels":[{"name":"' in r.stdout
+        if not ok:
+            print(f"clar-embed exit {r.returncode}:\n{r.stderr[-2000:]}")
+        check("clar-embed labels audio with the result", ok)
     else:
         print("no clar-embed in the build tree: its check is skipped")
     # Refusals.
