@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The data builder in --quick mode: manifest format, splits that never share
 # a group, and the held-out filter (a custom list naming one packaged file).
-# Needs sox, espeak-ng, flite, festival, fluidsynth, fluid-soundfont-gm (stk for
-# its STK check) and
-# apt-get download access to minetest-data (skips with 77 otherwise).
+# Needs sox, espeak-ng, flite, festival, fluidsynth, fluid-soundfont-gm and
+# apt-get download access to minetest-data (skips with 77 otherwise); stk for
+# the check of its notes (skipped without it).
 set -u
 : "${CLAR_SOURCE_ROOT:?run through meson test}"
 for t in sox espeak-ng flite festival fluidsynth dpkg-deb; do

@@ -10,10 +10,12 @@ convolutions, so this interpolates the folded weights, which matches
 folding the interpolated ones only to first order when the two models'
 statistics are close. The result keeps A's metadata (front end, window,
 labels' names), drops any text tower (train one for the result with
-tools/train-text-tower.sh), ties the label vectors to the new encoder and
-records the recipe in clar.training.
+tools/train-text-tower.sh), ties the label vectors to the new encoder,
+lists the training clips of both (clar.training_clips_md5, so that
+clar-eval refuses to score either model's training clips) and records the
+recipe in clar.training.
 
-  PYTHONPATH=python tools/soup.py A.safetensors B.safetensors OUT.safetensors [--alpha 0.5]
+  tools/soup.py A.safetensors B.safetensors OUT.safetensors [--alpha 0.5]
 """
 import argparse
 import os
@@ -23,6 +25,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
 from clar.model import ModelFile  # noqa: E402
+
+# tools/dataset.h CLAR_TRAINING_CLIPS_KEY: sorted 16-hex-digit MD5 prefixes.
+CLIPS = "clar.training_clips_md5"
 
 
 def main():
@@ -50,11 +55,12 @@ def main():
             sys.exit(f"soup.py: tensor {k} is missing or of another shape in {o.b}")
         a.tensors[k] = ((1.0 - o.alpha) * t.astype(np.float64)
                         + o.alpha * b.tensors[k].astype(np.float64)).astype(np.float32)
-    if "labels.embeddings" in a.tensors:
-        v = a.tensors["labels.embeddings"]
-        a.tensors["labels.embeddings"] = (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True),
-                                                         1e-12)).astype(np.float32)
+    if a.labels:
+        a.set_labels(*a.labels)   # unit rows again, as labels.h stores them
         a.tie_labels()
+    clips = sorted({h for m in (a, b) for h in m.metadata.get(CLIPS, "").split(",") if h})
+    if clips:
+        a.metadata[CLIPS] = ",".join(clips)
     a.metadata["clar.training"] = (f"tools/soup.py {os.path.basename(o.a)} {os.path.basename(o.b)} "
                                    f"--alpha {o.alpha:g} (A: {a.metadata.get('clar.training', '?')[:300]}; "
                                    f"B: {b.metadata.get('clar.training', '?')[:300]})")

@@ -30,6 +30,7 @@ with tempfile.TemporaryDirectory() as tmp:
     a = ModelFile.load(MODEL)
     rng = np.random.default_rng(3)
     b = ModelFile.load(MODEL)
+    b.metadata["clar.training_clips_md5"] = "0000000000000001,ffffffffffffffff"
     for k in b.tensors:
         if k.startswith("encoder.") or k == "labels.embeddings":
             b.tensors[k] = (b.tensors[k] + 0.01 * rng.standard_normal(b.tensors[k].shape)).astype(np.float32)
@@ -56,6 +57,10 @@ with tempfile.TemporaryDirectory() as tmp:
         check("labels and front end kept", s5.metadata["clar.labels"] == a.metadata["clar.labels"] and
               np.array_equal(s5.tensors["frontend.mel_filterbank"], a.tensors["frontend.mel_filterbank"]))
         check("the recipe is recorded", "soup.py" in s5.metadata.get("clar.training", ""))
+        own = set(a.metadata.get("clar.training_clips_md5", "").split(",")) - {""}
+        got = s5.metadata.get("clar.training_clips_md5", "").split(",")
+        check("the training clips of both models are listed, sorted",
+              set(got) == own | {"0000000000000001", "ffffffffffffffff"} and got == sorted(got))
     # libclar loads it and labels a tone with it.
     embed = os.path.join(BUILD, "tools", "clar-embed") if BUILD else None
     if embed and os.path.exists(embed) and s5:

@@ -67,6 +67,7 @@ patches, voices' data), whose md5 is in tables/heldout-md5.txt is dropped
 Resumable: a finished stage leaves OUT/.done-STAGE.
 """
 import argparse
+import array
 import concurrent.futures as cf
 import hashlib
 import json
@@ -76,6 +77,7 @@ import shutil
 import subprocess
 import sys
 import time
+import wave
 import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -286,8 +288,6 @@ STK_VOICES = [("Clarinet", "reed", 50, 74), ("Saxofony", "reed", 49, 73), ("Blow
 
 def wav_level(path, n=32000):
     """(peak, rms) of the first n samples of a 16-bit mono WAV, full scale 1."""
-    import array
-    import wave
     with wave.open(path) as w:
         a = array.array("h", w.readframes(min(n, w.getnframes())))
     if not a:
@@ -359,8 +359,6 @@ def stk(out, rows, debs, heldout, quick, stats):
         for res, dropped in ex.map(voice, enumerate(voices)):
             rows.extend(res)
             stats["stk_dropped"] = stats.get("stk_dropped", 0) + dropped
-    v = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "stk"], capture_output=True, text=True).stdout
-    stats.setdefault("packages", {})["stk"] = v
     log(f"stk: {len(rows)} notes of {len(voices)} voices, {stats.get('stk_dropped', 0)} dropped "
         "(clipped or silent)")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -697,9 +695,9 @@ MINE_PACKAGES = ["0ad-data", "flightgear-data-base", "hedgewars-data", "lincity-
                  "wesnoth-1.16-data", "widelands-data"]
 # Packages added to the mining after data version 5 (their clips follow the
 # second split rule of mine.assign_splits: train, unless a class has at least
-# 5 clips from each of two or more of them). Chosen from the audio file names of game and education
-# packages: those whose names give clips of our classes (see the keyword
-# rules' header for the ones looked at and left out).
+# 5 clips from each of two or more of them). Chosen from the audio file names
+# of game and education packages: those whose names give clips of our
+# classes (see the keyword rules' header for the ones looked at and left out).
 MINE_NEW_PACKAGES = ["lugaru-data", "openarena-data", "scorched3d-data", "supertux-data",
                      "trigger-rally-data", "tuxpaint-plugins-default"]
 OAD_ZIP = "usr/share/games/0ad/mods/public/public.zip"

@@ -136,22 +136,18 @@ def assign_splits(items, base, new_packages=(), min_val=5):
         known.setdefault(c, set()).add(strip(p))
         if s == "val":
             val_pkg[c] = strip(p)
-    new = {}
+    # Per class, the clips of each package the base does not know, from the
+    # first packages (new) and from new_packages (later).
+    new, later = {}, {}
     for c, p, g in items:
         p = strip(p)
-        if p not in known.get(c, ()) and p not in newp:
-            new.setdefault(c, {}).setdefault(p, 0)
-            new[c][p] += 1
+        if p not in known.get(c, ()):
+            counts = (later if p in newp else new).setdefault(c, {})
+            counts[p] = counts.get(p, 0) + 1
     for c, counts in new.items():
         if c not in val_pkg and (known.get(c) or len(counts) > 1):
             val_pkg[c] = min(counts, key=lambda p: (counts[p], p))
     # The new packages: one held out per class with two or more of them.
-    later = {}
-    for c, p, g in items:
-        p = strip(p)
-        if p in newp and p not in known.get(c, ()):
-            later.setdefault(c, {}).setdefault(p, 0)
-            later[c][p] += 1
     val_new = {}
     for c, counts in later.items():
         big = [p for p in counts if counts[p] >= min_val]
