@@ -87,6 +87,31 @@ md5sum /usr/share/sounds/sf2/FluidR3_GM.sf2 | cut -d' ' -f1 > "$tmp/sf.txt"
 $py "$b" --quick --out "$tmp/s" --heldout "$tmp/sf.txt" --sets instruments,background 2> "$tmp/s.log"
 check "held-out soundfont: no note rendered from it" \
   "! grep -q fluidr3 '$tmp/s/manifest.tsv' && grep -qx \$'heldout_sources\t1' '$tmp/s/VERSION.tsv'"
+# A set rebuilt on built data (--base) replaces the base's rows of that set
+# and keeps the others.
+$py "$b" --quick --out "$tmp/r" --base "$tmp/a" --heldout "$tmp/none.txt" --sets instruments 2> "$tmp/r.log"
+check "a set rebuilt over --base replaces the base's rows of it" "$py - '$tmp/r/manifest.tsv' '$tmp/a' <<'PY'
+import sys
+rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1])][1:]
+base = sys.argv[2] + '/'
+assert not [r for r in rows if r[0].startswith(base + 'instruments/') and not r[3].startswith('stk:')]
+assert [r for r in rows if r[0].startswith('instruments/') and r[3].startswith('fluidsynth:')]
+assert [r for r in rows if r[0].startswith(base + 'words/')], 'the base words are kept'
+PY"
+check "the instruments stage reports the silent notes it dropped" "grep -q \$'^instruments_silent\t' '$tmp/a/VERSION.tsv'"
+# The programs a SoundFont defines in bank 0 (a font lacking one renders
+# silence for it): a preset table written here, and FluidR3's full GM set.
+check "soundfont_programs reads the preset headers" "$py - '$b' '$tmp/f.sf2' <<'PY'
+import importlib.util, struct, sys
+spec = importlib.util.spec_from_file_location('build_data', sys.argv[1])
+bd = importlib.util.module_from_spec(spec); spec.loader.exec_module(bd)
+rec = lambda name, prog, bank: struct.pack('<20sHHHIII', name.encode(), prog, bank, 0, 0, 0, 0)
+phdr = rec('Piano', 0, 0) + rec('Drums', 0, 128) + rec('Organ', 19, 0) + rec('EOP', 0, 0)
+body = b'pdta' + b'phdr' + struct.pack('<I', len(phdr)) + phdr
+open(sys.argv[2], 'wb').write(b'RIFF' + struct.pack('<I', len(body) + 8) + b'sfbk' + b'LIST' + struct.pack('<I', len(body)) + body)
+assert bd.soundfont_programs(sys.argv[2]) == {0, 19}, bd.soundfont_programs(sys.argv[2])
+assert bd.soundfont_programs('/usr/share/sounds/sf2/FluidR3_GM.sf2') == set(range(128))
+PY"
 # Resumable: a second run reuses the finished stages.
 $py "$b" --quick --out "$tmp/a" --heldout "$tmp/none.txt" 2> "$tmp/c.log"
 check "rerun skips built stages" "grep -q 'already built' '$tmp/c.log'"

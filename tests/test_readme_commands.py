@@ -203,10 +203,10 @@ def main():
         (r"tools/(clap-study|label-fraction|train-text-tower)\.sh", "needs data/ (tools/data/build_data.py)"),
         (r"tools/data/build_data\.py$", "downloads 3.8 GB; test-build-data checks it offline"),
         (r"tools/data/build_data\.py --only-mine( --out data-mined --base data"
-         r"| --out data-mine6 --base data --debs data/debs --debs mine6-debs)?$",
+         r"| --out data-(mine6|v6|v7) --base data --debs data/debs --debs mine6-debs)?$",
          "needs data/ from tools/data/build_data.py; test_mine_data runs --only-mine on "
          "generated packages (with two --debs folders too)"),
-        (r"tools/data/build_data\.py --sets stk --out data-mined --base data$",
+        (r"tools/data/build_data\.py --sets (stk|instruments,stk) --out data-(mined|v6|v7) --base data$",
          "needs data/ from tools/data/build_data.py; test-build-data builds the stk set "
          "in quick mode and checks its notes"),
         (r"tools/data/mine\.py$", "a module of the builder, not a command (test_mine_data imports it)"),

@@ -17,10 +17,14 @@ path, label, split, source, group, caption):
   instruments  notes over the 97 melodic GM programs of tables/gm-families.tsv
                (11 families) from several sample/synth sources, 8 pitches x 2
                velocities x 2 note lengths (some takes wet): FluidR3_GM,
-               MuseScore General (sf3) and the OPL3 FM soundfont (fluidsynth) are
-               training sources (1 program in 6 held out as val-src); freepats
-               through timidity (a different sample set and renderer) is val
-  stk          36 notes of each of 24 physical and FM models of the Synthesis
+               MuseScore General (sf3), the OPL3 FM soundfont and GeneralUser
+               GS (minuet-data) through fluidsynth are training sources (1
+               program in 6 held out as val-src); freepats through timidity
+               (a different sample set and renderer) and the A320U GM
+               soundfont (denemo-data) through fluidsynth are val. Programs a
+               font lacks and notes it plays inaudibly (peak below -40 dBFS)
+               are left out
+  stk          36 notes of each of 22 physical and FM models of the Synthesis
                ToolKit (stk-demo; STK_VOICES maps each to a family), random
                pitch, velocity, length and timbre controls per note: a third
                kind of instrument source (train; 1 voice in 6 val-src)
@@ -125,7 +129,15 @@ INSTRUMENT_SOURCES = [
     ("musescore", "musescore-general-soundfont", "usr/share/sounds/sf3/MuseScore_General_Full.sf3",
      "fluidsynth", "train"),
     ("opl3", "opl3-soundfont", "usr/share/sounds/sf2/OPL-3_FM_128M.sf2", "fluidsynth", "train"),
+    # Two GM soundfonts independent of FluidR3 (data version 7): S.
+    # Christian Collins's GeneralUser GS, which KDE's ear trainer ships, and
+    # the A320U bank Denemo ships. GeneralUser trains; A320U is a second
+    # source-disjoint val source, a GM soundfont rendered by fluidsynth as
+    # a user's files would be, beside freepats (a patch set through timidity).
+    ("generaluser", "minuet-data", "usr/share/minuet/soundfonts/GeneralUser-v1.47.sf2",
+     "fluidsynth", "train"),
     ("freepats", "freepats", "usr/share/midi/freepats", "timidity", "val"),
+    ("a320u", "denemo-data", "usr/share/sounds/sf2/A320U.sf2", "fluidsynth", "val"),
 ]
 
 
@@ -182,6 +194,24 @@ def freepats_programs(cfg):
     return progs
 
 
+def soundfont_programs(path):
+    """GM programs of bank 0 that a SoundFont (.sf2, or .sf3: the same RIFF
+    layout with compressed samples) defines, from its preset headers
+    (SoundFont 2.04 specification, section 7.2: "phdr" records of 38 bytes,
+    name[20], preset, bank, ...; the last record is the terminal "EOP").
+    fluidsynth plays nothing for a program the font lacks, so such notes
+    would be silence labelled as an instrument."""
+    with open(path, "rb") as f:
+        data = f.read()
+    i = data.find(b"phdr")
+    if i < 0:
+        return set()
+    size = int.from_bytes(data[i + 4:i + 8], "little")
+    recs = [data[i + 8 + k * 38:i + 8 + (k + 1) * 38] for k in range(size // 38 - 1)]
+    return {int.from_bytes(r[20:22], "little") for r in recs
+            if len(r) == 38 and int.from_bytes(r[22:24], "little") == 0}
+
+
 def instruments(out, rows, debs, heldout, quick, stats):
     fams = [l.rstrip("\n").split("\t") for l in open(os.path.join(TABLES, "gm-families.tsv"))][1:]
     if quick:
@@ -207,6 +237,8 @@ def instruments(out, rows, debs, heldout, quick, stats):
                     if not line.startswith("dir "):
                         f.write(line)
     free_progs = freepats_programs(free_cfg) if free_cfg else set()
+    sf_progs = {name: soundfont_programs(path) for name, path, renderer, _ in sources
+                if renderer == "fluidsynth"}
 
     def plan(name, f):
         prog, fam = int(f[0]), f[1]
@@ -223,11 +255,14 @@ def instruments(out, rows, debs, heldout, quick, stats):
         notes += [(p, rng.choice((60, 90, 115)), rng.choice((0.4, 1.0, 1.8))) for p in rng.sample(pitches, 4)]
         return prog, fam, notes, rng.random() < 0.34
 
+    silent = [0]
+
     def render(job):
         """One renderer run per (source, dry/wet): the soundfont loads once."""
         (name, path, renderer, role), wet = job
         progs = [plan(name, f) for f in fams]
-        progs = [p for p in progs if p[3] == wet and (renderer != "timidity" or p[0] in free_progs)]
+        progs = [p for p in progs if p[3] == wet
+                 and p[0] in (free_progs if renderer == "timidity" else sf_progs[name])]
         if not progs:
             return []
         tag = f"{name}-{'wet' if wet else 'dry'}"
@@ -251,6 +286,14 @@ def instruments(out, rows, debs, heldout, quick, stats):
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
                 run(["sox", "-q", wav, "-c", "1", "-b", "16", dst, "trim", str(j * (note_s + gap_s)), str(note_s)])
                 j += 1
+                # A note the font plays inaudibly (out of a sample's range)
+                # would be silence labelled as an instrument. By the peak:
+                # a short plucked or struck note's mean level over the 2 s
+                # clip is low although it is clearly heard.
+                if wav_level(dst)[0] < 10 ** (-40 / 20):
+                    os.remove(dst)
+                    silent[0] += 1
+                    continue
                 pname = NOTE_NAMES[p % 12] + str(p // 12 - 1)
                 loud = "loud" if v > 100 else "soft" if v < 80 else "medium"
                 room = ", with reverb" if wet else ""
@@ -266,6 +309,8 @@ def instruments(out, rows, debs, heldout, quick, stats):
     with cf.ThreadPoolExecutor(2) as ex:
         for r in ex.map(render, jobs):
             rows.extend(r)
+    stats["instruments_silent"] = silent[0]
+    log(f"instruments: {silent[0]} silent notes dropped")
     shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -275,11 +320,16 @@ def instruments(out, rows, debs, heldout, quick, stats):
 # rather than from one sample set's recordings. (stk-demo instrument, family,
 # lowest and highest MIDI pitch.) BandedWG is left out: struck without
 # bowing it is nearly silent. StifKarp and Moog also play bass notes.
+# Data version 6 drops two of the four plucked-string guitar voices
+# (Plucked, StifKarp as guitar) that version 5 had: a model fine-tuned on
+# version 5 took more freepats keyboard and reed notes for guitar
+# (models/README.md, "Tried and not shipped"), and a quarter of the guitar
+# family's training notes were STK's.
 STK_VOICES = [("Clarinet", "reed", 50, 74), ("Saxofony", "reed", 49, 73), ("BlowHole", "reed", 50, 74),
               ("Flute", "flute", 60, 84), ("Recorder", "flute", 60, 84), ("PercFlut", "flute", 60, 84),
               ("Brass", "brass", 45, 72), ("Bowed", "string", 43, 79),
-              ("Plucked", "guitar", 40, 64), ("StifKarp", "guitar", 40, 67), ("Mandolin", "guitar", 55, 79),
-              ("Sitar", "guitar", 50, 74), ("Rhodey", "keyboard", 40, 76), ("Wurley", "keyboard", 40, 76),
+              ("Mandolin", "guitar", 55, 79), ("Sitar", "guitar", 50, 74),
+              ("Rhodey", "keyboard", 40, 76), ("Wurley", "keyboard", 40, 76),
               ("BeeThree", "organ", 36, 72), ("TubeBell", "mallet", 55, 84), ("ModalBar", "mallet", 48, 84),
               ("FMVoices", "vocal", 48, 72), ("VoicForm", "vocal", 45, 69), ("Moog", "synth_lead", 48, 76),
               ("HevyMetl", "synth_lead", 40, 70), ("Simple", "synth_lead", 48, 76),
@@ -1082,9 +1132,15 @@ def main():
         log(f"{st}: {len(kept)} clips")
     rows = []
     if base != out:
-        # BASE's clips, by absolute path (the readers take absolute paths).
+        # BASE's clips, by absolute path (the readers take absolute paths),
+        # except those of a set built here: a set rebuilt in OUT (e.g. the
+        # instruments with another source) replaces BASE's rows of it.
+        def set_of(r):
+            rel = os.path.relpath(r[0], base) if os.path.isabs(r[0]) else r[0]
+            return "stk" if r[3].startswith("stk:") else \
+                "mined" if r[3].startswith("mined:") else rel.split("/", 1)[0]
         for r in [l.rstrip("\n").split("\t") for l in open(os.path.join(base, "manifest.tsv"))][1:]:
-            if len(r) == 6 and not r[0].startswith("sounds-mined/"):
+            if len(r) == 6 and not r[0].startswith("sounds-mined/") and set_of(r) not in labelled_sets:
                 rows.append([r[0] if os.path.isabs(r[0]) else os.path.join(base, r[0])] + r[1:])
     for st in labelled_sets:
         rows += [l.rstrip("\n").split("\t") for l in open(os.path.join(out, f"manifest-{st}.tsv"))]
@@ -1116,17 +1172,24 @@ def main():
         f.write("key\tvalue\n")
         # Data version 3: instruments, words, sounds, background, pool;
         # 4: version 3 plus the mined set (same manifest format); 5: version
-        # 4 plus the STK notes.
+        # 4 plus the STK notes (24 voices); 6: the STK notes of 22 voices
+        # (two plucked guitar voices fewer) and the mined clips of
+        # MINE_NEW_PACKAGES; 7: version 6 plus the GeneralUser (train) and
+        # A320U (val) soundfonts.
         has_stk = any(r[3].startswith("stk:") for r in rows)
         has_mined = any(r[3].startswith("mined:") for r in rows)
-        f.write(f"data_version\t{5 if has_stk and has_mined else 4 if has_mined else 3}\n")
-        if has_stk and not has_mined:
-            f.write("data_note\tversion 3 plus the STK notes, without the mined set\n")
+        has_gu = any(r[3] == "fluidsynth:generaluser" for r in rows)
+        full = has_stk and has_mined
+        f.write(f"data_version\t{7 if full and has_gu else 6 if full else 4 if has_mined else 3}\n")
+        if (has_stk or has_gu) and not full:
+            f.write("data_note\tversion 3 plus " + " and ".join(
+                x for x, y in (("the STK notes", has_stk), ("the mined set", has_mined),
+                               ("the GeneralUser and A320U soundfonts", has_gu)) if y) + "\n")
         if base != out:
             f.write(f"base\t{base}\n")
         for k, v in sorted(stats.get("packages", {}).items()):
             f.write(f"package:{k}\t{v}\n")
-        for k in ("heldout_removed", "heldout_sources", "sounds_missing", "sounds_failed", "words_failed",
+        for k in ("heldout_removed", "heldout_sources", "instruments_silent", "sounds_missing", "sounds_failed", "words_failed",
                   "unlabelled_clips", "pool_failed", "mined_clips", "mined_ambiguous", "mined_excluded",
                   "mined_unmatched", "mined_duplicates", "mined_copies_of_listed", "mined_too_small",
                   "mined_failed", "pool_mined_removed", "stk_dropped"):
