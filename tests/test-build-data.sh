@@ -100,15 +100,20 @@ assert [r for r in rows if r[0].startswith(base + 'words/')], 'the base words ar
 PY"
 check "the instruments stage reports the silent notes it dropped" "grep -q \$'^instruments_silent\t' '$tmp/a/VERSION.tsv'"
 # The programs a SoundFont defines in bank 0 (a font lacking one renders
-# silence for it): a preset table written here, and FluidR3's full GM set.
+# silence for it): a preset table written here, after sample data that holds
+# the bytes "phdr" in a list of odd size without its pad byte (as
+# FluidR3Mono ships), and FluidR3's full GM set.
 check "soundfont_programs reads the preset headers" "$py - '$b' '$tmp/f.sf2' <<'PY'
 import importlib.util, struct, sys
 spec = importlib.util.spec_from_file_location('build_data', sys.argv[1])
 bd = importlib.util.module_from_spec(spec); spec.loader.exec_module(bd)
 rec = lambda name, prog, bank: struct.pack('<20sHHHIII', name.encode(), prog, bank, 0, 0, 0, 0)
 phdr = rec('Piano', 0, 0) + rec('Drums', 0, 128) + rec('Organ', 19, 0) + rec('EOP', 0, 0)
-body = b'pdta' + b'phdr' + struct.pack('<I', len(phdr)) + phdr
-open(sys.argv[2], 'wb').write(b'RIFF' + struct.pack('<I', len(body) + 8) + b'sfbk' + b'LIST' + struct.pack('<I', len(body)) + body)
+lst = lambda kind, body: b'LIST' + struct.pack('<I', len(body) + 4) + kind + body
+smpl = b'smpl' + struct.pack('<I', 15) + b'\x01\x02phdr\x05\x00\x00\x00\x07\x08\x09'
+pdta = b'pbag' + struct.pack('<I', 4) + b'\x00' * 4 + b'phdr' + struct.pack('<I', len(phdr)) + phdr
+form = b'sfbk' + lst(b'sdta', smpl) + lst(b'pdta', pdta)
+open(sys.argv[2], 'wb').write(b'RIFF' + struct.pack('<I', len(form)) + form)
 assert bd.soundfont_programs(sys.argv[2]) == {0, 19}, bd.soundfont_programs(sys.argv[2])
 assert bd.soundfont_programs('/usr/share/sounds/sf2/FluidR3_GM.sf2') == set(range(128))
 PY"

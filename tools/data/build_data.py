@@ -197,19 +197,44 @@ def freepats_programs(cfg):
 def soundfont_programs(path):
     """GM programs of bank 0 that a SoundFont (.sf2, or .sf3: the same RIFF
     layout with compressed samples) defines, from its preset headers
-    (SoundFont 2.04 specification, section 7.2: "phdr" records of 38 bytes,
-    name[20], preset, bank, ...; the last record is the terminal "EOP").
-    fluidsynth plays nothing for a program the font lacks, so such notes
-    would be silence labelled as an instrument."""
+    (SoundFont 2.04 specification, sections 4 and 7.2: the RIFF "sfbk" form
+    holds LIST chunks; the "pdta" list's "phdr" chunk has records of 38
+    bytes, name[20], preset, bank, ...; the last is the terminal "EOP").
+    The chunks are walked, not searched for, so sample data that happens to
+    hold the bytes "phdr" is never taken for the table, and the samples are
+    skipped, not read. RIFF pads a chunk of odd size with a zero byte, but
+    not every font does (FluidR3Mono's sdta list has an odd size and no
+    pad), so the pad is skipped only when it is there. fluidsynth plays
+    nothing for a program the font lacks, so such notes would be silence
+    labelled as an instrument."""
+    u32 = lambda b: int.from_bytes(b, "little")
+
+    def skip(f, size):
+        f.seek(size, 1)
+        if size & 1 and f.read(1) not in (b"\0", b""):
+            f.seek(-1, 1)
+
     with open(path, "rb") as f:
-        data = f.read()
-    i = data.find(b"phdr")
-    if i < 0:
-        return set()
-    size = int.from_bytes(data[i + 4:i + 8], "little")
-    recs = [data[i + 8 + k * 38:i + 8 + (k + 1) * 38] for k in range(size // 38 - 1)]
-    return {int.from_bytes(r[20:22], "little") for r in recs
-            if len(r) == 38 and int.from_bytes(r[22:24], "little") == 0}
+        if f.read(12)[8:] != b"sfbk":
+            return set()
+        while True:   # top level: LIST chunks INFO, sdta, pdta
+            head = f.read(12)
+            if len(head) < 12:
+                return set()
+            if head[:4] == b"LIST" and head[8:] == b"pdta":
+                break
+            skip(f, u32(head[4:8]) - 4)
+        while True:   # in pdta: phdr, pbag, ...
+            head = f.read(8)
+            if len(head) < 8:
+                return set()
+            size = u32(head[4:8])
+            if head[:4] == b"phdr":
+                data = f.read(size)
+                break
+            skip(f, size)
+    recs = [data[k * 38:(k + 1) * 38] for k in range(size // 38 - 1)]
+    return {u32(r[20:22]) for r in recs if len(r) == 38 and u32(r[22:24]) == 0}
 
 
 def instruments(out, rows, debs, heldout, quick, stats):
@@ -236,9 +261,9 @@ def instruments(out, rows, debs, heldout, quick, stats):
                 for line in open("/etc/timidity/freepats.cfg") if os.path.exists("/etc/timidity/freepats.cfg") else []:
                     if not line.startswith("dir "):
                         f.write(line)
-    free_progs = freepats_programs(free_cfg) if free_cfg else set()
-    sf_progs = {name: soundfont_programs(path) for name, path, renderer, _ in sources
-                if renderer == "fluidsynth"}
+    # The GM programs each source can play.
+    programs = {name: freepats_programs(free_cfg) if renderer == "timidity" else soundfont_programs(path)
+                for name, path, renderer, _ in sources}
 
     def plan(name, f):
         prog, fam = int(f[0]), f[1]
@@ -255,16 +280,14 @@ def instruments(out, rows, debs, heldout, quick, stats):
         notes += [(p, rng.choice((60, 90, 115)), rng.choice((0.4, 1.0, 1.8))) for p in rng.sample(pitches, 4)]
         return prog, fam, notes, rng.random() < 0.34
 
-    silent = [0]
-
     def render(job):
-        """One renderer run per (source, dry/wet): the soundfont loads once."""
+        """One renderer run per (source, dry/wet): the soundfont loads once.
+        Returns the rows and the number of inaudible notes dropped."""
         (name, path, renderer, role), wet = job
         progs = [plan(name, f) for f in fams]
-        progs = [p for p in progs if p[3] == wet
-                 and p[0] in (free_progs if renderer == "timidity" else sf_progs[name])]
+        progs = [p for p in progs if p[3] == wet and p[0] in programs[name]]
         if not progs:
-            return []
+            return [], 0
         tag = f"{name}-{'wet' if wet else 'dry'}"
         mid, wav = os.path.join(tmp, tag + ".mid"), os.path.join(tmp, tag + ".wav")
         with open(mid, "wb") as fh:
@@ -276,7 +299,7 @@ def instruments(out, rows, debs, heldout, quick, stats):
         else:
             run(["timidity", "-c", free_cfg, "-Ow", "-s", "16000", "--output-mono",
                  *(["-EFreverb=0", "-EFchorus=0"] if not wet else []), "-o", wav, mid])
-        res, j = [], 0
+        res, j, silent = [], 0, 0
         for prog, fam, notes, _ in progs:
             split = "val" if role == "val" else \
                 "val-src" if stable_frac(f"prog{prog}") < 1 / 6 else "train"
@@ -292,7 +315,7 @@ def instruments(out, rows, debs, heldout, quick, stats):
                 # clip is low although it is clearly heard.
                 if wav_level(dst)[0] < 10 ** (-40 / 20):
                     os.remove(dst)
-                    silent[0] += 1
+                    silent += 1
                     continue
                 pname = NOTE_NAMES[p % 12] + str(p // 12 - 1)
                 loud = "loud" if v > 100 else "soft" if v < 80 else "medium"
@@ -303,14 +326,15 @@ def instruments(out, rows, debs, heldout, quick, stats):
                             f"General MIDI program {prog}"))
         os.remove(wav)
         log(f"instruments: {tag}: {len(progs)} programs, {len(res)} notes")
-        return res
+        return res, silent
 
     jobs = [(s, wet) for s in sources for wet in (False, True)]
     with cf.ThreadPoolExecutor(2) as ex:
-        for r in ex.map(render, jobs):
-            rows.extend(r)
-    stats["instruments_silent"] = silent[0]
-    log(f"instruments: {silent[0]} silent notes dropped")
+        stats["instruments_silent"] = 0
+        for res, silent in ex.map(render, jobs):
+            rows.extend(res)
+            stats["instruments_silent"] = stats.get("instruments_silent", 0) + silent
+    log(f"instruments: {stats.get('instruments_silent', 0)} silent notes dropped")
     shutil.rmtree(tmp, ignore_errors=True)
 
 
