@@ -162,7 +162,7 @@ def main():
         (r"gst-launch-1\.0 -m audiotestsrc wave=pink-noise .* clarembed batch-group=g ",
          run_batch_launch),
         (r"_build/tools/clar-embed --events FILE$", run_in_devenv('"label":"')),
-        (r"_build/tools/clar-embed --events( --hop 0\.25 --event-smoothing median:3)? "
+        (r"_build/tools/clar-embed --events( --hop 0\.25)?( --event-smoothing median:3)? "
          r"--event-thresholds models/clar-default\.events(-hop025)?\.tsv FILE$",
          run_in_devenv('"label":"')),
         (r"tools/events/",
