@@ -329,12 +329,13 @@ def instruments(out, rows, debs, heldout, quick, stats):
         return res, silent
 
     jobs = [(s, wet) for s in sources for wet in (False, True)]
+    silent = 0
     with cf.ThreadPoolExecutor(2) as ex:
-        stats["instruments_silent"] = 0
-        for res, silent in ex.map(render, jobs):
+        for res, n in ex.map(render, jobs):
             rows.extend(res)
-            stats["instruments_silent"] = stats.get("instruments_silent", 0) + silent
-    log(f"instruments: {stats.get('instruments_silent', 0)} silent notes dropped")
+            silent += n
+    stats["instruments_silent"] = silent
+    log(f"instruments: {silent} silent notes dropped")
     shutil.rmtree(tmp, ignore_errors=True)
 
 
