@@ -450,6 +450,14 @@ clar_events_parse_thresholds (clar_events *t, const char *text, size_t len,
   return rc;
 }
 
+/* A threshold file's text. One line per label: 16 MiB is far beyond any
+ * real file. */
+static int
+read_thresholds_file (const char *path, char **buf, size_t *size, clar_error *err)
+{
+  return clar_read_small_file (path, 16L * 1024 * 1024, buf, size, err);
+}
+
 int
 clar_events_load_thresholds (clar_events *t, const char *path, clar_error *err)
 {
@@ -458,8 +466,7 @@ clar_events_load_thresholds (clar_events *t, const char *path, clar_error *err)
   int rc;
   if (!t || !path)
     return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "events thresholds: NULL argument");
-  /* One line per label: 16 MiB is far beyond any real file. */
-  rc = clar_read_small_file (path, 16L * 1024 * 1024, &buf, &size, err);
+  rc = read_thresholds_file (path, &buf, &size, err);
   if (rc != CLAR_OK)
     return rc;
   rc = clar_events_parse_thresholds (t, buf, size, path, err);
@@ -497,6 +504,170 @@ clar_events_parse_smoothing (const char *spec, clar_events_params *p, clar_error
   return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
       "smoothing \"%.60s\": expected none, median:N (N = 1..%d) or exp:ALPHA (0 < ALPHA <= 1)",
       spec, CLAR_EVENTS_MEDIAN_MAX);
+}
+
+/* The keys of a "#% tracker:" directive (see the header) and the option
+ * each one is. */
+static const struct {
+  const char *key;
+  unsigned opt;
+} tracker_keys[] = {
+  { "smoothing", CLAR_EVENTS_OPT_SMOOTHING },
+  { "min-gap-ns", CLAR_EVENTS_OPT_MIN_GAP },
+  { "min-duration-ns", CLAR_EVENTS_OPT_MIN_DURATION },
+};
+
+/* A duration value: decimal digits only (no sign, no spaces: strtoll alone
+ * would take " +5"), 0..CLAR_EVENTS_TIME_MAX. Returns 0, -1 (not such a
+ * number) or -2 (out of range). */
+static int
+parse_ns (const char *s, int64_t *out)
+{
+  long long v;
+  char *end;
+  int neg = *s == '-';
+  if (!(s[neg] >= '0' && s[neg] <= '9'))
+    return -1;
+  errno = 0;
+  v = strtoll (s, &end, 10);
+  if (*end)
+    return -1;
+  if (errno == ERANGE || v < 0 || v > CLAR_EVENTS_TIME_MAX)
+    return -2;
+  *out = (int64_t) v;
+  return 0;
+}
+
+int
+clar_events_parse_tracker_options (const char *text, size_t len, const char *source,
+                                   unsigned keep, clar_events_params *p, unsigned *named,
+                                   clar_error *err)
+{
+  clar_events_params q;
+  const char *line = text, *end = text + len;
+  unsigned ln = 0, given = 0, got = 0;
+
+  if (!source)
+    source = "thresholds";
+  if (!p || (!text && len))
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "%.150s: NULL argument", source);
+  /* Parsed into a copy: p changes only when the whole text is good. */
+  q = *p;
+  while (line < end) {
+    const char *nl = memchr (line, '\n', (size_t) (end - line));
+    const char *le = nl ? nl : end, *f;
+    size_t bad;
+
+    ln++;
+    if (le > line && le[-1] == '\r')
+      le--;
+    if (le - line < 2 || memcmp (line, "#%", 2))
+      goto next;
+    if (memchr (line, '\0', (size_t) (le - line)))
+      return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+          "%.150s:%u: NUL byte in a directive line (not a text file?)", source, ln);
+    if ((bad = clar_utf8_invalid_at (line, (size_t) (le - line))) != (size_t) -1)
+      return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+          "%.150s:%u: directive line is not valid UTF-8 (byte %zu of the line)", source, ln, bad + 1);
+    for (f = line + 2; f < le && (*f == ' ' || *f == '\t'); f++)
+      ;
+    if (le - f < 8 || memcmp (f, "tracker:", 8))
+      return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+          "%.150s:%u: unknown directive \"%.*s\"; the only one is \"#%% tracker:\"", source, ln,
+          (int) (le - line > 40 ? 40 : le - line), line);
+    f += 8;
+    for (;;) {
+      const char *tok, *eq;
+      size_t k, vlen;
+      char val[64];
+      int r;
+
+      while (f < le && (*f == ' ' || *f == '\t'))
+        f++;
+      if (f == le)
+        break;
+      for (tok = f; f < le && *f != ' ' && *f != '\t'; f++)
+        ;
+      eq = memchr (tok, '=', (size_t) (f - tok));
+      if (!eq || eq == tok)
+        return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+            "%.150s:%u: expected KEY=VALUE in the tracker directive, found \"%.*s\"", source, ln,
+            (int) (f - tok > 40 ? 40 : f - tok), tok);
+      for (k = 0; k < sizeof tracker_keys / sizeof tracker_keys[0]; k++)
+        if (strlen (tracker_keys[k].key) == (size_t) (eq - tok)
+            && !memcmp (tracker_keys[k].key, tok, (size_t) (eq - tok)))
+          break;
+      if (k == sizeof tracker_keys / sizeof tracker_keys[0])
+        return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+            "%.150s:%u: unknown tracker option \"%.*s\" (known: smoothing, min-gap-ns, "
+            "min-duration-ns)", source, ln, (int) (eq - tok > 40 ? 40 : eq - tok), tok);
+      if (given & tracker_keys[k].opt)
+        return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+            "%.150s:%u: tracker option \"%s\" given twice", source, ln, tracker_keys[k].key);
+      given |= tracker_keys[k].opt;
+      vlen = (size_t) (f - eq - 1);
+      if (vlen >= sizeof val)
+        return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+            "%.150s:%u: tracker option %s: value of %zu bytes is too long", source, ln,
+            tracker_keys[k].key, vlen);
+      memcpy (val, eq + 1, vlen);
+      val[vlen] = '\0';
+      if (tracker_keys[k].opt == CLAR_EVENTS_OPT_SMOOTHING) {
+        clar_error e;
+        if (clar_events_parse_smoothing (val, &q, &e) != CLAR_OK)
+          return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "%.150s:%u: %s", source, ln,
+              e.message);
+        /* median:N and exp:ALPHA name their parameter too. */
+        got |= CLAR_EVENTS_OPT_SMOOTHING
+            | (q.smoothing == CLAR_EVENTS_SMOOTH_MEDIAN ? CLAR_EVENTS_OPT_MEDIAN_WINDOWS
+                : q.smoothing == CLAR_EVENTS_SMOOTH_EXP ? CLAR_EVENTS_OPT_EXP_ALPHA : 0);
+        continue;
+      }
+      r = parse_ns (val, tracker_keys[k].opt == CLAR_EVENTS_OPT_MIN_GAP ? &q.min_gap_ns
+          : &q.min_duration_ns);
+      if (r == -1)
+        return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+            "%.150s:%u: tracker option %s: \"%s\" is not a whole number of nanoseconds",
+            source, ln, tracker_keys[k].key, val);
+      if (r == -2)
+        return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+            "%.150s:%u: tracker option %s: %s ns is outside [0, %lld] (1 day)", source, ln,
+            tracker_keys[k].key, val, (long long) CLAR_EVENTS_TIME_MAX);
+      got |= tracker_keys[k].opt;
+    }
+  next:
+    if (!nl)
+      break;
+    line = nl + 1;
+  }
+  /* The file's options, except those the user set. */
+  if (got & ~keep & CLAR_EVENTS_OPT_SMOOTHING)
+    p->smoothing = q.smoothing;
+  if (got & ~keep & CLAR_EVENTS_OPT_MEDIAN_WINDOWS)
+    p->median_windows = q.median_windows;
+  if (got & ~keep & CLAR_EVENTS_OPT_EXP_ALPHA)
+    p->exp_alpha = q.exp_alpha;
+  if (got & ~keep & CLAR_EVENTS_OPT_MIN_GAP)
+    p->min_gap_ns = q.min_gap_ns;
+  if (got & ~keep & CLAR_EVENTS_OPT_MIN_DURATION)
+    p->min_duration_ns = q.min_duration_ns;
+  if (named)
+    *named = got;
+  return CLAR_OK;
+}
+
+int
+clar_events_load_tracker_options (const char *path, unsigned keep, clar_events_params *p,
+                                  unsigned *named, clar_error *err)
+{
+  char *buf = NULL;
+  size_t size = 0;
+  int rc = !path || !p ? clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+      "events tracker options: NULL argument") : read_thresholds_file (path, &buf, &size, err);
+  if (rc == CLAR_OK)
+    rc = clar_events_parse_tracker_options (buf, size, path, keep, p, named, err);
+  free (buf);
+  return rc;
 }
 
 /* Room for `more` events in the queue (compacting it first). */

@@ -634,6 +634,161 @@ test_smoothing_spec (void)
   CHECK_EQ_INT (p.smoothing, CLAR_EVENTS_SMOOTH_NONE);   /* unchanged by errors */
 }
 
+/* The "#% tracker:" directive of threshold files: the options it names,
+ * the user's explicit settings kept, each malformed directive an error
+ * that changes nothing. */
+static void
+test_tracker_options (void)
+{
+  clar_events_params p, want;
+  clar_error err;
+  unsigned named;
+  const char *good =
+      "# Per-label thresholds\n"
+      "#% tracker: smoothing=median:3 min-gap-ns=250000000\r\n"
+      "a\t0.4\t0.2\n"
+      "#%tracker:\tmin-duration-ns=86400000000000\n";
+
+  clar_events_params_init (&p);
+  named = 99;
+  CHECK_EQ_INT (clar_events_parse_tracker_options (good, strlen (good), "th.tsv", 0, &p,
+      &named, &err), CLAR_OK);
+  CHECK_EQ_INT (named, CLAR_EVENTS_OPT_SMOOTHING | CLAR_EVENTS_OPT_MEDIAN_WINDOWS
+      | CLAR_EVENTS_OPT_MIN_GAP | CLAR_EVENTS_OPT_MIN_DURATION);
+  CHECK_EQ_INT (p.smoothing, CLAR_EVENTS_SMOOTH_MEDIAN);
+  CHECK_EQ_INT (p.median_windows, 3);
+  CHECK_EQ_INT (p.min_gap_ns, 250000000);
+  CHECK_EQ_INT (p.min_duration_ns, CLAR_EVENTS_TIME_MAX);
+  CHECK_EQ_INT (clar_events_params_check (&p, &err), CLAR_OK);
+
+  /* What the user set stays; the rest comes from the file. */
+  clar_events_params_init (&p);
+  p.smoothing = CLAR_EVENTS_SMOOTH_NONE;
+  p.median_windows = 7;
+  p.min_duration_ns = 5;
+  CHECK_EQ_INT (clar_events_parse_tracker_options (good, strlen (good), "th.tsv",
+      CLAR_EVENTS_OPT_SMOOTHING | CLAR_EVENTS_OPT_MIN_DURATION, &p, &named, &err), CLAR_OK);
+  CHECK_EQ_INT (named, CLAR_EVENTS_OPT_SMOOTHING | CLAR_EVENTS_OPT_MEDIAN_WINDOWS
+      | CLAR_EVENTS_OPT_MIN_GAP | CLAR_EVENTS_OPT_MIN_DURATION);
+  CHECK_EQ_INT (p.smoothing, CLAR_EVENTS_SMOOTH_NONE);
+  CHECK_EQ_INT (p.median_windows, 3);
+  CHECK_EQ_INT (p.min_gap_ns, 250000000);
+  CHECK_EQ_INT (p.min_duration_ns, 5);
+
+  /* exp:ALPHA names the factor; none names the smoothing alone. */
+  clar_events_params_init (&p);
+  {
+    const char *t = "#% tracker: smoothing=exp:0.25\n";
+    CHECK_EQ_INT (clar_events_parse_tracker_options (t, strlen (t), NULL, 0, &p, &named, &err),
+        CLAR_OK);
+    CHECK_EQ_INT (named, CLAR_EVENTS_OPT_SMOOTHING | CLAR_EVENTS_OPT_EXP_ALPHA);
+    CHECK_EQ_INT (p.smoothing, CLAR_EVENTS_SMOOTH_EXP);
+    CHECK_CLOSE (p.exp_alpha, 0.25, 1e-7);
+    t = "#% tracker: smoothing=none";   /* no final newline */
+    CHECK_EQ_INT (clar_events_parse_tracker_options (t, strlen (t), NULL, 0, &p, &named, &err),
+        CLAR_OK);
+    CHECK_EQ_INT (named, CLAR_EVENTS_OPT_SMOOTHING);
+    CHECK_EQ_INT (p.smoothing, CLAR_EVENTS_SMOOTH_NONE);
+    CHECK_CLOSE (p.exp_alpha, 0.25, 1e-7);
+  }
+
+  /* No directive (plain comments, "#%" only at the start counts, an empty
+   * text, an empty directive): nothing named, nothing changed. */
+  {
+    const char *none[] = { "", "# smoothing=median:3\na\t0.5\n", " #% tracker: x\n",
+      "a\t0.5\t0.3\n# #% tracker: smoothing=median:3\n", "#% tracker:\n" };
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
+      clar_events_params_init (&p);
+      want = p;
+      named = 99;
+      CHECK_EQ_INT (clar_events_parse_tracker_options (none[i], strlen (none[i]), "th.tsv", 0,
+          &p, &named, &err), CLAR_OK);
+      CHECK_MSG (named == 0, "case %zu: named %u", i, named);
+      CHECK (!memcmp (&p, &want, sizeof p));
+    }
+  }
+
+  /* Errors name the source and the line and leave p and named as they were. */
+  struct { const char *text, *msg; } bad[] = {
+    { "#% tracker: smoothing=median:3 gap=5\n", "th.tsv:1: unknown tracker option \"gap\"" },
+    { "# x\n#% tracker: smoothing=mean:3\n", "th.tsv:2: smoothing \"mean:3\": expected none" },
+    { "#% tracker: smoothing=median:0\n", "th.tsv:1: smoothing \"median:0\"" },
+    { "#% tracker: smoothing=\n", "th.tsv:1: smoothing \"\"" },
+    { "#% tracker: min-gap-ns=0.5\n", "th.tsv:1: tracker option min-gap-ns: \"0.5\" is not a whole" },
+    { "#% tracker: min-gap-ns=+5\n", "th.tsv:1: tracker option min-gap-ns: \"+5\" is not" },
+    { "#% tracker: min-duration-ns=\n", "th.tsv:1: tracker option min-duration-ns: \"\" is not" },
+    { "#% tracker: min-duration-ns=-1\n",
+      "th.tsv:1: tracker option min-duration-ns: -1 ns is outside [0, 86400000000000]" },
+    { "#% tracker: min-gap-ns=86400000000001\n", "th.tsv:1: tracker option min-gap-ns: "
+      "86400000000001 ns is outside" },
+    { "#% tracker: min-gap-ns=99999999999999999999999\n", "th.tsv:1: tracker option min-gap-ns: "
+      "99999999999999999999999 ns is outside" },
+    { "#% tracker: min-gap-ns=0 min-gap-ns=0\n", "th.tsv:1: tracker option \"min-gap-ns\" given twice" },
+    { "#% tracker: smoothing=none\na\t1\n#% tracker: smoothing=none\n",
+      "th.tsv:3: tracker option \"smoothing\" given twice" },
+    { "#% tracker: smoothing median:3\n", "th.tsv:1: expected KEY=VALUE in the tracker directive, "
+      "found \"smoothing\"" },
+    { "#% tracker: =3\n", "th.tsv:1: expected KEY=VALUE" },
+    { "#% tracker smoothing=none\n", "th.tsv:1: unknown directive \"#% tracker smoothing=none\"" },
+    { "#% trackers: smoothing=none\n", "th.tsv:1: unknown directive" },
+    { "#%\n", "th.tsv:1: unknown directive" },
+    { "#% tracker: smoothing=median:3 \xff\n", "th.tsv:1: directive line is not valid UTF-8 (byte 32" },
+    { "#% tracker: min-gap-ns=0\xc0\x80\n", "th.tsv:1: directive line is not valid UTF-8" },
+    { "#% tracker: smoothing=median:0000000000000000000000000000000000000000000000000000000000003\n",
+      "th.tsv:1: tracker option smoothing: value of 68 bytes is too long" },
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    clar_events_params_init (&p);
+    want = p;
+    named = 99;
+    err.message[0] = 0;
+    CHECK_EQ_INT (clar_events_parse_tracker_options (bad[i].text, strlen (bad[i].text), "th.tsv",
+        0, &p, &named, &err), CLAR_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT (err.code, CLAR_ERR_INVALID_ARGUMENT);
+    CHECK_MSG (strstr (err.message, bad[i].msg) == err.message, "case %zu: got \"%s\"", i,
+        err.message);
+    CHECK_MSG (named == 99 && !memcmp (&p, &want, sizeof p), "case %zu: changed", i);
+  }
+  /* A NUL byte in a directive line; elsewhere it is the threshold parser's
+   * business. */
+  clar_events_params_init (&p);
+  CHECK_EQ_INT (clar_events_parse_tracker_options ("#% tracker: smoothing=none\0\n", 28, "th.tsv",
+      0, &p, &named, &err), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK (strstr (err.message, "th.tsv:1: NUL byte") == err.message);
+  CHECK_EQ_INT (clar_events_parse_tracker_options (NULL, 1, "th.tsv", 0, &p, &named, &err),
+      CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_events_parse_tracker_options ("", 0, "th.tsv", 0, NULL, &named, &err),
+      CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_events_parse_tracker_options (NULL, 0, NULL, 0, &p, NULL, NULL), CLAR_OK);
+
+  /* The threshold parser skips the directive, whatever it holds. */
+  {
+    clar_events *t = clar_events_new (2, names2, NULL, &err);
+    const char *text = "#% tracker: smoothing=median:3\n#% nonsense\na\t0.4\n";
+    float on, off;
+    CHECK_EQ_INT (clar_events_parse_thresholds (t, text, strlen (text), "th.tsv", &err), CLAR_OK);
+    clar_events_get_thresholds (t, 0, &on, &off);
+    CHECK_CLOSE (on, 0.4, 1e-7);
+    clar_events_free (t);
+  }
+
+  /* The file reader. */
+  char path[] = "/tmp/clar-test-tracker-options-XXXXXX";
+  int fd = mkstemp (path);
+  CHECK (fd >= 0);
+  CHECK (write (fd, good, strlen (good)) == (ssize_t) strlen (good));
+  close (fd);
+  clar_events_params_init (&p);
+  CHECK_EQ_INT (clar_events_load_tracker_options (path, 0, &p, &named, &err), CLAR_OK);
+  CHECK_EQ_INT (p.smoothing, CLAR_EVENTS_SMOOTH_MEDIAN);
+  CHECK_EQ_INT (p.min_gap_ns, 250000000);
+  unlink (path);
+  CHECK_EQ_INT (clar_events_load_tracker_options (path, 0, &p, &named, &err), CLAR_ERR_IO);
+  CHECK (strstr (err.message, "No such file") != NULL);
+  CHECK_EQ_INT (clar_events_load_tracker_options (NULL, 0, &p, &named, &err),
+      CLAR_ERR_INVALID_ARGUMENT);
+}
+
 /* Active spans refine where a window places its sound. */
 static void
 test_active_span (void)
@@ -795,6 +950,7 @@ main (void)
   CLAR_TEST_RUN (test_params);
   CLAR_TEST_RUN (test_thresholds);
   CLAR_TEST_RUN (test_smoothing_spec);
+  CLAR_TEST_RUN (test_tracker_options);
   CLAR_TEST_RUN (test_active_span);
   CLAR_TEST_RUN (test_many);
   CLAR_TEST_RUN (test_window_fn);

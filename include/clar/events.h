@@ -64,7 +64,8 @@
  *
  * Threading: a tracker belongs to one thread at a time (no internal
  * locking); separate trackers are independent. clar_events_params_init()
- * and the threshold parser are thread-safe.
+ * and the threshold and tracker-option parsers are thread-safe (they touch
+ * only their arguments).
  */
 #ifndef CLAR_EVENTS_H
 #define CLAR_EVENTS_H
@@ -171,11 +172,13 @@ CLAR_API int clar_events_set_enabled (clar_events *t, size_t label,
  *   LABEL <TAB> ON [<TAB> OFF]
  *
  * (OFF defaults to ON, i.e. no hysteresis, for that label). Empty lines and
- * lines starting with '#' are skipped; a trailing CR is ignored. LABEL is a
- * label name of the tracker or its unknown name. Errors name the source and
- * line, e.g. "th.tsv:3: no label \"dgo\" in this label set", and leave the
- * tracker's thresholds untouched (all or nothing). clar_events_parse_thresholds
- * reads text (len bytes; source names it in messages). */
+ * lines starting with '#' are skipped (the "#% tracker:" directive below
+ * too: clar_events_parse_tracker_options reads it); a trailing CR is
+ * ignored. LABEL is a label name of the tracker or its unknown name. Errors
+ * name the source and line, e.g. "th.tsv:3: no label \"dgo\" in this label
+ * set", and leave the tracker's thresholds untouched (all or nothing).
+ * clar_events_parse_thresholds reads text (len bytes; source names it in
+ * messages). */
 CLAR_API int clar_events_parse_thresholds (clar_events *t, const char *text,
                                            size_t len, const char *source,
                                            clar_error *err);
@@ -186,6 +189,63 @@ CLAR_API int clar_events_load_thresholds (clar_events *t, const char *path,
 CLAR_API int clar_events_parse_smoothing (const char *spec,
                                           clar_events_params *p,
                                           clar_error *err);
+
+/* Tracker options in a threshold file. Thresholds are chosen for scores
+ * smoothed and post-processed one particular way (tools/events/calibrate.py
+ * tries several); the file says which in a directive line
+ *
+ *   #% tracker: smoothing=median:3 min-gap-ns=0 min-duration-ns=0
+ *
+ * "#%" then "tracker:" then KEY=VALUE fields separated by spaces or tabs,
+ * each key at most once in the file (over all such lines), in any order,
+ * any of them left out:
+ *
+ *   smoothing=SPEC      clar_events_parse_smoothing's none, median:N or
+ *                       exp:ALPHA; names CLAR_EVENTS_OPT_SMOOTHING and, for
+ *                       median:N / exp:ALPHA, CLAR_EVENTS_OPT_MEDIAN_WINDOWS /
+ *                       CLAR_EVENTS_OPT_EXP_ALPHA
+ *   min-gap-ns=N        decimal integer, 0..CLAR_EVENTS_TIME_MAX
+ *   min-duration-ns=N   likewise
+ *
+ * The line starts with '#', so clar_events_parse_thresholds (and readers
+ * older than this) skip it as a comment. Every line starting with "#%" is
+ * a directive, and "tracker:" the only one: "#% other:" is an error, not a
+ * comment, so that a misspelt directive is never silently ignored. A file
+ * without a directive names nothing (not an error).
+ *
+ * The rule for callers (clarembed, clar-embed): an option the file names
+ * applies unless the user set it explicitly; an explicit setting always
+ * wins. clar_events_parse_tracker_options reads the directives of text
+ * (len bytes; source names it in messages) into p, except the fields in
+ * keep (a mask of clar_events_option: those the user set), and stores in
+ * *named (may be NULL) every field the file names, kept ones included (so
+ * named & ~keep came from the file). Errors (CLAR_ERR_INVALID_ARGUMENT, a
+ * message naming the source and line, e.g. "th.tsv:4: unknown tracker
+ * option \"gap\""): an unknown directive or key, a field that is not
+ * KEY=VALUE, a bad or out-of-range value, a key given twice, a directive
+ * line that is not valid UTF-8 or holds a NUL byte; they leave p and
+ * *named untouched (all or nothing). Other lines are not looked at (that
+ * is clar_events_parse_thresholds' job). clar_events_load_tracker_options
+ * reads the file at path (CLAR_ERR_IO when it cannot). */
+typedef enum clar_events_option {
+  CLAR_EVENTS_OPT_SMOOTHING = 1 << 0,        /* p->smoothing */
+  CLAR_EVENTS_OPT_MEDIAN_WINDOWS = 1 << 1,   /* p->median_windows */
+  CLAR_EVENTS_OPT_EXP_ALPHA = 1 << 2,        /* p->exp_alpha */
+  CLAR_EVENTS_OPT_MIN_GAP = 1 << 3,          /* p->min_gap_ns */
+  CLAR_EVENTS_OPT_MIN_DURATION = 1 << 4      /* p->min_duration_ns */
+} clar_events_option;
+
+CLAR_API int clar_events_parse_tracker_options (const char *text, size_t len,
+                                                const char *source,
+                                                unsigned keep,
+                                                clar_events_params *p,
+                                                unsigned *named,
+                                                clar_error *err);
+CLAR_API int clar_events_load_tracker_options (const char *path,
+                                               unsigned keep,
+                                               clar_events_params *p,
+                                               unsigned *named,
+                                               clar_error *err);
 
 /* Feeds one window: index (increasing; gaps allowed), start_ns < end_ns,
  * start_ns not before the previous window's start, scores[n_labels] finite
