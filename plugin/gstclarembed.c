@@ -98,8 +98,19 @@
  * than #GstClarEmbed:event-min-gap filled, events shorter than
  * #GstClarEmbed:event-min-duration dropped, and an "unknown" track for
  * windows less similar than #GstClarEmbed:event-unknown-similarity to
- * every label. Each event is reported when it starts and when it ends (at
- * the latest at EOS, DISCONT, FLUSH or a new segment) as an element message
+ * every label. A thresholds file may name the tracker options its
+ * thresholds were chosen with, in a line such as
+ * "#% tracker: smoothing=median:3 min-gap-ns=0 min-duration-ns=0"
+ * (clar/events.h; tools/events/calibrate.py writes it, the shipped
+ * models/clar-default.events*.tsv have it): each option it names sets
+ * #GstClarEmbed:event-smoothing (and #GstClarEmbed:event-median-windows or
+ * #GstClarEmbed:event-smoothing-alpha), #GstClarEmbed:event-min-gap or
+ * #GstClarEmbed:event-min-duration when the element starts, unless the
+ * application (or the gst-launch line) set that property: a property set
+ * explicitly always wins. The properties keep reading back what was set;
+ * the options taken from the file are logged at INFO. Each event is
+ * reported when it starts and when it ends (at the latest at EOS,
+ * DISCONT, FLUSH or a new segment) as an element message
  * named "clarembed-event" (posted whatever #GstClarEmbed:post-messages says:
  * post-messages=false leaves only the events on the bus) and as a
  * serialized custom downstream event with the same structure:
@@ -438,18 +449,22 @@ gst_clar_embed_class_init (GstClarEmbedClass *klass)
           "event-median-windows windows centred on each window (events come that many "
           "windows/2 later, with exact times), an exponential average, or none (the "
           "default: at a 0.5 s hop a median of 3 windows erases short sounds; with "
-          "hop-size=250000000 median does better)",
+          "hop-size=250000000 median does better); an event-thresholds-location file's "
+          "\"#% tracker: smoothing=...\" line sets it unless it is set explicitly",
           GST_TYPE_CLAR_EMBED_EVENT_SMOOTHING, DEFAULT_EVENT_SMOOTHING,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_EVENT_MEDIAN_WINDOWS,
       g_param_spec_uint ("event-median-windows", "Event median windows",
-          "Windows in the median filter (event-smoothing=median); 1 = no smoothing",
+          "Windows in the median filter (event-smoothing=median); 1 = no smoothing; an "
+          "event-thresholds-location file's \"smoothing=median:N\" sets it unless it is set "
+          "explicitly",
           1, CLAR_EVENTS_MEDIAN_MAX, DEFAULT_EVENT_MEDIAN_WINDOWS,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_EVENT_SMOOTHING_ALPHA,
       g_param_spec_float ("event-smoothing-alpha", "Event smoothing factor",
           "Weight of the newest window in the exponential average "
-          "(event-smoothing=exponential); 1 = no smoothing",
+          "(event-smoothing=exponential); 1 = no smoothing; an event-thresholds-location "
+          "file's \"smoothing=exp:ALPHA\" sets it unless it is set explicitly",
           0.001f, 1.0f, DEFAULT_EVENT_SMOOTHING_ALPHA,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_EVENT_ON_THRESHOLD,
@@ -466,13 +481,16 @@ gst_clar_embed_class_init (GstClarEmbedClass *klass)
   g_object_class_install_property (gobject_class, PROP_EVENT_MIN_DURATION,
       g_param_spec_uint64 ("event-min-duration", "Event minimum duration",
           "Events shorter than this (ns) are dropped; an event's start is reported once "
-          "it is this long",
+          "it is this long; an event-thresholds-location file's \"min-duration-ns=N\" sets it "
+          "unless it is set explicitly",
           0, (guint64) CLAR_EVENTS_TIME_MAX, DEFAULT_EVENT_MIN_DURATION,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_EVENT_MIN_GAP,
       g_param_spec_uint64 ("event-min-gap", "Event minimum gap",
           "Two events of one label less than this apart (ns) are merged; an event's end "
-          "is reported once this much time has passed without it",
+          "is reported once this much time has passed without it; an "
+          "event-thresholds-location file's \"min-gap-ns=N\" sets it unless it is set "
+          "explicitly",
           0, (guint64) CLAR_EVENTS_TIME_MAX, DEFAULT_EVENT_MIN_GAP,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_EVENT_UNKNOWN_SIMILARITY,
@@ -486,7 +504,11 @@ gst_clar_embed_class_init (GstClarEmbedClass *klass)
       g_param_spec_string ("event-thresholds-location", "Event thresholds location",
           "Per-label thresholds: a text file of lines LABEL<TAB>ON[<TAB>OFF] ('#' starts "
           "a comment; \"unknown\" names the unknown track) overriding event-on-threshold "
-          "and event-off-threshold for those labels; NULL: none",
+          "and event-off-threshold for those labels; NULL: none. A line \"#% tracker: "
+          "smoothing=median:3 min-gap-ns=0 min-duration-ns=0\" (any of the three) names the "
+          "tracker options the thresholds were chosen with: they replace event-smoothing "
+          "(event-median-windows, event-smoothing-alpha), event-min-gap and "
+          "event-min-duration, except those set explicitly",
           NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
 
   g_object_class_install_property (gobject_class, PROP_EVENT_ACTIVE_DB,
@@ -651,12 +673,15 @@ gst_clar_embed_set_property (GObject *object, guint prop_id,
       break;
     case PROP_EVENT_SMOOTHING:
       self->event_smoothing = g_value_get_enum (value);
+      self->event_explicit |= CLAR_EVENTS_OPT_SMOOTHING;
       break;
     case PROP_EVENT_MEDIAN_WINDOWS:
       self->event_median_windows = g_value_get_uint (value);
+      self->event_explicit |= CLAR_EVENTS_OPT_MEDIAN_WINDOWS;
       break;
     case PROP_EVENT_SMOOTHING_ALPHA:
       self->event_smoothing_alpha = g_value_get_float (value);
+      self->event_explicit |= CLAR_EVENTS_OPT_EXP_ALPHA;
       break;
     case PROP_EVENT_ON_THRESHOLD:
       self->event_on_threshold = g_value_get_float (value);
@@ -666,9 +691,11 @@ gst_clar_embed_set_property (GObject *object, guint prop_id,
       break;
     case PROP_EVENT_MIN_DURATION:
       self->event_min_duration = g_value_get_uint64 (value);
+      self->event_explicit |= CLAR_EVENTS_OPT_MIN_DURATION;
       break;
     case PROP_EVENT_MIN_GAP:
       self->event_min_gap = g_value_get_uint64 (value);
+      self->event_explicit |= CLAR_EVENTS_OPT_MIN_GAP;
       break;
     case PROP_EVENT_UNKNOWN_SIMILARITY:
       self->event_unknown_similarity = g_value_get_float (value);
@@ -946,8 +973,46 @@ load_prompt_labels (GstClarEmbed *self, const gchar *prompts, const gchar *path)
   return l;
 }
 
+/* Posts the element error for a thresholds file that cannot be read or
+ * holds something wrong. */
+static void
+post_thresholds_error (GstClarEmbed *self, const gchar *path, const clar_error *err)
+{
+  if (err->code == CLAR_ERR_IO)
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
+        ("Could not read the event thresholds \"%s\".", path), ("%s", err->message));
+  else
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("Invalid event thresholds in \"%s\".", path), ("%s", err->message));
+}
+
+/* " event-smoothing=median event-median-windows=3 ...": the properties of
+ * the tracker options in mask (clar_events_option) with p's values. */
+static void
+append_event_options (GString *s, unsigned mask, const clar_events_params *p)
+{
+  if (mask & CLAR_EVENTS_OPT_SMOOTHING) {
+    GEnumClass *ec = g_type_class_ref (GST_TYPE_CLAR_EMBED_EVENT_SMOOTHING);
+    GEnumValue *v = g_enum_get_value (ec, (gint) p->smoothing);
+    g_string_append_printf (s, " event-smoothing=%s", v ? v->value_nick : "?");
+    g_type_class_unref (ec);
+  }
+  if (mask & CLAR_EVENTS_OPT_MEDIAN_WINDOWS)
+    g_string_append_printf (s, " event-median-windows=%u", p->median_windows);
+  if (mask & CLAR_EVENTS_OPT_EXP_ALPHA)
+    g_string_append_printf (s, " event-smoothing-alpha=%g", (double) p->exp_alpha);
+  if (mask & CLAR_EVENTS_OPT_MIN_GAP)
+    g_string_append_printf (s, " event-min-gap=%" G_GINT64_FORMAT, (gint64) p->min_gap_ns);
+  if (mask & CLAR_EVENTS_OPT_MIN_DURATION)
+    g_string_append_printf (s, " event-min-duration=%" G_GINT64_FORMAT,
+        (gint64) p->min_duration_ns);
+}
+
 /* The sound-event tracker from the event-* properties, owned by the stream
- * (clar_stream_set_events); posts the element error itself. */
+ * (clar_stream_set_events); posts the element error itself. The tracker
+ * options a thresholds file names ("#% tracker:", clar/events.h) apply
+ * unless the property was set explicitly: its thresholds were chosen with
+ * them, and would be wrong on scores smoothed another way. */
 static gboolean
 setup_events (GstClarEmbed *self)
 {
@@ -958,6 +1023,7 @@ setup_events (GstClarEmbed *self)
   const char **names;
   size_t n;
   gboolean on;
+  guint explicit_set, named = 0;
 
   clar_events_params_init (&p);
   GST_OBJECT_LOCK (self);
@@ -975,12 +1041,31 @@ setup_events (GstClarEmbed *self)
       self->event_unknown_similarity : self->min_similarity;
   p.active_db = self->event_active_db;
   path = g_strdup (self->event_thresholds_location);
+  explicit_set = self->event_explicit;
   GST_OBJECT_UNLOCK (self);
   if (!on || !self->labels) {
     if (on)
       GST_INFO_OBJECT (self, "no labels: no sound events");
     g_free (path);
     return TRUE;
+  }
+  if (path) {
+    if (clar_events_load_tracker_options (path, explicit_set, &p, &named, &err) != CLAR_OK) {
+      post_thresholds_error (self, path, &err);
+      g_free (path);
+      return FALSE;
+    }
+    if (named) {
+      GString *s = g_string_new (NULL);
+      g_string_append_printf (s, "event tracker options from \"%s\":", path);
+      append_event_options (s, named & ~explicit_set, &p);
+      if (named & explicit_set) {
+        g_string_append (s, "; set explicitly, so not from the file:");
+        append_event_options (s, named & explicit_set, &p);
+      }
+      GST_INFO_OBJECT (self, "%s", s->str);
+      g_string_free (s, TRUE);
+    }
   }
   n = clar_labels_count (self->labels);
   names = g_new (const char *, n);
@@ -995,12 +1080,7 @@ setup_events (GstClarEmbed *self)
     return FALSE;
   }
   if (path && clar_events_load_thresholds (t, path, &err) != CLAR_OK) {
-    if (err.code == CLAR_ERR_IO)
-      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
-          ("Could not read the event thresholds \"%s\".", path), ("%s", err.message));
-    else
-      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-          ("Invalid event thresholds in \"%s\".", path), ("%s", err.message));
+    post_thresholds_error (self, path, &err);
     clar_events_free (t);
     g_free (path);
     return FALSE;

@@ -41,6 +41,10 @@ struct _GstClarEmbed {
   gfloat event_unknown_similarity;
   gfloat event_active_db;
   gchar *event_thresholds_location;
+  /* clar_events_option mask of the event-* properties the application set
+   * (set_property): the thresholds file's "#% tracker:" options apply to
+   * the others only. */
+  guint event_explicit;
   /* Many streams, one encoder call (clar/batcher.h), read when it starts. */
   gchar *batch_group;      /* NULL: no batching */
   guint max_batch;

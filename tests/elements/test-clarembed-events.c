@@ -268,6 +268,26 @@ GST_START_TEST (test_events_bad_settings)
   g_free (desc);
   g_unlink (path);
 
+  /* A malformed "#% tracker:" directive: an error naming the line. */
+  {
+    const gchar *bad[][2] = {
+      { "# thresholds\n#% tracker: smoothing=median:3 gap=5\n",
+        ":2: unknown tracker option \"gap\"" },
+      { "#% tracker: smoothing=median:3\xff\n", ":1: directive line is not valid UTF-8" },
+    };
+    desc = g_strdup_printf ("clarembed model-location=\"%s\" event-thresholds-location=\"%s\"",
+        model_path (), path);
+    for (guint k = 0; k < G_N_ELEMENTS (bad); k++) {
+      g_file_set_contents (path, bad[k][0], -1, NULL);
+      text = start_error (desc);
+      fail_unless (text && strstr (text, "Invalid event thresholds") && strstr (text, bad[k][1]),
+          "error was: %s", text);
+      g_free (text);
+    }
+    g_free (desc);
+    g_unlink (path);
+  }
+
   /* A missing file. */
   desc = g_strdup_printf ("clarembed model-location=\"%s\" event-thresholds-location=\"%s\"",
       model_path (), path);
@@ -327,6 +347,61 @@ GST_START_TEST (test_events_threshold_file)
 }
 GST_END_TEST;
 
+GST_START_TEST (test_events_file_tracker_options)
+{
+  /* The thresholds file names a median of 3 windows ("#% tracker:"): each
+   * window is decided once the window after it is in. With thresholds of 0
+   * every label starts in window 0, so the STARTs come after 1 s of audio
+   * (window 0) without smoothing and only after 1.5 s (window 1) with the
+   * median. Only event-thresholds-location set: the file's median; the
+   * property set explicitly: it wins, also when it names the median's
+   * width alone (a median of the file over 1 window of the application). */
+  gchar *path = g_build_filename (g_get_tmp_dir (), "clar-test-event-tracker.tsv", NULL);
+  const struct {
+    gboolean file;
+    const gchar *props;
+    gboolean median;
+  } cases[] = {
+    { TRUE, "", TRUE },
+    { TRUE, " event-smoothing=none", FALSE },
+    { TRUE, " event-median-windows=1", FALSE },
+    { FALSE, "", FALSE },
+  };
+  g_file_set_contents (path, "# thresholds chosen with a median of 3\n"
+      "#% tracker: smoothing=median:3 min-gap-ns=0 min-duration-ns=0\n", -1, NULL);
+  for (guint k = 0; k < G_N_ELEMENTS (cases); k++) {
+    gchar *props = g_strdup_printf ("message-embedding=false event-on-threshold=0 "
+        "event-off-threshold=0 event-active-db=0%s%s%s%s", cases[k].props,
+        cases[k].file ? " event-thresholds-location=\"" : "", cases[k].file ? path : "",
+        cases[k].file ? "\"" : "");
+    Fixture f = setup (F32_CAPS, props);
+    GList *msgs;
+    gint sm = -1;
+    push_seconds (&f, 1.0);
+    msgs = pop_event_messages (&f);
+    fail_unless ((count_kind (msgs, "start") > 0) == !cases[k].median,
+        "case %u (%s): %u STARTs after window 0", k, props, count_kind (msgs, "start"));
+    g_list_free_full (msgs, (GDestroyNotify) gst_message_unref);
+    push_seconds (&f, 0.5);
+    msgs = pop_event_messages (&f);
+    if (cases[k].median) {
+      fail_unless (count_kind (msgs, "start") >= 2, "case %u: no START after window 1", k);
+      fail_unless_equals_uint64 (msg_u64 (msgs->data, "first-window"), 0);
+    } else {
+      fail_unless (msgs == NULL, "case %u: events after window 1", k);
+    }
+    g_list_free_full (msgs, (GDestroyNotify) gst_message_unref);
+    /* The property reads back what the application set, not the file's. */
+    g_object_get (f.e, "event-smoothing", &sm, NULL);
+    fail_unless_equals_int (sm, 0);
+    teardown (&f);
+    g_free (props);
+  }
+  g_unlink (path);
+  g_free (path);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_events_unknown)
 {
   /* min-similarity=1: every window is "unknown" (no cosine reaches 1), and
@@ -362,6 +437,7 @@ clarembed_events_suite (void)
   tcase_add_test (tc, test_events_off_and_defaults);
   tcase_add_test (tc, test_events_bad_settings);
   tcase_add_test (tc, test_events_threshold_file);
+  tcase_add_test (tc, test_events_file_tracker_options);
   tcase_add_test (tc, test_events_unknown);
   suite_add_tcase (s, tc);
   return s;
