@@ -69,9 +69,15 @@ usage (FILE *f)
       "  --event-on P, --event-off P   thresholds on the smoothed score (default 0.5, 0.3)\n"
       "  --event-smoothing none|median:N|exp:ALPHA   (default none)\n"
       "  --event-min-duration SEC, --event-min-gap SEC   (default 0, 0)\n"
+      "                   (these three default to the --event-thresholds file's\n"
+      "                   \"#%% tracker:\" line when it has one; given, they win)\n"
       "  --event-unknown-similarity S  windows with max cosine similarity below S\n"
       "                   are \"unknown\" (default: --min-similarity's value)\n"
-      "  --event-thresholds FILE  per-label thresholds, lines LABEL<TAB>ON[<TAB>OFF]\n"
+      "  --event-thresholds FILE  per-label thresholds, lines LABEL<TAB>ON[<TAB>OFF];\n"
+      "                   a line \"#%% tracker: smoothing=median:3 min-gap-ns=0\n"
+      "                   min-duration-ns=0\" (any of the three) names the options the\n"
+      "                   thresholds were chosen with (tools/events/calibrate.py\n"
+      "                   writes it): they apply unless given on the command line\n"
       "  --event-active-db DB   sharpen event boundaries to the sound around each window's\n"
       "                   loudest 10 ms frame when it is more than DB above the window's\n"
       "                   background (default 10; 0: off)\n"
@@ -525,6 +531,7 @@ main (int argc, char **argv)
   const char *thresholds_path = NULL, *trace_path = NULL, *replay_path = NULL;
   trace_out trace = { NULL, 0 };
   clar_events_params ep;
+  unsigned ep_explicit = 0;   /* clar_events_option: the event options given */
   char **files = calloc ((size_t) argc, sizeof (char *));
   clar_model *model = NULL;
   clar_stream *st;
@@ -543,10 +550,14 @@ main (int argc, char **argv)
       ep.on_threshold = (float) parse_range ("--event-on", argv[++i], 0, 1);
     else if (!strcmp (argv[i], "--event-off") && i + 1 < argc)
       ep.off_threshold = (float) parse_range ("--event-off", argv[++i], 0, 1);
-    else if (!strcmp (argv[i], "--event-min-duration") && i + 1 < argc)
+    else if (!strcmp (argv[i], "--event-min-duration") && i + 1 < argc) {
       ep.min_duration_ns = llround (1e9 * parse_range ("--event-min-duration", argv[++i], 0, 86400));
-    else if (!strcmp (argv[i], "--event-min-gap") && i + 1 < argc)
+      ep_explicit |= CLAR_EVENTS_OPT_MIN_DURATION;
+    }
+    else if (!strcmp (argv[i], "--event-min-gap") && i + 1 < argc) {
       ep.min_gap_ns = llround (1e9 * parse_range ("--event-min-gap", argv[++i], 0, 86400));
+      ep_explicit |= CLAR_EVENTS_OPT_MIN_GAP;
+    }
     else if (!strcmp (argv[i], "--event-unknown-similarity") && i + 1 < argc)
       ep.unknown_similarity = (float) parse_range ("--event-unknown-similarity", argv[++i], -1, 1);
     else if (!strcmp (argv[i], "--event-thresholds") && i + 1 < argc) thresholds_path = argv[++i];
@@ -559,6 +570,9 @@ main (int argc, char **argv)
         fprintf (stderr, "clar-embed: --event-smoothing: %s\n", err.message);
         return 2;
       }
+      /* One flag for the kind and its parameter: none of them from a file. */
+      ep_explicit |= CLAR_EVENTS_OPT_SMOOTHING | CLAR_EVENTS_OPT_MEDIAN_WINDOWS
+          | CLAR_EVENTS_OPT_EXP_ALPHA;
     }
     else if (!strcmp (argv[i], "--labels") && i + 1 < argc) labels_path = argv[++i];
     else if (!strcmp (argv[i], "--prompts") && i + 1 < argc) prompts = argv[++i];
@@ -602,6 +616,15 @@ main (int argc, char **argv)
   /* --event-unknown-similarity unset: follow --min-similarity. */
   if (ep.unknown_similarity <= -1.0f)
     ep.unknown_similarity = min_similarity;
+  /* The tracker options the thresholds were chosen with (clar/events.h,
+   * "#% tracker:"), where the command line does not give them. */
+  if (thresholds_path && (events || replay_path)
+      && clar_events_load_tracker_options (thresholds_path, ep_explicit, &ep, NULL, &err)
+      != CLAR_OK) {
+    fprintf (stderr, "clar-embed: %s\n", err.message);
+    free (files);
+    return err.code == CLAR_ERR_IO ? 1 : 2;
+  }
   if (replay_path) {
     if (n_files || trace_path || events) {
       fprintf (stderr, "clar-embed: --events-replay takes no audio files, --events or "
