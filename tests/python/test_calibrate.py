@@ -113,6 +113,16 @@ f_cal, per = f1_of(out)
 print(f"event F1: defaults {f_def:.3f}, on 0.3 {f_low:.3f}, calibrated {f_cal:.3f}")
 check("calibrated: event F1 1.0", rc == 0 and f_cal == 1.0)
 check("calibrate.py's own score agrees", cal["calibration_event_f1"] == f_cal)
+# The options in the "#% tracker:" line, which clar-embed applies when only
+# the file is given: the same events.
+o = dict(zip(cal["options"][0::2], cal["options"][1::2]))
+want = (f"#% tracker: smoothing={o['--event-smoothing']} "
+        f"min-gap-ns={round(float(o['--event-min-gap']) * 1e9)} "
+        f"min-duration-ns={round(float(o['--event-min-duration']) * 1e9)}\n")
+check(f"the file's tracker line: {want.strip()}",
+      [x for x in open(out_tsv) if x.startswith("#%")] == [want])
+rc2, out2, err = replay("--event-thresholds", out_tsv)
+check("the file alone: the calibrated events", rc2 == 0 and out2 == out)
 
 # Corrupt traces: a clear error naming the line, exit 2.
 good = open(trace).read().split("\n")

@@ -31,8 +31,11 @@ sed_metrics.py (event-based F1, sed_eval/DCASE collars).
 
 Writes the per-label threshold file (LABEL<TAB>ON<TAB>OFF, the format of
 clarembed's event-thresholds-location and clar-embed --event-thresholds),
-whose comments name the stage-1 options that go with it, and --json with
-the choices and the calibration scores.
+whose comments name the stage-1 options that go with it, for people and, in
+the line "#% tracker: smoothing=... min-gap-ns=... min-duration-ns=..."
+(include/clar/events.h), for clarembed and clar-embed, which apply them
+unless the user sets those options; and --json with the choices and the
+calibration scores.
 
   calibrate.py TRACE REFERENCE.tsv --embed BUILD/tools/clar-embed --out FILE.tsv
                [--json OUT.json] [--note TEXT]
@@ -88,6 +91,13 @@ class Replayer:
 def post_args(smoothing, gap, dur):
     return ["--event-smoothing", smoothing, "--event-min-gap", f"{gap:g}",
             "--event-min-duration", f"{dur:g}"]
+
+
+def tracker_directive(smoothing, gap, dur):
+    """The file's "#% tracker:" line (include/clar/events.h): the options
+    of post_args, durations in whole nanoseconds."""
+    return (f"#% tracker: smoothing={smoothing} min-gap-ns={round(gap * 1e9)} "
+            f"min-duration-ns={round(dur * 1e9)}\n")
 
 
 def thr_args(on, off):
@@ -206,6 +216,7 @@ def main(argv=None):
         fh.write(f"# Chosen with these tracker options, which go with this file: "
                  f"{' '.join(post)}\n"
                  f"# (clarembed: event-smoothing, event-min-gap, event-min-duration).\n"
+                 f"{tracker_directive(sm, gap, dur)}"
                  f"# Cross-validated event F1 (halves of the scenes): one threshold pair for "
                  f"all labels {cv_global:.3f},\n# per-label thresholds {cv_pl:.3f}; so ")
         if per_label:

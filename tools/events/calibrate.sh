@@ -10,7 +10,9 @@
 #     per-label on/off thresholds, tried by clar-embed --events-replay over
 #     those windows, written to OUT/thresholds.tsv (the per-label threshold
 #     file of clarembed event-thresholds-location and clar-embed
-#     --event-thresholds; its comments name the options that go with it);
+#     --event-thresholds; its comments name the options that go with it,
+#     and its "#% tracker:" line makes clarembed and clar-embed use them
+#     unless told otherwise);
 #  3. test scenes (seed --test-seed, clips 0 .. --per-class - 1: other
 #     scenes, other clips) through evaluate.sh with the default settings
 #     -> OUT/test/report.txt, and the same test windows replayed with the
