@@ -73,6 +73,24 @@ PY"
 else
   echo "no stk-demo: the stk check is skipped"
 fi
+if command -v timidity >/dev/null; then
+  check "a training soundfont through timidity: train or val-src notes, audible, other pitches than fluidsynth's" "$py - '$m' <<'PY'
+import array, os, sys, wave
+rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1])][1:]
+tim = [r for r in rows if r[3] == 'timidity:fluidr3-tim']
+fl = {r[0].split('/')[-1].split('_', 1)[1] for r in rows if r[3] == 'fluidsynth:fluidr3'}
+assert tim, 'no timidity rows'
+assert {r[2] for r in tim} <= {'train', 'val-src'}
+assert len({r[0].split('/')[-1].split('_', 1)[1] for r in tim} - fl) > len(tim) // 2, 'notes aligned'
+for r in tim:
+    with wave.open(os.path.join(os.path.dirname(sys.argv[1]), r[0])) as w:
+        assert w.getframerate() == 16000 and w.getnchannels() == 1
+        a = array.array('h', w.readframes(w.getnframes()))
+    assert max(abs(x) for x in a) > 327, (r[0], 'silent')
+PY"
+else
+  echo "no timidity: the check of soundfonts through timidity is skipped"
+fi
 n_a=$(($(wc -l < "$m") - 1))
 # Held-out filter: list the md5 of one packaged minetest sound.
 deb=$(ls "$tmp"/a/debs/minetest-data_*.deb | head -1)
@@ -85,8 +103,11 @@ check "held-out file removed ($n_a -> $n_b clips)" "[ $n_b -eq $((n_a - 1)) ] &&
 # A held-out source file drops the whole source: list the soundfont itself.
 md5sum /usr/share/sounds/sf2/FluidR3_GM.sf2 | cut -d' ' -f1 > "$tmp/sf.txt"
 $py "$b" --quick --out "$tmp/s" --heldout "$tmp/sf.txt" --sets instruments,background 2> "$tmp/s.log"
-check "held-out soundfont: no note rendered from it" \
-  "! grep -q fluidr3 '$tmp/s/manifest.tsv' && grep -qx \$'heldout_sources\t1' '$tmp/s/VERSION.tsv'"
+# Quick mode renders the font through fluidsynth and (where installed)
+# timidity: two sources of one file, both dropped.
+n_sf=1; command -v timidity >/dev/null && n_sf=2
+check "held-out soundfont: no note rendered from it ($n_sf sources)" \
+  "! grep -q fluidr3 '$tmp/s/manifest.tsv' && grep -qx \$'heldout_sources\t$n_sf' '$tmp/s/VERSION.tsv'"
 # A set rebuilt on built data (--base) replaces the base's rows of that set
 # and keeps the others.
 $py "$b" --quick --out "$tmp/r" --base "$tmp/a" --heldout "$tmp/none.txt" --sets instruments 2> "$tmp/r.log"

@@ -209,6 +209,12 @@ def main():
         (r"tools/data/build_data\.py --sets (stk|instruments,stk) --out data-(mined|v6|v7) --base data$",
          "needs data/ from tools/data/build_data.py; test-build-data builds the stk set "
          "in quick mode and checks its notes"),
+        (r"tools/data/build_data\.py --sets words --out data-v8 --base data-v7$",
+         "needs data-v7/ (the commands above it); test_build_data_merge runs the merge over "
+         "a base built on another base and the real-voice digits on generated files"),
+        (r"tools/data/build_data\.py --sets instruments --out data-v9 --base data-v8$",
+         "needs data-v8/ (the commands above it); test-build-data renders FluidR3 through "
+         "fluidsynth and timidity in quick mode and checks the timidity notes"),
         (r"tools/data/mine\.py$", "a module of the builder, not a command (test_mine_data imports it)"),
         (r"apt-get download$", "names what build_data.py runs"),
         (r"apt-get install$", "names the line build_data.py prints for a missing renderer"),

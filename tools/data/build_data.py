@@ -18,10 +18,11 @@ path, label, split, source, group, caption):
                (11 families) from several sample/synth sources, 8 pitches x 2
                velocities x 2 note lengths (some takes wet): FluidR3_GM,
                MuseScore General (sf3), the OPL3 FM soundfont and GeneralUser
-               GS (minuet-data) through fluidsynth are training sources (1
-               program in 6 held out as val-src); freepats through timidity
-               (a different sample set and renderer) and the A320U GM
-               soundfont (denemo-data) through fluidsynth are val. Programs a
+               GS (minuet-data) through fluidsynth, and the three .sf2 of
+               them through timidity too, are training sources (1 program in
+               6 held out as val-src); freepats (a sample set never heard)
+               through timidity and the A320U GM soundfont (denemo-data)
+               through fluidsynth are val. Programs a
                font lacks and notes it plays inaudibly (peak below -40 dBFS)
                are left out
   stk          36 notes of each of 22 physical and FM models of the Synthesis
@@ -34,7 +35,8 @@ path, label, split, source, group, caption):
                another engine) is val. Digit words 0-9 in 12 other languages
                (tables/digits.tsv) by espeak-ng and festival's Italian, Finnish
                and Czech voices, labelled with the digit; a real Italian voice
-               (asterisk-prompt-it-menardi digits) is val
+               (asterisk-prompt-it-menardi digits) and a real English one
+               (saytime's digits, 8 kHz) are val
   sounds       the 28 classes of tables/realsounds-train.tsv, from their
                packages; classes found in several packages hold out one whole
                package as val; about 1 in 5 source folders is val-src
@@ -138,6 +140,15 @@ INSTRUMENT_SOURCES = [
      "fluidsynth", "train"),
     ("freepats", "freepats", "usr/share/midi/freepats", "timidity", "val"),
     ("a320u", "denemo-data", "usr/share/sounds/sf2/A320U.sf2", "fluidsynth", "val"),
+    # The training fonts again through timidity (data version 9), so that no
+    # renderer belongs to one role: until version 8 every training note came
+    # from fluidsynth and every timidity note was a val one (freepats), so
+    # the renderer itself told the two apart. Timidity reads .sf2, not .sf3
+    # (MuseScore General). Freepats' patches stay never heard.
+    ("fluidr3-tim", "fluid-soundfont-gm", "usr/share/sounds/sf2/FluidR3_GM.sf2", "timidity", "train"),
+    ("opl3-tim", "opl3-soundfont", "usr/share/sounds/sf2/OPL-3_FM_128M.sf2", "timidity", "train"),
+    ("generaluser-tim", "minuet-data", "usr/share/minuet/soundfonts/GeneralUser-v1.47.sf2",
+     "timidity", "train"),
 ]
 
 
@@ -246,23 +257,30 @@ def instruments(out, rows, debs, heldout, quick, stats):
     note_s, gap_s = 2.0, 1.0
     sources = []
     for name, pkg, member, renderer, role in INSTRUMENT_SOURCES:
-        if quick and name not in ("fluidr3",):
+        # Quick mode (tests): FluidR3 through both renderers (timidity where
+        # installed; the full build's preflight requires it).
+        if quick and not (name == "fluidr3" or name == "fluidr3-tim" and shutil.which("timidity")):
             continue
         path = source_files(debs, heldout, pkg, member, stats)
         if path:
             sources.append((name, path, renderer, role))
-    free_cfg = None
+    # Timidity's configuration per source: freepats' (a folder of patches) is
+    # the Debian package's, pointed at our extracted copy; a soundfont's is
+    # one "soundfont" line.
+    tim_cfg = {}
     for name, path, renderer, role in sources:
         if renderer == "timidity":
-            free_cfg = os.path.join(tmp, "freepats.cfg")
-            with open(free_cfg, "w") as f:
-                # The Debian package's config, pointed at our extracted copy.
+            tim_cfg[name] = os.path.join(tmp, f"{name}.cfg")
+            with open(tim_cfg[name], "w") as f:
+                if os.path.isfile(path):
+                    f.write(f"soundfont {path}\n")
+                    continue
                 f.write(f"dir {path}\n")
                 for line in open("/etc/timidity/freepats.cfg") if os.path.exists("/etc/timidity/freepats.cfg") else []:
                     if not line.startswith("dir "):
                         f.write(line)
     # The GM programs each source can play.
-    programs = {name: freepats_programs(free_cfg) if renderer == "timidity" else soundfont_programs(path)
+    programs = {name: soundfont_programs(path) if os.path.isfile(path) else freepats_programs(tim_cfg[name])
                 for name, path, renderer, _ in sources}
 
     def plan(name, f):
@@ -297,7 +315,7 @@ def instruments(out, rows, debs, heldout, quick, stats):
             opts = ["-g", "0.4", "-R", "1", "-C", "1"] if wet else ["-g", "0.8", "-R", "0", "-C", "0"]
             run(["fluidsynth", "-q", "-ni", *opts, "-F", wav, "-r", "16000", path, mid])
         else:
-            run(["timidity", "-c", free_cfg, "-Ow", "-s", "16000", "--output-mono",
+            run(["timidity", "-c", tim_cfg[name], "-Ow", "-s", "16000", "--output-mono",
                  *(["-EFreverb=0", "-EFchorus=0"] if not wet else []), "-o", wav, mid])
         res, j, silent = [], 0, 0
         for prog, fam, notes, _ in progs:
@@ -553,22 +571,37 @@ def words(out, rows, debs, heldout, quick, stats):
             if i % 300 == 0:
                 log(f"words: {i + 1}/{len(jobs)}")
     stats["words_failed"] = n_fail
-    # A real voice, never trained on: Italian digits of asterisk-prompt-it-menardi
-    # (the package's other digit files are numbers, not digit words).
+    # Real voices, never trained on (val): the Italian digits of
+    # asterisk-prompt-it-menardi (the package's other digit files are
+    # numbers, not digit words), and saytime's English digits (0.au .. 9.au,
+    # the words its talking clock joins into times: headerless 8 kHz mu-law,
+    # so sox is told the encoding; the only real English digits Debian ships
+    # that the held-out list leaves, one speaker, telephone band).
     if not quick:
-        path = source_files(debs, heldout, "asterisk-prompt-it-menardi-wav",
-                            "usr/share/asterisk/sounds/it_IT_f_Menardi/digits", stats)
-        for d in range(10) if path else []:
-            src = os.path.join(path, f"{d}.wav")
-            if not os.path.exists(src) or md5(src) in heldout:
-                continue
-            rel = f"words/{WORDS[d]}/real_it-menardi_{d}.wav"
-            dst = os.path.join(out, rel)
-            padded = dst + ".p.wav"
-            to_wav(src, padded, ("norm", "-3", "pad", "0.2", "0.2"))
-            os.replace(padded, dst)
-            rows.append((rel, WORDS[d], "val", "real:asterisk-it-menardi", "it-menardi",
-                         f"the word {WORDS[d]} in Italian ({digits['it'][d]}) spoken by a person"))
+        real_digits(out, rows, debs, heldout, stats, "asterisk-prompt-it-menardi-wav",
+                    "usr/share/asterisk/sounds/it_IT_f_Menardi/digits", "{d}.wav", (),
+                    "it-menardi", "real:asterisk-it-menardi",
+                    lambda d: f"the word {WORDS[d]} in Italian ({digits['it'][d]}) spoken by a person")
+        real_digits(out, rows, debs, heldout, stats, "saytime", "usr/share/saytime", "{d}.au",
+                    ("-t", "ul", "-r", "8000", "-c", "1"), "en-saytime", "real:saytime",
+                    lambda d: f"the word {WORDS[d]} spoken by a person (a telephone-quality recording)")
+
+
+def real_digits(out, rows, debs, heldout, stats, pkg, folder, name, in_fmt, group, source, caption):
+    """Val rows for the digits 0-9 a person speaks in package PKG's FOLDER
+    (files NAME.format(d=digit), read with sox input options IN_FMT),
+    normalised to -3 dBFS with 0.2 s of silence either side."""
+    path = source_files(debs, heldout, pkg, folder, stats)
+    for d in range(10) if path else []:
+        src = os.path.join(path, name.format(d=d))
+        if not os.path.exists(src) or md5(src) in heldout:
+            continue
+        rel = f"words/{WORDS[d]}/real_{group}_{d}.wav"
+        dst = os.path.join(out, rel)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        run(["sox", "-q", *in_fmt, src, "-r", "16000", "-c", "1", "-b", "16", dst,
+             "norm", "-3", "pad", "0.2", "0.2"])
+        rows.append((rel, WORDS[d], "val", source, group, caption(d)))
 
 
 LANG_NAMES = {"de": "German", "es": "Spanish", "fr": "French", "it": "Italian", "pt": "Portuguese",
@@ -1160,12 +1193,20 @@ def main():
         # BASE's clips, by absolute path (the readers take absolute paths),
         # except those of a set built here: a set rebuilt in OUT (e.g. the
         # instruments with another source) replaces BASE's rows of it.
+        # BASE may itself hold BASE's base's clips by absolute path (data
+        # version 7 is built on version 3), so a clip's set is the set folder
+        # nearest its file, not the first folder under BASE.
+        set_dirs = ("instruments", "words", "sounds", "background", "sounds-mined", "unlabelled")
+
         def set_of(r):
-            rel = os.path.relpath(r[0], base) if os.path.isabs(r[0]) else r[0]
-            return "stk" if r[3].startswith("stk:") else \
-                "mined" if r[3].startswith("mined:") else rel.split("/", 1)[0]
+            if r[3].startswith("stk:"):
+                return "stk"
+            if r[3].startswith("mined:"):
+                return "mined"
+            parts = os.path.normpath(r[0]).split(os.sep)
+            return next((d for d in reversed(parts[:-1]) if d in set_dirs), parts[0])
         for r in [l.rstrip("\n").split("\t") for l in open(os.path.join(base, "manifest.tsv"))][1:]:
-            if len(r) == 6 and not r[0].startswith("sounds-mined/") and set_of(r) not in labelled_sets:
+            if len(r) == 6 and set_of(r) not in labelled_sets:
                 rows.append([r[0] if os.path.isabs(r[0]) else os.path.join(base, r[0])] + r[1:])
     for st in labelled_sets:
         rows += [l.rstrip("\n").split("\t") for l in open(os.path.join(out, f"manifest-{st}.tsv"))]
@@ -1200,16 +1241,27 @@ def main():
         # 4 plus the STK notes (24 voices); 6: the STK notes of 22 voices
         # (two plucked guitar voices fewer) and the mined clips of
         # MINE_NEW_PACKAGES; 7: version 6 plus the GeneralUser (train) and
-        # A320U (val) soundfonts.
+        # A320U (val) soundfonts; 8: version 7 plus saytime's real English
+        # digits (val); 9: version 8 plus the training fonts through timidity.
         has_stk = any(r[3].startswith("stk:") for r in rows)
         has_mined = any(r[3].startswith("mined:") for r in rows)
         has_gu = any(r[3] == "fluidsynth:generaluser" for r in rows)
+        has_saytime = any(r[3] == "real:saytime" for r in rows)
+        has_tim = any(r[3].startswith("timidity:") and r[2] == "train" for r in rows)
         full = has_stk and has_mined
-        f.write(f"data_version\t{7 if full and has_gu else 6 if full else 4 if has_mined else 3}\n")
-        if (has_stk or has_gu) and not full:
+        version = 3
+        if full:
+            version = 9 if has_gu and has_saytime and has_tim else 8 if has_gu and has_saytime \
+                else 7 if has_gu else 6
+        elif has_mined:
+            version = 4
+        f.write(f"data_version\t{version}\n")
+        if (has_stk or has_gu or has_saytime) and not full:
             f.write("data_note\tversion 3 plus " + " and ".join(
                 x for x, y in (("the STK notes", has_stk), ("the mined set", has_mined),
-                               ("the GeneralUser and A320U soundfonts", has_gu)) if y) + "\n")
+                               ("the GeneralUser and A320U soundfonts", has_gu),
+                               ("saytime's digits", has_saytime),
+                               ("the training fonts through timidity", has_tim)) if y) + "\n")
         if base != out:
             f.write(f"base\t{base}\n")
         for k, v in sorted(stats.get("packages", {}).items()):
