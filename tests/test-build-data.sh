@@ -54,6 +54,34 @@ assert rows, 'empty pool'
 assert all(os.path.exists(os.path.join(sys.argv[1], r[0])) for r in rows)
 assert not any(r[2] in listed for r in rows), 'a labelled file is in the pool'
 PY"
+# The pool of real voices (voices set): quick mode takes 10 prompts of the
+# smallest prompt package; its digits/ and letters/ folders never enter.
+if grep -q 'asterisk-prompt-es-co is not available' "$tmp/a.log"; then
+  echo "asterisk-prompt-es-co unavailable: the voices pool check is skipped"
+else
+  check "voices pool: 16 kHz clips of the prompt voice, none from digits/ or letters/" "$py - '$tmp/a' <<'PY'
+import os, sys, wave
+rows = [l.rstrip('\n').split('\t') for l in open(os.path.join(sys.argv[1], 'unlabelled-voices.tsv'))][1:]
+assert 0 < len(rows) <= 10, len(rows)
+assert all(r[1] == 'asterisk-prompt-es-co' and r[0].startswith('unlabelled-voices/') for r in rows)
+assert not any('/digits/' in r[2] or '/letters/' in r[2] for r in rows), rows
+for r in rows:
+    with wave.open(os.path.join(sys.argv[1], r[0])) as w:
+        assert w.getframerate() == 16000 and w.getnchannels() == 1 and w.getnframes() > 1600
+PY"
+fi
+check "pool_member_ok: music and the skipped folders anywhere in the path stay out" "$py - '$b' <<'PY'
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location('build_data', sys.argv[1])
+bd = importlib.util.module_from_spec(spec); spec.loader.exec_module(bd)
+skip = bd.VOICE_POOL_SKIP
+assert bd.pool_member_ok('usr/share/asterisk/sounds/es/vm-intro.gsm', skip)
+assert not bd.pool_member_ok('usr/share/asterisk/sounds/es/digits/oh.gsm', skip)
+assert not bd.pool_member_ok('usr/share/asterisk/sounds/fr/letters/a.gsm', skip)
+assert bd.pool_member_ok('usr/share/x/digits.wav', skip), 'a file named like a folder is kept'
+assert not bd.pool_member_ok('usr/share/game/Music/theme.ogg')
+assert bd.pool_member_ok('usr/share/asterisk/sounds/en/digits/oh.wav'), 'no skip list: kept'
+PY"
 if command -v stk-demo >/dev/null; then
   check "stk notes: instrument families, train or val-src only, none clipped or silent" "$py - '$m' <<'PY'
 import array, os, sys, wave

@@ -33,8 +33,9 @@ path, label, split, source, group, caption):
                many voice variants and festival (kdl) for training (a few
                espeak voices held out as val-src); flite (all its voices,
                another engine) is val. Digit words 0-9 in 12 other languages
-               (tables/digits.tsv) by espeak-ng and festival's Italian, Finnish
-               and Czech voices, labelled with the digit; a real Italian voice
+               (tables/digits.tsv) by espeak-ng and festival's Italian, Finnish,
+               Czech and Russian voices (FESTIVAL; a voice whose data holds a
+               held-out file is skipped), labelled with the digit; a real Italian voice
                (asterisk-prompt-it-menardi digits) and a real English one
                (saytime's digits, 8 kHz) are val
   sounds       the 28 classes of tables/realsounds-train.tsv, from their
@@ -67,6 +68,13 @@ path, label, split, source, group, caption):
                from game/education packages, music folders skipped, at most
                --pool-per-package files per package, each cut to its first 6 s;
                files of realsounds-train.tsv (any split) are excluded
+  voices       a second pool of real voices (OUT/unlabelled-voices/PKG/*.wav,
+               list in OUT/unlabelled-voices.tsv; clar-train takes both with
+               two --unlabelled): the prompts of Asterisk's Spanish, French,
+               Italian and Russian voices and two more prompt voices
+               (VOICE_POOL_PACKAGES), their digits/ and letters/ folders
+               left out whole (near the held-out clips), same per-package
+               limit and cut
 Every packaged file, and every source file a set is rendered from (soundfonts,
 patches, voices' data), whose md5 is in tables/heldout-md5.txt is dropped
 (counted in VERSION.tsv); the generated clips are checked too.
@@ -466,10 +474,24 @@ ESPEAK_VARIANTS = ["", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3
                    "linda", "max", "Michael", "norbert", "paul", "quincy", "rob", "robert", "steph",
                    "travis", "victor", "zac"]
 VALSRC_VOICES = {"en-gb-x-gbcwmd", "en-029"}
-# festival voices: (voice command, language of the digit table, role).
-FESTIVAL = [("voice_ked_diphone", "en", "train"), ("voice_lp_diphone", "it", "train"),
-            ("voice_pc_diphone", "it", "train"), ("voice_suo_fi_lj_diphone", "fi", "train"),
-            ("voice_czech_dita", "cs", "train")]
+# festival voices: (voice command, language of the digit table, role,
+# package, voice folder). English has only ked: festival's kal (festvox-kal*)
+# and slt (festvox-us-slt-hts) are the speakers of flite's kal and slt, and
+# flite is val. Data version 10 adds the Russian, the second Finnish and the
+# three other Czech voices (more speakers of the digit words; festvox-ru is
+# unit selection from one speaker's recordings).
+FV = "/usr/share/festival/voices/"
+FESTIVAL = [("voice_ked_diphone", "en", "train", "festvox-kdlpc16k", FV + "english/ked_diphone"),
+            ("voice_lp_diphone", "it", "train", "festvox-italp16k", FV + "italian/lp_diphone"),
+            ("voice_pc_diphone", "it", "train", "festvox-itapc16k", FV + "italian/pc_diphone"),
+            ("voice_suo_fi_lj_diphone", "fi", "train", "festvox-suopuhe-lj",
+             FV + "finnish/suo_fi_lj_diphone"),
+            ("voice_czech_dita", "cs", "train", "festvox-czech-dita", FV + "czech/czech_dita"),
+            ("voice_msu_ru_nsh_clunits", "ru", "train", "festvox-ru", FV + "russian/msu_ru_nsh_clunits"),
+            ("voice_hy_fi_mv_diphone", "fi", "train", "festvox-suopuhe-mv", FV + "finnish/hy_fi_mv_diphone"),
+            ("voice_czech_krb", "cs", "train", "festvox-czech-krb", FV + "czech/czech_krb"),
+            ("voice_czech_machac", "cs", "train", "festvox-czech-machac", FV + "czech/czech_machac"),
+            ("voice_czech_ph", "cs", "train", "festvox-czech-ph", FV + "czech/czech_ph")]
 FLITE = ["kal", "awb", "rms", "slt", "kal16"]
 DIGIT_LANGS = ["de", "es", "fr", "it", "pt", "nl", "sv", "pl", "ru", "cs", "fi", "tr"]
 
@@ -506,7 +528,10 @@ def words(out, rows, debs, heldout, quick, stats):
                 sp, pt = rng.choice((120, 150, 175, 210)), rng.randint(20, 80)
                 rel = f"words/{WORDS[d]}/espeak_{voice.replace('+', '_')}.wav"
                 jobs.append(("espeak", voice, voice, w, WORDS[d], sp, pt, rel, "train", lang))
-    for cmd, lang, role in (FESTIVAL[:1] if quick else FESTIVAL):
+    for cmd, lang, role, pkg, folder in (FESTIVAL[:1] if quick else FESTIVAL):
+        # A voice whose data holds a held-out file is not used at all.
+        if not source_files(debs, heldout, pkg, folder.lstrip("/"), stats):
+            continue
         vocab = [(w, w) for w in wl] if lang == "en" else \
             [(digits[lang][d], WORDS[d]) for d in range(10)]
         for text, label in vocab:
@@ -724,25 +749,53 @@ def fetch_deb(debs, pkg):
     return os.path.join(debs, sorted(have)[-1]) if have else None
 
 
-def unlabelled(out, debs, heldout, quick, per_package, stats):
-    """Writes OUT/unlabelled/PKG/*.wav and OUT/unlabelled.tsv (path, package, member)."""
+# Real voices for the pool (the "voices" set, data version 10): the
+# prompts of Asterisk's other languages and of two more prompt voices, each
+# a person reading hundreds of phrases. Their digits/ and letters/ folders
+# are left out whole, not only the held-out files in them: the rest of those
+# folders are the same speakers saying the same words in other forms ("oh",
+# a feminine "una", "un"), too close to held-out clips to pre-train on.
+VOICE_POOL_PACKAGES = ["asterisk-core-sounds-es-wav", "asterisk-core-sounds-fr-wav",
+                       "asterisk-core-sounds-it-wav", "asterisk-core-sounds-ru-wav",
+                       "asterisk-prompt-es-co", "asterisk-prompt-fr-armelle"]
+VOICE_POOL_SKIP = ("digits", "letters")
+
+
+def pool_member_ok(member, skip_folders=()):
+    """Whether a package member may enter a pool: not music, and in none of
+    SKIP_FOLDERS (folder names anywhere in its path)."""
+    parts = member.split("/")
+    return "music" not in member.lower() and not any(p in skip_folders for p in parts[:-1])
+
+
+def unlabelled(out, debs, heldout, quick, per_package, stats, name="unlabelled"):
+    """Writes OUT/NAME/PKG/*.wav and OUT/NAME.tsv (path, package, member): the
+    pool of game/education packages (NAME "unlabelled") or of real voices
+    (NAME "unlabelled-voices", the voices set)."""
     listed = {l.rstrip("\n").split("\t")[4] for l in open(os.path.join(TABLES, "realsounds-train.tsv"))}
     listed_tail = {p.split("/", 1)[1] for p in listed if "/" in p}
-    # Quick mode (tests) takes the small package the sounds stage fetched.
+    voices = name == "unlabelled-voices"
+    # Quick mode (tests) takes a small package: the one the sounds stage
+    # fetched, and the smallest prompt voice.
     mined_m = mined_members_of(out)
-    pkgs = ["minetest-data"] if quick else POOL_PACKAGES
+    if voices:
+        pkgs = VOICE_POOL_PACKAGES[4:5] if quick else VOICE_POOL_PACKAGES
+        skip, exts = VOICE_POOL_SKIP, AUDIO_EXT + (".gsm",)
+    else:
+        pkgs = ["minetest-data"] if quick else POOL_PACKAGES
+        skip, exts = (), AUDIO_EXT
     per_package = 10 if quick else per_package
     raw = os.path.join(out, "tmp-pool")
     rows = []
     for pkg in pkgs:
         deb = fetch_deb(debs, pkg)
         if not deb:
-            log(f"unlabelled: {pkg} is not available; skipped")
+            log(f"{name}: {pkg} is not available; skipped")
             continue
         ver = subprocess.run(["dpkg-deb", "-f", deb, "Version"], capture_output=True, text=True).stdout.strip()
         stats.setdefault("packages", {})[pkg] = ver
         names = subprocess.run(["dpkg-deb", "-c", deb], capture_output=True, text=True).stdout.splitlines()
-        members = [ln.split()[-1][2:] for ln in names if ln.split()[-1].lower().endswith(AUDIO_EXT)]
+        members = [ln.split()[-1][2:] for ln in names if ln.split()[-1].lower().endswith(exts)]
         dest = os.path.join(raw, pkg)
         if pkg == "0ad-data":
             zpath = "usr/share/games/0ad/mods/public/public.zip"
@@ -758,19 +811,21 @@ def unlabelled(out, debs, heldout, quick, per_package, stats):
                     with z.open(m) as src, open(target, "wb") as dst:
                         shutil.copyfileobj(src, dst)
         else:
-            members = [m for m in members if "music" not in m.lower() and m not in listed_tail
+            members = [m for m in members if pool_member_ok(m, skip) and m not in listed_tail
                        and (pkg, m) not in mined_m]
             members = sorted(members, key=lambda m: stable_frac(pkg + m))[:per_package]
             extract_deb(deb, dest, members)
         n = 0
         for m in members:
             src = os.path.join(dest, m)
-            if not os.path.exists(src) or os.path.getsize(src) < 2000:
+            # Too short to be a clip: under 2,000 bytes (GSM 06.10 at 8 kHz
+            # takes 1,650 a second, so its floor is 400 bytes, about 0.25 s).
+            if not os.path.exists(src) or os.path.getsize(src) < (400 if src.endswith(".gsm") else 2000):
                 continue
             if md5(src) in heldout:
                 stats["heldout_removed"] = stats.get("heldout_removed", 0) + 1
                 continue
-            rel = f"unlabelled/{pkg}/{hashlib.sha1(m.encode()).hexdigest()[:12]}.wav"
+            rel = f"{name}/{pkg}/{hashlib.sha1(m.encode()).hexdigest()[:12]}.wav"
             dst = os.path.join(out, rel)
             if not os.path.exists(dst):
                 try:
@@ -785,10 +840,10 @@ def unlabelled(out, debs, heldout, quick, per_package, stats):
                 continue
             rows.append((rel, pkg, m))
             n += 1
-        log(f"unlabelled: {pkg} {ver}: {n} clips")
+        log(f"{name}: {pkg} {ver}: {n} clips")
         shutil.rmtree(dest, ignore_errors=True)
     shutil.rmtree(raw, ignore_errors=True)
-    with open(os.path.join(out, "unlabelled.tsv"), "w") as f:
+    with open(os.path.join(out, name + ".tsv"), "w") as f:
         f.write("path\tpackage\tmember\n")
         for r in rows:
             f.write("\t".join(r) + "\n")
@@ -1074,11 +1129,8 @@ def background(out, rows, quick):
 # Debian packages the full build renders with (quick mode needs the first
 # line only).
 NEEDED = [("sox", "sox"), ("espeak-ng", "espeak-ng"), ("flite", "flite"), ("festival", "festival"),
-          ("fluidsynth", "fluidsynth"), ("/usr/share/festival/voices/english/ked_diphone", "festvox-kdlpc16k"),
-          ("timidity", "timidity"), ("/usr/share/festival/voices/italian/lp_diphone", "festvox-italp16k"),
-          ("/usr/share/festival/voices/italian/pc_diphone", "festvox-itapc16k"),
-          ("/usr/share/festival/voices/finnish/suo_fi_lj_diphone", "festvox-suopuhe-lj"),
-          ("/usr/share/festival/voices/czech/czech_dita", "festvox-czech-dita"), ("stk-demo", "stk")]
+          ("fluidsynth", "fluidsynth"), (FESTIVAL[0][4], FESTIVAL[0][3]), ("timidity", "timidity"),
+          ("stk-demo", "stk")] + [(f[4], f[3]) for f in FESTIVAL[1:]]
 
 
 def preflight(quick):
@@ -1094,7 +1146,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "data"))
     ap.add_argument("--quick", action="store_true", help="a tiny subset, for tests")
     ap.add_argument("--heldout", default=os.path.join(TABLES, "heldout-md5.txt"))
-    ap.add_argument("--sets", default="instruments,stk,words,sounds,background,unlabelled",
+    ap.add_argument("--sets", default="instruments,stk,words,sounds,background,unlabelled,voices",
                     help="stages to build (default %(default)s; \"mined\" is --only-mine's). A "
                     "stage already built in OUT stays in its manifest")
     ap.add_argument("--pool-per-package", type=int, default=400,
@@ -1130,7 +1182,8 @@ def main():
     mine_debs = a.debs + [os.path.join(base, "debs"), debs]
     heldout = {l.strip() for l in open(a.heldout) if l.strip()}
     stats, t0 = {}, time.time()
-    labelled_sets = [st for st in a.sets.split(",") if st != "unlabelled"]
+    pools = {"unlabelled": "unlabelled", "voices": "unlabelled-voices"}
+    labelled_sets = [st for st in a.sets.split(",") if st not in pools]
     # Adding a set to a built folder (mined, stk): its manifest keeps the
     # sets built there before.
     labelled_sets = [st for st in ("instruments", "stk", "words", "sounds", "background", "mined")
@@ -1138,17 +1191,17 @@ def main():
                      and os.path.exists(os.path.join(out, f"manifest-{st}.tsv"))] + labelled_sets
     for st in a.sets.split(","):
         rows = []
-        if st == "unlabelled":
-            if os.path.exists(os.path.join(out, ".done-unlabelled")):
-                log("unlabelled: already built")
+        if st in pools:
+            if os.path.exists(os.path.join(out, f".done-{st}")):
+                log(f"{st}: already built")
                 continue
-            log("unlabelled: building")
+            log(f"{st}: building")
             st_stats = {}
-            n = unlabelled(out, debs, heldout, a.quick, a.pool_per_package, st_stats)
-            st_stats["unlabelled_clips"] = n
-            with open(os.path.join(out, ".done-unlabelled"), "w") as f:
+            n = unlabelled(out, debs, heldout, a.quick, a.pool_per_package, st_stats, pools[st])
+            st_stats[f"{pools[st].replace('-', '_')}_clips"] = n
+            with open(os.path.join(out, f".done-{st}"), "w") as f:
                 json.dump(st_stats, f)
-            log(f"unlabelled: {n} clips")
+            log(f"{st}: {n} clips")
             continue
         part = os.path.join(out, f"manifest-{st}.tsv")
         if os.path.exists(os.path.join(out, f".done-{st}")) and os.path.exists(part):
@@ -1242,7 +1295,9 @@ def main():
         # (two plucked guitar voices fewer) and the mined clips of
         # MINE_NEW_PACKAGES; 7: version 6 plus the GeneralUser (train) and
         # A320U (val) soundfonts; 8: version 7 plus saytime's real English
-        # digits (val); 9: version 8 plus the training fonts through timidity.
+        # digits (val); 9: version 8 plus the training fonts through timidity;
+        # 10: version 9 plus five festival voices of the digit words and the
+        # pool of real voices (the voices set, OUT/unlabelled-voices).
         has_stk = any(r[3].startswith("stk:") for r in rows)
         has_mined = any(r[3].startswith("mined:") for r in rows)
         has_gu = any(r[3] == "fluidsynth:generaluser" for r in rows)
@@ -1251,7 +1306,10 @@ def main():
         full = has_stk and has_mined
         version = 3
         if full:
-            version = 9 if has_gu and has_saytime and has_tim else 8 if has_gu and has_saytime \
+            v9 = has_gu and has_saytime and has_tim
+            has_v10 = v9 and any(r[3] == "festival:festival-msu_ru_nsh_clunits" for r in rows) \
+                and os.path.exists(os.path.join(out, ".done-voices"))
+            version = 10 if has_v10 else 9 if v9 else 8 if has_gu and has_saytime \
                 else 7 if has_gu else 6
         elif has_mined:
             version = 4
@@ -1267,7 +1325,7 @@ def main():
         for k, v in sorted(stats.get("packages", {}).items()):
             f.write(f"package:{k}\t{v}\n")
         for k in ("heldout_removed", "heldout_sources", "instruments_silent", "sounds_missing", "sounds_failed", "words_failed",
-                  "unlabelled_clips", "pool_failed", "mined_clips", "mined_ambiguous", "mined_excluded",
+                  "unlabelled_clips", "unlabelled_voices_clips", "pool_failed", "mined_clips", "mined_ambiguous", "mined_excluded",
                   "mined_unmatched", "mined_duplicates", "mined_copies_of_listed", "mined_too_small",
                   "mined_failed", "pool_mined_removed", "stk_dropped"):
             f.write(f"{k}\t{stats.get(k, 0)}\n")
