@@ -284,12 +284,23 @@ def instruments(out, rows, debs, heldout, quick, stats):
                     f.write(f"soundfont {path}\n")
                     continue
                 f.write(f"dir {path}\n")
-                for line in open("/etc/timidity/freepats.cfg") if os.path.exists("/etc/timidity/freepats.cfg") else []:
+                # The patch map ships in the same package (installed, or
+                # read from its .deb): without it no program maps, and a
+                # val source would vanish from the data without a word.
+                pkg_cfg = source_files(debs, heldout, "freepats", "etc/timidity/freepats.cfg", stats)
+                if not pkg_cfg:
+                    sys.exit("build_data.py: freepats' etc/timidity/freepats.cfg is not available; "
+                             "apt-get install -y freepats")
+                for line in open(pkg_cfg):
                     if not line.startswith("dir "):
                         f.write(line)
-    # The GM programs each source can play.
+    # The GM programs each source can play; a source that can play none is
+    # an error, not an empty source.
     programs = {name: soundfont_programs(path) if os.path.isfile(path) else freepats_programs(tim_cfg[name])
                 for name, path, renderer, _ in sources}
+    for name, progs in programs.items():
+        if not progs:
+            sys.exit(f"build_data.py: instrument source {name} maps no GM program")
 
     def plan(name, f):
         prog, fam = int(f[0]), f[1]
