@@ -215,6 +215,9 @@ def main():
         (r"tools/data/build_data\.py --sets instruments --out data-v9 --base data-v8$",
          "needs data-v8/ (the commands above it); test-build-data renders FluidR3 through "
          "fluidsynth and timidity in quick mode and checks the timidity notes"),
+        (r"tools/data/build_data\.py --sets words,voices --out data-v10 --base data-v9$",
+         "needs data-v9/ (the commands above it); test-build-data builds the words (festival "
+         "among them) and the voices pool in quick mode and checks the pool"),
         (r"tools/data/mine\.py$", "a module of the builder, not a command (test_mine_data imports it)"),
         (r"apt-get download$", "names what build_data.py runs"),
         (r"apt-get install$", "names the line build_data.py prints for a missing renderer"),
