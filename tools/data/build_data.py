@@ -770,6 +770,13 @@ VOICE_POOL_PACKAGES = ["asterisk-core-sounds-es-wav", "asterisk-core-sounds-fr-w
                        "asterisk-core-sounds-it-wav", "asterisk-core-sounds-ru-wav",
                        "asterisk-prompt-es-co", "asterisk-prompt-fr-armelle"]
 VOICE_POOL_SKIP = ("digits", "letters")
+# The pools, by set name: (folder and list name under OUT, packages, the
+# package quick mode (tests) takes, folders left out, audio extensions).
+POOLS = {
+    "unlabelled": ("unlabelled", POOL_PACKAGES, ["minetest-data"], (), AUDIO_EXT),
+    "voices": ("unlabelled-voices", VOICE_POOL_PACKAGES, VOICE_POOL_PACKAGES[4:5], VOICE_POOL_SKIP,
+               AUDIO_EXT + (".gsm",)),
+}
 
 
 def pool_member_ok(member, skip_folders=()):
@@ -779,22 +786,17 @@ def pool_member_ok(member, skip_folders=()):
     return "music" not in member.lower() and not any(p in skip_folders for p in parts[:-1])
 
 
-def unlabelled(out, debs, heldout, quick, per_package, stats, name="unlabelled"):
-    """Writes OUT/NAME/PKG/*.wav and OUT/NAME.tsv (path, package, member): the
-    pool of game/education packages (NAME "unlabelled") or of real voices
-    (NAME "unlabelled-voices", the voices set)."""
+def unlabelled(out, debs, heldout, quick, per_package, stats, pool="unlabelled"):
+    """Writes OUT/NAME/PKG/*.wav and OUT/NAME.tsv (path, package, member) for
+    POOLS[pool]: the pool of game/education packages ("unlabelled", NAME
+    unlabelled) or of real voices ("voices", NAME unlabelled-voices)."""
     listed = {l.rstrip("\n").split("\t")[4] for l in open(os.path.join(TABLES, "realsounds-train.tsv"))}
     listed_tail = {p.split("/", 1)[1] for p in listed if "/" in p}
-    voices = name == "unlabelled-voices"
-    # Quick mode (tests) takes a small package: the one the sounds stage
-    # fetched, and the smallest prompt voice.
+    name, all_pkgs, quick_pkgs, skip, exts = POOLS[pool]
+    # Quick mode (tests) takes a small package: for the game pool the one
+    # the sounds stage fetched, for the voices the smallest prompt voice.
     mined_m = mined_members_of(out)
-    if voices:
-        pkgs = VOICE_POOL_PACKAGES[4:5] if quick else VOICE_POOL_PACKAGES
-        skip, exts = VOICE_POOL_SKIP, AUDIO_EXT + (".gsm",)
-    else:
-        pkgs = ["minetest-data"] if quick else POOL_PACKAGES
-        skip, exts = (), AUDIO_EXT
+    pkgs = quick_pkgs if quick else all_pkgs
     per_package = 10 if quick else per_package
     raw = os.path.join(out, "tmp-pool")
     rows = []
@@ -1193,8 +1195,7 @@ def main():
     mine_debs = a.debs + [os.path.join(base, "debs"), debs]
     heldout = {l.strip() for l in open(a.heldout) if l.strip()}
     stats, t0 = {}, time.time()
-    pools = {"unlabelled": "unlabelled", "voices": "unlabelled-voices"}
-    labelled_sets = [st for st in a.sets.split(",") if st not in pools]
+    labelled_sets = [st for st in a.sets.split(",") if st not in POOLS]
     # Adding a set to a built folder (mined, stk): its manifest keeps the
     # sets built there before.
     labelled_sets = [st for st in ("instruments", "stk", "words", "sounds", "background", "mined")
@@ -1202,14 +1203,14 @@ def main():
                      and os.path.exists(os.path.join(out, f"manifest-{st}.tsv"))] + labelled_sets
     for st in a.sets.split(","):
         rows = []
-        if st in pools:
+        if st in POOLS:
             if os.path.exists(os.path.join(out, f".done-{st}")):
                 log(f"{st}: already built")
                 continue
             log(f"{st}: building")
             st_stats = {}
-            n = unlabelled(out, debs, heldout, a.quick, a.pool_per_package, st_stats, pools[st])
-            st_stats[f"{pools[st].replace('-', '_')}_clips"] = n
+            n = unlabelled(out, debs, heldout, a.quick, a.pool_per_package, st_stats, st)
+            st_stats[f"{POOLS[st][0].replace('-', '_')}_clips"] = n
             with open(os.path.join(out, f".done-{st}"), "w") as f:
                 json.dump(st_stats, f)
             log(f"{st}: {n} clips")
