@@ -70,6 +70,33 @@ for r in rows:
         assert w.getframerate() == 16000 and w.getnchannels() == 1 and w.getnframes() > 1600
 PY"
 fi
+check "whole game pool (pool set): clips exist, no labelled or mined file, no skipped folder, data version 11 marker" "$py - '$tmp/a' '$tables/realsounds-train.tsv' <<'PY'
+import os, sys
+rows = [l.rstrip('\n').split('\t') for l in open(os.path.join(sys.argv[1], 'unlabelled-all.tsv'))][1:]
+listed = {l.split('\t')[4].strip().split('/', 1)[1] for l in open(sys.argv[2]) if '/' in l}
+assert 0 < len(rows) <= 10, len(rows)
+assert all(r[0].startswith('unlabelled-all/') and os.path.exists(os.path.join(sys.argv[1], r[0])) for r in rows)
+assert not any(r[2] in listed for r in rows), 'a labelled file is in the pool'
+assert not any(set(r[2].split('/')[:-1]) & {'digits', 'letters', 'alpha'} for r in rows)
+assert os.path.exists(os.path.join(sys.argv[1], '.done-pool'))
+PY"
+check "mined_tables: the mined.tsv of every folder a manifest's mined clips live in, and OUT's own" "$py - '$b' '$tmp/mt' <<'PY'
+import importlib.util, os, sys
+spec = importlib.util.spec_from_file_location('build_data', sys.argv[1])
+bd = importlib.util.module_from_spec(spec); spec.loader.exec_module(bd)
+t = sys.argv[2]
+for d in ('v7', 'v10', 'v11'):
+    os.makedirs(os.path.join(t, d))
+open(os.path.join(t, 'v7', 'mined.tsv'), 'w').write('path\tlabel\tsplit\tpackage\tmember\tmd5\n')
+open(os.path.join(t, 'v10', 'manifest.tsv'), 'w').write(
+    'path\tlabel\tsplit\tsource\tgroup\tcaption\n'
+    + os.path.join(t, 'v7', 'sounds-mined', 'wind', 'x.wav') + '\twind\ttrain\tmined:0ad-audio\tg\tc\n')
+assert bd.mined_tables(os.path.join(t, 'v11'), os.path.join(t, 'v10')) == [os.path.join(t, 'v7', 'mined.tsv')]
+assert bd.mined_tables(os.path.join(t, 'v11')) == []
+open(os.path.join(t, 'v11', 'mined.tsv'), 'w').write('path\tlabel\tsplit\tpackage\tmember\tmd5\n')
+assert bd.mined_tables(os.path.join(t, 'v11'), os.path.join(t, 'v10')) == \
+    [os.path.join(t, 'v11', 'mined.tsv'), os.path.join(t, 'v7', 'mined.tsv')]
+PY"
 check "pool_member_ok: music and the skipped folders anywhere in the path stay out" "$py - '$b' <<'PY'
 import importlib.util, sys
 spec = importlib.util.spec_from_file_location('build_data', sys.argv[1])
@@ -81,6 +108,8 @@ assert not bd.pool_member_ok('usr/share/asterisk/sounds/fr/letters/a.gsm', skip)
 assert bd.pool_member_ok('usr/share/x/digits.wav', skip), 'a file named like a folder is kept'
 assert not bd.pool_member_ok('usr/share/game/Music/theme.ogg')
 assert bd.pool_member_ok('usr/share/asterisk/sounds/en/digits/oh.wav'), 'no skip list: kept'
+assert not bd.pool_member_ok('usr/share/klettres/en/alpha/a.ogg', bd.POOL_ALL_SKIP)
+assert bd.pool_member_ok('usr/share/klettres/en/syllab/ba.ogg', bd.POOL_ALL_SKIP)
 PY"
 if command -v stk-demo >/dev/null; then
   check "stk notes: instrument families, train or val-src only, none clipped or silent" "$py - '$m' <<'PY'

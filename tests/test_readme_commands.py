@@ -218,6 +218,9 @@ def main():
         (r"tools/data/build_data\.py --sets words,voices --out data-v10 --base data-v9$",
          "needs data-v9/ (the commands above it); test-build-data builds the words (festival "
          "among them) and the voices pool in quick mode and checks the pool"),
+        (r"tools/data/build_data\.py --sets pool --out data-v11 --base data-v10$",
+         "needs data-v10/ (the commands above it); test-build-data builds the pool set in "
+         "quick mode and checks it, and mined_tables on a chain of bases"),
         (r"tools/data/mine\.py$", "a module of the builder, not a command (test_mine_data imports it)"),
         (r"apt-get download$", "names what build_data.py runs"),
         (r"apt-get install$", "names the line build_data.py prints for a missing renderer"),

@@ -75,6 +75,15 @@ path, label, split, source, group, caption):
                (VOICE_POOL_PACKAGES), their digits/ and letters/ folders
                left out whole (near the held-out clips), same per-package
                limit and cut
+  pool         the whole game pool (OUT/unlabelled-all/PKG/*.wav, list in
+               OUT/unlabelled-all.tsv; data version 11): every non-music file
+               of the unlabelled set's packages, no per-package limit, the
+               same cut, without the folders of held-out speakers' words
+               (POOL_ALL_SKIP: digits/, letters/, klettres' alpha/); mined
+               clips (every mined.tsv behind OUT's and BASE's manifests) and
+               realsounds-train.tsv's files never enter. Takes the place of
+               the unlabelled set in training (clar-train --unlabelled
+               OUT/unlabelled-all)
 Every packaged file, and every source file a set is rendered from (soundfonts,
 patches, voices' data), whose md5 is in tables/heldout-md5.txt is dropped
 (counted in VERSION.tsv); the generated clips are checked too.
@@ -770,12 +779,26 @@ VOICE_POOL_PACKAGES = ["asterisk-core-sounds-es-wav", "asterisk-core-sounds-fr-w
                        "asterisk-core-sounds-it-wav", "asterisk-core-sounds-ru-wav",
                        "asterisk-prompt-es-co", "asterisk-prompt-fr-armelle"]
 VOICE_POOL_SKIP = ("digits", "letters")
+# The whole game pool (the "pool" set, data version 11): every non-music
+# audio file of POOL_PACKAGES (at most POOL_ALL_PER_PACKAGE a package, in
+# place of --pool-per-package), each cut to its first 6 s like the others.
+# The folders that hold the listed clips of a speaker are left out whole, as
+# in the voices pool: Allison's digits/ and letters/ in
+# asterisk-core-sounds-en-wav (her 0-9 and a-z are held out; the rest are
+# the same words in other forms, "oh", "h-8") and klettres-data's alpha/
+# (26 letters a language are held out). The "unlabelled" set keeps its
+# rule, so that data versions 3-10 rebuild as they were.
+POOL_ALL_SKIP = ("digits", "letters", "alpha")
+POOL_ALL_PER_PACKAGE = 100000
 # The pools, by set name: (folder and list name under OUT, packages, the
-# package quick mode (tests) takes, folders left out, audio extensions).
+# package quick mode (tests) takes, folders left out, audio extensions,
+# most files a package or None for --pool-per-package).
 POOLS = {
-    "unlabelled": ("unlabelled", POOL_PACKAGES, ["minetest-data"], (), AUDIO_EXT),
+    "unlabelled": ("unlabelled", POOL_PACKAGES, ["minetest-data"], (), AUDIO_EXT, None),
     "voices": ("unlabelled-voices", VOICE_POOL_PACKAGES, VOICE_POOL_PACKAGES[4:5], VOICE_POOL_SKIP,
-               AUDIO_EXT + (".gsm",)),
+               AUDIO_EXT + (".gsm",), None),
+    "pool": ("unlabelled-all", POOL_PACKAGES, ["minetest-data"], POOL_ALL_SKIP, AUDIO_EXT,
+             POOL_ALL_PER_PACKAGE),
 }
 
 
@@ -786,18 +809,24 @@ def pool_member_ok(member, skip_folders=()):
     return "music" not in member.lower() and not any(p in skip_folders for p in parts[:-1])
 
 
-def unlabelled(out, debs, heldout, quick, per_package, stats, pool="unlabelled"):
+def unlabelled(out, debs, heldout, quick, per_package, stats, pool="unlabelled", base=None):
     """Writes OUT/NAME/PKG/*.wav and OUT/NAME.tsv (path, package, member) for
     POOLS[pool]: the pool of game/education packages ("unlabelled", NAME
-    unlabelled) or of real voices ("voices", NAME unlabelled-voices)."""
+    unlabelled; "pool", NAME unlabelled-all, all of their files) or of real
+    voices ("voices", NAME unlabelled-voices). No file of the labelled sets
+    enters: realsounds-train.tsv's, and the mined clips of every mined.tsv
+    that OUT's and BASE's manifests use (mined_tables)."""
     listed = {l.rstrip("\n").split("\t")[4] for l in open(os.path.join(TABLES, "realsounds-train.tsv"))}
     listed_tail = {p.split("/", 1)[1] for p in listed if "/" in p}
-    name, all_pkgs, quick_pkgs, skip, exts = POOLS[pool]
+    name, all_pkgs, quick_pkgs, skip, exts, cap = POOLS[pool]
     # Quick mode (tests) takes a small package: for the game pool the one
     # the sounds stage fetched, for the voices the smallest prompt voice.
-    mined_m = mined_members_of(out)
+    mined_m, mined_md5 = set(), set()
+    for t in mined_tables(out, base):
+        mined_m |= mined_members_of(os.path.dirname(t))
+        mined_md5 |= {r[5] for r in (l.rstrip("\n").split("\t") for l in list(open(t))[1:]) if len(r) > 5}
     pkgs = quick_pkgs if quick else all_pkgs
-    per_package = 10 if quick else per_package
+    per_package = 10 if quick else cap or per_package
     raw = os.path.join(out, "tmp-pool")
     rows = []
     for pkg in pkgs:
@@ -837,6 +866,9 @@ def unlabelled(out, debs, heldout, quick, per_package, stats, pool="unlabelled")
                 continue
             if md5(src) in heldout:
                 stats["heldout_removed"] = stats.get("heldout_removed", 0) + 1
+                continue
+            if md5(src) in mined_md5:   # a mined clip shipped under another name
+                stats["pool_mined_copies"] = stats.get("pool_mined_copies", 0) + 1
                 continue
             rel = f"{name}/{pkg}/{hashlib.sha1(m.encode()).hexdigest()[:12]}.wav"
             dst = os.path.join(out, rel)
@@ -1099,6 +1131,28 @@ def prune_pool(out, base, mined_members, stats):
     log(f"mined: {len(rows) - len(keep)} mined files taken out of the unlabelled pool")
 
 
+def mined_tables(out, base=None):
+    """The mined.tsv files behind OUT's labelled clips: OUT's and BASE's own,
+    and the one of every folder whose sounds-mined/ clips a manifest of OUT
+    or BASE names (a chain of --base builds keeps the mined clips where
+    they were built)."""
+    found = []
+    for d in dict.fromkeys(x for x in (out, base) if x):
+        cands = [os.path.join(d, "mined.tsv")]
+        for mf in ("manifest.tsv", "manifest-mined.tsv"):
+            p = os.path.join(d, mf)
+            if os.path.exists(p):
+                for line in open(p):
+                    path = line.split("\t", 1)[0]
+                    if "/sounds-mined/" in path:
+                        cands.append(os.path.join(path.split("/sounds-mined/")[0] or d, "mined.tsv"))
+        for c in cands:
+            c = os.path.abspath(c if os.path.isabs(c) else os.path.join(d, c))
+            if os.path.exists(c) and c not in found:
+                found.append(c)
+    return found
+
+
 def mined_members_of(out):
     """(package, member) of every mined file in OUT/mined.tsv."""
     p = os.path.join(out, "mined.tsv")
@@ -1159,7 +1213,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "data"))
     ap.add_argument("--quick", action="store_true", help="a tiny subset, for tests")
     ap.add_argument("--heldout", default=os.path.join(TABLES, "heldout-md5.txt"))
-    ap.add_argument("--sets", default="instruments,stk,words,sounds,background,unlabelled,voices",
+    ap.add_argument("--sets", default="instruments,stk,words,sounds,background,unlabelled,voices,pool",
                     help="stages to build (default %(default)s; \"mined\" is --only-mine's). A "
                     "stage already built in OUT stays in its manifest")
     ap.add_argument("--pool-per-package", type=int, default=400,
@@ -1209,7 +1263,7 @@ def main():
                 continue
             log(f"{st}: building")
             st_stats = {}
-            n = unlabelled(out, debs, heldout, a.quick, a.pool_per_package, st_stats, st)
+            n = unlabelled(out, debs, heldout, a.quick, a.pool_per_package, st_stats, st, base)
             st_stats[f"{POOLS[st][0].replace('-', '_')}_clips"] = n
             with open(os.path.join(out, f".done-{st}"), "w") as f:
                 json.dump(st_stats, f)
@@ -1309,7 +1363,9 @@ def main():
         # A320U (val) soundfonts; 8: version 7 plus saytime's real English
         # digits (val); 9: version 8 plus the training fonts through timidity;
         # 10: version 9 plus five festival voices of the digit words and the
-        # pool of real voices (the voices set, OUT/unlabelled-voices).
+        # pool of real voices (the voices set, OUT/unlabelled-voices); 11:
+        # version 10 plus the whole game pool (the pool set,
+        # OUT/unlabelled-all).
         has_stk = any(r[3].startswith("stk:") for r in rows)
         has_mined = any(r[3].startswith("mined:") for r in rows)
         has_gu = any(r[3] == "fluidsynth:generaluser" for r in rows)
@@ -1319,10 +1375,14 @@ def main():
         version = 3
         if full:
             v9 = has_gu and has_saytime and has_tim
+            # A pool built in BASE counts too (data version 11 is built on 10).
+            def built(st):
+                return any(os.path.exists(os.path.join(d, f".done-{st}")) for d in (out, base))
             has_v10 = v9 and any(r[3] == "festival:festival-msu_ru_nsh_clunits" for r in rows) \
-                and os.path.exists(os.path.join(out, ".done-voices"))
-            version = 10 if has_v10 else 9 if v9 else 8 if has_gu and has_saytime \
-                else 7 if has_gu else 6
+                and built("voices")
+            has_v11 = has_v10 and built("pool")
+            version = 11 if has_v11 else 10 if has_v10 else 9 if v9 \
+                else 8 if has_gu and has_saytime else 7 if has_gu else 6
         elif has_mined:
             version = 4
         f.write(f"data_version\t{version}\n")
@@ -1337,7 +1397,7 @@ def main():
         for k, v in sorted(stats.get("packages", {}).items()):
             f.write(f"package:{k}\t{v}\n")
         for k in ("heldout_removed", "heldout_sources", "instruments_silent", "sounds_missing", "sounds_failed", "words_failed",
-                  "unlabelled_clips", "unlabelled_voices_clips", "pool_failed", "mined_clips", "mined_ambiguous", "mined_excluded",
+                  "unlabelled_clips", "unlabelled_voices_clips", "unlabelled_all_clips", "pool_mined_copies", "pool_failed", "mined_clips", "mined_ambiguous", "mined_excluded",
                   "mined_unmatched", "mined_duplicates", "mined_copies_of_listed", "mined_too_small",
                   "mined_failed", "pool_mined_removed", "stk_dropped"):
             f.write(f"{k}\t{stats.get(k, 0)}\n")
