@@ -227,17 +227,49 @@ store_example_start (gint *out_fd, const gchar *db)
  * QoS >= 1 streams complete (a broker queues no QoS 0 message for a session
  * that is not connected yet, MQTT 3.1.1 section 3.1.2.4, so how many of q0
  * it stored depends on when it connected). */
+/* Rows in the example's database (0 while it is not there yet), read by a
+ * second python3 (SQLite in WAL mode lets a reader in beside the writer). */
+static guint64
+store_example_rows (const gchar *db)
+{
+  gchar *python = g_find_program_in_path ("python3"), *out = NULL;
+  gchar *argv[] = { python, (gchar *) "-c", (gchar *) "import sqlite3, sys\n"
+        "try:\n"
+        "    c = sqlite3.connect('file:' + sys.argv[1] + '?mode=ro', uri=True)\n"
+        "    print(c.execute('SELECT count(*) FROM results').fetchone()[0])\n"
+        "except sqlite3.Error:\n"
+        "    print(0)\n", (gchar *) db, NULL };
+  guint64 rows = 0;
+
+  if (python && g_spawn_sync (NULL, argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out,
+          NULL, NULL, NULL) && out)
+    rows = g_ascii_strtoull (out, NULL, 10);
+  g_free (out);
+  g_free (python);
+  return rows;
+}
+
 static void
-store_example_check (GPid pid, gint fd, guint64 qos12_total, guint64 total, guint64 per_stream)
+store_example_check (GPid pid, gint fd, const gchar *db, guint64 qos12_total, guint64 total,
+    guint64 per_stream)
 {
   GString *out = g_string_new (NULL);
   gchar buf[4096], *want, *at;
-  guint64 stored = 0;
+  guint64 stored = 0, rows = 0;
+  gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
   gssize n;
 
   if (!pid)
     return;
-  g_usleep (1000000);
+  /* Stop it once it holds every QoS >= 1 message, not after a fixed delay:
+   * on a loaded machine the interpreter may not even have started after a
+   * second, and a SIGINT before Python installs its handler ends it without
+   * a report. */
+  while ((rows = store_example_rows (db)) < qos12_total && g_get_monotonic_time () < deadline)
+    g_usleep (200000);
+  CHECK (rows >= qos12_total, "clar-store.py's database holds %" G_GUINT64_FORMAT " of the %"
+      G_GUINT64_FORMAT " QoS >= 1 messages after 30 s", rows, qos12_total);
+  g_usleep (300000);            /* QoS 0 ones still in flight */
   kill (pid, SIGINT);
   while ((n = read (fd, buf, sizeof buf)) > 0)
     g_string_append_len (out, buf, n);
@@ -299,7 +331,7 @@ test_delivery (void)
         && st.out_of_order == 0 && st.bad_fields == 0, "%s: every message once, in order",
         names[i]);
   }
-  store_example_check (store, store_fd, total - u64_prop (p, "q0", "messages-produced"),
+  store_example_check (store, store_fd, db, total - u64_prop (p, "q0", "messages-produced"),
       total, u64_prop (p, "q1", "messages-produced"));
   g_free (db);
   subscriber_stop (&sub);
