@@ -223,10 +223,6 @@ store_example_start (gint *out_fd, const gchar *db)
   return pid;
 }
 
-/* Stops the example (SIGINT: it then reports) and checks its report: the
- * QoS >= 1 streams complete (a broker queues no QoS 0 message for a session
- * that is not connected yet, MQTT 3.1.1 section 3.1.2.4, so how many of q0
- * it stored depends on when it connected). */
 /* Rows in the example's database (0 while it is not there yet), read by a
  * second python3 (SQLite in WAL mode lets a reader in beside the writer). */
 static guint64
@@ -249,6 +245,10 @@ store_example_rows (const gchar *db)
   return rows;
 }
 
+/* Stops the example (SIGINT: it then reports) and checks its report: the
+ * QoS >= 1 streams complete (a broker queues no QoS 0 message for a session
+ * that is not connected yet, MQTT 3.1.1 section 3.1.2.4, so how many of q0
+ * it stored depends on when it connected). */
 static void
 store_example_check (GPid pid, gint fd, const gchar *db, guint64 qos12_total, guint64 total,
     guint64 per_stream)

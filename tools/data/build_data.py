@@ -864,10 +864,11 @@ def unlabelled(out, debs, heldout, quick, per_package, stats, pool="unlabelled",
             # takes 1,650 a second, so its floor is 400 bytes, about 0.25 s).
             if not os.path.exists(src) or os.path.getsize(src) < (400 if src.endswith(".gsm") else 2000):
                 continue
-            if md5(src) in heldout:
+            h = md5(src)
+            if h in heldout:
                 stats["heldout_removed"] = stats.get("heldout_removed", 0) + 1
                 continue
-            if md5(src) in mined_md5:   # a mined clip shipped under another name
+            if h in mined_md5:   # a mined clip shipped under another name
                 stats["pool_mined_copies"] = stats.get("pool_mined_copies", 0) + 1
                 continue
             rel = f"{name}/{pkg}/{hashlib.sha1(m.encode()).hexdigest()[:12]}.wav"
