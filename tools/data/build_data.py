@@ -786,7 +786,7 @@ VOICE_POOL_SKIP = ("digits", "letters")
 # in the voices pool: Allison's digits/ and letters/ in
 # asterisk-core-sounds-en-wav (her 0-9 and a-z are held out; the rest are
 # the same words in other forms, "oh", "h-8") and klettres-data's alpha/
-# (26 letters a language are held out). The "unlabelled" set keeps its
+# (letters of 15 languages are held out). The "unlabelled" set keeps its
 # rule, so that data versions 3-10 rebuild as they were.
 POOL_ALL_SKIP = ("digits", "letters", "alpha")
 POOL_ALL_PER_PACKAGE = 100000
