@@ -182,6 +182,62 @@ DEFINE_TILE_AVX512 (1)
 DEFINE_TILE_AVX512 (2)
 DEFINE_TILE_AVX512 (3)
 
+/* The last tile of a 1x1 convolution read and written in place: NV
+ * vectors, the last one holding only the lanes of tail (loads of the
+ * others are masked, which AVX-512 never faults on, and so are stores), so
+ * that the layer's input needs no padded copy and its output no compaction.
+ * Each output is the same sum, in the same order, as in the full tiles. */
+#define DEFINE_TILE_AVX512_TAIL(NV)                                           \
+__attribute__((target ("avx512f")))                                           \
+static void                                                                   \
+tile_avx512_tail_##NV (const float *x, const int *off, int K, const float *w, int mr, \
+                       const float *bias, int relu, float *y, size_t ldy,     \
+                       __mmask16 tail)                                        \
+{                                                                             \
+  __m512 acc[MR512][NV];                                                      \
+  const float *wr[MR512];                                                     \
+  _Pragma ("GCC unroll 8")                                                    \
+  for (int r = 0; r < MR512; r++) {                                           \
+    int rr = r < mr ? r : mr - 1;                                             \
+    __m512 b0 = bias ? _mm512_set1_ps (bias[rr]) : _mm512_setzero_ps ();      \
+    wr[r] = w + (size_t) rr * K;                                              \
+    _Pragma ("GCC unroll 4")                                                  \
+    for (int v = 0; v < NV; v++)                                              \
+      acc[r][v] = b0;                                                         \
+  }                                                                           \
+  for (int q = 0; q < K; q++) {                                               \
+    const float *xq = x + off[q];                                             \
+    __m512 b[NV];                                                             \
+    _Pragma ("GCC unroll 4")                                                  \
+    for (int v = 0; v < NV - 1; v++)                                          \
+      b[v] = _mm512_loadu_ps (xq + 16 * v);                                   \
+    b[NV - 1] = _mm512_maskz_loadu_ps (tail, xq + 16 * (NV - 1));             \
+    _Pragma ("GCC unroll 8")                                                  \
+    for (int r = 0; r < MR512; r++) {                                         \
+      __m512 a = _mm512_set1_ps (wr[r][q]);                                   \
+      _Pragma ("GCC unroll 4")                                                \
+      for (int v = 0; v < NV; v++)                                            \
+        acc[r][v] = _mm512_fmadd_ps (a, b[v], acc[r][v]);                     \
+    }                                                                         \
+  }                                                                           \
+  _Pragma ("GCC unroll 8")                                                    \
+  for (int r = 0; r < MR512; r++) {                                           \
+    if (r >= mr)                                                              \
+      break;                                                                  \
+    _Pragma ("GCC unroll 4")                                                  \
+    for (int v = 0; v < NV; v++) {                                            \
+      __m512 o = relu ? _mm512_max_ps (acc[r][v], _mm512_setzero_ps ()) : acc[r][v]; \
+      if (v == NV - 1)                                                        \
+        _mm512_mask_storeu_ps (y + (size_t) r * ldy + 16 * v, tail, o);       \
+      else                                                                    \
+        _mm512_storeu_ps (y + (size_t) r * ldy + 16 * v, o);                  \
+    }                                                                         \
+  }                                                                           \
+}
+DEFINE_TILE_AVX512_TAIL (1)
+DEFINE_TILE_AVX512_TAIL (2)
+DEFINE_TILE_AVX512_TAIL (3)
+
 __attribute__((target ("avx2,fma")))
 static void
 tile_avx2 (const float *x, const int *off, int K, const float *w, int mr,
@@ -224,6 +280,130 @@ tile_avx2 (const float *x, const int *off, int K, const float *w, int mr,
   }
 }
 
+/* tile_avx2 for the last, partial tile of a 1x1 convolution read and
+ * written in place (see tile_avx512_tail_*): only the first n < NR256
+ * positions are loaded (masked loads never fault on the lanes left out) and
+ * stored. */
+__attribute__((target ("avx2,fma")))
+static void
+tile_avx2_tail (const float *x, const int *off, int K, const float *w, int mr,
+                const float *bias, int relu, float *y, size_t ldy, int n)
+{
+  __m256 acc[MR256][NV256];
+  __m256i msk[NV256];
+  const float *wr[MR256];
+  const __m256i lane = _mm256_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7);
+#pragma GCC unroll 8
+  for (int v = 0; v < NV256; v++)
+    msk[v] = _mm256_cmpgt_epi32 (_mm256_set1_epi32 (n - 8 * v), lane);
+#pragma GCC unroll 8
+  for (int r = 0; r < MR256; r++) {
+    int rr = r < mr ? r : mr - 1;
+    __m256 b0 = bias ? _mm256_set1_ps (bias[rr]) : _mm256_setzero_ps ();
+    wr[r] = w + (size_t) rr * K;
+#pragma GCC unroll 8
+    for (int v = 0; v < NV256; v++)
+      acc[r][v] = b0;
+  }
+  for (int q = 0; q < K; q++) {
+    const float *xq = x + off[q];
+    __m256 b[NV256];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV256; v++)
+      b[v] = _mm256_maskload_ps (xq + 8 * v, msk[v]);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR256; r++) {
+      __m256 a = _mm256_broadcast_ss (wr[r] + q);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV256; v++)
+        acc[r][v] = _mm256_fmadd_ps (a, b[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR256; r++) {
+    if (r >= mr)
+      break;
+#pragma GCC unroll 8
+    for (int v = 0; v < NV256; v++) {
+      __m256 o = relu ? _mm256_max_ps (acc[r][v], _mm256_setzero_ps ()) : acc[r][v];
+      _mm256_maskstore_ps (y + (size_t) r * ldy + 8 * v, msk[v], o);
+    }
+  }
+}
+
+/* 3x3 depthwise convolution, zero padding 1, stride 1 or 2, one channel
+ * plane: each output row is computed 16 columns at a time in one register,
+ * the three taps of an input row being masked loads at column offsets -1,
+ * 0, +1 (stride 1), or, at stride 2, the even and odd columns of two loads
+ * split with vpermt2ps and the odd ones shifted one lane for column 2j-1.
+ * Masked-off lanes are never read (AVX-512 suppresses their faults) and
+ * load as zeros, which is the padding; rows outside the plane are skipped.
+ * Each output is b + the nine taps in the order of dw_plane (layers-ds.c),
+ * row by row, left to right. Rows of 7 or 13 columns are one masked vector,
+ * where the plain C code had scalar edges and per-row overhead. */
+__attribute__((target ("avx512f")))
+void
+clar_dw3x3_plane_avx512 (const float *x, int H, int W, const float *w, float bias, int s,
+                         float *y, int Ho, int Wo)
+{
+  const __m512 vb = _mm512_set1_ps (bias);
+  const __m512i ev = _mm512_setr_epi32 (0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i od = _mm512_setr_epi32 (1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512i sh = _mm512_setr_epi32 (16, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14);
+  for (int i = 0; i < Ho; i++) {
+    float *yr = y + (size_t) i * Wo;
+    for (int j0 = 0; j0 < Wo; j0 += 16) {
+      const int nv = Wo - j0 < 16 ? Wo - j0 : 16;
+      const __mmask16 m = (__mmask16) ((1u << nv) - 1u);
+      __m512 acc = vb;
+      for (int ki = 0; ki < 3; ki++) {
+        const int r = i * s + ki - 1;
+        const float *xr;
+        __m512 L, C, R;
+        if (r < 0 || r >= H)
+          continue;
+        xr = x + (size_t) r * W;
+        if (s == 1) {
+          /* Lanes l read columns j0 + l - 1, j0 + l, j0 + l + 1 of [0, W). */
+          const int nr = W - j0 - 1;             /* lanes of R inside the row */
+          const __mmask16 mr = nr >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << nr) - 1u);
+          L = _mm512_maskz_loadu_ps (j0 ? m : (__mmask16) (m & ~1u), xr + j0 - 1);
+          C = _mm512_maskz_loadu_ps (m, xr + j0);
+          R = _mm512_maskz_loadu_ps (mr, xr + j0 + 1);
+        } else {
+          /* Columns 2 j0 .. 2 j0 + 31 of [0, W), split into even (2j) and
+           * odd (2j + 1); 2j - 1 is the odd vector one lane later, lane 0
+           * being column 2 j0 - 1 (padding when j0 is 0). */
+          const int c0 = 2 * j0, n0 = W - c0, n1 = W - c0 - 16;
+          const __mmask16 m0 = n0 >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << n0) - 1u);
+          const __mmask16 m1 = n1 >= 16 ? (__mmask16) 0xFFFF
+              : n1 <= 0 ? (__mmask16) 0 : (__mmask16) ((1u << n1) - 1u);
+          const __m512 lo = _mm512_maskz_loadu_ps (m0, xr + c0);
+          const __m512 hi = _mm512_maskz_loadu_ps (m1, xr + c0 + 16);
+          const __m512 before = _mm512_set1_ps (j0 ? xr[c0 - 1] : 0.0f);
+          C = _mm512_permutex2var_ps (lo, ev, hi);
+          R = _mm512_permutex2var_ps (lo, od, hi);
+          L = _mm512_permutex2var_ps (R, sh, before);
+        }
+        acc = _mm512_fmadd_ps (_mm512_set1_ps (w[3 * ki]), L, acc);
+        acc = _mm512_fmadd_ps (_mm512_set1_ps (w[3 * ki + 1]), C, acc);
+        acc = _mm512_fmadd_ps (_mm512_set1_ps (w[3 * ki + 2]), R, acc);
+      }
+      _mm512_mask_storeu_ps (yr + j0, m, acc);
+    }
+  }
+}
+
+#else /* !CLAR_HAVE_X86_KERNELS: never active, see detect () */
+
+void
+clar_dw3x3_plane_avx512 (const float *x, int H, int W, const float *w, float bias, int s,
+                         float *y, int Ho, int Wo)
+{
+  (void) x; (void) H; (void) W; (void) w; (void) bias; (void) s; (void) y; (void) Ho; (void) Wo;
+  abort ();
+}
+
 #endif /* CLAR_HAVE_X86_KERNELS */
 
 void
@@ -236,25 +416,31 @@ clar_conv2d_direct (clar_kernel_kind kind, const float *x, int B, int C, int H, 
   const int mr = kind == CLAR_KERNEL_AVX512 ? MR512 : MR256;
   direct_plan p;
   float *xp, *ye;
-  int *off;
+  int *off, in_place = 0;
+  size_t ldy, nend;
 
   plan_of (&p, B, C, H, W, O, k, pad, nr);
   xp = scratch;
   ye = scratch + p.xsize;
   off = (int *) (ye + p.ysize);
-  if (B == 1 && k == 1 && pad == 0 && p.Np == p.N) {
-    /* A 1x1 convolution over a whole number of tiles (the pointwise
-     * layers of depthwise-separable encoders): the input is its own padded
-     * copy (no tile reads past it), and the output rows need no compaction. */
+  if (B == 1 && k == 1 && pad == 0) {
+    /* A 1x1 convolution (the pointwise layers of depthwise-separable
+     * encoders): the input is its own padded copy and, unpooled, the output
+     * is written in place, rows of N positions; the last tile of each row
+     * of tiles loads and stores only the positions below N (masked), so
+     * planes such as 8 x 13 or 4 x 7 need no copy of either. */
+    in_place = 1;
     xp = (float *) x;
     if (!pool2)
       ye = y;
+    ldy = pool2 ? p.Np : p.N;
   } else {
     /* Zero-padded copy of the input, the samples of a batch side by side
      * in each row (C x Hp x B*Wp): an output column of sample b reads only
      * sample b's padded columns, so each output is the same sum, in the
      * same order, as at batch 1, and no work is added (the Wp - Wo columns
      * computed and dropped per row are those of batch 1). */
+    ldy = p.Np;
     memset (xp, 0, p.xsize * sizeof (float));
     for (int n = 0; n < B; n++)
       for (int c = 0; c < C; c++)
@@ -267,29 +453,47 @@ clar_conv2d_direct (clar_kernel_kind kind, const float *x, int B, int C, int H, 
       for (int kj = 0; kj < k; kj++)
         off[q++] = (int) (((size_t) c * p.Hp + ki) * p.L + kj);
   /* Tiles of nr positions, all output channels each, so that the input rows
-   * a tile reads stay in L1 across the channel blocks. */
+   * a tile reads stay in L1 across the channel blocks. In place, only the N
+   * real positions are computed (the last tile masked); otherwise all Np. */
+  nend = in_place ? p.N : p.Np;
   if (kind == CLAR_KERNEL_AVX512) {
-    for (size_t n0 = 0; n0 < p.Np;) {
-      size_t nv = (p.Np - n0) / 16 < NV512 ? (p.Np - n0) / 16 : NV512;
+    for (size_t n0 = 0; n0 < nend;) {
+      const size_t left = nend - n0;
+      size_t nv = (left + 15) / 16 < NV512 ? (left + 15) / 16 : NV512;
+      const int partial = left < 16 * nv;
+      /* Lanes of the last vector in use (a partial tile has 1 to 15). */
+      const __mmask16 tail = partial ? (__mmask16) ((1u << (left - 16 * (nv - 1))) - 1u)
+          : (__mmask16) 0xFFFF;
       for (int o0 = 0; o0 < O; o0 += mr) {
         int m = O - o0 < mr ? O - o0 : mr;
         const float *wo = w + (size_t) o0 * p.K, *bo = b ? b + o0 : NULL;
-        float *yo = ye + (size_t) o0 * p.Np + n0;
-        if (nv == 3)
-          tile_avx512_3 (xp + n0, off, p.K, wo, m, bo, relu, yo, p.Np);
+        float *yo = ye + (size_t) o0 * ldy + n0;
+        if (partial) {
+          if (nv == 3)
+            tile_avx512_tail_3 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, tail);
+          else if (nv == 2)
+            tile_avx512_tail_2 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, tail);
+          else
+            tile_avx512_tail_1 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, tail);
+        } else if (nv == 3)
+          tile_avx512_3 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy);
         else if (nv == 2)
-          tile_avx512_2 (xp + n0, off, p.K, wo, m, bo, relu, yo, p.Np);
+          tile_avx512_2 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy);
         else
-          tile_avx512_1 (xp + n0, off, p.K, wo, m, bo, relu, yo, p.Np);
+          tile_avx512_1 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy);
       }
       n0 += 16 * nv;
     }
   } else {
-    for (size_t n0 = 0; n0 < p.Np; n0 += (size_t) nr)
+    for (size_t n0 = 0; n0 < nend; n0 += (size_t) nr)
       for (int o0 = 0; o0 < O; o0 += mr) {
         int m = O - o0 < mr ? O - o0 : mr;
-        tile_avx2 (xp + n0, off, p.K, w + (size_t) o0 * p.K, m, b ? b + o0 : NULL, relu,
-            ye + (size_t) o0 * p.Np + n0, p.Np);
+        const float *wo = w + (size_t) o0 * p.K, *bo = b ? b + o0 : NULL;
+        float *yo = ye + (size_t) o0 * ldy + n0;
+        if (nend - n0 < (size_t) nr)
+          tile_avx2_tail (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, (int) (nend - n0));
+        else
+          tile_avx2 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy);
       }
   }
   if (pool2) {
@@ -310,7 +514,7 @@ clar_conv2d_direct (clar_kernel_kind kind, const float *x, int B, int C, int H, 
         }
     return;
   }
-  if (ye == y)
+  if (in_place)
     return;
   /* Drop the Wp - Wo columns that straddle the padding. */
   for (int n = 0; n < B; n++)

@@ -59,4 +59,11 @@ void clar_conv2d_direct (clar_kernel_kind kind, const float *x, int B, int C, in
                          const float *w, const float *b, int O, int k, int pad,
                          int relu, int pool2, float *y, float *scratch);
 
+/* 3x3 depthwise convolution of one plane, zero padding 1, stride s (1 or
+ * 2), y = Ho x Wo; needs kernel AVX512 (supported). Same sums, in the same
+ * order, as the portable code of layers-ds.c, so within rounding of it. */
+__attribute__((visibility ("hidden")))
+void clar_dw3x3_plane_avx512 (const float *x, int H, int W, const float *w, float bias,
+                              int s, float *y, int Ho, int Wo);
+
 #endif

@@ -95,6 +95,11 @@ test_conv_direct (void)
     { 2, 3, 17, 5, 3, 2 }, { 5, 1, 1, 9, 1, 0 }, { 7, 4, 40, 13, 3, 1 },
     /* 1x1 over whole tiles (read and written in place): 16 x 2 and 24 x 2. */
     { 8, 4, 8, 24, 1, 0 }, { 16, 2, 24, 20, 1, 0 }, { 32, 16, 25, 64, 1, 0 },
+    /* 1x1 over planes that end in a partial tile, read and written in place
+     * with masked tails: the dsres encoder's late stages (8 x 13, 4 x 7),
+     * and tails of 1 to 47 positions. */
+    { 240, 8, 13, 80, 1, 0 }, { 384, 4, 7, 128, 1, 0 }, { 9, 7, 7, 11, 1, 0 },
+    { 3, 1, 17, 5, 1, 0 }, { 6, 5, 19, 17, 1, 0 }, { 5, 3, 15, 8, 1, 0 },
   };
   for (int kind = CLAR_KERNEL_AVX2; kind <= CLAR_KERNEL_AVX512; kind++) {
     if (!clar_kernel_supported ((clar_kernel_kind) kind)) {
@@ -173,6 +178,61 @@ test_conv_direct (void)
       }
       free (x); free (w); free (b); free (y); free (ref); free (scratch);
     }
+  }
+}
+
+/* The 3x3 depthwise convolution (pad 1, stride 1 and 2) on every path
+ * (AVX-512 row kernel where supported, the portable code with the kernel
+ * forced to blas) against a double-precision naive one, over plane sizes
+ * that cover one-column tails, rows shorter and longer than a vector, odd
+ * widths at stride 2 and one-row planes, with a guard band after each
+ * output plane. */
+static void
+test_dwconv3x3 (void)
+{
+  static const int hw[][2] = {
+    { 1, 2 }, { 1, 17 }, { 2, 3 }, { 3, 2 }, { 4, 7 }, { 5, 16 }, { 8, 13 }, { 6, 17 },
+    { 7, 31 }, { 16, 25 }, { 9, 32 }, { 3, 33 }, { 32, 50 }, { 5, 47 }, { 2, 64 },
+  };
+  const int C = 3;
+  const clar_kernel_kind kinds[] = { CLAR_KERNEL_BLAS, CLAR_KERNEL_AVX512 };
+  for (size_t kk = 0; kk < 2; kk++) {
+    clar_kernel_kind prev;
+    if (!clar_kernel_supported (kinds[kk])) {
+      printf ("dwconv path %s: not supported by this CPU, not tested\n",
+          clar_kernel_name (kinds[kk]));
+      continue;
+    }
+    prev = clar_kernel_force (kinds[kk]);
+    for (size_t q = 0; q < sizeof hw / sizeof hw[0]; q++)
+      for (int st = 1; st <= 2; st++) {
+        const int H = hw[q][0], W = hw[q][1];
+        const int Ho = (H - 1) / st + 1, Wo = (W - 1) / st + 1;
+        const size_t ny = (size_t) C * Ho * Wo;
+        float *x = randv ((size_t) C * H * W), *w = randv ((size_t) C * 9), *b = randv (C);
+        float *y = malloc ((ny + 16) * sizeof (float)), *ref = malloc (ny * sizeof (float));
+        for (int c = 0; c < C; c++)
+          for (int i = 0; i < Ho; i++)
+            for (int j = 0; j < Wo; j++) {
+              double acc = b[c];
+              for (int a = 0; a < 3; a++)
+                for (int d = 0; d < 3; d++) {
+                  const int hi = i * st + a - 1, wj = j * st + d - 1;
+                  if (hi >= 0 && hi < H && wj >= 0 && wj < W)
+                    acc += (double) w[c * 9 + a * 3 + d] * x[((size_t) c * H + hi) * W + wj];
+                }
+              ref[((size_t) c * Ho + i) * Wo + j] = (float) acc;
+            }
+        for (size_t i = 0; i < ny + 16; i++)
+          y[i] = 12345.0f;
+        clar_dwconv2d_forward (x, 1, C, H, W, w, b, 3, 1, st, y);
+        CHECK_MSG (max_rel (y, ref, ny) < 1e-6, "dw %s %dx%d stride %d: rel err %g",
+            clar_kernel_name (kinds[kk]), H, W, st, max_rel (y, ref, ny));
+        for (size_t i = ny; i < ny + 16; i++)
+          CHECK (y[i] == 12345.0f);
+        free (x); free (w); free (b); free (y); free (ref);
+      }
+    clar_kernel_force (prev);
   }
 }
 
@@ -406,6 +466,7 @@ main (void)
   }
   CLAR_TEST_RUN (test_conv);
   CLAR_TEST_RUN (test_conv_direct);
+  CLAR_TEST_RUN (test_dwconv3x3);
   CLAR_TEST_RUN (test_im2col_adjoint);
   CLAR_TEST_RUN (test_pools_linear_bn);
   CLAR_TEST_RUN (test_encoder_vs_naive);
