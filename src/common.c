@@ -2,6 +2,7 @@
 #include <string.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -62,6 +63,18 @@ clar_grow_floats (float **buf, size_t *cap, size_t n)
     return -1;
   *buf = nb;
   *cap = n;
+  return 0;
+}
+
+int
+clar_alloc_floats_aligned (float **buf, size_t n)
+{
+  void *p = NULL;
+  free (*buf);
+  *buf = NULL;
+  if (n > SIZE_MAX / sizeof (float) || posix_memalign (&p, 64, (n ? n : 1) * sizeof (float)))
+    return -1;
+  *buf = p;
   return 0;
 }
 

@@ -78,20 +78,26 @@ prepare (clar_session *s, size_t n_frames, size_t B, clar_error *err)
     return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "%zu frames x batch %zu is too big",
         n_frames, B);
   act *= B;
-  if (clar_grow_floats (&s->act[0], &s->act_cap, act) || clar_grow_floats (&s->scratch, &s->scratch_cap, scratch))
-    return clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory for activations");
-  {
-    float *nb = realloc (s->act[1], s->act_cap * sizeof (float));
-    if (!nb)
-      return clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory for activations");
-    s->act[1] = nb;
+  /* Every activation buffer (the ping-pong pair and one per residual level,
+   * swapped among themselves while encoding) holds act_cap floats; they are
+   * scratch, so growing them drops their content. */
+  if (act > s->act_cap || max_depth > s->skip_depth) {
+    const size_t cap = act > s->act_cap ? act : s->act_cap;
+    s->act_cap = 0;
+    for (int k = 0; k < 2; k++)
+      if (clar_alloc_floats_aligned (&s->act[k], cap))
+        return clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory for activations");
+    for (int d = 0; d < max_depth; d++)
+      if (clar_alloc_floats_aligned (&s->skipbuf[d], cap))
+        return clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory for activations");
+    s->act_cap = cap;
+    s->skip_depth = max_depth;
   }
-  s->skip_depth = max_depth;
-  for (int d = 0; d < max_depth; d++) {
-    float *nb = realloc (s->skipbuf[d], s->act_cap * sizeof (float));
-    if (!nb)
+  if (scratch > s->scratch_cap) {
+    s->scratch_cap = 0;
+    if (clar_alloc_floats_aligned (&s->scratch, scratch))
       return clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory for activations");
-    s->skipbuf[d] = nb;
+    s->scratch_cap = scratch;
   }
   s->frames_sized = n_frames;
   s->batch_sized = B;
