@@ -281,55 +281,60 @@ tile_avx2 (const float *x, const int *off, int K, const float *w, int mr,
 }
 
 /* tile_avx2 for the last, partial tile of a 1x1 convolution read and
- * written in place (see tile_avx512_tail_*): only the first n < NR256
- * positions are loaded (masked loads never fault on the lanes left out) and
- * stored. */
-__attribute__((target ("avx2,fma")))
-static void
-tile_avx2_tail (const float *x, const int *off, int K, const float *w, int mr,
-                const float *bias, int relu, float *y, size_t ldy, int n)
-{
-  __m256 acc[MR256][NV256];
-  __m256i msk[NV256];
-  const float *wr[MR256];
-  const __m256i lane = _mm256_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7);
-#pragma GCC unroll 8
-  for (int v = 0; v < NV256; v++)
-    msk[v] = _mm256_cmpgt_epi32 (_mm256_set1_epi32 (n - 8 * v), lane);
-#pragma GCC unroll 8
-  for (int r = 0; r < MR256; r++) {
-    int rr = r < mr ? r : mr - 1;
-    __m256 b0 = bias ? _mm256_set1_ps (bias[rr]) : _mm256_setzero_ps ();
-    wr[r] = w + (size_t) rr * K;
-#pragma GCC unroll 8
-    for (int v = 0; v < NV256; v++)
-      acc[r][v] = b0;
-  }
-  for (int q = 0; q < K; q++) {
-    const float *xq = x + off[q];
-    __m256 b[NV256];
-#pragma GCC unroll 8
-    for (int v = 0; v < NV256; v++)
-      b[v] = _mm256_maskload_ps (xq + 8 * v, msk[v]);
-#pragma GCC unroll 8
-    for (int r = 0; r < MR256; r++) {
-      __m256 a = _mm256_broadcast_ss (wr[r] + q);
-#pragma GCC unroll 8
-      for (int v = 0; v < NV256; v++)
-        acc[r][v] = _mm256_fmadd_ps (a, b[v], acc[r][v]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < MR256; r++) {
-    if (r >= mr)
-      break;
-#pragma GCC unroll 8
-    for (int v = 0; v < NV256; v++) {
-      __m256 o = relu ? _mm256_max_ps (acc[r][v], _mm256_setzero_ps ()) : acc[r][v];
-      _mm256_maskstore_ps (y + (size_t) r * ldy + 8 * v, msk[v], o);
-    }
-  }
+ * written in place (see tile_avx512_tail_*): n < NR256 positions in NV
+ * vectors of 8 (NV = ceil (n / 8), so that a tail of 4 costs one vector's
+ * products, not three); only the first n positions are loaded (masked
+ * loads never fault on the lanes left out) and stored. */
+#define DEFINE_TILE_AVX2_TAIL(NV)                                             \
+__attribute__((target ("avx2,fma")))                                          \
+static void                                                                   \
+tile_avx2_tail_##NV (const float *x, const int *off, int K, const float *w, int mr, \
+                     const float *bias, int relu, float *y, size_t ldy, int n) \
+{                                                                             \
+  __m256 acc[MR256][NV];                                                      \
+  __m256i msk[NV];                                                            \
+  const float *wr[MR256];                                                     \
+  const __m256i lane = _mm256_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7);           \
+  _Pragma ("GCC unroll 4")                                                    \
+  for (int v = 0; v < NV; v++)                                                \
+    msk[v] = _mm256_cmpgt_epi32 (_mm256_set1_epi32 (n - 8 * v), lane);       \
+  _Pragma ("GCC unroll 8")                                                    \
+  for (int r = 0; r < MR256; r++) {                                           \
+    int rr = r < mr ? r : mr - 1;                                             \
+    __m256 b0 = bias ? _mm256_set1_ps (bias[rr]) : _mm256_setzero_ps ();      \
+    wr[r] = w + (size_t) rr * K;                                              \
+    _Pragma ("GCC unroll 4")                                                  \
+    for (int v = 0; v < NV; v++)                                              \
+      acc[r][v] = b0;                                                         \
+  }                                                                           \
+  for (int q = 0; q < K; q++) {                                               \
+    const float *xq = x + off[q];                                             \
+    __m256 b[NV];                                                             \
+    _Pragma ("GCC unroll 4")                                                  \
+    for (int v = 0; v < NV; v++)                                              \
+      b[v] = _mm256_maskload_ps (xq + 8 * v, msk[v]);                         \
+    _Pragma ("GCC unroll 8")                                                  \
+    for (int r = 0; r < MR256; r++) {                                         \
+      __m256 a = _mm256_broadcast_ss (wr[r] + q);                             \
+      _Pragma ("GCC unroll 4")                                                \
+      for (int v = 0; v < NV; v++)                                            \
+        acc[r][v] = _mm256_fmadd_ps (a, b[v], acc[r][v]);                     \
+    }                                                                         \
+  }                                                                           \
+  _Pragma ("GCC unroll 8")                                                    \
+  for (int r = 0; r < MR256; r++) {                                           \
+    if (r >= mr)                                                              \
+      break;                                                                  \
+    _Pragma ("GCC unroll 4")                                                  \
+    for (int v = 0; v < NV; v++) {                                            \
+      __m256 o = relu ? _mm256_max_ps (acc[r][v], _mm256_setzero_ps ()) : acc[r][v]; \
+      _mm256_maskstore_ps (y + (size_t) r * ldy + 8 * v, msk[v], o);          \
+    }                                                                         \
+  }                                                                           \
 }
+DEFINE_TILE_AVX2_TAIL (1)
+DEFINE_TILE_AVX2_TAIL (2)
+DEFINE_TILE_AVX2_TAIL (3)
 
 /* 3x3 depthwise convolution, zero padding 1, stride 1 or 2, one channel
  * plane: each output row is computed 16 columns at a time in one register,
@@ -490,8 +495,13 @@ clar_conv2d_direct (clar_kernel_kind kind, const float *x, int B, int C, int H, 
         int m = O - o0 < mr ? O - o0 : mr;
         const float *wo = w + (size_t) o0 * p.K, *bo = b ? b + o0 : NULL;
         float *yo = ye + (size_t) o0 * ldy + n0;
-        if (nend - n0 < (size_t) nr)
-          tile_avx2_tail (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, (int) (nend - n0));
+        const int left = nend - n0 < (size_t) nr ? (int) (nend - n0) : nr;
+        if (left < nr && left > 16)
+          tile_avx2_tail_3 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, left);
+        else if (left < nr && left > 8)
+          tile_avx2_tail_2 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, left);
+        else if (left < nr)
+          tile_avx2_tail_1 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, left);
         else
           tile_avx2 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy);
       }
