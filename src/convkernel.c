@@ -345,13 +345,16 @@ DEFINE_TILE_AVX2_TAIL (3)
  * load as zeros, which is the padding; rows outside the plane are skipped.
  * Each output is b + the nine taps in the order of dw_plane (layers-ds.c),
  * row by row, left to right. Rows of 7 or 13 columns are one masked vector,
- * where the plain C code had scalar edges and per-row overhead. */
+ * where the plain C code had scalar edges and per-row overhead. ReLU, if
+ * relu is set, is applied before the store. (Computing four output rows
+ * together, each input row loaded once for all of them, measured slower on
+ * the Intel Xeon model 207: 0.0375 against 0.031 ms on the dsres b2d layer.) */
 __attribute__((target ("avx512f")))
 void
 clar_dw3x3_plane_avx512 (const float *x, int H, int W, const float *w, float bias, int s,
-                         float *y, int Ho, int Wo)
+                         int relu, float *y, int Ho, int Wo)
 {
-  const __m512 vb = _mm512_set1_ps (bias);
+  const __m512 vb = _mm512_set1_ps (bias), zero = _mm512_setzero_ps ();
   const __m512i ev = _mm512_setr_epi32 (0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i od = _mm512_setr_epi32 (1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   const __m512i sh = _mm512_setr_epi32 (16, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14);
@@ -394,7 +397,7 @@ clar_dw3x3_plane_avx512 (const float *x, int H, int W, const float *w, float bia
         acc = _mm512_fmadd_ps (_mm512_set1_ps (w[3 * ki + 1]), C, acc);
         acc = _mm512_fmadd_ps (_mm512_set1_ps (w[3 * ki + 2]), R, acc);
       }
-      _mm512_mask_storeu_ps (yr + j0, m, acc);
+      _mm512_mask_storeu_ps (yr + j0, m, relu ? _mm512_max_ps (acc, zero) : acc);
     }
   }
 }
@@ -403,9 +406,10 @@ clar_dw3x3_plane_avx512 (const float *x, int H, int W, const float *w, float bia
 
 void
 clar_dw3x3_plane_avx512 (const float *x, int H, int W, const float *w, float bias, int s,
-                         float *y, int Ho, int Wo)
+                         int relu, float *y, int Ho, int Wo)
 {
-  (void) x; (void) H; (void) W; (void) w; (void) bias; (void) s; (void) y; (void) Ho; (void) Wo;
+  (void) x; (void) H; (void) W; (void) w; (void) bias; (void) s; (void) relu; (void) y;
+  (void) Ho; (void) Wo;
   abort ();
 }
 

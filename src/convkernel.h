@@ -60,10 +60,11 @@ void clar_conv2d_direct (clar_kernel_kind kind, const float *x, int B, int C, in
                          int relu, int pool2, float *y, float *scratch);
 
 /* 3x3 depthwise convolution of one plane, zero padding 1, stride s (1 or
- * 2), y = Ho x Wo; needs kernel AVX512 (supported). Same sums, in the same
- * order, as the portable code of layers-ds.c, so within rounding of it. */
+ * 2), then ReLU if relu is non-zero, y = Ho x Wo; needs kernel AVX512
+ * (supported). Same sums, in the same order, as the portable code of
+ * layers-ds.c, so within rounding of it. */
 __attribute__((visibility ("hidden")))
 void clar_dw3x3_plane_avx512 (const float *x, int H, int W, const float *w, float bias,
-                              int s, float *y, int Ho, int Wo);
+                              int s, int relu, float *y, int Ho, int Wo);
 
 #endif

@@ -280,8 +280,10 @@ encode_raw (clar_session *s, const float *mel, size_t B, size_t n_frames, float 
               y + n * l->out);
         break;
       case CLAR_OP_DWCONV2D:
-        clar_dwconv2d_forward (x, nb, cur.c, cur.h, cur.w, l->weight, l->bias, l->kernel,
-            l->pad, l->stride, y);
+        /* A following ReLU is applied by the depthwise kernel (skipped below). */
+        relu_done = i + 1 < m->n_layers && m->layers[i + 1].op == CLAR_OP_RELU;
+        clar_dwconv2d_forward_relu (x, nb, cur.c, cur.h, cur.w, l->weight, l->bias, l->kernel,
+            l->pad, l->stride, relu_done, y);
         break;
       case CLAR_OP_RESIDUAL_BEGIN:
         /* The block's layers overwrite the ping-pong buffers: hand the one

@@ -149,30 +149,44 @@ clar_dw3x3_plane (const float *x, int H, int W, const float *w, float bias, int 
 }
 
 void
-clar_dwconv2d_forward (const float *x, int N, int C, int H, int W,
-                       const float *w, const float *b, int k, int pad, int s,
-                       float *y)
+clar_dwconv2d_forward_relu (const float *x, int N, int C, int H, int W,
+                            const float *w, const float *b, int k, int pad, int s,
+                            int relu, float *y)
 {
   const int Ho = clar_dwconv_out (H, k, pad, s), Wo = clar_dwconv_out (W, k, pad, s);
   const int fast = k == 3 && pad == 1 && (s == 1 || s == 2) && W >= 2;
   /* The AVX-512 row kernel wins at stride 2 and on rows of at most 16
    * columns; wider stride-1 planes are faster with the flat loop of
-   * clar_dw3x3_plane (bench-layers, dsres default encoder: b1d, 32 x 50,
-   * 0.040 ms flat against 0.069 ms by rows; b9d, 4 x 7, 0.021 against 0.016). */
+   * clar_dw3x3_plane (bench-layers, dsres default encoder, Intel Xeon model
+   * 207: b1d, 32 x 50, 0.040 ms flat against 0.069 ms by rows; b9d, 4 x 7,
+   * 0.021 against 0.016). */
   const int avx512 = fast && (s == 2 || W <= 16) && clar_kernel_active () == CLAR_KERNEL_AVX512;
   for (int n = 0; n < N; n++)
     for (int c = 0; c < C; c++) {
-      size_t p = (size_t) n * C + c;
-      if (avx512)
+      const size_t p = (size_t) n * C + c;
+      float *yp = y + p * Ho * Wo;
+      if (avx512) {
         clar_dw3x3_plane_avx512 (x + p * H * W, H, W, w + (size_t) c * 9, b ? b[c] : 0.0f, s,
-            y + p * Ho * Wo, Ho, Wo);
-      else if (fast)
+            relu, yp, Ho, Wo);
+        continue;
+      }
+      if (fast)
         clar_dw3x3_plane (x + p * H * W, H, W, w + (size_t) c * 9, b ? b[c] : 0.0f, s,
-            y + p * Ho * Wo, Ho, Wo);
+            yp, Ho, Wo);
       else
         dw_plane (x + p * H * W, H, W, w + (size_t) c * k * k, b ? b[c] : 0.0f, k, pad, s,
-            y + p * Ho * Wo, Ho, Wo);
+            yp, Ho, Wo);
+      if (relu)
+        clar_relu_inplace (yp, (size_t) Ho * Wo);       /* while the plane is in L1 */
     }
+}
+
+void
+clar_dwconv2d_forward (const float *x, int N, int C, int H, int W,
+                       const float *w, const float *b, int k, int pad, int s,
+                       float *y)
+{
+  clar_dwconv2d_forward_relu (x, N, C, H, W, w, b, k, pad, s, 0, y);
 }
 
 void

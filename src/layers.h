@@ -83,6 +83,10 @@ void clar_linear_forward (const float *x, int N, int n_in, const float *w,
 void clar_dwconv2d_forward (const float *x, int N, int C, int H, int W,
                             const float *w, const float *b, int k, int pad,
                             int s, float *y);
+/* The same, then ReLU if relu is non-zero (inference fuses the two). */
+void clar_dwconv2d_forward_relu (const float *x, int N, int C, int H, int W,
+                                 const float *w, const float *b, int k, int pad, int s,
+                                 int relu, float *y);
 
 /* y[i] += x[i] over n values (the residual connection). */
 void clar_residual_add_forward (float *y, const float *x, size_t n);

@@ -230,6 +230,15 @@ test_dwconv3x3 (void)
             clar_kernel_name (kinds[kk]), H, W, st, max_rel (y, ref, ny));
         for (size_t i = ny; i < ny + 16; i++)
           CHECK (y[i] == 12345.0f);
+        /* With the ReLU fused (the encoder's depthwise + ReLU). */
+        clar_dwconv2d_forward_relu (x, 1, C, H, W, w, b, 3, 1, st, 1, y);
+        for (size_t i = 0; i < ny; i++)
+          if (ref[i] < 0)
+            ref[i] = 0;
+        CHECK_MSG (max_rel (y, ref, ny) < 1e-6, "dw+relu %s %dx%d stride %d: rel err %g",
+            clar_kernel_name (kinds[kk]), H, W, st, max_rel (y, ref, ny));
+        for (size_t i = ny; i < ny + 16; i++)
+          CHECK (y[i] == 12345.0f);
         free (x); free (w); free (b); free (y); free (ref);
       }
     clar_kernel_force (prev);
