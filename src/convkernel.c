@@ -402,7 +402,69 @@ clar_dw3x3_plane_avx512 (const float *x, int H, int W, const float *w, float bia
   }
 }
 
+/* The AVX2 version of clar_dw3x3_plane_avx512: 8 output columns a
+ * vector, masked loads (vmaskmovps, which does not fault on the lanes left
+ * out) for the padding; at stride 2 the even and odd columns of two loads
+ * are split with vshufps + vpermpd, and column 2j-1 is the odd vector moved
+ * one lane up with column 2 j0 - 1 (or the padding) blended into lane 0. */
+__attribute__((target ("avx2,fma")))
+void
+clar_dw3x3_plane_avx2 (const float *x, int H, int W, const float *w, float bias, int s,
+                       int relu, float *y, int Ho, int Wo)
+{
+  const __m256 vb = _mm256_set1_ps (bias), zero = _mm256_setzero_ps ();
+  const __m256i lane = _mm256_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i up = _mm256_setr_epi32 (0, 0, 1, 2, 3, 4, 5, 6);
+  for (int i = 0; i < Ho; i++) {
+    float *yr = y + (size_t) i * Wo;
+    for (int j0 = 0; j0 < Wo; j0 += 8) {
+      const int nv = Wo - j0 < 8 ? Wo - j0 : 8;
+      /* Lanes l < n of a mask: l < n, as a sign bit per lane. */
+#define LT(n) _mm256_cmpgt_epi32 (_mm256_set1_epi32 (n), lane)
+      const __m256i m = LT (nv);
+      __m256 acc = vb;
+      for (int ki = 0; ki < 3; ki++) {
+        const int r = i * s + ki - 1;
+        const float *xr;
+        __m256 L, C, R;
+        if (r < 0 || r >= H)
+          continue;
+        xr = x + (size_t) r * W;
+        if (s == 1) {
+          const __m256i ml = j0 ? m : _mm256_andnot_si256 (_mm256_cmpeq_epi32 (lane,
+              _mm256_setzero_si256 ()), m);
+          L = _mm256_maskload_ps (xr + j0 - 1, ml);
+          C = _mm256_maskload_ps (xr + j0, m);
+          R = _mm256_maskload_ps (xr + j0 + 1, LT (W - j0 - 1));
+        } else {
+          const int c0 = 2 * j0;
+          const __m256 lo = _mm256_maskload_ps (xr + c0, LT (W - c0));
+          const __m256 hi = _mm256_maskload_ps (xr + c0 + 8, LT (W - c0 - 8));
+          const __m256 before = _mm256_set1_ps (j0 ? xr[c0 - 1] : 0.0f);
+          C = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (
+              _mm256_shuffle_ps (lo, hi, _MM_SHUFFLE (2, 0, 2, 0))), _MM_SHUFFLE (3, 1, 2, 0)));
+          R = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (
+              _mm256_shuffle_ps (lo, hi, _MM_SHUFFLE (3, 1, 3, 1))), _MM_SHUFFLE (3, 1, 2, 0)));
+          L = _mm256_blend_ps (_mm256_permutevar8x32_ps (R, up), before, 1);
+        }
+#undef LT
+        acc = _mm256_fmadd_ps (_mm256_set1_ps (w[3 * ki]), L, acc);
+        acc = _mm256_fmadd_ps (_mm256_set1_ps (w[3 * ki + 1]), C, acc);
+        acc = _mm256_fmadd_ps (_mm256_set1_ps (w[3 * ki + 2]), R, acc);
+      }
+      _mm256_maskstore_ps (yr + j0, m, relu ? _mm256_max_ps (acc, zero) : acc);
+    }
+  }
+}
+
 #else /* !CLAR_HAVE_X86_KERNELS: never active, see detect () */
+
+void
+clar_dw3x3_plane_avx2 (const float *x, int H, int W, const float *w, float bias, int s,
+                       int relu, float *y, int Ho, int Wo)
+{
+  clar_dw3x3_plane_avx512 (x, H, W, w, bias, s, relu, y, Ho, Wo);
+}
 
 void
 clar_dw3x3_plane_avx512 (const float *x, int H, int W, const float *w, float bias, int s,

@@ -66,5 +66,9 @@ void clar_conv2d_direct (clar_kernel_kind kind, const float *x, int B, int C, in
 __attribute__((visibility ("hidden")))
 void clar_dw3x3_plane_avx512 (const float *x, int H, int W, const float *w, float bias,
                               int s, int relu, float *y, int Ho, int Wo);
+/* The same with AVX2 + FMA (kernel AVX2 or AVX512 supported). */
+__attribute__((visibility ("hidden")))
+void clar_dw3x3_plane_avx2 (const float *x, int H, int W, const float *w, float bias,
+                            int s, int relu, float *y, int Ho, int Wo);
 
 #endif

@@ -195,8 +195,8 @@ test_dwconv3x3 (void)
     { 7, 31 }, { 16, 25 }, { 9, 32 }, { 3, 33 }, { 32, 50 }, { 5, 47 }, { 2, 64 },
   };
   const int C = 3;
-  const clar_kernel_kind kinds[] = { CLAR_KERNEL_BLAS, CLAR_KERNEL_AVX512 };
-  for (size_t kk = 0; kk < 2; kk++) {
+  const clar_kernel_kind kinds[] = { CLAR_KERNEL_BLAS, CLAR_KERNEL_AVX2, CLAR_KERNEL_AVX512 };
+  for (size_t kk = 0; kk < 3; kk++) {
     clar_kernel_kind prev;
     if (!clar_kernel_supported (kinds[kk])) {
       printf ("dwconv path %s: not supported by this CPU, not tested\n",
