@@ -135,12 +135,19 @@ clar_conv2d_direct_scratch (int B, int C, int H, int W, int O, int k, int pad)
 /* y[r][0 .. NV*16) = bias[r] + sum_q w[r][q] * x[off[q] + 0 .. NV*16) for
  * the rows r < mr (rows mr .. MR-1 repeat row mr-1 and are not stored).
  * One function per NV: tiles of 3 vectors, the tail of a row of tiles with
- * 1 or 2, so that the extended output is only rounded up to 16 floats. */
-#define DEFINE_TILE_AVX512(NV)                                                \
+ * 1 or 2, so that the extended output is only rounded up to 16 floats.
+ *
+ * The _tail_ variants (MASKED 1) are the last tile of a 1x1 convolution
+ * read and written in place: the last vector holds only the lanes of tail
+ * (its loads are masked, which AVX-512 never faults on, and so are its
+ * stores), so that the layer's input needs no padded copy and its output
+ * no compaction. Each output is the same sum, in the same order, either
+ * way. MASKED is a constant: the full tiles have no mask in their loop. */
+#define DEFINE_TILE_AVX512(NV, NAME, MASKED)                                  \
 __attribute__((target ("avx512f")))                                           \
 static void                                                                   \
-tile_avx512_##NV (const float *x, const int *off, int K, const float *w, int mr, \
-                  const float *bias, int relu, float *y, size_t ldy)          \
+NAME (const float *x, const int *off, int K, const float *w, int mr,          \
+      const float *bias, int relu, float *y, size_t ldy, __mmask16 tail)      \
 {                                                                             \
   __m512 acc[MR512][NV];                                                      \
   const float *wr[MR512];                                                     \
@@ -158,7 +165,8 @@ tile_avx512_##NV (const float *x, const int *off, int K, const float *w, int mr,
     __m512 b[NV];                                                             \
     _Pragma ("GCC unroll 4")                                                  \
     for (int v = 0; v < NV; v++)                                              \
-      b[v] = _mm512_loadu_ps (xq + 16 * v);                                   \
+      b[v] = MASKED && v == NV - 1 ? _mm512_maskz_loadu_ps (tail, xq + 16 * v) \
+          : _mm512_loadu_ps (xq + 16 * v);                                    \
     _Pragma ("GCC unroll 8")                                                  \
     for (int r = 0; r < MR512; r++) {                                         \
       __m512 a = _mm512_set1_ps (wr[r][q]);                                   \
@@ -174,122 +182,31 @@ tile_avx512_##NV (const float *x, const int *off, int K, const float *w, int mr,
     _Pragma ("GCC unroll 4")                                                  \
     for (int v = 0; v < NV; v++) {                                            \
       __m512 o = relu ? _mm512_max_ps (acc[r][v], _mm512_setzero_ps ()) : acc[r][v]; \
-      _mm512_storeu_ps (y + (size_t) r * ldy + 16 * v, o);                    \
-    }                                                                         \
-  }                                                                           \
-}
-DEFINE_TILE_AVX512 (1)
-DEFINE_TILE_AVX512 (2)
-DEFINE_TILE_AVX512 (3)
-
-/* The last tile of a 1x1 convolution read and written in place: NV
- * vectors, the last one holding only the lanes of tail (loads of the
- * others are masked, which AVX-512 never faults on, and so are stores), so
- * that the layer's input needs no padded copy and its output no compaction.
- * Each output is the same sum, in the same order, as in the full tiles. */
-#define DEFINE_TILE_AVX512_TAIL(NV)                                           \
-__attribute__((target ("avx512f")))                                           \
-static void                                                                   \
-tile_avx512_tail_##NV (const float *x, const int *off, int K, const float *w, int mr, \
-                       const float *bias, int relu, float *y, size_t ldy,     \
-                       __mmask16 tail)                                        \
-{                                                                             \
-  __m512 acc[MR512][NV];                                                      \
-  const float *wr[MR512];                                                     \
-  _Pragma ("GCC unroll 8")                                                    \
-  for (int r = 0; r < MR512; r++) {                                           \
-    int rr = r < mr ? r : mr - 1;                                             \
-    __m512 b0 = bias ? _mm512_set1_ps (bias[rr]) : _mm512_setzero_ps ();      \
-    wr[r] = w + (size_t) rr * K;                                              \
-    _Pragma ("GCC unroll 4")                                                  \
-    for (int v = 0; v < NV; v++)                                              \
-      acc[r][v] = b0;                                                         \
-  }                                                                           \
-  for (int q = 0; q < K; q++) {                                               \
-    const float *xq = x + off[q];                                             \
-    __m512 b[NV];                                                             \
-    _Pragma ("GCC unroll 4")                                                  \
-    for (int v = 0; v < NV - 1; v++)                                          \
-      b[v] = _mm512_loadu_ps (xq + 16 * v);                                   \
-    b[NV - 1] = _mm512_maskz_loadu_ps (tail, xq + 16 * (NV - 1));             \
-    _Pragma ("GCC unroll 8")                                                  \
-    for (int r = 0; r < MR512; r++) {                                         \
-      __m512 a = _mm512_set1_ps (wr[r][q]);                                   \
-      _Pragma ("GCC unroll 4")                                                \
-      for (int v = 0; v < NV; v++)                                            \
-        acc[r][v] = _mm512_fmadd_ps (a, b[v], acc[r][v]);                     \
-    }                                                                         \
-  }                                                                           \
-  _Pragma ("GCC unroll 8")                                                    \
-  for (int r = 0; r < MR512; r++) {                                           \
-    if (r >= mr)                                                              \
-      break;                                                                  \
-    _Pragma ("GCC unroll 4")                                                  \
-    for (int v = 0; v < NV; v++) {                                            \
-      __m512 o = relu ? _mm512_max_ps (acc[r][v], _mm512_setzero_ps ()) : acc[r][v]; \
-      if (v == NV - 1)                                                        \
+      if (MASKED && v == NV - 1)                                              \
         _mm512_mask_storeu_ps (y + (size_t) r * ldy + 16 * v, tail, o);       \
       else                                                                    \
         _mm512_storeu_ps (y + (size_t) r * ldy + 16 * v, o);                  \
     }                                                                         \
   }                                                                           \
 }
-DEFINE_TILE_AVX512_TAIL (1)
-DEFINE_TILE_AVX512_TAIL (2)
-DEFINE_TILE_AVX512_TAIL (3)
+DEFINE_TILE_AVX512 (1, tile_avx512_1, 0)
+DEFINE_TILE_AVX512 (2, tile_avx512_2, 0)
+DEFINE_TILE_AVX512 (3, tile_avx512_3, 0)
+DEFINE_TILE_AVX512 (1, tile_avx512_tail_1, 1)
+DEFINE_TILE_AVX512 (2, tile_avx512_tail_2, 1)
+DEFINE_TILE_AVX512 (3, tile_avx512_tail_3, 1)
 
-__attribute__((target ("avx2,fma")))
-static void
-tile_avx2 (const float *x, const int *off, int K, const float *w, int mr,
-           const float *bias, int relu, float *y, size_t ldy)
-{
-  __m256 acc[MR256][NV256];
-  const float *wr[MR256];
-#pragma GCC unroll 8
-  for (int r = 0; r < MR256; r++) {
-    int rr = r < mr ? r : mr - 1;
-    __m256 b0 = bias ? _mm256_set1_ps (bias[rr]) : _mm256_setzero_ps ();
-    wr[r] = w + (size_t) rr * K;
-#pragma GCC unroll 8
-    for (int v = 0; v < NV256; v++)
-      acc[r][v] = b0;
-  }
-  for (int q = 0; q < K; q++) {
-    const float *xq = x + off[q];
-    __m256 b[NV256];
-#pragma GCC unroll 8
-    for (int v = 0; v < NV256; v++)
-      b[v] = _mm256_loadu_ps (xq + 8 * v);
-#pragma GCC unroll 8
-    for (int r = 0; r < MR256; r++) {
-      __m256 a = _mm256_broadcast_ss (wr[r] + q);
-#pragma GCC unroll 8
-      for (int v = 0; v < NV256; v++)
-        acc[r][v] = _mm256_fmadd_ps (a, b[v], acc[r][v]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < MR256; r++) {
-    if (r >= mr)
-      break;
-#pragma GCC unroll 8
-    for (int v = 0; v < NV256; v++) {
-      __m256 o = relu ? _mm256_max_ps (acc[r][v], _mm256_setzero_ps ()) : acc[r][v];
-      _mm256_storeu_ps (y + (size_t) r * ldy + 8 * v, o);
-    }
-  }
-}
-
-/* tile_avx2 for the last, partial tile of a 1x1 convolution read and
- * written in place (see tile_avx512_tail_*): n < NR256 positions in NV
- * vectors of 8 (NV = ceil (n / 8), so that a tail of 4 costs one vector's
- * products, not three); only the first n positions are loaded (masked
- * loads never fault on the lanes left out) and stored. */
-#define DEFINE_TILE_AVX2_TAIL(NV)                                             \
+/* The AVX2 tiles: NV vectors of 8 floats, as the AVX-512 ones. The
+ * _tail_ variants (MASKED 1) are the last, partial tile of a 1x1
+ * convolution read and written in place: n < NR256 positions in NV =
+ * ceil (n / 8) vectors (a tail of 4 costs one vector's products, not
+ * three); only the first n positions are loaded (masked loads never fault
+ * on the lanes left out) and stored. */
+#define DEFINE_TILE_AVX2(NV, NAME, MASKED)                                    \
 __attribute__((target ("avx2,fma")))                                          \
 static void                                                                   \
-tile_avx2_tail_##NV (const float *x, const int *off, int K, const float *w, int mr, \
-                     const float *bias, int relu, float *y, size_t ldy, int n) \
+NAME (const float *x, const int *off, int K, const float *w, int mr,          \
+      const float *bias, int relu, float *y, size_t ldy, int n)               \
 {                                                                             \
   __m256 acc[MR256][NV];                                                      \
   __m256i msk[NV];                                                            \
@@ -312,7 +229,7 @@ tile_avx2_tail_##NV (const float *x, const int *off, int K, const float *w, int 
     __m256 b[NV];                                                             \
     _Pragma ("GCC unroll 4")                                                  \
     for (int v = 0; v < NV; v++)                                              \
-      b[v] = _mm256_maskload_ps (xq + 8 * v, msk[v]);                         \
+      b[v] = MASKED ? _mm256_maskload_ps (xq + 8 * v, msk[v]) : _mm256_loadu_ps (xq + 8 * v); \
     _Pragma ("GCC unroll 8")                                                  \
     for (int r = 0; r < MR256; r++) {                                         \
       __m256 a = _mm256_broadcast_ss (wr[r] + q);                             \
@@ -328,13 +245,17 @@ tile_avx2_tail_##NV (const float *x, const int *off, int K, const float *w, int 
     _Pragma ("GCC unroll 4")                                                  \
     for (int v = 0; v < NV; v++) {                                            \
       __m256 o = relu ? _mm256_max_ps (acc[r][v], _mm256_setzero_ps ()) : acc[r][v]; \
-      _mm256_maskstore_ps (y + (size_t) r * ldy + 8 * v, msk[v], o);          \
+      if (MASKED)                                                             \
+        _mm256_maskstore_ps (y + (size_t) r * ldy + 8 * v, msk[v], o);        \
+      else                                                                    \
+        _mm256_storeu_ps (y + (size_t) r * ldy + 8 * v, o);                   \
     }                                                                         \
   }                                                                           \
 }
-DEFINE_TILE_AVX2_TAIL (1)
-DEFINE_TILE_AVX2_TAIL (2)
-DEFINE_TILE_AVX2_TAIL (3)
+DEFINE_TILE_AVX2 (NV256, tile_avx2, 0)
+DEFINE_TILE_AVX2 (1, tile_avx2_tail_1, 1)
+DEFINE_TILE_AVX2 (2, tile_avx2_tail_2, 1)
+DEFINE_TILE_AVX2 (3, tile_avx2_tail_3, 1)
 
 /* 3x3 depthwise convolution, zero padding 1, stride 1 or 2, one channel
  * plane: each output row is computed 16 columns at a time in one register,
@@ -547,11 +468,11 @@ clar_conv2d_direct (clar_kernel_kind kind, const float *x, int B, int C, int H, 
           else
             tile_avx512_tail_1 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, tail);
         } else if (nv == 3)
-          tile_avx512_3 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy);
+          tile_avx512_3 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, tail);
         else if (nv == 2)
-          tile_avx512_2 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy);
+          tile_avx512_2 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, tail);
         else
-          tile_avx512_1 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy);
+          tile_avx512_1 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, tail);
       }
       n0 += 16 * nv;
     }
@@ -569,7 +490,7 @@ clar_conv2d_direct (clar_kernel_kind kind, const float *x, int B, int C, int H, 
         else if (left < nr)
           tile_avx2_tail_1 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, left);
         else
-          tile_avx2 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy);
+          tile_avx2 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, nr);
       }
   }
   if (pool2) {
