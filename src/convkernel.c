@@ -132,93 +132,38 @@ clar_conv2d_direct_scratch (int B, int C, int H, int W, int O, int k, int pad)
 
 #ifdef CLAR_HAVE_X86_KERNELS
 
-/* y[r][0 .. NV*16) = bias[r] + sum_q w[r][q] * x[off[q] + 0 .. NV*16) for
- * the rows r < mr (rows mr .. MR-1 repeat row mr-1 and are not stored).
- * One function per NV: tiles of 3 vectors, the tail of a row of tiles with
- * 1 or 2, so that the extended output is only rounded up to 16 floats.
+/* The micro-kernel, one macro for both ISAs (BITS 512: AVX-512F, 16
+ * floats a vector, MR = MR512; BITS 256: AVX2 + FMA, 8 floats, MR256):
+ * y[r][0 .. NV*LANES) = bias[r] + sum_q w[r][q] * x[off[q] + 0 .. NV*LANES)
+ * for the rows r < mr (rows mr .. MR-1 repeat row mr-1 and are not
+ * stored). One function per NV: full tiles of NV512 (NV256) vectors, the
+ * tail of a row of tiles with fewer, so that the extended output is only
+ * rounded up to one vector.
  *
- * The _tail_ variants (MASKED 1) are the last tile of a 1x1 convolution
- * read and written in place: the last vector holds only the lanes of tail
- * (its loads are masked, which AVX-512 never faults on, and so are its
- * stores), so that the layer's input needs no padded copy and its output
- * no compaction. Each output is the same sum, in the same order, either
- * way. MASKED is a constant: the full tiles have no mask in their loop. */
-#define DEFINE_TILE_AVX512(NV, NAME, MASKED)                                  \
-__attribute__((target ("avx512f")))                                           \
-static void                                                                   \
-NAME (const float *x, const int *off, int K, const float *w, int mr,          \
-      const float *bias, int relu, float *y, size_t ldy, __mmask16 tail)      \
-{                                                                             \
-  __m512 acc[MR512][NV];                                                      \
-  const float *wr[MR512];                                                     \
-  _Pragma ("GCC unroll 8")                                                    \
-  for (int r = 0; r < MR512; r++) {                                           \
-    int rr = r < mr ? r : mr - 1;                                             \
-    __m512 b0 = bias ? _mm512_set1_ps (bias[rr]) : _mm512_setzero_ps ();      \
-    wr[r] = w + (size_t) rr * K;                                              \
-    _Pragma ("GCC unroll 4")                                                  \
-    for (int v = 0; v < NV; v++)                                              \
-      acc[r][v] = b0;                                                         \
-  }                                                                           \
-  for (int q = 0; q < K; q++) {                                               \
-    const float *xq = x + off[q];                                             \
-    __m512 b[NV];                                                             \
-    _Pragma ("GCC unroll 4")                                                  \
-    for (int v = 0; v < NV; v++)                                              \
-      b[v] = MASKED && v == NV - 1 ? _mm512_maskz_loadu_ps (tail, xq + 16 * v) \
-          : _mm512_loadu_ps (xq + 16 * v);                                    \
-    _Pragma ("GCC unroll 8")                                                  \
-    for (int r = 0; r < MR512; r++) {                                         \
-      __m512 a = _mm512_set1_ps (wr[r][q]);                                   \
-      _Pragma ("GCC unroll 4")                                                \
-      for (int v = 0; v < NV; v++)                                            \
-        acc[r][v] = _mm512_fmadd_ps (a, b[v], acc[r][v]);                     \
-    }                                                                         \
-  }                                                                           \
-  _Pragma ("GCC unroll 8")                                                    \
-  for (int r = 0; r < MR512; r++) {                                           \
-    if (r >= mr)                                                              \
-      break;                                                                  \
-    _Pragma ("GCC unroll 4")                                                  \
-    for (int v = 0; v < NV; v++) {                                            \
-      __m512 o = relu ? _mm512_max_ps (acc[r][v], _mm512_setzero_ps ()) : acc[r][v]; \
-      if (MASKED && v == NV - 1)                                              \
-        _mm512_mask_storeu_ps (y + (size_t) r * ldy + 16 * v, tail, o);       \
-      else                                                                    \
-        _mm512_storeu_ps (y + (size_t) r * ldy + 16 * v, o);                  \
-    }                                                                         \
-  }                                                                           \
-}
-DEFINE_TILE_AVX512 (1, tile_avx512_1, 0)
-DEFINE_TILE_AVX512 (2, tile_avx512_2, 0)
-DEFINE_TILE_AVX512 (3, tile_avx512_3, 0)
-DEFINE_TILE_AVX512 (1, tile_avx512_tail_1, 1)
-DEFINE_TILE_AVX512 (2, tile_avx512_tail_2, 1)
-DEFINE_TILE_AVX512 (3, tile_avx512_tail_3, 1)
-
-/* The AVX2 tiles: NV vectors of 8 floats, as the AVX-512 ones. The
- * _tail_ variants (MASKED 1) are the last, partial tile of a 1x1
- * convolution read and written in place: n < NR256 positions in NV =
- * ceil (n / 8) vectors (a tail of 4 costs one vector's products, not
- * three); only the first n positions are loaded (masked loads never fault
- * on the lanes left out) and stored. */
-#define DEFINE_TILE_AVX2(NV, NAME, MASKED)                                    \
-__attribute__((target ("avx2,fma")))                                          \
+ * The _tail_ variants (MASKED 1) are the last, partial tile of a 1x1
+ * convolution read and written in place: only its first n positions are
+ * loaded and stored, with masked loads (which fault on no lane left out)
+ * and masked stores, so that the layer's input needs no padded copy and
+ * its output no compaction; NV = ceil (n / LANES), so a tail of 4 costs one
+ * vector's products. Each output is the same sum, in the same order,
+ * either way. MASKED is a constant: the full tiles have no mask in their
+ * loop, and ignore n. */
+#define DEFINE_TILE(BITS, TARGET, MASK_T, MR, LANES, NV, NAME, MASKED)        \
+__attribute__((target (TARGET)))                                              \
 static void                                                                   \
 NAME (const float *x, const int *off, int K, const float *w, int mr,          \
       const float *bias, int relu, float *y, size_t ldy, int n)               \
 {                                                                             \
-  __m256 acc[MR256][NV];                                                      \
-  __m256i msk[NV];                                                            \
-  const float *wr[MR256];                                                     \
-  const __m256i lane = _mm256_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7);           \
+  __m##BITS acc[MR][NV];                                                      \
+  MASK_T msk[NV];                                                             \
+  const float *wr[MR];                                                        \
   _Pragma ("GCC unroll 4")                                                    \
   for (int v = 0; v < NV; v++)                                                \
-    msk[v] = _mm256_cmpgt_epi32 (_mm256_set1_epi32 (n - 8 * v), lane);       \
+    msk[v] = MASKED ? LANES_BELOW_##BITS (n - LANES * v) : (MASK_T) { 0 };    \
   _Pragma ("GCC unroll 8")                                                    \
-  for (int r = 0; r < MR256; r++) {                                           \
+  for (int r = 0; r < MR; r++) {                                              \
     int rr = r < mr ? r : mr - 1;                                             \
-    __m256 b0 = bias ? _mm256_set1_ps (bias[rr]) : _mm256_setzero_ps ();      \
+    __m##BITS b0 = bias ? _mm##BITS##_set1_ps (bias[rr]) : _mm##BITS##_setzero_ps (); \
     wr[r] = w + (size_t) rr * K;                                              \
     _Pragma ("GCC unroll 4")                                                  \
     for (int v = 0; v < NV; v++)                                              \
@@ -226,177 +171,222 @@ NAME (const float *x, const int *off, int K, const float *w, int mr,          \
   }                                                                           \
   for (int q = 0; q < K; q++) {                                               \
     const float *xq = x + off[q];                                             \
-    __m256 b[NV];                                                             \
+    __m##BITS b[NV];                                                          \
     _Pragma ("GCC unroll 4")                                                  \
     for (int v = 0; v < NV; v++)                                              \
-      b[v] = MASKED ? _mm256_maskload_ps (xq + 8 * v, msk[v]) : _mm256_loadu_ps (xq + 8 * v); \
+      b[v] = MASKED ? MASKED_LOAD_##BITS (xq + LANES * v, msk[v])             \
+          : _mm##BITS##_loadu_ps (xq + LANES * v);                            \
     _Pragma ("GCC unroll 8")                                                  \
-    for (int r = 0; r < MR256; r++) {                                         \
-      __m256 a = _mm256_broadcast_ss (wr[r] + q);                             \
+    for (int r = 0; r < MR; r++) {                                            \
+      __m##BITS a = _mm##BITS##_set1_ps (wr[r][q]);                           \
       _Pragma ("GCC unroll 4")                                                \
       for (int v = 0; v < NV; v++)                                            \
-        acc[r][v] = _mm256_fmadd_ps (a, b[v], acc[r][v]);                     \
+        acc[r][v] = _mm##BITS##_fmadd_ps (a, b[v], acc[r][v]);                \
     }                                                                         \
   }                                                                           \
   _Pragma ("GCC unroll 8")                                                    \
-  for (int r = 0; r < MR256; r++) {                                           \
+  for (int r = 0; r < MR; r++) {                                              \
     if (r >= mr)                                                              \
       break;                                                                  \
     _Pragma ("GCC unroll 4")                                                  \
     for (int v = 0; v < NV; v++) {                                            \
-      __m256 o = relu ? _mm256_max_ps (acc[r][v], _mm256_setzero_ps ()) : acc[r][v]; \
+      __m##BITS o = relu ? _mm##BITS##_max_ps (acc[r][v], _mm##BITS##_setzero_ps ()) \
+          : acc[r][v];                                                        \
       if (MASKED)                                                             \
-        _mm256_maskstore_ps (y + (size_t) r * ldy + 8 * v, msk[v], o);        \
+        MASKED_STORE_##BITS (y + (size_t) r * ldy + LANES * v, msk[v], o);    \
       else                                                                    \
-        _mm256_storeu_ps (y + (size_t) r * ldy + 8 * v, o);                   \
+        _mm##BITS##_storeu_ps (y + (size_t) r * ldy + LANES * v, o);          \
     }                                                                         \
   }                                                                           \
 }
-DEFINE_TILE_AVX2 (NV256, tile_avx2, 0)
-DEFINE_TILE_AVX2 (1, tile_avx2_tail_1, 1)
-DEFINE_TILE_AVX2 (2, tile_avx2_tail_2, 1)
-DEFINE_TILE_AVX2 (3, tile_avx2_tail_3, 1)
+
+/* Per ISA: the mask of the lanes l < n (n may be <= 0 or > the lane count),
+ * masked load (masked-off lanes read as 0) and masked store. */
+#define LANES_BELOW_512(n) \
+  ((n) >= 16 ? (__mmask16) 0xFFFF : (n) <= 0 ? (__mmask16) 0 : (__mmask16) ((1u << (n)) - 1u))
+#define MASKED_LOAD_512(p, m) _mm512_maskz_loadu_ps ((m), (p))
+#define MASKED_STORE_512(p, m, o) _mm512_mask_storeu_ps ((p), (m), (o))
+#define LANES_BELOW_256(n) \
+  _mm256_cmpgt_epi32 (_mm256_set1_epi32 (n), _mm256_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7))
+#define MASKED_LOAD_256(p, m) _mm256_maskload_ps ((p), (m))
+#define MASKED_STORE_256(p, m, o) _mm256_maskstore_ps ((p), (m), (o))
+
+#define TILE_512(NV, NAME, MASKED) DEFINE_TILE (512, "avx512f", __mmask16, MR512, 16, NV, NAME, MASKED)
+#define TILE_256(NV, NAME, MASKED) DEFINE_TILE (256, "avx2,fma", __m256i, MR256, 8, NV, NAME, MASKED)
+TILE_512 (1, tile_avx512_1, 0)
+TILE_512 (2, tile_avx512_2, 0)
+TILE_512 (3, tile_avx512_3, 0)
+TILE_512 (1, tile_avx512_tail_1, 1)
+TILE_512 (2, tile_avx512_tail_2, 1)
+TILE_512 (3, tile_avx512_tail_3, 1)
+TILE_256 (1, tile_avx2_1, 0)
+TILE_256 (2, tile_avx2_2, 0)
+TILE_256 (3, tile_avx2_3, 0)
+TILE_256 (1, tile_avx2_tail_1, 1)
+TILE_256 (2, tile_avx2_tail_2, 1)
+TILE_256 (3, tile_avx2_tail_3, 1)
+
+typedef void (*tile_fn) (const float *x, const int *off, int K, const float *w, int mr,
+                         const float *bias, int relu, float *y, size_t ldy, int n);
+/* [masked][NV - 1] (NV512 = NV256 = 3). */
+static const tile_fn tiles512[2][3] = {
+  { tile_avx512_1, tile_avx512_2, tile_avx512_3 },
+  { tile_avx512_tail_1, tile_avx512_tail_2, tile_avx512_tail_3 },
+};
+static const tile_fn tiles256[2][3] = {
+  { tile_avx2_1, tile_avx2_2, tile_avx2_3 },
+  { tile_avx2_tail_1, tile_avx2_tail_2, tile_avx2_tail_3 },
+};
 
 /* 3x3 depthwise convolution, zero padding 1, stride 1 or 2, one channel
- * plane: each output row is computed 16 columns at a time in one register,
- * the three taps of an input row being masked loads at column offsets -1,
- * 0, +1 (stride 1), or, at stride 2, the even and odd columns of two loads
- * split with vpermt2ps and the odd ones shifted one lane for column 2j-1.
- * Masked-off lanes are never read (AVX-512 suppresses their faults) and
- * load as zeros, which is the padding; rows outside the plane are skipped.
- * Each output is b + the nine taps in the order of dw_plane (layers-ds.c),
- * row by row, left to right. Rows of 7 or 13 columns are one masked vector,
- * where the plain C code had scalar edges and per-row overhead. ReLU, if
- * relu is set, is applied before the store. (Computing four output rows
- * together, each input row loaded once for all of them, measured slower on
- * the Intel Xeon model 207: 0.0375 against 0.031 ms on the dsres b2d layer.) */
+ * plane: each output row is computed LANES columns at a time in one
+ * register from the three taps L, C, R (columns 2j-1, 2j, 2j+1 at stride
+ * 2; j-1, j, j+1 at stride 1) of each input row it reads. Taps outside the
+ * row are masked-off lanes, never read (masked loads do not fault on them)
+ * and loaded as zeros, which is the padding; rows outside the plane are
+ * skipped. Each output is b + the nine taps in the order of dw_plane
+ * (layers-ds.c), row by row, left to right. Rows of 7 or 13 columns are one
+ * masked vector, where the plain C code had scalar edges and per-row
+ * overhead. ReLU, if relu is set, is applied before the store. (Computing
+ * four output rows together, each input row loaded once for all of them,
+ * measured slower on the Intel Xeon model 207: 0.0375 against 0.031 ms on
+ * the dsres b2d layer.) */
+#define DEFINE_DW3(BITS, TARGET, MASK_T, LANES, NAME)                         \
+__attribute__((target (TARGET)))                                              \
+static void                                                                   \
+NAME (const float *x, int H, int W, const float *w, float bias, int s,        \
+      int relu, float *y, int Ho, int Wo)                                     \
+{                                                                             \
+  const __m##BITS vb = _mm##BITS##_set1_ps (bias), zero = _mm##BITS##_setzero_ps (); \
+  for (int i = 0; i < Ho; i++) {                                              \
+    float *yr = y + (size_t) i * Wo;                                          \
+    for (int j0 = 0; j0 < Wo; j0 += LANES) {                                  \
+      MASK_T mk[3];               /* the chunk's masks: the same for each row */ \
+      __m##BITS acc = vb;                                                     \
+      dw3_masks_##BITS (W, Wo, j0, s, mk);                                    \
+      for (int ki = 0; ki < 3; ki++) {                                        \
+        const int r = i * s + ki - 1;                                         \
+        __m##BITS L, C, R;                                                    \
+        if (r < 0 || r >= H)                                                  \
+          continue;                                                           \
+        dw3_taps_##BITS (x + (size_t) r * W, j0, s, mk, &L, &C, &R);          \
+        acc = _mm##BITS##_fmadd_ps (_mm##BITS##_set1_ps (w[3 * ki]), L, acc); \
+        acc = _mm##BITS##_fmadd_ps (_mm##BITS##_set1_ps (w[3 * ki + 1]), C, acc); \
+        acc = _mm##BITS##_fmadd_ps (_mm##BITS##_set1_ps (w[3 * ki + 2]), R, acc); \
+      }                                                                       \
+      MASKED_STORE_##BITS (yr + j0, mk[s == 1 ? 1 : 2],                      \
+          relu ? _mm##BITS##_max_ps (acc, zero) : acc);                       \
+    }                                                                         \
+  }                                                                           \
+}
+
+/* The masks of a chunk of output columns j0 .. j0 + LANES - 1, computed
+ * once for its three input rows. Stride 1: mk[0], mk[1], mk[2] for the
+ * loads at columns -1, 0, +1 (lanes inside [0, W), and of the chunk's
+ * outputs for the first two); stride 2: mk[0], mk[1] for the two loads of
+ * columns 2 j0 .. 2 j0 + 2 LANES - 1. mk[s == 1 ? 1 : 2] is the store's. */
 __attribute__((target ("avx512f")))
-void
-clar_dw3x3_plane_avx512 (const float *x, int H, int W, const float *w, float bias, int s,
-                         int relu, float *y, int Ho, int Wo)
+static inline void
+dw3_masks_512 (int W, int Wo, int j0, int s, __mmask16 mk[3])
 {
-  const __m512 vb = _mm512_set1_ps (bias), zero = _mm512_setzero_ps ();
-  const __m512i ev = _mm512_setr_epi32 (0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i od = _mm512_setr_epi32 (1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-  const __m512i sh = _mm512_setr_epi32 (16, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14);
-  for (int i = 0; i < Ho; i++) {
-    float *yr = y + (size_t) i * Wo;
-    for (int j0 = 0; j0 < Wo; j0 += 16) {
-      const int nv = Wo - j0 < 16 ? Wo - j0 : 16;
-      const __mmask16 m = (__mmask16) ((1u << nv) - 1u);
-      __m512 acc = vb;
-      for (int ki = 0; ki < 3; ki++) {
-        const int r = i * s + ki - 1;
-        const float *xr;
-        __m512 L, C, R;
-        if (r < 0 || r >= H)
-          continue;
-        xr = x + (size_t) r * W;
-        if (s == 1) {
-          /* Lanes l read columns j0 + l - 1, j0 + l, j0 + l + 1 of [0, W). */
-          const int nr = W - j0 - 1;             /* lanes of R inside the row */
-          const __mmask16 mr = nr >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << nr) - 1u);
-          L = _mm512_maskz_loadu_ps (j0 ? m : (__mmask16) (m & ~1u), xr + j0 - 1);
-          C = _mm512_maskz_loadu_ps (m, xr + j0);
-          R = _mm512_maskz_loadu_ps (mr, xr + j0 + 1);
-        } else {
-          /* Columns 2 j0 .. 2 j0 + 31 of [0, W), split into even (2j) and
-           * odd (2j + 1); 2j - 1 is the odd vector one lane later, lane 0
-           * being column 2 j0 - 1 (padding when j0 is 0). */
-          const int c0 = 2 * j0, n0 = W - c0, n1 = W - c0 - 16;
-          const __mmask16 m0 = n0 >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << n0) - 1u);
-          const __mmask16 m1 = n1 >= 16 ? (__mmask16) 0xFFFF
-              : n1 <= 0 ? (__mmask16) 0 : (__mmask16) ((1u << n1) - 1u);
-          const __m512 lo = _mm512_maskz_loadu_ps (m0, xr + c0);
-          const __m512 hi = _mm512_maskz_loadu_ps (m1, xr + c0 + 16);
-          const __m512 before = _mm512_set1_ps (j0 ? xr[c0 - 1] : 0.0f);
-          C = _mm512_permutex2var_ps (lo, ev, hi);
-          R = _mm512_permutex2var_ps (lo, od, hi);
-          L = _mm512_permutex2var_ps (R, sh, before);
-        }
-        acc = _mm512_fmadd_ps (_mm512_set1_ps (w[3 * ki]), L, acc);
-        acc = _mm512_fmadd_ps (_mm512_set1_ps (w[3 * ki + 1]), C, acc);
-        acc = _mm512_fmadd_ps (_mm512_set1_ps (w[3 * ki + 2]), R, acc);
-      }
-      _mm512_mask_storeu_ps (yr + j0, m, relu ? _mm512_max_ps (acc, zero) : acc);
-    }
+  const __mmask16 m = LANES_BELOW_512 (Wo - j0);
+  if (s == 1) {
+    mk[0] = j0 ? m : (__mmask16) (m & ~1u);
+    mk[1] = m;
+    mk[2] = LANES_BELOW_512 (W - j0 - 1);
+  } else {
+    mk[0] = LANES_BELOW_512 (W - 2 * j0);
+    mk[1] = LANES_BELOW_512 (W - 2 * j0 - 16);
+    mk[2] = m;
   }
 }
 
-/* The AVX2 version of clar_dw3x3_plane_avx512: 8 output columns a
- * vector, masked loads (vmaskmovps, which does not fault on the lanes left
- * out) for the padding; at stride 2 the even and odd columns of two loads
- * are split with vshufps + vpermpd, and column 2j-1 is the odd vector moved
- * one lane up with column 2 j0 - 1 (or the padding) blended into lane 0. */
 __attribute__((target ("avx2,fma")))
-void
-clar_dw3x3_plane_avx2 (const float *x, int H, int W, const float *w, float bias, int s,
-                       int relu, float *y, int Ho, int Wo)
+static inline void
+dw3_masks_256 (int W, int Wo, int j0, int s, __m256i mk[3])
 {
-  const __m256 vb = _mm256_set1_ps (bias), zero = _mm256_setzero_ps ();
-  const __m256i lane = _mm256_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i up = _mm256_setr_epi32 (0, 0, 1, 2, 3, 4, 5, 6);
-  for (int i = 0; i < Ho; i++) {
-    float *yr = y + (size_t) i * Wo;
-    for (int j0 = 0; j0 < Wo; j0 += 8) {
-      const int nv = Wo - j0 < 8 ? Wo - j0 : 8;
-      /* Lanes l < n of a mask: l < n, as a sign bit per lane. */
-#define LT(n) _mm256_cmpgt_epi32 (_mm256_set1_epi32 (n), lane)
-      const __m256i m = LT (nv);
-      __m256 acc = vb;
-      for (int ki = 0; ki < 3; ki++) {
-        const int r = i * s + ki - 1;
-        const float *xr;
-        __m256 L, C, R;
-        if (r < 0 || r >= H)
-          continue;
-        xr = x + (size_t) r * W;
-        if (s == 1) {
-          const __m256i ml = j0 ? m : _mm256_andnot_si256 (_mm256_cmpeq_epi32 (lane,
-              _mm256_setzero_si256 ()), m);
-          L = _mm256_maskload_ps (xr + j0 - 1, ml);
-          C = _mm256_maskload_ps (xr + j0, m);
-          R = _mm256_maskload_ps (xr + j0 + 1, LT (W - j0 - 1));
-        } else {
-          const int c0 = 2 * j0;
-          const __m256 lo = _mm256_maskload_ps (xr + c0, LT (W - c0));
-          const __m256 hi = _mm256_maskload_ps (xr + c0 + 8, LT (W - c0 - 8));
-          const __m256 before = _mm256_set1_ps (j0 ? xr[c0 - 1] : 0.0f);
-          C = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (
-              _mm256_shuffle_ps (lo, hi, _MM_SHUFFLE (2, 0, 2, 0))), _MM_SHUFFLE (3, 1, 2, 0)));
-          R = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (
-              _mm256_shuffle_ps (lo, hi, _MM_SHUFFLE (3, 1, 3, 1))), _MM_SHUFFLE (3, 1, 2, 0)));
-          L = _mm256_blend_ps (_mm256_permutevar8x32_ps (R, up), before, 1);
-        }
-#undef LT
-        acc = _mm256_fmadd_ps (_mm256_set1_ps (w[3 * ki]), L, acc);
-        acc = _mm256_fmadd_ps (_mm256_set1_ps (w[3 * ki + 1]), C, acc);
-        acc = _mm256_fmadd_ps (_mm256_set1_ps (w[3 * ki + 2]), R, acc);
-      }
-      _mm256_maskstore_ps (yr + j0, m, relu ? _mm256_max_ps (acc, zero) : acc);
-    }
+  const __m256i m = LANES_BELOW_256 (Wo - j0);
+  if (s == 1) {
+    mk[0] = j0 ? m : _mm256_andnot_si256 (_mm256_setr_epi32 (-1, 0, 0, 0, 0, 0, 0, 0), m);
+    mk[1] = m;
+    mk[2] = LANES_BELOW_256 (W - j0 - 1);
+  } else {
+    mk[0] = LANES_BELOW_256 (W - 2 * j0);
+    mk[1] = LANES_BELOW_256 (W - 2 * j0 - 8);
+    mk[2] = m;
   }
 }
 
-#else /* !CLAR_HAVE_X86_KERNELS: never active, see detect () */
-
-void
-clar_dw3x3_plane_avx2 (const float *x, int H, int W, const float *w, float bias, int s,
-                       int relu, float *y, int Ho, int Wo)
+/* The taps of input row xr. AVX-512: at stride 2, columns 2 j0 .. 2 j0 +
+ * 31 split into even (2j) and odd (2j + 1) with vpermt2ps; 2j - 1 is the
+ * odd vector one lane later, lane 0 being column 2 j0 - 1 (padding when j0
+ * is 0). */
+__attribute__((target ("avx512f")))
+static inline void
+dw3_taps_512 (const float *xr, int j0, int s, const __mmask16 mk[3], __m512 *L, __m512 *C,
+              __m512 *R)
 {
-  clar_dw3x3_plane_avx512 (x, H, W, w, bias, s, relu, y, Ho, Wo);
+  if (s == 1) {
+    *L = MASKED_LOAD_512 (xr + j0 - 1, mk[0]);
+    *C = MASKED_LOAD_512 (xr + j0, mk[1]);
+    *R = MASKED_LOAD_512 (xr + j0 + 1, mk[2]);
+  } else {
+    const __m512i ev = _mm512_setr_epi32 (0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32 (1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512i sh = _mm512_setr_epi32 (16, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14);
+    const int c0 = 2 * j0;
+    const __m512 lo = MASKED_LOAD_512 (xr + c0, mk[0]);
+    const __m512 hi = MASKED_LOAD_512 (xr + c0 + 16, mk[1]);
+    *C = _mm512_permutex2var_ps (lo, ev, hi);
+    *R = _mm512_permutex2var_ps (lo, od, hi);
+    *L = _mm512_permutex2var_ps (*R, sh, _mm512_set1_ps (j0 ? xr[c0 - 1] : 0.0f));
+  }
 }
 
-void
-clar_dw3x3_plane_avx512 (const float *x, int H, int W, const float *w, float bias, int s,
-                         int relu, float *y, int Ho, int Wo)
+/* AVX2: at stride 2 the even and odd columns of two loads are split with
+ * vshufps + vpermpd, and column 2j-1 is the odd vector moved one lane up
+ * with column 2 j0 - 1 (or the padding) blended into lane 0. */
+__attribute__((target ("avx2,fma")))
+static inline void
+dw3_taps_256 (const float *xr, int j0, int s, const __m256i mk[3], __m256 *L, __m256 *C,
+              __m256 *R)
 {
-  (void) x; (void) H; (void) W; (void) w; (void) bias; (void) s; (void) relu; (void) y;
-  (void) Ho; (void) Wo;
-  abort ();
+  if (s == 1) {
+    *L = MASKED_LOAD_256 (xr + j0 - 1, mk[0]);
+    *C = MASKED_LOAD_256 (xr + j0, mk[1]);
+    *R = MASKED_LOAD_256 (xr + j0 + 1, mk[2]);
+  } else {
+    const __m256i up = _mm256_setr_epi32 (0, 0, 1, 2, 3, 4, 5, 6);
+    const int c0 = 2 * j0;
+    const __m256 lo = MASKED_LOAD_256 (xr + c0, mk[0]);
+    const __m256 hi = MASKED_LOAD_256 (xr + c0 + 8, mk[1]);
+    *C = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (
+        _mm256_shuffle_ps (lo, hi, _MM_SHUFFLE (2, 0, 2, 0))), _MM_SHUFFLE (3, 1, 2, 0)));
+    *R = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (
+        _mm256_shuffle_ps (lo, hi, _MM_SHUFFLE (3, 1, 3, 1))), _MM_SHUFFLE (3, 1, 2, 0)));
+    *L = _mm256_blend_ps (_mm256_permutevar8x32_ps (*R, up),
+        _mm256_set1_ps (j0 ? xr[c0 - 1] : 0.0f), 1);
+  }
 }
+
+DEFINE_DW3 (512, "avx512f", __mmask16, 16, dw3x3_plane_avx512)
+DEFINE_DW3 (256, "avx2,fma", __m256i, 8, dw3x3_plane_avx2)
 
 #endif /* CLAR_HAVE_X86_KERNELS */
+
+clar_dw3x3_plane_fn
+clar_dw3x3_plane_kernel (clar_kernel_kind k)
+{
+#ifdef CLAR_HAVE_X86_KERNELS
+  if (k == CLAR_KERNEL_AVX512)
+    return dw3x3_plane_avx512;
+  if (k == CLAR_KERNEL_AVX2)
+    return dw3x3_plane_avx2;
+#else
+  (void) k;
+#endif
+  return NULL;
+}
 
 void
 clar_conv2d_direct (clar_kernel_kind kind, const float *x, int B, int C, int H, int W,
@@ -444,54 +434,28 @@ clar_conv2d_direct (clar_kernel_kind kind, const float *x, int B, int C, int H, 
     for (int ki = 0; ki < k; ki++)
       for (int kj = 0; kj < k; kj++)
         off[q++] = (int) (((size_t) c * p.Hp + ki) * p.L + kj);
-  /* Tiles of nr positions, all output channels each, so that the input rows
-   * a tile reads stay in L1 across the channel blocks. In place, only the N
-   * real positions are computed (the last tile masked); otherwise all Np. */
+  /* Tiles of up to NV vectors of positions, all output channels each, so
+   * that the input rows a tile reads stay in L1 across the channel blocks.
+   * In place (1x1), only the N real positions are computed, the last tile
+   * masked to those left; padded, all Np, a whole number of tiles (rounded
+   * to NR512 or NR256), so no tile is partial. */
   nend = in_place ? p.N : p.Np;
-  if (kind == CLAR_KERNEL_AVX512) {
+  {
+    const int avx512 = kind == CLAR_KERNEL_AVX512;
+    const size_t lanes = avx512 ? 16 : 8, nvmax = avx512 ? NV512 : NV256;
+    const tile_fn (*tiles)[3] = avx512 ? tiles512 : tiles256;
     for (size_t n0 = 0; n0 < nend;) {
       const size_t left = nend - n0;
-      size_t nv = (left + 15) / 16 < NV512 ? (left + 15) / 16 : NV512;
-      const int partial = left < 16 * nv;
-      /* Lanes of the last vector in use (a partial tile has 1 to 15). */
-      const __mmask16 tail = partial ? (__mmask16) ((1u << (left - 16 * (nv - 1))) - 1u)
-          : (__mmask16) 0xFFFF;
+      const size_t nv = (left + lanes - 1) / lanes < nvmax ? (left + lanes - 1) / lanes : nvmax;
+      const int partial = left < lanes * nv;
+      const tile_fn tile = tiles[partial][nv - 1];
       for (int o0 = 0; o0 < O; o0 += mr) {
-        int m = O - o0 < mr ? O - o0 : mr;
-        const float *wo = w + (size_t) o0 * p.K, *bo = b ? b + o0 : NULL;
-        float *yo = ye + (size_t) o0 * ldy + n0;
-        if (partial) {
-          if (nv == 3)
-            tile_avx512_tail_3 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, tail);
-          else if (nv == 2)
-            tile_avx512_tail_2 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, tail);
-          else
-            tile_avx512_tail_1 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, tail);
-        } else if (nv == 3)
-          tile_avx512_3 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, tail);
-        else if (nv == 2)
-          tile_avx512_2 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, tail);
-        else
-          tile_avx512_1 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, tail);
+        const int m = O - o0 < mr ? O - o0 : mr;
+        tile (xp + n0, off, p.K, w + (size_t) o0 * p.K, m, b ? b + o0 : NULL, relu,
+            ye + (size_t) o0 * ldy + n0, ldy, partial ? (int) left : 0);
       }
-      n0 += 16 * nv;
+      n0 += lanes * nv;
     }
-  } else {
-    for (size_t n0 = 0; n0 < nend; n0 += (size_t) nr)
-      for (int o0 = 0; o0 < O; o0 += mr) {
-        int m = O - o0 < mr ? O - o0 : mr;
-        const float *wo = w + (size_t) o0 * p.K, *bo = b ? b + o0 : NULL;
-        float *yo = ye + (size_t) o0 * ldy + n0;
-        const int left = nend - n0 < (size_t) nr ? (int) (nend - n0) : nr;
-        if (left < nr && left > 16)
-          tile_avx2_tail_3 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, left);
-        else if (left < nr && left > 8)
-          tile_avx2_tail_2 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, left);
-        else if (left < nr)
-          tile_avx2_tail_1 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, left);
-        else
-          tile_avx2 (xp + n0, off, p.K, wo, m, bo, relu, yo, ldy, nr);
-      }
   }
   if (pool2) {
     /* 2x2 max pooling straight from the extended output (floor mode, the

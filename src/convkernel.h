@@ -60,15 +60,13 @@ void clar_conv2d_direct (clar_kernel_kind kind, const float *x, int B, int C, in
                          int relu, int pool2, float *y, float *scratch);
 
 /* 3x3 depthwise convolution of one plane, zero padding 1, stride s (1 or
- * 2), then ReLU if relu is non-zero, y = Ho x Wo; needs kernel AVX512
- * (supported). Same sums, in the same order, as the portable code of
- * layers-ds.c, so within rounding of it. */
+ * 2), then ReLU if relu is non-zero, y = Ho x Wo. */
+typedef void (*clar_dw3x3_plane_fn) (const float *x, int H, int W, const float *w, float bias,
+                                     int s, int relu, float *y, int Ho, int Wo);
+/* Kernel k's row kernel for it (AVX512 or AVX2; k supported), or NULL for
+ * the BLAS kind, whose callers run the portable code of layers-ds.c. Same
+ * sums, in the same order, as that code, so within rounding of it. */
 __attribute__((visibility ("hidden")))
-void clar_dw3x3_plane_avx512 (const float *x, int H, int W, const float *w, float bias,
-                              int s, int relu, float *y, int Ho, int Wo);
-/* The same with AVX2 + FMA (kernel AVX2 or AVX512 supported). */
-__attribute__((visibility ("hidden")))
-void clar_dw3x3_plane_avx2 (const float *x, int H, int W, const float *w, float bias,
-                            int s, int relu, float *y, int Ho, int Wo);
+clar_dw3x3_plane_fn clar_dw3x3_plane_kernel (clar_kernel_kind k);
 
 #endif
