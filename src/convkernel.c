@@ -245,7 +245,9 @@ static const tile_fn tiles256[2][3] = {
  * row are masked-off lanes, never read (masked loads do not fault on them)
  * and loaded as zeros, which is the padding; rows outside the plane are
  * skipped. Each output is b + the nine taps in the order of dw_plane
- * (layers-ds.c), row by row, left to right. Rows of 7 or 13 columns are one
+ * (layers-ds.c), row by row, left to right; the plane is walked one chunk
+ * of LANES columns at a time, all its rows, so that the chunk's masks are
+ * computed once for the plane. Rows of 7 or 13 columns are one
  * masked vector, where the plain C code had scalar edges and per-row
  * overhead. ReLU, if relu is set, is applied before the store. (Computing
  * four output rows together, each input row loaded once for all of them,
@@ -258,12 +260,11 @@ NAME (const float *x, int H, int W, const float *w, float bias, int s,        \
       int relu, float *y, int Ho, int Wo)                                     \
 {                                                                             \
   const __m##BITS vb = _mm##BITS##_set1_ps (bias), zero = _mm##BITS##_setzero_ps (); \
-  for (int i = 0; i < Ho; i++) {                                              \
-    float *yr = y + (size_t) i * Wo;                                          \
-    for (int j0 = 0; j0 < Wo; j0 += LANES) {                                  \
-      MASK_T mk[3];               /* the chunk's masks: the same for each row */ \
+  for (int j0 = 0; j0 < Wo; j0 += LANES) {                                    \
+    MASK_T mk[3];                 /* the chunk's masks: the same for each row */ \
+    dw3_masks_##BITS (W, Wo, j0, s, mk);                                      \
+    for (int i = 0; i < Ho; i++) {                                            \
       __m##BITS acc = vb;                                                     \
-      dw3_masks_##BITS (W, Wo, j0, s, mk);                                    \
       for (int ki = 0; ki < 3; ki++) {                                        \
         const int r = i * s + ki - 1;                                         \
         __m##BITS L, C, R;                                                    \
@@ -274,14 +275,14 @@ NAME (const float *x, int H, int W, const float *w, float bias, int s,        \
         acc = _mm##BITS##_fmadd_ps (_mm##BITS##_set1_ps (w[3 * ki + 1]), C, acc); \
         acc = _mm##BITS##_fmadd_ps (_mm##BITS##_set1_ps (w[3 * ki + 2]), R, acc); \
       }                                                                       \
-      MASKED_STORE_##BITS (yr + j0, mk[s == 1 ? 1 : 2],                      \
+      MASKED_STORE_##BITS (y + (size_t) i * Wo + j0, mk[s == 1 ? 1 : 2],      \
           relu ? _mm##BITS##_max_ps (acc, zero) : acc);                       \
     }                                                                         \
   }                                                                           \
 }
 
-/* The masks of a chunk of output columns j0 .. j0 + LANES - 1, computed
- * once for its three input rows. Stride 1: mk[0], mk[1], mk[2] for the
+/* The masks of a chunk of output columns j0 .. j0 + LANES - 1, the same
+ * for every row of the plane. Stride 1: mk[0], mk[1], mk[2] for the
  * loads at columns -1, 0, +1 (lanes inside [0, W), and of the chunk's
  * outputs for the first two); stride 2: mk[0], mk[1] for the two loads of
  * columns 2 j0 .. 2 j0 + 2 LANES - 1. mk[s == 1 ? 1 : 2] is the store's. */
