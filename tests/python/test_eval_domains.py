@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """tools/eval-domains.py on a clar-eval report written here: per-domain
 micro accuracies computed by hand, background classes left out, the
-confusion lists after the table not read as classes, both splits, and a
-file without a table refused."""
+confusion lists after the table not read as classes, both splits, the
+class count, macro head accuracy and 95% Wilson interval beside them, the
+three-domain mean only where a split has all three, and a file without a
+table refused."""
 import os
 import subprocess
 import sys
@@ -41,7 +43,8 @@ with tempfile.TemporaryDirectory() as tmp:
         f.write(REPORT)
     r = subprocess.run([sys.executable, TOOL, rep], capture_output=True, text=True)
     check("exits 0", r.returncode == 0)
-    rows = {tuple(line.split("\t")[1:3]): line.split("\t")[3:] for line in r.stdout.splitlines()[1:]}
+    full = {tuple(line.split("\t")[1:3]): line.split("\t")[3:] for line in r.stdout.splitlines()[1:]}
+    rows = {k: v[:3] for k, v in full.items()}
     # instruments: (10*0.4 + 30*0.8) / 40 = 0.7 head, (3 + 18) / 40 = 0.525 probe
     check("instruments on val: 40 clips, head 0.700, probe 0.525",
           rows.get(("val", "instruments")) == ["40", "0.700", "0.525"])
@@ -51,7 +54,18 @@ with tempfile.TemporaryDirectory() as tmp:
     check("effects on val: door alone", rows.get(("val", "effects")) == ["4", "0.250", "0.500"])
     check("val-src read, silence left out", rows.get(("val-src", "instruments")) == ["2", "0.500", "1.000"]
           and ("val-src", "effects") not in rows)
-    check("the confusion list is not a class", len(rows) == 4)
+    check("the confusion list is not a class", len(rows) == 5)
+    # instruments: 2 classes, macro (0.4 + 0.8) / 2 = 0.6; Wilson 95% of 28 of 40:
+    # centre (0.7 + z^2/80) / (1 + z^2/40) = 0.6825, half-width 0.1368 (z = 1.96)
+    check("instruments: 2 classes, macro head 0.600, interval 0.546-0.819",
+          full.get(("val", "instruments"), [])[3:] == ["2", "0.600", "0.546-0.819"])
+    check("effects: one class of 4 clips, wide interval",
+          full.get(("val", "effects"), [])[3:] == ["1", "0.250", "0.046-0.699"])
+    # mean of the domains: head (0.75 + 0.7 + 0.25) / 3, probe (0.75 + 0.525 + 0.5) / 3,
+    # macro (0.75 + 0.6 + 0.25) / 3; clips and classes summed
+    check("val's mean row: the three domains unweighted",
+          full.get(("val", "mean")) == ["84", "0.567", "0.592", "5", "0.533", "-"])
+    check("no mean row for a split without all three domains", ("val-src", "mean") not in full)
     bad = os.path.join(tmp, "bad.txt")
     with open(bad, "w") as f:
         f.write("clar-eval: cannot open model\n")
