@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""tools/soup.py (weight-space interpolation of a model and its fine-tune):
-alpha 0 and 1 give the two encoders back, 0.5 their mean; the text tower is
+"""tools/soup.py (weight averages of fine-tunes of one start): alpha 0 and 1
+give the two encoders back, 0.5 their mean; three inputs give their uniform
+mean, or the mean under --weights divided by their sum; the text tower is
 dropped and the label vectors are unit rows tied to the new encoder, so
 libclar (clar-embed) loads the result and labels audio with it; files of
-another label set and alphas outside [0, 1] are refused."""
+another label set, alphas outside [0, 1], --alpha with three inputs,
+weights of the wrong count or sign, and an output that is an input are
+refused."""
 import os
 import subprocess
 import sys
@@ -22,8 +25,8 @@ MODEL = os.path.join(ROOT, "models", "clar-default.safetensors")
 check = Checks()
 
 
-def soup(a, b, out, *extra):
-    return subprocess.run([sys.executable, TOOL, a, b, out, *extra], capture_output=True, text=True)
+def soup(*args):
+    return subprocess.run([sys.executable, TOOL, *args], capture_output=True, text=True)
 
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -61,6 +64,33 @@ with tempfile.TemporaryDirectory() as tmp:
         got = s5.metadata.get("clar.training_clips_md5", "").split(",")
         check("the training clips of both models are listed, sorted",
               set(got) == own | {"0000000000000001", "ffffffffffffffff"} and got == sorted(got))
+    # Three inputs: uniform by default, --weights normalised.
+    c3 = ModelFile.load(MODEL)
+    c3.metadata["clar.training_clips_md5"] = "0000000000000002"
+    for k in c3.tensors:
+        if k.startswith("encoder.") or k == "labels.embeddings":
+            c3.tensors[k] = (c3.tensors[k] + 0.01 * rng.standard_normal(c3.tensors[k].shape)).astype(np.float32)
+    pc3 = os.path.join(tmp, "c3.safetensors")
+    c3.save(pc3)
+    o3 = os.path.join(tmp, "u3.safetensors")
+    r = soup(pa, pb, pc3, o3)
+    check("three inputs: written", r.returncode == 0 and os.path.exists(o3))
+    if r.returncode == 0:
+        u3 = ModelFile.load(o3)
+        check("three inputs: the uniform mean", all(np.allclose(
+            u3.tensors[k], (a.tensors[k] + b.tensors[k] + c3.tensors[k]) / 3, atol=1e-6) for k in enc))
+        check("three inputs: all training clips listed",
+              "0000000000000002" in u3.metadata["clar.training_clips_md5"] and
+              "0000000000000001" in u3.metadata["clar.training_clips_md5"])
+        check("three inputs: the weights are recorded", "--weights 0.333333,0.333333,0.333333"
+              in u3.metadata.get("clar.training", ""))
+    ow = os.path.join(tmp, "w3.safetensors")
+    r = soup(pa, pb, pc3, ow, "--weights", "2,0,2")
+    check("--weights: written", r.returncode == 0)
+    if r.returncode == 0:
+        w3 = ModelFile.load(ow)
+        check("--weights are divided by their sum", all(np.allclose(
+            w3.tensors[k], (a.tensors[k] + c3.tensors[k]) / 2, atol=1e-6) for k in enc))
     # libclar loads it and labels a tone with it.
     embed = os.path.join(BUILD, "tools", "clar-embed") if BUILD else None
     if embed and os.path.exists(embed) and s5:
@@ -91,4 +121,15 @@ with tempfile.TemporaryDirectory() as tmp:
           and not os.path.exists(os.path.join(tmp, "x.safetensors")))
     r = soup(pa, pb, os.path.join(tmp, "y.safetensors"), "--alpha", "1.5")
     check("alpha outside [0, 1] refused", r.returncode != 0 and "not in [0, 1]" in r.stderr)
+    y = os.path.join(tmp, "y.safetensors")
+    for args, why in (((pa, pb, pc3, y, "--alpha", "0.5"), "use --weights"),
+                      ((pa, pb, pc3, y, "--weights", "1,1"), "2 numbers for 3 inputs"),
+                      ((pa, pb, y, "--weights", "1,-1"), ">= 0"),
+                      ((pa, pb, y, "--weights", "0,0"), "sum > 0"),
+                      ((pa, pb, y, "--weights", "1,x"), "not a comma-separated list"),
+                      ((pa, pb, y, "--weights", "1,1", "--alpha", "0.5"), "not both"),
+                      ((pa, y), "at least two input models"),
+                      ((pa, pb, pb), "is also an input")):
+        r = soup(*args)
+        check(f"refused ({why})", r.returncode != 0 and why in r.stderr and not os.path.exists(y))
 check.exit()
