@@ -120,13 +120,14 @@ case "$cmd" in
     # binaries: it runs on the main build, below).
     if [ "${CLAR_NO_SANITIZE:-0}" != 1 ]; then
       asan=${BUILD_DIR}-sanitize
-      # debugoptimized (-O2 -g): ASan's documentation asks for -O1 or more
+      # debugoptimized (-O2 -g; set by the configure below, which also
+      # switches an existing build): ASan's documentation asks for -O1 or more
       # for a reasonable speed. At -O0 this stage's slowest tests took, on a
       # 2-core Intel Xeon (CPUID model 167), test-clap-e2e 554 s, test-data-
       # split 203 s, test-train-e2e 146 s, soak-short 112 s; at -O2 388, 31,
       # 84 and 25 s (the whole .ci/run took 1,683 s at -O0).
       [ -f "$asan/build.ninja" ] || meson setup "$asan" -Db_sanitize=address,undefined \
-        -Db_lundef=false -Dbuildtype=debugoptimized >/dev/null
+        -Db_lundef=false >/dev/null
       # No GObject-Introspection data here: g-ir-scanner runs a dumper linked
       # against the instrumented library; the typelib and its test
       # (test_meta_gi) run on the main build.
