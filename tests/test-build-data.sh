@@ -148,6 +148,32 @@ PY"
 else
   echo "no timidity: the check of soundfonts through timidity is skipped"
 fi
+# The instruments-wide set (data version 12): the same sources and programs
+# as the instruments set, every family over one register (C2-C6) so that the
+# register does not tell the family, clips of 1.5-4 s ending 0.5 s after the
+# note, audible; a program's wide notes take its split (no group in two
+# splits, checked above over both sets).
+check "instruments-wide: one register for every family, 1.5-4 s clips, audible, splits of the instruments set" "$py - '$m' <<'PY'
+import array, os, sys, wave
+rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1])][1:]
+wide = [r for r in rows if r[0].startswith('instruments-wide/')]
+fam = [r for r in rows if r[0].startswith('instruments/') and not r[3].startswith('stk:')]
+assert wide and fam, 'no wide or no family-plan notes'
+assert {r[3] for r in wide} == {r[3] for r in fam}, 'other sources'
+split_of = {(r[3], r[4]): r[2] for r in fam}
+assert all(split_of.get((r[3], r[4]), r[2]) == r[2] for r in wide)
+pitch = lambda r: int(r[0].split('_n')[1].split('_')[0])
+assert all(36 <= pitch(r) <= 84 for r in wide)
+bass = [pitch(r) for r in wide if r[1] == 'bass']
+assert not bass or max(bass) > 57, 'bass notes only in the bass register'
+for r in wide:
+    with wave.open(os.path.join(os.path.dirname(sys.argv[1]), r[0])) as w:
+        assert w.getframerate() == 16000 and w.getnchannels() == 1
+        d = w.getnframes() / 16000
+        a = array.array('h', w.readframes(w.getnframes()))
+    assert 1.49 <= d <= 4.01, (r[0], d)
+    assert max(abs(x) for x in a) > 327, (r[0], 'silent')
+PY"
 n_a=$(($(wc -l < "$m") - 1))
 # Held-out filter: list the md5 of one packaged minetest sound.
 deb=$(ls "$tmp"/a/debs/minetest-data_*.deb | head -1)

@@ -46,6 +46,20 @@ check "train and test are disjoint parts of the 30 clips (train $tr_n, test $te_
 check "every run says how many files were used and dropped" \
   "grep -q 'ds (split val): [0-9]* files, [0-9]* used, 0 dropped' '$tmp/e.log'"
 
+# A manifest with two test splits: --test-split scores each on its own
+# (models/README.md scores val, val-wide and val-src in one run).
+{ printf 'path\tlabel\tsplit\tsource\tgroup\tcaption\n'
+  for d in tone noise chirp; do
+    for i in $(seq 1 10); do
+      f=$(ls "$tmp/ds/$d" | sort | sed -n ${i}p)
+      sp=train; [ $i -ge 7 ] && sp=val; [ $i -ge 9 ] && sp=val-b
+      printf '%s\t%s\t%s\tsox\t%s:%s\ta %s\n' "$tmp/ds/$d/$f" "$d" "$sp" "$d" "$i" "$d"
+    done
+  done; } > "$tmp/two.tsv"
+"$B/clar-eval" --model "$M" --data "$tmp/two.tsv" --baseline none --test-split val,val-b > "$tmp/two.txt" 2> "$tmp/two.log"
+check "--test-split val,val-b: both splits scored, 6 clips each, probe on the 18 train clips" \
+  "[ $? -eq 0 ] && grep -q '^split val: 6 test clips' '$tmp/two.txt' && grep -q '^split val-b: 6 test clips' '$tmp/two.txt' && grep -q '^train split train: 18 clips' '$tmp/two.txt'"
+
 # The clips clar-enroll uses are the folder's train split; no val clip.
 "$B/clar-enroll" --model "$M" --data "$tmp/ds" --out "$tmp/l.safetensors" 2> "$tmp/en1.log"
 check "clar-enroll uses the train split ($tr_n clips)" "[ \$(grep -c ' <- ' '$tmp/en1.log') -eq $tr_n ]"

@@ -221,6 +221,12 @@ def main():
         (r"tools/data/build_data\.py --sets pool --out data-v11 --base data-v10$",
          "needs data-v10/ (the commands above it); test-build-data builds the pool set in "
          "quick mode and checks it, and mined_tables on a chain of bases"),
+        (r"tools/data/build_data\.py --sets instruments-wide --out data-v12 --base data-v10$",
+         "needs data-v10/ (the commands above it); test-build-data builds the instruments-wide "
+         "set in quick mode and checks its register, lengths and splits"),
+        (r"_build/tools/clar-eval --model M --data data-v12/manifest-wide\.tsv",
+         "needs data-v12/ (the command above it); test-data-split runs clar-eval "
+         "--test-split on generated data"),
         (r"tools/data/mine\.py$", "a module of the builder, not a command (test_mine_data imports it)"),
         (r"apt-get download$", "names what build_data.py runs"),
         (r"apt-get install$", "names the line build_data.py prints for a missing renderer"),

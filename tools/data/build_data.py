@@ -25,6 +25,14 @@ path, label, split, source, group, caption):
                through fluidsynth are val. Programs a
                font lacks and notes it plays inaudibly (peak below -40 dBFS)
                are left out
+  instruments-wide
+               the same sources and programs again, every family over one
+               register (8 pitches from C2-C6), velocities 35-127, notes held
+               1-4 s in clips that end 0.5 s after the release (data version
+               12): the instruments set gives each family its own two octaves,
+               so its val cannot see a model that tells a family by register.
+               A program keeps its split; --instrument-sources limits either
+               set to named sources
   stk          36 notes of each of 22 physical and FM models of the Synthesis
                ToolKit (stk-demo; STK_VOICES maps each to a family), random
                pitch, velocity, length and timbre controls per note: a third
@@ -265,15 +273,19 @@ def soundfont_programs(path):
     return {u32(r[20:22]) for r in recs if len(r) == 38 and u32(r[22:24]) == 0}
 
 
-def instruments(out, rows, debs, heldout, quick, stats):
+def instruments(out, rows, debs, heldout, quick, stats, plan_kind="family", only=None):
     fams = [l.rstrip("\n").split("\t") for l in open(os.path.join(TABLES, "gm-families.tsv"))][1:]
     if quick:
         fams = fams[::12]
     tmp = os.path.join(out, "tmp-midi")
     os.makedirs(tmp, exist_ok=True)
-    note_s, gap_s = 2.0, 1.0
+    # "wide" notes: held 1-4 s, each clip up to 4 s (the note and 0.5 s of
+    # its release).
+    note_s, gap_s = (4.0, 1.0) if plan_kind == "wide" else (2.0, 1.0)
     sources = []
     for name, pkg, member, renderer, role in INSTRUMENT_SOURCES:
+        if only and name not in only:
+            continue
         # Quick mode (tests): FluidR3 through both renderers (timidity where
         # installed; the full build's preflight requires it).
         if quick and not (name == "fluidr3" or name == "fluidr3-tim" and shutil.which("timidity")):
@@ -313,6 +325,16 @@ def instruments(out, rows, debs, heldout, quick, stats):
 
     def plan(name, f):
         prog, fam = int(f[0]), f[1]
+        if plan_kind == "wide":
+            # The same pitch range for every family (C2-C6), any velocity,
+            # held 1-4 s (clips of 1.5-4 s): a family cannot be told by its register, its
+            # loudness or its note length, as in recordings made by someone
+            # else's plan (the "family" plan gives each family its own two
+            # octaves, so a register shortcut scores on val as on train).
+            rng = random.Random(f"wide:{name}:{prog}")
+            pitches = rng.sample(range(36, 85), 8)
+            notes = [(p, rng.randint(35, 127), rng.choice((1.0, 2.0, 3.0, 4.0))) for p in pitches]
+            return prog, fam, notes, rng.random() < 0.34
         base = {"bass": 33, "vocal": 52, "flute": 64, "reed": 52, "brass": 52}.get(fam, 45)
         # Eight pitches over two octaves, two velocities, a long (1.8 s) and a
         # short (0.4 s) note, and four more notes at random lengths; one
@@ -350,10 +372,14 @@ def instruments(out, rows, debs, heldout, quick, stats):
             split = "val" if role == "val" else \
                 "val-src" if stable_frac(f"prog{prog}") < 1 / 6 else "train"
             for i, (p, v, ln) in enumerate(notes):
-                rel = f"instruments/{fam}/{name}_p{prog:03d}_n{p}_v{v}_{i}.wav"
+                rel = f"{'instruments-wide' if plan_kind == 'wide' else 'instruments'}/{fam}/{name}_p{prog:03d}_n{p}_v{v}_{i}.wav"
                 dst = os.path.join(out, rel)
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
-                run(["sox", "-q", wav, "-c", "1", "-b", "16", dst, "trim", str(j * (note_s + gap_s)), str(note_s)])
+                # A wide note's clip ends 0.5 s after its release (a 1 s note
+                # is not followed by 3 s of silence labelled as an instrument:
+                # the trainer crops windows anywhere in a clip).
+                keep = min(note_s, ln + 0.5) if plan_kind == "wide" else note_s
+                run(["sox", "-q", wav, "-c", "1", "-b", "16", dst, "trim", str(j * (note_s + gap_s)), str(keep)])
                 j += 1
                 # A note the font plays inaudibly (out of a sample's range)
                 # would be silence labelled as an instrument. By the peak:
@@ -366,7 +392,7 @@ def instruments(out, rows, debs, heldout, quick, stats):
                 pname = NOTE_NAMES[p % 12] + str(p // 12 - 1)
                 loud = "loud" if v > 100 else "soft" if v < 80 else "medium"
                 room = ", with reverb" if wet else ""
-                length = "short" if ln < 0.5 else "long"
+                length = "short" if ln < 0.5 else "long" if ln < 2.5 else "sustained"
                 res.append((rel, fam, split, f"{renderer}:{name}", f"{name}:program{prog}",
                             f"a {length} {fam.replace('_', ' ')} note, {pname}, {loud}{room}, "
                             f"General MIDI program {prog}"))
@@ -1214,7 +1240,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "data"))
     ap.add_argument("--quick", action="store_true", help="a tiny subset, for tests")
     ap.add_argument("--heldout", default=os.path.join(TABLES, "heldout-md5.txt"))
-    ap.add_argument("--sets", default="instruments,stk,words,sounds,background,unlabelled,voices,pool",
+    ap.add_argument("--sets", default="instruments,instruments-wide,stk,words,sounds,background,unlabelled,voices,pool",
                     help="stages to build (default %(default)s; \"mined\" is --only-mine's). A "
                     "stage already built in OUT stays in its manifest")
     ap.add_argument("--pool-per-package", type=int, default=400,
@@ -1230,6 +1256,9 @@ def main():
                     "several times; searched in that order)")
     ap.add_argument("--mine-packages", default=",".join(MINE_PACKAGES + MINE_NEW_PACKAGES),
                     help="packages the mined set reads (default: %(default)s)")
+    ap.add_argument("--instrument-sources",
+                    help="instruments, instruments-wide: only these sources (names in "
+                    "INSTRUMENT_SOURCES, comma-separated; default all)")
     ap.add_argument("--keep-tmp", action="store_true",
                     help="keep OUT/tmp-mine (the extracted audio) for a rerun with other rules")
     a = ap.parse_args()
@@ -1253,7 +1282,8 @@ def main():
     labelled_sets = [st for st in a.sets.split(",") if st not in POOLS]
     # Adding a set to a built folder (mined, stk): its manifest keeps the
     # sets built there before.
-    labelled_sets = [st for st in ("instruments", "stk", "words", "sounds", "background", "mined")
+    labelled_sets = [st for st in ("instruments", "instruments-wide", "stk", "words", "sounds", "background",
+                                   "mined")
                      if st not in labelled_sets and os.path.exists(os.path.join(out, f".done-{st}"))
                      and os.path.exists(os.path.join(out, f"manifest-{st}.tsv"))] + labelled_sets
     for st in a.sets.split(","):
@@ -1277,7 +1307,11 @@ def main():
         log(f"{st}: building")
         st_stats = {}
         if st == "instruments":
-            instruments(out, rows, debs, heldout, a.quick, st_stats)
+            instruments(out, rows, debs, heldout, a.quick, st_stats, "family",
+                        a.instrument_sources.split(",") if a.instrument_sources else None)
+        elif st == "instruments-wide":
+            instruments(out, rows, debs, heldout, a.quick, st_stats, "wide",
+                        a.instrument_sources.split(",") if a.instrument_sources else None)
         elif st == "words":
             words(out, rows, debs, heldout, a.quick, st_stats)
         elif st == "sounds":
@@ -1316,7 +1350,8 @@ def main():
         # BASE may itself hold BASE's base's clips by absolute path (data
         # version 7 is built on version 3), so a clip's set is the set folder
         # nearest its file, not the first folder under BASE.
-        set_dirs = ("instruments", "words", "sounds", "background", "sounds-mined", "unlabelled")
+        set_dirs = ("instruments", "instruments-wide", "words", "sounds", "background", "sounds-mined",
+                    "unlabelled")
 
         def set_of(r):
             if r[3].startswith("stk:"):
@@ -1366,7 +1401,9 @@ def main():
         # 10: version 9 plus five festival voices of the digit words and the
         # pool of real voices (the voices set, OUT/unlabelled-voices); 11:
         # version 10 plus the whole game pool (the pool set,
-        # OUT/unlabelled-all).
+        # OUT/unlabelled-all); 12: version 10 plus the instruments-wide set
+        # (every source's notes again over one register for all families,
+        # held 1-4 s in 4 s clips).
         has_stk = any(r[3].startswith("stk:") for r in rows)
         has_mined = any(r[3].startswith("mined:") for r in rows)
         has_gu = any(r[3] == "fluidsynth:generaluser" for r in rows)
@@ -1382,7 +1419,9 @@ def main():
             has_v10 = v9 and any(r[3] == "festival:festival-msu_ru_nsh_clunits" for r in rows) \
                 and built("voices")
             has_v11 = has_v10 and built("pool")
-            version = 11 if has_v11 else 10 if has_v10 else 9 if v9 \
+            has_v12 = has_v10 and any(os.path.normpath(r[0]).split(os.sep)[-3] == "instruments-wide"
+                                      and r[2] == "train" for r in rows)
+            version = 12 if has_v12 else 11 if has_v11 else 10 if has_v10 else 9 if v9 \
                 else 8 if has_gu and has_saytime else 7 if has_gu else 6
         elif has_mined:
             version = 4
