@@ -273,7 +273,10 @@ def soundfont_programs(path):
     return {u32(r[20:22]) for r in recs if len(r) == 38 and u32(r[22:24]) == 0}
 
 
-def instruments(out, rows, debs, heldout, quick, stats, plan_kind="family", only=None):
+def instruments(out, rows, debs, heldout, quick, stats, st="instruments", only=None):
+    # st is the set, "instruments" (each family in its own register) or
+    # "instruments-wide" (one register for all): its folder and its plan.
+    wide = st == "instruments-wide"
     fams = [l.rstrip("\n").split("\t") for l in open(os.path.join(TABLES, "gm-families.tsv"))][1:]
     if quick:
         fams = fams[::12]
@@ -281,7 +284,7 @@ def instruments(out, rows, debs, heldout, quick, stats, plan_kind="family", only
     os.makedirs(tmp, exist_ok=True)
     # "wide" notes: held 1-4 s, each clip up to 4 s (the note and 0.5 s of
     # its release).
-    note_s, gap_s = (4.0, 1.0) if plan_kind == "wide" else (2.0, 1.0)
+    note_s, gap_s = (4.0, 1.0) if wide else (2.0, 1.0)
     sources = []
     for name, pkg, member, renderer, role in INSTRUMENT_SOURCES:
         if only and name not in only:
@@ -325,7 +328,7 @@ def instruments(out, rows, debs, heldout, quick, stats, plan_kind="family", only
 
     def plan(name, f):
         prog, fam = int(f[0]), f[1]
-        if plan_kind == "wide":
+        if wide:
             # The same pitch range for every family (C2-C6), any velocity,
             # held 1-4 s (clips of 1.5-4 s): a family cannot be told by its register, its
             # loudness or its note length, as in recordings made by someone
@@ -372,13 +375,13 @@ def instruments(out, rows, debs, heldout, quick, stats, plan_kind="family", only
             split = "val" if role == "val" else \
                 "val-src" if stable_frac(f"prog{prog}") < 1 / 6 else "train"
             for i, (p, v, ln) in enumerate(notes):
-                rel = f"{'instruments-wide' if plan_kind == 'wide' else 'instruments'}/{fam}/{name}_p{prog:03d}_n{p}_v{v}_{i}.wav"
+                rel = f"{st}/{fam}/{name}_p{prog:03d}_n{p}_v{v}_{i}.wav"
                 dst = os.path.join(out, rel)
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
                 # A wide note's clip ends 0.5 s after its release (a 1 s note
                 # is not followed by 3 s of silence labelled as an instrument:
                 # the trainer crops windows anywhere in a clip).
-                keep = min(note_s, ln + 0.5) if plan_kind == "wide" else note_s
+                keep = min(note_s, ln + 0.5) if wide else note_s
                 run(["sox", "-q", wav, "-c", "1", "-b", "16", dst, "trim", str(j * (note_s + gap_s)), str(keep)])
                 j += 1
                 # A note the font plays inaudibly (out of a sample's range)
@@ -1306,11 +1309,8 @@ def main():
             continue
         log(f"{st}: building")
         st_stats = {}
-        if st == "instruments":
-            instruments(out, rows, debs, heldout, a.quick, st_stats, "family",
-                        a.instrument_sources.split(",") if a.instrument_sources else None)
-        elif st == "instruments-wide":
-            instruments(out, rows, debs, heldout, a.quick, st_stats, "wide",
+        if st in ("instruments", "instruments-wide"):
+            instruments(out, rows, debs, heldout, a.quick, st_stats, st,
                         a.instrument_sources.split(",") if a.instrument_sources else None)
         elif st == "words":
             words(out, rows, debs, heldout, a.quick, st_stats)
@@ -1403,7 +1403,7 @@ def main():
         # version 10 plus the whole game pool (the pool set,
         # OUT/unlabelled-all); 12: version 10 plus the instruments-wide set
         # (every source's notes again over one register for all families,
-        # held 1-4 s in 4 s clips).
+        # held 1-4 s in clips of 1.5-4 s).
         has_stk = any(r[3].startswith("stk:") for r in rows)
         has_mined = any(r[3].startswith("mined:") for r in rows)
         has_gu = any(r[3] == "fluidsynth:generaluser" for r in rows)
@@ -1419,8 +1419,7 @@ def main():
             has_v10 = v9 and any(r[3] == "festival:festival-msu_ru_nsh_clunits" for r in rows) \
                 and built("voices")
             has_v11 = has_v10 and built("pool")
-            has_v12 = has_v10 and any(os.path.normpath(r[0]).split(os.sep)[-3] == "instruments-wide"
-                                      and r[2] == "train" for r in rows)
+            has_v12 = has_v10 and built("instruments-wide")
             version = 12 if has_v12 else 11 if has_v11 else 10 if has_v10 else 9 if v9 \
                 else 8 if has_gu and has_saytime else 7 if has_gu else 6
         elif has_mined:
