@@ -30,15 +30,9 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "data"))
-from build_data import WORDS  # noqa: E402
+from build_data import domain_of, gm_families  # noqa: E402
 
-BACKGROUND = {"silence", "noise"}
 ROW = re.compile(r"^\s+(\S+)\s+(\d+)\s+([0-9.]+)\s+([0-9.]+)\s*$")
-
-
-def families():
-    with open(os.path.join(HERE, "data", "tables", "gm-families.tsv")) as f:
-        return {line.split("\t")[1] for line in list(f)[1:] if line.strip()}
 
 
 def parse(path):
@@ -58,14 +52,6 @@ def parse(path):
                 else:
                     in_table = False
     return out
-
-
-def domain_of(name, fams):
-    if name in BACKGROUND:
-        return None
-    if name in WORDS:
-        return "words"
-    return "instruments" if name in fams else "effects"
 
 
 def wilson(p, n, z=1.959964):
@@ -99,7 +85,7 @@ def main(argv):
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
         return 0 if argv else 2
-    fams = families()
+    fams = gm_families()
     domains = ("words", "instruments", "effects")
     print("report\tsplit\tdomain\tclips\thead\tprobe\tclasses\thead_macro\thead_ci95")
     for path in argv:

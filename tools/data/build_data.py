@@ -119,8 +119,27 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 TABLES = os.path.join(HERE, "tables")
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
          "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
+# Labels of no domain: the background classes every model has.
+BACKGROUND = {"silence", "noise"}
 NOTE_NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
 GM_NAMES = None
+
+
+def gm_families():
+    """The instrument family labels (tables/gm-families.tsv)."""
+    with open(os.path.join(TABLES, "gm-families.tsv"), encoding="utf-8") as f:
+        return {line.split("\t")[1] for line in list(f)[1:] if line.strip()}
+
+
+def domain_of(label, families=None):
+    """A class's domain as the hidden sets score them: "words" (WORDS),
+    "instruments" (a GM family), None for BACKGROUND, "effects" otherwise.
+    eval-domains.py and events/calibrate.py use this one rule."""
+    if label in BACKGROUND:
+        return None
+    if label in WORDS:
+        return "words"
+    return "instruments" if label in (families or gm_families()) else "effects"
 
 
 def log(*a):

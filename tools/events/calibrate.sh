@@ -12,7 +12,10 @@
 #     file of clarembed event-thresholds-location and clar-embed
 #     --event-thresholds; its comments name the options that go with it,
 #     and its "#% tracker:" line makes clarembed and clar-embed use them
-#     unless told otherwise);
+#     unless told otherwise). The thresholds are one pair for all labels,
+#     a pair per domain (words, instruments, effects) or a pair per label,
+#     whichever wins calibrate.py's cross-validation on the calibration
+#     scenes (--structures limits the choice, e.g. --structures global);
 #  3. test scenes (seed --test-seed, clips 0 .. --per-class - 1: other
 #     scenes, other clips) through evaluate.sh with the default settings
 #     -> OUT/test/report.txt, and the same test windows replayed with the
@@ -25,6 +28,7 @@
 #
 #   tools/events/calibrate.sh BUILD MODEL OUT [--cal-seed 1] [--test-seed 2]
 #       [--scenes 40] [--per-class 4] [--clips DIR] [--hop SEC] [--install FILE]
+#       [--structures global,domain,label]
 #       [-- make_scenes.py options for both scene sets, e.g. --snr 10,20]
 #
 # --hop runs the model at another hop than its own (clar-embed --hop;
@@ -40,7 +44,7 @@ if [ $# -lt 3 ]; then
 fi
 build=$1 model=$2 out=$3
 shift 3
-cal_seed=1 test_seed=2 scenes=40 per_class=4 clips= install= hop=()
+cal_seed=1 test_seed=2 scenes=40 per_class=4 clips= install= hop=() structures=global,domain,label
 while [ $# -gt 0 ]; do
   case $1 in
     --cal-seed) cal_seed=$2 ;;
@@ -50,6 +54,7 @@ while [ $# -gt 0 ]; do
     --clips) clips=$2 ;;
     --install) install=$2 ;;
     --hop) hop=(--hop "$2") ;;
+    --structures) structures=$2 ;;
     --) shift; break ;;
     *) echo "calibrate.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -74,7 +79,7 @@ mapfile -t cal_scenes < "$out/calibration/scenes/scenes.txt"
 md5=$(md5sum "$model" | cut -c1-12)
 python3 "$here/calibrate.py" "$out/calibration/trace.tsv" \
   "$out/calibration/scenes/reference.tsv" --embed "$embed" --out "$out/thresholds.tsv" \
-  --json "$out/calibration.json" \
+  --json "$out/calibration.json" --structures "$structures" \
   --note "Model $(basename "$model") (md5 $md5...)${hop:+, hop ${hop[1]} s}; $scenes calibration scenes of seed $cal_seed,
 clips $per_class..$((2 * per_class - 1)) of each class (tools/events/calibrate.sh)."
 opts=$(python3 -c 'import json, sys; print(" ".join(json.load(open(sys.argv[1]))["options"]))' \
