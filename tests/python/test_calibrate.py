@@ -34,29 +34,39 @@ def cell(i):
     return i * 0.5 + 0.25, i * 0.5 + 0.75
 
 
+def write_trace(path, ref_path, labels, n_files, scene, floor):
+    """A scripted trace and its reference. scene(f) gives file f's tracks,
+    {label: (event windows, score in them, stray windows, stray score,
+    score elsewhere)}; every other label scores floor, silence the rest."""
+    refs = []
+    with open(path, "w") as t:
+        t.write("# clar-embed events trace 1\nlabels\t" + "\t".join(labels) + "\n")
+        for f in range(n_files):
+            name = f"scene-{f}.wav"
+            t.write(f"file\t{name}\t{HOP}\n")
+            tracks = scene(f)
+            for lab, (ev, *_rest) in tracks.items():
+                refs.append((name, cell(min(ev))[0], cell(max(ev))[1], lab))
+            for i in range(26):
+                s = {k: floor for k in labels if k != "silence"}
+                for lab, (ev, on, stray, stray_score, base) in tracks.items():
+                    s[lab] = on if i in ev else stray_score if i in stray else base
+                s["silence"] = round(max(0.0, 1 - sum(s.values())), 6)
+                t.write(f"w\t{i}\t{i * HOP}\t{i * HOP + NS}\t{i * HOP}\t{i * HOP + NS}\t0.9\t"
+                        + "\t".join(f"{s[k]:.9g}" for k in labels) + "\n")
+    with open(ref_path, "w") as fh:
+        fh.write("file\tonset\toffset\tlabel\n")
+        for r in refs:
+            fh.write(f"{r[0]}\t{r[1]:.3f}\t{r[2]:.3f}\t{r[3]}\n")
+
+
 tmp = tempfile.mkdtemp()
 trace, ref = os.path.join(tmp, "trace.tsv"), os.path.join(tmp, "reference.tsv")
-refs = []
-with open(trace, "w") as t:
-    t.write("# clar-embed events trace 1\nlabels\t" + "\t".join(LABELS) + "\n")
-    for f in range(6):
-        name = f"scene-{f}.wav"
-        t.write(f"file\t{name}\t{HOP}\n")
-        quiet = set(range(3 + f % 2, 7 + f % 2))          # 4 windows
-        spiky = set(range(14, 17))                         # 3 windows
-        stray = {10 + f % 3, 22}                           # single windows
-        refs.append((name, cell(min(quiet))[0], cell(max(quiet))[1], "quiet"))
-        refs.append((name, cell(min(spiky))[0], cell(max(spiky))[1], "spiky"))
-        for i in range(26):
-            s = {"other": 0.02, "quiet": 0.4 if i in quiet else 0.05,
-                 "spiky": 0.95 if i in spiky else 0.6 if i in stray else 0.03}
-            s["silence"] = round(max(0.0, 1 - sum(s.values())), 6)
-            t.write(f"w\t{i}\t{i * HOP}\t{i * HOP + NS}\t{i * HOP}\t{i * HOP + NS}\t0.9\t"
-                    + "\t".join(f"{s[k]:.9g}" for k in LABELS) + "\n")
-with open(ref, "w") as fh:
-    fh.write("file\tonset\toffset\tlabel\n")
-    for r in refs:
-        fh.write(f"{r[0]}\t{r[1]:.3f}\t{r[2]:.3f}\t{r[3]}\n")
+# quiet: 4 windows at 0.4; spiky: 3 windows at 0.95 and single stray
+# windows at 0.6.
+write_trace(trace, ref, LABELS, 6, lambda f: {
+    "quiet": (set(range(3 + f % 2, 7 + f % 2)), 0.4, set(), 0, 0.05),
+    "spiky": (set(range(14, 17)), 0.95, {10 + f % 3, 22}, 0.6, 0.03)}, 0.02)
 
 
 def replay(*args):
@@ -134,29 +144,15 @@ check("the file alone: the calibrated events", rc2 == 0 and out2 == out)
 # event: organ gets the instruments' pair, door the global one.
 DLABELS = ["bass", "door", "flute", "no", "organ", "silence", "yes"]
 dtrace, dref = os.path.join(tmp, "dtrace.tsv"), os.path.join(tmp, "dref.tsv")
-drefs = []
-with open(dtrace, "w") as t:
-    t.write("# clar-embed events trace 1\nlabels\t" + "\t".join(DLABELS) + "\n")
-    for f in range(8):
-        name = f"scene-{f}.wav"
-        t.write(f"file\t{name}\t{HOP}\n")
-        low, high = ("bass", "yes") if f // 2 % 2 else ("flute", "no")
-        quiet = set(range(3 + f % 2, 7 + f % 2))
-        loud = set(range(14, 17))
-        stray = {10 + f % 3, 22}
-        drefs.append((name, cell(min(quiet))[0], cell(max(quiet))[1], low))
-        drefs.append((name, cell(min(loud))[0], cell(max(loud))[1], high))
-        for i in range(26):
-            s = {k: 0.01 for k in DLABELS if k != "silence"}
-            s[low] = 0.4 if i in quiet else 0.05
-            s[high] = 0.95 if i in loud else 0.6 if i in stray else 0.03
-            s["silence"] = round(max(0.0, 1 - sum(s.values())), 6)
-            t.write(f"w\t{i}\t{i * HOP}\t{i * HOP + NS}\t{i * HOP}\t{i * HOP + NS}\t0.9\t"
-                    + "\t".join(f"{s[k]:.9g}" for k in DLABELS) + "\n")
-with open(dref, "w") as fh:
-    fh.write("file\tonset\toffset\tlabel\n")
-    for r in drefs:
-        fh.write(f"{r[0]}\t{r[1]:.3f}\t{r[2]:.3f}\t{r[3]}\n")
+
+
+def domain_scene(f):
+    low, high = ("bass", "yes") if f // 2 % 2 else ("flute", "no")
+    return {low: (set(range(3 + f % 2, 7 + f % 2)), 0.4, set(), 0, 0.05),
+            high: (set(range(14, 17)), 0.95, {10 + f % 3, 22}, 0.6, 0.03)}
+
+
+write_trace(dtrace, dref, DLABELS, 8, domain_scene, 0.01)
 
 
 def calibrate(*extra):
