@@ -69,19 +69,37 @@ write_trace(trace, ref, LABELS, 6, lambda f: {
     "spiky": (set(range(14, 17)), 0.95, {10 + f % 3, 22}, 0.6, 0.03)}, 0.02)
 
 
-def replay(*args):
-    p = subprocess.run([embed, "--events-replay", trace, *args], stdout=subprocess.PIPE,
+def replay(*args, trace_path=trace):
+    p = subprocess.run([embed, "--events-replay", trace_path, *args], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True)
     return p.returncode, p.stdout, p.stderr
 
 
-def f1_of(stdout):
+def f1_of(stdout, ref_path=ref):
     path = os.path.join(tmp, "sys.jsonl")
     with open(path, "w") as fh:
         fh.write(stdout)
-    r = sed_metrics.evaluate(sed_metrics.read_events(ref),
+    r = sed_metrics.evaluate(sed_metrics.read_events(ref_path),
                              sed_metrics.read_events(path, {"silence", "noise"}))
     return r["event"]["micro"]["f1"], r["event"]["class"]
+
+
+out_tsv, out_json = os.path.join(tmp, "th.tsv"), os.path.join(tmp, "cal.json")
+
+
+def run_calibrate(trace_path, ref_path, *args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "tools", "events", "calibrate.py"),
+                           trace_path, ref_path, "--embed", embed, "--out", out_tsv, *args],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def read_thresholds(path):
+    th = {}
+    for line in open(path):
+        if not line.startswith("#"):
+            lab, on, off = line.rstrip("\n").split("\t")
+            th[lab] = (float(on), float(off))
+    return th
 
 
 rc, out, err = replay()
@@ -92,22 +110,13 @@ rc, out, err = replay("--event-on", "0.3", "--event-off", "0.2")
 f_low, per = f1_of(out)
 check("on 0.3 for all labels: stray spiky events", per["spiky"]["fp"] > 0)
 
-out_tsv, out_json = os.path.join(tmp, "th.tsv"), os.path.join(tmp, "cal.json")
-p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "events", "calibrate.py"),
-                    trace, ref, "--embed", embed, "--out", out_tsv, "--json", out_json,
-                    "--note", "test trace", "--smoothing", "none,median:3",
-                    "--min-gaps", "0", "--min-durations", "0,0.4"],
-                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+p = run_calibrate(trace, ref, "--json", out_json, "--note", "test trace",
+                  "--smoothing", "none,median:3", "--min-gaps", "0", "--min-durations", "0,0.4")
 check("calibrate.py exits 0", p.returncode == 0)
 if p.returncode:
     print(p.stderr)
     sys.exit(1)
-th = {}
-for line in open(out_tsv):
-    if line.startswith("#"):
-        continue
-    lab, on, off = line.rstrip("\n").split("\t")
-    th[lab] = (float(on), float(off))
+th = read_thresholds(out_tsv)
 cal = json.load(open(out_json))
 check("every label in the file", sorted(th) == LABELS)
 check("cross-validation keeps the per-label thresholds",
@@ -156,19 +165,12 @@ write_trace(dtrace, dref, DLABELS, 8, domain_scene, 0.01)
 
 
 def calibrate(*extra):
-    p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "events", "calibrate.py"),
-                        dtrace, dref, "--embed", embed, "--out", out_tsv, "--json", out_json,
-                        "--smoothing", "none", "--min-gaps", "0", "--min-durations", "0",
-                        *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = run_calibrate(dtrace, dref, "--json", out_json, "--smoothing", "none",
+                      "--min-gaps", "0", "--min-durations", "0", *extra)
     if p.returncode:
         print(p.stderr)
         return p.returncode, {}, {}
-    th = {}
-    for line in open(out_tsv):
-        if not line.startswith("#"):
-            lab, on, off = line.rstrip("\n").split("\t")
-            th[lab] = (float(on), float(off))
-    return p.returncode, th, json.load(open(out_json))
+    return p.returncode, read_thresholds(out_tsv), json.load(open(out_json))
 
 
 rc, th, cal = calibrate()
@@ -187,21 +189,13 @@ check("per domain: door (no event) and silence keep the global pair",
       th["door"] == g and th["silence"] == g)
 check("per domain: the file says so",
       "so a pair per domain: instruments on" in open(out_tsv).read())
-p = subprocess.run([embed, "--events-replay", dtrace, "--event-thresholds", out_tsv],
-                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-rc, out = p.returncode, p.stdout
-path = os.path.join(tmp, "dsys.jsonl")
-with open(path, "w") as fh:
-    fh.write(out)
-f_dom = sed_metrics.evaluate(sed_metrics.read_events(dref), sed_metrics.read_events(
-    path, {"silence", "noise"}))["event"]["micro"]["f1"]
+rc, out, err = replay("--event-thresholds", out_tsv, trace_path=dtrace)
+f_dom, _ = f1_of(out, ref_path=dref)
 check(f"per domain: every event and no stray one (event F1 {f_dom:.3f})", rc == 0 and f_dom == 1.0)
 rc, th, cal = calibrate("--structures", "global")
 check("--structures global: one pair for all labels",
       rc == 0 and cal["structure"] == "global" and len(set(th.values())) == 1)
-p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "events", "calibrate.py"),
-                    dtrace, dref, "--embed", embed, "--out", out_tsv, "--structures", "domains"],
-                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+p = run_calibrate(dtrace, dref, "--structures", "domains")
 check("--structures with an unknown name: a clear error",
       p.returncode != 0 and "--structures takes some of global,domain,label" in p.stderr)
 

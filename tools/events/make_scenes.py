@@ -50,7 +50,7 @@ RATE = 16000
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "data"))
 
-from build_data import WORDS  # noqa: E402  (the word classes)
+from build_data import WORDS, stable_frac  # noqa: E402  (the word classes; the split rule)
 # espeak-ng voices of build_data.py's training split (its VAL_VOICES are
 # en-gb-scotland and en-us+f3).
 TRAIN_VOICES = ["en-us", "en-gb", "en-029", "en-gb-x-rp", "en-gb+f2", "en-us+m3"]
@@ -61,11 +61,6 @@ TRAIN_PROGRAMS = {"flute": ([73, 74, 75], 67), "organ": ([16, 18, 19], 48),
                   "brass": ([56, 58, 60], 55), "bass": ([32, 35, 36], 36),
                   "keyboard": ([0, 2], 48)}
 SF2 = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
-
-
-def stable_frac(s):
-    # As build_data.py: the split of GM program N is "val" when this is < 0.25.
-    return int(hashlib.sha1(s.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
 
 
 def run(cmd):
