@@ -27,6 +27,8 @@ typedef struct track {
   uint64_t h_count;
   float h_peak;
   float ema;                  /* exponential smoothing state */
+  clar_events_label_options opt;   /* smoothing, gap, duration (per label) */
+  size_t before, after;       /* its median: windows each side */
 } track;
 
 typedef struct win {
@@ -43,13 +45,16 @@ struct clar_events {
   char **names;
   track *tracks;
   /* The last ring_cap windows (scores after the open-set step), by
-   * sequence number since the last flush: slot seq % ring_cap. */
+   * sequence number since the last flush: slot seq % ring_cap. At least
+   * the widest `before` plus the widest `after` of any track plus one:
+   * window s is decided once s + after is in, and its median reaches back
+   * to s - before. */
   size_t ring_cap;
   win *wins;
   float *scores;              /* ring_cap x n_tracks */
   uint64_t seq;               /* windows pushed since the last flush */
   uint64_t decided;           /* windows decided since the last flush */
-  size_t before, after;       /* median: windows each side */
+  size_t after;               /* the widest look-ahead of any track */
   int have_prev;
   uint64_t prev_index;
   int64_t prev_start;
@@ -98,34 +103,69 @@ check_pair (const char *what, float on, float off, clar_error *err)
   return CLAR_OK;
 }
 
+/* The options of clar_events_params that a label may have of its own. */
+static clar_events_label_options
+options_of (const clar_events_params *p)
+{
+  clar_events_label_options o;
+  o.smoothing = p->smoothing;
+  o.median_windows = p->median_windows;
+  o.exp_alpha = p->exp_alpha;
+  o.min_gap_ns = p->min_gap_ns;
+  o.min_duration_ns = p->min_duration_ns;
+  return o;
+}
+
+static void
+set_options_of (clar_events_params *p, const clar_events_label_options *o)
+{
+  p->smoothing = o->smoothing;
+  p->median_windows = o->median_windows;
+  p->exp_alpha = o->exp_alpha;
+  p->min_gap_ns = o->min_gap_ns;
+  p->min_duration_ns = o->min_duration_ns;
+}
+
+/* One check for the params and for each label's options, so that both
+ * take the same values. */
+static int
+check_options (const clar_events_label_options *o, clar_error *err)
+{
+  if (o->smoothing != CLAR_EVENTS_SMOOTH_NONE && o->smoothing != CLAR_EVENTS_SMOOTH_MEDIAN
+      && o->smoothing != CLAR_EVENTS_SMOOTH_EXP)
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "events: unknown smoothing %d",
+        (int) o->smoothing);
+  /* Checked whatever the smoothing: a nonsense value is a mistake even
+   * where it is not used yet. */
+  if ((o->median_windows < 1 || o->median_windows > CLAR_EVENTS_MEDIAN_MAX))
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+        "events: median of %u windows; needs 1..%d", o->median_windows, CLAR_EVENTS_MEDIAN_MAX);
+  if ((!isfinite (o->exp_alpha) || o->exp_alpha <= 0.0f || o->exp_alpha > 1.0f))
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+        "events: exponential smoothing factor %g is outside (0, 1]", (double) o->exp_alpha);
+  if (o->min_duration_ns < 0 || o->min_duration_ns > CLAR_EVENTS_TIME_MAX)
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+        "events: minimum duration %lld ns is outside [0, 1 day]", (long long) o->min_duration_ns);
+  if (o->min_gap_ns < 0 || o->min_gap_ns > CLAR_EVENTS_TIME_MAX)
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+        "events: minimum gap %lld ns is outside [0, 1 day]", (long long) o->min_gap_ns);
+  return CLAR_OK;
+}
+
 int
 clar_events_params_check (const clar_events_params *p, clar_error *err)
 {
+  clar_events_label_options o;
   int rc;
   if (!p)
     return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "events: NULL parameters");
-  if (p->smoothing != CLAR_EVENTS_SMOOTH_NONE && p->smoothing != CLAR_EVENTS_SMOOTH_MEDIAN
-      && p->smoothing != CLAR_EVENTS_SMOOTH_EXP)
-    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "events: unknown smoothing %d",
-        (int) p->smoothing);
-  /* Checked whatever the smoothing: a nonsense value is a mistake even
-   * where it is not used yet. */
-  if ((p->median_windows < 1 || p->median_windows > CLAR_EVENTS_MEDIAN_MAX))
-    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
-        "events: median of %u windows; needs 1..%d", p->median_windows, CLAR_EVENTS_MEDIAN_MAX);
-  if ((!isfinite (p->exp_alpha) || p->exp_alpha <= 0.0f || p->exp_alpha > 1.0f))
-    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
-        "events: exponential smoothing factor %g is outside (0, 1]", (double) p->exp_alpha);
+  o = options_of (p);
+  if ((rc = check_options (&o, err)) != CLAR_OK)
+    return rc;
   if ((rc = check_pair ("events:", p->on_threshold, p->off_threshold, err)) != CLAR_OK)
     return rc;
   if ((rc = check_pair ("events: unknown", p->unknown_on, p->unknown_off, err)) != CLAR_OK)
     return rc;
-  if (p->min_duration_ns < 0 || p->min_duration_ns > CLAR_EVENTS_TIME_MAX)
-    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
-        "events: minimum duration %lld ns is outside [0, 1 day]", (long long) p->min_duration_ns);
-  if (p->min_gap_ns < 0 || p->min_gap_ns > CLAR_EVENTS_TIME_MAX)
-    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
-        "events: minimum gap %lld ns is outside [0, 1 day]", (long long) p->min_gap_ns);
   if (p->hop_ns < 0 || p->hop_ns > CLAR_EVENTS_TIME_MAX)
     return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
         "events: hop %lld ns is outside [0, 1 day]", (long long) p->hop_ns);
@@ -185,13 +225,75 @@ reset_tracks (clar_events *t)
   t->have_prev = 0;
 }
 
+/* A track's median: the windows before and after the centre. Centred:
+ * (N-1)/2 each side for odd N; N/2 before and N/2 - 1 after for even N
+ * (the usual convention of an even-length centred filter, e.g.
+ * scipy.ndimage.median_filter's origin 0). No median: none either side. */
+static void
+median_span (const clar_events_label_options *o, size_t *before, size_t *after)
+{
+  size_t n = o->smoothing == CLAR_EVENTS_SMOOTH_MEDIAN ? o->median_windows : 1;
+  *after = n % 2 ? (n - 1) / 2 : n / 2 - 1;
+  *before = n - 1 - *after;
+}
+
+/* Gives track k the options all[k] (checked), for every k. Only while no
+ * window is pending: the ring and the decision delay depend on them. The
+ * ring grows first, so that nothing changes when it cannot (it never
+ * shrinks: a larger one holds what a smaller one would). */
+static int
+commit_options (clar_events *t, const clar_events_label_options *all, clar_error *err)
+{
+  size_t bmax = 0, amax = 0, cap;
+  if (t->seq)
+    return clar_set_error (err, CLAR_ERR_UNSUPPORTED,
+        "events: windows are pending; tracker options change only after a flush");
+  for (size_t k = 0; k < t->n_tracks; k++) {
+    size_t b, a;
+    median_span (&all[k], &b, &a);
+    if (b > bmax)
+      bmax = b;
+    if (a > amax)
+      amax = a;
+  }
+  /* bmax + amax < 2 CLAR_EVENTS_MEDIAN_MAX and n_tracks <= CLAR_LABELS_MAX
+   * + 1: no overflow. */
+  cap = bmax + amax + 1;
+  if (cap > t->ring_cap) {
+    win *w = calloc (cap, sizeof (win));
+    float *sc = calloc (cap * t->n_tracks, sizeof (float));
+    float *tmp = calloc (cap, sizeof (float));
+    if (!w || !sc || !tmp) {
+      free (w);
+      free (sc);
+      free (tmp);
+      return clar_set_error (err, CLAR_ERR_NO_MEMORY,
+          "events: out of memory for a median of %zu windows", cap);
+    }
+    free (t->wins);
+    free (t->scores);
+    free (t->tmp);
+    t->wins = w;
+    t->scores = sc;
+    t->tmp = tmp;
+    t->ring_cap = cap;
+  }
+  for (size_t k = 0; k < t->n_tracks; k++) {
+    track *tr = &t->tracks[k];
+    tr->opt = all[k];
+    median_span (&tr->opt, &tr->before, &tr->after);
+  }
+  t->after = amax;
+  return CLAR_OK;
+}
+
 clar_events *
 clar_events_new (size_t n_labels, const char *const *names,
                  const clar_events_params *params, clar_error *err)
 {
   clar_events_params defaults;
+  clar_events_label_options *all = NULL;
   clar_events *t;
-  size_t N;
 
   if (!params) {
     clar_events_params_init (&defaults);
@@ -216,26 +318,22 @@ clar_events_new (size_t n_labels, const char *const *names,
   t->p = *params;
   t->n_labels = n_labels;
   t->n_tracks = n_labels + 1;
-  N = params->smoothing == CLAR_EVENTS_SMOOTH_MEDIAN ? params->median_windows : 1;
-  t->ring_cap = N;
-  /* Centred median: (N-1)/2 windows after for odd N; N/2 before and
-   * N/2 - 1 after for even N (the usual convention of an even-length
-   * centred filter, e.g. scipy.ndimage.median_filter's origin 0). */
-  t->after = N % 2 ? (N - 1) / 2 : N / 2 - 1;
-  t->before = N - 1 - t->after;
   t->unknown_name = dup_str (params->unknown_name ? params->unknown_name : "unknown");
   t->p.unknown_name = t->unknown_name;
   t->names = calloc (n_labels, sizeof (char *));
   t->tracks = calloc (t->n_tracks, sizeof (track));
-  t->wins = calloc (N, sizeof (win));
-  /* n_tracks <= CLAR_LABELS_MAX + 1 and N <= 255: no overflow. */
-  t->scores = calloc (N * t->n_tracks, sizeof (float));
-  t->tmp = calloc (N, sizeof (float));
   t->smoothed = calloc (t->n_tracks, sizeof (float));
   t->starting = calloc (t->n_tracks, 1);
-  if (!t->unknown_name || !t->names || !t->tracks || !t->wins || !t->scores || !t->tmp
-      || !t->smoothed || !t->starting)
+  all = malloc (t->n_tracks * sizeof *all);
+  if (!t->unknown_name || !t->names || !t->tracks || !t->smoothed || !t->starting || !all)
     goto oom;
+  /* Every track starts with the params' options (the ring with them). */
+  for (size_t k = 0; k < t->n_tracks; k++)
+    all[k] = options_of (params);
+  if (commit_options (t, all, NULL) != CLAR_OK)
+    goto oom;
+  free (all);
+  all = NULL;
   for (size_t i = 0; i < n_labels; i++)
     if (!(t->names[i] = dup_str (names[i])))
       goto oom;
@@ -249,6 +347,7 @@ clar_events_new (size_t n_labels, const char *const *names,
   return t;
 
 oom:
+  free (all);
   clar_events_free (t);
   clar_set_error (err, CLAR_ERR_NO_MEMORY, "events: out of memory for %zu labels", n_labels);
   return NULL;
@@ -325,6 +424,37 @@ clar_events_set_enabled (clar_events *t, size_t label, int enabled)
   if (!tr)
     return CLAR_ERR_INVALID_ARGUMENT;
   tr->enabled = enabled != 0;
+  return CLAR_OK;
+}
+
+int
+clar_events_set_label_options (clar_events *t, size_t label, const clar_events_label_options *o)
+{
+  clar_events_label_options *all;
+  track *tr = track_of (t, label);
+  int rc;
+  if (!tr || !o || check_options (o, NULL) != CLAR_OK)
+    return CLAR_ERR_INVALID_ARGUMENT;
+  if (t->seq)
+    return CLAR_ERR_UNSUPPORTED;
+  all = malloc (t->n_tracks * sizeof *all);
+  if (!all)
+    return CLAR_ERR_NO_MEMORY;
+  for (size_t k = 0; k < t->n_tracks; k++)
+    all[k] = t->tracks[k].opt;
+  all[tr - t->tracks] = *o;
+  rc = commit_options (t, all, NULL);
+  free (all);
+  return rc;
+}
+
+int
+clar_events_get_label_options (const clar_events *t, size_t label, clar_events_label_options *o)
+{
+  const track *tr = track_of (t, label);
+  if (!tr || !o)
+    return CLAR_ERR_INVALID_ARGUMENT;
+  *o = tr->opt;
   return CLAR_OK;
 }
 
@@ -506,8 +636,8 @@ clar_events_parse_smoothing (const char *spec, clar_events_params *p, clar_error
       spec, CLAR_EVENTS_MEDIAN_MAX);
 }
 
-/* The keys of a "#% tracker:" directive (see the header) and the option
- * each one is. */
+/* The keys of a "#% tracker:" or "#% label-tracker:" directive (see the
+ * header) and the option each one is. */
 static const struct {
   const char *key;
   unsigned opt;
@@ -538,6 +668,132 @@ parse_ns (const char *s, int64_t *out)
   return 0;
 }
 
+enum { DIR_NONE, DIR_TRACKER, DIR_LABEL_TRACKER };
+
+/* Which directive the line [line, le) is, for both directive parsers, so
+ * that they agree on what a directive is: DIR_NONE for a line not starting
+ * with "#%"; otherwise the line must be text, *rest is set after the
+ * directive's name, and a name other than "tracker:" or "label-tracker:" is
+ * an error (a misspelt directive must not pass for a comment). */
+static int
+directive_of (const char *line, const char *le, const char *source, unsigned ln, int *kind,
+              const char **rest, clar_error *err)
+{
+  const char *f;
+  size_t bad;
+  *kind = DIR_NONE;
+  if (le - line < 2 || memcmp (line, "#%", 2))
+    return CLAR_OK;
+  if (memchr (line, '\0', (size_t) (le - line)))
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+        "%.150s:%u: NUL byte in a directive line (not a text file?)", source, ln);
+  if ((bad = clar_utf8_invalid_at (line, (size_t) (le - line))) != (size_t) -1)
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+        "%.150s:%u: directive line is not valid UTF-8 (byte %zu of the line)", source, ln, bad + 1);
+  for (f = line + 2; f < le && (*f == ' ' || *f == '\t'); f++)
+    ;
+  if (le - f >= 8 && !memcmp (f, "tracker:", 8)) {
+    *kind = DIR_TRACKER;
+    *rest = f + 8;
+  } else if (le - f >= 14 && !memcmp (f, "label-tracker:", 14)) {
+    *kind = DIR_LABEL_TRACKER;
+    *rest = f + 14;
+  } else {
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+        "%.150s:%u: unknown directive \"%.*s\"; the only ones are \"#%% tracker:\" and "
+        "\"#%% label-tracker:\"", source, ln, (int) (le - line > 40 ? 40 : le - line), line);
+  }
+  return CLAR_OK;
+}
+
+/* The KEY=VALUE fields of a directive, [f, le), into q. A key already in
+ * *given is an error (given twice); *given gains each key, *got the
+ * options the fields name (median:N names the median's width too). The
+ * one reader of these fields for both directives: they take the same
+ * syntax and values. */
+static int
+parse_fields (const char *f, const char *le, const char *source, unsigned ln,
+              const char *directive, clar_events_params *q, unsigned *given, unsigned *got,
+              clar_error *err)
+{
+  for (;;) {
+    const char *tok, *eq;
+    size_t k, vlen;
+    char val[64];
+    int r;
+
+    while (f < le && (*f == ' ' || *f == '\t'))
+      f++;
+    if (f == le)
+      return CLAR_OK;
+    for (tok = f; f < le && *f != ' ' && *f != '\t'; f++)
+      ;
+    eq = memchr (tok, '=', (size_t) (f - tok));
+    if (!eq || eq == tok)
+      return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+          "%.150s:%u: expected KEY=VALUE in the %s directive, found \"%.*s\"", source, ln,
+          directive, (int) (f - tok > 40 ? 40 : f - tok), tok);
+    for (k = 0; k < sizeof tracker_keys / sizeof tracker_keys[0]; k++)
+      if (strlen (tracker_keys[k].key) == (size_t) (eq - tok)
+          && !memcmp (tracker_keys[k].key, tok, (size_t) (eq - tok)))
+        break;
+    if (k == sizeof tracker_keys / sizeof tracker_keys[0])
+      return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+          "%.150s:%u: unknown tracker option \"%.*s\" (known: smoothing, min-gap-ns, "
+          "min-duration-ns)", source, ln, (int) (eq - tok > 40 ? 40 : eq - tok), tok);
+    if (*given & tracker_keys[k].opt)
+      return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+          "%.150s:%u: tracker option \"%s\" given twice", source, ln, tracker_keys[k].key);
+    *given |= tracker_keys[k].opt;
+    vlen = (size_t) (f - eq - 1);
+    if (vlen >= sizeof val)
+      return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+          "%.150s:%u: tracker option %s: value of %zu bytes is too long", source, ln,
+          tracker_keys[k].key, vlen);
+    memcpy (val, eq + 1, vlen);
+    val[vlen] = '\0';
+    if (tracker_keys[k].opt == CLAR_EVENTS_OPT_SMOOTHING) {
+      clar_error e;
+      if (clar_events_parse_smoothing (val, q, &e) != CLAR_OK)
+        return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "%.150s:%u: %s", source, ln,
+            e.message);
+      /* median:N and exp:ALPHA name their parameter too. */
+      *got |= CLAR_EVENTS_OPT_SMOOTHING
+          | (q->smoothing == CLAR_EVENTS_SMOOTH_MEDIAN ? CLAR_EVENTS_OPT_MEDIAN_WINDOWS
+              : q->smoothing == CLAR_EVENTS_SMOOTH_EXP ? CLAR_EVENTS_OPT_EXP_ALPHA : 0);
+      continue;
+    }
+    r = parse_ns (val, tracker_keys[k].opt == CLAR_EVENTS_OPT_MIN_GAP ? &q->min_gap_ns
+        : &q->min_duration_ns);
+    if (r == -1)
+      return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+          "%.150s:%u: tracker option %s: \"%s\" is not a whole number of nanoseconds",
+          source, ln, tracker_keys[k].key, val);
+    if (r == -2)
+      return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+          "%.150s:%u: tracker option %s: %s ns is outside [0, %lld] (1 day)", source, ln,
+          tracker_keys[k].key, val, (long long) CLAR_EVENTS_TIME_MAX);
+    *got |= tracker_keys[k].opt;
+  }
+}
+
+/* The options in mask from `from` into `to` (the named ones a caller did
+ * not keep). */
+static void
+take_options (clar_events_params *to, const clar_events_params *from, unsigned mask)
+{
+  if (mask & CLAR_EVENTS_OPT_SMOOTHING)
+    to->smoothing = from->smoothing;
+  if (mask & CLAR_EVENTS_OPT_MEDIAN_WINDOWS)
+    to->median_windows = from->median_windows;
+  if (mask & CLAR_EVENTS_OPT_EXP_ALPHA)
+    to->exp_alpha = from->exp_alpha;
+  if (mask & CLAR_EVENTS_OPT_MIN_GAP)
+    to->min_gap_ns = from->min_gap_ns;
+  if (mask & CLAR_EVENTS_OPT_MIN_DURATION)
+    to->min_duration_ns = from->min_duration_ns;
+}
+
 int
 clar_events_parse_tracker_options (const char *text, size_t len, const char *source,
                                    unsigned keep, clar_events_params *p, unsigned *named,
@@ -555,102 +811,24 @@ clar_events_parse_tracker_options (const char *text, size_t len, const char *sou
   q = *p;
   while (line < end) {
     const char *nl = memchr (line, '\n', (size_t) (end - line));
-    const char *le = nl ? nl : end, *f;
-    size_t bad;
+    const char *le = nl ? nl : end, *f = NULL;
+    int kind, rc;
 
     ln++;
     if (le > line && le[-1] == '\r')
       le--;
-    if (le - line < 2 || memcmp (line, "#%", 2))
-      goto next;
-    if (memchr (line, '\0', (size_t) (le - line)))
-      return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
-          "%.150s:%u: NUL byte in a directive line (not a text file?)", source, ln);
-    if ((bad = clar_utf8_invalid_at (line, (size_t) (le - line))) != (size_t) -1)
-      return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
-          "%.150s:%u: directive line is not valid UTF-8 (byte %zu of the line)", source, ln, bad + 1);
-    for (f = line + 2; f < le && (*f == ' ' || *f == '\t'); f++)
-      ;
-    if (le - f < 8 || memcmp (f, "tracker:", 8))
-      return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
-          "%.150s:%u: unknown directive \"%.*s\"; the only one is \"#%% tracker:\"", source, ln,
-          (int) (le - line > 40 ? 40 : le - line), line);
-    f += 8;
-    for (;;) {
-      const char *tok, *eq;
-      size_t k, vlen;
-      char val[64];
-      int r;
-
-      while (f < le && (*f == ' ' || *f == '\t'))
-        f++;
-      if (f == le)
-        break;
-      for (tok = f; f < le && *f != ' ' && *f != '\t'; f++)
-        ;
-      eq = memchr (tok, '=', (size_t) (f - tok));
-      if (!eq || eq == tok)
-        return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
-            "%.150s:%u: expected KEY=VALUE in the tracker directive, found \"%.*s\"", source, ln,
-            (int) (f - tok > 40 ? 40 : f - tok), tok);
-      for (k = 0; k < sizeof tracker_keys / sizeof tracker_keys[0]; k++)
-        if (strlen (tracker_keys[k].key) == (size_t) (eq - tok)
-            && !memcmp (tracker_keys[k].key, tok, (size_t) (eq - tok)))
-          break;
-      if (k == sizeof tracker_keys / sizeof tracker_keys[0])
-        return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
-            "%.150s:%u: unknown tracker option \"%.*s\" (known: smoothing, min-gap-ns, "
-            "min-duration-ns)", source, ln, (int) (eq - tok > 40 ? 40 : eq - tok), tok);
-      if (given & tracker_keys[k].opt)
-        return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
-            "%.150s:%u: tracker option \"%s\" given twice", source, ln, tracker_keys[k].key);
-      given |= tracker_keys[k].opt;
-      vlen = (size_t) (f - eq - 1);
-      if (vlen >= sizeof val)
-        return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
-            "%.150s:%u: tracker option %s: value of %zu bytes is too long", source, ln,
-            tracker_keys[k].key, vlen);
-      memcpy (val, eq + 1, vlen);
-      val[vlen] = '\0';
-      if (tracker_keys[k].opt == CLAR_EVENTS_OPT_SMOOTHING) {
-        clar_error e;
-        if (clar_events_parse_smoothing (val, &q, &e) != CLAR_OK)
-          return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "%.150s:%u: %s", source, ln,
-              e.message);
-        /* median:N and exp:ALPHA name their parameter too. */
-        got |= CLAR_EVENTS_OPT_SMOOTHING
-            | (q.smoothing == CLAR_EVENTS_SMOOTH_MEDIAN ? CLAR_EVENTS_OPT_MEDIAN_WINDOWS
-                : q.smoothing == CLAR_EVENTS_SMOOTH_EXP ? CLAR_EVENTS_OPT_EXP_ALPHA : 0);
-        continue;
-      }
-      r = parse_ns (val, tracker_keys[k].opt == CLAR_EVENTS_OPT_MIN_GAP ? &q.min_gap_ns
-          : &q.min_duration_ns);
-      if (r == -1)
-        return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
-            "%.150s:%u: tracker option %s: \"%s\" is not a whole number of nanoseconds",
-            source, ln, tracker_keys[k].key, val);
-      if (r == -2)
-        return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
-            "%.150s:%u: tracker option %s: %s ns is outside [0, %lld] (1 day)", source, ln,
-            tracker_keys[k].key, val, (long long) CLAR_EVENTS_TIME_MAX);
-      got |= tracker_keys[k].opt;
-    }
-  next:
+    if ((rc = directive_of (line, le, source, ln, &kind, &f, err)) != CLAR_OK)
+      return rc;
+    /* "#% label-tracker:" is clar_events_parse_label_options' job. */
+    if (kind == DIR_TRACKER
+        && (rc = parse_fields (f, le, source, ln, "tracker", &q, &given, &got, err)) != CLAR_OK)
+      return rc;
     if (!nl)
       break;
     line = nl + 1;
   }
   /* The file's options, except those the user set. */
-  if (got & ~keep & CLAR_EVENTS_OPT_SMOOTHING)
-    p->smoothing = q.smoothing;
-  if (got & ~keep & CLAR_EVENTS_OPT_MEDIAN_WINDOWS)
-    p->median_windows = q.median_windows;
-  if (got & ~keep & CLAR_EVENTS_OPT_EXP_ALPHA)
-    p->exp_alpha = q.exp_alpha;
-  if (got & ~keep & CLAR_EVENTS_OPT_MIN_GAP)
-    p->min_gap_ns = q.min_gap_ns;
-  if (got & ~keep & CLAR_EVENTS_OPT_MIN_DURATION)
-    p->min_duration_ns = q.min_duration_ns;
+  take_options (p, &q, got & ~keep);
   if (named)
     *named = got;
   return CLAR_OK;
@@ -666,6 +844,139 @@ clar_events_load_tracker_options (const char *path, unsigned keep, clar_events_p
       "events tracker options: NULL argument") : read_thresholds_file (path, &buf, &size, err);
   if (rc == CLAR_OK)
     rc = clar_events_parse_tracker_options (buf, size, path, keep, p, named, err);
+  free (buf);
+  return rc;
+}
+
+/* The track a "#% label-tracker:" line names: the longest name (label or
+ * unknown) that [f, le) starts with, followed by a space, a tab or the
+ * line's end (names may hold spaces). Returns n_tracks when none; *len is
+ * the name's length. */
+static size_t
+label_at (const clar_events *t, const char *f, const char *le, size_t *len)
+{
+  size_t best = t->n_tracks, best_len = 0;
+  for (size_t k = 0; k < t->n_tracks; k++) {
+    const char *nm = k < t->n_labels ? t->names[k] : t->unknown_name;
+    size_t n = strlen (nm);
+    if (n > (size_t) (le - f) || (best < t->n_tracks && n <= best_len) || memcmp (f, nm, n))
+      continue;
+    if (f + n < le && f[n] != ' ' && f[n] != '\t')
+      continue;
+    best = k;
+    best_len = n;
+  }
+  *len = best_len;
+  return best;
+}
+
+int
+clar_events_parse_label_options (clar_events *t, const char *text, size_t len,
+                                 const char *source, unsigned keep, clar_error *err)
+{
+  clar_events_label_options *all;
+  unsigned *seen;             /* the line of each track's directive, 0: none */
+  const char *line = text, *end = text + len;
+  unsigned ln = 0;
+  int rc = CLAR_OK;
+
+  if (!source)
+    source = "thresholds";
+  if (!t || (!text && len))
+    return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT, "%.150s: NULL argument", source);
+  if (t->seq)
+    return clar_set_error (err, CLAR_ERR_UNSUPPORTED,
+        "%.150s: windows are pending; label tracker options change only after a flush", source);
+  /* Parsed into copies: the tracker changes only when the whole text is good. */
+  all = malloc (t->n_tracks * sizeof *all);
+  seen = calloc (t->n_tracks, sizeof *seen);
+  if (!all || !seen) {
+    free (all);
+    free (seen);
+    return clar_set_error (err, CLAR_ERR_NO_MEMORY, "%.150s: out of memory", source);
+  }
+  for (size_t k = 0; k < t->n_tracks; k++)
+    all[k] = t->tracks[k].opt;
+  while (line < end) {
+    const char *nl = memchr (line, '\n', (size_t) (end - line));
+    const char *le = nl ? nl : end, *f = NULL;
+    clar_events_params q, r;
+    unsigned given = 0, got = 0;
+    size_t k, name_len;
+    int kind;
+
+    ln++;
+    if (le > line && le[-1] == '\r')
+      le--;
+    if ((rc = directive_of (line, le, source, ln, &kind, &f, err)) != CLAR_OK)
+      break;
+    if (kind != DIR_LABEL_TRACKER)
+      goto next;
+    while (f < le && (*f == ' ' || *f == '\t'))
+      f++;
+    k = label_at (t, f, le, &name_len);
+    if (k == t->n_tracks) {
+      /* For the message: the text before the first KEY=VALUE field. */
+      const char *e = f, *w = f;
+      while (w < le) {
+        const char *we = w;
+        while (we < le && *we != ' ' && *we != '\t')
+          we++;
+        if (memchr (w, '=', (size_t) (we - w)))
+          break;
+        e = we;
+        while (we < le && (*we == ' ' || *we == '\t'))
+          we++;
+        w = we;
+      }
+      if (e == f)
+        rc = clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+            "%.150s:%u: expected a label name after \"#%% label-tracker:\"", source, ln);
+      else
+        rc = clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+            "%.150s:%u: no label \"%.*s\" in this label set", source, ln,
+            (int) (e - f > 64 ? 64 : e - f), f);
+      break;
+    }
+    if (seen[k]) {
+      rc = clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+          "%.150s:%u: label \"%.64s\" has a label-tracker line already (line %u)", source, ln,
+          k < t->n_labels ? t->names[k] : t->unknown_name, seen[k]);
+      break;
+    }
+    seen[k] = ln;
+    clar_events_params_init (&q);
+    set_options_of (&q, &all[k]);
+    r = q;
+    if ((rc = parse_fields (f + name_len, le, source, ln, "label-tracker", &q, &given, &got,
+        err)) != CLAR_OK)
+      break;
+    /* The label's options named here, except those the user set. */
+    take_options (&r, &q, got & ~keep);
+    all[k] = options_of (&r);
+  next:
+    if (!nl)
+      break;
+    line = nl + 1;
+  }
+  if (rc == CLAR_OK)
+    rc = commit_options (t, all, err);
+  free (all);
+  free (seen);
+  return rc;
+}
+
+int
+clar_events_load_label_options (clar_events *t, const char *path, unsigned keep,
+                                clar_error *err)
+{
+  char *buf = NULL;
+  size_t size = 0;
+  int rc = !t || !path ? clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+      "events label tracker options: NULL argument")
+      : read_thresholds_file (path, &buf, &size, err);
+  if (rc == CLAR_OK)
+    rc = clar_events_parse_label_options (t, buf, size, path, keep, err);
   free (buf);
   return rc;
 }
@@ -735,34 +1046,34 @@ extend (track *tr, const win *w)
 }
 
 /* Decides window number `s` (sequence since the last flush), all of whose
- * median neighbours up to `last` are in the ring. The queue has room for
- * n_tracks events. */
+ * median neighbours up to `last` are in the ring (last = s + t->after, or
+ * the last window at a flush). The queue has room for n_tracks events. */
 static void
 decide (clar_events *t, uint64_t s, uint64_t last)
 {
   const win *w = &t->wins[s % t->ring_cap];
   const float *x = t->scores + (s % t->ring_cap) * t->n_tracks;
 
-  /* Smoothing. */
-  if (t->p.smoothing == CLAR_EVENTS_SMOOTH_MEDIAN && t->ring_cap > 1) {
-    uint64_t lo = s >= t->before ? s - t->before : 0;
-    uint64_t hi = s + t->after < last ? s + t->after : last;
-    size_t n = (size_t) (hi - lo + 1);
-    for (size_t k = 0; k < t->n_tracks; k++) {
+  /* Smoothing, each track its own: a track whose median looks ahead less
+   * than the widest one takes only its own windows, so that it smooths
+   * as a tracker with its options alone would. */
+  for (size_t k = 0; k < t->n_tracks; k++) {
+    track *tr = &t->tracks[k];
+    if (tr->opt.smoothing == CLAR_EVENTS_SMOOTH_MEDIAN && tr->opt.median_windows > 1) {
+      uint64_t lo = s >= tr->before ? s - tr->before : 0;
+      uint64_t hi = s + tr->after < last ? s + tr->after : last;
+      size_t n = (size_t) (hi - lo + 1);
       for (size_t j = 0; j < n; j++)
         t->tmp[j] = t->scores[((lo + j) % t->ring_cap) * t->n_tracks + k];
       qsort (t->tmp, n, sizeof (float), cmp_float);
       t->smoothed[k] = n % 2 ? t->tmp[n / 2] : 0.5f * (t->tmp[n / 2 - 1] + t->tmp[n / 2]);
-    }
-  } else if (t->p.smoothing == CLAR_EVENTS_SMOOTH_EXP) {
-    float a = t->p.exp_alpha;
-    for (size_t k = 0; k < t->n_tracks; k++) {
-      track *tr = &t->tracks[k];
+    } else if (tr->opt.smoothing == CLAR_EVENTS_SMOOTH_EXP) {
+      float a = tr->opt.exp_alpha;
       tr->ema = s == 0 ? x[k] : a * x[k] + (1.0f - a) * tr->ema;
       t->smoothed[k] = tr->ema;
+    } else {
+      t->smoothed[k] = x[k];
     }
-  } else {
-    memcpy (t->smoothed, x, t->n_tracks * sizeof (float));
   }
 
   /* Hysteresis, gap filling, minimum duration. ENDs go straight into the
@@ -801,7 +1112,7 @@ decide (clar_events *t, uint64_t s, uint64_t last)
           tr->h_peak = x[k];
           /* No run can start before this cell's end: the gap is at
            * least ce - ev_end. */
-          if (w->ce - tr->ev_end >= t->p.min_gap_ns)
+          if (w->ce - tr->ev_end >= tr->opt.min_gap_ns)
             close_track (t, k);
           continue;
         }
@@ -823,13 +1134,13 @@ decide (clar_events *t, uint64_t s, uint64_t last)
           tr->h_count++;
           if (x[k] > tr->h_peak)
             tr->h_peak = x[k];
-          if (w->ce - tr->ev_end >= t->p.min_gap_ns)
+          if (w->ce - tr->ev_end >= tr->opt.min_gap_ns)
             close_track (t, k);
           continue;
         }
         break;
     }
-    if (!tr->announced && tr->ev_end - tr->ev_start >= t->p.min_duration_ns)
+    if (!tr->announced && tr->ev_end - tr->ev_start >= tr->opt.min_duration_ns)
       t->starting[k] = 1;
   }
   for (size_t k = 0; k < t->n_tracks; k++)
@@ -907,7 +1218,8 @@ clar_events_push_active (clar_events *t, uint64_t index, int64_t start_ns, int64
   t->prev_index = index;
   t->prev_start = start_ns;
   t->seq++;
-  /* The window `after` windows back now has all its neighbours. */
+  /* The window `after` windows back now has all its neighbours (those of
+   * the track that looks furthest ahead). */
   if (t->seq > t->after)
     decide (t, t->seq - 1 - t->after, t->seq - 1);
   return CLAR_OK;

@@ -789,6 +789,497 @@ test_tracker_options (void)
       CLAR_ERR_INVALID_ARGUMENT);
 }
 
+/* Tracker options per label: a tracker whose labels have different
+ * options reports for label k exactly the events (times, scores, window
+ * indices) that a tracker with label k's options for every label reports
+ * for label k, whatever the other labels use. Random scores, a flush in
+ * the middle (a new timeline after it), the unknown track, per-label
+ * thresholds; several mixes of options. */
+typedef struct {
+  int n;
+  clar_event ev[2048];
+} event_log;
+
+static uint32_t lt_rng;
+
+static float
+lt_rand (void)
+{
+  lt_rng = lt_rng * 1664525u + 1013904223u;
+  return (float) (lt_rng >> 8) / 16777216.0f;
+}
+
+static void
+drain (clar_events *t, event_log *log, size_t only)
+{
+  clar_event e;
+  while (clar_events_next (t, &e))
+    if ((only == (size_t) -2 || e.label == only) && log->n < 2048) {
+      e.name = NULL;
+      log->ev[log->n++] = e;
+    }
+}
+
+static int
+same_events (const event_log *a, const event_log *b)
+{
+  if (a->n != b->n)
+    return 0;
+  for (int i = 0; i < a->n; i++) {
+    const clar_event *x = &a->ev[i], *y = &b->ev[i];
+    if (x->kind != y->kind || x->label != y->label || x->start_ns != y->start_ns
+        || x->end_ns != y->end_ns || x->peak != y->peak || x->mean != y->mean
+        || x->first_window != y->first_window || x->last_window != y->last_window)
+      return 0;
+  }
+  return 1;
+}
+
+/* For one push: ENDs before STARTs, each by label index (the unknown
+ * track, CLAR_EVENTS_UNKNOWN, last). */
+static int
+push_order_ok (const event_log *log, int from)
+{
+  for (int i = from + 1; i < log->n; i++) {
+    const clar_event *p = &log->ev[i - 1], *e = &log->ev[i];
+    if (p->kind == CLAR_EVENT_START && e->kind == CLAR_EVENT_END)
+      return 0;
+    if (p->kind == e->kind && p->label >= e->label)
+      return 0;
+  }
+  return 1;
+}
+
+enum { LT_LABELS = 4, LT_TRACKS = LT_LABELS + 1, LT_W1 = 150, LT_W2 = 90 };
+
+typedef struct {
+  uint64_t index;
+  int64_t s, e, as, ae;
+  float scores[LT_LABELS], sim;
+} lt_window;
+
+/* Feeds the windows (a flush after the first LT_W1), collecting every
+ * event, or label `only`'s (-2: all). */
+static void
+lt_run (clar_events *t, const lt_window *w, event_log *log, size_t only, int check_order)
+{
+  for (int i = 0; i < LT_W1 + LT_W2; i++) {
+    int from = log->n;
+    CHECK_EQ_INT (clar_events_push_active (t, w[i].index, w[i].s, w[i].e, w[i].as, w[i].ae,
+        w[i].scores, w[i].sim), CLAR_OK);
+    drain (t, log, only);
+    if (check_order)
+      CHECK_MSG (push_order_ok (log, from), "window %d: events out of order", i);
+    if (i == LT_W1 - 1) {
+      CHECK_EQ_INT (clar_events_flush (t), CLAR_OK);
+      drain (t, log, only);
+    }
+  }
+  CHECK_EQ_INT (clar_events_flush (t), CLAR_OK);
+  drain (t, log, only);
+}
+
+static clar_events_label_options
+lt_opt (clar_events_smoothing sm, unsigned n, float alpha, int64_t gap, int64_t dur)
+{
+  clar_events_label_options o;
+  o.smoothing = sm;
+  o.median_windows = n;
+  o.exp_alpha = alpha;
+  o.min_gap_ns = gap;
+  o.min_duration_ns = dur;
+  return o;
+}
+
+/* Field by field: the struct has padding. */
+static int
+same_options (const clar_events_label_options *a, const clar_events_label_options *b)
+{
+  return a->smoothing == b->smoothing && a->median_windows == b->median_windows
+      && a->exp_alpha == b->exp_alpha && a->min_gap_ns == b->min_gap_ns
+      && a->min_duration_ns == b->min_duration_ns;
+}
+
+static void
+test_label_options_equivalence (void)
+{
+  static const char *names[LT_LABELS] = { "w0", "w1", "w2", "w3" };
+  static lt_window w[LT_W1 + LT_W2];
+  const clar_events_smoothing M = CLAR_EVENTS_SMOOTH_MEDIAN, E = CLAR_EVENTS_SMOOTH_EXP,
+      N = CLAR_EVENTS_SMOOTH_NONE;
+  /* Per track (w0..w3, unknown). */
+  const clar_events_label_options mixes[][LT_TRACKS] = {
+    { lt_opt (M, 1, 0.5f, 0, 0), lt_opt (M, 3, 0.5f, 0, 0), lt_opt (M, 4, 0.5f, 0, 0),
+      lt_opt (M, 5, 0.5f, 0, 0), lt_opt (N, 3, 0.5f, 0, 0) },
+    { lt_opt (N, 3, 0.5f, 0, 0), lt_opt (M, 5, 0.5f, SEC, 0), lt_opt (E, 3, 0.3f, 0, 0),
+      lt_opt (M, 3, 0.5f, 0, 3 * HOP), lt_opt (M, 4, 0.5f, HOP, HOP) },
+    { lt_opt (E, 5, 0.7f, 2 * SEC, 0), lt_opt (N, 7, 0.5f, 0, 2 * SEC),
+      lt_opt (M, 2, 0.5f, HOP, 0), lt_opt (N, 3, 1.0f, 0, 0), lt_opt (E, 3, 0.25f, 0, SEC) },
+    /* The widest median: every window waits for the flush. */
+    { lt_opt (M, 5, 0.5f, 0, 0), lt_opt (N, 3, 0.5f, 0, 0),
+      lt_opt (M, CLAR_EVENTS_MEDIAN_MAX, 0.5f, 0, 0), lt_opt (E, 3, 0.5f, HOP, 0),
+      lt_opt (M, 9, 0.5f, 0, HOP) },
+    /* All alike: the options of the params. */
+    { lt_opt (M, 3, 0.5f, HOP, 0), lt_opt (M, 3, 0.5f, HOP, 0), lt_opt (M, 3, 0.5f, HOP, 0),
+      lt_opt (M, 3, 0.5f, HOP, 0), lt_opt (M, 3, 0.5f, HOP, 0) },
+  };
+  const float on[LT_TRACKS] = { 0.5f, 0.6f, 0.4f, 0.55f, 0.5f };
+  const float off[LT_TRACKS] = { 0.3f, 0.45f, 0.4f, 0.2f, 0.5f };
+  int total = 0;
+
+  for (size_t m = 0; m < sizeof mixes / sizeof mixes[0]; m++) {
+    clar_events_params p = params_none ();
+    int state[LT_LABELS] = { 0 }, unknown = 0;
+    event_log *all = calloc (1, sizeof *all), *mine = calloc (1, sizeof *mine),
+        *ref = calloc (1, sizeof *ref);
+    clar_events *t;
+
+    /* Scores: each label flips between on and off runs, with stray spikes
+     * and dips (w2 has a long run, for the widest median); runs of windows
+     * are unknown (similarity below 0.25); random active spans. A new
+     * timeline after the flush. */
+    lt_rng = 12345u + (uint32_t) m;
+    for (int i = 0; i < LT_W1 + LT_W2; i++) {
+      int j = i < LT_W1 ? i : i - LT_W1;
+      int64_t a, b;
+      w[i].index = (uint64_t) j + (i < LT_W1 ? 10 : 0);
+      w[i].s = (int64_t) j * HOP;
+      w[i].e = w[i].s + SEC;
+      a = w[i].s + (int64_t) (lt_rand () * 0.6f * SEC);
+      b = a + 1 + (int64_t) (lt_rand () * (float) (w[i].e - a - 1));
+      w[i].as = lt_rand () < 0.5f ? w[i].s : a;
+      w[i].ae = w[i].as == w[i].s ? w[i].e : b;
+      for (int k = 0; k < LT_LABELS; k++) {
+        if (lt_rand () < 0.15f)
+          state[k] = !state[k];
+        if (k == 2)
+          state[k] = (j >= 10 && j < 140) || lt_rand () < 0.1f;
+        w[i].scores[k] = state[k] ? (lt_rand () < 0.1f ? 0.3f * lt_rand () : 0.35f + 0.65f * lt_rand ())
+            : (lt_rand () < 0.08f ? 0.5f + 0.5f * lt_rand () : 0.45f * lt_rand ());
+      }
+      if (lt_rand () < (unknown ? 0.3f : 0.05f))
+        unknown = !unknown;
+      w[i].sim = unknown ? 0.1f : 0.8f;
+    }
+    p.unknown_similarity = 0.25f;
+    p.smoothing = M;
+    p.median_windows = 3;
+    p.min_gap_ns = HOP;
+
+    t = clar_events_new (LT_LABELS, names, &p, NULL);
+    CHECK (t != NULL);
+    if (!t)
+      return;
+    for (size_t k = 0; k < LT_TRACKS; k++) {
+      size_t label = k < LT_LABELS ? k : CLAR_EVENTS_UNKNOWN;
+      clar_events_label_options got;
+      CHECK_EQ_INT (clar_events_set_label_options (t, label, &mixes[m][k]), CLAR_OK);
+      CHECK_EQ_INT (clar_events_set_thresholds (t, label, on[k], off[k]), CLAR_OK);
+      CHECK_EQ_INT (clar_events_get_label_options (t, label, &got), CLAR_OK);
+      CHECK (same_options (&got, &mixes[m][k]));
+    }
+    /* The params stay those of clar_events_new. */
+    CHECK_EQ_INT (clar_events_get_params (t)->median_windows, 3);
+    lt_run (t, w, all, (size_t) -2, 1);
+    clar_events_free (t);
+
+    for (size_t k = 0; k < LT_TRACKS; k++) {
+      size_t label = k < LT_LABELS ? k : CLAR_EVENTS_UNKNOWN;
+      clar_events_params q = p;
+      clar_events *r;
+      q.smoothing = mixes[m][k].smoothing;
+      q.median_windows = mixes[m][k].median_windows;
+      q.exp_alpha = mixes[m][k].exp_alpha;
+      q.min_gap_ns = mixes[m][k].min_gap_ns;
+      q.min_duration_ns = mixes[m][k].min_duration_ns;
+      r = clar_events_new (LT_LABELS, names, &q, NULL);
+      CHECK (r != NULL);
+      if (!r)
+        break;
+      CHECK_EQ_INT (clar_events_set_thresholds (r, label, on[k], off[k]), CLAR_OK);
+      ref->n = 0;
+      lt_run (r, w, ref, label, 0);
+      clar_events_free (r);
+      mine->n = 0;
+      for (int i = 0; i < all->n; i++)
+        if (all->ev[i].label == label)
+          mine->ev[mine->n++] = all->ev[i];
+      CHECK_MSG (same_events (mine, ref), "mix %zu, track %zu: %d events, alone %d", m, k,
+          mine->n, ref->n);
+      /* Something to compare: every track has events. */
+      CHECK_MSG (ref->n >= 2, "mix %zu, track %zu: only %d events", m, k, ref->n);
+      total += ref->n;
+    }
+    free (all);
+    free (mine);
+    free (ref);
+  }
+  CHECK (total > 200);
+}
+
+/* Label options change only while no window is pending; bad values and
+ * labels are refused; nothing changes on a refusal. */
+static void
+test_label_options_set (void)
+{
+  clar_events_params p = params_none ();
+  clar_events_label_options o, got, m5 = lt_opt (CLAR_EVENTS_SMOOTH_MEDIAN, 5, 0.5f, 0, 0);
+  clar_events *t;
+  clar_event ev;
+  p.min_duration_ns = 7;
+  t = clar_events_new (2, names2, &p, NULL);
+  /* At creation: the params' options, for the unknown track too. */
+  CHECK_EQ_INT (clar_events_get_label_options (t, CLAR_EVENTS_UNKNOWN, &got), CLAR_OK);
+  CHECK_EQ_INT (got.smoothing, CLAR_EVENTS_SMOOTH_NONE);
+  CHECK_EQ_INT (got.median_windows, 3);
+  CHECK_CLOSE (got.exp_alpha, 0.5, 0);
+  CHECK_EQ_INT (got.min_duration_ns, 7);
+  CHECK_EQ_INT (got.min_gap_ns, 0);
+  CHECK_EQ_INT (clar_events_get_label_options (t, 2, &got), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_events_get_label_options (t, 0, NULL), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_events_get_label_options (NULL, 0, &got), CLAR_ERR_INVALID_ARGUMENT);
+
+  /* Bad values: the ranges of clar_events_params. */
+  {
+    clar_events_label_options bad[] = {
+      lt_opt (CLAR_EVENTS_SMOOTH_MEDIAN, 0, 0.5f, 0, 0),
+      lt_opt (CLAR_EVENTS_SMOOTH_NONE, CLAR_EVENTS_MEDIAN_MAX + 1, 0.5f, 0, 0),
+      lt_opt (CLAR_EVENTS_SMOOTH_EXP, 3, 0.0f, 0, 0),
+      lt_opt (CLAR_EVENTS_SMOOTH_EXP, 3, NAN, 0, 0),
+      lt_opt (CLAR_EVENTS_SMOOTH_NONE, 3, 1.5f, 0, 0),
+      lt_opt ((clar_events_smoothing) 7, 3, 0.5f, 0, 0),
+      lt_opt (CLAR_EVENTS_SMOOTH_NONE, 3, 0.5f, -1, 0),
+      lt_opt (CLAR_EVENTS_SMOOTH_NONE, 3, 0.5f, 0, CLAR_EVENTS_TIME_MAX + 1),
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+      CHECK_MSG (clar_events_set_label_options (t, 0, &bad[i]) == CLAR_ERR_INVALID_ARGUMENT,
+          "case %zu", i);
+  }
+  CHECK_EQ_INT (clar_events_set_label_options (t, 2, &m5), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_events_set_label_options (t, 0, NULL), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_events_set_label_options (NULL, 0, &m5), CLAR_ERR_INVALID_ARGUMENT);
+  clar_events_get_label_options (t, 0, &got);
+  CHECK_EQ_INT (got.smoothing, CLAR_EVENTS_SMOOTH_NONE);
+  /* The extremes are good. */
+  o = lt_opt (CLAR_EVENTS_SMOOTH_EXP, CLAR_EVENTS_MEDIAN_MAX, 1.0f, CLAR_EVENTS_TIME_MAX,
+      CLAR_EVENTS_TIME_MAX);
+  CHECK_EQ_INT (clar_events_set_label_options (t, 1, &o), CLAR_OK);
+
+  /* Label "a" with a median of 5 (it waits for two windows after), "b"
+   * with none: b's event in window 0 comes out when window 2 is in. */
+  o = lt_opt (CLAR_EVENTS_SMOOTH_NONE, 3, 0.5f, 0, 0);
+  CHECK_EQ_INT (clar_events_set_label_options (t, 1, &o), CLAR_OK);
+  CHECK_EQ_INT (clar_events_set_label_options (t, 0, &m5), CLAR_OK);
+  CHECK_EQ_INT (push (t, 0, 0, 0.9f, 1), CLAR_OK);
+  /* A window is pending: refused, nothing changed. */
+  CHECK_EQ_INT (clar_events_set_label_options (t, 0, &o), CLAR_ERR_UNSUPPORTED);
+  CHECK_EQ_INT (clar_events_set_label_options (t, 1, &m5), CLAR_ERR_UNSUPPORTED);
+  CHECK_EQ_INT (clar_events_set_label_options (t, 0, &o), CLAR_ERR_UNSUPPORTED);
+  clar_events_get_label_options (t, 0, &got);
+  CHECK (same_options (&got, &m5));
+  CHECK (!clar_events_next (t, &ev));
+  CHECK_EQ_INT (push (t, 1, 0, 0, 1), CLAR_OK);
+  CHECK (!clar_events_next (t, &ev));
+  CHECK_EQ_INT (push (t, 2, 0, 0, 1), CLAR_OK);
+  CHECK (clar_events_next (t, &ev) && ev.kind == CLAR_EVENT_START && ev.label == 1
+      && ev.first_window == 0 && ev.start_ns == cell_start (0));
+  /* Still refused once everything pushed is decided: only a flush starts
+   * a new stretch whose options may differ. */
+  CHECK_EQ_INT (clar_events_set_label_options (t, 1, &o), CLAR_ERR_UNSUPPORTED);
+  CHECK_EQ_INT (clar_events_flush (t), CLAR_OK);
+  while (clar_events_next (t, &ev))
+    ;
+  CHECK_EQ_INT (clar_events_set_label_options (t, 0, &o), CLAR_OK);
+  /* Now no track looks ahead: decided at once. */
+  CHECK_EQ_INT (push (t, 0, 0, 0.9f, 1), CLAR_OK);
+  CHECK (clar_events_next (t, &ev) && ev.label == 1);
+  clar_events_free (t);
+}
+
+/* "#% label-tracker:" lines. */
+static void
+test_label_options_file (void)
+{
+  clar_events_params p = params_none ();
+  clar_events *t;
+  clar_error err;
+  clar_events_label_options o;
+  const char *names[4] = { "dog bark", "cat", "rain", "dog" };
+  const char *good =
+      "# thresholds\n"
+      "#% tracker: smoothing=median:3\n"
+      "#% label-tracker: dog bark smoothing=median:5 min-gap-ns=250000000\r\n"
+      "#% label-tracker:\tcat\tsmoothing=none min-duration-ns=86400000000000\n"
+      "cat\t0.4\n"
+      "#%label-tracker: unknown smoothing=exp:0.25\n"
+      "#% label-tracker: dog\n"
+      "#% label-tracker: rain min-duration-ns=5";   /* no final newline */
+
+  p.smoothing = CLAR_EVENTS_SMOOTH_MEDIAN;
+  p.median_windows = 3;
+  p.min_gap_ns = 9;
+  t = clar_events_new (4, names, &p, &err);
+  CHECK_EQ_INT (clar_events_parse_label_options (t, good, strlen (good), "th.tsv", 0, &err),
+      CLAR_OK);
+  /* The longest name: "dog bark", not "dog". */
+  clar_events_get_label_options (t, 0, &o);
+  CHECK_EQ_INT (o.smoothing, CLAR_EVENTS_SMOOTH_MEDIAN);
+  CHECK_EQ_INT (o.median_windows, 5);
+  CHECK_EQ_INT (o.min_gap_ns, 250000000);
+  CHECK_EQ_INT (o.min_duration_ns, 0);
+  clar_events_get_label_options (t, 1, &o);
+  CHECK_EQ_INT (o.smoothing, CLAR_EVENTS_SMOOTH_NONE);
+  CHECK_EQ_INT (o.median_windows, 3);   /* "none" names the smoothing alone */
+  CHECK_EQ_INT (o.min_gap_ns, 9);       /* not named: the tracker's */
+  CHECK_EQ_INT (o.min_duration_ns, CLAR_EVENTS_TIME_MAX);
+  clar_events_get_label_options (t, CLAR_EVENTS_UNKNOWN, &o);
+  CHECK_EQ_INT (o.smoothing, CLAR_EVENTS_SMOOTH_EXP);
+  CHECK_CLOSE (o.exp_alpha, 0.25, 1e-7);
+  clar_events_get_label_options (t, 3, &o);   /* named, nothing given */
+  CHECK_EQ_INT (o.smoothing, CLAR_EVENTS_SMOOTH_MEDIAN);
+  CHECK_EQ_INT (o.median_windows, 3);
+  clar_events_get_label_options (t, 2, &o);
+  CHECK_EQ_INT (o.min_duration_ns, 5);
+  /* The tracker line is not this parser's: the params stay. */
+  CHECK_EQ_INT (clar_events_get_params (t)->median_windows, 3);
+  clar_events_free (t);
+
+  /* keep: what the user set wins for every label; the rest applies. */
+  t = clar_events_new (4, names, &p, &err);
+  CHECK_EQ_INT (clar_events_parse_label_options (t, good, strlen (good), "th.tsv",
+      CLAR_EVENTS_OPT_SMOOTHING | CLAR_EVENTS_OPT_MEDIAN_WINDOWS | CLAR_EVENTS_OPT_EXP_ALPHA
+      | CLAR_EVENTS_OPT_MIN_DURATION, &err), CLAR_OK);
+  for (size_t k = 0; k < 5; k++) {
+    clar_events_get_label_options (t, k < 4 ? k : CLAR_EVENTS_UNKNOWN, &o);
+    CHECK_EQ_INT (o.smoothing, CLAR_EVENTS_SMOOTH_MEDIAN);
+    CHECK_EQ_INT (o.median_windows, 3);
+    CHECK_CLOSE (o.exp_alpha, 0.5, 0);
+    CHECK_EQ_INT (o.min_duration_ns, 0);
+    CHECK_EQ_INT (o.min_gap_ns, k == 0 ? 250000000 : 9);
+  }
+  /* The median's width alone kept: the file's smoothing kind applies with
+   * the user's width (as for "#% tracker:"). */
+  clar_events_free (t);
+  t = clar_events_new (4, names, &p, &err);
+  CHECK_EQ_INT (clar_events_parse_label_options (t, good, strlen (good), "th.tsv",
+      CLAR_EVENTS_OPT_MEDIAN_WINDOWS, &err), CLAR_OK);
+  clar_events_get_label_options (t, 0, &o);
+  CHECK_EQ_INT (o.smoothing, CLAR_EVENTS_SMOOTH_MEDIAN);
+  CHECK_EQ_INT (o.median_windows, 3);
+  clar_events_free (t);
+
+  /* Errors name the source and line; nothing changes (all or nothing: the
+   * good lines before the bad one neither). */
+  t = clar_events_new (4, names, &p, &err);
+  {
+    struct { const char *text, *msg; } bad[] = {
+      { "#% label-tracker: cat smoothing=none\n#% label-tracker: dgo bark smoothing=none\n",
+        "th.tsv:2: no label \"dgo bark\" in this label set" },
+      { "#% label-tracker: cats smoothing=none\n", "th.tsv:1: no label \"cats\"" },
+      { "#% label-tracker: smoothing=none\n",
+        "th.tsv:1: expected a label name after \"#% label-tracker:\"" },
+      { "#% label-tracker:\n", "th.tsv:1: expected a label name" },
+      { "#% label-tracker: cat smoothing=none gap=5\n",
+        "th.tsv:1: unknown tracker option \"gap\"" },
+      { "#% label-tracker: cat smoothing=median:0\n", "th.tsv:1: smoothing \"median:0\"" },
+      { "#% label-tracker: cat min-gap-ns=-1\n",
+        "th.tsv:1: tracker option min-gap-ns: -1 ns is outside" },
+      { "#% label-tracker: cat min-duration-ns=1s\n",
+        "th.tsv:1: tracker option min-duration-ns: \"1s\" is not a whole" },
+      { "#% label-tracker: cat smoothing=none smoothing=none\n",
+        "th.tsv:1: tracker option \"smoothing\" given twice" },
+      { "#% label-tracker: cat smoothing=none\nrain\t0.5\n#% label-tracker: cat min-gap-ns=0\n",
+        "th.tsv:3: label \"cat\" has a label-tracker line already (line 1)" },
+      { "#% label-tracker: cat smoothing\n",
+        "th.tsv:1: expected KEY=VALUE in the label-tracker directive, found \"smoothing\"" },
+      { "#% label-tracker: cat smoothing=none \xff\n", "th.tsv:1: directive line is not valid UTF-8" },
+      { "#% label_tracker: cat smoothing=none\n", "th.tsv:1: unknown directive" },
+      { "#% tracker: smoothing=none\n#% labels: x\n", "th.tsv:2: unknown directive" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+      err.message[0] = 0;
+      CHECK_EQ_INT (clar_events_parse_label_options (t, bad[i].text, strlen (bad[i].text),
+          "th.tsv", 0, &err), CLAR_ERR_INVALID_ARGUMENT);
+      CHECK_EQ_INT (err.code, CLAR_ERR_INVALID_ARGUMENT);
+      CHECK_MSG (strstr (err.message, bad[i].msg) == err.message, "case %zu: got \"%s\"", i,
+          err.message);
+      for (size_t k = 0; k < 5; k++) {
+        clar_events_get_label_options (t, k < 4 ? k : CLAR_EVENTS_UNKNOWN, &o);
+        CHECK_MSG (o.smoothing == CLAR_EVENTS_SMOOTH_MEDIAN && o.median_windows == 3
+            && o.min_gap_ns == 9 && o.min_duration_ns == 0, "case %zu: label %zu changed", i, k);
+      }
+    }
+  }
+  CHECK_EQ_INT (clar_events_parse_label_options (t, "#% label-tracker: cat smoothing=none\0\n",
+      38, "th.tsv", 0, &err), CLAR_ERR_INVALID_ARGUMENT);
+  CHECK (strstr (err.message, "th.tsv:1: NUL byte") == err.message);
+  CHECK_EQ_INT (clar_events_parse_label_options (t, NULL, 1, "th.tsv", 0, &err),
+      CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_events_parse_label_options (NULL, "", 0, "th.tsv", 0, &err),
+      CLAR_ERR_INVALID_ARGUMENT);
+  CHECK_EQ_INT (clar_events_parse_label_options (t, NULL, 0, NULL, 0, NULL), CLAR_OK);
+
+  /* Windows pending: refused, whatever the text. */
+  {
+    float s[4] = { 0 };
+    const char *text = "#% label-tracker: cat smoothing=none\n";
+    CHECK_EQ_INT (clar_events_push (t, 0, 0, SEC, s, 1), CLAR_OK);
+    CHECK_EQ_INT (clar_events_parse_label_options (t, text, strlen (text), "th.tsv", 0, &err),
+        CLAR_ERR_UNSUPPORTED);
+    CHECK (strstr (err.message, "th.tsv: windows are pending") == err.message);
+    clar_events_get_label_options (t, 1, &o);
+    CHECK_EQ_INT (o.smoothing, CLAR_EVENTS_SMOOTH_MEDIAN);
+    clar_events_flush (t);
+    CHECK_EQ_INT (clar_events_parse_label_options (t, text, strlen (text), "th.tsv", 0, &err),
+        CLAR_OK);
+    clar_events_get_label_options (t, 1, &o);
+    CHECK_EQ_INT (o.smoothing, CLAR_EVENTS_SMOOTH_NONE);
+  }
+  clar_events_free (t);
+
+  /* The other parsers skip the lines: the tracker line's parser whatever
+   * they hold (not its business), the threshold parser every '#' line. */
+  {
+    clar_events_params q;
+    unsigned named = 99;
+    float on, off;
+    const char *text = "#% label-tracker: no-such-label gap=5\n#% tracker: min-gap-ns=3\n"
+        "cat\t0.4\n";
+    clar_events_params_init (&q);
+    CHECK_EQ_INT (clar_events_parse_tracker_options (text, strlen (text), "th.tsv", 0, &q,
+        &named, &err), CLAR_OK);
+    CHECK_EQ_INT (named, CLAR_EVENTS_OPT_MIN_GAP);
+    CHECK_EQ_INT (q.min_gap_ns, 3);
+    CHECK_EQ_INT (clar_events_parse_tracker_options ("#% label-tracker: x \xff\n", 22, "th.tsv",
+        0, &q, &named, &err), CLAR_ERR_INVALID_ARGUMENT);
+    t = clar_events_new (4, names, &p, &err);
+    CHECK_EQ_INT (clar_events_parse_thresholds (t, text, strlen (text), "th.tsv", &err), CLAR_OK);
+    clar_events_get_thresholds (t, 1, &on, &off);
+    CHECK_CLOSE (on, 0.4, 1e-7);
+    clar_events_free (t);
+  }
+
+  /* The file reader. */
+  {
+    char path[] = "/tmp/clar-test-label-options-XXXXXX";
+    int fd = mkstemp (path);
+    CHECK (fd >= 0);
+    CHECK (write (fd, good, strlen (good)) == (ssize_t) strlen (good));
+    close (fd);
+    t = clar_events_new (4, names, &p, &err);
+    CHECK_EQ_INT (clar_events_load_label_options (t, path, 0, &err), CLAR_OK);
+    clar_events_get_label_options (t, 0, &o);
+    CHECK_EQ_INT (o.median_windows, 5);
+    unlink (path);
+    CHECK_EQ_INT (clar_events_load_label_options (t, path, 0, &err), CLAR_ERR_IO);
+    CHECK (strstr (err.message, "No such file") != NULL);
+    CHECK_EQ_INT (clar_events_load_label_options (t, NULL, 0, &err), CLAR_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT (clar_events_load_label_options (NULL, path, 0, &err),
+        CLAR_ERR_INVALID_ARGUMENT);
+    clar_events_free (t);
+  }
+}
+
 /* Active spans refine where a window places its sound. */
 static void
 test_active_span (void)
@@ -951,6 +1442,9 @@ main (void)
   CLAR_TEST_RUN (test_thresholds);
   CLAR_TEST_RUN (test_smoothing_spec);
   CLAR_TEST_RUN (test_tracker_options);
+  CLAR_TEST_RUN (test_label_options_equivalence);
+  CLAR_TEST_RUN (test_label_options_set);
+  CLAR_TEST_RUN (test_label_options_file);
   CLAR_TEST_RUN (test_active_span);
   CLAR_TEST_RUN (test_many);
   CLAR_TEST_RUN (test_window_fn);

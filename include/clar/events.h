@@ -25,8 +25,9 @@
  *       window (N odd: (N-1)/2 each side; N even: N/2 before, N/2-1 after,
  *       the mean of the two middle values). The tracker waits for the
  *       windows after a window before it decides it, so events come out
- *       N/2 windows late but with undelayed times; near a flush the median
- *       runs over the windows there are.
+ *       N/2 windows late but with undelayed times (with options per label,
+ *       below: the widest look-ahead of any label, for every label); near
+ *       a flush the median runs over the windows there are.
  *     - CLAR_EVENTS_SMOOTH_EXP: s_i = alpha x_i + (1 - alpha) s_{i-1},
  *       s_0 = x_0 (causal; no look-ahead, so onsets and offsets lag).
  *     - CLAR_EVENTS_SMOOTH_NONE.
@@ -37,6 +38,10 @@
  *     filled (the runs become one event); then events shorter than
  *     min_duration_ns are dropped (never reported). Both as in sed_eval /
  *     DCASE post-processing ("fill gaps, then remove short events").
+ *
+ * Smoothing, min_gap_ns and min_duration_ns may differ per label
+ * (clar_events_set_label_options, "#% label-tracker:" lines in threshold
+ * files), as the thresholds of step 3 do.
  *
  * Time of an event: each window stands for the hop-long cell centred on it,
  * [c - h/2, c + h/2) with c the window's centre and h = min(hop_ns, window
@@ -167,13 +172,54 @@ CLAR_API int clar_events_get_thresholds (const clar_events *t, size_t label,
 CLAR_API int clar_events_set_enabled (clar_events *t, size_t label,
                                       int enabled);
 
+/* Tracker options per label. One smoothing for every label is a
+ * compromise that costs: a held instrument note wants a median over several
+ * windows to bridge its dips, while a spoken word one window long does not
+ * survive one (on calibration scenes one setting for all labels lost about
+ * 2 points of event F1). So each track (a label, or CLAR_EVENTS_UNKNOWN)
+ * has its own smoothing, median width, exponential factor, minimum gap and
+ * minimum duration; clar_events_new gives every track those of its params,
+ * and clar_events_get_params keeps returning those. Fields and ranges as
+ * in clar_events_params, checked whatever the smoothing; a bad value or
+ * label gives CLAR_ERR_INVALID_ARGUMENT and changes nothing.
+ *
+ * A label's events are exactly those a tracker whose params carry that
+ * label's options would report for it (same times, scores and window
+ * indices), whatever options the other labels have. They may come later:
+ * the tracker decides a window once every track's median has the windows
+ * after it, i.e. after the widest look-ahead of any track, so a label
+ * without smoothing beside one with a median of 5 has its events reported
+ * 2 windows late (their times are not delayed). Ordering as documented at
+ * clar_events_next.
+ *
+ * Setting is allowed only while no window is pending: right after
+ * clar_events_new or clar_events_flush, before the next push. The options
+ * decide how many windows the tracker keeps and how late it decides them,
+ * and an event in progress began under the old ones. Otherwise
+ * CLAR_ERR_UNSUPPORTED (not a bad value: the same call succeeds after a
+ * flush) and nothing changes. CLAR_ERR_NO_MEMORY (nothing changed) when the
+ * window history cannot grow for a wider median. */
+typedef struct clar_events_label_options {
+  clar_events_smoothing smoothing;   /* as clar_events_params' fields */
+  unsigned median_windows;
+  float exp_alpha;
+  int64_t min_gap_ns;
+  int64_t min_duration_ns;
+} clar_events_label_options;
+
+CLAR_API int clar_events_set_label_options (clar_events *t, size_t label,
+                                            const clar_events_label_options *o);
+CLAR_API int clar_events_get_label_options (const clar_events *t, size_t label,
+                                            clar_events_label_options *o);
+
 /* Per-label threshold file: UTF-8 text, one line per label,
  *
  *   LABEL <TAB> ON [<TAB> OFF]
  *
  * (OFF defaults to ON, i.e. no hysteresis, for that label). Empty lines and
- * lines starting with '#' are skipped (the "#% tracker:" directive below
- * too: clar_events_parse_tracker_options reads it); a trailing CR is
+ * lines starting with '#' are skipped (the "#% tracker:" and
+ * "#% label-tracker:" directives below too: clar_events_parse_tracker_options
+ * and clar_events_parse_label_options read them); a trailing CR is
  * ignored. LABEL is a label name of the tracker or its unknown name. Errors
  * name the source and line, e.g. "th.tsv:3: no label \"dgo\" in this label
  * set", and leave the tracker's thresholds untouched (all or nothing).
@@ -209,9 +255,10 @@ CLAR_API int clar_events_parse_smoothing (const char *spec,
  *
  * The line starts with '#', so clar_events_parse_thresholds (and readers
  * older than this) skip it as a comment. Every line starting with "#%" is
- * a directive, and "tracker:" the only one: "#% other:" is an error, not a
- * comment, so that a misspelt directive is never silently ignored. A file
- * without a directive names nothing (not an error).
+ * a directive, and "tracker:" and "label-tracker:" (below) the only ones:
+ * "#% other:" is an error, not a comment, so that a misspelt directive is
+ * never silently ignored. A file without a directive names nothing (not an
+ * error).
  *
  * The rule for callers (clarembed, clar-embed): an option the file names
  * applies unless the user set it explicitly; an explicit setting always
@@ -224,8 +271,10 @@ CLAR_API int clar_events_parse_smoothing (const char *spec,
  * option \"gap\""): an unknown directive or key, a field that is not
  * KEY=VALUE, a bad or out-of-range value, a key given twice, a directive
  * line that is not valid UTF-8 or holds a NUL byte; they leave p and
- * *named untouched (all or nothing). Other lines are not looked at (that
- * is clar_events_parse_thresholds' job). clar_events_load_tracker_options
+ * *named untouched (all or nothing). "#% label-tracker:" lines are checked
+ * for UTF-8 and NUL bytes only (clar_events_parse_label_options reads
+ * them); other lines are not looked at (that is
+ * clar_events_parse_thresholds' job). clar_events_load_tracker_options
  * reads the file at path (CLAR_ERR_IO when it cannot). */
 typedef enum clar_events_option {
   CLAR_EVENTS_OPT_SMOOTHING = 1 << 0,        /* p->smoothing */
@@ -246,6 +295,53 @@ CLAR_API int clar_events_load_tracker_options (const char *path,
                                                clar_events_params *p,
                                                unsigned *named,
                                                clar_error *err);
+
+/* Tracker options of one label in a threshold file (see
+ * clar_events_set_label_options for why): a directive line per label,
+ *
+ *   #% label-tracker: word smoothing=none min-gap-ns=0 min-duration-ns=0
+ *
+ * "#%" then "label-tracker:" then LABEL, a label name of the tracker or
+ * its unknown name, then the KEY=VALUE fields of "#% tracker:" (same keys,
+ * same values, each at most once on the line, any left out: the label
+ * keeps the option it has). Names may hold spaces, so LABEL is the longest
+ * name of the tracker that the text after "label-tracker:" (and its spaces
+ * or tabs) starts with, followed by a space, a tab or the line's end. A
+ * label on two lines is an error (which one wins would be a guess).
+ * tools/events/calibrate.py writes these lines for the labels of a domain
+ * that does better with options of its own than with the file's
+ * "#% tracker:" line.
+ *
+ * The rule for callers is the one of "#% tracker:", with the same mask:
+ * an option in keep (a clar_events_option mask, those the user set
+ * explicitly) is applied to no label, so the user's global setting wins
+ * for every label as it wins over the tracker line (the user asked for
+ * that setting, not for the calibration's). Callers load the tracker
+ * options into the params, create the tracker, then load its thresholds
+ * and these label options from the same file with the same keep.
+ *
+ * clar_events_parse_label_options reads the "#% label-tracker:" lines of
+ * text (len bytes; source names it in messages) into t's label options,
+ * as clar_events_set_label_options would (so only while no window is
+ * pending). Other lines are not looked at, "#% tracker:" ones included;
+ * any other directive is an error, as in clar_events_parse_tracker_options.
+ * Errors (CLAR_ERR_INVALID_ARGUMENT with a message naming the source and
+ * line, e.g. "th.tsv:5: no label \"dgo\" in this label set"): an unknown
+ * label or a line without one, an unknown key, a field that is not
+ * KEY=VALUE, a bad or out-of-range value, a key given twice on a line, a
+ * label on two lines, a directive line that is not valid UTF-8 or holds a
+ * NUL byte; CLAR_ERR_UNSUPPORTED while windows are pending;
+ * CLAR_ERR_NO_MEMORY. All or nothing: on any error no label changes.
+ * clar_events_load_label_options reads the file at path (CLAR_ERR_IO when
+ * it cannot). */
+CLAR_API int clar_events_parse_label_options (clar_events *t,
+                                              const char *text, size_t len,
+                                              const char *source,
+                                              unsigned keep,
+                                              clar_error *err);
+CLAR_API int clar_events_load_label_options (clar_events *t,
+                                             const char *path, unsigned keep,
+                                             clar_error *err);
 
 /* Feeds one window: index (increasing; gaps allowed), start_ns < end_ns,
  * start_ns not before the previous window's start, scores[n_labels] finite
@@ -290,7 +386,8 @@ CLAR_API int clar_events_flush (clar_events *t);
 
 /* Pops the oldest queued event into *out: returns 1, or 0 when none is
  * queued. Events come in the order they were decided; for one push or
- * flush, ENDs before STARTs, each by label index. */
+ * flush, ENDs before STARTs, each by label index (per window decided, in
+ * window order: a flush may decide several). */
 CLAR_API int clar_events_next (clar_events *t, clar_event *out);
 
 #ifdef __cplusplus
