@@ -107,8 +107,12 @@
  * #GstClarEmbed:event-smoothing-alpha), #GstClarEmbed:event-min-gap or
  * #GstClarEmbed:event-min-duration when the element starts, unless the
  * application (or the gst-launch line) set that property: a property set
- * explicitly always wins. The properties keep reading back what was set;
- * the options taken from the file are logged at INFO. Each event is
+ * explicitly always wins. Lines such as
+ * "#% label-tracker: LABEL smoothing=median:5" (the same keys) give one
+ * label options of its own (calibration finds that instrument notes want a
+ * median where words want none), on the same rule: a property set
+ * explicitly wins for every label. The properties keep reading back what
+ * was set; the options taken from the file are logged at INFO. Each event is
  * reported when it starts and when it ends (at the latest at EOS,
  * DISCONT, FLUSH or a new segment) as an element message
  * named "clarembed-event" (posted whatever #GstClarEmbed:post-messages says:
@@ -508,7 +512,9 @@ gst_clar_embed_class_init (GstClarEmbedClass *klass)
           "smoothing=median:3 min-gap-ns=0 min-duration-ns=0\" (any of the three) names the "
           "tracker options the thresholds were chosen with: they replace event-smoothing "
           "(event-median-windows, event-smoothing-alpha), event-min-gap and "
-          "event-min-duration, except those set explicitly",
+          "event-min-duration, except those set explicitly; lines \"#% label-tracker: "
+          "LABEL smoothing=...\" (same keys) give one label options of its own, on the "
+          "same rule",
           NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
 
   g_object_class_install_property (gobject_class, PROP_EVENT_ACTIVE_DB,
@@ -1008,11 +1014,51 @@ append_event_options (GString *s, unsigned mask, const clar_events_params *p)
         (gint64) p->min_duration_ns);
 }
 
+/* Logs at INFO the labels whose options (from "#% label-tracker:" lines)
+ * differ from the tracker's. */
+static void
+log_label_options (GstClarEmbed *self, clar_events *t, const gchar *path,
+                   const clar_events_params *p)
+{
+  GString *s = NULL;
+  size_t n = clar_events_n_labels (t);
+  for (size_t k = 0; k <= n; k++) {
+    size_t label = k < n ? k : CLAR_EVENTS_UNKNOWN;
+    clar_events_label_options o;
+    clar_events_params q = *p;
+    unsigned diff = 0;
+    if (clar_events_get_label_options (t, label, &o) != CLAR_OK)
+      continue;
+    diff |= o.smoothing != p->smoothing ? CLAR_EVENTS_OPT_SMOOTHING : 0;
+    diff |= o.median_windows != p->median_windows ? CLAR_EVENTS_OPT_MEDIAN_WINDOWS : 0;
+    diff |= o.exp_alpha != p->exp_alpha ? CLAR_EVENTS_OPT_EXP_ALPHA : 0;
+    diff |= o.min_gap_ns != p->min_gap_ns ? CLAR_EVENTS_OPT_MIN_GAP : 0;
+    diff |= o.min_duration_ns != p->min_duration_ns ? CLAR_EVENTS_OPT_MIN_DURATION : 0;
+    if (!diff)
+      continue;
+    q.smoothing = o.smoothing;
+    q.median_windows = o.median_windows;
+    q.exp_alpha = o.exp_alpha;
+    q.min_gap_ns = o.min_gap_ns;
+    q.min_duration_ns = o.min_duration_ns;
+    if (!s)
+      s = g_string_new (NULL);
+    g_string_append_printf (s, "%s%s:", s->len ? ";" : "",
+        k < n ? clar_labels_name (self->labels, k) : clar_events_get_params (t)->unknown_name);
+    append_event_options (s, diff, &q);
+  }
+  if (s) {
+    GST_INFO_OBJECT (self, "event tracker options per label from \"%s\": %s", path, s->str);
+    g_string_free (s, TRUE);
+  }
+}
+
 /* The sound-event tracker from the event-* properties, owned by the stream
  * (clar_stream_set_events); posts the element error itself. The tracker
- * options a thresholds file names ("#% tracker:", clar/events.h) apply
- * unless the property was set explicitly: its thresholds were chosen with
- * them, and would be wrong on scores smoothed another way. */
+ * options a thresholds file names ("#% tracker:" and, per label,
+ * "#% label-tracker:", clar/events.h) apply unless the property was set
+ * explicitly: its thresholds were chosen with them, and would be wrong on
+ * scores smoothed another way. */
 static gboolean
 setup_events (GstClarEmbed *self)
 {
@@ -1079,12 +1125,17 @@ setup_events (GstClarEmbed *self)
     g_free (path);
     return FALSE;
   }
-  if (path && clar_events_load_thresholds (t, path, &err) != CLAR_OK) {
+  /* The file's options per label, with the same explicit-set mask as its
+   * tracker line (what the application set wins for every label). */
+  if (path && (clar_events_load_thresholds (t, path, &err) != CLAR_OK
+          || clar_events_load_label_options (t, path, explicit_set, &err) != CLAR_OK)) {
     post_thresholds_error (self, path, &err);
     clar_events_free (t);
     g_free (path);
     return FALSE;
   }
+  if (path)
+    log_label_options (self, t, path, &p);
   g_free (path);
   if (clar_stream_set_events (self->stream, t) != CLAR_OK) {
     GST_ELEMENT_ERROR (self, LIBRARY, INIT, ("Could not set up sound events."), (NULL));

@@ -77,7 +77,9 @@ usage (FILE *f)
       "                   a line \"#%% tracker: smoothing=median:3 min-gap-ns=0\n"
       "                   min-duration-ns=0\" (any of the three) names the options the\n"
       "                   thresholds were chosen with (tools/events/calibrate.py\n"
-      "                   writes it): they apply unless given on the command line\n"
+      "                   writes it): they apply unless given on the command line;\n"
+      "                   so do lines \"#%% label-tracker: LABEL smoothing=...\" (same\n"
+      "                   keys), one label's own options\n"
       "  --event-active-db DB   sharpen event boundaries to the sound around each window's\n"
       "                   loudest 10 ms frame when it is more than DB above the window's\n"
       "                   background (default 10; 0: off)\n"
@@ -217,7 +219,8 @@ static void print_events (const char *file, clar_events *t);
 
 /* --events-replay: returns the exit status. */
 static int
-replay_trace (const char *path, const clar_events_params *ep, const char *thresholds_path)
+replay_trace (const char *path, const clar_events_params *ep, unsigned ep_explicit,
+              const char *thresholds_path)
 {
   FILE *f = fopen (path, "r");
   char *line = NULL, *file = NULL;
@@ -263,7 +266,11 @@ replay_trace (const char *path, const clar_events_params *ep, const char *thresh
       g_ptr_array_unref (names);
       if (!t || !scores)
         BAD ("%s", t ? "out of memory" : err.message);
-      if (thresholds_path && clar_events_load_thresholds (t, thresholds_path, &err) != CLAR_OK) {
+      /* The file's options per label ("#% label-tracker:"), where the
+       * command line does not give the option: as for "#% tracker:". */
+      if (thresholds_path && (clar_events_load_thresholds (t, thresholds_path, &err) != CLAR_OK
+              || clar_events_load_label_options (t, thresholds_path, ep_explicit, &err)
+              != CLAR_OK)) {
         fprintf (stderr, "clar-embed: %s\n", err.message);
         status = err.code == CLAR_ERR_IO ? 1 : 2;
         goto done;
@@ -632,7 +639,7 @@ main (int argc, char **argv)
       free (files);
       return 2;
     }
-    int rc = replay_trace (replay_path, &ep, thresholds_path);
+    int rc = replay_trace (replay_path, &ep, ep_explicit, thresholds_path);
     free (files);
     return rc;
   }
@@ -763,7 +770,11 @@ main (int argc, char **argv)
       fprintf (stderr, "clar-embed: %s\n", err.message);
       return 2;
     }
-    if (thresholds_path && clar_events_load_thresholds (t, thresholds_path, &err) != CLAR_OK) {
+    /* The file's options per label ("#% label-tracker:"), where the
+     * command line does not give the option: as for "#% tracker:". */
+    if (thresholds_path && (clar_events_load_thresholds (t, thresholds_path, &err) != CLAR_OK
+            || clar_events_load_label_options (t, thresholds_path, ep_explicit, &err)
+            != CLAR_OK)) {
       fprintf (stderr, "clar-embed: %s\n", err.message);
       clar_events_free (t);
       return err.code == CLAR_ERR_IO ? 1 : 2;

@@ -274,6 +274,11 @@ GST_START_TEST (test_events_bad_settings)
       { "# thresholds\n#% tracker: smoothing=median:3 gap=5\n",
         ":2: unknown tracker option \"gap\"" },
       { "#% tracker: smoothing=median:3\xff\n", ":1: directive line is not valid UTF-8" },
+      /* ... and a malformed "#% label-tracker:" one. */
+      { "# thresholds\n#% label-tracker: no-such-label smoothing=none\n",
+        ":2: no label \"no-such-label\" in this label set" },
+      { "#% label-tracker: unknown smoothing=median:0\n", ":1: smoothing \"median:0\"" },
+      { "#% label-tracker: unknown gap=5\n", ":1: unknown tracker option \"gap\"" },
     };
     desc = g_strdup_printf ("clarembed model-location=\"%s\" event-thresholds-location=\"%s\"",
         model_path (), path);
@@ -355,25 +360,40 @@ GST_START_TEST (test_events_file_tracker_options)
    * (window 0) without smoothing and only after 1.5 s (window 1) with the
    * median. Only event-thresholds-location set: the file's median; the
    * property set explicitly: it wins, also when it names the median's
-   * width alone (a median of the file over 1 window of the application). */
-  gchar *path = g_build_filename (g_get_tmp_dir (), "clar-test-event-tracker.tsv", NULL);
+   * width alone (a median of the file over 1 window of the application).
+   * The same with the median in a "#% label-tracker:" line for one track
+   * (the unknown one, which every label set has): the tracker decides
+   * every window once that track's median can, and the properties set
+   * explicitly win over the label's line too. */
+  gchar *paths[2] = {
+    g_build_filename (g_get_tmp_dir (), "clar-test-event-tracker.tsv", NULL),
+    g_build_filename (g_get_tmp_dir (), "clar-test-event-label-tracker.tsv", NULL),
+  };
   const struct {
-    gboolean file;
+    gint file;
     const gchar *props;
     gboolean median;
   } cases[] = {
-    { TRUE, "", TRUE },
-    { TRUE, " event-smoothing=none", FALSE },
-    { TRUE, " event-median-windows=1", FALSE },
-    { FALSE, "", FALSE },
+    { 0, "", TRUE },
+    { 0, " event-smoothing=none", FALSE },
+    { 0, " event-median-windows=1", FALSE },
+    { -1, "", FALSE },
+    { 1, "", TRUE },
+    { 1, " event-smoothing=none", FALSE },
+    { 1, " event-median-windows=1", FALSE },
   };
-  g_file_set_contents (path, "# thresholds chosen with a median of 3\n"
+  g_file_set_contents (paths[0], "# thresholds chosen with a median of 3\n"
       "#% tracker: smoothing=median:3 min-gap-ns=0 min-duration-ns=0\n", -1, NULL);
+  g_file_set_contents (paths[1], "# the unknown track alone with a median of 3\n"
+      "#% tracker: smoothing=none\n"
+      "#% label-tracker: unknown smoothing=median:3 min-gap-ns=0 min-duration-ns=0\n", -1,
+      NULL);
   for (guint k = 0; k < G_N_ELEMENTS (cases); k++) {
+    gboolean file = cases[k].file >= 0;
     gchar *props = g_strdup_printf ("message-embedding=false event-on-threshold=0 "
         "event-off-threshold=0 event-active-db=0%s%s%s%s", cases[k].props,
-        cases[k].file ? " event-thresholds-location=\"" : "", cases[k].file ? path : "",
-        cases[k].file ? "\"" : "");
+        file ? " event-thresholds-location=\"" : "", file ? paths[cases[k].file] : "",
+        file ? "\"" : "");
     Fixture f = setup (F32_CAPS, props);
     GList *msgs;
     gint sm = -1;
@@ -397,8 +417,10 @@ GST_START_TEST (test_events_file_tracker_options)
     teardown (&f);
     g_free (props);
   }
-  g_unlink (path);
-  g_free (path);
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++) {
+    g_unlink (paths[i]);
+    g_free (paths[i]);
+  }
 }
 GST_END_TEST;
 

@@ -1,21 +1,22 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""clar-embed and the tracker options of a thresholds file ("#% tracker:",
-include/clar/events.h): with only --event-thresholds FILE the file's
-options apply, a command-line flag wins over the file's value of that
-option, and bad directives are clear errors (exit 2, the file and line),
-never a crash.
+"""clar-embed and the tracker options of a thresholds file ("#% tracker:"
+and, per label, "#% label-tracker:", include/clar/events.h): with only
+--event-thresholds FILE the file's options apply, a command-line flag wins
+over the file's value of that option (for every label), and bad directives
+are clear errors (exit 2, the file and line), never a crash.
 
 1. --events-replay of a scripted trace: label "a" scores 0.9 in one stray
    window and in a run of four; a median of 3 windows erases the stray one
    (one event instead of two), so which smoothing ran is visible in the
-   events.
+   events; a "#% label-tracker:" line changes one label's events only.
 2. --events on audio through a random fixture model (clar-mkmodel): a file
    naming a minimum duration of one day drops every event unless
    --event-min-duration is given; a file naming a median of 3 windows, with
    a threshold that makes one window an event of its own without smoothing,
    gives the events of that median (those of the run's own trace replayed
-   with --event-smoothing median:3), --event-smoothing none those without."""
+   with --event-smoothing median:3), --event-smoothing none those without;
+   the same median in that label's "#% label-tracker:" line, the same."""
 import json
 import math
 import os
@@ -91,6 +92,34 @@ rc, ev, err = run("--events-replay", trace, "--event-thresholds",
                   write("plain.tsv", "# no directive\na\t0.5\t0.3\n"))
 check("a file without the directive changes no option", rc == 0 and ev == none_ev)
 
+# Options of one label ("#% label-tracker:"): the median for "a" alone
+# gives a's events of the median and b's of no smoothing; an explicit
+# --event-smoothing wins for every label. b scores 1 - a, so a median
+# erases b's one-window dip (window 4) too: which smoothing b had shows.
+
+
+def b_events(events):
+    return [(e["start"], e["end"]) for e in events if e["label"] == "b"]
+
+
+check("the trace: the median changes b's events too", b_events(med_ev) != b_events(none_ev))
+a_med = write("a-median.tsv", "# a alone with a median of 3\n"
+              "#% label-tracker: a smoothing=median:3 min-gap-ns=0 min-duration-ns=0\n")
+rc, ev, err = run("--events-replay", trace, "--event-thresholds", a_med)
+check("#% label-tracker: a smoothing=median:3: a's events of the median, b's without",
+      rc == 0 and a_events(ev) == a_events(med_ev) and b_events(ev) == b_events(none_ev))
+rc, ev, err = run("--events-replay", trace, "--event-thresholds", a_med,
+                  "--event-smoothing", "none")
+check("--event-smoothing none given: it wins over the label's line", rc == 0 and ev == none_ev)
+b_none = write("b-none.tsv", "#% tracker: smoothing=median:3\n"
+               "#% label-tracker: b smoothing=none\n")
+rc, ev, err = run("--events-replay", trace, "--event-thresholds", b_none)
+check("a median for all, none for b: a's events of the median, b's without",
+      rc == 0 and a_events(ev) == a_events(med_ev) and b_events(ev) == b_events(none_ev))
+rc, ev, err = run("--events-replay", trace, "--event-thresholds", b_none,
+                  "--event-smoothing", "median:3")
+check("--event-smoothing median:3 given: b's line does not apply", rc == 0 and ev == med_ev)
+
 # Bad files: exit 2 (1 when unreadable) with the file and line, no events.
 for what, text, want in [
         ("unknown key", "# x\n#% tracker: smoothing=median:3 gap=5\n",
@@ -101,7 +130,13 @@ for what, text, want in [
         ("duration out of range", "#% tracker: min-duration-ns=86400000000001\n",
          ":1: tracker option min-duration-ns: 86400000000001 ns is outside"),
         ("not UTF-8", b"#% tracker: smoothing=none \xe9\n", ":1: directive line is not valid UTF-8"),
-        ("unknown directive", "#% tracking: smoothing=none\n", ":1: unknown directive")]:
+        ("unknown directive", "#% tracking: smoothing=none\n", ":1: unknown directive"),
+        ("unknown label", "#% label-tracker: c smoothing=none\n",
+         ":1: no label \"c\" in this label set"),
+        ("bad label option", "a\t0.5\n#% label-tracker: a smoothing=median:0\n",
+         ":2: smoothing \"median:0\""),
+        ("label twice", "#% label-tracker: a smoothing=none\n#% label-tracker: a min-gap-ns=0\n",
+         ":2: label \"a\" has a label-tracker line already (line 1)")]:
     path = write("bad.tsv", text)
     rc, ev, err = run("--events-replay", trace, "--event-thresholds", path)
     check(f"{what}: exit 2, '{want}'", rc == 2 and f"{path}{want}" in err and not ev)
@@ -174,4 +209,16 @@ check("audio, --event-smoothing none given: it wins", rc == 0 and ev == r_none)
 rc, ev, err = run(*E, "--event-thresholds", write("bad.tsv", "#% tracker: smoothing=fast\n"),
                   audio, env=env)
 check("audio, a bad directive: exit 2 naming the line", rc == 2 and "bad.tsv:1: smoothing" in err)
+# The median in that label's own line: the same events.
+th_label = write("m-label.tsv", f"#% label-tracker: {names[k]} smoothing=median:3\n" + "".join(
+    f"{n}\t{t:.6f}\n" if j == k else f"{n}\t1\n" for j, n in enumerate(names)))
+rc, ev, err = run(*E, "--event-thresholds", th_label, audio, env=env)
+check("audio, the label's own median (#% label-tracker:)", rc == 0 and ev == r_med)
+rc, ev, err = run(*E, "--event-thresholds", th_label, "--event-smoothing", "none", audio, env=env)
+check("audio, --event-smoothing none given: it wins over the label's line",
+      rc == 0 and ev == r_none)
+rc, ev, err = run(*E, "--event-thresholds", write("bad.tsv", "#% label-tracker: nope\n"), audio,
+                  env=env)
+check("audio, a bad label-tracker line: exit 2 naming the line",
+      rc == 2 and "bad.tsv:1: no label \"nope\"" in err)
 check.exit()
