@@ -6,7 +6,8 @@ misses them all), label "spiky" scores 0.95 in its events and 0.6 in single
 stray windows (a low threshold adds false events), label "other" has no
 reference event (it keeps the global choice). The calibrated file must find
 every event and no stray one; corrupt traces must fail with the line. A
-second trace needs a pair per domain (instruments low, words high)."""
+second trace needs a pair per domain (instruments low, words high), a third
+tracker options per domain (notes want a median, words none)."""
 import json
 import os
 import subprocess
@@ -197,7 +198,54 @@ check("--structures global: one pair for all labels",
       rc == 0 and cal["structure"] == "global" and len(set(th.values())) == 1)
 p = run_calibrate(dtrace, dref, "--structures", "domains")
 check("--structures with an unknown name: a clear error",
-      p.returncode != 0 and "--structures takes some of global,domain,label" in p.stderr)
+      p.returncode != 0 and "--structures takes some of global,domain,domain-tracker,label" in p.stderr)
+
+# Tracker options per domain: instrument notes (bass, flute) of 8 windows
+# at 0.8 with a one-window dip to the floor after their second window, words
+# (yes, no) one window at 0.9. Without smoothing a note falls in two (its
+# first part ends too early, its second starts too late: neither matches);
+# a median over 3 windows bridges the dip but wipes out every word. Only
+# options per domain serve both: the labels of the domain whose options
+# differ from the "#% tracker:" line's get a "#% label-tracker:" line.
+def tracker_scene(f):
+    note, word = ("bass", "yes") if f // 2 % 2 else ("flute", "no")
+    return {note: (set(range(3, 12)) - {5}, 0.8, set(), 0, 0.03),
+            word: ({16 + f % 3}, 0.9, set(), 0, 0.03)}
+
+
+ttrace, tref = os.path.join(tmp, "ttrace.tsv"), os.path.join(tmp, "tref.tsv")
+write_trace(ttrace, tref, DLABELS, 8, tracker_scene, 0.01)
+p = run_calibrate(ttrace, tref, "--json", out_json, "--smoothing", "none,median:3",
+                  "--min-gaps", "0", "--min-durations", "0")
+check("tracker options per domain: calibrate.py exits 0", p.returncode == 0)
+if p.returncode:
+    print(p.stderr)
+    sys.exit(1)
+cal = json.load(open(out_json))
+cv = cal["cv_event_f1"]
+check(f"tracker options per domain: chosen by the cross-validation ({cv})",
+      cal["structure"] == "domain-tracker"
+      and cv["domain-tracker"] > max(cv["global"], cv["domain"], cv["label"]))
+text = open(out_tsv).read()
+glob = text.split("#% tracker: smoothing=")[1].split()[0]
+own = {x.split()[2]: x.split("smoothing=")[1].split()[0]
+       for x in text.split("\n") if x.startswith("#% label-tracker:")}
+eff = {lab: own.get(lab, glob) for lab in DLABELS}
+check(f"tracker options per domain: notes median:3, words none, lines only where they "
+      f"differ from the global {glob} ({own})",
+      eff["bass"] == eff["flute"] == eff["organ"] == "median:3" and eff["yes"] == eff["no"] == "none"
+      and all(v != glob for v in own.values())
+      and sorted(own) in (["bass", "flute", "organ"], ["no", "yes"]))
+rc, out, err = replay("--event-thresholds", out_tsv, trace_path=ttrace)
+f_tr, per = f1_of(out, ref_path=tref)
+check(f"tracker options per domain: the file alone finds every note and word "
+      f"(event F1 {f_tr:.3f})", rc == 0 and f_tr == 1.0 and cal["calibration_event_f1"] == 1.0)
+rc, out, err = replay("--event-smoothing", "none", "--event-thresholds", out_tsv,
+                      trace_path=ttrace)
+f_ex, per = f1_of(out, ref_path=tref)
+check(f"tracker options per domain: an explicit --event-smoothing none wins over the "
+      f"file's lines (event F1 {f_ex:.3f}, notes split)",
+      rc == 0 and f_ex < 1.0 and per["bass"]["tp"] == 0)
 
 # Corrupt traces: a clear error naming the line, exit 2.
 good = open(trace).read().split("\n")

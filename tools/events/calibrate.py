@@ -28,10 +28,21 @@ sed_metrics.py (event-based F1, sed_eval/DCASE collars).
     steadier than a class's, and it still lets a model whose instrument
     scores run lower than its word scores find the instrument events that
     one pair for all would miss.
-    The structures (--structures: global, domain, label) are compared by a
-    2-fold cross-validation on the calibration scenes: each is chosen on one
-    half of the scenes and scored on the other, both ways. The best wins; a
-    tie goes to the simpler (global, then per domain, then per label).
+    Per domain with its own tracker options ("domain-tracker"): each
+    domain's smoothing, minimum gap and minimum duration (the stage-1 grid)
+    and its pair are chosen together, on the micro event F1 over its
+    classes (ties: the stage-1 options, then the pair nearest the global
+    one). Instrument notes and words want different smoothing (a median over
+    5 windows bridges a held note's dips; a single-window word does not
+    survive one), which one setting for every label cannot give. The file
+    names a domain's options in "#% label-tracker: LABEL ..." lines
+    (include/clar/events.h) for each of its labels, where they differ from
+    the "#% tracker:" line.
+    The structures (--structures: global, domain, domain-tracker, label)
+    are compared by a 2-fold cross-validation on the calibration scenes:
+    each is chosen on one half of the scenes and scored on the other, both
+    ways. The best wins; a tie goes to the simpler (global, then per
+    domain, then per domain with its tracker options, then per label).
     Labels without a reference event in the calibration scenes get their
     domain's pair under the per-domain structure and the global pair
     otherwise (as do the --ignore background labels, which have no domain):
@@ -62,9 +73,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
                                 "data"))
 from build_data import domain_of, gm_families  # noqa: E402
 
-STRUCTURES = ("global", "domain", "label")
+STRUCTURES = ("global", "domain", "domain-tracker", "label")
 STRUCTURE_TEXT = {"global": "one threshold pair for all labels",
-                  "domain": "a pair per domain", "label": "per-label thresholds"}
+                  "domain": "a pair per domain",
+                  "domain-tracker": "a pair and tracker options per domain",
+                  "label": "per-label thresholds"}
 
 
 def floats(s):
@@ -109,11 +122,21 @@ def post_args(smoothing, gap, dur):
             "--event-min-duration", f"{dur:g}"]
 
 
+def tracker_fields(smoothing, gap, dur):
+    """KEY=VALUE fields of a tracker directive (include/clar/events.h): the
+    options of post_args, durations in whole nanoseconds."""
+    return (f"smoothing={smoothing} min-gap-ns={round(gap * 1e9)} "
+            f"min-duration-ns={round(dur * 1e9)}")
+
+
 def tracker_directive(smoothing, gap, dur):
-    """The file's "#% tracker:" line (include/clar/events.h): the options
-    of post_args, durations in whole nanoseconds."""
-    return (f"#% tracker: smoothing={smoothing} min-gap-ns={round(gap * 1e9)} "
-            f"min-duration-ns={round(dur * 1e9)}\n")
+    """The file's "#% tracker:" line: options for every label."""
+    return f"#% tracker: {tracker_fields(smoothing, gap, dur)}\n"
+
+
+def label_tracker_directive(label, smoothing, gap, dur):
+    """A "#% label-tracker:" line: one label's own options."""
+    return f"#% label-tracker: {label} {tracker_fields(smoothing, gap, dur)}\n"
 
 
 def thr_args(on, off):
@@ -129,7 +152,7 @@ def main(argv=None):
     ap.add_argument("--json")
     ap.add_argument("--note", default="", help="comment line(s) for the file (e.g. the model)")
     ap.add_argument("--ignore", default="silence,noise")
-    ap.add_argument("--smoothing", default="none,median:3,exp:0.5")
+    ap.add_argument("--smoothing", default="none,median:3,median:5,exp:0.5")
     ap.add_argument("--min-gaps", default="0,0.25")
     ap.add_argument("--min-durations", default="0,0.2,0.4")
     ap.add_argument("--global-on", default="0.2,0.3,0.4,0.5,0.6")
@@ -137,7 +160,7 @@ def main(argv=None):
     ap.add_argument("--off-ratios", default="0.6,0.8,1")
     ap.add_argument("--structures", default=",".join(STRUCTURES),
                     help="threshold structures the cross-validation chooses from "
-                         "(some of global,domain,label)")
+                         f"(some of {','.join(STRUCTURES)})")
     a = ap.parse_args(argv)
     structures = [x for x in a.structures.split(",") if x]
     if not structures or any(x not in STRUCTURES for x in structures):
@@ -155,17 +178,17 @@ def main(argv=None):
 
     # Stage 1: post-processing for all labels.
     best = None
-    for sm in [x for x in a.smoothing.split(",") if x]:
-        for gap in floats(a.min_gaps):
-            for dur in floats(a.min_durations):
-                for on in floats(a.global_on):
-                    off = round(on * ratios[0], 4)
-                    r = rp.score(post_args(sm, gap, dur) + thr_args(on, off))
-                    f = r["event"]["micro"]["f1"] or 0.0
-                    print(f"calibrate: {sm:<9} gap {gap:<4g} min {dur:<4g} on {on:<4g} "
-                          f"off {off:<6g} event F1 {f:.3f}", file=sys.stderr)
-                    if best is None or f > best[0] + 1e-12:
-                        best = (f, sm, gap, dur, on, off)
+    posts = [(sm, gap, dur) for sm in [x for x in a.smoothing.split(",") if x]
+             for gap in floats(a.min_gaps) for dur in floats(a.min_durations)]
+    for sm, gap, dur in posts:
+        for on in floats(a.global_on):
+            off = round(on * ratios[0], 4)
+            r = rp.score(post_args(sm, gap, dur) + thr_args(on, off))
+            f = r["event"]["micro"]["f1"] or 0.0
+            print(f"calibrate: {sm:<9} gap {gap:<4g} min {dur:<4g} on {on:<4g} "
+                  f"off {off:<6g} event F1 {f:.3f}", file=sys.stderr)
+            if best is None or f > best[0] + 1e-12:
+                best = (f, sm, gap, dur, on, off)
     f_glob, sm, gap, dur, g_on, g_off = best
     post = post_args(sm, gap, dur)
 
@@ -174,16 +197,26 @@ def main(argv=None):
     files = sorted({e[0] for e in rp.ref})
     halves = [set(files[0::2]), set(files[1::2])]
     points = [(on, round(on * ratio, 4)) for ratio in ratios for on in ons]
-    # counts[scope][point][class] = [tp, fp, fn]; scope "all", 0 or 1.
-    counts = {"all": [], 0: [], 1: []}
-    for on, off in points:
-        sysev = rp.events(post + thr_args(on, off))
-        for scope in counts:
-            half = None if scope == "all" else halves[scope]
-            r = sed_metrics.evaluate([e for e in rp.ref if half is None or e[0] in half],
-                                     [e for e in sysev if half is None or e[0] in half])
-            counts[scope].append({c: [v["tp"], v["fp"], v["fn"]]
-                                  for c, v in r["event"]["class"].items()})
+
+    def grid_counts(post_opts):
+        """[scope][point][class] = [tp, fp, fn] with these tracker options;
+        scope "all", 0 or 1."""
+        out = {"all": [], 0: [], 1: []}
+        for on, off in points:
+            sysev = rp.events(post_opts + thr_args(on, off))
+            for scope in out:
+                half = None if scope == "all" else halves[scope]
+                r = sed_metrics.evaluate([e for e in rp.ref if half is None or e[0] in half],
+                                         [e for e in sysev if half is None or e[0] in half])
+                out[scope].append({c: [v["tp"], v["fp"], v["fn"]]
+                                   for c, v in r["event"]["class"].items()})
+        return out
+
+    g_post = posts.index((sm, gap, dur))
+    counts = grid_counts(post)
+    # Every option set's grid, for the domains that choose their own.
+    by_post = [counts if j == g_post else grid_counts(post_args(*o)) if
+               "domain-tracker" in structures else None for j, o in enumerate(posts)]
 
     def cls_f1(scope, i, c):
         return sed_metrics.f1(*counts[scope][i].get(c, [0, 0, 0])) or 0.0
@@ -218,6 +251,18 @@ def main(argv=None):
             out.update({c: i for c in members})
         return out
 
+    def choose_domain_tracker(scope, g):
+        """{class: (post index, point index)}: each domain's options and pair."""
+        out = {}
+        for members in domains.values():
+            j, i = max(((j, i) for j in range(len(posts)) for i in range(len(points))),
+                       key=lambda ji: (
+                micro([by_post[ji[0]][scope][ji[1]].get(c, [0, 0, 0]) for c in members]),
+                ji[0] == g_post,
+                -abs(points[ji[1]][0] - points[g][0]) - abs(points[ji[1]][1] - points[g][1])))
+            out.update({c: (j, i) for c in members})
+        return out
+
     def choose_per_label(scope, g):
         out = {}
         for c in ref_classes:
@@ -231,15 +276,22 @@ def main(argv=None):
     # per-domain ones less so: choose each structure on one half of the
     # scenes, score it on the other (and the other way round), and keep the
     # one that does best there (2-fold cross-validation; ties: the simpler).
-    choosers = {"global": lambda scope, g: {}, "domain": choose_per_domain,
-                "label": choose_per_label}
+    # A chooser gives {class: (post index, point index)}; the others keep
+    # the global options and pair.
+    choosers = {"global": lambda scope, g: {},
+                "domain": lambda scope, g: {c: (g_post, i) for c, i in
+                                            choose_per_domain(scope, g).items()},
+                "domain-tracker": choose_domain_tracker,
+                "label": lambda scope, g: {c: (g_post, i) for c, i in
+                                           choose_per_label(scope, g).items()}}
     cv = {name: [] for name in structures}
     for k in (0, 1):
         g = choose_global(1 - k)
         for name in structures:
             ch = choosers[name](1 - k, g)
             classes = set(counts[k][g]) | set(ch)
-            cv[name] += [counts[k][ch.get(c, g)].get(c, [0, 0, 0]) for c in classes]
+            cv[name] += [by_post[j][k][i].get(c, [0, 0, 0])
+                         for c in classes for j, i in [ch.get(c, (g_post, g))]]
     cv_f1 = {name: micro(v) for name, v in cv.items()}
     structure = max(structures, key=lambda n: (cv_f1[n], -STRUCTURES.index(n)))
     g_all = choose_global("all")
@@ -247,15 +299,22 @@ def main(argv=None):
     pl_all = choose_per_label("all", g_all)
     g_on, g_off = points[g_all]
     dom_pair = {d: points[pd_all[m[0]]] for d, m in domains.items()}
-    chosen = {}
+    dom_post = {}
+    if structure == "domain-tracker":
+        dt_all = choose_domain_tracker("all", g_all)
+        dom_pair = {d: points[dt_all[m[0]][1]] for d, m in domains.items()}
+        dom_post = {d: posts[dt_all[m[0]][0]] for d, m in domains.items()}
+    chosen, own_post = {}, {}
     if structure == "label":
         chosen = {c: points[i] for c, i in pl_all.items()}
-    elif structure == "domain":
+    elif structure in ("domain", "domain-tracker"):
         # Every label of a domain, with or without a calibration event.
         for lab in labels:
             d = domain_of(lab, fams)
             if lab not in ignore and d in dom_pair:
                 chosen[lab] = dom_pair[d]
+                if dom_post.get(d, (sm, gap, dur)) != (sm, gap, dur):
+                    own_post[lab] = dom_post[d]
     cv_text = ", ".join(f"{STRUCTURE_TEXT[n]} {cv_f1[n]:.3f}" for n in structures)
 
     with open(a.out, "w", encoding="utf-8") as fh:
@@ -271,15 +330,24 @@ def main(argv=None):
         if structure == "label":
             fh.write(f"per-label thresholds (labels with no event in the\n# calibration "
                      f"scenes: the global choice, on {g_on:g}, off {g_off:g}).\n")
-        elif structure == "domain":
-            pairs = "; ".join(f"{d} on {p[0]:g}, off {p[1]:g}" for d, p in sorted(dom_pair.items()))
-            fh.write(f"a pair per domain: {pairs}\n# (other labels: on {g_on:g}, off {g_off:g}).\n")
+        elif structure in ("domain", "domain-tracker"):
+            pairs = "; ".join(f"{d} on {p[0]:g}, off {p[1]:g}"
+                              + (f" with {' '.join(post_args(*dom_post[d]))}"
+                                 if d in dom_post and dom_post[d] != (sm, gap, dur) else "")
+                              for d, p in sorted(dom_pair.items()))
+            fh.write(f"{STRUCTURE_TEXT[structure]}: {pairs}\n# (other labels: on {g_on:g}, "
+                     f"off {g_off:g}).\n")
         else:
             fh.write(f"one pair for all labels: on {g_on:g}, off {g_off:g}.\n")
         for lab in labels:
+            if lab in own_post:
+                fh.write(label_tracker_directive(lab, *own_post[lab]))
+        for lab in labels:
             on, off = chosen.get(lab, (g_on, g_off))
             fh.write(f"{lab}\t{on:g}\t{off:g}\n")
-    final = rp.score(post + ["--event-thresholds", a.out])
+    # The file alone (its directives, as clarembed reads it): an explicit
+    # --event-smoothing would override the label-tracker lines.
+    final = rp.score(["--event-thresholds", a.out])
     summary = {
         "options": post, "global_on": g_on, "global_off": g_off,
         "stage1_event_f1": f_glob, "structure": structure, "cv_event_f1": cv_f1,
@@ -287,9 +355,11 @@ def main(argv=None):
         "cv_event_f1_per_domain": cv_f1.get("domain"),
         "cv_event_f1_per_label": cv_f1.get("label"),
         "per_label_used": structure == "label",
+        "per_domain_options": {d: post_args(*o) for d, o in sorted(dom_post.items())},
         "per_domain": {d: {"on": p[0], "off": p[1], "classes": domains[d],
-                           "event_f1": micro([counts["all"][pd_all[domains[d][0]]].get(
-                               c, [0, 0, 0]) for c in domains[d]])}
+                           "event_f1": micro([by_post[posts.index(dom_post.get(d, (sm, gap, dur)))]
+                                              ["all"][points.index(p)].get(c, [0, 0, 0])
+                                              for c in domains[d]])}
                        for d, p in sorted(dom_pair.items())},
         "per_label": {c: {"on": points[i][0], "off": points[i][1],
                           "event_f1": cls_f1("all", i, c)} for c, i in pl_all.items()},

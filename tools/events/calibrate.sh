@@ -13,14 +13,16 @@
 #     --event-thresholds; its comments name the options that go with it,
 #     and its "#% tracker:" line makes clarembed and clar-embed use them
 #     unless told otherwise). The thresholds are one pair for all labels,
-#     a pair per domain (words, instruments, effects) or a pair per label,
+#     a pair per domain (words, instruments, effects), a pair and tracker
+#     options per domain ("#% label-tracker:" lines) or a pair per label,
 #     whichever wins calibrate.py's cross-validation on the calibration
 #     scenes (--structures limits the choice, e.g. --structures global);
 #  3. test scenes (seed --test-seed, clips 0 .. --per-class - 1: other
 #     scenes, other clips) through evaluate.sh with the default settings
 #     -> OUT/test/report.txt, and the same test windows replayed with the
-#     calibrated file and options -> OUT/test/report-calibrated.txt (both
-#     from one encoder run).
+#     calibrated file alone (its directives name the options, as clarembed
+#     reads them) -> OUT/test/report-calibrated.txt (both from one encoder
+#     run).
 #
 # Nothing is chosen on the test scenes. The scenes depend on the seeds and
 # clips, not on the model (make_scenes.py keeps them when rerun with the same
@@ -28,7 +30,7 @@
 #
 #   tools/events/calibrate.sh BUILD MODEL OUT [--cal-seed 1] [--test-seed 2]
 #       [--scenes 40] [--per-class 4] [--clips DIR] [--hop SEC] [--install FILE]
-#       [--structures global,domain,label]
+#       [--structures global,domain,domain-tracker,label]
 #       [-- make_scenes.py options for both scene sets, e.g. --snr 10,20]
 #
 # --hop runs the model at another hop than its own (clar-embed --hop;
@@ -44,7 +46,7 @@ if [ $# -lt 3 ]; then
 fi
 build=$1 model=$2 out=$3
 shift 3
-cal_seed=1 test_seed=2 scenes=40 per_class=4 clips= install= hop=() structures=global,domain,label
+cal_seed=1 test_seed=2 scenes=40 per_class=4 clips= install= hop=() structures=global,domain,domain-tracker,label
 while [ $# -gt 0 ]; do
   case $1 in
     --cal-seed) cal_seed=$2 ;;
@@ -90,8 +92,7 @@ opts=$(python3 -c 'import json, sys; print(" ".join(json.load(open(sys.argv[1]))
 CLAR_EMBED_ARGS="${hop[*]}" "$here/evaluate.sh" "$build" "$model" "$out/test" --generate "$clips" \
   --per-class "$per_class" --scenes "$scenes" --seed "$test_seed" "$@" > /dev/null
 t=$out/test
-# shellcheck disable=SC2086
-"$embed" --events-replay "$t/trace.tsv" $opts --event-thresholds "$out/thresholds.tsv" \
+"$embed" --events-replay "$t/trace.tsv" --event-thresholds "$out/thresholds.tsv" \
   > "$t/events-calibrated.jsonl"
 python3 "$here/sed_metrics.py" "$t/scenes/reference.tsv" "$t/events-calibrated.jsonl" \
   --ignore silence,noise --json "$t/metrics-calibrated.json" > "$t/metrics-calibrated.txt"
