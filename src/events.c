@@ -435,8 +435,7 @@ clar_events_set_label_options (clar_events *t, size_t label, const clar_events_l
   int rc;
   if (!tr || !o || check_options (o, NULL) != CLAR_OK)
     return CLAR_ERR_INVALID_ARGUMENT;
-  if (t->seq)
-    return CLAR_ERR_UNSUPPORTED;
+  /* commit_options refuses while windows are pending. */
   all = malloc (t->n_tracks * sizeof *all);
   if (!all)
     return CLAR_ERR_NO_MEMORY;

@@ -299,11 +299,13 @@ def main(argv=None):
     pl_all = choose_per_label("all", g_all)
     g_on, g_off = points[g_all]
     dom_pair = {d: points[pd_all[m[0]]] for d, m in domains.items()}
-    dom_post = {}
+    dom_post, own_dom = {}, {}
     if structure == "domain-tracker":
         dt_all = choose_domain_tracker("all", g_all)
         dom_pair = {d: points[dt_all[m[0]][1]] for d, m in domains.items()}
         dom_post = {d: posts[dt_all[m[0]][0]] for d, m in domains.items()}
+        # The domains whose options differ from the "#% tracker:" line's.
+        own_dom = {d: o for d, o in dom_post.items() if o != (sm, gap, dur)}
     chosen, own_post = {}, {}
     if structure == "label":
         chosen = {c: points[i] for c, i in pl_all.items()}
@@ -313,8 +315,8 @@ def main(argv=None):
             d = domain_of(lab, fams)
             if lab not in ignore and d in dom_pair:
                 chosen[lab] = dom_pair[d]
-                if dom_post.get(d, (sm, gap, dur)) != (sm, gap, dur):
-                    own_post[lab] = dom_post[d]
+                if d in own_dom:
+                    own_post[lab] = own_dom[d]
     cv_text = ", ".join(f"{STRUCTURE_TEXT[n]} {cv_f1[n]:.3f}" for n in structures)
 
     with open(a.out, "w", encoding="utf-8") as fh:
@@ -332,8 +334,8 @@ def main(argv=None):
                      f"scenes: the global choice, on {g_on:g}, off {g_off:g}).\n")
         elif structure in ("domain", "domain-tracker"):
             pairs = "; ".join(f"{d} on {p[0]:g}, off {p[1]:g}"
-                              + (f" with {' '.join(post_args(*dom_post[d]))}"
-                                 if d in dom_post and dom_post[d] != (sm, gap, dur) else "")
+                              + (f" with {' '.join(post_args(*own_dom[d]))}"
+                                 if d in own_dom else "")
                               for d, p in sorted(dom_pair.items()))
             fh.write(f"{STRUCTURE_TEXT[structure]}: {pairs}\n# (other labels: on {g_on:g}, "
                      f"off {g_off:g}).\n")
