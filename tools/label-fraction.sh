@@ -7,6 +7,10 @@
 #           pool data/unlabelled when present) + cross-entropy on the labelled
 #   hybrid-nopool: the same without the pool (the training clips only)
 #   ce:     cross-entropy on the labelled clips only (purely supervised)
+#   pre:    CLAR's full regime: first NT-Xent alone over every training clip
+#           and the pools, labels unused even by the sampler (OUT/pretrain, PRE_STEPS steps, default
+#           STEPS; made once and shared by every fraction), then the hybrid
+#           loss at fraction F from that encoder (--init), as "hybrid"
 # with the same steps, batch, schedule and seed, then evaluate on the
 # source-disjoint val split with clar-eval. Resumable: a finished run keeps
 # its eval.txt, an interrupted one resumes from its checkpoint.
@@ -14,6 +18,7 @@
 #                           [-- CLAR_TRAIN_OPTIONS...]
 # Options after -- go to every clar-train run (a later option wins), e.g.
 # the shipped model's regime: -- --balance 0.5 --aug gain=0.7:12 --ema 0.999
+# The pools are DATA/unlabelled and DATA/unlabelled-voices, where present.
 set -euo pipefail
 pos=()
 while [ $# -gt 0 ] && [ "$1" != -- ]; do pos+=("$1"); shift; done
@@ -22,12 +27,31 @@ more=("$@")
 build=${pos[0]:-_build}; data=${pos[1]:-data}; out=${pos[2]:-data/label-fraction}; steps=${pos[3]:-1000}
 fractions=${pos[4]:-"0.01 0.1 1"}; variants=${pos[5]:-"hybrid ce hybrid-nopool"}
 mkdir -p "$out"
+pools=()
+for p in unlabelled unlabelled-voices; do [ -d "$data/$p" ] && pools+=(--unlabelled "$data/$p"); done
+# One encoder pre-trained without labels for the "pre" variant.
+pre="$out/pretrain"
+case " $variants " in
+  *" pre "*)
+    if [ ! -f "$pre/model.safetensors" ]; then
+      extra=()
+      [ -f "$pre/checkpoint.safetensors" ] && extra+=(--resume)
+      echo "== pre-training (NT-Xent, no labels), ${PRE_STEPS:-$steps} steps" >&2
+      mkdir -p "$pre"
+      "$build/tools/clar-train" --data "$data/manifest.tsv" --split train --out "$pre" \
+        --loss ntxent --batch-size 64 --steps "${PRE_STEPS:-$steps}" --lr 2e-3 \
+        --lr-min 2e-5 --warmup 100 --weight-decay 1e-4 --seed 1 --threads 2 \
+        --checkpoint-every 200 --cache "$out/cache" "${more[@]}" --balance 0 "${pools[@]}" "${extra[@]}" \
+        2> "$pre.log" || { tail -5 "$pre.log" >&2; exit 1; }
+    fi ;;
+esac
 for F in $fractions; do
   for V in $variants; do
     dir="$out/$V-$F"; L=${V%-nopool}
     [ -f "$dir/eval.txt" ] && continue
     extra=()
-    [ "$V" = hybrid ] && [ -d "$data/unlabelled" ] && extra+=(--unlabelled "$data/unlabelled")
+    [ "$V" = pre ] && { L=hybrid; extra+=(--init "$pre/model.safetensors"); }
+    [ "$L" = hybrid ] && [ "$V" != hybrid-nopool ] && extra+=("${pools[@]}")
     [ -f "$dir/checkpoint.safetensors" ] && extra+=(--resume)
     echo "== $V, label fraction $F" >&2
     "$build/tools/clar-train" --data "$data/manifest.tsv" --split train --out "$dir" \
