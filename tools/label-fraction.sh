@@ -3,14 +3,15 @@
 # The label-fraction study of CLAR (Al-Tahan & Mohsenzadeh 2021, Sec. 5):
 # for each fraction F of training labels kept (class-stratified, at least
 # one clip per class), train
-#   hybrid: NT-Xent over every clip (the unlabelled ones, and the unlabelled
-#           pool data/unlabelled when present) + cross-entropy on the labelled
+#   hybrid: NT-Xent over every clip (the unlabelled ones, and the pools
+#           below) + cross-entropy on the labelled
 #   hybrid-nopool: the same without the pool (the training clips only)
 #   ce:     cross-entropy on the labelled clips only (purely supervised)
 #   pre:    CLAR's full regime: first NT-Xent alone over every training clip
-#           and the pools, labels unused even by the sampler (OUT/pretrain, PRE_STEPS steps, default
-#           STEPS; made once and shared by every fraction), then the hybrid
-#           loss at fraction F from that encoder (--init), as "hybrid"
+#           and the pools, labels unused even by the sampler (OUT/pretrain,
+#           PRE_STEPS steps, default STEPS; made once and shared by every
+#           fraction), then the hybrid loss at fraction F from that encoder
+#           (--init), as "hybrid"
 # with the same steps, batch, schedule and seed, then evaluate on the
 # source-disjoint val split with clar-eval. Resumable: a finished run keeps
 # its eval.txt, an interrupted one resumes from its checkpoint.
@@ -27,6 +28,19 @@ more=("$@")
 build=${pos[0]:-_build}; data=${pos[1]:-data}; out=${pos[2]:-data/label-fraction}; steps=${pos[3]:-1000}
 fractions=${pos[4]:-"0.01 0.1 1"}; variants=${pos[5]:-"hybrid ce hybrid-nopool"}
 mkdir -p "$out"
+# One clar-train run into DIR (log DIR.log) with the study's schedule:
+#   train DIR STEPS [OPTIONS...]   OPTIONS, then the options after --, then
+# the array "late" (which therefore wins over both); resumes DIR's checkpoint.
+train () {
+  local dir=$1 n=$2 resume=()
+  shift 2
+  [ -f "$dir/checkpoint.safetensors" ] && resume=(--resume)
+  mkdir -p "$dir"
+  "$build/tools/clar-train" --data "$data/manifest.tsv" --split train --out "$dir" \
+    --batch-size 64 --steps "$n" --lr 2e-3 --lr-min 2e-5 --warmup 100 --weight-decay 1e-4 \
+    --seed 1 --threads 2 --checkpoint-every 200 --cache "$out/cache" \
+    "$@" "${more[@]}" "${late[@]}" "${resume[@]}" 2> "$dir.log" || { tail -5 "$dir.log" >&2; exit 1; }
+}
 pools=()
 for p in unlabelled unlabelled-voices; do [ -d "$data/$p" ] && pools+=(--unlabelled "$data/$p"); done
 # One encoder pre-trained without labels for the "pre" variant.
@@ -34,31 +48,20 @@ pre="$out/pretrain"
 case " $variants " in
   *" pre "*)
     if [ ! -f "$pre/model.safetensors" ]; then
-      extra=()
-      [ -f "$pre/checkpoint.safetensors" ] && extra+=(--resume)
       echo "== pre-training (NT-Xent, no labels), ${PRE_STEPS:-$steps} steps" >&2
-      mkdir -p "$pre"
-      "$build/tools/clar-train" --data "$data/manifest.tsv" --split train --out "$pre" \
-        --loss ntxent --batch-size 64 --steps "${PRE_STEPS:-$steps}" --lr 2e-3 \
-        --lr-min 2e-5 --warmup 100 --weight-decay 1e-4 --seed 1 --threads 2 \
-        --checkpoint-every 200 --cache "$out/cache" "${more[@]}" --balance 0 "${pools[@]}" "${extra[@]}" \
-        2> "$pre.log" || { tail -5 "$pre.log" >&2; exit 1; }
+      late=(--balance 0 "${pools[@]}")
+      train "$pre" "${PRE_STEPS:-$steps}" --loss ntxent
     fi ;;
 esac
 for F in $fractions; do
   for V in $variants; do
     dir="$out/$V-$F"; L=${V%-nopool}
     [ -f "$dir/eval.txt" ] && continue
-    extra=()
-    [ "$V" = pre ] && { L=hybrid; extra+=(--init "$pre/model.safetensors"); }
-    [ "$L" = hybrid ] && [ "$V" != hybrid-nopool ] && extra+=("${pools[@]}")
-    [ -f "$dir/checkpoint.safetensors" ] && extra+=(--resume)
+    late=()
+    [ "$V" = pre ] && { L=hybrid; late+=(--init "$pre/model.safetensors"); }
+    [ "$L" = hybrid ] && [ "$V" != hybrid-nopool ] && late+=("${pools[@]}")
     echo "== $V, label fraction $F" >&2
-    "$build/tools/clar-train" --data "$data/manifest.tsv" --split train --out "$dir" \
-      --loss "$L" --label-fraction "$F" --batch-size 64 --steps "$steps" --lr 2e-3 \
-      --lr-min 2e-5 --warmup 100 --weight-decay 1e-4 --seed 1 --threads 2 \
-      --checkpoint-every 200 --cache "$out/cache" "${more[@]}" "${extra[@]}" 2> "$dir.log" || {
-        tail -5 "$dir.log" >&2; exit 1; }
+    train "$dir" "$steps" --loss "$L" --label-fraction "$F"
     "$build/tools/clar-eval" --model "$dir/model.safetensors" --data "$data/manifest.tsv" --test-split val \
       --cache "$out/cache" > "$dir/eval.tmp" 2>&1
     mv "$dir/eval.tmp" "$dir/eval.txt"
