@@ -14,59 +14,7 @@
 #include "backward.h"
 #include "threads.h"
 #include "vecmath.h"
-
-/* Sum of n floats in double with four interleaved accumulators: the fixed
- * order keeps results reproducible, the four chains keep the adds from
- * waiting on each other. */
-static double
-sum_f64 (const float *x, size_t n)
-{
-  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-  size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    a0 += x[i];
-    a1 += x[i + 1];
-    a2 += x[i + 2];
-    a3 += x[i + 3];
-  }
-  for (; i < n; i++)
-    a0 += x[i];
-  return (a0 + a1) + (a2 + a3);
-}
-
-/* sum (x - m)^2 and sum x*y likewise. */
-static double
-sumsq_dev_f64 (const float *x, size_t n, double m)
-{
-  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-  size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    double d0 = x[i] - m, d1 = x[i + 1] - m, d2 = x[i + 2] - m, d3 = x[i + 3] - m;
-    a0 += d0 * d0;
-    a1 += d1 * d1;
-    a2 += d2 * d2;
-    a3 += d3 * d3;
-  }
-  for (; i < n; i++)
-    a0 += (x[i] - m) * (x[i] - m);
-  return (a0 + a1) + (a2 + a3);
-}
-
-static double
-dot_f64 (const float *x, const float *y, size_t n)
-{
-  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-  size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    a0 += (double) x[i] * y[i];
-    a1 += (double) x[i + 1] * y[i + 1];
-    a2 += (double) x[i + 2] * y[i + 2];
-    a3 += (double) x[i + 3] * y[i + 3];
-  }
-  for (; i < n; i++)
-    a0 += (double) x[i] * y[i];
-  return (a0 + a1) + (a2 + a3);
-}
+#include "reduce.h"
 
 /* ---- convolution ---- */
 
@@ -181,7 +129,7 @@ clar_conv2d_backward (const float *x, const float *dy, int N, int C, int H,
         /* (The bias sums only when a bias gradient is wanted: the trainer's
          * convs have none, and these sums were a tenth of a dsres step.) */
         for (int o = 0; db && o < O; o++)
-          pb[o] += (float) sum_f64 (dyn + (size_t) o * plane, plane);
+          pb[o] += (float) clar_sum_f64 (dyn + (size_t) o * plane, plane);
         if (dx && pointwise) {
           cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, K2, (int) plane, O, 1.0f,
               w, K2, dyn, (int) plane, 0.0f, dx + (size_t) n * chw, (int) plane);
@@ -206,7 +154,7 @@ clar_conv2d_backward (const float *x, const float *dy, int N, int C, int H,
       cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, O, K2, (int) ld, 1.0f,
           dycat, (int) ld, cols, (int) ld, 0.0f, pw, K2);
       for (int o = 0; o < O; o++)
-        pb[o] = db ? (float) sum_f64 (dycat + o * ld, ld) : 0.0f;
+        pb[o] = db ? (float) clar_sum_f64 (dycat + o * ld, ld) : 0.0f;
       if (dx) {
         cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, K2, (int) ld, O, 1.0f,
             w, K2, dycat, (int) ld, 0.0f, dcols, (int) ld);
@@ -246,12 +194,12 @@ clar_batchnorm2d_train_forward (const float *x, int N, int C, int HW,
     double s = 0, ss = 0, mu, v;
     float inv, fm, g = gamma[c], b = beta[c];
     for (int n = 0; n < N; n++)
-      s += sum_f64 (x + ((size_t) n * C + c) * HW, (size_t) HW);
+      s += clar_sum_f64 (x + ((size_t) n * C + c) * HW, (size_t) HW);
     mu = s / m;
     /* Two passes (mean, then squared deviations) avoid the cancellation of
      * E[x^2] - E[x]^2. */
     for (int n = 0; n < N; n++)
-      ss += sumsq_dev_f64 (x + ((size_t) n * C + c) * HW, (size_t) HW, mu);
+      ss += clar_sumsq_dev_f64 (x + ((size_t) n * C + c) * HW, (size_t) HW, mu);
     v = ss / m;
     inv = (float) (1.0 / sqrt (v + eps));
     fm = (float) mu;
@@ -285,8 +233,11 @@ clar_batchnorm2d_backward (const float *dy, const float *xhat,
     float a, b1, b2;
     for (int n = 0; n < N; n++) {
       size_t off = ((size_t) n * C + c) * HW;
-      sdy += sum_f64 (dy + off, (size_t) HW);
-      sdyx += dot_f64 (dy + off, xhat + off, (size_t) HW);
+      double s1, s2;
+      /* One pass over dy: these planes are larger than the caches. */
+      clar_sum_dot_f64 (dy + off, xhat + off, (size_t) HW, &s1, &s2);
+      sdy += s1;
+      sdyx += s2;
     }
     dgamma[c] += (float) sdyx;
     dbeta[c] += (float) sdy;
@@ -478,7 +429,7 @@ clar_dwconv2d_backward (const float *x, const float *dy, int N, int C, int H,
       const float *xp = x + p * pin, *gp = dy + p * pout;
       float *dxp = dx ? dx + p * pin : NULL;
       if (db)
-        bacc += sum_f64 (gp, pout);
+        bacc += clar_sum_f64 (gp, pout);
       if (fast) {
         clar_dw3x3_wgrad_plane (xp, gp, H, W, acc);
         if (dxp)
@@ -554,7 +505,7 @@ clar_l2norm_rows (const float *x, int M, int D, float *y, float *norms)
 {
   for (int i = 0; i < M; i++) {
     const float *xi = x + (size_t) i * D;
-    double s = sqrt (dot_f64 (xi, xi, (size_t) D)) + 1e-12;
+    double s = sqrt (clar_dot_f64 (xi, xi, (size_t) D)) + 1e-12;
     norms[i] = (float) s;
     for (int d = 0; d < D; d++)
       y[(size_t) i * D + d] = (float) (xi[d] / s);
@@ -567,7 +518,7 @@ clar_l2norm_rows_backward (const float *y, const float *norms, const float *dy,
 {
   for (int i = 0; i < M; i++) {
     const float *yi = y + (size_t) i * D, *gi = dy + (size_t) i * D;
-    double dot = dot_f64 (yi, gi, (size_t) D);
+    double dot = clar_dot_f64 (yi, gi, (size_t) D);
     for (int d = 0; d < D; d++)
       dx[(size_t) i * D + d] += (float) ((gi[d] - yi[d] * dot) / norms[i]);
   }
