@@ -44,14 +44,6 @@ cmp_double (const void *a, const void *b)
 
 typedef int (*bench_fn) (void *ctx);
 
-static double
-thread_cpu (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* The smallest thread CPU time of one call of n: unlike wall time it does
  * not count the time other processes held the core, so a call of several
  * milliseconds (a batch) is measured as well as one of half a millisecond
@@ -61,9 +53,9 @@ fastest_call_cpu (bench_fn fn, void *ctx, long n)
 {
   double best = 1e30;
   for (long i = 0; i < n; i++) {
-    double t0 = thread_cpu ();
+    double t0 = bench_thread_cpu ();
     fn (ctx);
-    t0 = thread_cpu () - t0;
+    t0 = bench_thread_cpu () - t0;
     if (t0 < best)
       best = t0;
   }
@@ -223,7 +215,7 @@ run_streams (clar_model *model, int S, double secs, double *per_core, double *p5
       const float *src = pcm + (size_t) k * rate + pos;
       size_t used, off = 0;
       while (off < chunk) {
-        double t0 = bench_now (), c0 = thread_cpu ();
+        double t0 = bench_now (), c0 = bench_thread_cpu ();
         int ready = clar_stream_push_f32 (st[k], src + off, chunk - off, &used);
         off += used;
         if (ready == 1) {
@@ -232,7 +224,7 @@ run_streams (clar_model *model, int S, double secs, double *per_core, double *p5
             return -1;
           if (nw < cap) {
             lat[nw] = bench_now () - t0;
-            cpu[nw] = thread_cpu () - c0;
+            cpu[nw] = bench_thread_cpu () - c0;
           }
           nw++;
         }

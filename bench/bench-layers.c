@@ -16,17 +16,10 @@
 #include <time.h>
 
 #include <clar/clar.h>
+#include "bench-util.h"
 #include "convkernel.h"
 #include "layers.h"
 #include "model-private.h"
-
-static double
-thread_cpu (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* Buffers at a cache-line boundary, as the session's activations
  * (clar_alloc_floats_aligned), so that each layer is timed as the encoder
@@ -89,10 +82,10 @@ main (int argc, char **argv)
       for (size_t j = 0; j < nx; j++)
         x[j] = (float) ((j * 2654435761u) % 1000) / 1000.0f - 0.5f;
       for (int r = 0; r < 400; r++) {
-        double t0 = thread_cpu ();
+        double t0 = bench_thread_cpu ();
         clar_dwconv2d_forward (x, 1, p->c, p->h, p->w, l->weight, l->bias, l->kernel, l->pad,
             l->stride, y);
-        t0 = thread_cpu () - t0;
+        t0 = bench_thread_cpu () - t0;
         if (t0 < best)
           best = t0;
       }
@@ -116,10 +109,10 @@ main (int argc, char **argv)
     for (size_t j = 0; j < nx; j++)
       x[j] = (float) ((j * 2654435761u) % 1000) / 1000.0f - 0.5f;
     for (int r = 0; r < 400; r++) {
-      double t0 = thread_cpu ();
+      double t0 = bench_thread_cpu ();
       clar_conv2d_direct (k, x, 1, p->c, p->h, p->w, l->weight, l->bias, l->out, l->kernel,
           l->pad, relu, pool, y, scratch);
-      t0 = thread_cpu () - t0;
+      t0 = bench_thread_cpu () - t0;
       if (t0 < best)
         best = t0;
     }
@@ -137,9 +130,9 @@ main (int argc, char **argv)
   mel = calloc ((size_t) in.h * T, sizeof (float));
   emb = malloc (model->info.embedding_dim * sizeof (float));
   for (int r = 0; r < 400; r++) {
-    double t0 = thread_cpu ();
+    double t0 = bench_thread_cpu ();
     clar_session_encode (s, mel, T, emb);
-    t0 = thread_cpu () - t0;
+    t0 = bench_thread_cpu () - t0;
     if (t0 < whole)
       whole = t0;
   }

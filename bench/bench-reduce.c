@@ -13,15 +13,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench-util.h"
 #include "reduce.h"
-
-static double
-thread_cpu (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* The former loops of backward.c. */
 static double
@@ -82,7 +75,7 @@ run (int op, int use_new, const float *x, const float *y, size_t n, int reps)
 {
   double best = 1e30;
   for (int r = 0; r < reps; r++) {
-    double t0 = thread_cpu (), a = 0, b = 0;
+    double t0 = bench_thread_cpu (), a = 0, b = 0;
     if (op == 0)
       a = use_new ? clar_sum_f64 (x, n) : old_sum (x, n);
     else if (op == 1)
@@ -93,7 +86,7 @@ run (int op, int use_new, const float *x, const float *y, size_t n, int reps)
       a = old_sum (x, n);
       b = old_dot (x, y, n);
     }
-    double t = thread_cpu () - t0;
+    double t = bench_thread_cpu () - t0;
     sink = a + b;
     if (t < best)
       best = t;
