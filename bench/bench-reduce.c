@@ -11,7 +11,6 @@
  * Prints "op N old_ns new_ns speedup" per operation. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "bench-util.h"
 #include "reduce.h"

@@ -234,7 +234,8 @@ clar_batchnorm2d_backward (const float *dy, const float *xhat,
     for (int n = 0; n < N; n++) {
       size_t off = ((size_t) n * C + c) * HW;
       double s1, s2;
-      /* One pass over dy: these planes are larger than the caches. */
+      /* One pass over dy, not two: a layer's activations do not fit the
+       * caches. */
       clar_sum_dot_f64 (dy + off, xhat + off, (size_t) HW, &s1, &s2);
       sdy += s1;
       sdyx += s2;

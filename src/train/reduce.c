@@ -68,54 +68,49 @@ finish_vectors (const v4d *a0, const v4d *a1, const v4d *a2, const v4d *a3,
   return finish_lanes (l, x, y, n0, n, m, kind);
 }
 
-/* The four accumulators as separate variables, the 16 lanes written out:
- * GCC -O2 keeps them in registers (an array of vectors it left in memory). */
-#define STEP(acc, off, expr)                                                 \
-  do {                                                                       \
-    v4d v = LOAD4 (x + i + (off));                                           \
-    acc += expr;                                                             \
-  } while (0)
+/* One 16-float block's contribution to four lanes at offset k (0, 4, 8,
+ * 12): kind 0 sums x, 1 sums (x - m)^2, 2 sums x*y. (A macro for the same
+ * ABI reason as LOAD4.) */
+#define TERM(v, k, kind)                                                     \
+  ((kind) == 1   ? ((v) - mv) * ((v) - mv)                                   \
+   : (kind) == 2 ? (v) * LOAD4 (y + i + (k))                                 \
+                 : (v))
+
+/* The one loop of the three single reductions; each clone inlines it with
+ * a constant kind. The four accumulators are separate variables, which GCC
+ * -O2 keeps in registers (an array of vectors it left in memory). */
+static inline __attribute__ ((always_inline)) double
+reduce_vec (const float *x, const float *y, size_t n, double m, int kind)
+{
+  v4d a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 }, mv = { m, m, m, m };
+  size_t n0 = n - n % LANES;
+  for (size_t i = 0; i < n0; i += LANES) {
+    v4d v0 = LOAD4 (x + i), v1 = LOAD4 (x + i + 4);
+    v4d v2 = LOAD4 (x + i + 8), v3 = LOAD4 (x + i + 12);
+    a0 += TERM (v0, 0, kind);
+    a1 += TERM (v1, 4, kind);
+    a2 += TERM (v2, 8, kind);
+    a3 += TERM (v3, 12, kind);
+  }
+  return finish_vectors (&a0, &a1, &a2, &a3, x, y, n0, n, m, kind);
+}
 
 CLAR_VEC_CLONES double
 clar_sum_f64 (const float *x, size_t n)
 {
-  v4d a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
-  size_t n0 = n - n % LANES;
-  for (size_t i = 0; i < n0; i += LANES) {
-    STEP (a0, 0, v);
-    STEP (a1, 4, v);
-    STEP (a2, 8, v);
-    STEP (a3, 12, v);
-  }
-  return finish_vectors (&a0, &a1, &a2, &a3, x, NULL, n0, n, 0, 0);
+  return reduce_vec (x, NULL, n, 0, 0);
 }
 
 CLAR_VEC_CLONES double
 clar_sumsq_dev_f64 (const float *x, size_t n, double m)
 {
-  v4d a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 }, mv = { m, m, m, m };
-  size_t n0 = n - n % LANES;
-  for (size_t i = 0; i < n0; i += LANES) {
-    STEP (a0, 0, (v - mv) * (v - mv));
-    STEP (a1, 4, (v - mv) * (v - mv));
-    STEP (a2, 8, (v - mv) * (v - mv));
-    STEP (a3, 12, (v - mv) * (v - mv));
-  }
-  return finish_vectors (&a0, &a1, &a2, &a3, x, NULL, n0, n, m, 1);
+  return reduce_vec (x, NULL, n, m, 1);
 }
 
 CLAR_VEC_CLONES double
 clar_dot_f64 (const float *x, const float *y, size_t n)
 {
-  v4d a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
-  size_t n0 = n - n % LANES;
-  for (size_t i = 0; i < n0; i += LANES) {
-    STEP (a0, 0, v * LOAD4 (y + i));
-    STEP (a1, 4, v * LOAD4 (y + i + 4));
-    STEP (a2, 8, v * LOAD4 (y + i + 8));
-    STEP (a3, 12, v * LOAD4 (y + i + 12));
-  }
-  return finish_vectors (&a0, &a1, &a2, &a3, x, y, n0, n, 0, 2);
+  return reduce_vec (x, y, n, 0, 2);
 }
 
 CLAR_VEC_CLONES void
