@@ -15,7 +15,7 @@
 #include <clar/gstclarmeta.h>
 
 static GMainLoop *loop;
-static guint n_meta;
+static guint n_meta, n_final;
 
 /* Metas ride on buffers: count them in a probe after clarembed. */
 static GstPadProbeReturn
@@ -25,6 +25,20 @@ count_meta (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
   gpointer state = NULL;
   while (gst_buffer_iterate_meta_filtered (buf, &state, GST_CLAR_META_API_TYPE))
     g_atomic_int_inc (&n_meta);
+  return GST_PAD_PROBE_OK;
+}
+
+/* A final partial window (EOS, DISCONT, caps change) has no buffer of its
+ * own: its result follows its audio as a custom downstream event named
+ * "clarembed-window" (clar/gstclarmeta.h, "The final padded window"). A
+ * clip shorter than one window has only this one. */
+static GstPadProbeReturn
+count_final (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
+  if (GST_EVENT_TYPE (ev) == GST_EVENT_CUSTOM_DOWNSTREAM &&
+      gst_event_has_name (ev, "clarembed-window"))
+    g_atomic_int_inc (&n_final);
   return GST_PAD_PROBE_OK;
 }
 
@@ -124,6 +138,7 @@ main (int argc, char **argv)
   embed = gst_bin_get_by_name (GST_BIN (pipe), "embed");
   src = gst_element_get_static_pad (embed, "src");
   gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_BUFFER, count_meta, NULL, NULL);
+  gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, count_final, NULL, NULL);
   gst_object_unref (src);
   gst_object_unref (embed);
   loop = g_main_loop_new (NULL, FALSE);
@@ -133,7 +148,9 @@ main (int argc, char **argv)
   else
     g_main_loop_run (loop);
   gst_element_set_state (pipe, GST_STATE_NULL);
-  g_print ("%u windows carried a GstClarMeta\n", g_atomic_int_get (&n_meta));
+  g_print ("%u windows carried a GstClarMeta, %u final padded window%s came as a "
+      "clarembed-window event\n", g_atomic_int_get (&n_meta), g_atomic_int_get (&n_final),
+      g_atomic_int_get (&n_final) == 1 ? "" : "s");
   gst_bus_remove_watch (GST_ELEMENT_BUS (pipe));
   gst_object_unref (pipe);
   g_main_loop_unref (loop);

@@ -54,7 +54,7 @@ def main(argv):
         print(f"pipeline: {e.message}", file=sys.stderr)
         return 1
     loop = GLib.MainLoop()
-    status = {"rc": 0, "windows": 0, "metas": 0}
+    status = {"rc": 0, "windows": 0, "metas": 0, "final": 0}
 
     def on_buffer(pad, info):
         """Pad probe after clarembed: each window's result as a GstClarMeta
@@ -74,8 +74,23 @@ def main(argv):
             status["metas"] += 1
         return Gst.PadProbeReturn.OK
 
-    pipe.get_by_name("embed").get_static_pad("src").add_probe(
-        Gst.PadProbeType.BUFFER, on_buffer)
+    def on_event(pad, info):
+        """A final partial window (EOS, DISCONT, caps change) has no buffer of
+        its own: its result follows its audio as a custom downstream event
+        named "clarembed-window" (clar/gstclarmeta.h). A clip shorter than
+        one window has only this one."""
+        ev = info.get_event()
+        if ev.type == Gst.EventType.CUSTOM_DOWNSTREAM and ev.has_name("clarembed-window"):
+            s = ev.get_structure()
+            sys.stdout.write(f"final {s.get_value('timestamp') / 1e9:8.3f} s  "
+                             f"window {s.get_value('window-index')}  (zero-padded)\n")
+            sys.stdout.flush()
+            status["final"] += 1
+        return Gst.PadProbeReturn.OK
+
+    src = pipe.get_by_name("embed").get_static_pad("src")
+    src.add_probe(Gst.PadProbeType.BUFFER, on_buffer)
+    src.add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, on_event)
 
     def on_message(bus, msg):
         if msg.type == Gst.MessageType.ELEMENT:
@@ -113,8 +128,8 @@ def main(argv):
         except KeyboardInterrupt:
             pass
     pipe.set_state(Gst.State.NULL)
-    print(f"{status['windows']} windows on the bus, {status['metas']} carried a GstClarMeta",
-          file=sys.stderr)
+    print(f"{status['windows']} windows on the bus, {status['metas']} carried a GstClarMeta, "
+          f"{status['final']} came as a final clarembed-window event", file=sys.stderr)
     return status["rc"]
 
 

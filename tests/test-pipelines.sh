@@ -73,11 +73,19 @@ fi
 mon=$CLAR_BUILD_ROOT/examples/clar-monitor
 if [ -x "$mon" ]; then
   "$mon" "$tmp/tone.ogg" "$model" > "$tmp/mon.txt" 2>&1
-  check "C example: 6 windows, 5 metas" "[ \$(grep -c ' s  ' '$tmp/mon.txt') = 6 ] && grep -q '^5 windows carried a GstClarMeta' '$tmp/mon.txt'"
+  check "C example: 6 windows, 5 metas, 1 final event" "[ \$(grep -c ' s  ' '$tmp/mon.txt') = 6 ] && grep -q '^5 windows carried a GstClarMeta, 1 final padded window came as a clarembed-window event' '$tmp/mon.txt'"
+  # A clip shorter than one window (0.7 s): its one window is the final
+  # padded one, reported as an event, not lost.
+  gst-launch-1.0 -q audiotestsrc num-buffers=14 samplesperbuffer=800 freq=440 ! \
+    audio/x-raw,rate=16000,channels=1 ! audioconvert ! vorbisenc ! oggmux ! \
+    filesink location="$tmp/short.ogg"
+  "$mon" "$tmp/short.ogg" "$model" > "$tmp/mon-short.txt" 2>&1
+  check "C example, 0.7 s clip: 1 window, as the final event" "[ \$(grep -c 'final, zero-padded' '$tmp/mon-short.txt') = 1 ] && grep -q '^0 windows carried a GstClarMeta, 1 final padded window came as a clarembed-window event' '$tmp/mon-short.txt'"
 fi
 if /usr/bin/python3 -c 'import gi; gi.require_version("Gst", "1.0")' 2>/dev/null; then
   /usr/bin/python3 "$CLAR_SOURCE_ROOT/examples/clar-monitor.py" "$tmp/tone.ogg" "$model" > "$tmp/py.txt" 2> "$tmp/py.err"
   check "Python example: 6 windows with labels and 128-d embeddings" "[ \$(grep -c '(|emb|=128)' '$tmp/py.txt') = 6 ] && grep -q '^6 windows' '$tmp/py.err'"
+  check "Python example: the final window's event" "grep -q '^final    2.500 s  window 5  (zero-padded)' '$tmp/py.txt' && grep -q '1 came as a final clarembed-window event' '$tmp/py.err'"
 fi
 echo "$fails failed"
 [ $fails -eq 0 ]
