@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """What the Python tests share: the skip exit code, the source and build
-trees, the in-tree package's path, optional imports that skip the test, and
-a counter of named checks. The tests import it from their own folder (Python
+trees, the in-tree package's path, optional imports that skip the test, a
+counter of named checks, and a model file's metadata. The tests import it from their own folder (Python
 puts a script's folder first on sys.path)."""
 import contextlib
+import json
 import os
+import struct
 import sys
 
 SKIP = 77
@@ -33,6 +35,14 @@ def imports_or_skip(pyclar=False):
     except ImportError as e:
         print(f"skipping: {e}")
         sys.exit(SKIP)
+
+
+def safetensors_metadata(path):
+    """The __metadata__ of a safetensors file, read from its header alone
+    (no numpy: python/clar/safetensors.py needs it to read tensors)."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        return json.loads(f.read(n)).get("__metadata__", {})
 
 
 class Checks:

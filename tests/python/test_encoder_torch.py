@@ -3,13 +3,12 @@
 import ctypes
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
 
 from clar_ctypes import Error, fptr, load_lib, write_safetensors
-from clar_testutil import BUILD, imports_or_skip
+from clar_testutil import BUILD, imports_or_skip, safetensors_metadata
 
 with imports_or_skip(pyclar=True):
     import numpy as np
@@ -84,9 +83,7 @@ def dsres_architecture():
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "ds.safetensors")
         subprocess.run([mk, "--arch", "dsres", "-o", path], check=True)
-        with open(path, "rb") as fh:
-            n = struct.unpack("<Q", fh.read(8))[0]
-            return json.loads(json.loads(fh.read(n))["__metadata__"]["clar.architecture"])
+        return json.loads(safetensors_metadata(path)["clar.architecture"])
 
 
 failures = 0

@@ -12,21 +12,13 @@ This catches a held-out file trained on as it is; a clip converted or
 cut from one has another MD5, and the data builder's own checks (by the
 source file's MD5, soundfonts and patch sets included) cover those. Reads the safetensors header only: no numpy, no build."""
 import glob
-import json
 import os
 import re
-import struct
 
-from clar_testutil import ROOT, Checks
+from clar_testutil import ROOT, Checks, safetensors_metadata
 
 check = Checks()
 HEX16 = re.compile(r"^[0-9a-f]{16}$")
-
-
-def metadata(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        return json.loads(f.read(n)).get("__metadata__", {})
 
 
 held = set()
@@ -42,7 +34,7 @@ models = sorted(glob.glob(os.path.join(ROOT, "models", "*.safetensors")) +
                 glob.glob(os.path.join(ROOT, "models", "pretrained", "*.safetensors")))
 for path in models:
     name = os.path.relpath(path, ROOT)
-    md = metadata(path)
+    md = safetensors_metadata(path)
     for key in ("clar.training_clips_md5", "clar.text.training_clips_md5"):
         clips = [c for c in md.get(key, "").split(",") if c]
         if path == default and key == "clar.training_clips_md5":
