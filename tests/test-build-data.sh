@@ -3,7 +3,8 @@
 # The data builder in --quick mode: manifest format, splits that never share
 # a group, and the held-out filter (a custom list naming one packaged file).
 # Needs sox, espeak-ng, flite, festival, fluidsynth, fluid-soundfont-gm and
-# apt-get download access to minetest-data (skips with 77 otherwise); stk for
+# apt-get download access to minetest-data and lmms-common (skips with 77
+# otherwise); stk for
 # the check of its notes (skipped without it).
 set -u
 : "${CLAR_SOURCE_ROOT:?run through meson test}"
@@ -130,6 +131,30 @@ PY"
 else
   echo "no stk-demo: the stk check is skipped"
 fi
+if grep -q 'source lmms-common: not available' "$tmp/a.log"; then
+  echo "lmms-common unavailable: the lmms check is skipped"
+else
+check "lmms notes: a sampler's transposed notes of the table's samples, audible, at least 1 s, train or val-src" "$py - '$m' '$tables/lmms-samples.tsv' <<'PY'
+import array, os, sys, wave
+fams = {'bass', 'brass', 'flute', 'guitar', 'keyboard', 'mallet', 'organ', 'reed', 'string',
+        'synth_lead', 'vocal'}
+table = [l.rstrip('\n').split('\t') for l in open(sys.argv[2]) if l.strip() and not l.startswith('#')][1:]
+assert table and all(t[1] in fams for t in table), 'a sample without a GM family'
+fam_of = {os.path.splitext(os.path.basename(t[0]))[0]: t[1] for t in table}
+rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1])][1:]
+lm = [r for r in rows if r[3] == 'sampler:lmms']
+assert len(lm) >= 8, len(lm)
+for r in lm:
+    name = r[4].split(':', 1)[1]
+    assert r[1] == fam_of[name] and r[2] in ('train', 'val-src'), r
+    with wave.open(os.path.join(os.path.dirname(sys.argv[1]), r[0])) as w:
+        assert w.getframerate() == 16000 and w.getnchannels() == 1
+        assert w.getnframes() >= 16000, (r[0], w.getnframes())
+        a = array.array('h', w.readframes(w.getnframes()))
+    peak = max(abs(x) for x in a) / 32768
+    assert 0.2 < peak < 0.95, (r[0], peak)
+PY"
+fi
 if command -v timidity >/dev/null; then
   check "a training soundfont through timidity: train or val-src notes, audible, other pitches than fluidsynth's" "$py - '$m' <<'PY'
 import array, os, sys, wave
@@ -157,7 +182,7 @@ check "instruments-wide: one register for every family, 1.5-4 s clips, audible, 
 import array, os, sys, wave
 rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1])][1:]
 wide = [r for r in rows if r[0].startswith('instruments-wide/')]
-fam = [r for r in rows if r[0].startswith('instruments/') and not r[3].startswith('stk:')]
+fam = [r for r in rows if r[0].startswith('instruments/') and not r[3].startswith(('stk:', 'sampler:'))]
 assert wide and fam, 'no wide or no family-plan notes'
 assert {r[3] for r in wide} == {r[3] for r in fam}, 'other sources'
 split_of = {(r[3], r[4]): r[2] for r in fam}
@@ -192,13 +217,14 @@ n_sf=1; command -v timidity >/dev/null && n_sf=2
 check "held-out soundfont: no note rendered from it ($n_sf sources)" \
   "! grep -q fluidr3 '$tmp/s/manifest.tsv' && grep -qx \$'heldout_sources\t$n_sf' '$tmp/s/VERSION.tsv'"
 # A set rebuilt on built data (--base) replaces the base's rows of that set
-# and keeps the others.
+# and keeps the others (the STK and LMMS notes under instruments/ are sets
+# of their own, kept).
 $py "$b" --quick --out "$tmp/r" --base "$tmp/a" --heldout "$tmp/none.txt" --sets instruments 2> "$tmp/r.log"
 check "a set rebuilt over --base replaces the base's rows of it" "$py - '$tmp/r/manifest.tsv' '$tmp/a' <<'PY'
 import sys
 rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1])][1:]
 base = sys.argv[2] + '/'
-assert not [r for r in rows if r[0].startswith(base + 'instruments/') and not r[3].startswith('stk:')]
+assert not [r for r in rows if r[0].startswith(base + 'instruments/') and not r[3].startswith(('stk:', 'sampler:'))]
 assert [r for r in rows if r[0].startswith('instruments/') and r[3].startswith('fluidsynth:')]
 assert [r for r in rows if r[0].startswith(base + 'words/')], 'the base words are kept'
 PY"

@@ -37,6 +37,12 @@ path, label, split, source, group, caption):
                ToolKit (stk-demo; STK_VOICES maps each to a family), random
                pitch, velocity, length and timbre controls per note: a third
                kind of instrument source (train; 1 voice in 6 val-src)
+  lmms         the single-note instrument samples of LMMS (lmms-common;
+               tables/lmms-samples.tsv names each one's family) played as a
+               sampler plays them: transposed -7..+7 semitones by resampling,
+               held 0.4-3 s, about 72 notes per family: a fourth kind of
+               instrument source, recordings (train; 1 sample in 6 val-src;
+               data version 13)
   words        20 Speech-Commands-style words: espeak-ng English voices with
                many voice variants and festival (kdl) for training (a few
                espeak voices held out as val-src); flite (all its voices,
@@ -530,6 +536,80 @@ def stk(out, rows, debs, heldout, quick, stats):
             stats["stk_dropped"] = stats.get("stk_dropped", 0) + dropped
     log(f"stk: {len(rows)} notes of {len(voices)} voices, {stats.get('stk_dropped', 0)} dropped "
         "(clipped or silent)")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def lmms_table():
+    """(sample path under usr/share/lmms/samples, family, description) of
+    tables/lmms-samples.tsv."""
+    with open(os.path.join(TABLES, "lmms-samples.tsv"), encoding="utf-8") as f:
+        return [l.rstrip("\n").split("\t") for l in f if l.strip() and not l.startswith("#")][1:]
+
+
+LMMS_DIR = "usr/share/lmms/samples/"
+
+
+def lmms(out, rows, debs, heldout, quick, stats):
+    """Notes of the single-note instrument samples LMMS ships (lmms-common;
+    tables/lmms-samples.tsv), played as a sampler plays a sample: resampled
+    (sox speed) by -7..+7 semitones, so pitch and length change together as
+    in a soundfont zone; held 0.4-3 s (at most the sample's length), a
+    0.15 s release, at least 1 s per clip (silence after a short note, as a
+    recorded note has), peak-normalised to a random -1..-12 dBFS. A fourth
+    kind of instrument source beside soundfonts, patches and STK's models:
+    recordings, a few per family, with no GM bank's voicing. Per family 72
+    notes over its samples (at least 6, at most 36 per sample). One sample
+    in six (never a family's only one) is val-src, the others train: like
+    STK, a training source (val keeps freepats and A320U). A held-out sample
+    file (by md5) is skipped alone; a nearly silent note (RMS below -50
+    dBFS) is dropped and counted."""
+    table = lmms_table()
+    if quick:
+        table = [t for i, t in enumerate(table) if i % 8 == 0]
+    tmp = os.path.join(out, "tmp-lmms")
+    os.makedirs(tmp, exist_ok=True)
+    per_fam = {}
+    for _, fam, _ in table:
+        per_fam[fam] = per_fam.get(fam, 0) + 1
+    res, dropped, skipped = [], 0, 0
+    for sample, fam, desc in table:
+        path = source_files(debs, heldout, "lmms-common", LMMS_DIR + sample, stats)
+        if not path:
+            skipped += 1
+            continue
+        name = os.path.splitext(os.path.basename(sample))[0]
+        alone = per_fam[fam] < 2
+        split = "val-src" if not alone and stable_frac(f"lmms:{sample}") < 1 / 6 else "train"
+        dur = float(subprocess.run(["soxi", "-D", path], capture_output=True, text=True).stdout or 0)
+        n = 2 if quick else max(6, min(36, -(-72 // per_fam[fam])))
+        rng = random.Random(f"lmms:{sample}")
+        for i in range(n):
+            semi = rng.randint(-7, 7)
+            speed = 2 ** (semi / 12)
+            hold = min(rng.choice((0.4, 1.0, 2.0, 3.0)), dur / speed)
+            level = -rng.uniform(1, 12)
+            rel = f"instruments/{fam}/lmms_{name}_s{semi:+d}_{i}.wav"
+            dst = os.path.join(out, rel)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            wav = os.path.join(tmp, "note.wav")
+            # -G: sox lowers the gain where resampling would clip (the
+            # samples are normalised to full scale; a transposed copy
+            # overshoots it).
+            run(["sox", "-q", "-G", path, "-c", "1", "-b", "16", wav, "speed", f"{speed:.6f}", "rate", "16000",
+                 "trim", "0", f"{hold:.3f}", "fade", "t", "0", f"{hold:.3f}", "0.15",
+                 "pad", "0", f"{max(0.3, 1.0 - hold):.3f}"])
+            if wav_level(wav)[1] < 10 ** (-50 / 20):
+                dropped += 1
+                continue
+            run(["sox", "-q", wav, dst, "gain", "-n", f"{level:.1f}"])
+            loud = "loud" if level > -4 else "soft" if level < -8 else "medium"
+            length = "short" if hold < 0.5 else "long" if hold < 2.5 else "sustained"
+            res.append((rel, fam, split, "sampler:lmms", f"lmms:{name}",
+                        f"a {length} {fam.replace('_', ' ')} note, {loud}, {desc} (a recorded sample)"))
+    rows.extend(res)
+    stats["lmms_dropped"] = stats.get("lmms_dropped", 0) + dropped
+    log(f"lmms: {len(res)} notes of {len(table) - skipped} samples ({skipped} missing or held out), "
+        f"{dropped} dropped (silent)")
     shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -1262,7 +1342,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "data"))
     ap.add_argument("--quick", action="store_true", help="a tiny subset, for tests")
     ap.add_argument("--heldout", default=os.path.join(TABLES, "heldout-md5.txt"))
-    ap.add_argument("--sets", default="instruments,instruments-wide,stk,words,sounds,background,unlabelled,voices,pool",
+    ap.add_argument("--sets", default="instruments,instruments-wide,stk,lmms,words,sounds,background,unlabelled,voices,pool",
                     help="stages to build (default %(default)s; \"mined\" is --only-mine's). A "
                     "stage already built in OUT stays in its manifest")
     ap.add_argument("--pool-per-package", type=int, default=400,
@@ -1304,8 +1384,8 @@ def main():
     labelled_sets = [st for st in a.sets.split(",") if st not in POOLS]
     # Adding a set to a built folder (mined, stk): its manifest keeps the
     # sets built there before.
-    labelled_sets = [st for st in ("instruments", "instruments-wide", "stk", "words", "sounds", "background",
-                                   "mined")
+    labelled_sets = [st for st in ("instruments", "instruments-wide", "stk", "lmms", "words", "sounds",
+                                   "background", "mined")
                      if st not in labelled_sets and os.path.exists(os.path.join(out, f".done-{st}"))
                      and os.path.exists(os.path.join(out, f"manifest-{st}.tsv"))] + labelled_sets
     for st in a.sets.split(","):
@@ -1339,6 +1419,8 @@ def main():
             background(out, rows, a.quick)
         elif st == "stk":
             stk(out, rows, debs, heldout, a.quick, st_stats)
+        elif st == "lmms":
+            lmms(out, rows, debs, heldout, a.quick, st_stats)
         elif st == "mined":
             rows += mined(out, base, mine_debs, heldout, [p for p in a.mine_packages.split(",") if p],
                           st_stats, a.keep_tmp)
@@ -1375,6 +1457,8 @@ def main():
         def set_of(r):
             if r[3].startswith("stk:"):
                 return "stk"
+            if r[3].startswith("sampler:"):
+                return "lmms"
             if r[3].startswith("mined:"):
                 return "mined"
             parts = os.path.normpath(r[0]).split(os.sep)
@@ -1422,7 +1506,8 @@ def main():
         # version 10 plus the whole game pool (the pool set,
         # OUT/unlabelled-all); 12: version 10 plus the instruments-wide set
         # (every source's notes again over one register for all families,
-        # held 1-4 s in clips of 1.5-4 s).
+        # held 1-4 s in clips of 1.5-4 s); 13: version 12 plus the lmms set
+        # (LMMS's instrument samples played as a sampler plays them).
         has_stk = any(r[3].startswith("stk:") for r in rows)
         has_mined = any(r[3].startswith("mined:") for r in rows)
         has_gu = any(r[3] == "fluidsynth:generaluser" for r in rows)
@@ -1439,7 +1524,8 @@ def main():
                 and built("voices")
             has_v11 = has_v10 and built("pool")
             has_v12 = has_v10 and built("instruments-wide")
-            version = 12 if has_v12 else 11 if has_v11 else 10 if has_v10 else 9 if v9 \
+            has_v13 = has_v12 and any(r[3] == "sampler:lmms" for r in rows)
+            version = 13 if has_v13 else 12 if has_v12 else 11 if has_v11 else 10 if has_v10 else 9 if v9 \
                 else 8 if has_gu and has_saytime else 7 if has_gu else 6
         elif has_mined:
             version = 4
@@ -1457,7 +1543,7 @@ def main():
         for k in ("heldout_removed", "heldout_sources", "instruments_silent", "sounds_missing", "sounds_failed", "words_failed",
                   "unlabelled_clips", "unlabelled_voices_clips", "unlabelled_all_clips", "pool_mined_copies", "pool_failed", "mined_clips", "mined_ambiguous", "mined_excluded",
                   "mined_unmatched", "mined_duplicates", "mined_copies_of_listed", "mined_too_small",
-                  "mined_failed", "pool_mined_removed", "stk_dropped"):
+                  "mined_failed", "pool_mined_removed", "stk_dropped", "lmms_dropped"):
             f.write(f"{k}\t{stats.get(k, 0)}\n")
         for tool in ("fluidsynth", "timidity", "espeak-ng", "flite", "festival", "sox", "stk"):
             v = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", tool], capture_output=True, text=True).stdout
