@@ -224,6 +224,9 @@ def main():
         (r"tools/data/build_data\.py --sets instruments-wide --out data-v12 --base data-v10$",
          "needs data-v10/ (the commands above it); test-build-data builds the instruments-wide "
          "set in quick mode and checks its register, lengths and splits"),
+        (r"tools/data/build_data\.py --sets lmms --out data$",
+         "needs data/ of version 12 (the commands above it); test-build-data builds the lmms "
+         "set in quick mode and checks its notes"),
         (r"_build/tools/clar-eval --model M --data data-v12/manifest-wide\.tsv",
          "needs data-v12/ (the command above it); test-data-split runs clar-eval "
          "--test-split on generated data"),
