@@ -4,8 +4,7 @@
 # a group, and the held-out filter (a custom list naming one packaged file).
 # Needs sox, espeak-ng, flite, festival, fluidsynth, fluid-soundfont-gm and
 # apt-get download access to minetest-data and lmms-common (skips with 77
-# otherwise); stk for
-# the check of its notes (skipped without it).
+# otherwise); stk for the check of its notes (skipped without it).
 set -u
 : "${CLAR_SOURCE_ROOT:?run through meson test}"
 for t in sox espeak-ng flite festival fluidsynth dpkg-deb; do
@@ -134,7 +133,7 @@ fi
 if grep -q 'source lmms-common: not available' "$tmp/a.log"; then
   echo "lmms-common unavailable: the lmms check is skipped"
 else
-check "lmms notes: a sampler's transposed notes of the table's samples, audible, at least 1 s, train or val-src" "$py - '$m' '$tables/lmms-samples.tsv' <<'PY'
+  check "lmms notes: a sampler's transposed notes of the table's samples, audible, at least 1 s, train or val-src" "$py - '$m' '$tables/lmms-samples.tsv' <<'PY'
 import array, os, sys, wave
 fams = {'bass', 'brass', 'flute', 'guitar', 'keyboard', 'mallet', 'organ', 'reed', 'string',
         'synth_lead', 'vocal'}

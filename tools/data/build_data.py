@@ -1382,7 +1382,7 @@ def main():
     heldout = {l.strip() for l in open(a.heldout) if l.strip()}
     stats, t0 = {}, time.time()
     labelled_sets = [st for st in a.sets.split(",") if st not in POOLS]
-    # Adding a set to a built folder (mined, stk): its manifest keeps the
+    # Adding a set to a built folder (mined, stk, lmms): its manifest keeps the
     # sets built there before.
     labelled_sets = [st for st in ("instruments", "instruments-wide", "stk", "lmms", "words", "sounds",
                                    "background", "mined")
