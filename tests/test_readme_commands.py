@@ -224,6 +224,9 @@ def main():
         (r"tools/data/build_data\.py --sets instruments-wide --out data-v12 --base data-v10$",
          "needs data-v10/ (the commands above it); test-build-data builds the instruments-wide "
          "set in quick mode and checks its register, lengths and splits"),
+        (r"rm data/\.done-mined && tools/data/build_data\.py --only-mine --out data$",
+         "needs data/ of version 13 (the commands above it); test_mine_data runs --only-mine "
+         "on generated packages and checks the late packages' split rule"),
         (r"tools/data/build_data\.py --sets lmms --out data$",
          "needs data/ of version 12 (the commands above it); test-build-data builds the lmms "
          "set in quick mode and checks its notes"),

@@ -178,6 +178,38 @@ try:
     check("with new packages, some class validates on a new one",
           any(p in ("lake", "hill", "tiny") for v in valp.values() for p in v))
 
+    # The packages added last (late_packages, data version 14): no earlier
+    # clip changes split; a class with min_val clips from a late package and
+    # two or more earlier packages it trains on holds that package out.
+    late = ([("door", "mined:cliff", f"cliff:d{i % 2}") for i in range(6)]
+            + [("door", "mined:dune", "dune:d")]
+            + [("wind", "mined:cliff", f"cliff:w{i % 3}") for i in range(8)]
+            + [("insects", "mined:dune", f"dune:i{i}") for i in range(4)]
+            + [("canine", "mined:cliff", "cliff:c")])
+    np3 = ["lake", "hill", "tiny"]
+    sp1 = mine.assign_splits(first + later, base, new_packages=np3)
+    sp = mine.assign_splits(first + later + late, base, new_packages=np3, late_packages=["cliff", "dune"])
+    check("the earlier packages' splits are the same with late packages mined",
+          sp[:len(first) + len(later)] == sp1)
+    sl = dict(zip([(c, g) for c, p, g in late], sp[len(first) + len(later):]))
+    check("a late package with >= 5 clips of a class that trains on 2 earlier packages: val (door: cliff)",
+          all(sl[("door", f"cliff:d{i}")] == "val" for i in range(2)) and sl[("door", "dune:d")] != "val")
+    check("a class that trains on no earlier package keeps its late clips (wind)",
+          all(sl[("wind", f"cliff:w{i}")] != "val" for i in range(3)))
+    check("a late package with fewer than 5 clips of a class: not val (insects)",
+          all(sl[("insects", f"dune:i{i}")] != "val" for i in range(4)))
+    check("late clips of a class's val package name are not val by that name (canine: cliff 1 clip)",
+          sl[("canine", "cliff:c")] != "val")
+    many3 = many2 + [(rng.choice(["canine", "door", "fire", "rain"]), "mined:" + q, q + ":" + rng.choice("abcd"))
+                     for q in rng.choices(["cliff", "dune"], k=200)]
+    sp3 = mine.assign_splits(many3, base, new_packages=np3, late_packages=["cliff", "dune"])
+    check("with late packages, the earlier items keep their splits",
+          sp3[:len(many2)] == mine.assign_splits(many2, base, new_packages=np3))
+    allrows, leak, valp = leaks(many3, sp3)
+    check(f"with late packages, no class trains on a package it validates on ({len(leak)} leaks)", not leak)
+    check("with late packages, some class validates on a late one",
+          any(p in ("cliff", "dune") for v in valp.values() for p in v))
+
     # A run on a generated package.
     if not (shutil.which("sox") and shutil.which("dpkg-deb")):
         print("no sox or dpkg-deb: the run on a generated package is skipped")

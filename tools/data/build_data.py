@@ -72,7 +72,12 @@ path, label, split, source, group, caption):
                MINE_NEW_PACKAGES train (1 folder in 5 val-src), unless a
                class has at least 5 clips from each of two or more of them:
                then the smallest of those is held out whole as its val, so
-               val stays source-disjoint per class.
+               val stays source-disjoint per class. MINE_LATE_PACKAGES (data
+               version 14: flare-game, 7kaa-data, minetest-mod-homedecor,
+               pingus-data) never change an earlier clip's split: they train
+               (1 folder in 5 val-src), except that a class with at least 5
+               clips from one of them, and training clips from two or more
+               earlier packages, holds that one out whole as a second val.
                OUT/mined.tsv lists them, OUT/mined-review.tsv per class the
                counts and a sample of the paths, for a review by name. Data
                version 4 (VERSION.tsv data_version) is version 3 plus this set,
@@ -202,11 +207,14 @@ INSTRUMENT_SOURCES = [
 ]
 
 
-def source_files(debs, heldout, pkg, member, stats):
+def source_files(debs, heldout, pkg, member, stats, folder=None):
     """Extracts `member` (a file or a folder) of package `pkg` under
     OUT/tmp-src/PKG and returns its path, or None when the package is missing
     or any file in it is held out (the whole source is then skipped). An
-    installed package's own copy is used as it is (checked the same way)."""
+    installed package's own copy is used as it is (checked the same way).
+    With `folder` (a folder holding `member`), the whole folder is extracted
+    the first time, so that the next files of it need no pass over the
+    package; only `member` is checked and returned."""
     installed = subprocess.run(["dpkg-query", "-W", "-f", "${Status} ${Version}", pkg],
                                capture_output=True, text=True).stdout
     if installed.startswith("install ok installed") and os.path.exists("/" + member):
@@ -222,10 +230,12 @@ def source_files(debs, heldout, pkg, member, stats):
         dest = os.path.join(os.path.dirname(debs), "tmp-src", pkg)
         path = os.path.join(dest, member)
         if not os.path.exists(path):
+            # A file of a folder extracted before (lmms' samples: one pass
+            # over the package, then a held-out check per sample) is there.
             os.makedirs(dest, exist_ok=True)
             p1 = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", deb], stdout=subprocess.PIPE)
-            subprocess.run(["tar", "-x", "-C", dest, "./" + member], stdin=p1.stdout, check=False,
-                           stderr=subprocess.DEVNULL)
+            subprocess.run(["tar", "-x", "-C", dest, "./" + (folder or member)], stdin=p1.stdout,
+                           check=False, stderr=subprocess.DEVNULL)
             p1.wait()
         if not os.path.exists(path):
             log(f"source {pkg}: {member} not in the package; skipped")
@@ -573,7 +583,7 @@ def lmms(out, rows, debs, heldout, quick, stats):
         per_fam[fam] = per_fam.get(fam, 0) + 1
     res, dropped, skipped = [], 0, 0
     for sample, fam, desc in table:
-        path = source_files(debs, heldout, "lmms-common", LMMS_DIR + sample, stats)
+        path = source_files(debs, heldout, "lmms-common", LMMS_DIR + sample, stats, folder=LMMS_DIR)
         if not path:
             skipped += 1
             continue
@@ -1037,6 +1047,14 @@ MINE_PACKAGES = ["0ad-data", "flightgear-data-base", "hedgewars-data", "lincity-
 # classes (see the keyword rules' header for the ones looked at and left out).
 MINE_NEW_PACKAGES = ["lugaru-data", "openarena-data", "scorched3d-data", "supertux-data",
                      "trigger-rally-data", "tuxpaint-plugins-default"]
+# Packages added to the mining in data version 14 (mine.assign_splits' third
+# rule: no earlier clip changes split, so version 13's val stays unheard by the
+# models trained on it). Chosen from the audio file names of the Debian 12
+# game packages not looked at before (tools/data/tables/keyword-rules.tsv's
+# header lists those left out): Flare's environment, door and footstep
+# sounds, Seven Kingdoms' weather, a Minetest mod's doors, gates and fire,
+# Pingus' splash.
+MINE_LATE_PACKAGES = ["flare-game", "7kaa-data", "minetest-mod-homedecor", "pingus-data"]
 OAD_ZIP = "usr/share/games/0ad/mods/public/public.zip"
 # Packages whose audio ships inside a zip archive: (archive in the package,
 # the table path's prefix, the folder of the archive that holds the audio).
@@ -1179,7 +1197,7 @@ def mined(out, base, debs, heldout, packages, stats, keep_tmp=False):
         kept.append((rel, cls, tabpkg, tabpkg + ":" + os.path.dirname(path), path, h, pkg))
     splits = mine.assign_splits([(k[1], k[2], k[3]) for k in kept],
                                 [(r[1], r[2], r[3], r[4]) for r in base_rows],
-                                new_packages=MINE_NEW_PACKAGES)
+                                new_packages=MINE_NEW_PACKAGES, late_packages=MINE_LATE_PACKAGES)
     rows = []
     with open(os.path.join(out, "mined.tsv"), "w") as f:
         f.write("path\tlabel\tsplit\tpackage\tmember\tmd5\n")
@@ -1356,7 +1374,7 @@ def main():
     ap.add_argument("--debs", action="append", default=[],
                     help="another folder of downloaded .deb files, looked in first (may be given "
                     "several times; searched in that order)")
-    ap.add_argument("--mine-packages", default=",".join(MINE_PACKAGES + MINE_NEW_PACKAGES),
+    ap.add_argument("--mine-packages", default=",".join(MINE_PACKAGES + MINE_NEW_PACKAGES + MINE_LATE_PACKAGES),
                     help="packages the mined set reads (default: %(default)s)")
     ap.add_argument("--instrument-sources",
                     help="instruments, instruments-wide: only these sources (names in "
@@ -1507,7 +1525,8 @@ def main():
         # OUT/unlabelled-all); 12: version 10 plus the instruments-wide set
         # (every source's notes again over one register for all families,
         # held 1-4 s in clips of 1.5-4 s); 13: version 12 plus the lmms set
-        # (LMMS's instrument samples played as a sampler plays them).
+        # (LMMS's instrument samples played as a sampler plays them); 14:
+        # version 13 plus the mined clips of MINE_LATE_PACKAGES.
         has_stk = any(r[3].startswith("stk:") for r in rows)
         has_mined = any(r[3].startswith("mined:") for r in rows)
         has_gu = any(r[3] == "fluidsynth:generaluser" for r in rows)
@@ -1525,7 +1544,8 @@ def main():
             has_v11 = has_v10 and built("pool")
             has_v12 = has_v10 and built("instruments-wide")
             has_v13 = has_v12 and any(r[3] == "sampler:lmms" for r in rows)
-            version = 13 if has_v13 else 12 if has_v12 else 11 if has_v11 else 10 if has_v10 else 9 if v9 \
+            has_v14 = has_v13 and any(r[3] in {"mined:" + p for p in MINE_LATE_PACKAGES} for r in rows)
+            version = 14 if has_v14 else 13 if has_v13 else 12 if has_v12 else 11 if has_v11 else 10 if has_v10 else 9 if v9 \
                 else 8 if has_gu and has_saytime else 7 if has_gu else 6
         elif has_mined:
             version = 4

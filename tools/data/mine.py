@@ -98,14 +98,15 @@ def stable_frac(s):
     return int(hashlib.sha1(s.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
 
 
-def assign_splits(items, base, new_packages=(), min_val=5):
+def assign_splits(items, base, new_packages=(), min_val=5, late_packages=()):
     """Splits of mined clips, keeping the builder's source-disjoint rule.
 
     items: (class, package, group) per mined clip; base: (class, split,
     package, group) per clip of the sounds set already built; new_packages:
     the packages mined since data version 5 (build_data.MINE_NEW_PACKAGES),
-    whose clips follow the second rule below. Packages are compared without
-    a "mined:" prefix.
+    whose clips follow the second rule below; late_packages: those mined
+    since data version 14 (build_data.MINE_LATE_PACKAGES), the third rule.
+    Packages are compared without a "mined:" prefix.
 
     Every item: its (class, group) in base takes that group's split (no
     group in two splits); a package that the base holds out as val for the
@@ -127,9 +128,19 @@ def assign_splits(items, base, new_packages=(), min_val=5):
         of at least as many; otherwise the class holds no new package out;
       - the rest as above: about one folder in five val-src, the rest train.
     A class can so have two val packages (one of the base or the first
-    mining, one new); no package is in both train and val for a class."""
+    mining, one new); no package is in both train and val for a class.
+
+    The late packages (this rule never changes the split of an earlier
+    package's clip, so that data version 13's val stays unheard by models
+    trained on it):
+      - a class with `min_val` or more clips from a late package, and
+        training clips from two or more earlier packages, holds out one
+        late package whole as val: of those with `min_val` clips, the one
+        with the fewest (ties by name);
+      - the rest as above: about one folder in five val-src, the rest train."""
     strip = lambda p: p[6:] if p.startswith("mined:") else p
     newp = {strip(p) for p in new_packages}
+    latep = {strip(p) for p in late_packages}
     gsplit, val_pkg, known = {}, {}, {}
     for c, s, p, g in base:
         gsplit[(c, g)] = s
@@ -138,11 +149,11 @@ def assign_splits(items, base, new_packages=(), min_val=5):
             val_pkg[c] = strip(p)
     # Per class, the clips of each package the base does not know, from the
     # first packages (new) and from new_packages (later).
-    new, later = {}, {}
+    new, later, late = {}, {}, {}
     for c, p, g in items:
         p = strip(p)
-        if p not in known.get(c, ()):
-            counts = (later if p in newp else new).setdefault(c, {})
+        if p in latep or p not in known.get(c, ()):
+            counts = (late if p in latep else later if p in newp else new).setdefault(c, {})
             counts[p] = counts.get(p, 0) + 1
     for c, counts in new.items():
         if c not in val_pkg and (known.get(c) or len(counts) > 1):
@@ -153,9 +164,26 @@ def assign_splits(items, base, new_packages=(), min_val=5):
         big = [p for p in counts if counts[p] >= min_val]
         if len(big) > 1:
             val_new[c] = min(big, key=lambda p: (counts[p], p))
+    # The late packages: the earlier packages a class trains on (every
+    # package of its base rows and earlier items but its val ones).
+    earlier = {}
+    for c, s, p, g in base:
+        earlier.setdefault(c, set()).add(strip(p))
+    for c, p, g in items:
+        if strip(p) not in latep:
+            earlier.setdefault(c, set()).add(strip(p))
+    val_late = {}
+    for c, counts in late.items():
+        big = [p for p in counts if counts[p] >= min_val]
+        trains = earlier.get(c, set()) - {val_pkg.get(c), val_new.get(c)}
+        if big and len(trains) >= 2:
+            val_late[c] = min(big, key=lambda p: (counts[p], p))
     out = []
     for c, p, g in items:
-        if (c, g) in gsplit:
+        if strip(p) in latep:
+            out.append("val" if strip(p) == val_late.get(c) else
+                       "val-src" if stable_frac(g) < 0.2 else "train")
+        elif (c, g) in gsplit:
             out.append(gsplit[(c, g)])
         elif strip(p) == val_pkg.get(c) or strip(p) == val_new.get(c):
             out.append("val")
