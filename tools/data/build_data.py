@@ -1544,7 +1544,8 @@ def main():
             has_v11 = has_v10 and built("pool")
             has_v12 = has_v10 and built("instruments-wide")
             has_v13 = has_v12 and any(r[3] == "sampler:lmms" for r in rows)
-            has_v14 = has_v13 and any(r[3] in {"mined:" + p for p in MINE_LATE_PACKAGES} for r in rows)
+            late_sources = {"mined:" + p for p in MINE_LATE_PACKAGES}
+            has_v14 = has_v13 and any(r[3] in late_sources for r in rows)
             version = 14 if has_v14 else 13 if has_v13 else 12 if has_v12 else 11 if has_v11 else 10 if has_v10 else 9 if v9 \
                 else 8 if has_gu and has_saytime else 7 if has_gu else 6
         elif has_mined:

@@ -148,7 +148,8 @@ def assign_splits(items, base, new_packages=(), min_val=5, late_packages=()):
         if s == "val":
             val_pkg[c] = strip(p)
     # Per class, the clips of each package the base does not know, from the
-    # first packages (new) and from new_packages (later).
+    # first packages (new) and from new_packages (later); and the clips of
+    # each late package (late).
     new, later, late = {}, {}, {}
     for c, p, g in items:
         p = strip(p)
@@ -164,28 +165,22 @@ def assign_splits(items, base, new_packages=(), min_val=5, late_packages=()):
         big = [p for p in counts if counts[p] >= min_val]
         if len(big) > 1:
             val_new[c] = min(big, key=lambda p: (counts[p], p))
-    # The late packages: the earlier packages a class trains on (every
-    # package of its base rows and earlier items but its val ones).
-    earlier = {}
-    for c, s, p, g in base:
-        earlier.setdefault(c, set()).add(strip(p))
-    for c, p, g in items:
-        if strip(p) not in latep:
-            earlier.setdefault(c, set()).add(strip(p))
+    # The late packages: the earlier packages a class trains on are those of
+    # its base rows and earlier items (known, new, later) but its val ones.
     val_late = {}
     for c, counts in late.items():
         big = [p for p in counts if counts[p] >= min_val]
-        trains = earlier.get(c, set()) - {val_pkg.get(c), val_new.get(c)}
+        trains = (known.get(c, set()) | set(new.get(c, ())) | set(later.get(c, ()))) \
+            - {val_pkg.get(c), val_new.get(c)}
         if big and len(trains) >= 2:
             val_late[c] = min(big, key=lambda p: (counts[p], p))
     out = []
+    # The late packages are in neither the base nor the other two lists, so
+    # their clips are val only through val_late.
     for c, p, g in items:
-        if strip(p) in latep:
-            out.append("val" if strip(p) == val_late.get(c) else
-                       "val-src" if stable_frac(g) < 0.2 else "train")
-        elif (c, g) in gsplit:
+        if (c, g) in gsplit:
             out.append(gsplit[(c, g)])
-        elif strip(p) == val_pkg.get(c) or strip(p) == val_new.get(c):
+        elif strip(p) in (val_pkg.get(c), val_new.get(c), val_late.get(c)):
             out.append("val")
         else:
             out.append("val-src" if stable_frac(g) < 0.2 else "train")
