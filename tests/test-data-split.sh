@@ -118,7 +118,7 @@ run_enroll > /dev/null 2> "$tmp/f1.log"
 check "2 of 24 files unusable: refused above the default 5%" \
   "[ $? -eq 1 ] && grep -q 'refusing: 2 of 24 files (8.3%) could not be used' '$tmp/f1.log'"
 check "the count and each reason are printed" \
-  "grep -q '24 files, 22 used, 2 dropped: 1 cannot decode.*broken.wav); 1 shorter than --min-fill 0.50 of a window (0.500 s) (e.g. .*short.wav)' '$tmp/f1.log'"
+  "grep -q '24 files, 22 used, 2 dropped: 1 cannot decode.*broken.wav); 1 shorter than 0.50 of a window (0.500 s) (e.g. .*short.wav)' '$tmp/f1.log'"
 run_enroll --max-dropped 0.1 > /dev/null 2> "$tmp/f2.log"
 check "--max-dropped 0.1 accepts them" "[ $? -eq 0 ]"
 check "the second run decodes from the cache" "grep -q 'decoded audio from cache' '$tmp/f2.log'"
@@ -154,7 +154,7 @@ for i in 1 2 3; do printf 'ds/tone/t%d.wav\ttone\ttrain\nds/noise/n%d.wav\tnoise
 printf 's03.wav\ttone\tval\ns06.wav\ttone\tval\nds/noise/n9.wav\tnoise\tval\n' >> "$tmp/short.tsv"
 "$B/clar-eval" --model "$M" --data "$tmp/short.tsv" --max-dropped 0.5 > "$tmp/s.txt" 2> "$tmp/s.log"
 check "clar-eval drops the 0.3 s clip and says why, keeps the 0.6 s one" \
-  "grep -q 'split val): 3 files, 2 used, 1 dropped: 1 shorter than --min-fill 0.50 of a window' '$tmp/s.log' && grep -q '^split val: 2 test clips' '$tmp/s.txt'"
+  "grep -q 'split val): 3 files, 2 used, 1 dropped: 1 shorter than 0.50 of a window' '$tmp/s.log' && grep -q '^split val: 2 test clips' '$tmp/s.txt'"
 "$B/clar-eval" --model "$M" --data "$tmp/short.tsv" --min-fill 0.1 > "$tmp/s1.txt" 2> "$tmp/s1.log"
 n01=$("$B/clar-embed" --model "$M" --min-fill 0.1 "$tmp/s03.wav" 2>/dev/null | grep -c '"start"')
 check "--min-fill 0.1: clar-eval and clar-embed both keep the 0.3 s clip (zero-padded)" \

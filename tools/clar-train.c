@@ -458,7 +458,8 @@ main (int argc, char **argv)
    * offset of a zero window by the augmentation's time shift. */
   o.dopt.min_samples = clar_min_clip_samples (cfg.window_samples, o.dopt.min_fill);
   clar_dataset_init (&val, &o.dopt);
-  o.dopt.min_samples = cfg.window_samples / 10;
+  o.dopt.min_fill = 0.1;
+  o.dopt.min_samples = clar_min_clip_samples (cfg.window_samples, o.dopt.min_fill);
   clar_dataset_init (&ds, &o.dopt);
   if (clar_dataset_list (&ds, o.data, o.split))
     return 1;

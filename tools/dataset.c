@@ -507,7 +507,7 @@ clar_dataset_load (clar_dataset *ds, int rate, const char *cache_dir, int thread
    * (audio-decode.h, clar_min_clip_samples). Not cached: it depends on the model. */
   for (size_t i = 0; i < ds->n_clips; i++)
     if (n[i] && o->min_samples && n[i] < o->min_samples) {
-      why[i] = g_strdup_printf ("shorter than --min-fill %.2f of a window (%.3f s)", o->min_fill,
+      why[i] = g_strdup_printf ("shorter than %.2f of a window (%.3f s)", o->min_fill,
           (double) o->min_samples / rate);
       n[i] = 0;
     }
