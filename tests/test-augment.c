@@ -682,6 +682,105 @@ test_view_codec_formant (void)
   }
 }
 
+/* Mixup (Zhang et al. 2018): the parser, the Beta draws behind lambda, and
+ * the waveform mix (each source's share of the amplitude is lambda and
+ * 1 - lambda whatever their levels; the level of the clip kept; silence
+ * never mixed). */
+static void
+test_mixup (void)
+{
+  enum { N = 16000, DRAWS = 20000 };
+  static float x[N], y[N], m[N], m2[N];
+  clar_augment_config d = clar_augment_default ();
+  double mean = 0, var = 0, lmin = 1, nmix = 0;
+  CHECK (d.p_mixup == 0.0f);
+  CHECK_EQ_INT (clar_augment_parse ("mixup=0.5", &d), 0);
+  CHECK (d.p_mixup == 0.5f && d.mixup_alpha == 0.4f);
+  CHECK_EQ_INT (clar_augment_parse ("mixup=0.25:1", &d), 0);
+  CHECK (d.p_mixup == 0.25f && d.mixup_alpha == 1.0f);
+  CHECK_EQ_INT (clar_augment_parse ("mixup=1:0", &d), -1);
+  CHECK_EQ_INT (clar_augment_parse ("mixup=1:500", &d), -1);
+  CHECK_EQ_INT (clar_augment_parse ("mixup=1.5", &d), -1);
+  CHECK_EQ_INT (clar_augment_parse ("mixup=1:1:1", &d), -1);
+  /* Beta(a, a) has mean 1/2 and variance 1 / (4 (2a + 1)); Beta(2, 5)
+   * mean 2/7, variance 10 / (49 * 8). */
+  for (int k = 0; k < 3; k++) {
+    static const double as[3] = { 0.4, 1.0, 2.0 }, bs[3] = { 0.4, 1.0, 5.0 };
+    double a = as[k], b = bs[k], s = 0, s2 = 0, mu = a / (a + b), v = a * b / ((a + b) * (a + b) * (a + b + 1));
+    clar_rng r = { 17 + (uint64_t) k };
+    for (int i = 0; i < DRAWS; i++) {
+      double u = clar_rng_beta (&r, a, b);
+      CHECK (u >= 0 && u <= 1);
+      s += u;
+      s2 += u * u;
+    }
+    s /= DRAWS;
+    s2 = s2 / DRAWS - s * s;
+    printf ("  Beta(%.1f, %.1f): mean %.4f (want %.4f), variance %.4f (want %.4f)\n", a, b, s, mu, s2, v);
+    /* Standard errors of the mean and variance of 20000 draws are below
+     * 0.0026 and 0.002 for these shapes. */
+    CHECK_MSG (fabs (s - mu) < 0.01 && fabs (s2 - v) < 0.006, "Beta(%g,%g): %g %g", a, b, s, s2);
+  }
+  CHECK (isnan (clar_rng_gamma (&(clar_rng) { 1 }, 0.0)));
+  /* lambda: 1 (no mix) with probability 1 - p, else in [0.5, 1). */
+  d.p_mixup = 0.5f;
+  d.mixup_alpha = 0.4f;
+  {
+    clar_rng r = { 5 };
+    for (int i = 0; i < DRAWS; i++) {
+      double l = clar_mixup_lambda (&d, &r);
+      CHECK (l >= 0.5 && l <= 1.0);
+      if (l < 1.0) {
+        nmix++;
+        lmin = fmin (lmin, l);
+        mean += l;
+        var += l * l;
+      }
+    }
+  }
+  mean /= nmix;
+  var = var / nmix - mean * mean;
+  /* max(l, 1 - l) of Beta(0.4, 0.4): mean 1/2 + E|l - 1/2|; E|l - 1/2| is
+   * 0.3398 for a = 0.4 (numerical integration of the density). */
+  printf ("  mixup=0.5:0.4: %.3f of clips mixed, lambda mean %.4f, min %.4f\n", nmix / DRAWS, mean, lmin);
+  CHECK (fabs (nmix / DRAWS - 0.5) < 0.015);
+  CHECK (lmin >= 0.5 && lmin < 0.52);
+  CHECK (fabs (mean - 0.8398) < 0.01);
+  {
+    clar_augment_config none = clar_augment_none ();
+    clar_rng r = { 5 };
+    CHECK (clar_mixup_lambda (&none, &r) == 1.0);
+  }
+  /* The mix: x a 440 Hz tone, y a 3 kHz tone 20 dB louder. After mixing at
+   * lambda 0.7, each tone's amplitude share is 0.7 : 0.3 and the power is
+   * x's. */
+  sine (x, N, 440, 0.1);
+  sine (y, N, 3000, 1.0);
+  memcpy (m, x, sizeof x);
+  CHECK_CLOSE (clar_mixup (m, y, N, 0.7), 0.7, 0);
+  CHECK_CLOSE (power (m, N), power (x, N), 1e-3 * power (x, N));
+  {
+    double lo = band_power (m, N, 300, 600), hi = band_power (m, N, 2800, 3200);
+    printf ("  mixup at 0.7: amplitude ratio %.4f (want 0.7 / 0.3 = 2.3333)\n", sqrt (lo / hi));
+    CHECK_CLOSE (sqrt (lo / hi), 0.7 / 0.3, 0.01);
+  }
+  /* Deterministic, and y untouched. */
+  memcpy (m2, x, sizeof x);
+  clar_mixup (m2, y, N, 0.7);
+  CHECK (memcmp (m, m2, sizeof m) == 0);
+  /* Silence on either side, or a lambda outside [0, 1): nothing mixed. */
+  memset (y, 0, sizeof y);
+  memcpy (m, x, sizeof x);
+  CHECK (clar_mixup (m, y, N, 0.6) == 1.0 && memcmp (m, x, sizeof x) == 0);
+  sine (y, N, 3000, 1.0);
+  memset (m, 0, sizeof m);
+  CHECK (clar_mixup (m, y, N, 0.6) == 1.0 && power (m, N) == 0);
+  memcpy (m, x, sizeof x);
+  CHECK (clar_mixup (m, y, N, 1.0) == 1.0 && memcmp (m, x, sizeof x) == 0);
+  CHECK (clar_mixup (m, y, N, -0.1) == 1.0 && memcmp (m, x, sizeof x) == 0);
+  CHECK (clar_mixup (m, y, N, NAN) == 1.0 && memcmp (m, x, sizeof x) == 0);
+}
+
 int
 main (void)
 {
@@ -696,5 +795,6 @@ main (void)
   CLAR_TEST_RUN (test_codec_roundtrip);
   CLAR_TEST_RUN (test_formant_shift);
   CLAR_TEST_RUN (test_view_codec_formant);
+  CLAR_TEST_RUN (test_mixup);
   CLAR_TEST_EXIT ();
 }

@@ -160,6 +160,50 @@ test_hybrid (void)
   CHECK_CLOSE (lce, 0.0, 0);
 }
 
+/* Mixup's soft target (Zhang et al. 2018): the loss is the lambda-weighted
+ * sum of the two hard cross-entropies, lambda 1 or no partner is plain CE,
+ * and the gradient of a row is softmax - target. */
+static void
+test_ce_mixup (void)
+{
+  float lg[9], dl[9], dl2[9], lam[3] = { 0.7f, 0.6f, 1.0f }, bad[3] = { 0.7f, 1.5f, 1.0f };
+  int lab[3] = { 0, 2, -1 }, lb[3] = { 1, -1, 0 }, none[3] = { -1, -1, -1 }, a1[3] = { 0, -1, -1 },
+      b1[3] = { 1, -1, -1 };
+  double ca, cb, want;
+  for (int i = 0; i < 9; i++)
+    lg[i] = 2 * frand ();
+  /* Row 0 mixes classes 0 and 1; row 1 has no partner (its own label); row 2
+   * is unlabelled (skipped even with a partner). */
+  ca = clar_loss_ce (lg, 1, 3, a1, NULL);
+  cb = clar_loss_ce (lg, 1, 3, b1, NULL);
+  {
+    int r1[3] = { -1, 2, -1 };
+    want = (0.7 * ca + 0.3 * cb + clar_loss_ce (lg, 3, 3, r1, NULL)) / 2;
+  }
+  CHECK_CLOSE (clar_loss_ce_mixup (lg, 3, 3, lab, lb, lam, dl), want, 1e-6);
+  {
+    double sm[3], mx = fmax (lg[0], fmax (lg[1], lg[2])), sum = 0;
+    for (int k = 0; k < 3; k++)
+      sum += (sm[k] = exp (lg[k] - mx));
+    CHECK_CLOSE (dl[0], (sm[0] / sum - 0.7) / 2, 1e-6);
+    CHECK_CLOSE (dl[1], (sm[1] / sum - 0.3) / 2, 1e-6);
+    CHECK_CLOSE (dl[2], (sm[2] / sum) / 2, 1e-6);
+  }
+  CHECK (dl[6] == 0.0f && dl[7] == 0.0f && dl[8] == 0.0f);
+  /* No partner anywhere, or lambda 1: clar_loss_ce exactly. */
+  CHECK_CLOSE (clar_loss_ce_mixup (lg, 3, 3, lab, none, lam, dl), clar_loss_ce (lg, 3, 3, lab, dl2), 1e-12);
+  for (int i = 0; i < 9; i++)
+    CHECK_CLOSE (dl[i], dl2[i], 1e-9);
+  {
+    float one[3] = { 1, 1, 1 };
+    CHECK_CLOSE (clar_loss_ce_mixup (lg, 3, 3, lab, lb, one, NULL), clar_loss_ce (lg, 3, 3, lab, NULL), 1e-12);
+  }
+  CHECK_CLOSE (clar_loss_ce_mixup (lg, 3, 3, lab, NULL, lam, NULL), clar_loss_ce (lg, 3, 3, lab, NULL), 1e-12);
+  CHECK_CLOSE (clar_loss_ce_mixup (lg, 3, 3, none, lb, lam, dl), 0.0, 0);
+  /* A lambda outside [0, 1] on a labelled row is refused, not used. */
+  CHECK (isnan (clar_loss_ce_mixup (lg, 3, 3, lab, lb, bad, NULL)));
+}
+
 static void
 test_invalid (void)
 {
@@ -179,9 +223,9 @@ test_invalid (void)
 /* ---- finite differences ---- */
 enum { FN = 3, FP = 4, FK = 3 };
 typedef struct {
-  int which;                        /* 0 ntxent 1 supcon 2 ce 3 hybrid */
-  float z[2 * FN * FP], lg[2 * FN * FK];
-  int lab[FN], lab2[2 * FN];
+  int which;                        /* 0 ntxent 1 supcon 2 ce 3 hybrid 4 ce_mixup */
+  float z[2 * FN * FP], lg[2 * FN * FK], lam[2 * FN];
+  int lab[FN], lab2[2 * FN], labb[2 * FN];
 } lctx;
 
 static double
@@ -194,6 +238,8 @@ eval (lctx *c, float *dz, float *dl)
       return clar_loss_supcon (c->z, FN, FP, 0.5f, c->lab, dz);
     case 2:
       return clar_loss_ce (c->lg, 2 * FN, FK, c->lab2, dl);
+    case 4:
+      return clar_loss_ce_mixup (c->lg, 2 * FN, FK, c->lab2, c->labb, c->lam, dl);
     default:
       return clar_loss_hybrid (c->z, c->lg, FN, FP, FK, c->lab, CLAR_CONTRASTIVE_SUPCON, 0.5f,
           0.7f, dz, dl, NULL, NULL);
@@ -222,9 +268,9 @@ fd (lctx *c, float *v, const float *g, int n)
 static void
 test_gradients (void)
 {
-  static const char *names[4] = { "NT-Xent", "SupCon (labels 0, -1, 0)", "cross-entropy",
-                                  "hybrid (SupCon + 0.7 CE)" };
-  for (int w = 0; w < 4; w++) {
+  static const char *names[5] = { "NT-Xent", "SupCon (labels 0, -1, 0)", "cross-entropy",
+                                  "hybrid (SupCon + 0.7 CE)", "mixup cross-entropy" };
+  for (int w = 0; w < 5; w++) {
     lctx c;
     float dz[2 * FN * FP], dl[2 * FN * FK];
     double e = 0;
@@ -236,10 +282,13 @@ test_gradients (void)
     c.lab[0] = 0;
     c.lab[1] = -1;
     c.lab[2] = 0;
-    for (int i = 0; i < 2 * FN; i++)
+    for (int i = 0; i < 2 * FN; i++) {
       c.lab2[i] = c.lab[i % FN];
+      c.labb[i] = i % 3 == 1 ? -1 : (i + 1) % FK;    /* some rows unmixed */
+      c.lam[i] = 0.55f + 0.08f * (float) i;
+    }
     eval (&c, dz, dl);
-    if (w != 2)
+    if (w != 2 && w != 4)
       e = fmax (e, fd (&c, c.z, dz, 2 * FN * FP));
     if (w >= 2)
       e = fmax (e, fd (&c, c.lg, dl, 2 * FN * FK));
@@ -255,6 +304,7 @@ main (void)
   CLAR_TEST_RUN (test_supcon_hand);
   CLAR_TEST_RUN (test_ce_hand);
   CLAR_TEST_RUN (test_hybrid);
+  CLAR_TEST_RUN (test_ce_mixup);
   CLAR_TEST_RUN (test_invalid);
   CLAR_TEST_RUN (test_gradients);
   CLAR_TEST_EXIT ();

@@ -87,6 +87,28 @@ check "--ema on a run started without it: refused, with why" \
 "$B/clar-train" "${ema[@]}" --out "$tmp/ema4" --ema 1 2> "$tmp/ema4.log"
 check "--ema 1 (an average that never moves): refused" "[ $? -eq 2 ] && grep -q 'out of range' '$tmp/ema4.log'"
 
+# Mixup (--aug mixup=P:ALPHA): reproducible, resumable, a real change of the
+# training; at P 0 the run is the run without it (its draws have their own
+# generator); refused without a cross-entropy term.
+mix=(--data "$tmp/d/m.tsv" --steps 4 --checkpoint-every 2 --seed 3 "${common[@]}")
+"$B/clar-train" "${mix[@]}" --out "$tmp/mx0" 2> /dev/null
+"$B/clar-train" "${mix[@]}" --aug mixup=0:0.4 --out "$tmp/mx00" 2> /dev/null
+"$B/clar-train" "${mix[@]}" --aug mixup=1:0.4 --out "$tmp/mx1" 2> "$tmp/mx1.log"
+check "mixup run exits 0" "[ $? -eq 0 ]"
+"$B/clar-train" "${mix[@]}" --aug mixup=1:0.4 --out "$tmp/mx2" 2> /dev/null
+check "mixup: the same seed gives the same weights" "[ \"\$(tensors '$tmp/mx1/model.safetensors')\" = \"\$(tensors '$tmp/mx2/model.safetensors')\" ]"
+check "mixup: other weights than the same run without it" "[ \"\$(tensors '$tmp/mx1/model.safetensors')\" != \"\$(tensors '$tmp/mx0/model.safetensors')\" ]"
+check "mixup=0: the run without it, weight for weight" "[ \"\$(tensors '$tmp/mx00/model.safetensors')\" = \"\$(tensors '$tmp/mx0/model.safetensors')\" ]"
+"$B/clar-train" "${mix[@]}" --aug mixup=1:0.4 --out "$tmp/mx3" --max-minutes 0.00001 2> /dev/null
+"$B/clar-train" "${mix[@]}" --aug mixup=1:0.4 --out "$tmp/mx3" --resume 2> "$tmp/mx3.log"
+check "mixup: stopped at step 1 and resumed: the same weights" \
+  "grep -q 'resumed at step 1\$' '$tmp/mx3.log' && [ \"\$(tensors '$tmp/mx1/model.safetensors')\" = \"\$(tensors '$tmp/mx3/model.safetensors')\" ]"
+"$B/clar-train" "${mix[@]}" --loss ntxent --aug mixup=0.5 --out "$tmp/x" 2> "$tmp/x.log"
+check "mixup without a cross-entropy term: refused, with why" \
+  "[ $? -eq 2 ] && grep -q 'mixup=0.5 needs a cross-entropy term (--loss hybrid or ce)' '$tmp/x.log'"
+"$B/clar-train" "${mix[@]}" --aug mixup=0.5:0 --out "$tmp/x" 2> "$tmp/x.log"
+check "mixup with alpha 0: refused" "[ $? -eq 2 ] && grep -q 'bad --aug' '$tmp/x.log'"
+
 # Folder data: trains on the train split, validates on the held-out one.
 "$B/clar-train" --data "$tmp/d" --out "$tmp/fo" --steps 2 --checkpoint-every 2 "${common[@]}" 2> "$tmp/fo.log"
 check "folder data validates on its held-out split" \

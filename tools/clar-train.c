@@ -69,7 +69,9 @@ usage (FILE *f)
       "                         off unless named: codec=P:KMIN:KMAX (Opus at KMIN-KMAX kbit/s,\n"
       "                         default 6-24, Vorbis q -0.1..0.2 or GSM 06.10, one drawn per\n"
       "                         view among those built in), formant=P:R (envelope x 1/R..R,\n"
-      "                         default 1.25)\n"
+      "                         default 1.25), mixup=P:ALPHA (a labelled clip mixed with\n"
+      "                         another of the batch, weight max(l,1-l), l ~ Beta(ALPHA,ALPHA),\n"
+      "                         default 0.4; soft cross-entropy target; needs --loss hybrid|ce)\n"
       "  --seed N --threads N   (default 1, 2)\n"
       "  --ema D                also keep an exponential moving average of the weights and\n"
       "                         batch-norm statistics (decay D per step, e.g. 0.999; 0 off,\n"
@@ -389,6 +391,12 @@ main (int argc, char **argv)
   size_t W, T, nm, n_labelled = 0, steps_per_epoch, *use = NULL, n_use = 0;
   long total_steps, step;
   float *views, *mels, *dz, *dl;
+  /* Mixup (--aug mixup=P:ALPHA): per clip the batch position it is mixed
+   * with (-1 none) and its lambda; per view row the partner's class and
+   * the lambda applied; the partner's augmented views. */
+  int *mix_with = NULL, *mix_lab = NULL;
+  double *mix_draw = NULL;
+  float *mix_lam = NULL, *mix_buf = NULL;
   int *labels2, *labels1;
   FILE *logf;
   double t_start, t_last = 0, t_step0;
@@ -427,6 +435,13 @@ main (int argc, char **argv)
       return 2;
     }
     fprintf (stderr, "clar-train: codec augmentation with:%s\n", names);
+  }
+  if (aug.p_mixup > 0 && strcmp (o.loss, "hybrid") && strcmp (o.loss, "ce")) {
+    /* Mixup's only effect on the objective is the soft target of the
+     * cross-entropy; without one it would only mix clips. */
+    fprintf (stderr, "clar-train: --aug mixup=%g needs a cross-entropy term (--loss hybrid or ce)\n",
+        aug.p_mixup);
+    return 2;
   }
   gst_init (NULL, NULL);
   /* OpenMP over samples and chunks, one OpenBLAS thread (nn.h, "Threading"). */
@@ -557,6 +572,17 @@ main (int argc, char **argv)
   dl = malloc ((size_t) 2 * o.batch * (ds.n_classes ? ds.n_classes : 1) * sizeof (float));
   labels1 = malloc ((size_t) o.batch * sizeof (int));
   labels2 = malloc ((size_t) 2 * o.batch * sizeof (int));
+  if (aug.p_mixup > 0) {
+    mix_with = malloc ((size_t) o.batch * sizeof (int));
+    mix_draw = malloc ((size_t) o.batch * sizeof (double));
+    mix_lab = malloc ((size_t) 2 * o.batch * sizeof (int));
+    mix_lam = malloc ((size_t) 2 * o.batch * sizeof (float));
+    mix_buf = malloc ((size_t) 2 * o.batch * W * sizeof (float));
+    if (!mix_with || !mix_draw || !mix_lab || !mix_lam || !mix_buf) {
+      fprintf (stderr, "clar-train: out of memory\n");
+      return 1;
+    }
+  }
   ckpt = g_build_filename (o.out, "checkpoint.safetensors", NULL);
   model_path = g_build_filename (o.out, "model.safetensors", NULL);
   log_path = g_build_filename (o.out, "train-log.tsv", NULL);
@@ -690,6 +716,29 @@ main (int argc, char **argv)
           perm[(pos + (size_t) b) % n_use] = use[lo];
         }
       }
+      if (mix_with) {
+        /* Mixup's draws, one generator per step of its own (the views'
+         * streams stay those of a run without mixup): a labelled clip is
+         * mixed, with probability p_mixup, with another labelled clip of
+         * the batch. */
+        clar_rng r = { o.seed * 15485863ULL + (uint64_t) step * 2750159ULL + 0x6D69787570ULL };
+        for (int b = 0; b < o.batch; b++) {
+          const clar_clip *c = &ds.clips[perm[(pos + (size_t) b) % n_use]];
+          double lam = clar_mixup_lambda (&aug, &r);
+          mix_with[b] = -1;
+          mix_draw[b] = 1.0;
+          if (lam >= 1.0 || c->class_id < 0 || o.batch < 2)
+            continue;
+          for (int tries = 0; tries < 8; tries++) {
+            int p = (b + 1 + (int) (clar_rng_next (&r) % (uint64_t) (o.batch - 1))) % o.batch;
+            if (ds.clips[perm[(pos + (size_t) p) % n_use]].class_id >= 0) {
+              mix_with[b] = p;
+              mix_draw[b] = lam;
+              break;
+            }
+          }
+        }
+      }
       /* Views are independent (each has its own seeded generator), so
        * they are prepared in parallel with identical results; each thread
        * has its own front end (a clar_mel belongs to one thread). */
@@ -707,6 +756,26 @@ main (int argc, char **argv)
         if (bg == c)
           bg = NULL;
         clar_augment_view_bg (&aug, &r, c->pcm, c->n, bg ? bg->pcm : NULL, bg ? bg->n : 0, x, W);
+        if (mix_with) {
+          int p = mix_with[b];
+          mix_lam[v * o.batch + b] = 1.0f;
+          mix_lab[v * o.batch + b] = -1;
+          if (p >= 0) {
+            /* The partner's own view (its own crop and augmentations),
+             * mixed into this one. */
+            const clar_clip *cp = &ds.clips[perm[(pos + (size_t) p) % n_use]];
+            clar_rng rp = { ((o.seed << 32) ^ ((uint64_t) step * 8191 + (uint64_t) (2 * b + v)))
+                            ^ 0xD1B54A32D192ED03ULL };
+            float *y = mix_buf + (size_t) bv * W;
+            double lam;
+            clar_augment_view (&aug, &rp, cp->pcm, cp->n, y, W);
+            lam = clar_mixup (x, y, W, mix_draw[b]);
+            if (lam < 1.0) {
+              mix_lam[v * o.batch + b] = (float) lam;
+              mix_lab[v * o.batch + b] = cp->class_id;
+            }
+          }
+        }
         clar_mel_compute (mels_t[clar_train_thread_id ()], x, W, mx, T);
         clar_augment_spec (&aug, &r, mx, T, nm);
       }
@@ -729,7 +798,8 @@ main (int argc, char **argv)
       }
       if (K && (!strcmp (o.loss, "hybrid") || !strcmp (o.loss, "ce"))) {
         float wgt = !strcmp (o.loss, "ce") ? 1.0f : o.ce_weight;
-        lce = clar_loss_ce (logits, 2 * o.batch, K, labels2, dl);
+        lce = mix_with ? clar_loss_ce_mixup (logits, 2 * o.batch, K, labels2, mix_lab, mix_lam, dl)
+                       : clar_loss_ce (logits, 2 * o.batch, K, labels2, dl);
         for (int i = 0; i < 2 * o.batch * K; i++)
           dl[i] *= wgt;
         loss = lc + wgt * lce;
@@ -868,6 +938,7 @@ main (int argc, char **argv)
   free (ema);
   free (cur);
   free (views); free (mels); free (dz); free (dl); free (labels1); free (labels2);
+  free (mix_with); free (mix_draw); free (mix_lab); free (mix_lam); free (mix_buf);
   g_free (ckpt); g_free (model_path); g_free (log_path); g_free (cache); g_free (cmdline);
   return stop_signal ? 128 + stop_signal : 0;
 }

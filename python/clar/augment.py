@@ -52,6 +52,8 @@ class AugmentConfig:
     codec_kbps_max: float = 24.0
     p_formant: float = 0.0
     formant_max: float = 1.25
+    p_mixup: float = 0.0
+    mixup_alpha: float = 0.4
 
     @classmethod
     def none(cls):
@@ -60,11 +62,13 @@ class AugmentConfig:
     def parse(self, spec):
         """clar_augment_parse: "pitch=P:S,noise=P:MIN:MAX,fade=P:MAX,
         mask=P:MAX,gain=P:DB,stretch=P:S,eq=P:DB,phone=P,reverb=P:RT60,
-        mix=P:MIN:MAX,fmask=P:BANDS,codec=P:KMIN:KMAX,formant=P:RATIO" over
-        the current values, with its checks (P in [0, 1]; RT60 >= 0.1; KMIN
-        in [6, KMAX], KMAX <= 128; RATIO in [1, 2]; noise and mix take 1 or
-        3 numbers, codec 1 or 3). codec=P with P > 0 is refused: this
-        package has no Opus/Vorbis/GSM codec (clar-train does)."""
+        mix=P:MIN:MAX,fmask=P:BANDS,codec=P:KMIN:KMAX,formant=P:RATIO,
+        mixup=P:ALPHA" over the current values, with its checks (P in [0, 1];
+        RT60 >= 0.1; KMIN in [6, KMAX], KMAX <= 128; RATIO in [1, 2]; ALPHA in
+        [0.01, 100]; noise and mix take 1 or 3 numbers, codec 1 or 3).
+        codec=P with P > 0 is refused: this package has no Opus/Vorbis/GSM
+        codec (clar-train does); so is mixup=P with P > 0, a batch-level
+        draw with a soft cross-entropy target that only clar-train makes."""
         keys = {"pitch": ("p_pitch", "pitch_semitones"),
                 "noise": ("p_noise", "snr_min_db", "snr_max_db"),
                 "fade": ("p_fade", "fade_max"), "mask": ("p_mask", "mask_max"),
@@ -74,7 +78,8 @@ class AugmentConfig:
                 "mix": ("p_mix", "mix_snr_min_db", "mix_snr_max_db"),
                 "fmask": ("p_fmask", "fmask_max"),
                 "codec": ("p_codec", "codec_kbps_min", "codec_kbps_max"),
-                "formant": ("p_formant", "formant_max")}
+                "formant": ("p_formant", "formant_max"),
+                "mixup": ("p_mixup", "mixup_alpha")}
         for tok in filter(None, (spec or "").split(",")):
             k, eq, v = tok.partition("=")
             try:
@@ -88,12 +93,17 @@ class AugmentConfig:
                     or (k == "reverb" and len(vals) > 1 and not vals[1] >= 0.1) \
                     or (k == "codec" and len(vals) > 2
                         and not (6 <= vals[1] <= vals[2] <= 128)) \
-                    or (k == "formant" and len(vals) > 1 and not 1 <= vals[1] <= 2):
+                    or (k == "formant" and len(vals) > 1 and not 1 <= vals[1] <= 2) \
+                    or (k == "mixup" and len(vals) > 1 and not 0.01 <= vals[1] <= 100):
                 raise ValueError(f"bad augmentation spec {tok!r}")
             if k == "codec" and vals[0] > 0:
                 raise ValueError(f"{tok!r}: codec round trips (Opus, Vorbis, GSM 06.10) are "
                                  "clar-train only (they need libopus, libvorbis, libgsm); "
                                  "use codec=0 or train with clar-train")
+            if k == "mixup" and vals[0] > 0:
+                raise ValueError(f"{tok!r}: mixup is clar-train only (a batch-level mix with "
+                                 "a soft cross-entropy target); use mixup=0 or train with "
+                                 "clar-train")
             for name, x in zip(keys[k], vals):
                 setattr(self, name, x)
         return self

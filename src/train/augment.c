@@ -43,6 +43,40 @@ clar_rng_gauss (clar_rng *r)
   return sqrt (-2.0 * log (u)) * cos (2 * PI * v);
 }
 
+double
+clar_rng_gamma (clar_rng *r, double shape)
+{
+  double d, c;
+  if (!(shape > 0))
+    return NAN;
+  if (shape < 1) {
+    /* Gamma(a) = Gamma(a + 1) U^(1/a) (Marsaglia & Tsang, section 6). */
+    double u = clar_rng_uniform (r) + 1e-300;
+    return clar_rng_gamma (r, shape + 1) * pow (u, 1.0 / shape);
+  }
+  d = shape - 1.0 / 3.0;
+  c = 1.0 / sqrt (9.0 * d);
+  for (;;) {
+    double x = clar_rng_gauss (r), v = 1 + c * x, u;
+    if (v <= 0)
+      continue;
+    v = v * v * v;
+    u = clar_rng_uniform (r) + 1e-300;
+    /* Squeeze, then the exact test (their eq. 3 and step 4). */
+    if (u < 1 - 0.0331 * x * x * x * x || log (u) < 0.5 * x * x + d * (1 - v + log (v)))
+      return d * v;
+  }
+}
+
+double
+clar_rng_beta (clar_rng *r, double a, double b)
+{
+  double x = clar_rng_gamma (r, a), y = clar_rng_gamma (r, b);
+  if (!(x + y > 0))
+    return 0.5;       /* both underflowed (tiny shapes): the symmetric middle */
+  return x / (x + y);
+}
+
 clar_augment_config
 clar_augment_default (void)
 {
@@ -62,6 +96,7 @@ clar_augment_default (void)
      * random stream as before they existed. */
     .p_codec = 0.0f, .codec_kbps_min = 6.0f, .codec_kbps_max = 24.0f,
     .p_formant = 0.0f, .formant_max = 1.25f,
+    .p_mixup = 0.0f, .mixup_alpha = 0.4f,
   };
   return c;
 }
@@ -130,6 +165,9 @@ clar_augment_parse (const char *spec, clar_augment_config *cfg)
     } else if (!strcmp (tok, "formant") && nv <= 2) {
       cfg->p_formant = (float) v[0];
       if (nv > 1) { if (!(v[1] >= 1 && v[1] <= 2)) { rc = -1; break; } cfg->formant_max = (float) v[1]; }
+    } else if (!strcmp (tok, "mixup") && nv <= 2) {
+      cfg->p_mixup = (float) v[0];
+      if (nv > 1) { if (!(v[1] >= 0.01 && v[1] <= 100)) { rc = -1; break; } cfg->mixup_alpha = (float) v[1]; }
     } else {
       rc = -1;
     }
@@ -545,6 +583,40 @@ clar_mix_at_snr (float *x, const float *bg, size_t n, double snr_db)
   gain = sqrt (ps / (pb * pow (10.0, snr_db / 10.0)));
   for (size_t i = 0; i < n; i++)
     x[i] += (float) (gain * bg[i]);
+}
+
+double
+clar_mixup_lambda (const clar_augment_config *cfg, clar_rng *rng)
+{
+  double l;
+  if (!(cfg->p_mixup > 0) || clar_rng_uniform (rng) >= cfg->p_mixup || !(cfg->mixup_alpha > 0))
+    return 1.0;
+  l = clar_rng_beta (rng, cfg->mixup_alpha, cfg->mixup_alpha);
+  return l < 0.5 ? 1.0 - l : l;
+}
+
+double
+clar_mixup (float *x, const float *y, size_t n, double lambda)
+{
+  double px = 0, py = 0, pm = 0, g, back;
+  if (!x || !y || n == 0 || !(lambda >= 0 && lambda < 1))
+    return 1.0;
+  for (size_t i = 0; i < n; i++) {
+    px += (double) x[i] * x[i];
+    py += (double) y[i] * y[i];
+  }
+  if (px < 1e-10 * (double) n || py < 1e-10 * (double) n)
+    return 1.0;
+  g = sqrt (px / py);
+  for (size_t i = 0; i < n; i++) {
+    x[i] = (float) (lambda * x[i] + (1 - lambda) * g * y[i]);
+    pm += (double) x[i] * x[i];
+  }
+  /* Two sources in opposite phase can cancel; keep the level then. */
+  back = pm > 1e-10 * (double) n ? sqrt (px / pm) : 1.0;
+  for (size_t i = 0; i < n; i++)
+    x[i] = (float) (back * x[i]);
+  return lambda;
 }
 
 void

@@ -25,6 +25,11 @@ typedef struct clar_rng { uint64_t s; } clar_rng;
 uint64_t clar_rng_next (clar_rng *r);
 double clar_rng_uniform (clar_rng *r);          /* [0, 1) */
 double clar_rng_gauss (clar_rng *r);
+/* Gamma(shape, 1) by Marsaglia & Tsang (2000), "A simple method for
+ * generating gamma variables", with their U^(1/shape) boost for shape < 1;
+ * Beta(a, b) = X / (X + Y), X ~ Gamma(a), Y ~ Gamma(b). shape, a, b > 0. */
+double clar_rng_gamma (clar_rng *r, double shape);
+double clar_rng_beta (clar_rng *r, double a, double b);
 
 typedef enum { CLAR_NOISE_WHITE, CLAR_NOISE_PINK, CLAR_NOISE_BROWN } clar_noise_color;
 
@@ -45,6 +50,14 @@ typedef struct clar_augment_config {
    * a quality uniform in [-0.1, 0.2], GSM at its one rate. Default p 0. */
   float p_codec, codec_kbps_min, codec_kbps_max;
   float p_formant, formant_max;       /* envelope ratio in [1/m, m]; default p 0 */
+  /* Mixup (Zhang et al. 2018, "mixup: Beyond Empirical Risk Minimization";
+   * on waveforms as PANNs, Kong et al. 2020): with probability p_mixup a
+   * labelled clip's views are mixed with another labelled clip of the
+   * batch, weight lambda = max(l, 1 - l), l ~ Beta(alpha, alpha), and the
+   * cross-entropy target is lambda y + (1 - lambda) y' (clar_loss_ce_mixup).
+   * A batch-level draw, made by the trainer (clar_mixup_lambda,
+   * clar_mixup); default p 0. */
+  float p_mixup, mixup_alpha;
 } clar_augment_config;
 
 clar_augment_config clar_augment_default (void);
@@ -53,9 +66,10 @@ clar_augment_config clar_augment_none (void);
 
 /* Parses "pitch=P:S,noise=P:MIN:MAX,fade=P:MAX,mask=P:MAX,gain=P:DB,
  * stretch=P:S,eq=P:DB,phone=P,reverb=P:RT60,mix=P:MIN:MAX,fmask=P:BANDS,
- * codec=P:KMIN:KMAX,formant=P:RATIO" over the defaults; returns 0 or -1
- * (unknown key / bad number: KMIN in [6, KMAX], KMAX <= 128, RATIO in
- * [1, 2]; noise, mix and codec take 1 or 3 numbers). codec=P with P > 0 parses even in a build without any codec:
+ * codec=P:KMIN:KMAX,formant=P:RATIO,mixup=P:ALPHA" over the defaults;
+ * returns 0 or -1 (unknown key / bad number: KMIN in [6, KMAX], KMAX <= 128,
+ * RATIO in [1, 2], ALPHA in [0.01, 100]; noise, mix and codec take 1 or 3
+ * numbers). codec=P with P > 0 parses even in a build without any codec:
  * the caller checks clar_codec_available and says so. */
 int clar_augment_parse (const char *spec, clar_augment_config *cfg);
 
@@ -115,6 +129,17 @@ void clar_reverb (float *x, size_t n, double rt60, double wet, clar_rng *rng);
 /* x += bg scaled so that power(x) / power(bg) is snr_db (no-op when bg is
  * silent). */
 void clar_mix_at_snr (float *x, const float *bg, size_t n, double snr_db);
+/* Mixup's draw for one clip: 1 (no mixing) with probability 1 - p_mixup,
+ * else lambda = max(l, 1 - l), l ~ Beta(mixup_alpha, mixup_alpha), so the
+ * clip itself keeps at least half of the mixture (its two views stay the
+ * positive pair of the contrastive term). */
+double clar_mixup_lambda (const clar_augment_config *cfg, clar_rng *rng);
+/* x = lambda x + (1 - lambda) g y, with y scaled by g to x's RMS (so lambda
+ * is the share of each source's amplitude whatever their levels), then the
+ * sum scaled back to x's RMS. Returns the lambda applied: 1, and x left as
+ * it is, when either signal is silent (RMS below 1e-5) or lambda is not in
+ * [0, 1), so that a mixture with silence never gets half a label. */
+double clar_mixup (float *x, const float *y, size_t n, double lambda);
 
 /* Lossy codecs for a round trip. Each is optional at build time (meson
  * option "codecs": libopus, libvorbisenc, libgsm). */

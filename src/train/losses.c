@@ -164,6 +164,50 @@ clar_loss_ce (const float *logits, int M, int K, const int *labels, float *dlogi
 }
 
 double
+clar_loss_ce_mixup (const float *logits, int M, int K, const int *labels,
+                    const int *labels_b, const float *lambda, float *dlogits)
+{
+  int n = 0;
+  double loss = 0;
+  if (!labels_b || !lambda)
+    return clar_loss_ce (logits, M, K, labels, dlogits);
+  if (!logits || !labels || M < 1 || K < 1)
+    return NAN;
+  for (int i = 0; i < M; i++)
+    if (labels[i] >= 0 && labels[i] < K) {
+      if (!(lambda[i] >= 0.0f && lambda[i] <= 1.0f))
+        return NAN;
+      n++;
+    }
+  if (dlogits)
+    memset (dlogits, 0, (size_t) M * K * sizeof (float));
+  if (!n)
+    return 0.0;
+  for (int i = 0; i < M; i++) {
+    const float *l = logits + (size_t) i * K;
+    double mx = -INFINITY, sum = 0, lse, la;
+    int b;
+    if (labels[i] < 0 || labels[i] >= K)
+      continue;
+    b = labels_b[i] >= 0 && labels_b[i] < K ? labels_b[i] : -1;
+    la = b < 0 ? 1.0 : lambda[i];
+    for (int k = 0; k < K; k++)
+      if (l[k] > mx)
+        mx = l[k];
+    for (int k = 0; k < K; k++)
+      sum += exp (l[k] - mx);
+    lse = mx + log (sum);
+    loss += lse - la * l[labels[i]] - (b < 0 ? 0.0 : (1 - la) * l[b]);
+    if (dlogits)
+      for (int k = 0; k < K; k++) {
+        double t = (k == labels[i] ? la : 0.0) + (k == b ? 1 - la : 0.0);
+        dlogits[(size_t) i * K + k] = (float) ((exp (l[k] - lse) - t) / n);
+      }
+  }
+  return loss / n;
+}
+
+double
 clar_loss_hybrid (const float *z, const float *logits, int N, int P, int K,
                   const int *labels, clar_contrastive kind, float tau,
                   float lambda, float *dz, float *dlogits, double *l_con,

@@ -144,6 +144,15 @@ double clar_loss_supcon (const float *z, int N, int P, float tau,
  * skipped; mean over labelled rows (0 and zero gradient if none). */
 double clar_loss_ce (const float *logits, int M, int K, const int *labels,
                      float *dlogits);
+/* Cross-entropy against mixup's soft target (Zhang et al. 2018):
+ * t_i = lambda_i e(labels[i]) + (1 - lambda_i) e(labels_b[i]), i.e.
+ * lambda_i CE(labels[i]) + (1 - lambda_i) CE(labels_b[i]); gradient
+ * softmax(l_i) - t_i, mean over the rows with labels[i] in [0, K). A row
+ * whose labels_b[i] is outside [0, K) takes the whole of labels[i]
+ * (clar_loss_ce); lambda_i must be in [0, 1] (else NAN). labels_b or
+ * lambda NULL: clar_loss_ce. */
+double clar_loss_ce_mixup (const float *logits, int M, int K, const int *labels,
+                           const int *labels_b, const float *lambda, float *dlogits);
 
 typedef enum clar_contrastive {
   CLAR_CONTRASTIVE_NTXENT = 0,

@@ -9,6 +9,8 @@ References, written independently of the C code:
            base_temperature = temperature), i.e. eq. 2 "L_out" of Khosla et al.
            2020; unlabelled clips get a label of their own.
   CE       torch.nn.functional.cross_entropy(ignore_index=-1).
+  mixup    cross_entropy with class-probability targets (PyTorch >= 1.10):
+           lambda one_hot(y) + (1 - lambda) one_hot(y'), over labelled rows.
   hybrid   contrastive + lambda * CE (CLAR).
 Run through meson (CLAR_TRAIN_LIBRARY = the trainer's shared twin); exits 77
 when numpy or torch is missing.
@@ -35,6 +37,7 @@ def load():
         ("clar_loss_ntxent", [f, I, I, Fl, f]),
         ("clar_loss_supcon", [f, I, I, Fl, i, f]),
         ("clar_loss_ce", [f, I, I, i, f]),
+        ("clar_loss_ce_mixup", [f, I, I, i, i, f, f]),
         ("clar_loss_hybrid", [f, f, I, I, I, i, I, Fl, Fl, f, f, d, d]),
     ]:
         fn = getattr(lib, name)
@@ -92,6 +95,20 @@ def ce_ref(logits, labels2):
     return F.cross_entropy(logits, labels2, ignore_index=-1)
 
 
+def ce_mixup_ref(logits, labels2, labels_b, lam):
+    keep = labels2 >= 0
+    if keep.sum() == 0:
+        return logits.sum() * 0
+    K = logits.shape[1]
+    a = F.one_hot(labels2[keep], K).double()
+    lb = labels_b[keep]
+    has_b = (lb >= 0) & (lb < K)
+    la = torch.where(has_b, lam[keep], torch.ones_like(lam[keep]))
+    b = F.one_hot(lb.clamp(min=0), K).double() * has_b[:, None]
+    target = la[:, None] * a + (1 - la)[:, None] * b
+    return F.cross_entropy(logits[keep], target)
+
+
 def rel(a, b):
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-6))
@@ -100,7 +117,7 @@ def rel(a, b):
 def main():
     lib = load()
     rng = np.random.default_rng(20240611)
-    worst = {"ntxent": 0.0, "supcon": 0.0, "ce": 0.0, "hybrid": 0.0}
+    worst = {"ntxent": 0.0, "supcon": 0.0, "ce": 0.0, "mixup": 0.0, "hybrid": 0.0}
     failures = 0
     for N, P, K, tau in [(1, 8, 3, 0.5), (4, 8, 3, 0.5), (16, 64, 10, 0.5), (16, 64, 10, 0.1),
                          (32, 128, 5, 0.2)]:
@@ -110,6 +127,10 @@ def main():
         labels[0] = 0
         labels2 = np.concatenate([labels, labels]).astype(np.int32)
         lam = 0.7
+        # Mixup's partners: about half the rows mixed, lambda in [0.5, 1).
+        labels_b = rng.integers(0, K, 2 * N).astype(np.int32)
+        labels_b[rng.random(2 * N) < 0.5] = -1
+        mix = (0.5 + 0.5 * rng.random(2 * N)).astype(np.float32)
 
         zt = torch.tensor(z, dtype=torch.float64, requires_grad=True)
         lt = torch.tensor(logits, dtype=torch.float64, requires_grad=True)
@@ -117,6 +138,9 @@ def main():
             "ntxent": lambda: ntxent_ref(zt, N, tau),
             "supcon": lambda: supcon_ref(zt, N, tau, labels.tolist()),
             "ce": lambda: ce_ref(lt, torch.tensor(labels2, dtype=torch.long)),
+            "mixup": lambda: ce_mixup_ref(lt, torch.tensor(labels2, dtype=torch.long),
+                                          torch.tensor(labels_b, dtype=torch.long),
+                                          torch.tensor(mix, dtype=torch.float64)),
             "hybrid": lambda: ntxent_ref(zt, N, tau)
             + lam * ce_ref(lt, torch.tensor(labels2, dtype=torch.long)),
         }
@@ -133,6 +157,9 @@ def main():
                 got = lib.clar_loss_supcon(fp(z), N, P, tau, ip(labels), fp(dz))
             elif name == "ce":
                 got = lib.clar_loss_ce(fp(logits), 2 * N, K, ip(labels2), fp(dl))
+            elif name == "mixup":
+                got = lib.clar_loss_ce_mixup(fp(logits), 2 * N, K, ip(labels2), ip(labels_b),
+                                             fp(mix), fp(dl))
             else:
                 lc, lce = ctypes.c_double(), ctypes.c_double()
                 got = lib.clar_loss_hybrid(fp(z), fp(logits), N, P, K, ip(labels), 0, tau, lam,
