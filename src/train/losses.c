@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Contrastive and supervised losses with their gradients: NT-Xent (Chen et
  * al. 2020, SimCLR, eq. 1), SupCon (Khosla et al. 2020, eq. 2, L_out),
- * softmax cross-entropy, and CLAR's hybrid sum (Al-Tahan & Mohsenzadeh
- * 2021). Each is checked by hand-computed cases, finite differences
- * (tests/test-losses.c) and PyTorch (tests/python/test_losses_torch.py). */
+ * softmax cross-entropy (also against mixup's soft target), and CLAR's
+ * hybrid sum (Al-Tahan & Mohsenzadeh 2021). Each is checked by
+ * hand-computed cases, finite differences (tests/test-losses.c) and PyTorch
+ * (tests/python/test_losses_torch.py). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,52 +131,23 @@ clar_loss_supcon (const float *z, int N, int P, float tau, const int *labels,
   return l;
 }
 
-double
-clar_loss_ce (const float *logits, int M, int K, const int *labels, float *dlogits)
+/* Softmax cross-entropy of each row with label labels[i] in [0, K) against
+ * the target lambda_i e(labels[i]) + (1 - lambda_i) e(labels_b[i]) (plain
+ * one-hot where labels_b or lambda is NULL or labels_b[i] is outside
+ * [0, K)); mean over those rows, gradient softmax - target. A row without a
+ * partner computes exactly what a plain cross-entropy does (weights 1 and 0
+ * are exact). */
+static double
+ce_rows (const float *logits, int M, int K, const int *labels, const int *labels_b,
+         const float *lambda, float *dlogits)
 {
   int n = 0;
   double loss = 0;
-  if (!logits || !labels || M < 1 || K < 1)
-    return NAN;
-  if (dlogits)
-    memset (dlogits, 0, (size_t) M * K * sizeof (float));
-  for (int i = 0; i < M; i++)
-    if (labels[i] >= 0 && labels[i] < K)
-      n++;
-  if (!n)
-    return 0.0;
-  for (int i = 0; i < M; i++) {
-    const float *l = logits + (size_t) i * K;
-    double mx = -INFINITY, sum = 0, lse;
-    if (labels[i] < 0 || labels[i] >= K)
-      continue;
-    for (int k = 0; k < K; k++)
-      if (l[k] > mx)
-        mx = l[k];
-    for (int k = 0; k < K; k++)
-      sum += exp (l[k] - mx);
-    lse = mx + log (sum);
-    loss += lse - l[labels[i]];
-    if (dlogits)
-      for (int k = 0; k < K; k++)
-        dlogits[(size_t) i * K + k] = (float) ((exp (l[k] - lse) - (k == labels[i])) / n);
-  }
-  return loss / n;
-}
-
-double
-clar_loss_ce_mixup (const float *logits, int M, int K, const int *labels,
-                    const int *labels_b, const float *lambda, float *dlogits)
-{
-  int n = 0;
-  double loss = 0;
-  if (!labels_b || !lambda)
-    return clar_loss_ce (logits, M, K, labels, dlogits);
   if (!logits || !labels || M < 1 || K < 1)
     return NAN;
   for (int i = 0; i < M; i++)
     if (labels[i] >= 0 && labels[i] < K) {
-      if (!(lambda[i] >= 0.0f && lambda[i] <= 1.0f))
+      if (labels_b && !(lambda[i] >= 0.0f && lambda[i] <= 1.0f))
         return NAN;
       n++;
     }
@@ -186,10 +158,10 @@ clar_loss_ce_mixup (const float *logits, int M, int K, const int *labels,
   for (int i = 0; i < M; i++) {
     const float *l = logits + (size_t) i * K;
     double mx = -INFINITY, sum = 0, lse, la;
-    int b;
-    if (labels[i] < 0 || labels[i] >= K)
+    int a = labels[i], b;
+    if (a < 0 || a >= K)
       continue;
-    b = labels_b[i] >= 0 && labels_b[i] < K ? labels_b[i] : -1;
+    b = labels_b && labels_b[i] >= 0 && labels_b[i] < K ? labels_b[i] : -1;
     la = b < 0 ? 1.0 : lambda[i];
     for (int k = 0; k < K; k++)
       if (l[k] > mx)
@@ -197,14 +169,29 @@ clar_loss_ce_mixup (const float *logits, int M, int K, const int *labels,
     for (int k = 0; k < K; k++)
       sum += exp (l[k] - mx);
     lse = mx + log (sum);
-    loss += lse - la * l[labels[i]] - (b < 0 ? 0.0 : (1 - la) * l[b]);
+    loss += lse - la * l[a] - (b < 0 ? 0.0 : (1 - la) * l[b]);
     if (dlogits)
       for (int k = 0; k < K; k++) {
-        double t = (k == labels[i] ? la : 0.0) + (k == b ? 1 - la : 0.0);
+        double t = (k == a ? la : 0.0) + (k == b ? 1 - la : 0.0);
         dlogits[(size_t) i * K + k] = (float) ((exp (l[k] - lse) - t) / n);
       }
   }
   return loss / n;
+}
+
+double
+clar_loss_ce (const float *logits, int M, int K, const int *labels, float *dlogits)
+{
+  return ce_rows (logits, M, K, labels, NULL, NULL, dlogits);
+}
+
+double
+clar_loss_ce_mixup (const float *logits, int M, int K, const int *labels,
+                    const int *labels_b, const float *lambda, float *dlogits)
+{
+  if (!labels_b || !lambda)
+    labels_b = NULL;
+  return ce_rows (logits, M, K, labels, labels_b, lambda, dlogits);
 }
 
 double
