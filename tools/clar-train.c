@@ -394,8 +394,9 @@ main (int argc, char **argv)
   /* Mixup (--aug mixup=P:ALPHA): per clip the batch position it is mixed
    * with (-1 none) and its lambda; per view row the partner's class and
    * the lambda applied; the partner's augmented views. */
-  int *mix_with = NULL, *mix_lab = NULL;
+  int *mix_with = NULL, *mix_lab = NULL, mix_silence = -1;
   double *mix_draw = NULL;
+  long mix_views = 0, mix_rows = 0;   /* views mixed / labelled views, this process */
   float *mix_lam = NULL, *mix_buf = NULL;
   int *labels2, *labels1;
   FILE *logf;
@@ -582,6 +583,13 @@ main (int argc, char **argv)
       fprintf (stderr, "clar-train: out of memory\n");
       return 1;
     }
+    /* "silence" is a level, not a sound (as in the text tower's captions,
+     * clar_clap_clip_kind): matched to another clip's level it would be
+     * loud noise, and a sound mixed into it is no longer silence. Its
+     * clips are never mixed, on either side. */
+    for (size_t k = 0; k < ds.n_classes; k++)
+      if (!strcmp (ds.classes[k], "silence"))
+        mix_silence = (int) k;
   }
   ckpt = g_build_filename (o.out, "checkpoint.safetensors", NULL);
   model_path = g_build_filename (o.out, "model.safetensors", NULL);
@@ -720,18 +728,19 @@ main (int argc, char **argv)
         /* Mixup's draws, one generator per step of its own (the views'
          * streams stay those of a run without mixup): a labelled clip is
          * mixed, with probability p_mixup, with another labelled clip of
-         * the batch. */
+         * the batch; neither is of the class "silence". */
         clar_rng r = { o.seed * 15485863ULL + (uint64_t) step * 2750159ULL + 0x6D69787570ULL };
         for (int b = 0; b < o.batch; b++) {
           const clar_clip *c = &ds.clips[perm[(pos + (size_t) b) % n_use]];
           double lam = clar_mixup_lambda (&aug, &r);
           mix_with[b] = -1;
           mix_draw[b] = 1.0;
-          if (lam >= 1.0 || c->class_id < 0 || o.batch < 2)
+          if (lam >= 1.0 || c->class_id < 0 || c->class_id == mix_silence || o.batch < 2)
             continue;
           for (int tries = 0; tries < 8; tries++) {
             int p = (b + 1 + (int) (clar_rng_next (&r) % (uint64_t) (o.batch - 1))) % o.batch;
-            if (ds.clips[perm[(pos + (size_t) p) % n_use]].class_id >= 0) {
+            int pc = ds.clips[perm[(pos + (size_t) p) % n_use]].class_id;
+            if (pc >= 0 && pc != mix_silence) {
               mix_with[b] = p;
               mix_draw[b] = lam;
               break;
@@ -783,6 +792,10 @@ main (int argc, char **argv)
         const clar_clip *c = &ds.clips[perm[(pos + (size_t) b) % n_use]];
         labels1[b] = c->class_id;
         labels2[b] = labels2[b + o.batch] = c->class_id;
+        if (mix_with && c->class_id >= 0) {
+          mix_rows += 2;
+          mix_views += (mix_lab[b] >= 0) + (mix_lab[b + o.batch] >= 0);
+        }
       }
       clar_net_zero_grad (net);
       if (clar_net_forward (net, mels, 2 * o.batch, (int) T, 1, NULL, &z, &logits) != CLAR_OK) {
@@ -921,6 +934,9 @@ main (int argc, char **argv)
   }
   fprintf (stderr, "clar-train: wrote %s after %ld steps (%.1f min)%s\n", model_path, step,
       (now () - t_start) / 60, ema ? ", the weight average" : "");
+  if (mix_with)
+    fprintf (stderr, "clar-train: mixup mixed %ld of %ld labelled views in this run's steps "
+        "(clips of \"silence\" never)\n", mix_views, mix_rows);
   if (val_on && validate (net, mel, &val, &cfg, mels, 2 * o.batch, vwin, &vr) == 0 && vr.n)
     fprintf (stderr, "clar-train: validation after training: loss %.4f accuracy %.4f "
         "(%zu held-out clips of split %s)\n", vr.loss, vr.acc, vr.n, o.val_split);

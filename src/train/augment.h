@@ -53,8 +53,9 @@ typedef struct clar_augment_config {
   /* Mixup (Zhang et al. 2018, "mixup: Beyond Empirical Risk Minimization";
    * on waveforms as PANNs, Kong et al. 2020): with probability p_mixup a
    * labelled clip's views are mixed with another labelled clip of the
-   * batch, weight lambda = max(l, 1 - l), l ~ Beta(alpha, alpha), and the
-   * cross-entropy target is lambda y + (1 - lambda) y' (clar_loss_ce_mixup).
+   * batch (the trainer never mixes clips of the class "silence"), weight
+   * lambda = max(l, 1 - l), l ~ Beta(alpha, alpha), and the cross-entropy
+   * target is lambda y + (1 - lambda) y' (clar_loss_ce_mixup).
    * A batch-level draw, made by the trainer (clar_mixup_lambda,
    * clar_mixup); default p 0. */
   float p_mixup, mixup_alpha;
