@@ -757,7 +757,8 @@ main (int argc, char **argv)
       for (int bv = 0; bv < 2 * o.batch; bv++) {
         int b = bv / 2, v = bv % 2;
         const clar_clip *c = &ds.clips[perm[(pos + (size_t) b) % n_use]];
-        clar_rng r = { (o.seed << 32) ^ ((uint64_t) step * 8191 + (uint64_t) (2 * b + v)) };
+        const uint64_t view_seed = (o.seed << 32) ^ ((uint64_t) step * 8191 + (uint64_t) (2 * b + v));
+        clar_rng r = { view_seed };
         float *x = views + ((size_t) v * o.batch + b) * W;
         float *mx = mels + ((size_t) v * o.batch + b) * nm * T;
         /* A background candidate: any other training clip. */
@@ -773,8 +774,7 @@ main (int argc, char **argv)
             /* The partner's own view (its own crop and augmentations),
              * mixed into this one. */
             const clar_clip *cp = &ds.clips[perm[(pos + (size_t) p) % n_use]];
-            clar_rng rp = { ((o.seed << 32) ^ ((uint64_t) step * 8191 + (uint64_t) (2 * b + v)))
-                            ^ 0xD1B54A32D192ED03ULL };
+            clar_rng rp = { view_seed ^ 0xD1B54A32D192ED03ULL };
             float *y = mix_buf + (size_t) bv * W;
             double lam;
             clar_augment_view (&aug, &rp, cp->pcm, cp->n, y, W);
@@ -811,8 +811,8 @@ main (int argc, char **argv)
       }
       if (K && (!strcmp (o.loss, "hybrid") || !strcmp (o.loss, "ce"))) {
         float wgt = !strcmp (o.loss, "ce") ? 1.0f : o.ce_weight;
-        lce = mix_with ? clar_loss_ce_mixup (logits, 2 * o.batch, K, labels2, mix_lab, mix_lam, dl)
-                       : clar_loss_ce (logits, 2 * o.batch, K, labels2, dl);
+        /* Without mixup mix_lab and mix_lam are NULL: plain cross-entropy. */
+        lce = clar_loss_ce_mixup (logits, 2 * o.batch, K, labels2, mix_lab, mix_lam, dl);
         for (int i = 0; i < 2 * o.batch * K; i++)
           dl[i] *= wgt;
         loss = lc + wgt * lce;
