@@ -3,7 +3,8 @@
  * (three steps of torch.optim.AdamW's update written out in double), the
  * exemption of biases / batch-norm / classifier from weight decay, SGD with
  * momentum (plain and Nesterov, with weight decay), the warm-up + cosine
- * schedule; the state vector of weight averaging (clar_net_state_*). */
+ * schedule; the state vector of weight averaging (clar_net_state_*); a
+ * frozen encoder (clar_net_freeze_encoder, clar-train --freeze-encoder). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +231,73 @@ test_state (void)
   clar_net_free (net);
 }
 
+/* clar_net_freeze_encoder: while frozen, an encoder parameter neither steps
+ * nor decays (AdamW and SGD) and its moments stay 0, while the heads learn;
+ * thawed after 3 steps, its first step is a fresh optimiser's first step
+ * (bias corrections over its own steps: lr sign(g) plus decay), not the
+ * overshoot of a moment estimate corrected as if it had 4 steps. */
+static void
+test_freeze (void)
+{
+  clar_net *net = small_net (), *ref = small_net ();
+  clar_optim a = clar_adam_default ();
+  clar_param *w = find (net, "encoder.fc.weight"), *g = find (net, "bn.c1.weight");
+  clar_param *c = find (net, "head.classifier.weight"), *p1 = find (net, "head.proj1.weight");
+  clar_param *wr = find (ref, "encoder.fc.weight");
+  size_t n_enc = 0;
+  float w0, g0, c0;
+  CHECK (w && g && c && p1 && wr);
+  if (!w || !g || !c || !p1 || !wr)
+    return;
+  for (size_t i = 0; i < clar_net_n_params (net); i++)
+    n_enc += strncmp (clar_net_param (net, i)->name, "head.", 5) != 0;
+  CHECK_EQ_INT (clar_net_freeze_encoder (net, 1, 3), n_enc);
+  CHECK (w->frozen && g->frozen && !c->frozen && !p1->frozen);
+  a.weight_decay = 0.1f;
+  w0 = w->w[0];
+  g0 = g->w[0];
+  c0 = c->w[0];
+  for (int t = 0; t < 3; t++) {
+    clar_net_zero_grad (net);
+    w->g[0] = 0.5f;
+    g->g[0] = -0.3f;
+    c->g[0] = 0.2f;
+    clar_optim_step (&a, net, 0.01f);
+  }
+  CHECK (w->w[0] == w0 && g->w[0] == g0);        /* bit for bit */
+  CHECK (w->m[0] == 0.0f && w->v[0] == 0.0f);
+  CHECK (fabsf (c->w[0] - c0) > 1e-3f);           /* the head learnt */
+  /* Thawed: its first step equals a fresh optimiser's on the same values. */
+  clar_net_freeze_encoder (net, 0, 3);
+  CHECK (!w->frozen && w->step0 == 3);
+  {
+    clar_optim fresh = clar_adam_default ();
+    float before = w->w[0];
+    fresh.weight_decay = 0.1f;
+    wr->w[0] = before;
+    clar_net_zero_grad (net);
+    clar_net_zero_grad (ref);
+    w->g[0] = 0.5f;
+    wr->g[0] = 0.5f;
+    clar_optim_step (&a, net, 0.01f);
+    clar_optim_step (&fresh, ref, 0.01f);
+    CHECK_CLOSE (w->w[0], wr->w[0], 1e-7);
+    CHECK_CLOSE (w->w[0], before * (1 - 0.01 * 0.1) - 0.01 * (0.5 / (0.5 + 1e-8)), 1e-6);
+  }
+  /* SGD (momentum, decay): a frozen parameter does not move either. */
+  clar_net_freeze_encoder (net, 1, 0);
+  w0 = w->w[0];
+  clar_net_zero_grad (net);
+  w->g[0] = 1.0f;
+  clar_sgd_step (net, 0.1f, 0.9f, 0.1f);
+  CHECK (w->w[0] == w0);
+  clar_net_freeze_encoder (net, 0, 0);
+  clar_sgd_step (net, 0.1f, 0.9f, 0.1f);
+  CHECK (w->w[0] != w0);
+  clar_net_free (net);
+  clar_net_free (ref);
+}
+
 int
 main (void)
 {
@@ -237,5 +305,6 @@ main (void)
   CLAR_TEST_RUN (test_sgd);
   CLAR_TEST_RUN (test_schedule);
   CLAR_TEST_RUN (test_state);
+  CLAR_TEST_RUN (test_freeze);
   CLAR_TEST_EXIT ();
 }

@@ -13,6 +13,8 @@
 #    model.safetensors (the last weights as model-last.safetensors), and
 #    carried by the checkpoint, so that a stopped and resumed run ends at the
 #    same average as one that never stopped;
+#  - --freeze-encoder keeps the --init encoder for its steps, then trains it
+#    (stop and resume included);
 #  - errors say what to change (batch size larger than the data, one class);
 #  - --name / --description land in the model's metadata, and so do the
 #    clips it was trained on, which clar-eval then refuses to score;
@@ -124,6 +126,42 @@ printf 't1.wav\ttone\ttrain\n' | tee -a "$tmp/sil/s.tsv" >> "$tmp/sil/h.tsv"
 check "mixup: clips of \"silence\" are never mixed" "grep -q 'mixup mixed 0 of 48 labelled views' '$tmp/sil/o1.log'"
 "$B/clar-train" --data "$tmp/sil/h.tsv" --val-split "" --steps 3 --seed 3 "${common[@]}" --aug mixup=1 --out "$tmp/sil/o2" 2> "$tmp/sil/o2.log"
 check "mixup: the same clips under another name are" "grep -q 'mixup mixed [1-9][0-9]* of 48 labelled views' '$tmp/sil/o2.log'"
+
+# --freeze-encoder S (LP-FT): for S steps the encoder stays as the --init
+# model's, whatever the seed and rate, while the heads learn; then it
+# trains; a stop and --resume inside the run thaws it at the same step.
+part () {  # checkpoint, enc|head: a digest of the encoder's (conv, linear,
+           # batch-norm affine; not the running statistics) or the heads' values
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import hashlib, json, struct, sys
+f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]; h = json.loads(f.read(n)); base = 8 + n
+d = hashlib.sha1()
+for k in sorted(k for k in h if k != "__metadata__"):
+    enc = k.startswith("encoder.") or (k.startswith("bn.") and not k.endswith(("running_mean", "running_var")))
+    if (enc if sys.argv[2] == "enc" else k.startswith("head.")):
+        f.seek(base + h[k]["data_offsets"][0]); d.update(k.encode() + f.read(h[k]["data_offsets"][1] - h[k]["data_offsets"][0]))
+print(d.hexdigest())
+PY
+}
+fz=(--data "$tmp/d/m.tsv" --init "$tmp/fix.safetensors" --steps 3 --checkpoint-every 3 --val-split "" "${common[@]}")
+"$B/clar-train" "${fz[@]}" --freeze-encoder 3 --seed 5 --out "$tmp/fz1" 2> "$tmp/fz1.log"
+check "--freeze-encoder run exits 0 and says so" "[ $? -eq 0 ] && grep -q 'the encoder is frozen for steps 1-3' '$tmp/fz1.log'"
+"$B/clar-train" "${fz[@]}" --freeze-encoder 3 --seed 6 --lr 3e-3 --out "$tmp/fz2" 2> /dev/null
+check "--freeze-encoder: the encoder is the same after 3 frozen steps of other seeds and rates" \
+  "[ \"\$(part '$tmp/fz1/checkpoint.safetensors' enc)\" = \"\$(part '$tmp/fz2/checkpoint.safetensors' enc)\" ]"
+check "--freeze-encoder: while the heads learnt different values" \
+  "[ \"\$(part '$tmp/fz1/checkpoint.safetensors' head)\" != \"\$(part '$tmp/fz2/checkpoint.safetensors' head)\" ]"
+"$B/clar-train" "${fz[@]}" --freeze-encoder 2 --seed 5 --out "$tmp/fz3" 2> /dev/null
+check "--freeze-encoder 2 of 3 steps: the encoder trains at step 3" \
+  "[ \"\$(part '$tmp/fz1/checkpoint.safetensors' enc)\" != \"\$(part '$tmp/fz3/checkpoint.safetensors' enc)\" ]"
+"$B/clar-train" "${fz[@]}" --freeze-encoder 2 --seed 5 --out "$tmp/fz4" --max-minutes 0.00001 2> /dev/null
+"$B/clar-train" "${fz[@]}" --freeze-encoder 2 --seed 5 --out "$tmp/fz4" --resume 2> "$tmp/fz4.log"
+check "--freeze-encoder: stopped at step 1 and resumed: the same weights" \
+  "grep -q 'resumed at step 1\$' '$tmp/fz4.log' && [ \"\$(tensors '$tmp/fz3/checkpoint.safetensors')\" = \"\$(tensors '$tmp/fz4/checkpoint.safetensors')\" ]"
+"$B/clar-train" --data "$tmp/d/m.tsv" --steps 1 "${common[@]}" --freeze-encoder 2 --out "$tmp/x" 2> "$tmp/x.log"
+check "--freeze-encoder without --init: refused, with why" "[ $? -eq 2 ] && grep -q 'freeze-encoder needs --init' '$tmp/x.log'"
+"$B/clar-train" "${fz[@]}" --freeze-encoder 2x --out "$tmp/x" 2> "$tmp/x.log"
+check "--freeze-encoder 2x: refused" "[ $? -eq 2 ] && grep -q 'freeze-encoder must be a step count' '$tmp/x.log'"
 
 # Folder data: trains on the train split, validates on the held-out one.
 "$B/clar-train" --data "$tmp/d" --out "$tmp/fo" --steps 2 --checkpoint-every 2 "${common[@]}" 2> "$tmp/fo.log"

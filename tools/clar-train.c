@@ -37,7 +37,7 @@ typedef struct {
   int epochs, batch, threads, ckpt_every, resume, proj;
   long steps;
   float lr, lr_min, wd, tau, ce_weight, label_fraction, max_minutes, balance, ema;
-  long warmup;
+  long warmup, freeze;
   uint64_t seed;
   clar_dataset_options dopt;
 } options;
@@ -86,6 +86,12 @@ usage (FILE *f)
       "                         end and window; --arch is ignored); classifier rows of the\n"
       "                         classes MODEL's labels name are kept, the others and the\n"
       "                         projection head start random\n"
+      "  --freeze-encoder S     with --init: the encoder stays as MODEL's for the first S\n"
+      "                         steps while the projection head and classifier learn\n"
+      "                         (linear probing, then fine-tuning: LP-FT), so that the\n"
+      "                         random projection head's first gradients do not reach\n"
+      "                         MODEL's features; the schedule counts from step 0\n"
+      "                         (default 0: everything trains from the first step)\n"
       "  --val-split NAME       held-out rows (folders: --val-fraction) scored during and\n"
       "                         after training (default val; \"\" none)\n"
       "  --val-every S          steps between validations (default: --checkpoint-every)\n"
@@ -150,6 +156,12 @@ parse (int argc, char **argv, options *o)
     else if (OPT ("--proj-dim")) o->proj = atoi (v);
     else if (OPT ("--arch")) o->arch = v;
     else if (OPT ("--init")) o->init = v;
+    else if (OPT ("--freeze-encoder")) {
+      char *end;
+      o->freeze = strtol (v, &end, 10);
+      if (end == v || *end)
+        o->freeze = -1;
+    }
     else if (OPT ("--val-split")) o->val_split = v;
     else if (OPT ("--val-every")) o->val_every = atoi (v);
     else if (OPT ("--name")) o->name = v;
@@ -184,6 +196,15 @@ parse (int argc, char **argv, options *o)
       || (o->description && (strlen (o->description) > 4000 || !g_utf8_validate (o->description, -1, NULL)))) {
     fprintf (stderr, "clar-train: --val-every must be >= 0; --name 1..200 and --description up to "
         "4000 bytes of UTF-8\n");
+    return -1;
+  }
+  if (o->freeze < 0) {
+    fprintf (stderr, "clar-train: --freeze-encoder must be a step count >= 0\n");
+    return -1;
+  }
+  if (o->freeze > 0 && !o->init) {
+    fprintf (stderr, "clar-train: --freeze-encoder needs --init (it keeps a trained encoder "
+        "while the heads learn; a random encoder has nothing to keep)\n");
     return -1;
   }
   if (!clar_architecture_by_name (o->arch)) {
@@ -631,6 +652,9 @@ main (int argc, char **argv)
           "from the model's labels, the other %zu start random\n", o.init, rows, ds.n_classes,
           ds.n_classes - rows);
   }
+  if (o.freeze > 0)
+    fprintf (stderr, "clar-train: the encoder is frozen for steps 1-%ld: the projection head and "
+        "classifier learn alone first (--freeze-encoder)\n", o.freeze);
   if (o.ema > 0) {
     /* The average starts at the starting weights (the --init model's or
      * the random ones); a checkpoint carries it as its user data. */
@@ -827,6 +851,8 @@ main (int argc, char **argv)
       }
       clar_net_backward (net, !strcmp (o.loss, "ce") ? NULL : dz, K ? dl : NULL, NULL);
       lr = clar_lr_schedule (step, o.warmup, total_steps, o.lr, o.lr_min);
+      if (o.freeze > 0)
+        clar_net_freeze_encoder (net, step < o.freeze, o.freeze);
       clar_adam_step (&opt, net, lr);
       if (ema) {
         /* Debiased at the start as TensorFlow's ExponentialMovingAverage

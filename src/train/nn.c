@@ -384,6 +384,19 @@ int clar_net_proj_dim (const clar_net *net) { return net ? net->P : 0; }
 int clar_net_n_classes (const clar_net *net) { return net ? net->K : 0; }
 size_t clar_net_n_params (const clar_net *net) { return net ? net->n_params : 0; }
 
+size_t
+clar_net_freeze_encoder (clar_net *net, int frozen, long step0)
+{
+  size_t n = 0;
+  for (size_t i = 0; net && i < net->n_params; i++)
+    if (strncmp (net->params[i].name, "head.", 5)) {
+      net->params[i].frozen = frozen != 0;
+      net->params[i].step0 = step0 > 0 ? step0 : 0;
+      n++;
+    }
+  return n;
+}
+
 clar_param *
 clar_net_param (clar_net *net, size_t i)
 {

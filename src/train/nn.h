@@ -112,9 +112,25 @@ typedef struct clar_param {
   size_t n;
   int decay;               /* weight decay applies (conv/linear weights;
                               not biases, BN or the cosine classifier) */
+  int frozen;              /* the optimisers leave it, its decay and its
+                              moments as they are (clar_net_freeze_encoder) */
+  long step0;              /* optimiser steps before its first step: Adam's
+                              bias corrections count from there, as for a
+                              parameter torch.optim meets late */
 } clar_param;
 size_t clar_net_n_params (const clar_net *net);
 clar_param *clar_net_param (clar_net *net, size_t i);
+
+/* Freezes (frozen 1) or thaws (0) every parameter of the encoder, i.e. all
+ * but the heads ("head." names: projection head and classifier), and sets
+ * their step0 (the optimiser steps taken while they were frozen); returns
+ * how many parameters it set. Gradients are still computed; batch-norm
+ * running statistics still follow the batches. For linear probing before
+ * fine-tuning (LP-FT, Kumar et al. 2022, "Fine-Tuning can Distort
+ * Pretrained Features and Underperform Out-of-Distribution", ICLR): a
+ * fine-tune from an exported model starts with a random projection head,
+ * whose first gradients otherwise reach the pretrained encoder. */
+size_t clar_net_freeze_encoder (clar_net *net, int frozen, long step0);
 
 /* The whole learnt state as one float vector: every parameter's values in
  * clar_net_param order, then each batch-norm's running mean and variance in

@@ -40,6 +40,8 @@ sgd_update (clar_net *net, float lr, float mu, float weight_decay, int nesterov)
     clar_param *p = clar_net_param (net, i);
     const float wd = p->decay ? weight_decay : 0.0f;
     float *w = p->w, *m = p->m;
+    if (p->frozen)
+      continue;
     const float *g = p->g;
     const long n = (long) p->n;
     for (long j = 0; j < n; j++) {
@@ -61,12 +63,16 @@ clar_optim_step (clar_optim *opt, clar_net *net, float lr)
     sgd_update (net, lr, opt->momentum, opt->weight_decay, opt->nesterov);
     return;
   }
-  /* Bias corrections of the moment estimates (Kingma & Ba, Algorithm 1). */
-  bc1 = 1.0 - pow (opt->beta1, (double) opt->step);
-  bc2 = 1.0 - pow (opt->beta2, (double) opt->step);
   for (size_t i = 0; i < clar_net_n_params (net); i++) {
     clar_param *p = clar_net_param (net, i);
     const float wd = p->decay ? opt->weight_decay : 0.0f;
+    const long t = opt->step - p->step0;
+    if (p->frozen || t < 1)
+      continue;   /* no step, no decay, moments kept (they start at 0) */
+    /* Bias corrections of the moment estimates (Kingma & Ba, Algorithm 1),
+     * over this parameter's own steps. */
+    bc1 = 1.0 - pow (opt->beta1, (double) t);
+    bc2 = 1.0 - pow (opt->beta2, (double) t);
     const float b1 = opt->beta1, b2 = opt->beta2, eps = opt->eps;
     const float a = (float) (lr / bc1), rbc2 = (float) (1.0 / sqrt (bc2));
     float *w = p->w, *m = p->m, *v = p->v;
