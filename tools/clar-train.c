@@ -624,26 +624,47 @@ main (int argc, char **argv)
   }
   step = 0;
   if (init && !o.resume) {
-    /* Fine-tuning: MODEL's encoder, batch-norms calibrated on the first
-     * clips (un-augmented first windows), so that the network starts as
-     * MODEL in both modes (nn.h, clar_net_calibrate_bn). */
+    /* Fine-tuning: MODEL's encoder, batch-norms calibrated on one batch
+     * (nn.h, clar_net_calibrate_bn): the eval mode is then MODEL exactly,
+     * and the train mode is MODEL on batches like the calibration batch.
+     * So that batch is drawn as training draws its views: random training
+     * clips, each a random window augmented as --aug says. Not the first
+     * clips of the list: a manifest is sorted (its first 128 training rows
+     * are one soundfont's keyboard notes), and calibrated on those the
+     * train-mode network started far from MODEL on every real batch (the
+     * first steps' cross-entropy 3.2 where the leg that made MODEL ended
+     * near 0.8), whose gradients then reached MODEL's features. */
     size_t rows = 0;
     int M = (int) (n_use < (size_t) 2 * o.batch ? n_use : (size_t) 2 * o.batch);
+    clar_rng cr = { o.seed * 0x9E3779B97F4A7C15ULL + 0xB4CA11B4A7ULL };
+    unsigned char *seen = calloc (ds.n_classes + 1, 1);
+    size_t n_seen = 0;
+    if (!seen) {
+      fprintf (stderr, "clar-train: out of memory\n");
+      return 1;
+    }
     if (clar_net_load_encoder (net, o.init, clar_model_get_labels (init), &rows, &err) != CLAR_OK) {
       fprintf (stderr, "clar-train: --init: %s\n", err.message);
       return 1;
     }
     for (int b = 0; b < M; b++) {
-      const clar_clip *c = &ds.clips[use[b]];
-      size_t valid = c->n < W ? c->n : W;
-      memcpy (views, c->pcm, valid * sizeof (float));
-      memset (views + valid, 0, (W - valid) * sizeof (float));
-      clar_mel_compute (mel, views, W, mels + (size_t) b * nm * T, T);
+      const clar_clip *c = &ds.clips[use[clar_rng_next (&cr) % n_use]];
+      float *x = views + (size_t) b * W, *mx = mels + (size_t) b * nm * T;
+      if (c->class_id >= 0 && !seen[c->class_id]) {
+        seen[c->class_id] = 1;
+        n_seen++;
+      }
+      clar_augment_view (&aug, &cr, c->pcm, c->n, x, W);
+      clar_mel_compute (mel, x, W, mx, T);
+      clar_augment_spec (&aug, &cr, mx, T, nm);
     }
+    free (seen);
     if (clar_net_calibrate_bn (net, mels, M, (int) T, &err) != CLAR_OK) {
       fprintf (stderr, "clar-train: --init: %s\n", err.message);
       return 1;
     }
+    fprintf (stderr, "clar-train: batch-norms calibrated on %d augmented views of random training "
+        "clips (%zu of %zu classes)\n", M, n_seen, ds.n_classes);
     if (rows == ds.n_classes)
       fprintf (stderr, "clar-train: fine-tuning %s: encoder and head kept (the model names all "
           "%zu classes)\n", o.init, ds.n_classes);
