@@ -4,8 +4,12 @@
  * exemption of biases / batch-norm / classifier from weight decay, SGD with
  * momentum (plain and Nesterov, with weight decay), the warm-up + cosine
  * schedule; the state vector of weight averaging (clar_net_state_*); a
- * frozen encoder (clar_net_freeze_encoder, clar-train --freeze-encoder). */
+ * frozen encoder (clar_net_freeze_encoder, clar-train --freeze-encoder):
+ * its optimiser steps, and its forward (eval-mode features even with
+ * train=1) and backward (head gradients only, checked by central
+ * differences). */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -298,6 +302,95 @@ test_freeze (void)
   clar_net_free (ref);
 }
 
+/* sum(dl * logits) + sum(dz * z) of a train=1 forward: its gradient with
+ * respect to a head parameter is what clar_net_backward (dz, dl) gives. */
+static double
+head_objective (clar_net *net, const float *x, int M, int T, const float *dz,
+                const float *dl)
+{
+  const float *z, *lg;
+  double o = 0;
+  if (clar_net_forward (net, x, M, T, 1, NULL, &z, &lg) != CLAR_OK)
+    return NAN;
+  for (int i = 0; i < M * 2; i++)
+    o += (double) dl[i] * lg[i] + (double) dz[i] * z[i];
+  return o;
+}
+
+static void
+test_freeze_forward (void)
+{
+  enum { M = 4, T = 6, NM = 8 };
+  clar_net *net = small_net ();
+  float x[M * NM * T], dz[M * 2], dl[M * 2], h_eval[M * 3], dmel[M * NM * T];
+  const float *h;
+  clar_param *w = find (net, "encoder.c1.weight"), *g = find (net, "bn.c1.weight");
+  clar_param *c = find (net, "head.classifier.weight"), *p2 = find (net, "head.proj2.weight");
+  uint64_t s = 7;
+  CHECK (net && w && g && c && p2);
+  if (!net || !w || !g || !c || !p2)
+    return;
+  for (int i = 0; i < M * NM * T; i++) {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    x[i] = (float) ((s >> 40) % 2000) / 1000.0f - 1.0f;
+  }
+  for (int i = 0; i < M * 2; i++) {
+    dz[i] = 0.1f * (float) (i % 5) - 0.2f;
+    dl[i] = 0.3f - 0.07f * (float) i;
+  }
+  /* Train-mode statistics first, so that eval and train mode differ. */
+  CHECK_EQ_INT (clar_net_forward (net, x, M, T, 1, &h, NULL, NULL), CLAR_OK);
+  CHECK_EQ_INT (clar_net_forward (net, x, M, T, 0, &h, NULL, NULL), CLAR_OK);
+  memcpy (h_eval, h, sizeof h_eval);
+  clar_net_freeze_encoder (net, 1, 0);
+  /* Frozen, train=1 computes the eval-mode features, bit for bit, and
+   * leaves the running statistics alone (a second eval forward agrees). */
+  CHECK_EQ_INT (clar_net_forward (net, x, M, T, 1, &h, NULL, NULL), CLAR_OK);
+  CHECK (!memcmp (h, h_eval, sizeof h_eval));
+  CHECK_EQ_INT (clar_net_forward (net, x, M, T, 0, &h, NULL, NULL), CLAR_OK);
+  CHECK (!memcmp (h, h_eval, sizeof h_eval));
+  /* Backward: the heads' gradients, none of the encoder's. */
+  CHECK_EQ_INT (clar_net_forward (net, x, M, T, 1, NULL, NULL, NULL), CLAR_OK);
+  clar_net_zero_grad (net);
+  CHECK_EQ_INT (clar_net_backward (net, dz, dl, NULL), CLAR_OK);
+  for (size_t i = 0; i < w->n; i++)
+    CHECK (w->g[i] == 0.0f);
+  CHECK (g->g[0] == 0.0f);
+  {
+    clar_param *ps[2] = { c, p2 };
+    int nonzero = 0;
+    for (int k = 0; k < 2; k++)
+      for (size_t i = 0; i < 2; i++) {
+        float keep = ps[k]->w[i], an = ps[k]->g[i], e = 1e-3f;
+        double op, om;
+        ps[k]->w[i] = keep + e;
+        op = head_objective (net, x, M, T, dz, dl);
+        ps[k]->w[i] = keep - e;
+        om = head_objective (net, x, M, T, dz, dl);
+        ps[k]->w[i] = keep;
+        nonzero += an != 0.0f;
+        /* float objective, step 1e-3: relative 1e-3 plus a floor */
+        CHECK_CLOSE (an, (op - om) / (2 * e), 1e-3 * fabs (an) + 2e-5);
+      }
+    CHECK (nonzero >= 3);
+  }
+  CHECK_EQ_INT (clar_net_forward (net, x, M, T, 1, NULL, NULL, NULL), CLAR_OK);
+  CHECK_EQ_INT (clar_net_backward (net, dz, dl, dmel), CLAR_ERR_INVALID_ARGUMENT);
+  /* Thawed: train mode uses the batch again, and the encoder learns. */
+  clar_net_freeze_encoder (net, 0, 0);
+  CHECK_EQ_INT (clar_net_forward (net, x, M, T, 1, &h, NULL, NULL), CLAR_OK);
+  CHECK (memcmp (h, h_eval, sizeof h_eval) != 0);
+  clar_net_zero_grad (net);
+  CHECK_EQ_INT (clar_net_backward (net, dz, dl, dmel), CLAR_OK);
+  {
+    float sum = 0;
+    for (size_t i = 0; i < w->n; i++)
+      sum += fabsf (w->g[i]);
+    CHECK (sum > 0.0f);
+  }
+  clar_net_free (net);
+}
+
 int
 main (void)
 {
@@ -306,5 +399,6 @@ main (void)
   CLAR_TEST_RUN (test_schedule);
   CLAR_TEST_RUN (test_state);
   CLAR_TEST_RUN (test_freeze);
+  CLAR_TEST_RUN (test_freeze_forward);
   CLAR_TEST_EXIT ();
 }

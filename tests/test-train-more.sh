@@ -14,7 +14,8 @@
 #    model.safetensors (the last weights as model-last.safetensors), and
 #    carried by the checkpoint, so that a stopped and resumed run ends at the
 #    same average as one that never stopped;
-#  - --freeze-encoder keeps the --init encoder for its steps, then trains it
+#  - --freeze-encoder keeps the --init encoder for its steps (through the
+#    whole run, the exported encoder is the --init model's), then trains it
 #    (stop and resume included);
 #  - errors say what to change (batch size larger than the data, one class);
 #  - --name / --description land in the model's metadata, and so do the
@@ -162,6 +163,28 @@ check "--freeze-encoder: the encoder is the same after 3 frozen steps at other r
   "[ \"\$(part '$tmp/fz1/checkpoint.safetensors' enc)\" = \"\$(part '$tmp/fz2/checkpoint.safetensors' enc)\" ]"
 check "--freeze-encoder: while the heads learnt different values" \
   "[ \"\$(part '$tmp/fz1/checkpoint.safetensors' head)\" != \"\$(part '$tmp/fz2/checkpoint.safetensors' head)\" ]"
+# Frozen for the whole run (a refit of the heads alone): the encoder runs on
+# MODEL's batch-norm statistics and leaves them be, so the exported encoder
+# is MODEL's, up to the rounding of unfolding and refolding the batch-norms.
+encdiff () {  # a.safetensors b.safetensors: max |a-b| / max |a|, worst encoder.* tensor
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import array, json, struct, sys
+def load(p):
+    f = open(p, "rb"); n = struct.unpack("<Q", f.read(8))[0]; h = json.loads(f.read(n)); b = f.read()
+    out = {}
+    for k, v in h.items():
+        if k.startswith("encoder.") and v["dtype"] == "F32":
+            a = array.array("f"); a.frombytes(b[v["data_offsets"][0]:v["data_offsets"][1]]); out[k] = a
+    return out
+A, B = load(sys.argv[1]), load(sys.argv[2])
+assert A and sorted(A) == sorted(B)
+# per tensor, relative to its largest value (a tensor of zeros: to 1)
+print(max(max(abs(x - y) for x, y in zip(A[k], B[k])) / (max(abs(x) for x in A[k]) or 1.0) for k in A))
+PY
+}
+d=$(encdiff "$tmp/fix.safetensors" "$tmp/fz1/model.safetensors")
+check "--freeze-encoder = --steps: the exported encoder is MODEL's (relative difference $d)" \
+  "/usr/bin/python3 -c 'import sys; sys.exit(not float(sys.argv[1]) < 1e-5)' '$d'"
 "$B/clar-train" "${fz[@]}" --freeze-encoder 2 --seed 5 --out "$tmp/fz3" 2> /dev/null
 check "--freeze-encoder 2 of 3 steps: the encoder trains at step 3" \
   "[ \"\$(part '$tmp/fz1/checkpoint.safetensors' enc)\" != \"\$(part '$tmp/fz3/checkpoint.safetensors' enc)\" ]"

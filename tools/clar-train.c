@@ -90,7 +90,9 @@ usage (FILE *f)
       "                         steps while the projection head and classifier learn\n"
       "                         (linear probing, then fine-tuning: LP-FT), so that the\n"
       "                         random projection head's first gradients do not reach\n"
-      "                         MODEL's features; the schedule counts from step 0\n"
+      "                         MODEL's features; while frozen the encoder runs in\n"
+      "                         eval mode and computes no gradient (S = --steps refits\n"
+      "                         the heads alone); the schedule counts from step 0\n"
       "                         (default 0: everything trains from the first step)\n"
       "  --val-split NAME       held-out rows (folders: --val-fraction) scored during and\n"
       "                         after training (default val; \"\" none)\n"
@@ -844,6 +846,9 @@ main (int argc, char **argv)
         }
       }
       clar_net_zero_grad (net);
+      /* Before the forward: a frozen encoder runs in eval mode (nn.h). */
+      if (o.freeze > 0)
+        clar_net_freeze_encoder (net, step < o.freeze, o.freeze);
       if (clar_net_forward (net, mels, 2 * o.batch, (int) T, 1, NULL, &z, &logits) != CLAR_OK) {
         fprintf (stderr, "clar-train: forward failed\n");
         return 1;
@@ -873,8 +878,6 @@ main (int argc, char **argv)
       }
       clar_net_backward (net, !strcmp (o.loss, "ce") ? NULL : dz, K ? dl : NULL, NULL);
       lr = clar_lr_schedule (step, o.warmup, total_steps, o.lr, o.lr_min);
-      if (o.freeze > 0)
-        clar_net_freeze_encoder (net, step < o.freeze, o.freeze);
       clar_adam_step (&opt, net, lr);
       if (ema) {
         /* Debiased at the start as TensorFlow's ExponentialMovingAverage

@@ -41,6 +41,9 @@ struct clar_net {
   clar_param *W1, *b1, *W2, *b2, *Wc;   /* heads */
   /* the last forward */
   int M, T, train;
+  int encoder_frozen;              /* clar_net_freeze_encoder: eval-mode
+                                      batch-norms, no encoder backward */
+  int fwd_frozen;                  /* the last forward ran frozen */
   const float *input;
   /* buffers, sized for (sized_M, sized_T) */
   int sized_M, sized_T;

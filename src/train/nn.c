@@ -394,6 +394,8 @@ clar_net_freeze_encoder (clar_net *net, int frozen, long step0)
       net->params[i].step0 = step0 > 0 ? step0 : 0;
       n++;
     }
+  if (net)
+    net->encoder_frozen = frozen != 0 && n > 0;
   return n;
 }
 
@@ -753,6 +755,7 @@ net_forward (clar_net *net, const float *mel, int M, int T, int train,
   net->input = mel;
   net->T = T;
   net->train = train != 0;
+  net->fwd_frozen = net->encoder_frozen;
   for (size_t i = 0; i < net->nL; i++) {
     clar_tlayer *t = &net->L[i];
     clar_shape si = t->sin;
@@ -764,7 +767,10 @@ net_forward (clar_net *net, const float *mel, int M, int T, int train,
             (clar_conv_mode) net->cfg.conv_mode, net->conv_threads, net->scratch);
         break;
       case CLAR_OP_BATCHNORM2D:
-        if (net->train) {
+        /* A frozen encoder computes the model's own features (eval-mode
+         * batch-norms, running statistics untouched), as a linear probe of
+         * a pretrained network does (LP-FT, nn.h). */
+        if (net->train && !net->fwd_frozen) {
           /* Running estimates as torch.nn.BatchNorm2d: the unbiased batch
            * variance m/(m-1) var, exponential average with `momentum`. */
           double m = (double) M * si.h * si.w;
@@ -876,6 +882,15 @@ net_backward (clar_net *net, const float *dz, const float *dlogits, float *dmel)
         net->hn, D, 0.0f, dwn, D);
     clar_l2norm_rows_backward (net->hn, net->hnorm, dhn, M, D, dh);
     clar_l2norm_rows_backward (net->wn, net->wnorm, dwn, K, D, net->Wc->g);
+  }
+  if (net->fwd_frozen) {
+    /* The encoder ran in eval mode and does not learn: its gradients are
+     * left as they are (zero after clar_net_zero_grad), which saves about
+     * two thirds of a training step. */
+    if (dmel)
+      return net_fail (net, NULL, CLAR_ERR_INVALID_ARGUMENT,
+          "clar_net_backward: no input gradient through a frozen encoder");
+    return CLAR_OK;
   }
   /* Encoder, last layer first; dy is the gradient of the layer's output. */
   dy = net->g0;

@@ -124,8 +124,12 @@ clar_param *clar_net_param (clar_net *net, size_t i);
 /* Freezes (frozen 1) or thaws (0) every parameter of the encoder, i.e. all
  * but the heads ("head." names: projection head and classifier), and sets
  * their step0 (the optimiser steps taken while they were frozen); returns
- * how many parameters it set. Gradients are still computed; batch-norm
- * running statistics still follow the batches. For linear probing before
+ * how many parameters it set. A forward made while frozen, even with
+ * train=1, runs the encoder as in eval mode (batch-norms on their running
+ * statistics, which stay as they are), so the heads learn on exactly the
+ * model's features; the backward after it computes the heads' gradients
+ * only, leaves the encoder's as they are and refuses a d(input). Freeze
+ * before the forward: the state of the forward decides. For linear probing before
  * fine-tuning (LP-FT, Kumar et al. 2022, "Fine-Tuning can Distort
  * Pretrained Features and Underperform Out-of-Distribution", ICLR): a
  * fine-tune from an exported model starts with a random projection head,
