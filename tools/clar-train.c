@@ -398,6 +398,21 @@ export_model (const clar_net *net, const char *path, const char **meta)
   return 0;
 }
 
+/* The waveform of one training view of clip c: a random window, --aug's
+ * waveform augmentations, and as background candidate any other training
+ * clip (the first draw of r). The training loop and the --init
+ * batch-norm calibration both use it, so that calibration sees batches
+ * like the ones training then makes. */
+static void
+training_view (const clar_augment_config *aug, clar_rng *r, const clar_dataset *ds,
+               const size_t *use, size_t n_use, const clar_clip *c, float *x, size_t W)
+{
+  const clar_clip *bg = &ds->clips[use[clar_rng_next (r) % n_use]];
+  if (bg == c)
+    bg = NULL;
+  clar_augment_view_bg (aug, r, c->pcm, c->n, bg ? bg->pcm : NULL, bg ? bg->n : 0, x, W);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -630,7 +645,8 @@ main (int argc, char **argv)
      * (nn.h, clar_net_calibrate_bn): the eval mode is then MODEL exactly,
      * and the train mode is MODEL on batches like the calibration batch.
      * So that batch is drawn as training draws its views: random training
-     * clips, each a random window augmented as --aug says. Not the first
+     * clips, each a view made as training makes it (training_view, then
+     * the log-mel and --aug's spectrogram masks). Not the first
      * clips of the list: a manifest is sorted (its first 128 training rows
      * are one soundfont's keyboard notes), and calibrated on those the
      * train-mode network started far from MODEL on every real batch
@@ -657,7 +673,7 @@ main (int argc, char **argv)
         seen[c->class_id] = 1;
         n_seen++;
       }
-      clar_augment_view (&aug, &cr, c->pcm, c->n, x, W);
+      training_view (&aug, &cr, &ds, use, n_use, c, x, W);
       clar_mel_compute (mel, x, W, mx, T);
       clar_augment_spec (&aug, &cr, mx, T, nm);
     }
@@ -809,11 +825,7 @@ main (int argc, char **argv)
         clar_rng r = { view_seed };
         float *x = views + ((size_t) v * o.batch + b) * W;
         float *mx = mels + ((size_t) v * o.batch + b) * nm * T;
-        /* A background candidate: any other training clip. */
-        const clar_clip *bg = &ds.clips[use[clar_rng_next (&r) % n_use]];
-        if (bg == c)
-          bg = NULL;
-        clar_augment_view_bg (&aug, &r, c->pcm, c->n, bg ? bg->pcm : NULL, bg ? bg->n : 0, x, W);
+        training_view (&aug, &r, &ds, use, n_use, c, x, W);
         if (mix_with) {
           int p = mix_with[b];
           mix_lam[v * o.batch + b] = 1.0f;
