@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""tools/set-labels.py (other vectors for a model's own labels): prototypes
+that clar-enroll makes from a tone and from noise, put into the shipped
+model under its labels "cow" and "noise", replace those two rows only,
+keep the encoder, front end and text tower bit for bit and the labels tied
+to the encoder, and clar-embed then labels the tone "cow" (the shipped
+model does not); a model
+SOURCE whose encoder differs by refolding rounding gives its rows and its
+training clips; refused, with why and nothing written: an encoder that
+differs, a label file of another encoder, labels the model lacks, a zero
+vector, a file that is not safetensors, an output that is an input, a
+scale out of range."""
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import wave
+
+from clar_testutil import BUILD, ROOT, Checks, imports_or_skip
+
+with imports_or_skip(pyclar=True):
+    import numpy as np
+    from clar.model import ModelFile
+
+TOOL = os.path.join(ROOT, "tools", "set-labels.py")
+MODEL = os.path.join(ROOT, "models", "clar-default.safetensors")
+check = Checks()
+
+
+def run(*args):
+    return subprocess.run([sys.executable, TOOL, *args], capture_output=True, text=True)
+
+
+def write_wav(path, x):
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+def write_labels(path, names, vec, fingerprint):
+    """A clar-labels file as labels.h writes it."""
+    v = np.asarray(vec, dtype="<f4")
+    head = {"__metadata__": {"clar.format": "clar-labels", "clar.labels": json.dumps(names),
+                             "clar.logit_scale": "10", "clar.labels.encoder_fingerprint": fingerprint},
+            "labels.embeddings": {"dtype": "F32", "shape": list(v.shape), "data_offsets": [0, v.nbytes]}}
+    h = json.dumps(head).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + v.tobytes())
+
+
+enroll = os.path.join(BUILD, "tools", "clar-enroll") if BUILD else None
+embed = os.path.join(BUILD, "tools", "clar-embed") if BUILD else None
+if not (enroll and os.path.exists(enroll) and embed and os.path.exists(embed)):
+    print("skipping: no clar-enroll / clar-embed in the build tree")
+    sys.exit(77)
+
+with tempfile.TemporaryDirectory() as tmp:
+    m = ModelFile.load(MODEL)
+    names, rows, scale = m.labels
+    rng = np.random.default_rng(5)
+    t = np.arange(24000) / 16000.0
+    for lab in ("cow", "noise"):
+        os.makedirs(os.path.join(tmp, "d", lab))
+    for i in range(3):
+        write_wav(os.path.join(tmp, "d", "cow", f"t{i}.wav"), 0.4 * np.sin(2 * np.pi * (1200 + 40 * i) * t))
+        write_wav(os.path.join(tmp, "d", "noise", f"n{i}.wav"), 0.2 * rng.standard_normal(t.size))
+    lab_file = os.path.join(tmp, "proto.safetensors")
+    r = subprocess.run([enroll, "--model", MODEL, "--data", os.path.join(tmp, "d"), "--val-fraction", "0",
+                        "--out", lab_file], capture_output=True, text=True)
+    check("clar-enroll writes the prototypes", r.returncode == 0 and os.path.exists(lab_file))
+    out = os.path.join(tmp, "out.safetensors")
+    r = run(MODEL, lab_file, out)
+    check("set-labels.py writes the model", r.returncode == 0 and os.path.exists(out))
+    if r.returncode != 0:
+        print(r.stderr)
+        check.exit()
+    o = ModelFile.load(out)
+    onames, orows, oscale = o.labels
+    with open(lab_file, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    pn = json.loads(json.loads(raw[8:8 + n])["__metadata__"]["clar.labels"])
+    pv = np.frombuffer(raw[8 + n:], dtype="<f4").reshape(len(pn), -1)
+    changed = [k for k in range(len(names)) if not np.array_equal(orows[k], rows[k])]
+    check("the two enrolled labels' rows, and only those, change",
+          sorted(names[k] for k in changed) == ["cow", "noise"] and onames == names)
+    check("each is the prototype, as a unit row",
+          all(np.allclose(orows[names.index(p)], pv[i] / np.linalg.norm(pv[i]), atol=1e-6) for i, p in enumerate(pn)))
+    check("the scale is the model's", oscale == scale)
+    same = [k for k in m.tensors if k != "labels.embeddings"]
+    check("encoder, front end and text tower are bit for bit the model's",
+          all(np.array_equal(o.tensors[k], m.tensors[k]) for k in same) and o.has_text)
+    check("the labels are tied to the same encoder",
+          o.metadata["clar.labels.encoder_fingerprint"] == o.fingerprint() == m.fingerprint())
+    check("the recipe is recorded", "set-labels.py: 2 of" in o.metadata.get("clar.training", ""))
+    tone = os.path.join(tmp, "d", "cow", "t1.wav")
+    top = {}
+    for mod in (MODEL, out):
+        r = subprocess.run([embed, "--model", mod, tone], capture_output=True, text=True)
+        top[mod] = json.loads(r.stdout.splitlines()[0])["labels"][0]["name"] if r.returncode == 0 and r.stdout else None
+    check(f"clar-embed labels the enrolled tone cow with the result (the model: {top[MODEL]})",
+          top[out] == "cow" and top[MODEL] not in (None, "cow"))
+    # A model SOURCE: an encoder differing by refolding rounding is accepted.
+    s = ModelFile.load(MODEL)
+    for k in s.tensors:
+        if k.startswith("encoder."):
+            s.tensors[k] = (s.tensors[k] * (1 + 1e-7)).astype(np.float32)
+    nr = rows.copy()
+    nr[0] = rng.standard_normal(nr.shape[1])
+    s.set_labels(names, nr, scale)
+    s.metadata["clar.training_clips_md5"] = "0000000000000003"
+    ps = os.path.join(tmp, "src.safetensors")
+    s.save(ps)
+    out2 = os.path.join(tmp, "out2.safetensors")
+    r = run(MODEL, ps, out2, "--scale", "12")
+    check("a model SOURCE with the same encoder: written", r.returncode == 0)
+    if r.returncode == 0:
+        o2 = ModelFile.load(out2)
+        check("its rows are taken", np.allclose(o2.labels[1][0], nr[0] / np.linalg.norm(nr[0]), atol=1e-6))
+        check("its training clips are added", "0000000000000003" in o2.metadata["clar.training_clips_md5"])
+        check("--scale is used", o2.labels[2] == 12.0)
+        check("the encoder is still the model's", o2.fingerprint() == m.fingerprint())
+    # Refusals: nothing written, and why.
+    bad_enc = ModelFile.load(ps)
+    k0 = next(k for k in bad_enc.tensors if k.startswith("encoder."))
+    bad_enc.tensors[k0] = (bad_enc.tensors[k0] * 1.01).astype(np.float32)
+    pbe = os.path.join(tmp, "be.safetensors")
+    bad_enc.save(pbe)
+    other_fp = os.path.join(tmp, "fp.safetensors")
+    write_labels(other_fp, ["flute"], [rows[0]], "fnv1a64:0000000000000000")
+    lacks = os.path.join(tmp, "lacks.safetensors")
+    write_labels(lacks, ["flute", "kazoo"], [rows[0], rows[1]], m.fingerprint())
+    zero = os.path.join(tmp, "zero.safetensors")
+    write_labels(zero, ["flute"], [np.zeros(rows.shape[1])], m.fingerprint())
+    junk = os.path.join(tmp, "junk.safetensors")
+    with open(junk, "wb") as f:
+        f.write(b"\xff" * 64)
+    y = os.path.join(tmp, "y.safetensors")
+    for args, why in (((MODEL, pbe, y), "differs from the model's"),
+                      ((MODEL, other_fp, y), "was made with encoder"),
+                      ((MODEL, lacks, y), "labels the model lacks (kazoo)"),
+                      ((MODEL, zero, y), "zero or not finite"),
+                      ((MODEL, junk, y), "safetensors"),
+                      ((MODEL, lab_file, lab_file), "is also an input"),
+                      ((MODEL, lab_file, y, "--scale", "0"), "is not in (0, 1000]")):
+        r = run(*args)
+        ok = r.returncode != 0 and why in r.stderr and "Traceback" not in r.stderr and not os.path.exists(y)
+        if not ok:
+            print(r.returncode, r.stderr[-500:])
+        check(f"refused ({why})", ok)
+check.exit()

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Gives a model other vectors for its own labels, keeping its encoder,
+front end and text tower: each label of MODEL that SOURCE names takes
+SOURCE's vector, the others keep theirs. SOURCE is
+
+  - a label file made with MODEL's encoder, e.g. clar-enroll's class
+    prototypes (the mean clip embedding of each label's examples: with
+    every training clip, a nearest-class-mean head), or
+  - a model file with the same encoder, e.g. a refit of MODEL's heads
+    alone (clar-train --init MODEL --freeze-encoder S --steps S), whose
+    exported encoder equals MODEL's up to the rounding of refolding its
+    batch-norms (relative difference below 1e-5 per tensor is accepted).
+
+  tools/set-labels.py MODEL.safetensors SOURCE.safetensors OUT.safetensors [--scale S]
+
+The scale (softmax temperature, labels.h) stays MODEL's unless --scale
+says. SOURCE's labels must all be MODEL's: adding labels is clar-enroll
+--append's work. A model SOURCE's training clips are added to OUT's
+clar.training_clips_md5; a label file records none, so the clips its
+vectors came from are not listed (clar-eval then cannot refuse them).
+MODEL's event thresholds (tools/events/calibrate.sh) were fitted to its
+old vectors: calibrate OUT again before using its events.
+"""
+import argparse
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
+from clar.model import ModelFile, ModelFileError  # noqa: E402
+
+CLIPS = "clar.training_clips_md5"   # tools/dataset.h CLAR_TRAINING_CLIPS_KEY
+REFOLD_TOLERANCE = 1e-5
+
+
+def read_header(path):
+    """The safetensors header and the data that follows it."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 8:
+        raise ModelFileError(f"{path}: not a safetensors file (too short)")
+    n = struct.unpack("<Q", raw[:8])[0]
+    if n > len(raw) - 8:
+        raise ModelFileError(f"{path}: not a safetensors file (header runs past the end)")
+    try:
+        head = json.loads(raw[8:8 + n])
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelFileError(f"{path}: unreadable safetensors header ({e})") from None
+    return head, raw[8 + n:]
+
+
+def load_source(path, model):
+    """(names, vectors, what, clips) of SOURCE, or exits saying why."""
+    head, data = read_header(path)
+    fmt = head.get("__metadata__", {}).get("clar.format")
+    if fmt == "clar-model":
+        src = ModelFile.load(path)
+        if src.metadata.get("clar.architecture") != model.metadata.get("clar.architecture"):
+            sys.exit(f"set-labels.py: {path} has another architecture than the model")
+        a, b = model.encoder_tensors(), src.encoder_tensors()
+        if sorted(a) != sorted(b) or any(a[k].shape != b[k].shape for k in a):
+            sys.exit(f"set-labels.py: {path} has other encoder tensors than the model")
+        worst = max(float(np.max(np.abs(a[k] - b[k]))) / (float(np.max(np.abs(a[k]))) or 1.0)
+                    for k in a)
+        if not worst < REFOLD_TOLERANCE:
+            sys.exit(f"set-labels.py: the encoder of {path} differs from the model's (relative "
+                     f"difference {worst:.3g}): its label vectors score other features")
+        if not src.labels:
+            sys.exit(f"set-labels.py: {path} has no labels")
+        names, vec, _ = src.labels
+        clips = [h for h in src.metadata.get(CLIPS, "").split(",") if h]
+        what = f"the labels of {os.path.basename(path)} ({src.metadata.get('clar.training', '?')[:300]})"
+        return names, np.asarray(vec, dtype=np.float64), what, clips
+    if fmt == "clar-labels":
+        meta = head["__metadata__"]
+        fp = meta.get("clar.labels.encoder_fingerprint")
+        if fp != model.fingerprint():
+            sys.exit(f"set-labels.py: {path} was made with encoder {fp or 'unknown'}, "
+                     f"the model's is {model.fingerprint()}")
+        try:
+            names = json.loads(meta["clar.labels"])
+            t = head["labels.embeddings"]
+            o = t["data_offsets"]
+            vec = np.frombuffer(data[o[0]:o[1]], dtype="<f4").reshape(t["shape"]).astype(np.float64)
+        except (KeyError, ValueError, TypeError) as e:
+            sys.exit(f"set-labels.py: {path}: malformed label file ({e})")
+        if vec.shape != (len(names), model.embedding_dim):
+            sys.exit(f"set-labels.py: {path}: {vec.shape} vectors for {len(names)} labels of "
+                     f"dimension {model.embedding_dim}")
+        return names, vec, f"the label file {os.path.basename(path)}", []
+    sys.exit(f"set-labels.py: {path} is neither a model nor a label file (clar.format {fmt!r})")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model")
+    ap.add_argument("source")
+    ap.add_argument("out")
+    ap.add_argument("--scale", type=float, default=None, help="softmax scale (default: the model's)")
+    o = ap.parse_args()
+    if os.path.abspath(o.out) in (os.path.abspath(o.model), os.path.abspath(o.source)):
+        sys.exit(f"set-labels.py: the output {o.out} is also an input")
+    if o.scale is not None and not (0 < o.scale <= 1000):
+        sys.exit(f"set-labels.py: --scale {o.scale} is not in (0, 1000]")
+    try:
+        model = ModelFile.load(o.model)
+        if not model.labels:
+            sys.exit(f"set-labels.py: {o.model} has no labels of its own to replace")
+        names, vec, what, clips = load_source(o.source, model)
+    except (OSError, ModelFileError) as e:
+        sys.exit(f"set-labels.py: {e}")
+    own, old, scale = model.labels
+    extra = [n for n in names if n not in own]
+    if extra:
+        sys.exit(f"set-labels.py: {o.source} names labels the model lacks ({', '.join(extra[:5])}); "
+                 "add labels with clar-enroll --append")
+    if not np.all(np.isfinite(vec)) or np.any(np.linalg.norm(vec, axis=1) == 0):
+        sys.exit(f"set-labels.py: {o.source} holds a vector that is zero or not finite")
+    fingerprint = model.fingerprint()
+    rows = np.asarray(old, dtype=np.float64).copy()
+    for n, v in zip(names, vec):
+        rows[own.index(n)] = v
+    model.set_labels(own, rows, o.scale if o.scale is not None else scale)
+    model.tie_labels()
+    if model.fingerprint() != fingerprint:   # the encoder is not touched
+        sys.exit("set-labels.py: internal error: the encoder changed")
+    if clips:
+        model.metadata[CLIPS] = ",".join(sorted(set(clips) | {h for h in model.metadata.get(CLIPS, "").split(",") if h}))
+    model.metadata["clar.training"] = (model.metadata.get("clar.training", "?")
+                                       + f"; then tools/set-labels.py: {len(names)} of "
+                                       f"{len(own)} label vectors from {what}")
+    model.save(o.out)
+    print(f"set-labels.py: wrote {o.out}: {len(names)} of {len(own)} label vectors from {o.source}; "
+          "the encoder and text tower are the model's (calibrate its events again: "
+          "tools/events/calibrate.sh)")
+
+
+if __name__ == "__main__":
+    main()
