@@ -855,7 +855,11 @@ test_init_from_model (void)
     return;
   CHECK_EQ_INT (clar_net_load_encoder (net2, path, clar_model_get_labels (m), &rows, &err), CLAR_OK);
   CHECK_MSG (rows == 2, "head rows kept: %zu", rows);
+  /* Calibrated while frozen (clar-train --freeze-encoder): calibration
+   * still uses the batch statistics, and leaves the encoder frozen. */
+  clar_net_freeze_encoder (net2, 1, 0);
   CHECK_EQ_INT (clar_net_calibrate_bn (net2, mel, 2 * N, T, &err), CLAR_OK);
+  CHECK (clar_net_param (net2, 0)->frozen);
   {
     clar_session *s = clar_session_new (m, &err);
     double worst_eval = 0, worst_train = 0, mx = 0;
@@ -876,6 +880,7 @@ test_init_from_model (void)
       }
     }
     /* Train mode (batch statistics) on the calibration batch. */
+    clar_net_freeze_encoder (net2, 0, 0);
     clar_net_forward (net2, mel, 2 * N, T, 1, &h, NULL, NULL);
     for (int i = 0; i < 2 * N; i++) {
       clar_session_encode_raw (s, mel + (size_t) i * 64 * T, T, emb);

@@ -412,7 +412,7 @@ clar_net_calibrate_bn (clar_net *net, const float *mel, int M, int T, clar_error
 {
   size_t nbn = 0, k = 0;
   float **mean, **var, **bp;
-  int rc = CLAR_OK;
+  int rc = CLAR_OK, frozen = net->encoder_frozen;
   for (size_t i = 0; i < net->nL; i++)
     nbn += net->L[i].inserted_bn;
   mean = calloc (nbn + 1, sizeof (float *));
@@ -424,6 +424,9 @@ clar_net_calibrate_bn (clar_net *net, const float *mel, int M, int T, clar_error
     free (bp);
     return clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory");
   }
+  /* Calibration needs the batch statistics of train-mode forwards, which
+   * a frozen encoder does not compute (nn.h): thawed for its duration. */
+  net->encoder_frozen = 0;
   /* b' of every layer (beta as clar_net_load_encoder left it), before any
    * train-mode forward moves the running statistics. */
   for (size_t i = 0; i < net->nL; i++)
@@ -489,5 +492,6 @@ clar_net_calibrate_bn (clar_net *net, const float *mel, int M, int T, clar_error
   free (mean);
   free (var);
   free (bp);
+  net->encoder_frozen = frozen;
   return rc;
 }

@@ -300,7 +300,8 @@ int clar_net_load_encoder (clar_net *net, const char *path, const clar_labels *h
  * statistics (mean m, biased variance v) of M inputs, layer by layer, to
  * gamma sqrt(v + eps), beta m + b', running (m, v), so that the train-mode
  * forward of this batch and the eval mode of any input both equal the
- * loaded model's map. */
+ * loaded model's map. A frozen encoder (clar_net_freeze_encoder) is
+ * calibrated too, and stays frozen. */
 int clar_net_calibrate_bn (clar_net *net, const float *mel, int M, int T, clar_error *err);
 
 int clar_net_save_checkpoint (const clar_net *net, const clar_optim *opt,
