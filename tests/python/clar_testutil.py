@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """What the Python tests share: the skip exit code, the source and build
-trees, the in-tree package's path, optional imports that skip the test, a
+trees, the shipped model, running a tools/ script, the in-tree package's
+path, optional imports that skip the test, a
 counter of named checks, and a model file's metadata. The tests import it from their own folder (Python
 puts a script's folder first on sys.path)."""
 import contextlib
@@ -16,6 +17,16 @@ SKIP = 77
 _TREE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROOT = os.environ.get("CLAR_SOURCE_ROOT") or _TREE
 BUILD = os.environ.get("CLAR_BUILD_ROOT")
+# The shipped default model.
+DEFAULT_MODEL = os.path.join(ROOT, "models", "clar-default.safetensors")
+
+
+def run_tool(script, *args):
+    """Runs tools/SCRIPT (a Python program) with this interpreter; the
+    completed process, its output captured as text."""
+    import subprocess
+    return subprocess.run([sys.executable, os.path.join(ROOT, "tools", script), *args],
+                          capture_output=True, text=True)
 
 
 def pyclar_path():

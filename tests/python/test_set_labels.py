@@ -19,19 +19,17 @@ import sys
 import tempfile
 import wave
 
-from clar_testutil import BUILD, ROOT, Checks, imports_or_skip
+from clar_testutil import BUILD, DEFAULT_MODEL as MODEL, Checks, imports_or_skip, run_tool
 
 with imports_or_skip(pyclar=True):
     import numpy as np
     from clar.model import ModelFile
 
-TOOL = os.path.join(ROOT, "tools", "set-labels.py")
-MODEL = os.path.join(ROOT, "models", "clar-default.safetensors")
 check = Checks()
 
 
 def run(*args):
-    return subprocess.run([sys.executable, TOOL, *args], capture_output=True, text=True)
+    return run_tool("set-labels.py", *args)
 
 
 def write_wav(path, x):

@@ -10,23 +10,20 @@ weights of the wrong count or sign, and an output that is an input are
 refused."""
 import os
 import subprocess
-import sys
 import tempfile
 import wave
 
-from clar_testutil import BUILD, ROOT, Checks, imports_or_skip
+from clar_testutil import BUILD, DEFAULT_MODEL as MODEL, Checks, imports_or_skip, run_tool
 
 with imports_or_skip(pyclar=True):
     import numpy as np
     from clar.model import ModelFile
 
-TOOL = os.path.join(ROOT, "tools", "soup.py")
-MODEL = os.path.join(ROOT, "models", "clar-default.safetensors")
 check = Checks()
 
 
 def soup(*args):
-    return subprocess.run([sys.executable, TOOL, *args], capture_output=True, text=True)
+    return run_tool("soup.py", *args)
 
 
 with tempfile.TemporaryDirectory() as tmp:
