@@ -781,6 +781,133 @@ test_mixup (void)
   CHECK (clar_mixup (m, y, N, NAN) == 1.0 && memcmp (m, x, sizeof x) == 0);
 }
 
+/* Per-band mean and standard deviation over time (the definition, in
+ * double, with the 1e-6 variance floor of augment.h). */
+static void
+band_moments (const float *x, int T, int F, double *mu, double *sd)
+{
+  for (int f = 0; f < F; f++) {
+    double m = 0, v = 0;
+    for (int t = 0; t < T; t++)
+      m += x[f * T + t];
+    m /= T;
+    for (int t = 0; t < T; t++)
+      v += (x[f * T + t] - m) * (x[f * T + t] - m);
+    mu[f] = m;
+    sd[f] = sqrt (v / T + 1e-6);
+  }
+}
+
+static void
+test_freq_mixstyle (void)
+{
+  enum { T = 50, F = 8, NV = 6 };
+  static float x[F * T], y[F * T], z[F * T], b[NV * F * T], b0[NV * F * T];
+  double mx[F], sx[F], my[F], sy[F], mz[F], sz[F];
+  clar_augment_config d = clar_augment_default ();
+  clar_rng r = { 3 };
+  int group[NV] = { 0, 1, 2, 0, 1, 2 };
+  CHECK (d.p_fmix == 0.0f && d.fmix_alpha == 0.3f);
+  CHECK_EQ_INT (clar_augment_parse ("fmix=0.4", &d), 0);
+  CHECK (d.p_fmix == 0.4f && d.fmix_alpha == 0.3f);
+  CHECK_EQ_INT (clar_augment_parse ("fmix=1:2", &d), 0);
+  CHECK (d.p_fmix == 1.0f && d.fmix_alpha == 2.0f);
+  CHECK_EQ_INT (clar_augment_parse ("fmix=1:0", &d), -1);
+  CHECK_EQ_INT (clar_augment_parse ("fmix=1.5", &d), -1);
+  CHECK_EQ_INT (clar_augment_parse ("fmix=1:1:1", &d), -1);
+  /* Two "sources": different band levels and spreads. */
+  for (int f = 0; f < F; f++)
+    for (int t = 0; t < T; t++) {
+      x[f * T + t] = (float) (-6 + 0.5 * f + (1 + 0.2 * f) * clar_rng_gauss (&r));
+      y[f * T + t] = (float) (-9 - 0.3 * f + (0.5 + 0.1 * f) * clar_rng_gauss (&r));
+    }
+  band_moments (x, T, F, mx, sx);
+  band_moments (y, T, F, my, sy);
+  /* lambda 1: x as it is. */
+  memcpy (z, x, sizeof z);
+  clar_freq_mixstyle (z, y, T, F, 1.0);
+  CHECK (!memcmp (z, x, sizeof z));
+  /* lambda 0: y's statistics, x's shape (each band an affine map of x's). */
+  memcpy (z, x, sizeof z);
+  clar_freq_mixstyle (z, y, T, F, 0.0);
+  band_moments (z, T, F, mz, sz);
+  for (int f = 0; f < F; f++) {
+    double g = (sy[f]) / sx[f], worst = 0;
+    CHECK_CLOSE (mz[f], my[f], 1e-4);
+    CHECK_CLOSE (sz[f], sy[f], 1e-4);
+    for (int t = 0; t < T; t++)
+      worst = fmax (worst, fabs (z[f * T + t] - ((x[f * T + t] - mx[f]) * g + my[f])));
+    CHECK_MSG (worst < 1e-4, "band %d: %g", f, worst);
+  }
+  /* lambda 0.3: the mixture of the statistics. */
+  memcpy (z, x, sizeof z);
+  clar_freq_mixstyle (z, y, T, F, 0.3);
+  band_moments (z, T, F, mz, sz);
+  for (int f = 0; f < F; f++) {
+    CHECK_CLOSE (mz[f], 0.3 * mx[f] + 0.7 * my[f], 1e-4);
+    CHECK_CLOSE (sz[f], 0.3 * sx[f] + 0.7 * sy[f], 1e-4);
+  }
+  /* A constant band (silence): finite, moved to the partner's level. */
+  memcpy (z, x, sizeof z);
+  for (int t = 0; t < T; t++)
+    z[t] = -13.8f;
+  clar_freq_mixstyle (z, y, T, F, 0.5);
+  for (int t = 0; t < T; t++)
+    CHECK_CLOSE (z[t], 0.5 * -13.8 + 0.5 * my[0], 1e-3);
+  /* The batch: with p 1 every view is mixed with a view of another clip,
+   * as that view was; p 0 and a batch of one clip leave it; same seed,
+   * same result. */
+  for (int v = 0; v < NV; v++)
+    for (int i = 0; i < F * T; i++)
+      b0[v * F * T + i] = (float) ((v % 3) * -2.0 + (1 + v) * 0.3 * clar_rng_gauss (&r));
+  memcpy (b, b0, sizeof b);
+  d.p_fmix = 0.0f;
+  CHECK_EQ_INT ((int) clar_freq_mixstyle_batch (&d, &r, b, NV, T, F, group), 0);
+  CHECK (!memcmp (b, b0, sizeof b));
+  {
+    int same[NV] = { 0, 0, 0, 0, 0, 0 };
+    d.p_fmix = 1.0f;
+    d.fmix_alpha = 0.3f;
+    CHECK_EQ_INT ((int) clar_freq_mixstyle_batch (&d, &r, b, NV, T, F, same), 0);
+    CHECK (!memcmp (b, b0, sizeof b));
+  }
+  {
+    clar_rng r1 = { 77 }, r2 = { 77 };
+    static float b2[NV * F * T];
+    int partners_ok = 1;
+    memcpy (b, b0, sizeof b);
+    memcpy (b2, b0, sizeof b2);
+    CHECK_EQ_INT ((int) clar_freq_mixstyle_batch (&d, &r1, b, NV, T, F, group), NV);
+    clar_freq_mixstyle_batch (&d, &r2, b2, NV, T, F, group);
+    CHECK (!memcmp (b, b2, sizeof b));
+    /* Each mixed view's band means lie between its own and those of one
+     * view of another clip (l in [0, 1]), never of its own clip's other view. */
+    for (int v = 0; v < NV; v++) {
+      double mv[F], sv[F], mo[F], so[F];
+      int found = 0;
+      band_moments (b + v * F * T, T, F, mz, sz);
+      band_moments (b0 + v * F * T, T, F, mv, sv);
+      for (int u = 0; u < NV && !found; u++) {
+        double l = -1;
+        int ok = 1;
+        if (group[u] == group[v])
+          continue;
+        band_moments (b0 + u * F * T, T, F, mo, so);
+        for (int f = 0; f < F && ok; f++) {
+          double lf = fabs (mv[f] - mo[f]) > 1e-6 ? (mz[f] - mo[f]) / (mv[f] - mo[f]) : l;
+          if (l < 0)
+            l = lf;
+          ok = lf >= -1e-4 && lf <= 1 + 1e-4 && fabs (lf - l) < 1e-3
+              && fabs (sz[f] - (l * sv[f] + (1 - l) * so[f])) < 1e-3;
+        }
+        found = ok;
+      }
+      partners_ok &= found;
+    }
+    CHECK (partners_ok);
+  }
+}
+
 int
 main (void)
 {
@@ -796,5 +923,6 @@ main (void)
   CLAR_TEST_RUN (test_formant_shift);
   CLAR_TEST_RUN (test_view_codec_formant);
   CLAR_TEST_RUN (test_mixup);
+  CLAR_TEST_RUN (test_freq_mixstyle);
   CLAR_TEST_EXIT ();
 }

@@ -14,6 +14,8 @@
 #    model.safetensors (the last weights as model-last.safetensors), and
 #    carried by the checkpoint, so that a stopped and resumed run ends at the
 #    same average as one that never stopped;
+#  - --aug fmix (Freq-MixStyle) mixes every view at P 1, reproducibly and
+#    resumably, and at P 0 trains weight for weight as without it;
 #  - --freeze-encoder keeps the --init encoder for its steps (through the
 #    whole run, the exported encoder is the --init model's), then trains it
 #    (stop and resume included);
@@ -121,6 +123,22 @@ check "mixup without a cross-entropy term: refused, with why" \
   "[ $? -eq 2 ] && grep -q 'mixup=0.5 needs a cross-entropy term (--loss hybrid or ce)' '$tmp/x.log'"
 "$B/clar-train" "${mix[@]}" --aug mixup=0.5:0 --out "$tmp/x" 2> "$tmp/x.log"
 check "mixup with alpha 0: refused" "[ $? -eq 2 ] && grep -q 'bad --aug' '$tmp/x.log'"
+
+# Freq-MixStyle (--aug fmix=P:ALPHA): every view mixed at P 1, reproducible,
+# resumable, a real change; at P 0 the run without it.
+"$B/clar-train" "${mix[@]}" --aug fmix=0 --out "$tmp/fm0" 2> /dev/null
+"$B/clar-train" "${mix[@]}" --aug fmix=1:0.3 --out "$tmp/fm1" 2> "$tmp/fm1.log"
+check "fmix=1: every view mixed, and said" "[ $? -eq 0 ] && grep -q 'freq-mixstyle mixed 64 of 64 views' '$tmp/fm1.log'"
+"$B/clar-train" "${mix[@]}" --aug fmix=1:0.3 --out "$tmp/fm2" 2> /dev/null
+check "fmix: the same seed gives the same weights" "[ \"\$(tensors '$tmp/fm1/model.safetensors')\" = \"\$(tensors '$tmp/fm2/model.safetensors')\" ]"
+check "fmix: other weights than the same run without it" "[ \"\$(tensors '$tmp/fm1/model.safetensors')\" != \"\$(tensors '$tmp/mx0/model.safetensors')\" ]"
+check "fmix=0: the run without it, weight for weight" "[ \"\$(tensors '$tmp/fm0/model.safetensors')\" = \"\$(tensors '$tmp/mx0/model.safetensors')\" ]"
+"$B/clar-train" "${mix[@]}" --aug fmix=1:0.3 --out "$tmp/fm3" --max-minutes 0.00001 2> /dev/null
+"$B/clar-train" "${mix[@]}" --aug fmix=1:0.3 --out "$tmp/fm3" --resume 2> "$tmp/fm3.log"
+check "fmix: stopped at step 1 and resumed: the same weights" \
+  "grep -q 'resumed at step 1\$' '$tmp/fm3.log' && [ \"\$(tensors '$tmp/fm1/model.safetensors')\" = \"\$(tensors '$tmp/fm3/model.safetensors')\" ]"
+"$B/clar-train" "${mix[@]}" --aug fmix=0.5:0 --out "$tmp/x" 2> "$tmp/x.log"
+check "fmix with alpha 0: refused" "[ $? -eq 2 ] && grep -q 'bad --aug' '$tmp/x.log'"
 
 # "silence" is never mixed: 8 silent clips and one tone per epoch of 9 in
 # batches of 8 leave the tone no partner (0 views mixed); the same clips

@@ -71,7 +71,10 @@ usage (FILE *f)
       "                         view among those built in), formant=P:R (envelope x 1/R..R,\n"
       "                         default 1.25), mixup=P:ALPHA (a labelled clip mixed with\n"
       "                         another of the batch, weight max(l,1-l), l ~ Beta(ALPHA,ALPHA),\n"
-      "                         default 0.4; soft cross-entropy target; needs --loss hybrid|ce)\n"
+      "                         default 0.4; soft cross-entropy target; needs --loss hybrid|ce),\n"
+      "                         fmix=P:ALPHA (Freq-MixStyle: a view's per-band log-mel mean and\n"
+      "                         spread mixed with another clip's, l ~ Beta(ALPHA,ALPHA),\n"
+      "                         default 0.3)\n"
       "  --seed N --threads N   (default 1, 2)\n"
       "  --ema D                also keep an exponential moving average of the weights and\n"
       "                         batch-norm statistics (decay D per step, e.g. 0.999; 0 off,\n"
@@ -435,6 +438,8 @@ main (int argc, char **argv)
   int *mix_with = NULL, *mix_lab = NULL, mix_silence = -1;
   double *mix_draw = NULL;
   long mix_views = 0, mix_rows = 0;   /* views mixed / labelled views, this process */
+  long fmix_views = 0, fmix_rows = 0;  /* Freq-MixStyle: views mixed / views */
+  int *fgroup = NULL;                  /* each view's clip, for Freq-MixStyle */
   float *mix_lam = NULL, *mix_buf = NULL;
   int *labels2, *labels1;
   FILE *logf;
@@ -611,6 +616,7 @@ main (int argc, char **argv)
   dl = malloc ((size_t) 2 * o.batch * (ds.n_classes ? ds.n_classes : 1) * sizeof (float));
   labels1 = malloc ((size_t) o.batch * sizeof (int));
   labels2 = malloc ((size_t) 2 * o.batch * sizeof (int));
+  fgroup = malloc ((size_t) 2 * o.batch * sizeof (int));
   if (aug.p_mixup > 0) {
     mix_with = malloc ((size_t) o.batch * sizeof (int));
     mix_draw = malloc ((size_t) o.batch * sizeof (double));
@@ -635,7 +641,7 @@ main (int argc, char **argv)
   cmdline = g_strjoinv (" ", argv);
 
   vwin = malloc (W * sizeof (float));
-  if (!views || !mels || !dz || !dl || !labels1 || !labels2 || !vwin) {
+  if (!views || !mels || !dz || !dl || !labels1 || !labels2 || !fgroup || !vwin) {
     fprintf (stderr, "clar-train: out of memory\n");
     return 1;
   }
@@ -856,6 +862,15 @@ main (int argc, char **argv)
           mix_rows += 2;
           mix_views += (mix_lab[b] >= 0) + (mix_lab[b + o.batch] >= 0);
         }
+        fgroup[b] = fgroup[b + o.batch] = (int) perm[(pos + (size_t) b) % n_use];
+      }
+      if (aug.p_fmix > 0) {
+        /* Freq-MixStyle across the batch (augment.h), after every view's
+         * log-mel; its own generator, a function of seed and step. */
+        clar_rng fr = { (o.seed << 32) ^ ((uint64_t) step * 8191 + 0xF4D1ULL) ^ 0x6D69787374796CULL };
+        fmix_views += (long) clar_freq_mixstyle_batch (&aug, &fr, mels, (size_t) 2 * o.batch, T, nm,
+            fgroup);
+        fmix_rows += 2 * o.batch;
       }
       clar_net_zero_grad (net);
       /* Before the forward: a frozen encoder runs in eval mode (nn.h). */
@@ -1000,6 +1015,9 @@ main (int argc, char **argv)
   if (mix_with)
     fprintf (stderr, "clar-train: mixup mixed %ld of %ld labelled views in this run's steps "
         "(clips of \"silence\" never)\n", mix_views, mix_rows);
+  if (aug.p_fmix > 0)
+    fprintf (stderr, "clar-train: freq-mixstyle mixed %ld of %ld views in this run's steps\n",
+        fmix_views, fmix_rows);
   if (val_on && validate (net, mel, &val, &cfg, mels, 2 * o.batch, vwin, &vr) == 0 && vr.n)
     fprintf (stderr, "clar-train: validation after training: loss %.4f accuracy %.4f "
         "(%zu held-out clips of split %s)\n", vr.loss, vr.acc, vr.n, o.val_split);
@@ -1016,7 +1034,7 @@ main (int argc, char **argv)
   free (vwin);
   free (ema);
   free (cur);
-  free (views); free (mels); free (dz); free (dl); free (labels1); free (labels2);
+  free (views); free (mels); free (dz); free (dl); free (labels1); free (labels2); free (fgroup);
   free (mix_with); free (mix_draw); free (mix_lab); free (mix_lam); free (mix_buf);
   g_free (ckpt); g_free (model_path); g_free (log_path); g_free (cache); g_free (cmdline);
   return stop_signal ? 128 + stop_signal : 0;

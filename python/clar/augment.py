@@ -54,6 +54,8 @@ class AugmentConfig:
     formant_max: float = 1.25
     p_mixup: float = 0.0
     mixup_alpha: float = 0.4
+    p_fmix: float = 0.0
+    fmix_alpha: float = 0.3
 
     @classmethod
     def none(cls):
@@ -63,12 +65,14 @@ class AugmentConfig:
         """clar_augment_parse: "pitch=P:S,noise=P:MIN:MAX,fade=P:MAX,
         mask=P:MAX,gain=P:DB,stretch=P:S,eq=P:DB,phone=P,reverb=P:RT60,
         mix=P:MIN:MAX,fmask=P:BANDS,codec=P:KMIN:KMAX,formant=P:RATIO,
-        mixup=P:ALPHA" over the current values, with its checks (P in [0, 1];
-        RT60 >= 0.1; KMIN in [6, KMAX], KMAX <= 128; RATIO in [1, 2]; ALPHA in
-        [0.01, 100]; noise and mix take 1 or 3 numbers, codec 1 or 3).
-        codec=P with P > 0 is refused: this package has no Opus/Vorbis/GSM
-        codec (clar-train does); so is mixup=P with P > 0, a batch-level
-        draw with a soft cross-entropy target that only clar-train makes."""
+        mixup=P:ALPHA,fmix=P:ALPHA" over the current values, with its checks
+        (P in [0, 1]; RT60 >= 0.1; KMIN in [6, KMAX], KMAX <= 128; RATIO in
+        [1, 2]; ALPHA in [0.01, 100]; noise and mix take 1 or 3 numbers,
+        codec 1 or 3). codec=P with P > 0 is refused: this package has no
+        Opus/Vorbis/GSM codec (clar-train does); so are mixup=P, a
+        batch-level draw with a soft cross-entropy target, and fmix=P
+        (Freq-MixStyle), a batch-level mix of band statistics, with P > 0:
+        only clar-train makes them."""
         keys = {"pitch": ("p_pitch", "pitch_semitones"),
                 "noise": ("p_noise", "snr_min_db", "snr_max_db"),
                 "fade": ("p_fade", "fade_max"), "mask": ("p_mask", "mask_max"),
@@ -79,7 +83,8 @@ class AugmentConfig:
                 "fmask": ("p_fmask", "fmask_max"),
                 "codec": ("p_codec", "codec_kbps_min", "codec_kbps_max"),
                 "formant": ("p_formant", "formant_max"),
-                "mixup": ("p_mixup", "mixup_alpha")}
+                "mixup": ("p_mixup", "mixup_alpha"),
+                "fmix": ("p_fmix", "fmix_alpha")}
         for tok in filter(None, (spec or "").split(",")):
             k, eq, v = tok.partition("=")
             try:
@@ -94,7 +99,7 @@ class AugmentConfig:
                     or (k == "codec" and len(vals) > 2
                         and not (6 <= vals[1] <= vals[2] <= 128)) \
                     or (k == "formant" and len(vals) > 1 and not 1 <= vals[1] <= 2) \
-                    or (k == "mixup" and len(vals) > 1 and not 0.01 <= vals[1] <= 100):
+                    or (k in ("mixup", "fmix") and len(vals) > 1 and not 0.01 <= vals[1] <= 100):
                 raise ValueError(f"bad augmentation spec {tok!r}")
             if k == "codec" and vals[0] > 0:
                 raise ValueError(f"{tok!r}: codec round trips (Opus, Vorbis, GSM 06.10) are "
@@ -104,6 +109,9 @@ class AugmentConfig:
                 raise ValueError(f"{tok!r}: mixup is clar-train only (a batch-level mix with "
                                  "a soft cross-entropy target); use mixup=0 or train with "
                                  "clar-train")
+            if k == "fmix" and vals[0] > 0:
+                raise ValueError(f"{tok!r}: Freq-MixStyle is clar-train only (a batch-level "
+                                 "mix of band statistics); use fmix=0 or train with clar-train")
             for name, x in zip(keys[k], vals):
                 setattr(self, name, x)
         return self

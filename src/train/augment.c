@@ -97,6 +97,7 @@ clar_augment_default (void)
     .p_codec = 0.0f, .codec_kbps_min = 6.0f, .codec_kbps_max = 24.0f,
     .p_formant = 0.0f, .formant_max = 1.25f,
     .p_mixup = 0.0f, .mixup_alpha = 0.4f,
+    .p_fmix = 0.0f, .fmix_alpha = 0.3f,
   };
   return c;
 }
@@ -168,6 +169,9 @@ clar_augment_parse (const char *spec, clar_augment_config *cfg)
     } else if (!strcmp (tok, "mixup") && nv <= 2) {
       cfg->p_mixup = (float) v[0];
       if (nv > 1) { if (!(v[1] >= 0.01 && v[1] <= 100)) { rc = -1; break; } cfg->mixup_alpha = (float) v[1]; }
+    } else if (!strcmp (tok, "fmix") && nv <= 2) {
+      cfg->p_fmix = (float) v[0];
+      if (nv > 1) { if (!(v[1] >= 0.01 && v[1] <= 100)) { rc = -1; break; } cfg->fmix_alpha = (float) v[1]; }
     } else {
       rc = -1;
     }
@@ -617,6 +621,95 @@ clar_mixup (float *x, const float *y, size_t n, double lambda)
   for (size_t i = 0; i < n; i++)
     x[i] = (float) (back * x[i]);
   return lambda;
+}
+
+/* Each band's mean and standard deviation over time (sqrt(var + 1e-6), the
+ * epsilon of the MixStyle reference code), in double. */
+static void
+band_stats (const float *x, size_t n_frames, size_t n_mels, double *mu, double *sd)
+{
+  for (size_t f = 0; f < n_mels; f++) {
+    const float *r = x + f * n_frames;
+    double m = 0, v = 0;
+    for (size_t t = 0; t < n_frames; t++)
+      m += r[t];
+    m /= (double) n_frames;
+    for (size_t t = 0; t < n_frames; t++)
+      v += (r[t] - m) * (r[t] - m);
+    mu[f] = m;
+    sd[f] = sqrt (v / (double) n_frames + 1e-6);
+  }
+}
+
+static void
+mixstyle_apply (float *x, size_t n_frames, size_t n_mels, const double *mu_x,
+                const double *sd_x, const double *mu_y, const double *sd_y, double l)
+{
+  for (size_t f = 0; f < n_mels; f++) {
+    double mu = l * mu_x[f] + (1 - l) * mu_y[f], sd = l * sd_x[f] + (1 - l) * sd_y[f];
+    double g = sd / sd_x[f];
+    float *r = x + f * n_frames;
+    for (size_t t = 0; t < n_frames; t++)
+      r[t] = (float) ((r[t] - mu_x[f]) * g + mu);
+  }
+}
+
+void
+clar_freq_mixstyle (float *x, const float *y, size_t n_frames, size_t n_mels, double lambda)
+{
+  double *st;
+  if (!x || !y || n_frames == 0 || n_mels == 0 || !(lambda >= 0 && lambda < 1))
+    return;
+  if (!(st = malloc (4 * n_mels * sizeof (double))))
+    return;
+  band_stats (x, n_frames, n_mels, st, st + n_mels);
+  band_stats (y, n_frames, n_mels, st + 2 * n_mels, st + 3 * n_mels);
+  mixstyle_apply (x, n_frames, n_mels, st, st + n_mels, st + 2 * n_mels, st + 3 * n_mels, lambda);
+  free (st);
+}
+
+size_t
+clar_freq_mixstyle_batch (const clar_augment_config *cfg, clar_rng *rng, float *mels,
+                          size_t n, size_t n_frames, size_t n_mels, const int *group)
+{
+  double *mu, *sd;
+  size_t mixed = 0, per = n_frames * n_mels;
+  if (!(cfg->p_fmix > 0) || !(cfg->fmix_alpha > 0) || n < 2 || !mels || !group || per == 0)
+    return 0;
+  mu = malloc (n * n_mels * sizeof (double));
+  sd = malloc (n * n_mels * sizeof (double));
+  if (!mu || !sd) {
+    free (mu);
+    free (sd);
+    return 0;
+  }
+  /* Every view's own statistics first: a partner lends what it was. */
+  for (size_t i = 0; i < n; i++)
+    band_stats (mels + i * per, n_frames, n_mels, mu + i * n_mels, sd + i * n_mels);
+  for (size_t i = 0; i < n; i++) {
+    size_t j = n, others = 0, k;
+    double l;
+    if (clar_rng_uniform (rng) >= cfg->p_fmix)
+      continue;
+    for (size_t q = 0; q < n; q++)
+      others += group[q] != group[i];
+    if (!others)
+      continue;
+    /* The k-th view of another clip, k uniform. */
+    k = (size_t) (clar_rng_next (rng) % others);
+    for (size_t q = 0; q < n; q++)
+      if (group[q] != group[i] && k-- == 0) {
+        j = q;
+        break;
+      }
+    l = clar_rng_beta (rng, cfg->fmix_alpha, cfg->fmix_alpha);
+    mixstyle_apply (mels + i * per, n_frames, n_mels, mu + i * n_mels, sd + i * n_mels,
+        mu + j * n_mels, sd + j * n_mels, l);
+    mixed++;
+  }
+  free (mu);
+  free (sd);
+  return mixed;
 }
 
 void

@@ -59,6 +59,8 @@ typedef struct clar_augment_config {
    * A batch-level draw, made by the trainer (clar_mixup_lambda,
    * clar_mixup); default p 0. */
   float p_mixup, mixup_alpha;
+  /* Frequency-wise MixStyle (clar_freq_mixstyle_batch); default p 0. */
+  float p_fmix, fmix_alpha;
 } clar_augment_config;
 
 clar_augment_config clar_augment_default (void);
@@ -67,9 +69,9 @@ clar_augment_config clar_augment_none (void);
 
 /* Parses "pitch=P:S,noise=P:MIN:MAX,fade=P:MAX,mask=P:MAX,gain=P:DB,
  * stretch=P:S,eq=P:DB,phone=P,reverb=P:RT60,mix=P:MIN:MAX,fmask=P:BANDS,
- * codec=P:KMIN:KMAX,formant=P:RATIO,mixup=P:ALPHA" over the defaults;
- * returns 0 or -1 (unknown key / bad number: KMIN in [6, KMAX], KMAX <= 128,
- * RATIO in [1, 2], ALPHA in [0.01, 100]; noise, mix and codec take 1 or 3
+ * codec=P:KMIN:KMAX,formant=P:RATIO,mixup=P:ALPHA,fmix=P:ALPHA" over the
+ * defaults; returns 0 or -1 (unknown key / bad number: KMIN in [6, KMAX],
+ * KMAX <= 128, RATIO in [1, 2], ALPHA in [0.01, 100]; noise, mix and codec take 1 or 3
  * numbers). codec=P with P > 0 parses even in a build without any codec:
  * the caller checks clar_codec_available and says so. */
 int clar_augment_parse (const char *spec, clar_augment_config *cfg);
@@ -90,6 +92,30 @@ void clar_augment_view_bg (const clar_augment_config *cfg, clar_rng *rng,
  * n_frames. */
 void clar_augment_spec (const clar_augment_config *cfg, clar_rng *rng, float *mel,
                         size_t n_frames, size_t n_mels);
+
+/* Frequency-wise MixStyle (Zhou et al. 2021, "Domain Generalization with
+ * MixStyle", ICLR, on feature-map statistics; per mel band on the log-mel
+ * as in CP-JKU's DCASE 2022-23 acoustic scene systems, Schmid et al., where
+ * it stands in for recording devices never seen). A source's coloration
+ * (a soundfont's timbre, a renderer's or a microphone's response, a game's
+ * mastering) lives largely in each band's level and spread over time;
+ * mixed with another clip's, it becomes a nuisance to ignore. For x and y,
+ * log-mels of n_mels rows of n_frames: each band's mean mu and standard
+ * deviation sd over time (sd = sqrt(var + 1e-6)), then
+ *   x' = (x - mu_x) / sd_x * (l sd_x + (1 - l) sd_y) + l mu_x + (1 - l) mu_y.
+ * l = 1 leaves x as it is; l = 0 gives x y's band statistics. */
+void clar_freq_mixstyle (float *x, const float *y, size_t n_frames, size_t n_mels,
+                         double lambda);
+/* The batch step clar-train makes after the log-mels and SpecAugment: each
+ * of the n views, with probability p_fmix, is mixed (clar_freq_mixstyle,
+ * l ~ Beta(fmix_alpha, fmix_alpha)) with the statistics of another view
+ * drawn at random among those of another clip (group[i] names view i's
+ * clip; views of one clip are never partners), as that view was before
+ * any mixing. Returns how many views were mixed; 0, and mels untouched,
+ * when p_fmix is 0, n < 2, every view is of one clip, or memory runs
+ * out. */
+size_t clar_freq_mixstyle_batch (const clar_augment_config *cfg, clar_rng *rng, float *mels,
+                                 size_t n, size_t n_frames, size_t n_mels, const int *group);
 
 /* Building blocks (tested one by one). */
 /* out[i] = x at position i * ratio (linear interpolation, zero outside):

@@ -105,7 +105,8 @@ specs = ["eq=0.7:6,phone=0.2,reverb=0.5:0.8,mix=0.4:0:10,fmask=0.5:12,formant=0.
          "codec=0", "codec=0:8:16", "reverb=0.5", "mix=1", "pitch=0:3,noise=1:0:5",
          "phone=0.5:3", "reverb=0.5:0.05", "mix=0.5:3", "codec=0:4:16", "codec=0:8",
          "formant=0.5:2.5", "fmask=1.5", "eq=", "wow=0.5", "eq=0.5:x",
-         "mixup=0", "mixup=0:2", "mixup=0:0.001", "mixup=0:1:1"]
+         "mixup=0", "mixup=0:2", "mixup=0:0.001", "mixup=0:1:1",
+         "fmix=0", "fmix=0:0.5", "fmix=0:0.001", "fmix=0:1:1", "fmix=1.5"]
 agree = 0
 for spec in specs:
     c = lib.clar_augment_default()
@@ -132,6 +133,11 @@ try:
     check("mixup=0.5 is refused", False)
 except ValueError as e:
     check(f"mixup=0.5 is refused: {e}", "clar-train" in str(e))
+try:
+    A.AugmentConfig().parse("fmix=0.5")
+    check("fmix=0.5 is refused", False)
+except ValueError as e:
+    check(f"fmix=0.5 is refused: {e}", "clar-train" in str(e))
 
 # ---- Biquads ----
 worst = 0.0
