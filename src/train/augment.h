@@ -11,7 +11,8 @@
  * clip as background at a random SNR, SpecAugment frequency masks on the
  * log-mel; and, off unless named in the spec (probability 0 by default, so
  * the documented training commands keep their random streams): codec round
- * trips (Opus, Vorbis, GSM 06.10 at low bitrates) and formant shift. Each
+ * trips (Opus, Vorbis, GSM 06.10 at low bitrates), formant shift, mixup
+ * and frequency-wise MixStyle (band statistics across the batch). Each
  * view draws its own parameters from a seeded generator, so a run is
  * reproducible.
  */
