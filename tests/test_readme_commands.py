@@ -200,6 +200,8 @@ def main():
         (r"apt-get install libblis-dev && meson setup _build-blis -Dblas=blis$",
          "the test command builds _build-blis and runs the core suite on it"),
         (r"bench/", "benchmarks (minutes of timing; bench/README.md), not tests"),
+        (r"_build/bench/bench-train 32 4 2 dsres freeze$",
+         run_plain("(encoder frozen)", "frozen-encoder step / full step:")),
         (r"tools/(clap-study|label-fraction|train-text-tower)\.sh", "needs data/ (tools/data/build_data.py)"),
         (r"tools/data/build_data\.py$", "downloads 3.8 GB; test-build-data checks it offline"),
         (r"tools/data/build_data\.py --only-mine( --out data-mined --base data"
