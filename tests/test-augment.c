@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Augmentations: determinism and measured effects. */
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 
@@ -686,6 +687,31 @@ test_view_codec_formant (void)
  * the waveform mix (each source's share of the amplitude is lambda and
  * 1 - lambda whatever their levels; the level of the clip kept; silence
  * never mixed). */
+/* KEY=P[:ALPHA] of a batch-level augmentation (mixup, fmix): off by
+ * default; P alone keeps the default ALPHA (want_alpha); P and ALPHA set
+ * both; ALPHA 0 or 500, P above 1 and a third number are refused. *p and
+ * *alpha are the config's fields of KEY. */
+static void
+check_p_alpha_parse (const char *key, size_t p_off, size_t a_off, float want_alpha)
+{
+  clar_augment_config d = clar_augment_default ();
+  const float *p = (const float *) ((const char *) &d + p_off);
+  const float *alpha = (const float *) ((const char *) &d + a_off);
+  char spec[64];
+  CHECK (*p == 0.0f && *alpha == want_alpha);
+  snprintf (spec, sizeof spec, "%s=0.5", key);
+  CHECK_EQ_INT (clar_augment_parse (spec, &d), 0);
+  CHECK (*p == 0.5f && *alpha == want_alpha);
+  snprintf (spec, sizeof spec, "%s=0.25:2", key);
+  CHECK_EQ_INT (clar_augment_parse (spec, &d), 0);
+  CHECK (*p == 0.25f && *alpha == 2.0f);
+  for (int i = 0; i < 4; i++) {
+    static const char *const bad[4] = { "1:0", "1:500", "1.5", "1:1:1" };
+    snprintf (spec, sizeof spec, "%s=%s", key, bad[i]);
+    CHECK_MSG (clar_augment_parse (spec, &d) == -1, "%s accepted", spec);
+  }
+}
+
 static void
 test_mixup (void)
 {
@@ -693,15 +719,8 @@ test_mixup (void)
   static float x[N], y[N], m[N], m2[N];
   clar_augment_config d = clar_augment_default ();
   double mean = 0, var = 0, lmin = 1, nmix = 0;
-  CHECK (d.p_mixup == 0.0f);
-  CHECK_EQ_INT (clar_augment_parse ("mixup=0.5", &d), 0);
-  CHECK (d.p_mixup == 0.5f && d.mixup_alpha == 0.4f);
-  CHECK_EQ_INT (clar_augment_parse ("mixup=0.25:1", &d), 0);
-  CHECK (d.p_mixup == 0.25f && d.mixup_alpha == 1.0f);
-  CHECK_EQ_INT (clar_augment_parse ("mixup=1:0", &d), -1);
-  CHECK_EQ_INT (clar_augment_parse ("mixup=1:500", &d), -1);
-  CHECK_EQ_INT (clar_augment_parse ("mixup=1.5", &d), -1);
-  CHECK_EQ_INT (clar_augment_parse ("mixup=1:1:1", &d), -1);
+  check_p_alpha_parse ("mixup", offsetof (clar_augment_config, p_mixup),
+      offsetof (clar_augment_config, mixup_alpha), 0.4f);
   /* Beta(a, a) has mean 1/2 and variance 1 / (4 (2a + 1)); Beta(2, 5)
    * mean 2/7, variance 10 / (49 * 8). */
   for (int k = 0; k < 3; k++) {
@@ -807,14 +826,8 @@ test_freq_mixstyle (void)
   clar_augment_config d = clar_augment_default ();
   clar_rng r = { 3 };
   int group[NV] = { 0, 1, 2, 0, 1, 2 };
-  CHECK (d.p_fmix == 0.0f && d.fmix_alpha == 0.3f);
-  CHECK_EQ_INT (clar_augment_parse ("fmix=0.4", &d), 0);
-  CHECK (d.p_fmix == 0.4f && d.fmix_alpha == 0.3f);
-  CHECK_EQ_INT (clar_augment_parse ("fmix=1:2", &d), 0);
-  CHECK (d.p_fmix == 1.0f && d.fmix_alpha == 2.0f);
-  CHECK_EQ_INT (clar_augment_parse ("fmix=1:0", &d), -1);
-  CHECK_EQ_INT (clar_augment_parse ("fmix=1.5", &d), -1);
-  CHECK_EQ_INT (clar_augment_parse ("fmix=1:1:1", &d), -1);
+  check_p_alpha_parse ("fmix", offsetof (clar_augment_config, p_fmix),
+      offsetof (clar_augment_config, fmix_alpha), 0.3f);
   /* Two "sources": different band levels and spreads. */
   for (int f = 0; f < F; f++)
     for (int t = 0; t < T; t++) {

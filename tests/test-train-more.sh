@@ -102,43 +102,34 @@ check "--ema on a run started without it: refused, with why" \
 "$B/clar-train" "${ema[@]}" --out "$tmp/ema4" --ema 1 2> "$tmp/ema4.log"
 check "--ema 1 (an average that never moves): refused" "[ $? -eq 2 ] && grep -q 'out of range' '$tmp/ema4.log'"
 
-# Mixup (--aug mixup=P:ALPHA): reproducible, resumable, a real change of the
-# training; at P 0 the run is the run without it (its draws have their own
-# generator); refused without a cross-entropy term.
+# Batch-level augmentations, mixup (--aug mixup=P:ALPHA) and Freq-MixStyle
+# (--aug fmix=P:ALPHA): reproducible, resumable, a real change of the
+# training; at P 0 the run is the run without it (their draws have their
+# own generators); alpha 0 refused.
 mix=(--data "$tmp/d/m.tsv" --steps 4 --checkpoint-every 2 --seed 3 "${common[@]}")
 "$B/clar-train" "${mix[@]}" --out "$tmp/mx0" 2> /dev/null
-"$B/clar-train" "${mix[@]}" --aug mixup=0:0.4 --out "$tmp/mx00" 2> /dev/null
-"$B/clar-train" "${mix[@]}" --aug mixup=1:0.4 --out "$tmp/mx1" 2> "$tmp/mx1.log"
-check "mixup run exits 0" "[ $? -eq 0 ]"
-"$B/clar-train" "${mix[@]}" --aug mixup=1:0.4 --out "$tmp/mx2" 2> /dev/null
-check "mixup: the same seed gives the same weights" "[ \"\$(tensors '$tmp/mx1/model.safetensors')\" = \"\$(tensors '$tmp/mx2/model.safetensors')\" ]"
-check "mixup: other weights than the same run without it" "[ \"\$(tensors '$tmp/mx1/model.safetensors')\" != \"\$(tensors '$tmp/mx0/model.safetensors')\" ]"
-check "mixup=0: the run without it, weight for weight" "[ \"\$(tensors '$tmp/mx00/model.safetensors')\" = \"\$(tensors '$tmp/mx0/model.safetensors')\" ]"
-"$B/clar-train" "${mix[@]}" --aug mixup=1:0.4 --out "$tmp/mx3" --max-minutes 0.00001 2> /dev/null
-"$B/clar-train" "${mix[@]}" --aug mixup=1:0.4 --out "$tmp/mx3" --resume 2> "$tmp/mx3.log"
-check "mixup: stopped at step 1 and resumed: the same weights" \
-  "grep -q 'resumed at step 1\$' '$tmp/mx3.log' && [ \"\$(tensors '$tmp/mx1/model.safetensors')\" = \"\$(tensors '$tmp/mx3/model.safetensors')\" ]"
+batch_aug () {  # KEY ON-SPEC: the checks above; the ON run's log is $tmp/KEY1.log
+  local k=$1 on=$2
+  "$B/clar-train" "${mix[@]}" --aug "$k=0" --out "$tmp/${k}00" 2> /dev/null
+  "$B/clar-train" "${mix[@]}" --aug "$on" --out "$tmp/${k}1" 2> "$tmp/${k}1.log"
+  check "$k run exits 0" "[ $? -eq 0 ]"
+  "$B/clar-train" "${mix[@]}" --aug "$on" --out "$tmp/${k}2" 2> /dev/null
+  check "$k: the same seed gives the same weights" "[ \"\$(tensors '$tmp/${k}1/model.safetensors')\" = \"\$(tensors '$tmp/${k}2/model.safetensors')\" ]"
+  check "$k: other weights than the same run without it" "[ \"\$(tensors '$tmp/${k}1/model.safetensors')\" != \"\$(tensors '$tmp/mx0/model.safetensors')\" ]"
+  check "$k=0: the run without it, weight for weight" "[ \"\$(tensors '$tmp/${k}00/model.safetensors')\" = \"\$(tensors '$tmp/mx0/model.safetensors')\" ]"
+  "$B/clar-train" "${mix[@]}" --aug "$on" --out "$tmp/${k}3" --max-minutes 0.00001 2> /dev/null
+  "$B/clar-train" "${mix[@]}" --aug "$on" --out "$tmp/${k}3" --resume 2> "$tmp/${k}3.log"
+  check "$k: stopped at step 1 and resumed: the same weights" \
+    "grep -q 'resumed at step 1\$' '$tmp/${k}3.log' && [ \"\$(tensors '$tmp/${k}1/model.safetensors')\" = \"\$(tensors '$tmp/${k}3/model.safetensors')\" ]"
+  "$B/clar-train" "${mix[@]}" --aug "$k=0.5:0" --out "$tmp/x" 2> "$tmp/x.log"
+  check "$k with alpha 0: refused" "[ $? -eq 2 ] && grep -q 'bad --aug' '$tmp/x.log'"
+}
+batch_aug mixup mixup=1:0.4
 "$B/clar-train" "${mix[@]}" --loss ntxent --aug mixup=0.5 --out "$tmp/x" 2> "$tmp/x.log"
 check "mixup without a cross-entropy term: refused, with why" \
   "[ $? -eq 2 ] && grep -q 'mixup=0.5 needs a cross-entropy term (--loss hybrid or ce)' '$tmp/x.log'"
-"$B/clar-train" "${mix[@]}" --aug mixup=0.5:0 --out "$tmp/x" 2> "$tmp/x.log"
-check "mixup with alpha 0: refused" "[ $? -eq 2 ] && grep -q 'bad --aug' '$tmp/x.log'"
-
-# Freq-MixStyle (--aug fmix=P:ALPHA): every view mixed at P 1, reproducible,
-# resumable, a real change; at P 0 the run without it.
-"$B/clar-train" "${mix[@]}" --aug fmix=0 --out "$tmp/fm0" 2> /dev/null
-"$B/clar-train" "${mix[@]}" --aug fmix=1:0.3 --out "$tmp/fm1" 2> "$tmp/fm1.log"
-check "fmix=1: every view mixed, and said" "[ $? -eq 0 ] && grep -q 'freq-mixstyle mixed 64 of 64 views' '$tmp/fm1.log'"
-"$B/clar-train" "${mix[@]}" --aug fmix=1:0.3 --out "$tmp/fm2" 2> /dev/null
-check "fmix: the same seed gives the same weights" "[ \"\$(tensors '$tmp/fm1/model.safetensors')\" = \"\$(tensors '$tmp/fm2/model.safetensors')\" ]"
-check "fmix: other weights than the same run without it" "[ \"\$(tensors '$tmp/fm1/model.safetensors')\" != \"\$(tensors '$tmp/mx0/model.safetensors')\" ]"
-check "fmix=0: the run without it, weight for weight" "[ \"\$(tensors '$tmp/fm0/model.safetensors')\" = \"\$(tensors '$tmp/mx0/model.safetensors')\" ]"
-"$B/clar-train" "${mix[@]}" --aug fmix=1:0.3 --out "$tmp/fm3" --max-minutes 0.00001 2> /dev/null
-"$B/clar-train" "${mix[@]}" --aug fmix=1:0.3 --out "$tmp/fm3" --resume 2> "$tmp/fm3.log"
-check "fmix: stopped at step 1 and resumed: the same weights" \
-  "grep -q 'resumed at step 1\$' '$tmp/fm3.log' && [ \"\$(tensors '$tmp/fm1/model.safetensors')\" = \"\$(tensors '$tmp/fm3/model.safetensors')\" ]"
-"$B/clar-train" "${mix[@]}" --aug fmix=0.5:0 --out "$tmp/x" 2> "$tmp/x.log"
-check "fmix with alpha 0: refused" "[ $? -eq 2 ] && grep -q 'bad --aug' '$tmp/x.log'"
+batch_aug fmix fmix=1:0.3
+check "fmix=1: every view mixed, and said" "grep -q 'freq-mixstyle mixed 64 of 64 views' '$tmp/fmix1.log'"
 
 # "silence" is never mixed: 8 silent clips and one tone per epoch of 9 in
 # batches of 8 leave the tone no partner (0 views mixed); the same clips
