@@ -25,40 +25,24 @@ old vectors: calibrate OUT again before using its events.
 import argparse
 import json
 import os
-import struct
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
+from clar import safetensors  # noqa: E402
 from clar.model import ModelFile, ModelFileError  # noqa: E402
 
 CLIPS = "clar.training_clips_md5"   # tools/dataset.h CLAR_TRAINING_CLIPS_KEY
 REFOLD_TOLERANCE = 1e-5
 
 
-def read_header(path):
-    """The safetensors header and the data that follows it."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    if len(raw) < 8:
-        raise ModelFileError(f"{path}: not a safetensors file (too short)")
-    n = struct.unpack("<Q", raw[:8])[0]
-    if n > len(raw) - 8:
-        raise ModelFileError(f"{path}: not a safetensors file (header runs past the end)")
-    try:
-        head = json.loads(raw[8:8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelFileError(f"{path}: unreadable safetensors header ({e})") from None
-    return head, raw[8 + n:]
-
-
 def load_source(path, model):
     """(names, vectors, what, clips) of SOURCE, or exits saying why."""
-    head, data = read_header(path)
-    fmt = head.get("__metadata__", {}).get("clar.format")
+    tensors, meta = safetensors.load(path)
+    fmt = meta.get("clar.format")
     if fmt == "clar-model":
-        src = ModelFile.load(path)
+        src = ModelFile(meta, tensors)
         if src.metadata.get("clar.architecture") != model.metadata.get("clar.architecture"):
             sys.exit(f"set-labels.py: {path} has another architecture than the model")
         a, b = model.encoder_tensors(), src.encoder_tensors()
@@ -76,16 +60,13 @@ def load_source(path, model):
         what = f"the labels of {os.path.basename(path)} ({src.metadata.get('clar.training', '?')[:300]})"
         return names, np.asarray(vec, dtype=np.float64), what, clips
     if fmt == "clar-labels":
-        meta = head["__metadata__"]
         fp = meta.get("clar.labels.encoder_fingerprint")
         if fp != model.fingerprint():
             sys.exit(f"set-labels.py: {path} was made with encoder {fp or 'unknown'}, "
                      f"the model's is {model.fingerprint()}")
         try:
             names = json.loads(meta["clar.labels"])
-            t = head["labels.embeddings"]
-            o = t["data_offsets"]
-            vec = np.frombuffer(data[o[0]:o[1]], dtype="<f4").reshape(t["shape"]).astype(np.float64)
+            vec = np.asarray(tensors["labels.embeddings"], dtype=np.float64)
         except (KeyError, ValueError, TypeError) as e:
             sys.exit(f"set-labels.py: {path}: malformed label file ({e})")
         if vec.shape != (len(names), model.embedding_dim):
@@ -111,7 +92,7 @@ def main():
         if not model.labels:
             sys.exit(f"set-labels.py: {o.model} has no labels of its own to replace")
         names, vec, what, clips = load_source(o.source, model)
-    except (OSError, ModelFileError) as e:
+    except (OSError, ModelFileError, safetensors.SafetensorsError) as e:
         sys.exit(f"set-labels.py: {e}")
     own, old, scale = model.labels
     extra = [n for n in names if n not in own]

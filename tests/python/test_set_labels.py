@@ -9,11 +9,10 @@ model does not); a model
 SOURCE whose encoder differs by refolding rounding gives its rows and its
 training clips; refused, with why and nothing written: an encoder that
 differs, a label file of another encoder, labels the model lacks, a zero
-vector, a file that is not safetensors, an output that is an input, a
-scale out of range."""
+vector, a file that is not safetensors (as source or model), an output
+that is an input, a scale out of range."""
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from clar_testutil import BUILD, DEFAULT_MODEL as MODEL, Checks, imports_or_skip
 
 with imports_or_skip(pyclar=True):
     import numpy as np
+    from clar import safetensors
     from clar.model import ModelFile
 
 check = Checks()
@@ -42,14 +42,9 @@ def write_wav(path, x):
 
 def write_labels(path, names, vec, fingerprint):
     """A clar-labels file as labels.h writes it."""
-    v = np.asarray(vec, dtype="<f4")
-    head = {"__metadata__": {"clar.format": "clar-labels", "clar.labels": json.dumps(names),
-                             "clar.logit_scale": "10", "clar.labels.encoder_fingerprint": fingerprint},
-            "labels.embeddings": {"dtype": "F32", "shape": list(v.shape), "data_offsets": [0, v.nbytes]}}
-    h = json.dumps(head).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + v.tobytes())
+    safetensors.save(path, {"labels.embeddings": np.asarray(vec, dtype=np.float32)},
+                     {"clar.format": "clar-labels", "clar.labels": json.dumps(names),
+                      "clar.logit_scale": "10", "clar.labels.encoder_fingerprint": fingerprint})
 
 
 enroll = os.path.join(BUILD, "tools", "clar-enroll") if BUILD else None
@@ -80,11 +75,9 @@ with tempfile.TemporaryDirectory() as tmp:
         check.exit()
     o = ModelFile.load(out)
     onames, orows, oscale = o.labels
-    with open(lab_file, "rb") as f:
-        raw = f.read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    pn = json.loads(json.loads(raw[8:8 + n])["__metadata__"]["clar.labels"])
-    pv = np.frombuffer(raw[8 + n:], dtype="<f4").reshape(len(pn), -1)
+    lab_t, lab_meta = safetensors.load(lab_file)
+    pn = json.loads(lab_meta["clar.labels"])
+    pv = lab_t["labels.embeddings"]
     changed = [k for k in range(len(names)) if not np.array_equal(orows[k], rows[k])]
     check("the two enrolled labels' rows, and only those, change",
           sorted(names[k] for k in changed) == ["cow", "noise"] and onames == names)
@@ -145,6 +138,7 @@ with tempfile.TemporaryDirectory() as tmp:
                       ((MODEL, lacks, y), "labels the model lacks (kazoo)"),
                       ((MODEL, zero, y), "zero or not finite"),
                       ((MODEL, junk, y), "safetensors"),
+                      ((junk, lab_file, y), "not a safetensors file?"),
                       ((MODEL, lab_file, lab_file), "is also an input"),
                       ((MODEL, lab_file, y, "--scale", "0"), "is not in (0, 1000]")):
         r = run(*args)
