@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import struct
+import subprocess
 import sys
 
 SKIP = 77
@@ -24,7 +25,6 @@ DEFAULT_MODEL = os.path.join(ROOT, "models", "clar-default.safetensors")
 def run_tool(script, *args):
     """Runs tools/SCRIPT (a Python program) with this interpreter; the
     completed process, its output captured as text."""
-    import subprocess
     return subprocess.run([sys.executable, os.path.join(ROOT, "tools", script), *args],
                           capture_output=True, text=True)
 
