@@ -66,6 +66,19 @@ with tempfile.TemporaryDirectory() as tmp:
     check("val's mean row: the three domains unweighted",
           full.get(("val", "mean")) == ["84", "0.567", "0.592", "5", "0.533", "-"])
     check("no mean row for a split without all three domains", ("val-src", "mean") not in full)
+    # A class the model does not name ("-" head): its clips are head errors,
+    # and the rows after it are still read.
+    rep2 = os.path.join(tmp, "eval2.txt")
+    with open(rep2, "w") as f:
+        f.write("split val: 8 test clips\nper-class accuracy (clips, head, probe):\n"
+                "  door                         4  0.750  0.500\n"
+                "  pain_grunt                   4      -  0.250\n"
+                "  pig                          2  0.500  1.000\n")
+    r = subprocess.run([sys.executable, TOOL, rep2], capture_output=True, text=True)
+    eff = next((l.split("\t")[3:8] for l in r.stdout.splitlines() if "\teffects\t" in l), None)
+    # head (3 + 0 + 1) / 10, probe (2 + 1 + 2) / 10, 3 classes, macro (0.75 + 0 + 0.5) / 3
+    check(f"a class the model lacks counts as head errors, the table read on: {eff}",
+          eff == ["10", "0.400", "0.500", "3", "0.417"])
     bad = os.path.join(tmp, "bad.txt")
     with open(bad, "w") as f:
         f.write("clar-eval: cannot open model\n")
