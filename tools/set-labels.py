@@ -12,11 +12,16 @@ SOURCE's vector, the others keep theirs. SOURCE is
     exported encoder equals MODEL's up to the rounding of refolding its
     batch-norms (relative difference below 1e-5 per tensor is accepted).
 
-  tools/set-labels.py MODEL.safetensors SOURCE.safetensors OUT.safetensors [--scale S]
+  tools/set-labels.py MODEL.safetensors SOURCE.safetensors OUT.safetensors [--scale S] [--add]
+      [--labels A,B]   (only those of SOURCE's labels; MODEL's other rows stay bit for bit)
 
 The scale (softmax temperature, labels.h) stays MODEL's unless --scale
-says. SOURCE's labels must all be MODEL's: adding labels is clar-enroll
---append's work. A model SOURCE's training clips are added to OUT's
+says. SOURCE's labels must all be MODEL's, unless --add: then those
+MODEL lacks are appended after MODEL's, in SOURCE's order, e.g. classes
+enrolled with `clar-enroll --classes A,B` from clips of classes the
+model was never trained on (a cosine head compares each vector's
+direction only, so a prototype sits beside trained rows; the rows
+already there stay bit for bit unless SOURCE names them too). A model SOURCE's training clips are added to OUT's
 clar.training_clips_md5; a label file records none, so the clips its
 vectors came from are not listed (clar-eval then cannot refuse them).
 MODEL's event thresholds (tools/events/calibrate.sh) were fitted to its
@@ -82,6 +87,10 @@ def main():
     ap.add_argument("source")
     ap.add_argument("out")
     ap.add_argument("--scale", type=float, default=None, help="softmax scale (default: the model's)")
+    ap.add_argument("--labels", help="take only these of SOURCE's labels (comma-separated); "
+                    "the model's other rows stay bit for bit")
+    ap.add_argument("--add", action="store_true",
+                    help="append SOURCE's labels that MODEL lacks instead of refusing them")
     o = ap.parse_args()
     if os.path.abspath(o.out) in (os.path.abspath(o.model), os.path.abspath(o.source)):
         sys.exit(f"set-labels.py: the output {o.out} is also an input")
@@ -95,14 +104,25 @@ def main():
     except (OSError, ModelFileError, safetensors.SafetensorsError) as e:
         sys.exit(f"set-labels.py: {e}")
     own, old, scale = model.labels
+    if o.labels is not None:
+        pick = [x for x in o.labels.split(",") if x]
+        missing = [x for x in pick if x not in names]
+        if not pick or missing:
+            sys.exit(f"set-labels.py: --labels names labels {o.source} lacks ({', '.join(missing[:5]) or 'none given'})")
+        keep = [names.index(x) for x in pick]
+        names, vec = [names[k] for k in keep], vec[keep]
+    if len(set(names)) != len(names):
+        sys.exit(f"set-labels.py: {o.source} names a label twice")
     extra = [n for n in names if n not in own]
-    if extra:
+    if extra and not o.add:
         sys.exit(f"set-labels.py: {o.source} names labels the model lacks ({', '.join(extra[:5])}); "
-                 "add labels with clar-enroll --append")
+                 "--add appends them")
     if not np.all(np.isfinite(vec)) or np.any(np.linalg.norm(vec, axis=1) == 0):
         sys.exit(f"set-labels.py: {o.source} holds a vector that is zero or not finite")
     fingerprint = model.fingerprint()
-    rows = np.asarray(old, dtype=np.float64).copy()
+    own = list(own) + extra
+    rows = np.concatenate([np.asarray(old, dtype=np.float64),
+                           np.zeros((len(extra), vec.shape[1]))])
     for n, v in zip(names, vec):
         rows[own.index(n)] = v
     model.set_labels(own, rows, o.scale if o.scale is not None else scale)
@@ -113,9 +133,11 @@ def main():
         model.metadata[CLIPS] = ",".join(sorted(set(clips) | {h for h in model.metadata.get(CLIPS, "").split(",") if h}))
     model.metadata["clar.training"] = (model.metadata.get("clar.training", "?")
                                        + f"; then tools/set-labels.py: {len(names)} of "
-                                       f"{len(own)} label vectors from {what}")
+                                       f"{len(own)} label vectors from {what}"
+                                       + (f" ({', '.join(extra)} added)" if extra else ""))
     model.save(o.out)
-    print(f"set-labels.py: wrote {o.out}: {len(names)} of {len(own)} label vectors from {o.source}; "
+    print(f"set-labels.py: wrote {o.out}: {len(names)} of {len(own)} label vectors from {o.source}"
+          + (f" ({len(extra)} added: {', '.join(extra)})" if extra else "") + "; "
           "the encoder and text tower are the model's (calibrate its events again: "
           "tools/events/calibrate.sh)")
 

@@ -10,7 +10,10 @@ SOURCE whose encoder differs by refolding rounding gives its rows and its
 training clips; refused, with why and nothing written: an encoder that
 differs, a label file of another encoder, labels the model lacks, a zero
 vector, a file that is not safetensors (as source or model), an output
-that is an input, a scale out of range."""
+that is an input, a scale out of range, a label named twice, --labels
+naming a label SOURCE lacks. --labels takes only the named rows. With --add a
+label the model lacks (enrolled from a square-wave "kazoo") is appended
+after the model's rows, which stay bit for bit, and clar-embed names it.""" 
 import json
 import os
 import subprocess
@@ -117,6 +120,47 @@ with tempfile.TemporaryDirectory() as tmp:
         check("its training clips are added", "0000000000000003" in o2.metadata["clar.training_clips_md5"])
         check("--scale is used", o2.labels[2] == 12.0)
         check("the encoder is still the model's", o2.fingerprint() == m.fingerprint())
+    # --labels: only the named rows of a model SOURCE; the rest bit for bit
+    # (a model SOURCE's rows are refolded and renormalised: 1-ulp changes).
+    s.set_labels(names, nr * 1.0000001, scale)
+    ps2 = os.path.join(tmp, "src2.safetensors")
+    s.save(ps2)
+    out4 = os.path.join(tmp, "out4.safetensors")
+    r = run(MODEL, ps2, out4, "--labels", names[0])
+    if r.returncode == 0:
+        r4 = ModelFile.load(out4).labels[1]
+        check("--labels: that row taken, every other row bit for bit the model's",
+              np.allclose(r4[0], nr[0] / np.linalg.norm(nr[0]), atol=1e-6) and np.array_equal(r4[1:], rows[1:]))
+    else:
+        check("--labels: written", False)
+    # --add: a label the model lacks is appended (clar-enroll --classes of
+    # a class the model never learnt); every row already there stays.
+    os.makedirs(os.path.join(tmp, "e", "kazoo"))
+    for i in range(3):
+        write_wav(os.path.join(tmp, "e", "kazoo", f"k{i}.wav"),
+                  0.3 * np.sign(np.sin(2 * np.pi * (310 + 20 * i) * t)))
+    kz = os.path.join(tmp, "kazoo.safetensors")
+    r = subprocess.run([enroll, "--model", MODEL, "--data", os.path.join(tmp, "e"), "--val-fraction", "0",
+                        "--out", kz], capture_output=True, text=True)
+    out3 = os.path.join(tmp, "out3.safetensors")
+    r = run(MODEL, kz, out3, "--add")
+    check("--add: a label the model lacks is appended", r.returncode == 0 and "1 added: kazoo" in r.stdout)
+    if r.returncode == 0:
+        o3 = ModelFile.load(out3)
+        n3, r3, s3 = o3.labels
+        kv = safetensors.load(kz)[0]["labels.embeddings"][0]
+        check("the model's labels first, in their order, then kazoo", n3 == list(names) + ["kazoo"])
+        check("every earlier row bit for bit, the new one the prototype",
+              np.array_equal(r3[:len(names)], rows) and np.allclose(r3[-1], kv / np.linalg.norm(kv), atol=1e-6))
+        check("--add: encoder and labels tied as before", o3.fingerprint() == m.fingerprint()
+              and o3.metadata["clar.labels.encoder_fingerprint"] == m.fingerprint() and s3 == scale)
+        check("--add: the recipe says what was added", "(kazoo added)" in o3.metadata.get("clar.training", ""))
+        buzz = os.path.join(tmp, "e", "kazoo", "k1.wav")
+        r = subprocess.run([embed, "--model", out3, buzz], capture_output=True, text=True)
+        got = json.loads(r.stdout.splitlines()[0])["labels"][0]["name"] if r.returncode == 0 and r.stdout else None
+        check(f"clar-embed names the enrolled sound kazoo with the result (got {got})", got == "kazoo")
+    twice = os.path.join(tmp, "twice.safetensors")
+    write_labels(twice, ["kazoo", "kazoo"], [rows[0], rows[1]], m.fingerprint())
     # Refusals: nothing written, and why.
     bad_enc = ModelFile.load(ps)
     k0 = next(k for k in bad_enc.tensors if k.startswith("encoder."))
@@ -136,6 +180,8 @@ with tempfile.TemporaryDirectory() as tmp:
     for args, why in (((MODEL, pbe, y), "differs from the model's"),
                       ((MODEL, other_fp, y), "was made with encoder"),
                       ((MODEL, lacks, y), "labels the model lacks (kazoo)"),
+                      ((MODEL, twice, y, "--add"), "names a label twice"),
+                      ((MODEL, lab_file, y, "--labels", "kazoo"), "--labels names labels"),
                       ((MODEL, zero, y), "zero or not finite"),
                       ((MODEL, junk, y), "safetensors"),
                       ((junk, lab_file, y), "not a safetensors file?"),
