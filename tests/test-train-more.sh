@@ -16,6 +16,7 @@
 #    same average as one that never stopped;
 #  - --aug fmix (Freq-MixStyle) mixes every view at P 1, reproducibly and
 #    resumably, and at P 0 trains weight for weight as without it;
+#  - --train-labels: only the listed classes' rows learn, the others stay;
 #  - --freeze-encoder keeps the --init encoder for its steps (through the
 #    whole run, the exported encoder is the --init model's), then trains it
 #    (stop and resume included);
@@ -205,6 +206,45 @@ check "--freeze-encoder: stopped at step 1 and resumed: the same weights" \
 check "--freeze-encoder without --init: refused, with why" "[ $? -eq 2 ] && grep -q 'freeze-encoder needs --init' '$tmp/x.log'"
 "$B/clar-train" "${fz[@]}" --freeze-encoder 2x --out "$tmp/x" 2> "$tmp/x.log"
 check "--freeze-encoder 2x: refused" "[ $? -eq 2 ] && grep -q 'freeze-encoder must be a step count' '$tmp/x.log'"
+
+# --train-labels: only the listed classes' classifier rows learn; every
+# other row stays the --init model's (with the encoder frozen for the whole
+# run nothing else of the exported model changes). fix2 names noise and
+# bird: tone's row is random there, so it must learn.
+rows () {  # model.safetensors: "label max|row - row of fix2|" per label
+  /usr/bin/python3 - "$1" "$tmp/fix2.safetensors" <<'PY'
+import array, json, struct, sys
+def load(p):
+    f = open(p, "rb"); n = struct.unpack("<Q", f.read(8))[0]; h = json.loads(f.read(n)); b = f.read()
+    v = h["labels.embeddings"]; a = array.array("f"); a.frombytes(b[v["data_offsets"][0]:v["data_offsets"][1]])
+    names = json.loads(h["__metadata__"]["clar.labels"]); d = len(a) // len(names)
+    return {k: a[i * d:(i + 1) * d] for i, k in enumerate(names)}
+A, B = load(sys.argv[1]), load(sys.argv[2])
+for k in sorted(A):
+    print(k, max(abs(x - y) for x, y in zip(A[k], B[k])) if k in B else "new")
+PY
+}
+tl=(--data "$tmp/d/m.tsv" --init "$tmp/fix2.safetensors" --steps 3 --checkpoint-every 3 --val-split "" "${common[@]}"
+    --freeze-encoder 3 --seed 5 --lr 3e-2)
+"$B/clar-train" "${tl[@]}" --train-labels tone --out "$tmp/tl1" 2> "$tmp/tl1.log"
+r=$(rows "$tmp/tl1/model.safetensors" | tr '\n' ' ')
+check "--train-labels tone: runs and says 1 of 2 rows learn" \
+  "grep -q 'train-labels: 1 of 2 classifier rows learn, the other 1 stay as' '$tmp/tl1.log'"
+check "--train-labels tone: noise's row is fix2's ($r)" \
+  "/usr/bin/python3 -c 'import sys; sys.exit(not float(sys.argv[1]) < 1e-6)' \"\$(rows '$tmp/tl1/model.safetensors' | awk '\$1==\"noise\"{print \$2}')\""
+"$B/clar-train" "${tl[@]}" --train-labels tone,noise --out "$tmp/tl2" 2> /dev/null
+check "--train-labels tone,noise: noise's row learns too" \
+  "/usr/bin/python3 -c 'import sys; sys.exit(not float(sys.argv[1]) > 1e-3)' \"\$(rows '$tmp/tl2/model.safetensors' | awk '\$1==\"noise\"{print \$2}')\""
+check "--train-labels: the encoder is fix2's (frozen for the run)" \
+  "/usr/bin/python3 -c 'import sys; sys.exit(not float(sys.argv[1]) < 1e-5)' \"\$(encdiff '$tmp/fix2.safetensors' '$tmp/tl1/model.safetensors')\""
+"$B/clar-train" "${tl[@]}" --train-labels noise --out "$tmp/x" 2> "$tmp/x.log"
+check "--train-labels noise: tone's row would stay random: refused, with why" \
+  "[ \$? -eq 2 ] && grep -q 'class \"tone\" is not a label of' '$tmp/x.log'"
+"$B/clar-train" "${tl[@]}" --train-labels tone,kazoo --out "$tmp/x" 2> "$tmp/x.log"
+check "--train-labels kazoo: not a class of the data: refused" \
+  "[ \$? -eq 2 ] && grep -q '\"kazoo\" is not a class of the training data' '$tmp/x.log'"
+"$B/clar-train" --data "$tmp/d/m.tsv" --steps 1 "${common[@]}" --train-labels tone --out "$tmp/x" 2> "$tmp/x.log"
+check "--train-labels without --init: refused" "[ \$? -eq 2 ] && grep -q 'train-labels needs --init' '$tmp/x.log'"
 
 # Folder data: trains on the train split, validates on the held-out one.
 "$B/clar-train" --data "$tmp/d" --out "$tmp/fo" --steps 2 --checkpoint-every 2 "${common[@]}" 2> "$tmp/fo.log"

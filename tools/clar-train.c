@@ -30,7 +30,7 @@
 
 typedef struct {
   const char *data, *split, *out, *loss, *aug, *cache, *arch;
-  const char *init, *val_split, *name, *description;
+  const char *init, *val_split, *name, *description, *train_labels;
   int val_every;
   const char *unlabelled[8];
   int n_unlabelled;
@@ -97,6 +97,11 @@ usage (FILE *f)
       "                         eval mode and computes no gradient (S = --steps refits\n"
       "                         the heads alone); the schedule counts from step 0\n"
       "                         (default 0: everything trains from the first step)\n"
+      "  --train-labels A,B     with --init: only these classes' classifier rows learn,\n"
+      "                         every other row stays as MODEL's (e.g. classes MODEL\n"
+      "                         lacks, or rows put in by tools/set-labels.py --add, fitted\n"
+      "                         against the trained rows; with --freeze-encoder S =\n"
+      "                         --steps nothing else of the exported model changes)\n"
       "  --val-split NAME       held-out rows (folders: --val-fraction) scored during and\n"
       "                         after training (default val; \"\" none)\n"
       "  --val-every S          steps between validations (default: --checkpoint-every)\n"
@@ -167,6 +172,7 @@ parse (int argc, char **argv, options *o)
       if (end == v || *end)
         o->freeze = -1;
     }
+    else if (OPT ("--train-labels")) o->train_labels = v;
     else if (OPT ("--val-split")) o->val_split = v;
     else if (OPT ("--val-every")) o->val_every = atoi (v);
     else if (OPT ("--name")) o->name = v;
@@ -210,6 +216,11 @@ parse (int argc, char **argv, options *o)
   if (o->freeze > 0 && !o->init) {
     fprintf (stderr, "clar-train: --freeze-encoder needs --init (it keeps a trained encoder "
         "while the heads learn; a random encoder has nothing to keep)\n");
+    return -1;
+  }
+  if (o->train_labels && (!o->init || !*o->train_labels)) {
+    fprintf (stderr, "clar-train: --train-labels needs --init and a list of labels (the other "
+        "rows stay as the --init model's)\n");
     return -1;
   }
   if (!clar_architecture_by_name (o->arch)) {
@@ -448,7 +459,9 @@ main (int argc, char **argv)
   clar_dataset val;
   clar_model *init = NULL;
   val_result vr, vre;
-  float *ema = NULL, *cur = NULL;   /* --ema: the average, a scratch state */
+  float *ema = NULL, *cur = NULL;
+  unsigned char *row_fixed = NULL;   /* --train-labels: rows that keep --init's vector */
+  clar_param *cls_param = NULL;   /* --ema: the average, a scratch state */
   size_t n_state = 0;
   float *vwin = NULL;
   int val_on = 0;
@@ -701,6 +714,47 @@ main (int argc, char **argv)
   if (o.freeze > 0)
     fprintf (stderr, "clar-train: the encoder is frozen for steps 1-%ld: the projection head and "
         "classifier learn alone first (--freeze-encoder)\n", o.freeze);
+  if (o.train_labels) {
+    /* --train-labels: the rows of the other classes keep the --init model's
+     * vectors. Their gradient rows are zeroed after each backward pass: the
+     * classifier has no weight decay (nn.h) and AdamW's moments of a row
+     * that never has a gradient stay 0, so the row never moves. Every kept
+     * row must be one the model names (a random row would stay random). */
+    const clar_labels *il = clar_model_get_labels (init);
+    gchar **want = g_strsplit (o.train_labels, ",", -1);
+    size_t n_train = 0;
+    for (size_t i = 0; i < clar_net_n_params (net); i++)
+      if (!strcmp (clar_net_param (net, i)->name, "head.classifier.weight"))
+        cls_param = clar_net_param (net, i);
+    if (!(row_fixed = calloc (ds.n_classes ? ds.n_classes : 1, 1)) || !cls_param) {
+      fprintf (stderr, "clar-train: --train-labels: %s\n", cls_param ? "out of memory" : "the network has no classifier");
+      return 1;
+    }
+    for (gchar **w = want; *w; w++) {
+      size_t k = 0;
+      while (k < ds.n_classes && strcmp (ds.classes[k], *w))
+        k++;
+      if (k == ds.n_classes) {
+        fprintf (stderr, "clar-train: --train-labels: \"%s\" is not a class of the training data\n", *w);
+        return 2;
+      }
+    }
+    for (size_t k = 0; k < ds.n_classes; k++) {
+      int named = 0;
+      row_fixed[k] = !g_strv_contains ((const gchar * const *) want, ds.classes[k]);
+      n_train += !row_fixed[k];
+      for (size_t j = 0; il && j < clar_labels_count (il); j++)
+        named |= !strcmp (clar_labels_name (il, j), ds.classes[k]);
+      if (row_fixed[k] && !named) {
+        fprintf (stderr, "clar-train: --train-labels: class \"%s\" is not a label of %s, so its row "
+            "would stay random; list it too\n", ds.classes[k], o.init);
+        return 2;
+      }
+    }
+    g_strfreev (want);
+    fprintf (stderr, "clar-train: --train-labels: %zu of %zu classifier rows learn, the other %zu "
+        "stay as %s's\n", n_train, ds.n_classes, ds.n_classes - n_train, o.init);
+  }
   if (o.ema > 0) {
     /* The average starts at the starting weights (the --init model's or
      * the random ones); a checkpoint carries it as its user data. */
@@ -904,6 +958,12 @@ main (int argc, char **argv)
         return 1;
       }
       clar_net_backward (net, !strcmp (o.loss, "ce") ? NULL : dz, K ? dl : NULL, NULL);
+      if (row_fixed) {
+        size_t D = cls_param->n / (size_t) K;
+        for (int k = 0; k < K; k++)
+          if (row_fixed[k])
+            memset (cls_param->g + (size_t) k * D, 0, D * sizeof (float));
+      }
       lr = clar_lr_schedule (step, o.warmup, total_steps, o.lr, o.lr_min);
       clar_adam_step (&opt, net, lr);
       if (ema) {
