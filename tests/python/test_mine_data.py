@@ -79,6 +79,21 @@ cases = [
     ("trigger-rally-data/sounds/engine.wav", "engine"),
     ("supertux-data/usr/share/games/supertux2/sounds/tree_howling.ogg", None),
     ("supertux-data/usr/share/games/supertux2/sounds/fire-flower.wav", None),
+    # Data version 15: pain_grunt and laughter. A "!" pattern reaches past the
+    # global "voices" exclusion (Warmux's injured cries), the pack's other
+    # voice lines stay out; animals' and monsters' hits are no pain grunts.
+    ("warmux-data/usr/share/games/warmux/sound/default/voices/injured_high1.ogg", "pain_grunt"),
+    ("warmux-data/usr/share/games/warmux/sound/default/voices/fire1.ogg", None),
+    ("warmux-data/usr/share/games/warmux/sound/default/voices/death2.ogg", None),
+    ("redeclipse-data/usr/share/games/redeclipse/data/sounds/voice/argh2.ogg", "pain_grunt"),
+    ("wesnoth-1.16-data/usr/share/games/wesnoth/1.16/data/core/sounds/dwarf-hit-2.ogg", "pain_grunt"),
+    ("wesnoth-1.16-data/usr/share/games/wesnoth/1.16/data/core/sounds/bat-hit-2.ogg", None),
+    ("wesnoth-1.16-data/usr/share/games/wesnoth/1.16/data/core/sounds/dwarf-laugh.wav", "laughter"),
+    ("openarena-data/baseoa/sound/player/sarge/pain75_1.wav", "pain_grunt"),
+    ("openarena-data/baseoa/sound/world/new/painwind22k.wav", None),
+    ("trackballs-data/usr/share/games/trackballs/sfx/crazylaugh.wav", "laughter"),
+    ("x-data/usr/share/games/x/sounds/slaughter.ogg", None),
+    ("tuxpaint-data/usr/share/tuxpaint/sounds/paint1.wav", None),
 ]
 for path, want in cases:
     got, why = mine.classify(path, rules, glob_ex)
@@ -91,7 +106,8 @@ check("tokens split camelCase, digits and separators",
 tmp = tempfile.mkdtemp()
 try:
     for body, what in (("cat\tmeow\t\tx\n", "unknown class"), ("canine\tDog\t\tx\n", "bad pattern"),
-                       ("canine\t\tdog\tx\n", "no include pattern")):
+                       ("canine\t\tdog\tx\n", "no include pattern"),
+                       ("canine\tdog\t!cat\tx\n", "'!' in an exclude")):
         p = os.path.join(tmp, "r.tsv")
         with open(p, "w") as f:
             f.write("class\tinclude\texclude\tnotes\n" + body)
@@ -353,6 +369,26 @@ try:
           and oa_rows[0][2] in ("train", "val-src"))
     check("the minetest-data clips are as before", {(r[1], r[2]) for r in rows4 if r[3] == "mined:minetest-data"}
           == {(r[1], r[2]) for r in rows})
+    # A package of data version 15 (build_data.MINE_V15_PACKAGES) gives
+    # laughter and pain_grunt clips only: its fire is not taken; a "!"
+    # pattern reaches into its voices/ folder, the spoken line stays out.
+    zz = os.path.join(tmp, "zz")
+    for name, hz in (("ouch.wav", 900), ("fire_loop.wav", 950), ("voices/injured_1.wav", 1000),
+                     ("voices/hello.wav", 1050)):
+        tone(os.path.join(zz, "usr/share/games/zaz", name), hz)
+    build_deb(zz, "zaz-data", debs2)
+    out3 = os.path.join(tmp, "out3")
+    r5 = subprocess.run([sys.executable, os.path.join(DATA, "build_data.py"), "--only-mine", "--out", out3,
+                         "--base", b, "--debs", debs2, "--mine-packages", "zaz-data", "--heldout", held],
+                        capture_output=True, text=True)
+    rows5 = [l.rstrip("\n").split("\t") for l in open(os.path.join(out3, "manifest-mined.tsv"))] \
+        if r5.returncode == 0 else []
+    got5 = sorted((r[1], r[5].split(", ")[-1].rstrip(")")) for r in rows5)
+    check(f"a version 15 package: ouch and voices/injured_1 as pain_grunt, no fire: {got5}",
+          got5 == [("pain_grunt", "injured_1.wav"), ("pain_grunt", "ouch.wav")])
+    ver5 = dict(l.rstrip("\n").split("\t") for l in open(os.path.join(out3, "VERSION.tsv"))) \
+        if r5.returncode == 0 else {}
+    check("its match of another class is counted, not mined", ver5.get("mined_v15_other") == "1")
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
 check.exit()

@@ -78,6 +78,13 @@ path, label, split, source, group, caption):
                (1 folder in 5 val-src), except that a class with at least 5
                clips from one of them, and training clips from two or more
                earlier packages, holds that one out whole as a second val.
+               MINE_V15_PACKAGES (data version 15: bambam, btanks, caveexpress,
+               crossfire-client, cube2, enemylines3, etw, freedink,
+               gigalomania, monsterz, plee-the-bear, redeclipse, trackballs,
+               tuxpaint-data, warmux, zaz) give clips of laughter and
+               pain_grunt only, by the late packages' rule; with the rules'
+               rows for those two classes (back in version 15) the earlier
+               packages give them too (Wesnoth's dwarf, elf and orc hits).
                OUT/mined.tsv lists them, OUT/mined-review.tsv per class the
                counts and a sample of the paths, for a review by name. Data
                version 4 (VERSION.tsv data_version) is version 3 plus this set,
@@ -1055,6 +1062,18 @@ MINE_NEW_PACKAGES = ["lugaru-data", "openarena-data", "scorched3d-data", "supert
 # sounds, Seven Kingdoms' weather, a Minetest mod's doors, gates and fire,
 # Pingus' splash.
 MINE_LATE_PACKAGES = ["flare-game", "7kaa-data", "minetest-mod-homedecor", "pingus-data"]
+# Packages added in data version 15 for the two classes that came back,
+# laughter and pain_grunt (the clips of realsounds-train.tsv of both are all
+# in the held-out voice packs, so versions 3-14 had none), and mined for those
+# two classes only: their other matches were not reviewed (Gigalomania's
+# "running" is a voice line). Found by file name in Debian 12's Contents
+# (apt-file): player pain sounds and grunts of games, Warmux's injured voices,
+# laughs of cartoon and game characters. They follow the late packages' rule.
+MINE_V15_PACKAGES = ["bambam", "btanks-data", "caveexpress-data", "crossfire-client", "cube2-data",
+                     "enemylines3", "etw-data", "freedink-data", "gigalomania-data", "monsterz-data",
+                     "plee-the-bear-data", "redeclipse-data", "trackballs-data", "tuxpaint-data",
+                     "warmux-data", "zaz-data"]
+MINE_V15_CLASSES = ("laughter", "pain_grunt")
 OAD_ZIP = "usr/share/games/0ad/mods/public/public.zip"
 # Packages whose audio ships inside a zip archive: (archive in the package,
 # the table path's prefix, the folder of the archive that holds the audio).
@@ -1151,6 +1170,9 @@ def mined(out, base, debs, heldout, packages, stats, keep_tmp=False):
             if why:
                 review[why].append((path, "+".join(classes)))
                 continue
+            if pkg in MINE_V15_PACKAGES and classes[0] not in MINE_V15_CLASSES:
+                stats["mined_v15_other"] = stats.get("mined_v15_other", 0) + 1
+                continue
             cands.append((classes[0], pkg, path, read))
             n += 1
         log(f"mined: {pkg}: {len(members)} audio files, {n} match one class")
@@ -1197,7 +1219,8 @@ def mined(out, base, debs, heldout, packages, stats, keep_tmp=False):
         kept.append((rel, cls, tabpkg, tabpkg + ":" + os.path.dirname(path), path, h, pkg))
     splits = mine.assign_splits([(k[1], k[2], k[3]) for k in kept],
                                 [(r[1], r[2], r[3], r[4]) for r in base_rows],
-                                new_packages=MINE_NEW_PACKAGES, late_packages=MINE_LATE_PACKAGES)
+                                new_packages=MINE_NEW_PACKAGES,
+                                late_packages=MINE_LATE_PACKAGES + MINE_V15_PACKAGES)
     rows = []
     with open(os.path.join(out, "mined.tsv"), "w") as f:
         f.write("path\tlabel\tsplit\tpackage\tmember\tmd5\n")
@@ -1374,7 +1397,8 @@ def main():
     ap.add_argument("--debs", action="append", default=[],
                     help="another folder of downloaded .deb files, looked in first (may be given "
                     "several times; searched in that order)")
-    ap.add_argument("--mine-packages", default=",".join(MINE_PACKAGES + MINE_NEW_PACKAGES + MINE_LATE_PACKAGES),
+    ap.add_argument("--mine-packages", default=",".join(MINE_PACKAGES + MINE_NEW_PACKAGES + MINE_LATE_PACKAGES +
+                                                      MINE_V15_PACKAGES),
                     help="packages the mined set reads (default: %(default)s)")
     ap.add_argument("--instrument-sources",
                     help="instruments, instruments-wide: only these sources (names in "
@@ -1526,7 +1550,9 @@ def main():
         # (every source's notes again over one register for all families,
         # held 1-4 s in clips of 1.5-4 s); 13: version 12 plus the lmms set
         # (LMMS's instrument samples played as a sampler plays them); 14:
-        # version 13 plus the mined clips of MINE_LATE_PACKAGES.
+        # version 13 plus the mined clips of MINE_LATE_PACKAGES; 15: version 14
+        # plus the classes laughter and pain_grunt (MINE_V15_PACKAGES and the
+        # rules' rows for them).
         has_stk = any(r[3].startswith("stk:") for r in rows)
         has_mined = any(r[3].startswith("mined:") for r in rows)
         has_gu = any(r[3] == "fluidsynth:generaluser" for r in rows)
@@ -1546,7 +1572,8 @@ def main():
             has_v13 = has_v12 and any(r[3] == "sampler:lmms" for r in rows)
             late_sources = {"mined:" + p for p in MINE_LATE_PACKAGES}
             has_v14 = has_v13 and any(r[3] in late_sources for r in rows)
-            version = 14 if has_v14 else 13 if has_v13 else 12 if has_v12 else 11 if has_v11 else 10 if has_v10 else 9 if v9 \
+            has_v15 = has_v14 and any(r[1] == "pain_grunt" for r in rows)
+            version = 15 if has_v15 else 14 if has_v14 else 13 if has_v13 else 12 if has_v12 else 11 if has_v11 else 10 if has_v10 else 9 if v9 \
                 else 8 if has_gu and has_saytime else 7 if has_gu else 6
         elif has_mined:
             version = 4
@@ -1564,7 +1591,7 @@ def main():
         for k in ("heldout_removed", "heldout_sources", "instruments_silent", "sounds_missing", "sounds_failed", "words_failed",
                   "unlabelled_clips", "unlabelled_voices_clips", "unlabelled_all_clips", "pool_mined_copies", "pool_failed", "mined_clips", "mined_ambiguous", "mined_excluded",
                   "mined_unmatched", "mined_duplicates", "mined_copies_of_listed", "mined_too_small",
-                  "mined_failed", "pool_mined_removed", "stk_dropped", "lmms_dropped"):
+                  "mined_failed", "mined_v15_other", "pool_mined_removed", "stk_dropped", "lmms_dropped"):
             f.write(f"{k}\t{stats.get(k, 0)}\n")
         for tool in ("fluidsynth", "timidity", "espeak-ng", "flite", "festival", "sox", "stk"):
             v = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", tool], capture_output=True, text=True).stdout

@@ -48,8 +48,10 @@ class RuleError(ValueError):
 
 def load_rules(path, known=None):
     """Reads the rule table: columns class, include, exclude, notes (patterns
-    separated by spaces); the class "*" holds exclusions for every class.
-    Returns ({class: (includes, excludes)}, global_excludes). A class not in
+    separated by spaces); the class "*" holds exclusions for every class. An
+    include pattern written with a leading "!" also matches a path that the
+    "*" row excludes (classify).
+    Returns ({class: (includes, excludes, "!" includes)}, global_excludes). A class not in
     `known` (when given), a class without include patterns, a repeated class or
     a malformed line is an error naming the line."""
     rules, glob_ex = {}, []
@@ -64,12 +66,16 @@ def load_rules(path, known=None):
         if len(f) < 3:
             raise RuleError(f"{path}:{n}: needs at least 3 tab-separated columns")
         cls, inc, exc = f[0].strip(), f[1].split(), f[2].split()
+        strong = [p[1:] for p in inc if p.startswith("!")]
+        inc = [p[1:] if p.startswith("!") else p for p in inc]
         bad = [p for p in inc + exc if not re.fullmatch(r"[a-z0-9*?]+(\+[a-z0-9*?]+)*", p)]
         if bad:
             raise RuleError(f"{path}:{n}: bad pattern {bad[0]!r} (lower-case token globs joined by +)")
         if cls == "*":
             if inc:
                 raise RuleError(f"{path}:{n}: the '*' row only excludes")
+            if any(p.startswith("!") for p in exc):
+                raise RuleError(f"{path}:{n}: '!' marks include patterns only")
             glob_ex += [_pattern(p) for p in exc]
             continue
         if known is not None and cls not in known:
@@ -78,19 +84,29 @@ def load_rules(path, known=None):
             raise RuleError(f"{path}:{n}: class {cls} has no include pattern")
         if cls in rules:
             raise RuleError(f"{path}:{n}: class {cls} given twice")
-        rules[cls] = ([_pattern(p) for p in inc], [_pattern(p) for p in exc])
+        if any(p.startswith("!") for p in exc):
+            raise RuleError(f"{path}:{n}: '!' marks include patterns only")
+        rules[cls] = ([_pattern(p) for p in inc], [_pattern(p) for p in exc],
+                      [_pattern(p) for p in strong])
     return rules, glob_ex
 
 
 def classify(path, rules, glob_ex):
     """Returns (classes, reason): the classes whose rules the path matches, and
-    'excluded' when a global exclusion hit, 'ambiguous' for several classes,
+    'excluded' when a global exclusion hit (and no class's "!" pattern),
+    'ambiguous' for several classes,
     'unmatched' for none, '' for exactly one."""
     toks = tokens(path)
     if any(_hit(p, toks) for p in glob_ex):
-        return [], "excluded"
-    hits = [c for c, (inc, exc) in sorted(rules.items())
-            if any(_hit(p, toks) for p in inc) and not any(_hit(p, toks) for p in exc)]
+        # Only a class's "!" patterns reach past the global exclusions (the
+        # non-speech sounds of a voice pack: warmux's voices/injured_*).
+        hits = [c for c, (inc, exc, strong) in sorted(rules.items())
+                if any(_hit(p, toks) for p in strong) and not any(_hit(p, toks) for p in exc)]
+        if not hits:
+            return [], "excluded"
+    else:
+        hits = [c for c, (inc, exc, strong) in sorted(rules.items())
+                if any(_hit(p, toks) for p in inc) and not any(_hit(p, toks) for p in exc)]
     return hits, "" if len(hits) == 1 else "ambiguous" if hits else "unmatched"
 
 
