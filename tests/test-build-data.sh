@@ -45,6 +45,16 @@ sp = {}
 for r in rows: sp.setdefault((r[1], r[4]), set()).add(r[2])
 assert all(len(v) == 1 for v in sp.values()), [k for k, v in sp.items() if len(v) > 1]
 PY"
+check "cries set: spoken pain cries and laughs, training clips of pain_grunt and laughter, not empty" "$py - '$m' <<'PY'
+import os, sys, wave
+rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1])][1:]
+c = [r for r in rows if r[0].startswith('cries/')]
+assert {r[1] for r in c} == {'pain_grunt', 'laughter'} and {r[2] for r in c} == {'train'}, c
+assert all(r[3].split(':')[0] in ('espeak', 'festival') for r in c)
+for r in c:
+    with wave.open(os.path.join(os.path.dirname(sys.argv[1]), r[0])) as w:
+        assert w.getframerate() == 16000 and w.getnframes() > 4000, r
+PY"
 check "16 kHz mono clips" "soxi -r \"$tmp/a/\$(sed -n 2p '$m' | cut -f1)\" | grep -qx 16000"
 check "unlabelled pool: clips exist, none of them a labelled set's file" "$py - '$tmp/a' '$tables/realsounds-train.tsv' <<'PY'
 import os, sys

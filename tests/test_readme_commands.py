@@ -229,6 +229,14 @@ def main():
         (r"rm data/\.done-mined && tools/data/build_data\.py --only-mine --out data$",
          "needs data/ of version 13 (the commands above it); test_mine_data runs --only-mine "
          "on generated packages and checks the late packages' split rule"),
+        (r"rm data/\.done-mined && tools/data/build_data\.py --only-mine --out data --debs debs-v15$",
+         "needs data/ of version 14 and the .deb files of the apt-get download line above it; "
+         "test_mine_data runs --only-mine on a generated package of MINE_V15_PACKAGES"),
+        (r"tools/data/build_data\.py --sets cries --out data$",
+         "needs data/ of version 15 (the commands above it); test-build-data builds the cries "
+         "set in quick mode and checks its clips"),
+        (r"tools/set-labels\.py (--add|MODEL OUT/model\.safetensors NEW --labels A,B)$",
+         "an option and a template of set-labels.py; test_set_labels runs --add and --labels"),
         (r"tools/data/build_data\.py --sets lmms --out data$",
          "needs data/ of version 12 (the commands above it); test-build-data builds the lmms "
          "set in quick mode and checks its notes"),

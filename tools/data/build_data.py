@@ -52,6 +52,11 @@ path, label, split, source, group, caption):
                held-out file is skipped), labelled with the digit; a real Italian voice
                (asterisk-prompt-it-menardi digits) and a real English one
                (saytime's digits, 8 kHz) are val
+  cries        pain cries ("ow", "ouch", "oof", "argh", ...) and laughs ("ha ha
+               ha", "hee hee hee", ...) as pain_grunt and laughter, by every
+               English espeak-ng voice (one random variant each; the words'
+               val-src voices val-src) and festival's ked; train (CRIES; data
+               version 16)
   sounds       the 28 classes of tables/realsounds-train.tsv, from their
                packages; classes found in several packages hold out one whole
                package as val; about 1 in 5 source folders is val-src
@@ -122,6 +127,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -671,6 +677,42 @@ def digit_table():
     return t
 
 
+def speak(out, j):
+    """Renders one speech job (engine, voice, vname, text, label, speed or
+    stretch, pitch, rel, split, lang) to OUT/rel: 16 kHz mono, peak -3 dB,
+    0.2 s of padding, low pink noise; returns the job. The words and cries
+    sets use it."""
+    engine, voice, vname, text, label, sp, pt, rel, split, lang = j
+    dst = os.path.join(out, rel)
+    if os.path.exists(dst):
+        return j
+    raw = dst + ".raw.wav"
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    if engine == "espeak":
+        run(["espeak-ng", "-v", voice, "-s", str(sp), "-p", str(pt), "-w", raw, text])
+    elif engine == "flite":
+        run(["flite", "-voice", voice, "-t", text, "-o", raw, "--setf", f"duration_stretch={sp:.3f}"])
+    else:
+        scm = raw + ".scm"
+        # festival's Czech and Finnish voices read 8-bit text.
+        enc = {"cs": "iso-8859-2", "fi": "latin-1"}.get(lang, "utf-8")
+        with open(scm, "w", encoding=enc) as f:
+            f.write(f"({voice})\n(Parameter.set 'Duration_Stretch {sp})\n"
+                    f"(utt.save.wave (SynthText \"{text}\") \"{raw}\" 'riff)\n")
+        run(["festival", "-b", scm])
+        os.remove(scm)
+    # Low pink noise (about 35 dB below the word) so that clean digital
+    # silence around words is no shortcut.
+    padded = os.path.join(os.path.dirname(dst), os.path.basename(dst) + ".p.wav")
+    run(["sox", "-q", raw, "-r", "16000", "-c", "1", "-b", "16", padded, "norm", "-3", "pad", "0.2", "0.2"])
+    dur = subprocess.run(["soxi", "-D", padded], capture_output=True, text=True).stdout.strip()
+    run(["sox", "-q", "-m", padded, "-v", "0.02", f"|sox -n -r 16000 -c 1 -b 16 -p synth {dur} pinknoise",
+         "-b", "16", dst])
+    os.remove(padded)
+    os.remove(raw)
+    return j
+
+
 def words(out, rows, debs, heldout, quick, stats):
     rng = random.Random(11)
     jobs = []   # (engine, voice, vname, text, label, speed, pitch, rel, split, lang)
@@ -712,35 +754,7 @@ def words(out, rows, debs, heldout, quick, stats):
                 jobs.append(("flite", voice, vname, w, w, stretch, None, rel, "val", "en"))
 
     def one(j):
-        engine, voice, vname, text, label, sp, pt, rel, split, lang = j
-        dst = os.path.join(out, rel)
-        if os.path.exists(dst):
-            return j
-        raw = dst + ".raw.wav"
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        if engine == "espeak":
-            run(["espeak-ng", "-v", voice, "-s", str(sp), "-p", str(pt), "-w", raw, text])
-        elif engine == "flite":
-            run(["flite", "-voice", voice, "-t", text, "-o", raw, "--setf", f"duration_stretch={sp:.3f}"])
-        else:
-            scm = raw + ".scm"
-            # festival's Czech and Finnish voices read 8-bit text.
-            enc = {"cs": "iso-8859-2", "fi": "latin-1"}.get(lang, "utf-8")
-            with open(scm, "w", encoding=enc) as f:
-                f.write(f"({voice})\n(Parameter.set 'Duration_Stretch {sp})\n"
-                        f"(utt.save.wave (SynthText \"{text}\") \"{raw}\" 'riff)\n")
-            run(["festival", "-b", scm])
-            os.remove(scm)
-        # Low pink noise (about 35 dB below the word) so that clean digital
-        # silence around words is no shortcut.
-        padded = os.path.join(os.path.dirname(dst), os.path.basename(dst) + ".p.wav")
-        run(["sox", "-q", raw, "-r", "16000", "-c", "1", "-b", "16", padded, "norm", "-3", "pad", "0.2", "0.2"])
-        dur = subprocess.run(["soxi", "-D", padded], capture_output=True, text=True).stdout.strip()
-        run(["sox", "-q", "-m", padded, "-v", "0.02", f"|sox -n -r 16000 -c 1 -b 16 -p synth {dur} pinknoise",
-             "-b", "16", dst])
-        os.remove(padded)
-        os.remove(raw)
-        return j
+        return speak(out, j)
 
     n_fail = 0
     with cf.ThreadPoolExecutor(2) as ex:
@@ -1331,6 +1345,59 @@ def mined_members_of(out):
     return {(r[3], r[4]) for r in (l.rstrip("\n").split("\t") for l in list(open(p))[1:])}
 
 
+# The cries set (data version 16): pain cries and laughs spoken by the
+# words' training engines. Issue 18's hidden effects hold pain grunts and
+# laughs of game voice packs (hedgewars' "Ow", "Ooff", "Ouch", "Laugh";
+# Warmux's injured cries: all held out), actors saying or crying short
+# interjections; the mined clips of those classes (data version 15) are 68,
+# mostly Wesnoth's monsters and shooters' players. These add the spoken
+# interjection itself, by every English espeak-ng voice (one random variant
+# per voice and text; the words' val-src voices are val-src here too) and
+# festival's ked (two stretches), at raised pitch and varied speed. Not
+# flite: flite is the words' val engine, and the classes' val stays the
+# mined packages' real clips.
+CRIES = {"pain_grunt": ["ow", "ouch", "oof", "ow ow", "argh", "ugh", "aah", "ouch ouch", "oww"],
+         "laughter": ["ha ha ha", "hahaha", "ha ha", "hee hee hee", "ho ho ho", "heh heh heh"]}
+
+
+def cries(out, rows, debs, heldout, quick, stats):
+    rng = random.Random(16)
+    jobs = []
+    en_voices = ESPEAK_EN[:2] if quick else ESPEAK_EN
+    for label, texts in sorted(CRIES.items()):
+        for text in (texts[:2] if quick else texts):
+            slug = re.sub(r"[^a-z]+", "-", text)
+            for v in en_voices:
+                var = rng.choice(ESPEAK_VARIANTS)
+                voice = v + ("+" + var if var else "")
+                split = "val-src" if v in VALSRC_VOICES else "train"
+                sp, pt = rng.choice((130, 160, 190, 230)), rng.randint(55, 99)
+                rel = f"cries/{label}/espeak_{voice.replace('+', '_')}_{slug}.wav"
+                jobs.append(("espeak", voice, voice, text, label, sp, pt, rel, split, "en"))
+            cmd, lang, role, pkg, folder = FESTIVAL[0]
+            if source_files(debs, heldout, pkg, folder.lstrip("/"), stats):
+                for stretch in (0.8, 1.1):
+                    vname = "festival-" + cmd.replace("voice_", "")
+                    rel = f"cries/{label}/{vname}_{slug}_{stretch}.wav"
+                    jobs.append(("festival", cmd, vname, text, label, stretch, None, rel, role, lang))
+    n_fail = 0
+    with cf.ThreadPoolExecutor(2) as ex:
+        futs = [ex.submit(speak, out, j) for j in jobs]
+        for j, fu in zip(jobs, futs):
+            try:
+                fu.result()
+            except subprocess.CalledProcessError as e:
+                n_fail += 1
+                if n_fail < 5:
+                    log(f"cries: {j[2]} '{j[3]}' failed: {e.stderr.decode(errors='replace')[:200]}")
+                continue
+            engine, voice, vname, text, label, sp, pt, rel, split, lang = j
+            what = "a cry of pain" if label == "pain_grunt" else "laughter"
+            rows.append((rel, label, split, f"{engine}:{vname}", vname,
+                         f"{what}, \"{text}\", spoken by {engine} voice {vname}"))
+    stats["cries_failed"] = n_fail
+
+
 def background(out, rows, quick):
     rng = random.Random(7)
     n = 20 if quick else 120
@@ -1383,7 +1450,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "data"))
     ap.add_argument("--quick", action="store_true", help="a tiny subset, for tests")
     ap.add_argument("--heldout", default=os.path.join(TABLES, "heldout-md5.txt"))
-    ap.add_argument("--sets", default="instruments,instruments-wide,stk,lmms,words,sounds,background,unlabelled,voices,pool",
+    ap.add_argument("--sets", default="instruments,instruments-wide,stk,lmms,words,cries,sounds,background,unlabelled,voices,pool",
                     help="stages to build (default %(default)s; \"mined\" is --only-mine's). A "
                     "stage already built in OUT stays in its manifest")
     ap.add_argument("--pool-per-package", type=int, default=400,
@@ -1426,8 +1493,8 @@ def main():
     labelled_sets = [st for st in a.sets.split(",") if st not in POOLS]
     # Adding a set to a built folder (mined, stk, lmms): its manifest keeps the
     # sets built there before.
-    labelled_sets = [st for st in ("instruments", "instruments-wide", "stk", "lmms", "words", "sounds",
-                                   "background", "mined")
+    labelled_sets = [st for st in ("instruments", "instruments-wide", "stk", "lmms", "words", "cries",
+                                   "sounds", "background", "mined")
                      if st not in labelled_sets and os.path.exists(os.path.join(out, f".done-{st}"))
                      and os.path.exists(os.path.join(out, f"manifest-{st}.tsv"))] + labelled_sets
     for st in a.sets.split(","):
@@ -1461,6 +1528,8 @@ def main():
             background(out, rows, a.quick)
         elif st == "stk":
             stk(out, rows, debs, heldout, a.quick, st_stats)
+        elif st == "cries":
+            cries(out, rows, debs, heldout, a.quick, st_stats)
         elif st == "lmms":
             lmms(out, rows, debs, heldout, a.quick, st_stats)
         elif st == "mined":
@@ -1493,7 +1562,7 @@ def main():
         # BASE may itself hold BASE's base's clips by absolute path (data
         # version 7 is built on version 3), so a clip's set is the set folder
         # nearest its file, not the first folder under BASE.
-        set_dirs = ("instruments", "instruments-wide", "words", "sounds", "background", "sounds-mined",
+        set_dirs = ("instruments", "instruments-wide", "words", "cries", "sounds", "background", "sounds-mined",
                     "unlabelled")
 
         def set_of(r):
@@ -1552,7 +1621,7 @@ def main():
         # (LMMS's instrument samples played as a sampler plays them); 14:
         # version 13 plus the mined clips of MINE_LATE_PACKAGES; 15: version 14
         # plus the classes laughter and pain_grunt (MINE_V15_PACKAGES and the
-        # rules' rows for them).
+        # rules' rows for them); 16: version 15 plus the cries set.
         has_stk = any(r[3].startswith("stk:") for r in rows)
         has_mined = any(r[3].startswith("mined:") for r in rows)
         has_gu = any(r[3] == "fluidsynth:generaluser" for r in rows)
@@ -1573,7 +1642,8 @@ def main():
             late_sources = {"mined:" + p for p in MINE_LATE_PACKAGES}
             has_v14 = has_v13 and any(r[3] in late_sources for r in rows)
             has_v15 = has_v14 and any(r[1] == "pain_grunt" for r in rows)
-            version = 15 if has_v15 else 14 if has_v14 else 13 if has_v13 else 12 if has_v12 else 11 if has_v11 else 10 if has_v10 else 9 if v9 \
+            has_v16 = has_v15 and any(r[0].startswith("cries/") or "/cries/" in r[0] for r in rows)
+            version = 16 if has_v16 else 15 if has_v15 else 14 if has_v14 else 13 if has_v13 else 12 if has_v12 else 11 if has_v11 else 10 if has_v10 else 9 if v9 \
                 else 8 if has_gu and has_saytime else 7 if has_gu else 6
         elif has_mined:
             version = 4
@@ -1591,7 +1661,7 @@ def main():
         for k in ("heldout_removed", "heldout_sources", "instruments_silent", "sounds_missing", "sounds_failed", "words_failed",
                   "unlabelled_clips", "unlabelled_voices_clips", "unlabelled_all_clips", "pool_mined_copies", "pool_failed", "mined_clips", "mined_ambiguous", "mined_excluded",
                   "mined_unmatched", "mined_duplicates", "mined_copies_of_listed", "mined_too_small",
-                  "mined_failed", "mined_v15_other", "pool_mined_removed", "stk_dropped", "lmms_dropped"):
+                  "mined_failed", "mined_v15_other", "pool_mined_removed", "stk_dropped", "lmms_dropped", "cries_failed"):
             f.write(f"{k}\t{stats.get(k, 0)}\n")
         for tool in ("fluidsynth", "timidity", "espeak-ng", "flite", "festival", "sox", "stk"):
             v = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", tool], capture_output=True, text=True).stdout
