@@ -22,7 +22,8 @@ input's training clips) and records the recipe in clar.training.
   tools/soup.py M1 M2 M3 ... OUT.safetensors [--weights w1,w2,w3,...]
 
 The weights are non-negative and are divided by their sum; --alpha is for
-two inputs only.
+two inputs only. The inputs must name the same labels; in another order,
+their vectors are matched by name (the output has the first file's order).
 """
 import argparse
 import os
@@ -77,6 +78,12 @@ def main():
     models = [ModelFile.load(p) for p in ins]
     a = models[0]
     for p, m in zip(ins[1:], models[1:]):
+        if a.labels and m.labels and a.labels[0] != m.labels[0] and sorted(a.labels[0]) == sorted(m.labels[0]):
+            # The same labels in another order (tools/set-labels.py --add
+            # appends, clar-train sorts): rows are matched by name.
+            names, rows, scale = m.labels
+            order = [list(names).index(n) for n in a.labels[0]]
+            m.set_labels(a.labels[0], np.asarray(rows)[order], scale)
         for k in ("clar.architecture", "clar.labels", "clar.embedding_dim", "clar.window_samples"):
             if a.metadata.get(k) != m.metadata.get(k):
                 sys.exit(f"soup.py: {k} differs between {ins[0]} and {p}; only models of one "

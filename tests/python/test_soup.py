@@ -4,8 +4,8 @@
 give the two encoders back, 0.5 their mean; three inputs give their uniform
 mean, or the mean under --weights divided by their sum; the text tower is
 dropped and the label vectors are unit rows tied to the new encoder, so
-libclar (clar-embed) loads the result and labels audio with it; files of
-another label set, alphas outside [0, 1], --alpha with three inputs,
+libclar (clar-embed) loads the result and labels audio with it; the same
+labels in another order are matched by name; files of another label set, alphas outside [0, 1], --alpha with three inputs,
 weights of the wrong count or sign, and an output that is an input are
 refused."""
 import os
@@ -107,6 +107,24 @@ with tempfile.TemporaryDirectory() as tmp:
         check("clar-embed labels audio with the result", ok)
     else:
         print("no clar-embed in the build tree: its check is skipped")
+    # The same labels in another order: rows matched by name, A's order kept.
+    rv = ModelFile.load(pb)
+    names, vec, scale = rv.labels
+    rv.set_labels(list(names)[::-1], np.asarray(vec)[::-1], scale)
+    prv = os.path.join(tmp, "rev.safetensors")
+    rv.save(prv)
+    fw = ModelFile.load(pb)   # the same unit rows in B's own order
+    fw.set_labels(names, vec, scale)
+    pfw = os.path.join(tmp, "fwd.safetensors")
+    fw.save(pfw)
+    orv, ofw = os.path.join(tmp, "srev.safetensors"), os.path.join(tmp, "sfwd.safetensors")
+    r = soup(pa, prv, orv)
+    r2 = soup(pa, pfw, ofw)
+    check("labels in another order: written", r.returncode == 0 and r2.returncode == 0)
+    if r.returncode == 0 and r2.returncode == 0:
+        srv, sfw = ModelFile.load(orv), ModelFile.load(ofw)
+        check("labels in another order: matched by name (the soup of the same rows in A's order)",
+              srv.labels[0] == a.labels[0] and np.array_equal(srv.labels[1], sfw.labels[1]))
     # Refusals.
     c = ModelFile.load(pb)
     names, vec, scale = c.labels
