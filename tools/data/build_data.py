@@ -56,7 +56,9 @@ path, label, split, source, group, caption):
                ha", "hee hee hee", ...) as pain_grunt and laughter, by every
                English espeak-ng voice (one random variant each; the words'
                val-src voices val-src) and festival's ked; train (CRIES; data
-               version 16)
+               version 16). Not built by default: with the default model's
+               encoder, prototypes that include them took spoken-word clips
+               (models/README.md, 2026-12-06)
   sounds       the 28 classes of tables/realsounds-train.tsv, from their
                packages; classes found in several packages hold out one whole
                package as val; about 1 in 5 source folders is val-src
@@ -1450,7 +1452,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "data"))
     ap.add_argument("--quick", action="store_true", help="a tiny subset, for tests")
     ap.add_argument("--heldout", default=os.path.join(TABLES, "heldout-md5.txt"))
-    ap.add_argument("--sets", default="instruments,instruments-wide,stk,lmms,words,cries,sounds,background,unlabelled,voices,pool",
+    ap.add_argument("--sets", default="instruments,instruments-wide,stk,lmms,words,sounds,background,unlabelled,voices,pool",
                     help="stages to build (default %(default)s; \"mined\" is --only-mine's). A "
                     "stage already built in OUT stays in its manifest")
     ap.add_argument("--pool-per-package", type=int, default=400,
