@@ -715,6 +715,28 @@ def speak(out, j):
     return j
 
 
+def speak_all(out, jobs, name, stats):
+    """Renders speech jobs two at a time (speak) and returns those that
+    rendered, in order; failures are counted in stats[NAME_failed] and the
+    first few logged."""
+    done, n_fail = [], 0
+    with cf.ThreadPoolExecutor(2) as ex:
+        futs = [ex.submit(speak, out, j) for j in jobs]
+        for i, (j, fu) in enumerate(zip(jobs, futs)):
+            try:
+                fu.result()
+            except subprocess.CalledProcessError as e:
+                n_fail += 1
+                if n_fail < 5:
+                    log(f"{name}: {j[2]} '{j[3]}' failed: {e.stderr.decode(errors='replace')[:200]}")
+                continue
+            done.append(j)
+            if i % 300 == 0:
+                log(f"{name}: {i + 1}/{len(jobs)}")
+    stats[f"{name}_failed"] = n_fail
+    return done
+
+
 def words(out, rows, debs, heldout, quick, stats):
     rng = random.Random(11)
     jobs = []   # (engine, voice, vname, text, label, speed, pitch, rel, split, lang)
@@ -755,28 +777,11 @@ def words(out, rows, debs, heldout, quick, stats):
                 rel = f"words/{w}/{vname}_{stretch}.wav"
                 jobs.append(("flite", voice, vname, w, w, stretch, None, rel, "val", "en"))
 
-    def one(j):
-        return speak(out, j)
-
-    n_fail = 0
-    with cf.ThreadPoolExecutor(2) as ex:
-        futs = [ex.submit(one, j) for j in jobs]
-        for i, (j, fu) in enumerate(zip(jobs, futs)):
-            try:
-                fu.result()
-            except subprocess.CalledProcessError as e:
-                n_fail += 1
-                if n_fail < 5:
-                    log(f"words: {j[2]} '{j[3]}' failed: {e.stderr.decode(errors='replace')[:200]}")
-                continue
-            engine, voice, vname, text, label, sp, pt, rel, split, lang = j
-            src_name = f"{engine}:{vname}"
-            tongue = "" if lang == "en" else f" in {LANG_NAMES.get(lang, lang)} ({text})"
-            rows.append((rel, label, split, src_name, vname,
-                         f"the word {label}{tongue} spoken by {engine} voice {vname}"))
-            if i % 300 == 0:
-                log(f"words: {i + 1}/{len(jobs)}")
-    stats["words_failed"] = n_fail
+    for j in speak_all(out, jobs, "words", stats):
+        engine, voice, vname, text, label, sp, pt, rel, split, lang = j
+        tongue = "" if lang == "en" else f" in {LANG_NAMES.get(lang, lang)} ({text})"
+        rows.append((rel, label, split, f"{engine}:{vname}", vname,
+                     f"the word {label}{tongue} spoken by {engine} voice {vname}"))
     # Real voices, never trained on (val): the Italian digits of
     # asterisk-prompt-it-menardi (the package's other digit files are
     # numbers, not digit words), and saytime's English digits (0.au .. 9.au,
@@ -1382,22 +1387,11 @@ def cries(out, rows, debs, heldout, quick, stats):
                     vname = "festival-" + cmd.replace("voice_", "")
                     rel = f"cries/{label}/{vname}_{slug}_{stretch}.wav"
                     jobs.append(("festival", cmd, vname, text, label, stretch, None, rel, role, lang))
-    n_fail = 0
-    with cf.ThreadPoolExecutor(2) as ex:
-        futs = [ex.submit(speak, out, j) for j in jobs]
-        for j, fu in zip(jobs, futs):
-            try:
-                fu.result()
-            except subprocess.CalledProcessError as e:
-                n_fail += 1
-                if n_fail < 5:
-                    log(f"cries: {j[2]} '{j[3]}' failed: {e.stderr.decode(errors='replace')[:200]}")
-                continue
-            engine, voice, vname, text, label, sp, pt, rel, split, lang = j
-            what = "a cry of pain" if label == "pain_grunt" else "laughter"
-            rows.append((rel, label, split, f"{engine}:{vname}", vname,
-                         f"{what}, \"{text}\", spoken by {engine} voice {vname}"))
-    stats["cries_failed"] = n_fail
+    for j in speak_all(out, jobs, "cries", stats):
+        engine, voice, vname, text, label, sp, pt, rel, split, lang = j
+        what = "a cry of pain" if label == "pain_grunt" else "laughter"
+        rows.append((rel, label, split, f"{engine}:{vname}", vname,
+                     f"{what}, \"{text}\", spoken by {engine} voice {vname}"))
 
 
 def background(out, rows, quick):
