@@ -459,9 +459,9 @@ main (int argc, char **argv)
   clar_dataset val;
   clar_model *init = NULL;
   val_result vr, vre;
-  float *ema = NULL, *cur = NULL;
+  float *ema = NULL, *cur = NULL;   /* --ema: the average, a scratch state */
   unsigned char *row_fixed = NULL;   /* --train-labels: rows that keep --init's vector */
-  clar_param *cls_param = NULL;   /* --ema: the average, a scratch state */
+  clar_param *cls_param = NULL;
   size_t n_state = 0;
   float *vwin = NULL;
   int val_on = 0;
@@ -736,6 +736,7 @@ main (int argc, char **argv)
         k++;
       if (k == ds.n_classes) {
         fprintf (stderr, "clar-train: --train-labels: \"%s\" is not a class of the training data\n", *w);
+        g_strfreev (want);
         return 2;
       }
     }
@@ -748,6 +749,7 @@ main (int argc, char **argv)
       if (row_fixed[k] && !named) {
         fprintf (stderr, "clar-train: --train-labels: class \"%s\" is not a label of %s, so its row "
             "would stay random; list it too\n", ds.classes[k], o.init);
+        g_strfreev (want);
         return 2;
       }
     }
@@ -1094,6 +1096,7 @@ main (int argc, char **argv)
   free (vwin);
   free (ema);
   free (cur);
+  free (row_fixed);
   free (views); free (mels); free (dz); free (dl); free (labels1); free (labels2); free (fgroup);
   free (mix_with); free (mix_draw); free (mix_lab); free (mix_lam); free (mix_buf);
   g_free (ckpt); g_free (model_path); g_free (log_path); g_free (cache); g_free (cmdline);

@@ -21,9 +21,10 @@ MODEL lacks are appended after MODEL's, in SOURCE's order, e.g. classes
 enrolled with `clar-enroll --classes A,B` from clips of classes the
 model was never trained on (a cosine head compares each vector's
 direction only, so a prototype sits beside trained rows; the rows
-already there stay bit for bit unless SOURCE names them too). A model SOURCE's training clips are added to OUT's
-clar.training_clips_md5; a label file records none, so the clips its
-vectors came from are not listed (clar-eval then cannot refuse them).
+already there stay bit for bit unless SOURCE names them too). A model
+SOURCE's training clips are added to OUT's clar.training_clips_md5; a
+label file records none, so the clips its vectors came from are not
+listed (clar-eval then cannot refuse them).
 MODEL's event thresholds (tools/events/calibrate.sh) were fitted to its
 old vectors: calibrate OUT again before using its events.
 """
@@ -108,7 +109,8 @@ def main():
         pick = [x for x in o.labels.split(",") if x]
         missing = [x for x in pick if x not in names]
         if not pick or missing:
-            sys.exit(f"set-labels.py: --labels names labels {o.source} lacks ({', '.join(missing[:5]) or 'none given'})")
+            sys.exit(f"set-labels.py: --labels names labels {o.source} lacks "
+                     f"({', '.join(missing[:5]) or 'none given'})")
         keep = [names.index(x) for x in pick]
         names, vec = [names[k] for k in keep], vec[keep]
     if len(set(names)) != len(names):

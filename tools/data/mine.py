@@ -51,9 +51,10 @@ def load_rules(path, known=None):
     separated by spaces); the class "*" holds exclusions for every class. An
     include pattern written with a leading "!" also matches a path that the
     "*" row excludes (classify).
-    Returns ({class: (includes, excludes, "!" includes)}, global_excludes). A class not in
-    `known` (when given), a class without include patterns, a repeated class or
-    a malformed line is an error naming the line."""
+    Returns ({class: (includes, excludes, "!" includes)}, global_excludes).
+    A class not in `known` (when given), a class without include patterns, a
+    repeated class, "!" in an exclude or a malformed line is an error naming
+    the line."""
     rules, glob_ex = {}, []
     with open(path, encoding="utf-8") as f:
         lines = f.read().splitlines()
@@ -66,6 +67,8 @@ def load_rules(path, known=None):
         if len(f) < 3:
             raise RuleError(f"{path}:{n}: needs at least 3 tab-separated columns")
         cls, inc, exc = f[0].strip(), f[1].split(), f[2].split()
+        if any(p.startswith("!") for p in exc):
+            raise RuleError(f"{path}:{n}: '!' marks include patterns only")
         strong = [p[1:] for p in inc if p.startswith("!")]
         inc = [p[1:] if p.startswith("!") else p for p in inc]
         bad = [p for p in inc + exc if not re.fullmatch(r"[a-z0-9*?]+(\+[a-z0-9*?]+)*", p)]
@@ -74,8 +77,6 @@ def load_rules(path, known=None):
         if cls == "*":
             if inc:
                 raise RuleError(f"{path}:{n}: the '*' row only excludes")
-            if any(p.startswith("!") for p in exc):
-                raise RuleError(f"{path}:{n}: '!' marks include patterns only")
             glob_ex += [_pattern(p) for p in exc]
             continue
         if known is not None and cls not in known:
@@ -84,8 +85,6 @@ def load_rules(path, known=None):
             raise RuleError(f"{path}:{n}: class {cls} has no include pattern")
         if cls in rules:
             raise RuleError(f"{path}:{n}: class {cls} given twice")
-        if any(p.startswith("!") for p in exc):
-            raise RuleError(f"{path}:{n}: '!' marks include patterns only")
         rules[cls] = ([_pattern(p) for p in inc], [_pattern(p) for p in exc],
                       [_pattern(p) for p in strong])
     return rules, glob_ex
