@@ -1371,6 +1371,9 @@ def cries(out, rows, debs, heldout, quick, stats):
     rng = random.Random(16)
     jobs = []
     en_voices = ESPEAK_EN[:2] if quick else ESPEAK_EN
+    # festival's ked, checked once (its data folder against the held-out list).
+    cmd, lang, role, pkg, folder = FESTIVAL[0]
+    ked = source_files(debs, heldout, pkg, folder.lstrip("/"), stats) is not None
     for label, texts in sorted(CRIES.items()):
         for text in (texts[:2] if quick else texts):
             slug = re.sub(r"[^a-z]+", "-", text)
@@ -1381,8 +1384,7 @@ def cries(out, rows, debs, heldout, quick, stats):
                 sp, pt = rng.choice((130, 160, 190, 230)), rng.randint(55, 99)
                 rel = f"cries/{label}/espeak_{voice.replace('+', '_')}_{slug}.wav"
                 jobs.append(("espeak", voice, voice, text, label, sp, pt, rel, split, "en"))
-            cmd, lang, role, pkg, folder = FESTIVAL[0]
-            if source_files(debs, heldout, pkg, folder.lstrip("/"), stats):
+            if ked:
                 for stretch in (0.8, 1.1):
                     vname = "festival-" + cmd.replace("voice_", "")
                     rel = f"cries/{label}/{vname}_{slug}_{stretch}.wav"

@@ -96,16 +96,14 @@ def classify(path, rules, glob_ex):
     'ambiguous' for several classes,
     'unmatched' for none, '' for exactly one."""
     toks = tokens(path)
-    if any(_hit(p, toks) for p in glob_ex):
-        # Only a class's "!" patterns reach past the global exclusions (the
-        # non-speech sounds of a voice pack: warmux's voices/injured_*).
-        hits = [c for c, (inc, exc, strong) in sorted(rules.items())
-                if any(_hit(p, toks) for p in strong) and not any(_hit(p, toks) for p in exc)]
-        if not hits:
-            return [], "excluded"
-    else:
-        hits = [c for c, (inc, exc, strong) in sorted(rules.items())
-                if any(_hit(p, toks) for p in inc) and not any(_hit(p, toks) for p in exc)]
+    # Past a global exclusion only a class's "!" patterns match (the
+    # non-speech sounds of a voice pack: warmux's voices/injured_*).
+    excluded = any(_hit(p, toks) for p in glob_ex)
+    hits = [c for c, (inc, exc, strong) in sorted(rules.items())
+            if any(_hit(p, toks) for p in (strong if excluded else inc))
+            and not any(_hit(p, toks) for p in exc)]
+    if excluded and not hits:
+        return [], "excluded"
     return hits, "" if len(hits) == 1 else "ambiguous" if hits else "unmatched"
 
 
