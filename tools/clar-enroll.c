@@ -56,6 +56,40 @@ next_rand (uint64_t *s)
   return z ^ (z >> 31);
 }
 
+/* The label file, with the clips its prototypes came from (the first 16 hex
+ * digits of their MD5s, as clar-train lists a model's; with --append the
+ * model's own list too) and this command line: tools/set-labels.py carries
+ * both into a model, so that clar-eval refuses to score those clips and the
+ * model says how its rows were made. */
+static int
+save_labels (const clar_labels *labels, const char *path, clar_dataset *ds,
+             const clar_model *base, char **argv, clar_error *err)
+{
+  clar_st_writer *w = clar_st_writer_new ();
+  gchar *clips = clar_dataset_content_list (ds,
+      base ? clar_model_get_metadata (base, CLAR_TRAINING_CLIPS_KEY) : NULL);
+  gchar *cmdline = g_strjoinv (" ", argv);
+  int rc = w ? CLAR_OK : CLAR_ERR_NO_MEMORY;
+  if (rc == CLAR_OK)
+    rc = clar_st_writer_set_metadata (w, "clar.format", "clar-labels");
+  if (rc == CLAR_OK)
+    rc = clar_st_writer_set_metadata (w, CLAR_TRAINING_CLIPS_KEY, clips);
+  if (rc == CLAR_OK)
+    rc = clar_st_writer_set_metadata (w, "clar.training", cmdline);
+  if (rc == CLAR_OK)
+    rc = clar_labels_to_writer (labels, w);
+  if (rc != CLAR_OK) {
+    err->code = rc;
+    snprintf (err->message, sizeof err->message, "cannot serialise label set: %s",
+        clar_strerror (rc));
+  } else
+    rc = clar_st_writer_save (w, path, err);
+  clar_st_writer_free (w);
+  g_free (clips);
+  g_free (cmdline);
+  return rc;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -212,7 +246,7 @@ main (int argc, char **argv)
   /* Tie the prototypes to the encoder that made them (model.h). */
   if (labels)
     clar_labels_set_encoder (labels, clar_model_get_fingerprint (model));
-  if (!labels || clar_labels_save_file (labels, out, &err) != CLAR_OK) {
+  if (!labels || save_labels (labels, out, &ds, append ? model : NULL, argv, &err) != CLAR_OK) {
     fprintf (stderr, "clar-enroll: %s\n", err.message);
     goto out;
   }

@@ -22,9 +22,10 @@ enrolled with `clar-enroll --classes A,B` from clips of classes the
 model was never trained on (a cosine head compares each vector's
 direction only, so a prototype sits beside trained rows; the rows
 already there stay bit for bit unless SOURCE names them too). A model
-SOURCE's training clips are added to OUT's clar.training_clips_md5; a
-label file records none, so the clips its vectors came from are not
-listed (clar-eval then cannot refuse them).
+SOURCE's training clips are added to OUT's clar.training_clips_md5, and
+so are those of a label file clar-enroll wrote (the clips its prototypes
+came from), so that clar-eval refuses to score them; a label file
+written otherwise may list none.
 MODEL's event thresholds (tools/events/calibrate.sh) were fitted to its
 old vectors: calibrate OUT again before using its events.
 """
@@ -78,7 +79,12 @@ def load_source(path, model):
         if vec.shape != (len(names), model.embedding_dim):
             sys.exit(f"set-labels.py: {path}: {vec.shape} vectors for {len(names)} labels of "
                      f"dimension {model.embedding_dim}")
-        return names, vec, f"the label file {os.path.basename(path)}", []
+        # clar-enroll records the clips its prototypes came from and its
+        # command line; older label files record neither.
+        clips = [h for h in meta.get(CLIPS, "").split(",") if h]
+        how = meta.get("clar.training")
+        what = f"the label file {os.path.basename(path)}" + (f" ({how[:300]})" if how else "")
+        return names, vec, what, clips
     sys.exit(f"set-labels.py: {path} is neither a model nor a label file (clar.format {fmt!r})")
 
 

@@ -14,6 +14,7 @@ that is an input, a scale out of range, a label named twice, --labels
 naming a label SOURCE lacks. --labels takes only the named rows. With --add a
 label the model lacks (enrolled from a square-wave "kazoo") is appended
 after the model's rows, which stay bit for bit, and clar-embed names it.""" 
+import hashlib
 import json
 import os
 import subprocess
@@ -155,6 +156,16 @@ with tempfile.TemporaryDirectory() as tmp:
         check("--add: encoder and labels tied as before", o3.fingerprint() == m.fingerprint()
               and o3.metadata["clar.labels.encoder_fingerprint"] == m.fingerprint() and s3 == scale)
         check("--add: the recipe says what was added", "(kazoo added)" in o3.metadata.get("clar.training", ""))
+        check("--add: the recipe names clar-enroll's command",
+              "clar-enroll --model" in o3.metadata.get("clar.training", ""))
+        # The clips the prototype came from are listed as the model's
+        # training clips (clar-enroll writes them, set-labels.py merges them).
+        kmd5 = {hashlib.md5(open(os.path.join(tmp, "e", "kazoo", f"k{i}.wav"), "rb").read()).hexdigest()[:16]
+                for i in range(3)}
+        listed = set(o3.metadata.get("clar.training_clips_md5", "").split(","))
+        check("--add: the enrolled clips are among the model's training clips", kmd5 <= listed)
+        check("--add: the model's own training clips stay listed",
+              set(m.metadata.get("clar.training_clips_md5", "").split(",")) - {""} <= listed)
         buzz = os.path.join(tmp, "e", "kazoo", "k1.wav")
         r = subprocess.run([embed, "--model", out3, buzz], capture_output=True, text=True)
         got = json.loads(r.stdout.splitlines()[0])["labels"][0]["name"] if r.returncode == 0 and r.stdout else None

@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Leave-one-source-out check of label rows for classes a model lacks, on
+training clips only (no val clip is read).
+
+A model that gains a class by its prototype (clar-enroll --classes C, then
+tools/set-labels.py --add) is judged here on sources it has not heard:
+for each source (manifest column "source", e.g. "mined:cube2-data") that
+has clips of C, the row of C is rebuilt from the other sources' clips and
+the held-out source's clips of C are scored by the model's head with that
+row appended. Also reported: how many clips of the model's own classes the
+new rows (built from every source) take, the cost of adding them.
+
+    tools/new-class-lopo.py MODEL MANIFEST --classes pain_grunt,laughter
+        [--split train] [--min-fill 0.1] [--only sounds/,sounds-mined/]
+        [--how mean|source-mean] [--build _build] [--json]
+
+--json prints the figures and the rows built from every source (the
+vectors clar-enroll --classes would write for --how mean).
+
+--how mean is clar-enroll's prototype (the mean of the clips' unit clip
+embeddings, normalised); source-mean averages each source's mean first,
+so that one large source does not set the direction. --only keeps the
+clips whose path starts with one of the prefixes (the domain the classes
+belong to). Clip embeddings are clip-embed.h's (the normalised mean of the
+clip's windows every half window; a final partial window kept when it
+holds --min-fill of a window), computed by clar-embed --csv with
+--min-rms 0 so that no window is left out. Needs numpy.
+"""
+import argparse
+import collections
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+from clar.model import ModelFile, ModelFileError  # noqa: E402
+from clar import safetensors  # noqa: E402
+
+
+def clip_embeddings(embed, model, paths, min_fill, base):
+    """{path: unit clip embedding or None}: clar-embed's windows averaged."""
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        table = os.path.join(tmp, "w.csv")
+        # clar-embed takes many files per call; a few hundred per call keeps
+        # the command line short.
+        step = 400
+        for i in range(0, len(paths), step):
+            part = paths[i:i + step]
+            r = subprocess.run([embed, "--model", model, "--hop", str(model_window(model) / 2),
+                                "--min-fill", str(min_fill), "--min-rms", "0", "--top-k", "1",
+                                "--csv", table] + [os.path.join(base, p) for p in part],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if r.returncode != 0 and not os.path.exists(table):
+                sys.exit(f"new-class-lopo.py: clar-embed failed: {r.stderr.strip()[-500:]}")
+            sums = collections.defaultdict(lambda: None)
+            csv.field_size_limit(1 << 30)
+            with open(table, newline="") as f:
+                rd = csv.reader(f)
+                head = next(rd)
+                e0 = head.index("e0")
+                for row in rd:
+                    v = np.array(row[e0:], dtype=np.float64)
+                    if not np.all(np.isfinite(v)):
+                        continue
+                    s = sums[row[0]]
+                    sums[row[0]] = v if s is None else s + v
+            for p in part:
+                s = sums[os.path.join(base, p)]
+                out[p] = None if s is None or not np.linalg.norm(s) else s / np.linalg.norm(s)
+            os.remove(table)
+    return out
+
+
+_WINDOW = {}
+
+
+def model_window(path):
+    if path not in _WINDOW:
+        m = ModelFile.load(path)
+        _WINDOW[path] = m.window_samples / m.mel.sample_rate
+    return _WINDOW[path]
+
+
+def row(vectors, sources, how):
+    """The unit row of a class from its clips' unit embeddings."""
+    if how == "mean":
+        v = np.mean(vectors, axis=0)
+    else:
+        by = collections.defaultdict(list)
+        for e, s in zip(vectors, sources):
+            by[s].append(e)
+        v = np.mean([np.mean(x, axis=0) / np.linalg.norm(np.mean(x, axis=0)) for x in by.values()], axis=0)
+    return v / np.linalg.norm(v)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model")
+    ap.add_argument("manifest")
+    ap.add_argument("--classes", required=True, help="comma-separated classes the model lacks")
+    ap.add_argument("--split", default="train")
+    ap.add_argument("--min-fill", type=float, default=0.1)
+    ap.add_argument("--only", default="", help="comma-separated path prefixes to keep")
+    ap.add_argument("--how", choices=("mean", "source-mean"), default="mean")
+    ap.add_argument("--build", default=os.path.join(ROOT, "_build"))
+    ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    o = ap.parse_args()
+    if not 0 < o.min_fill <= 1:
+        sys.exit(f"new-class-lopo.py: --min-fill {o.min_fill} is not in (0, 1]")
+    embed = os.path.join(o.build, "tools", "clar-embed")
+    if not os.access(embed, os.X_OK):
+        sys.exit(f"new-class-lopo.py: no {embed} (build the project, or give --build)")
+    try:
+        m = ModelFile.load(o.model)
+    except (OSError, ModelFileError, safetensors.SafetensorsError) as e:
+        sys.exit(f"new-class-lopo.py: {e}")
+    if not m.labels:
+        sys.exit(f"new-class-lopo.py: {o.model} has no labels")
+    names, W, _ = m.labels
+    names, W = list(names), np.asarray(W, dtype=np.float64)
+    new = [c for c in o.classes.split(",") if c]
+    if not new or len(set(new)) != len(new):
+        sys.exit("new-class-lopo.py: --classes names no class, or one twice")
+    have = [c for c in new if c in names]
+    if have:
+        sys.exit(f"new-class-lopo.py: the model already names {', '.join(have)}")
+    prefixes = tuple(p for p in o.only.split(",") if p)
+    clips = []
+    try:
+        with open(o.manifest, newline="", encoding="utf-8") as f:
+            for r in csv.DictReader(f, delimiter="\t"):
+                if r.get("split") != o.split or (prefixes and not r["path"].startswith(prefixes)):
+                    continue
+                if r["label"] in new or r["label"] in names:
+                    clips.append((r["path"], r["label"], r.get("source") or "?"))
+    except (OSError, KeyError, UnicodeDecodeError) as e:
+        sys.exit(f"new-class-lopo.py: {o.manifest}: {e}")
+    lacking = [c for c in new if not any(lab == c for _, lab, _ in clips)]
+    if lacking:
+        sys.exit(f"new-class-lopo.py: no {o.split} clip of {', '.join(lacking)} in {o.manifest}")
+    emb = clip_embeddings(embed, o.model, [p for p, _, _ in clips], o.min_fill,
+                          os.path.dirname(os.path.abspath(o.manifest)))
+    clips = [(p, lab, s) for p, lab, s in clips if emb[p] is not None]
+    E = {p: emb[p] for p, _, _ in clips}
+    report = {"model": os.path.basename(o.model), "how": o.how, "classes": {}}
+    for c in new:
+        own = [(p, s) for p, lab, s in clips if lab == c]
+        per = {}
+        for src in sorted({s for _, s in own}):
+            rest = [(p, s) for p, s in own if s != src]
+            if not rest:
+                per[src] = None     # the only source: nothing to build the row from
+                continue
+            rows = [W]
+            for c2 in new:
+                if c2 == c:
+                    rows.append(row([E[p] for p, _ in rest], [s for _, s in rest], o.how)[None])
+                else:
+                    o2 = [(p, s) for p, lab, s in clips if lab == c2]
+                    rows.append(row([E[p] for p, _ in o2], [s for _, s in o2], o.how)[None])
+            R, rn = np.vstack(rows), names + new
+            held = [p for p, s in own if s == src]
+            pred = np.argmax(np.array([E[p] for p in held]) @ R.T, axis=1)
+            per[src] = (int(sum(rn[k] == c for k in pred)), len(held))
+        scored = {k: v for k, v in per.items() if v}
+        report["classes"][c] = {
+            "sources": {k: list(v) if v else None for k, v in per.items()},
+            "hits": sum(v[0] for v in scored.values()),
+            "clips": sum(v[1] for v in scored.values()),
+            "source_mean_recall": (float(np.mean([v[0] / v[1] for v in scored.values()]))
+                                   if scored else None)}
+    rows = [W] + [row([E[p] for p, lab, _ in clips if lab == c],
+                      [s for _, lab, s in clips if lab == c], o.how)[None] for c in new]
+    R, rn = np.vstack(rows), names + new
+    others = [(p, lab) for p, lab, _ in clips if lab not in new]
+    taken = collections.Counter()
+    if others:
+        pred = np.argmax(np.array([E[p] for p, _ in others]) @ R.T, axis=1)
+        for (p, lab), k in zip(others, pred):
+            if rn[k] in new:
+                taken[f"{lab} -> {rn[k]}"] += 1
+    report["others"] = {"clips": len(others), "taken": sum(taken.values()), "by_class": dict(taken)}
+    report["rows"] = {c: [round(float(x), 7) for x in R[len(names) + i]] for i, c in enumerate(new)}
+    if o.json:
+        print(json.dumps(report, indent=1, sort_keys=True))
+        return
+    print(f"# {report['model']}: rows of {', '.join(new)} by '{o.how}', each source of a class "
+          f"held out in turn ({o.split} clips of {o.manifest})")
+    for c in new:
+        r = report["classes"][c]
+        for src, v in r["sources"].items():
+            print(f"{c}\t{src}\t" + (f"{v[0]}/{v[1]}" if v else "only source: not scored"))
+        smr = r["source_mean_recall"]
+        print(f"{c}\tall held-out sources\t{r['hits']}/{r['clips']}\t(mean over sources "
+              + (f"{smr:.3f})" if smr is not None else "-)"))
+    ot = report["others"]
+    print(f"other classes' clips taken by the new rows (built from every source): {ot['taken']}/{ot['clips']}"
+          + ("".join(f"\n  {k}: {v}" for k, v in sorted(ot["by_class"].items()))))
+
+
+if __name__ == "__main__":
+    main()
