@@ -237,6 +237,9 @@ def main():
          "set in quick mode and checks its clips"),
         (r"tools/set-labels\.py (--add|MODEL OUT/model\.safetensors NEW --labels A,B)$",
          "an option and a template of set-labels.py; test_set_labels runs --add and --labels"),
+        (r"tools/new-class-lopo\.py( M MANIFEST --classes A,B)?$",
+         "a name and a template of new-class-lopo.py; test_new_class_lopo runs it on a "
+         "generated manifest against clar-enroll's prototype"),
         (r"tools/data/build_data\.py --sets lmms --out data$",
          "needs data/ of version 12 (the commands above it); test-build-data builds the lmms "
          "set in quick mode and checks its notes"),
