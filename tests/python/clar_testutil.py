@@ -2,7 +2,7 @@
 """What the Python tests share: the skip exit code, the source and build
 trees, the shipped model, running a tools/ script, the in-tree package's
 path, optional imports that skip the test, a
-counter of named checks, and a model file's metadata. The tests import it from their own folder (Python
+counter of named checks, a model file's metadata and a 16-bit WAV writer. The tests import it from their own folder (Python
 puts a script's folder first on sys.path)."""
 import contextlib
 import json
@@ -74,3 +74,15 @@ class Checks:
         if summary:
             print(f"{self.fails} failed")
         sys.exit(1 if self.fails else 0)
+
+
+def write_wav(path, x, rate=16000):
+    """Writes the samples x (a numpy array in -1..1, clipped) as a mono
+    16-bit WAV file."""
+    import wave
+    import numpy as np
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())

@@ -13,10 +13,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import wave
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clar_testutil import BUILD, DEFAULT_MODEL as MODEL, Checks, imports_or_skip, run_tool  # noqa: E402
+from clar_testutil import BUILD, DEFAULT_MODEL as MODEL, Checks, imports_or_skip, run_tool, write_wav  # noqa: E402
 
 with imports_or_skip(pyclar=True):
     import numpy as np
@@ -28,13 +27,6 @@ if not enroll or not os.access(enroll, os.X_OK):
     print("skipping: no clar-enroll / clar-embed in the build tree")
     sys.exit(77)
 
-
-def write_wav(path, x):
-    with wave.open(path, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
 
 
 def lopo(*args):

@@ -26,9 +26,8 @@ import socket
 import subprocess
 import sys
 import tempfile
-import wave
 
-from clar_testutil import BUILD, SKIP, imports_or_skip, pyclar_path
+from clar_testutil import BUILD, SKIP, imports_or_skip, pyclar_path, write_wav
 
 with imports_or_skip():
     import numpy as np
@@ -70,13 +69,6 @@ def clip(kind, rng, n=SR):
     x *= rng.uniform(0.1, 0.5) / (np.abs(x).max() + 1e-9)
     return x
 
-
-def write_wav(path, x):
-    with wave.open(path, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SR)
-        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
 
 
 def free_port():

@@ -20,9 +20,8 @@ import os
 import subprocess
 import sys
 import tempfile
-import wave
 
-from clar_testutil import BUILD, DEFAULT_MODEL as MODEL, Checks, imports_or_skip, run_tool
+from clar_testutil import BUILD, DEFAULT_MODEL as MODEL, Checks, imports_or_skip, run_tool, write_wav
 
 with imports_or_skip(pyclar=True):
     import numpy as np
@@ -35,13 +34,6 @@ check = Checks()
 def run(*args):
     return run_tool("set-labels.py", *args)
 
-
-def write_wav(path, x):
-    with wave.open(path, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
 
 
 def write_labels(path, names, vec, fingerprint):
