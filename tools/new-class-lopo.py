@@ -148,6 +148,10 @@ def main():
         sys.exit(f"new-class-lopo.py: no {o.split} clip of {', '.join(lacking)} in {o.manifest}")
     emb = clip_embeddings(embed, o.model, [p for p, _, _ in clips], o.min_fill,
                           os.path.dirname(os.path.abspath(o.manifest)))
+    unembedded = sum(1 for p, _, _ in clips if emb[p] is None)
+    if unembedded:
+        print(f"new-class-lopo.py: {unembedded} clips gave no window (shorter than --min-fill of a "
+              "window, or undecodable) and are left out", file=sys.stderr)
     clips = [(p, lab, s) for p, lab, s in clips if emb[p] is not None]
     E = {p: emb[p] for p, _, _ in clips}
     report = {"model": os.path.basename(o.model), "how": o.how, "classes": {}}

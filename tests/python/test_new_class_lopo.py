@@ -28,7 +28,6 @@ if not enroll or not os.access(enroll, os.X_OK):
     sys.exit(77)
 
 
-
 def lopo(*args):
     return run_tool("new-class-lopo.py", *args, "--build", BUILD)
 

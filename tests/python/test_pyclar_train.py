@@ -70,7 +70,6 @@ def clip(kind, rng, n=SR):
     return x
 
 
-
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

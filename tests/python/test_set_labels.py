@@ -35,7 +35,6 @@ def run(*args):
     return run_tool("set-labels.py", *args)
 
 
-
 def write_labels(path, names, vec, fingerprint):
     """A clar-labels file as labels.h writes it."""
     safetensors.save(path, {"labels.embeddings": np.asarray(vec, dtype=np.float32)},
