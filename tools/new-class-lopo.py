@@ -44,9 +44,10 @@ from clar.model import ModelFile, ModelFileError  # noqa: E402
 from clar import safetensors  # noqa: E402
 
 
-def clip_embeddings(embed, model, paths, min_fill, base):
+def clip_embeddings(embed, model, hop, paths, min_fill, base):
     """{path: unit clip embedding or None}: clar-embed's windows averaged."""
     out = {}
+    csv.field_size_limit(1 << 30)
     with tempfile.TemporaryDirectory() as tmp:
         table = os.path.join(tmp, "w.csv")
         # clar-embed takes many files per call; a few hundred per call keeps
@@ -54,39 +55,25 @@ def clip_embeddings(embed, model, paths, min_fill, base):
         step = 400
         for i in range(0, len(paths), step):
             part = paths[i:i + step]
-            r = subprocess.run([embed, "--model", model, "--hop", str(model_window(model) / 2),
+            r = subprocess.run([embed, "--model", model, "--hop", str(hop),
                                 "--min-fill", str(min_fill), "--min-rms", "0", "--top-k", "1",
                                 "--csv", table] + [os.path.join(base, p) for p in part],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             if r.returncode != 0 and not os.path.exists(table):
                 sys.exit(f"new-class-lopo.py: clar-embed failed: {r.stderr.strip()[-500:]}")
-            sums = collections.defaultdict(lambda: None)
-            csv.field_size_limit(1 << 30)
+            sums = {}
             with open(table, newline="") as f:
                 rd = csv.reader(f)
-                head = next(rd)
-                e0 = head.index("e0")
-                for row in rd:
-                    v = np.array(row[e0:], dtype=np.float64)
-                    if not np.all(np.isfinite(v)):
-                        continue
-                    s = sums[row[0]]
-                    sums[row[0]] = v if s is None else s + v
+                e0 = next(rd).index("e0")
+                for rec in rd:
+                    v = np.array(rec[e0:], dtype=np.float64)
+                    if np.all(np.isfinite(v)):
+                        sums[rec[0]] = sums[rec[0]] + v if rec[0] in sums else v
             for p in part:
-                s = sums[os.path.join(base, p)]
+                s = sums.get(os.path.join(base, p))
                 out[p] = None if s is None or not np.linalg.norm(s) else s / np.linalg.norm(s)
             os.remove(table)
     return out
-
-
-_WINDOW = {}
-
-
-def model_window(path):
-    if path not in _WINDOW:
-        m = ModelFile.load(path)
-        _WINDOW[path] = m.window_samples / m.mel.sample_rate
-    return _WINDOW[path]
 
 
 def row(vectors, sources, how):
@@ -146,7 +133,9 @@ def main():
     lacking = [c for c in new if not any(lab == c for _, lab, _ in clips)]
     if lacking:
         sys.exit(f"new-class-lopo.py: no {o.split} clip of {', '.join(lacking)} in {o.manifest}")
-    emb = clip_embeddings(embed, o.model, [p for p, _, _ in clips], o.min_fill,
+    # Windows every half window, as clip-embed.h's.
+    hop = m.window_samples / m.mel.sample_rate / 2
+    emb = clip_embeddings(embed, o.model, hop, [p for p, _, _ in clips], o.min_fill,
                           os.path.dirname(os.path.abspath(o.manifest)))
     unembedded = sum(1 for p, _, _ in clips if emb[p] is None)
     if unembedded:
@@ -155,22 +144,22 @@ def main():
     clips = [(p, lab, s) for p, lab, s in clips if emb[p] is not None]
     E = {p: emb[p] for p, _, _ in clips}
     report = {"model": os.path.basename(o.model), "how": o.how, "classes": {}}
+    rn = names + new
+
+    def class_row(c, leave_out=None):
+        """The row of new class c from its clips, those of source leave_out left out."""
+        cl = [(p, s) for p, lab, s in clips if lab == c and s != leave_out]
+        return row([E[p] for p, _ in cl], [s for _, s in cl], o.how)
+
+    full = {c: class_row(c) for c in new}
     for c in new:
         own = [(p, s) for p, lab, s in clips if lab == c]
         per = {}
         for src in sorted({s for _, s in own}):
-            rest = [(p, s) for p, s in own if s != src]
-            if not rest:
+            if all(s == src for _, s in own):
                 per[src] = None     # the only source: nothing to build the row from
                 continue
-            rows = [W]
-            for c2 in new:
-                if c2 == c:
-                    rows.append(row([E[p] for p, _ in rest], [s for _, s in rest], o.how)[None])
-                else:
-                    o2 = [(p, s) for p, lab, s in clips if lab == c2]
-                    rows.append(row([E[p] for p, _ in o2], [s for _, s in o2], o.how)[None])
-            R, rn = np.vstack(rows), names + new
+            R = np.vstack([W] + [class_row(c, src) if c2 == c else full[c2] for c2 in new])
             held = [p for p, s in own if s == src]
             pred = np.argmax(np.array([E[p] for p in held]) @ R.T, axis=1)
             per[src] = (int(sum(rn[k] == c for k in pred)), len(held))
@@ -181,9 +170,7 @@ def main():
             "clips": sum(v[1] for v in scored.values()),
             "source_mean_recall": (float(np.mean([v[0] / v[1] for v in scored.values()]))
                                    if scored else None)}
-    rows = [W] + [row([E[p] for p, lab, _ in clips if lab == c],
-                      [s for _, lab, s in clips if lab == c], o.how)[None] for c in new]
-    R, rn = np.vstack(rows), names + new
+    R = np.vstack([W] + [full[c] for c in new])
     others = [(p, lab) for p, lab, _ in clips if lab not in new]
     taken = collections.Counter()
     if others:
@@ -192,7 +179,7 @@ def main():
             if rn[k] in new:
                 taken[f"{lab} -> {rn[k]}"] += 1
     report["others"] = {"clips": len(others), "taken": sum(taken.values()), "by_class": dict(taken)}
-    report["rows"] = {c: [round(float(x), 7) for x in R[len(names) + i]] for i, c in enumerate(new)}
+    report["rows"] = {c: [round(float(x), 7) for x in full[c]] for c in new}
     if o.json:
         print(json.dumps(report, indent=1, sort_keys=True))
         return
