@@ -5,9 +5,9 @@ give the two encoders back, 0.5 their mean; three inputs give their uniform
 mean, or the mean under --weights divided by their sum; the text tower is
 dropped and the label vectors are unit rows tied to the new encoder, so
 libclar (clar-embed) loads the result and labels audio with it; the same
-labels in another order are matched by name; files of another label set, alphas outside [0, 1], --alpha with three inputs,
-weights of the wrong count or sign, and an output that is an input are
-refused."""
+labels in another order are matched by name; files of another label set,
+alphas outside [0, 1], --alpha with three inputs, weights of the wrong
+count or sign, and an output that is an input are refused."""
 import os
 import subprocess
 import tempfile
