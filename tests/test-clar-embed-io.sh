@@ -5,7 +5,8 @@
 # and from a .txt prompt file; "padded" on the final partial window; --npy
 # read back by numpy (skipped without numpy) and --csv by Python's csv
 # module, both row for row equal to the JSON lines (a silent window: NaN
-# row, empty label and embedding columns). Needs sox (skips with 77
+# row, empty label and embedding columns); --clip, one line per file (the
+# clip embedding of clip-embed.h). Needs sox (skips with 77
 # otherwise). Runs on a random fixture model with a random text tower.
 set -u
 : "${CLAR_BUILD_ROOT:?run through meson test}"
@@ -94,5 +95,48 @@ if grep -q 'numpy absent' "$tmp/py.txt"; then
 else
   check "numpy.load reads the .npy (float32, windows x dim, equal values)" "grep -q '^numpy ok' '$tmp/py.txt'"
 fi
+
+# --clip: one line per file, the clip embedding clar-eval and clar-enroll use
+# (clip-embed.h), checked against the normalised mean of the per-window
+# embeddings at half-window hop with no window left out (--min-rms 0).
+sox -n -r 16000 -c 1 "$tmp/in/short.wav" synth 0.2 sine 300 vol 0.5
+"${E[@]}" --clip --embeddings --npy "$tmp/c.npy" "$tmp/in/b.wav" "$tmp/in/a.ogg" "$tmp/in/short.wav" \
+  "$tmp/in/sub/d-silence.wav" > "$tmp/clip.json" 2> "$tmp/clip.log"
+rc=$?
+check "--clip: a file too short for a window is an error naming it, exit 1" \
+  "[ $rc -eq 1 ] && grep -q 'short.wav.*no window' '$tmp/clip.log'"
+check "--clip: one line per other file, in order" \
+  "[ \"\$(/usr/bin/python3 -c 'import json,sys; print(\" \".join(json.loads(l)[\"file\"].rsplit(\"/\",1)[1] for l in open(sys.argv[1])))' '$tmp/clip.json')\" = 'b.wav a.ogg d-silence.wav' ]"
+"${E[@]}" --hop 0.5 --min-rms 0 --embeddings "$tmp/in/b.wav" "$tmp/in/a.ogg" "$tmp/in/sub/d-silence.wav" \
+  > "$tmp/win.json" 2>/dev/null
+/usr/bin/python3 - "$tmp/clip.json" "$tmp/win.json" "$tmp/c.npy" > "$tmp/clip.txt" 2>&1 <<'PY'
+import json, math, struct, sys
+clips = [json.loads(l) for l in open(sys.argv[1])]
+wins = [json.loads(l) for l in open(sys.argv[2])]
+ok = True
+for c in clips:
+    w = [x["embedding"] for x in wins if x["file"] == c["file"]]
+    s = [sum(v[d] for v in w) for d in range(len(w[0]))]
+    n = math.sqrt(sum(x * x for x in s))
+    ok &= c["windows"] == len(w) and max(abs(a / n - b) for a, b in zip(s, c["embedding"])) < 1e-4
+    # The labels are the clip embedding's own: softmax of scaled cosine, so
+    # the first one's similarity is the highest.
+    ok &= c["labels"][0]["similarity"] == c["max_similarity"] and len(c["labels"]) == 3
+print("mean", "ok" if ok else "differs", [c["windows"] for c in clips])
+b = open(sys.argv[3], "rb").read()
+hl = struct.unpack("<H", b[8:10])[0]
+D = len(clips[0]["embedding"])
+assert f"({len(clips)}, {D})" in b[10:10 + hl].decode()
+data = struct.unpack(f"<{len(clips) * D}f", b[10 + hl:])
+ok = all(abs(data[i * D + d] - c["embedding"][d]) < 1e-5 for i, c in enumerate(clips) for d in range(D))
+print("clip-npy", "ok" if ok else "differs")
+PY
+cat "$tmp/clip.txt"
+check "--clip: the normalised mean of the windows every half window, silent ones too" \
+  "grep -q '^mean ok' '$tmp/clip.txt'"
+check "--clip --npy: one row per line, equal to the JSON embedding" "grep -q '^clip-npy ok' '$tmp/clip.txt'"
+"${E[@]}" --clip --hop 0.25 "$tmp/in/b.wav" > /dev/null 2> "$tmp/cliphop.log"
+check "--clip with --hop: refused, exit 2" "[ $? -eq 2 ] && grep -q -- '--clip takes no' '$tmp/cliphop.log'"
+
 echo "$fails failed"
 [ $fails -eq 0 ]

@@ -24,6 +24,7 @@
 #include <gst/gst.h>
 #include <clar/clar.h>
 #include "audio-decode.h"
+#include "clip-embed.h"
 
 #ifndef CLAR_DEFAULT_MODEL
 #define CLAR_DEFAULT_MODEL "clar-default.safetensors"
@@ -61,6 +62,11 @@ usage (FILE *f)
       "  --min-similarity S  windows whose best cosine similarity to any label is\n"
       "                   below S are labelled \"unknown\" (-1..1; default %g)\n"
       "  --embeddings     include the embedding vectors\n"
+      "  --clip           one line per file instead of per window: the clip embedding\n"
+      "                   (the normalised mean of its windows, every half window, as\n"
+      "                   clar-eval and clar-enroll embed a clip) and its labels;\n"
+      "                   with --npy, one row per file; not with --window, --hop,\n"
+      "                   --min-rms, --csv or --events\n"
       "  --blas-threads N BLAS threads (default 1, or $CLAR_BLAS_THREADS)\n"
       "  --allow-encoder-mismatch  use --labels made with another encoder anyway\n"
       "  --events         print sound events instead of windows (clar/events.h):\n"
@@ -88,7 +94,8 @@ usage (FILE *f)
       "  --events-replay FILE  no audio, no model: run the tracker with the event options\n"
       "                   over the windows of a trace and print its events as --events\n"
       "                   does (tools/events/calibrate.sh tries settings this way)\n"
-      "Prints one JSON object per window: file, start, duration, labels[, embedding].\n"
+      "Prints one JSON object per window: file, start, duration, labels[, embedding]\n"
+      "(--clip: per file: file, duration, windows, labels[, embedding]).\n"
       "A final partial window is zero-padded if it holds at least --min-fill of a window.\n",
       CLAR_DEFAULT_MODEL, CLAR_DEFAULT_MIN_RMS, (double) CLAR_STREAM_DEFAULT_MIN_SIMILARITY);
 }
@@ -377,6 +384,49 @@ print_window (const char *file, const clar_model_info *info, const clar_labels *
   printf ("}\n");
 }
 
+/* --clip: one JSON line for a whole file. emb is the clip embedding
+ * (clip-embed.h), scored against the labels as a window is (labels.h:
+ * softmax over scaled cosine); "unknown" below --min-similarity. */
+static void
+print_clip (const char *file, const clar_model_info *info, const clar_labels *labels,
+            int with_emb, size_t n_samples, size_t windows, const float *emb, long top_k,
+            float min_similarity, clar_label_score *top)
+{
+  int n = 0;
+  printf ("{\"file\":");
+  json_string (file);
+  printf (",\"duration\":%.3f,\"windows\":%zu,\"labels\":[",
+      (double) n_samples / info->mel.sample_rate, windows);
+  if (labels && top_k > 0)
+    n = clar_labels_top_k (labels, emb, (size_t) top_k, 0.0f, top);
+  if (labels) {
+    clar_label_score best;
+    float sim = n > 0 ? top[0].similarity
+        : clar_labels_top_k (labels, emb, 1, 0.0f, &best) == 1 ? best.similarity : NAN;
+    int unknown = min_similarity > -1.0f && !isnan (sim) && sim < min_similarity;
+    if (unknown)
+      printf ("{\"name\":\"unknown\",\"score\":1,\"similarity\":%.4f}", sim);
+    else
+      for (int i = 0; i < n; i++) {
+        printf ("%s{\"name\":", i ? "," : "");
+        json_string (clar_labels_name (labels, top[i].index));
+        printf (",\"score\":%.4f,\"similarity\":%.4f}", top[i].score, top[i].similarity);
+      }
+    printf ("]");
+    if (!isnan (sim))
+      printf (",\"max_similarity\":%.4f,\"unknown\":%s", sim, unknown ? "true" : "false");
+  } else {
+    printf ("]");
+  }
+  if (with_emb) {
+    printf (",\"embedding\":[");
+    for (size_t i = 0; i < info->embedding_dim; i++)
+      printf ("%s%.6g", i ? "," : "", emb[i]);
+    printf ("]");
+  }
+  printf ("}\n");
+}
+
 /* The inputs: FILE, every audio file below DIR (sorted), or "-" (standard
  * input, copied to a temporary file that *stdin_tmp names). */
 static void
@@ -534,7 +584,11 @@ main (int argc, char **argv)
   table_out tab = { NULL, NULL, 0, 0 };
   double window_s = 0, hop_s = 0;
   long top_k = 3;
-  int with_emb = 0, n_files = 0, failures = 0, allow_mismatch = 0, events = 0;
+  int with_emb = 0, n_files = 0, failures = 0, allow_mismatch = 0, events = 0, clip = 0;
+  int window_given = 0, rms_given = 0;
+  clar_session *session = NULL;
+  float *clip_emb = NULL;
+  clar_label_score *clip_top = NULL;
   const char *thresholds_path = NULL, *trace_path = NULL, *replay_path = NULL;
   trace_out trace = { NULL, 0 };
   clar_events_params ep;
@@ -585,8 +639,14 @@ main (int argc, char **argv)
     else if (!strcmp (argv[i], "--prompts") && i + 1 < argc) prompts = argv[++i];
     else if (!strcmp (argv[i], "--npy") && i + 1 < argc) npy_path = argv[++i];
     else if (!strcmp (argv[i], "--csv") && i + 1 < argc) csv_path = argv[++i];
-    else if (!strcmp (argv[i], "--window") && i + 1 < argc) window_s = parse_seconds ("--window", argv[++i]);
-    else if (!strcmp (argv[i], "--hop") && i + 1 < argc) hop_s = parse_seconds ("--hop", argv[++i]);
+    else if (!strcmp (argv[i], "--window") && i + 1 < argc) {
+      window_s = parse_seconds ("--window", argv[++i]);
+      window_given = 1;
+    }
+    else if (!strcmp (argv[i], "--hop") && i + 1 < argc) {
+      hop_s = parse_seconds ("--hop", argv[++i]);
+      window_given = 1;
+    }
     else if (!strcmp (argv[i], "--top-k") && i + 1 < argc) {
       char *end;
       top_k = strtol (argv[++i], &end, 10);
@@ -596,10 +656,13 @@ main (int argc, char **argv)
       }
     }
     else if (!strcmp (argv[i], "--embeddings")) with_emb = 1;
+    else if (!strcmp (argv[i], "--clip")) clip = 1;
     else if (!strcmp (argv[i], "--min-fill") && i + 1 < argc)
       min_fill = parse_range ("--min-fill", argv[++i], 0, 1);
-    else if (!strcmp (argv[i], "--min-rms") && i + 1 < argc)
+    else if (!strcmp (argv[i], "--min-rms") && i + 1 < argc) {
       min_rms = parse_range ("--min-rms", argv[++i], 0, 1);
+      rms_given = 1;
+    }
     else if (!strcmp (argv[i], "--min-similarity") && i + 1 < argc)
       min_similarity = (float) parse_range ("--min-similarity", argv[++i], -1, 1);
     else if (!strcmp (argv[i], "--blas-threads") && i + 1 < argc) {
@@ -642,6 +705,14 @@ main (int argc, char **argv)
     int rc = replay_trace (replay_path, &ep, ep_explicit, thresholds_path);
     free (files);
     return rc;
+  }
+  /* A clip embedding has one definition (clip-embed.h): the model's window
+   * every half window over every window, silent ones included. */
+  if (clip && (window_given || rms_given || csv_path || events || thresholds_path)) {
+    fprintf (stderr, "clar-embed: --clip takes no --window, --hop, --min-rms, --csv or "
+        "--events options\n");
+    free (files);
+    return 2;
   }
   if (trace_path && !events) {
     fprintf (stderr, "clar-embed: --events-trace needs --events\n");
@@ -805,6 +876,18 @@ main (int argc, char **argv)
     fprintf (stderr, "clar-embed: --event-thresholds needs --events\n");
     return 2;
   }
+  if (clip) {
+    if (!(session = clar_session_new (model, &err))) {
+      fprintf (stderr, "clar-embed: %s\n", err.message);
+      return 1;
+    }
+    clip_emb = calloc (info->embedding_dim, sizeof (float));
+    clip_top = calloc (top_k > 0 ? (size_t) top_k : 1, sizeof *clip_top);
+    if (!clip_emb || !clip_top) {
+      fprintf (stderr, "clar-embed: out of memory\n");
+      return 1;
+    }
+  }
   inputs = g_ptr_array_new_with_free_func (g_free);
   for (int f = 0; f < n_files; f++)
     add_input (inputs, files[f], &stdin_tmp);
@@ -833,6 +916,30 @@ main (int argc, char **argv)
       fprintf (stderr, "clar-embed: %s%s\n", strcmp (name, "-") ? "" : "standard input: ", msg);
       free (msg);
       failures++;
+      continue;
+    }
+    if (clip) {
+      size_t nw = 0;
+      if (clar_embed_clip_fill (session, pcm, n, min_fill, clip_emb, &nw) != 0) {
+        if (nw == 0)
+          fprintf (stderr, "clar-embed: %s: %.3f s of audio is less than --min-fill %.2f of "
+              "the %.3f s window: no window (lower --min-fill)\n", name,
+              (double) n / info->mel.sample_rate, min_fill,
+              (double) info->window_samples / info->mel.sample_rate);
+        else
+          fprintf (stderr, "clar-embed: %s: no clip embedding (non-finite audio or "
+              "encoder output)\n", name);
+        failures++;
+      } else {
+        print_clip (name, info, labels, with_emb, n, nw, clip_emb, top_k, min_similarity,
+            clip_top);
+        if (tab.emb) {
+          g_array_append_vals (tab.emb, clip_emb, (guint) tab.dim);
+          tab.rows++;
+        }
+      }
+      free (pcm);
+      fflush (stdout);
       continue;
     }
     clar_stream_reset (st);
@@ -906,6 +1013,9 @@ main (int argc, char **argv)
   }
   g_ptr_array_unref (inputs);
   clar_stream_free (st);
+  clar_session_free (session);
+  free (clip_emb);
+  free (clip_top);
   clar_labels_unref (labels);
   clar_model_unref (model);
   free (files);

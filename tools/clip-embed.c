@@ -17,7 +17,8 @@
  * clip shorter than that has no window, and the data tools drop it
  * beforehand (dataset.h). */
 int
-clar_embed_clip_fill (clar_session *s, const float *pcm, size_t n, double min_fill, float *out)
+clar_embed_clip_fill (clar_session *s, const float *pcm, size_t n, double min_fill,
+                      float *out, size_t *n_windows)
 {
   const clar_model_info *info = clar_model_get_info (clar_session_get_model (s));
   size_t D = info->embedding_dim, nw = 0, pos = 0, used;
@@ -49,6 +50,8 @@ clar_embed_clip_fill (clar_session *s, const float *pcm, size_t n, double min_fi
     nw++;
   }
   clar_stream_free (st);
+  if (n_windows)
+    *n_windows = nw;
   for (size_t d = 0; d < D; d++)
     ss += (double) out[d] * out[d];
   if (!nw || !(ss > 0) || !isfinite (ss))
@@ -61,7 +64,7 @@ clar_embed_clip_fill (clar_session *s, const float *pcm, size_t n, double min_fi
 int
 clar_embed_clip (clar_session *s, const float *pcm, size_t n, float *out)
 {
-  return clar_embed_clip_fill (s, pcm, n, CLAR_DATASET_MIN_FILL, out);
+  return clar_embed_clip_fill (s, pcm, n, CLAR_DATASET_MIN_FILL, out, NULL);
 }
 
 float *
@@ -72,7 +75,8 @@ clar_embed_dataset (clar_session *s, clar_dataset *ds)
   if (!E)
     return NULL;
   for (size_t i = 0; i < ds->n_clips; i++)
-    if (!ds->clips[i].pcm || clar_embed_clip_fill (s, ds->clips[i].pcm, ds->clips[i].n, ds->opt.min_fill, E + i * D)) {
+    if (!ds->clips[i].pcm || clar_embed_clip_fill (s, ds->clips[i].pcm, ds->clips[i].n, ds->opt.min_fill, E + i * D,
+                                                     NULL)) {
       ds->clips[i].class_id = -1;
       memset (E + i * D, 0, D * sizeof (float));
     }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * One vector per clip for the tools that work on whole clips (clar-train
- * --clap, clar-enroll, clar-eval): the normalised mean of the clip's window
+ * --clap, clar-enroll, clar-eval, clar-embed --clip): the normalised mean of the clip's window
  * embeddings, windows of the model's length every half window; a final
  * partial window is zero-padded when it holds at least half a window
  * (clar_window_kept in audio-decode.h, the rule clar-embed and clarembed
@@ -15,9 +15,11 @@
 
 /* out[embedding_dim]; 0, or -1 when no window could be embedded. A partial
  * window is embedded when it holds at least min_fill of a window
- * (clar_embed_clip: CLAR_DATASET_MIN_FILL, 0.5). */
+ * (clar_embed_clip: CLAR_DATASET_MIN_FILL, 0.5). n_windows (may be NULL)
+ * receives how many windows the mean is over. */
 int clar_embed_clip (clar_session *s, const float *pcm, size_t n, float *out);
-int clar_embed_clip_fill (clar_session *s, const float *pcm, size_t n, double min_fill, float *out);
+int clar_embed_clip_fill (clar_session *s, const float *pcm, size_t n, double min_fill,
+                          float *out, size_t *n_windows);
 
 /* E[n_clips x embedding_dim] (malloc'd); a clip that cannot be embedded
  * gets class_id -1 and a zero row. NULL when out of memory. */

@@ -22,10 +22,10 @@ vectors clar-enroll --classes would write for --how mean).
 embeddings, normalised); source-mean averages each source's mean first,
 so that one large source does not set the direction. --only keeps the
 clips whose path starts with one of the prefixes (the domain the classes
-belong to). Clip embeddings are clip-embed.h's (the normalised mean of the
-clip's windows every half window; a final partial window kept when it
-holds --min-fill of a window), computed by clar-embed --csv with
---min-rms 0 so that no window is left out. Needs numpy.
+belong to). Clip embeddings are clar-embed --clip's, the same as
+clar-enroll's (clip-embed.h: the normalised mean of the clip's windows
+every half window; a final partial window kept when it holds --min-fill
+of a window). Needs numpy.
 """
 import argparse
 import collections
@@ -44,35 +44,32 @@ from clar.model import ModelFile, ModelFileError  # noqa: E402
 from clar import safetensors  # noqa: E402
 
 
-def clip_embeddings(embed, model, hop, paths, min_fill, base):
-    """{path: unit clip embedding or None}: clar-embed's windows averaged."""
+def clip_embeddings(embed, model, paths, min_fill, base):
+    """{path: unit clip embedding or None}, by clar-embed --clip (clip-embed.h)."""
     out = {}
-    csv.field_size_limit(1 << 30)
     with tempfile.TemporaryDirectory() as tmp:
-        table = os.path.join(tmp, "w.csv")
+        npy = os.path.join(tmp, "e.npy")
         # clar-embed takes many files per call; a few hundred per call keeps
         # the command line short.
         step = 400
         for i in range(0, len(paths), step):
             part = paths[i:i + step]
-            r = subprocess.run([embed, "--model", model, "--hop", str(hop),
-                                "--min-fill", str(min_fill), "--min-rms", "0", "--top-k", "1",
-                                "--csv", table] + [os.path.join(base, p) for p in part],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            if r.returncode != 0 and not os.path.exists(table):
+            full = [os.path.join(base, p) for p in part]
+            r = subprocess.run([embed, "--model", model, "--clip", "--min-fill", str(min_fill),
+                                "--top-k", "0", "--npy", npy] + full,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            if r.returncode != 0 and not os.path.exists(npy):
                 sys.exit(f"new-class-lopo.py: clar-embed failed: {r.stderr.strip()[-500:]}")
-            sums = {}
-            with open(table, newline="") as f:
-                rd = csv.reader(f)
-                e0 = next(rd).index("e0")
-                for rec in rd:
-                    v = np.array(rec[e0:], dtype=np.float64)
-                    if np.all(np.isfinite(v)):
-                        sums[rec[0]] = sums[rec[0]] + v if rec[0] in sums else v
-            for p in part:
-                s = sums.get(os.path.join(base, p))
-                out[p] = None if s is None or not np.linalg.norm(s) else s / np.linalg.norm(s)
-            os.remove(table)
+            # Row i of the .npy belongs to output line i; a file that gave no
+            # clip embedding has no line (clar-embed says why on stderr).
+            files = [json.loads(line)["file"] for line in r.stdout.splitlines()]
+            E = np.load(npy).astype(np.float64)
+            if E.shape[0] != len(files):
+                sys.exit(f"new-class-lopo.py: clar-embed wrote {E.shape[0]} rows for {len(files)} lines")
+            got = dict(zip(files, E))
+            for p, fp in zip(part, full):
+                out[p] = got.get(fp)
+            os.remove(npy)
     return out
 
 
@@ -133,9 +130,7 @@ def main():
     lacking = [c for c in new if not any(lab == c for _, lab, _ in clips)]
     if lacking:
         sys.exit(f"new-class-lopo.py: no {o.split} clip of {', '.join(lacking)} in {o.manifest}")
-    # Windows every half window, as clip-embed.h's.
-    hop = m.window_samples / m.mel.sample_rate / 2
-    emb = clip_embeddings(embed, o.model, hop, [p for p, _, _ in clips], o.min_fill,
+    emb = clip_embeddings(embed, o.model, [p for p, _, _ in clips], o.min_fill,
                           os.path.dirname(os.path.abspath(o.manifest)))
     unembedded = sum(1 for p, _, _ in clips if emb[p] is None)
     if unembedded:
