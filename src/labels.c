@@ -280,11 +280,32 @@ clar_labels_to_writer (const clar_labels *l, clar_st_writer *w)
 int
 clar_labels_save_file (const clar_labels *l, const char *path, clar_error *err)
 {
-  clar_st_writer *w = clar_st_writer_new ();
+  return clar_labels_save_file_with_metadata (l, path, NULL, err);
+}
+
+int
+clar_labels_save_file_with_metadata (const clar_labels *l, const char *path,
+                                     const char *const *meta, clar_error *err)
+{
+  /* The keys the set itself is read back from (clar_labels_from_st). */
+  static const char *const own[] = { "clar.format", "clar.labels", "clar.logit_scale",
+    "clar.labels.encoder_fingerprint" };
+  clar_st_writer *w;
   int rc;
-  if (!w)
+  for (size_t i = 0; meta && meta[i]; i += 2) {
+    if (!meta[i + 1] || !meta[i][0])
+      return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+          "label file metadata: %s", meta[i][0] ? "a key without a value" : "an empty key");
+    for (size_t k = 0; k < sizeof own / sizeof own[0]; k++)
+      if (!strcmp (meta[i], own[k]))
+        return clar_set_error (err, CLAR_ERR_INVALID_ARGUMENT,
+            "label file metadata: %s is the label set's own key", meta[i]);
+  }
+  if (!(w = clar_st_writer_new ()))
     return clar_set_error (err, CLAR_ERR_NO_MEMORY, "out of memory");
   rc = clar_st_writer_set_metadata (w, "clar.format", "clar-labels");
+  for (size_t i = 0; rc == CLAR_OK && meta && meta[i]; i += 2)
+    rc = clar_st_writer_set_metadata (w, meta[i], meta[i + 1]);
   if (rc == CLAR_OK)
     rc = clar_labels_to_writer (l, w);
   if (rc != CLAR_OK)

@@ -98,6 +98,29 @@ test_validation_and_file (void)
   CHECK (r && clar_labels_scale (r) == 20.0f && clar_labels_vector (r, 1)[1] == 1.0f);
   CHECK (clar_labels_name (r, 2) == NULL);
   clar_labels_unref (r);
+  {
+    /* Provenance metadata beside the set; the set's own keys are refused
+     * and leave the file as it was. */
+    const char *meta[] = { "clar.training", "clar-enroll --classes dog", "note", "caf\xc3\xa9", NULL };
+    const char *clash[] = { "clar.logit_scale", "3", NULL }, *novalue[] = { "x", NULL, NULL };
+    clar_st_file *f = NULL;
+    CHECK_EQ_INT (clar_labels_save_file_with_metadata (l, path, meta, &err), CLAR_OK);
+    CHECK_EQ_INT (clar_st_read_file (path, &f, &err), CLAR_OK);
+    CHECK (f && clar_st_metadata (f, "clar.training")
+        && !strcmp (clar_st_metadata (f, "clar.training"), "clar-enroll --classes dog"));
+    CHECK (f && clar_st_metadata (f, "note") && !strcmp (clar_st_metadata (f, "note"), "caf\xc3\xa9"));
+    CHECK (f && !strcmp (clar_st_metadata (f, "clar.format"), "clar-labels"));
+    clar_st_free (f);
+    r = clar_labels_load_file (path, &err);
+    CHECK (r && clar_labels_count (r) == 2 && clar_labels_scale (r) == 20.0f);
+    clar_labels_unref (r);
+    CHECK_EQ_INT (clar_labels_save_file_with_metadata (l, path, clash, &err), CLAR_ERR_INVALID_ARGUMENT);
+    CHECK (strstr (err.message, "clar.logit_scale") != NULL);
+    CHECK_EQ_INT (clar_labels_save_file_with_metadata (l, path, novalue, &err), CLAR_ERR_INVALID_ARGUMENT);
+    r = clar_labels_load_file (path, &err);
+    CHECK (r && clar_labels_scale (r) == 20.0f);
+    clar_labels_unref (r);
+  }
   clar_labels_unref (l);
   unlink (path);
   CHECK (clar_labels_load_file (path, &err) == NULL && err.code == CLAR_ERR_IO);

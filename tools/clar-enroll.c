@@ -65,26 +65,11 @@ static int
 save_labels (const clar_labels *labels, const char *path, clar_dataset *ds,
              const clar_model *base, char **argv, clar_error *err)
 {
-  clar_st_writer *w = clar_st_writer_new ();
   gchar *clips = clar_dataset_content_list (ds,
       base ? clar_model_get_metadata (base, CLAR_TRAINING_CLIPS_KEY) : NULL);
   gchar *cmdline = g_strjoinv (" ", argv);
-  int rc = w ? CLAR_OK : CLAR_ERR_NO_MEMORY;
-  if (rc == CLAR_OK)
-    rc = clar_st_writer_set_metadata (w, "clar.format", "clar-labels");
-  if (rc == CLAR_OK)
-    rc = clar_st_writer_set_metadata (w, CLAR_TRAINING_CLIPS_KEY, clips);
-  if (rc == CLAR_OK)
-    rc = clar_st_writer_set_metadata (w, "clar.training", cmdline);
-  if (rc == CLAR_OK)
-    rc = clar_labels_to_writer (labels, w);
-  if (rc != CLAR_OK) {
-    err->code = rc;
-    snprintf (err->message, sizeof err->message, "cannot serialise label set: %s",
-        clar_strerror (rc));
-  } else
-    rc = clar_st_writer_save (w, path, err);
-  clar_st_writer_free (w);
+  const char *meta[] = { CLAR_TRAINING_CLIPS_KEY, clips, "clar.training", cmdline, NULL };
+  int rc = clar_labels_save_file_with_metadata (labels, path, meta, err);
   g_free (clips);
   g_free (cmdline);
   return rc;

@@ -68,6 +68,16 @@ CLAR_API int clar_labels_to_writer (const clar_labels *labels,
 CLAR_API int clar_labels_save_file (const clar_labels *labels,
                                     const char *path, clar_error *err);
 
+/* As clar_labels_save_file, with more string metadata: meta holds key,
+ * value pairs and ends with a NULL key (NULL: none). Provenance, e.g. the
+ * clips a prototype set came from and the command that made it. A key the
+ * set writes itself ("clar.format" and those of clar_labels_to_writer) is
+ * CLAR_ERR_INVALID_ARGUMENT and nothing is written. */
+CLAR_API int clar_labels_save_file_with_metadata (const clar_labels *labels,
+                                                  const char *path,
+                                                  const char *const *meta,
+                                                  clar_error *err);
+
 CLAR_API clar_labels *clar_labels_ref (clar_labels *labels);
 /* NULL-safe. */
 CLAR_API void clar_labels_unref (clar_labels *labels);
