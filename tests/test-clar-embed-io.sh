@@ -138,5 +138,24 @@ check "--clip --npy: one row per line, equal to the JSON embedding" "grep -q '^c
 "${E[@]}" --clip --hop 0.25 "$tmp/in/b.wav" > /dev/null 2> "$tmp/cliphop.log"
 check "--clip with --hop: refused, exit 2" "[ $? -eq 2 ] && grep -q -- '--clip takes no' '$tmp/cliphop.log'"
 
+# NaN samples (a float WAV): the windows holding them are named on stderr and
+# the exit status is 1 in every mode; --clip still prints the mean of the
+# other windows and says how many it holds.
+/usr/bin/python3 - "$tmp/nan.wav" <<'PY'
+import math, struct, sys
+x = [0.3 * math.sin(0.1 * i) for i in range(32000)]
+for i in range(100, 200):
+    x[i] = float("nan")
+d = struct.pack(f"<{len(x)}f", *x)
+h = b"RIFF" + struct.pack("<I", 36 + len(d)) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 3, 1, 16000, 64000, 4, 32)
+open(sys.argv[1], "wb").write(h + b"data" + struct.pack("<I", len(d)) + d)
+PY
+for mode in "" --clip --events; do
+  "${E[@]}" $mode "$tmp/nan.wav" > "$tmp/nan.out" 2> "$tmp/nan.log"
+  check "NaN samples ${mode:-(windows)}: exit 1, named on stderr" "[ $? -eq 1 ] && grep -q 'NaN or Inf' '$tmp/nan.log'"
+done
+"${E[@]}" --clip "$tmp/nan.wav" > "$tmp/nan.out" 2>/dev/null
+check "NaN samples --clip: the other 3 of 4 windows averaged" "grep -q '\"windows\":3,' '$tmp/nan.out'"
+
 echo "$fails failed"
 [ $fails -eq 0 ]

@@ -919,17 +919,26 @@ main (int argc, char **argv)
       continue;
     }
     if (clip) {
-      size_t nw = 0;
-      if (clar_embed_clip_fill (session, pcm, n, min_fill, clip_emb, &nw) != 0) {
-        if (nw == 0)
+      size_t nw = 0, nbad = 0;
+      int crc = clar_embed_clip_fill (session, pcm, n, min_fill, clip_emb, &nw, &nbad);
+      if (nbad) {
+        /* Not a silently smaller mean: the file's status says it. */
+        fprintf (stderr, "clar-embed: %s: %zu window%s with NaN or Inf samples left out of the "
+            "clip embedding\n", name, nbad, nbad == 1 ? "" : "s");
+        failures++;
+      }
+      if (crc != 0) {
+        if (nbad) {
+          /* said above */
+        } else if (nw == 0)
           fprintf (stderr, "clar-embed: %s: %.3f s of audio is less than --min-fill %.2f of "
               "the %.3f s window: no window (lower --min-fill)\n", name,
               (double) n / info->mel.sample_rate, min_fill,
               (double) info->window_samples / info->mel.sample_rate);
         else
-          fprintf (stderr, "clar-embed: %s: no clip embedding (non-finite audio or "
-              "encoder output)\n", name);
-        failures++;
+          fprintf (stderr, "clar-embed: %s: no clip embedding (non-finite encoder output)\n",
+              name);
+        failures += !nbad;
       } else {
         print_clip (name, info, labels, with_emb, n, nw, clip_emb, top_k, min_similarity,
             clip_top);
@@ -954,13 +963,19 @@ main (int argc, char **argv)
       fprintf (trace.f, "file\t%s\t%lld\n", name,
           (long long) clar_events_get_params (clar_stream_get_events (st))->hop_ns);
     }
-    size_t windows = 0;
+    size_t windows = 0, refused = 0;
     while (pos < n) {
       int ready = clar_stream_push_f32 (st, pcm + pos, n - pos, &used);
       pos += used;
       if (ready == 1) {
         int rc = clar_stream_compute (st, &r);
         windows++;
+        if (rc != CLAR_OK) {
+          refused++;
+          if (events)   /* print_window says it otherwise */
+            fprintf (stderr, "clar-embed: %s at %.3f s: %s\n", name,
+                (double) r.start / info->mel.sample_rate, clar_strerror (rc));
+        }
         if (events)
           print_events (name, clar_stream_get_events (st));
         else {
@@ -973,6 +988,12 @@ main (int argc, char **argv)
     {
       int rc = clar_stream_flush (st, &r);
       windows += rc != CLAR_ERR_INPUT_TOO_SHORT;
+      if (rc != CLAR_OK && rc != CLAR_ERR_INPUT_TOO_SHORT) {
+        refused++;
+        if (events)
+          fprintf (stderr, "clar-embed: %s at %.3f s: %s\n", name,
+              (double) r.start / info->mel.sample_rate, clar_strerror (rc));
+      }
       if (events)
         print_events (name, clar_stream_get_events (st));
       else if (rc != CLAR_ERR_INPUT_TOO_SHORT) {
@@ -981,6 +1002,9 @@ main (int argc, char **argv)
           record_window (&tab, name, info, labels, &r);
       }
     }
+    /* A window the stream refused (NaN or Inf samples) is named on stderr
+     * above and makes the exit status 1: no output is silently missing. */
+    failures += refused > 0;
     if (windows == 0) {
       /* Not silent nothing: the file was too short for any window (the
        * element posts the same warning). */

@@ -211,7 +211,7 @@ main (int argc, char **argv)
     size_t used = 0;
     for (size_t i = 0; i < ds.n_clips; i++) {
       if (ds.clips[i].class_id != (int) c || !ds.clips[i].pcm
-          || clar_embed_clip_fill (s, ds.clips[i].pcm, ds.clips[i].n, ds.opt.min_fill, e, NULL))
+          || clar_embed_clip_fill (s, ds.clips[i].pcm, ds.clips[i].n, ds.opt.min_fill, e, NULL, NULL))
         continue;
       for (size_t d = 0; d < D; d++)
         vec[n_out * D + d] += e[d];

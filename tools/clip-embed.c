@@ -18,10 +18,10 @@
  * beforehand (dataset.h). */
 int
 clar_embed_clip_fill (clar_session *s, const float *pcm, size_t n, double min_fill,
-                      float *out, size_t *n_windows)
+                      float *out, size_t *n_windows, size_t *n_bad)
 {
   const clar_model_info *info = clar_model_get_info (clar_session_get_model (s));
-  size_t D = info->embedding_dim, nw = 0, pos = 0, used;
+  size_t D = info->embedding_dim, nw = 0, bad = 0, pos = 0, used;
   clar_stream_params p;
   clar_stream *st;
   clar_window_result r;
@@ -38,20 +38,31 @@ clar_embed_clip_fill (clar_session *s, const float *pcm, size_t n, double min_fi
   while (pos < n) {
     int ready = clar_stream_push_f32 (st, pcm + pos, n - pos, &used);
     pos += used;
-    if (ready == 1 && clar_stream_compute (st, &r) == CLAR_OK) {
+    if (ready == 1) {
+      if (clar_stream_compute (st, &r) == CLAR_OK) {
+        for (size_t d = 0; d < D; d++)
+          out[d] += r.embedding[d];
+        nw++;
+      } else {
+        bad++;
+      }
+    }
+  }
+  {
+    int rc = clar_stream_flush (st, &r);
+    if (rc == CLAR_OK) {
       for (size_t d = 0; d < D; d++)
         out[d] += r.embedding[d];
       nw++;
+    } else if (rc != CLAR_ERR_INPUT_TOO_SHORT) {
+      bad++;
     }
-  }
-  if (clar_stream_flush (st, &r) == CLAR_OK) {
-    for (size_t d = 0; d < D; d++)
-      out[d] += r.embedding[d];
-    nw++;
   }
   clar_stream_free (st);
   if (n_windows)
     *n_windows = nw;
+  if (n_bad)
+    *n_bad = bad;
   for (size_t d = 0; d < D; d++)
     ss += (double) out[d] * out[d];
   if (!nw || !(ss > 0) || !isfinite (ss))
@@ -64,7 +75,7 @@ clar_embed_clip_fill (clar_session *s, const float *pcm, size_t n, double min_fi
 int
 clar_embed_clip (clar_session *s, const float *pcm, size_t n, float *out)
 {
-  return clar_embed_clip_fill (s, pcm, n, CLAR_DATASET_MIN_FILL, out, NULL);
+  return clar_embed_clip_fill (s, pcm, n, CLAR_DATASET_MIN_FILL, out, NULL, NULL);
 }
 
 float *
@@ -76,7 +87,7 @@ clar_embed_dataset (clar_session *s, clar_dataset *ds)
     return NULL;
   for (size_t i = 0; i < ds->n_clips; i++)
     if (!ds->clips[i].pcm || clar_embed_clip_fill (s, ds->clips[i].pcm, ds->clips[i].n, ds->opt.min_fill, E + i * D,
-                                                     NULL)) {
+                                                     NULL, NULL)) {
       ds->clips[i].class_id = -1;
       memset (E + i * D, 0, D * sizeof (float));
     }

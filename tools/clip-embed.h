@@ -16,10 +16,11 @@
 /* out[embedding_dim]; 0, or -1 when no window could be embedded. A partial
  * window is embedded when it holds at least min_fill of a window
  * (clar_embed_clip: CLAR_DATASET_MIN_FILL, 0.5). n_windows (may be NULL)
- * receives how many windows the mean is over. */
+ * receives how many windows the mean is over, n_bad (may be NULL) how many
+ * were left out because the stream refused them (NaN or Inf samples). */
 int clar_embed_clip (clar_session *s, const float *pcm, size_t n, float *out);
 int clar_embed_clip_fill (clar_session *s, const float *pcm, size_t n, double min_fill,
-                          float *out, size_t *n_windows);
+                          float *out, size_t *n_windows, size_t *n_bad);
 
 /* E[n_clips x embedding_dim] (malloc'd); a clip that cannot be embedded
  * gets class_id -1 and a zero row. NULL when out of memory. */
