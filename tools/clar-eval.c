@@ -39,6 +39,11 @@
  * embedded, nor are test clips of other classes; for scoring many prompt
  * sets quickly (tools/clap-study.sh). "zeroshot_balanced" is the mean of
  * the per-class zero-shot accuracies.
+ * --predictions FILE writes one TSV row per scored test clip: split, path
+ * (as the manifest resolves it), label, the head's top label and the
+ * probe's class ("-" where not measured), so that any grouping the
+ * manifest knows (its "source" column: tools/eval-sources.py) can be
+ * scored without running the model again.
  * --classes A,B,... restricts every measure to those classes (the train and
  * test clips of other classes are ignored, and the label sets are cut down
  * to those names), e.g. to score classes held out of CLAP training alone.
@@ -49,6 +54,7 @@
  * the rest of the file kept): the bar training has to clear. --baseline
  * FILE compares with another model file instead; none skips it.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,10 +150,11 @@ standardise (float *E, size_t n, const float *mu, const float *sd, size_t D)
 }
 
 /* Softmax-regression probe on standardised features (see the header
- * comment); returns test accuracy and fills conf (K x K) when not NULL. */
+ * comment); returns test accuracy and fills conf (K x K) and pred (each
+ * test clip's class, -1 for clips not scored) when not NULL. */
 static double
 linear_probe (const clar_dataset *tr, const float *Etr, const clar_dataset *te,
-              const float *Ete, size_t D, size_t K, size_t *conf)
+              const float *Ete, size_t D, size_t K, size_t *conf, int *pred)
 {
   size_t P = K * (D + 1), n_te = 0, ok = 0, n_tr = 0;
   float *Wp = calloc (P, sizeof (float)), *m = calloc (P, sizeof (float));
@@ -207,6 +214,8 @@ linear_probe (const clar_dataset *tr, const float *Etr, const clar_dataset *te,
   for (size_t i = 0; i < te->n_clips; i++) {
     int y = te->clips[i].class_id, best = 0;
     double bz = -1e30;
+    if (pred)
+      pred[i] = -1;
     if (y < 0) continue;
     n_te++;
     for (size_t k = 0; k < K; k++) {
@@ -217,6 +226,8 @@ linear_probe (const clar_dataset *tr, const float *Etr, const clar_dataset *te,
     ok += best == y;
     if (conf)
       conf[(size_t) y * K + best]++;
+    if (pred)
+      pred[i] = best;
   }
   acc = n_te ? (double) ok / n_te : 0.0;
 out:
@@ -455,6 +466,8 @@ main (int argc, char **argv)
 {
   const char *model_path = NULL, *data = NULL, *trs = "train", *tes_arg = NULL, *cache = NULL;
   const char *labels_path = NULL, *prompts = NULL, *classes = NULL, *words = NULL, *baseline = "random";
+  const char *pred_path = NULL;
+  FILE *pred_f = NULL;
   int json = 0, allow_mismatch = 0, n_done = 0, labels_only = 0;
   clar_model *model = NULL, *base = NULL;
   clar_session *s, *bs = NULL;
@@ -485,17 +498,25 @@ main (int argc, char **argv)
     else if (!strcmp (a, "--class-words") && v) words = argv[++i];
     else if (!strcmp (a, "--baseline") && v) baseline = argv[++i];
     else if (!strcmp (a, "--labels-only")) labels_only = 1;
+    else if (!strcmp (a, "--predictions") && v) pred_path = argv[++i];
     else {
       fprintf (stderr, "usage: clar-eval --model M --data MANIFEST.tsv [--train-split S] "
           "[--test-split S[,S...]] [--baseline random|none|FILE] [--labels-only] [--json] [--cache DIR] "
           "[--labels FILE] [--prompts TEMPLATE] [--classes A,B,...] [--class-words CLASS=WORDS,...] "
-          "[--allow-encoder-mismatch]\n" CLAR_DATASET_OPTIONS_HELP);
+          "[--allow-encoder-mismatch] [--predictions FILE.tsv]\n" CLAR_DATASET_OPTIONS_HELP);
       return 2;
     }
   }
   if (!model_path || !data) {
     fprintf (stderr, "clar-eval: --model and --data are required\n");
     return 2;
+  }
+  if (pred_path) {
+    if (!(pred_f = fopen (pred_path, "w"))) {
+      fprintf (stderr, "clar-eval: cannot write %s: %s\n", pred_path, strerror (errno));
+      return 1;
+    }
+    fprintf (pred_f, "split\tpath\tlabel\thead\tprobe\n");
   }
   gst_init (NULL, NULL);
   clar_blas_default_threads ();   /* one BLAS thread unless CLAR_BLAS_THREADS says */
@@ -624,6 +645,7 @@ main (int argc, char **argv)
     size_t ch = 0, n_extra = 0, n_zs = 0;
     double acc_extra = 0, acc_zs = 0, bal_zs = 0;
     int *head_map = calloc (K ? K : 1, sizeof (int));
+    int *probe_pred = NULL;   /* per test clip, for --predictions */
     clar_dataset_init (&te, &dopt);
     if (!conf || !hconf || !head_map)
       return 1;
@@ -668,14 +690,20 @@ main (int argc, char **argv)
       fprintf (stderr, "clar-eval: no labelled clips of the train split's classes in split %s\n", tes);
       return 1;
     }
+    if (pred_f && !(probe_pred = calloc (te.n_clips ? te.n_clips : 1, sizeof (int)))) {
+      fprintf (stderr, "clar-eval: out of memory\n");
+      return 1;
+    }
+    for (size_t i = 0; pred_f && i < te.n_clips; i++)
+      probe_pred[i] = -1;
     if (Etr) {
       knn_accuracy (&tr, Etr, &te, Ete, D, K, &r.knn1, &r.knn5);
-      r.probe = linear_probe (&tr, Etr, &te, Ete, D, K, conf);
+      r.probe = linear_probe (&tr, Etr, &te, Ete, D, K, conf, probe_pred);
     } else
       r.knn1 = r.knn5 = r.probe = -1;   /* not measured (--labels-only) */
     if (bs) {
       knn_accuracy (&tr, Btr, &te, Bte, D, K, &r.b_knn1, &r.b_knn5);
-      r.b_probe = linear_probe (&tr, Btr, &te, Bte, D, K, NULL);
+      r.b_probe = linear_probe (&tr, Btr, &te, Bte, D, K, NULL, NULL);
     }
     for (size_t k = 0; k < K; k++) {
       head_map[k] = -1;
@@ -700,6 +728,21 @@ main (int argc, char **argv)
       }
     }
     r.head = r.nh ? (double) ch / r.nh : 0;
+    for (size_t i = 0; pred_f && i < te.n_clips; i++) {
+      /* The head's top label for every scored clip, also where the head
+       * lacks the clip's class (such a clip counts against it nowhere
+       * above; a reader may count it as wrong, as tools/eval-domains.py
+       * does). */
+      const clar_clip *c = &te.clips[i];
+      clar_label_score top;
+      if (c->class_id < 0)
+        continue;
+      fprintf (pred_f, "%s\t%s\t%s\t%s\t%s\n", tes, c->path, tr.classes[c->class_id],
+          lab && clar_labels_top_k (lab, Ete + i * D, 1, 0.0f, &top) == 1
+          ? clar_labels_name (lab, top.index) : "-",
+          probe_pred[i] >= 0 ? tr.classes[probe_pred[i]] : "-");
+    }
+    free (probe_pred);
     if (extra)
       acc_extra = label_set_accuracy (extra, &te, tr.classes, Ete, D, &n_extra, NULL);
     if (zs)
@@ -774,6 +817,10 @@ main (int argc, char **argv)
     clar_dataset_free (&te);
   }
   g_strfreev (splits);
+  if (pred_f && fclose (pred_f) != 0) {
+    fprintf (stderr, "clar-eval: cannot write %s\n", pred_path);
+    return 1;
+  }
   if (json)
     printf ("%s}\n", n_done ? "}" : "");
   if (!n_done) {

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""clar-eval --predictions and tools/eval-sources.py: per-clip predictions
+and accuracy per source. A manifest of tones and noise from named sources
+is scored with the shipped model: one row per scored test clip, whose head
+column is the top label of the clip's embedding as clar-embed --clip gives
+it (an independent path to the same vector), and whose rows agree with the
+report's head and probe accuracy; eval-sources.py's per-source counts equal
+those counted here from the rows; bad input is refused with why."""
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clar_testutil import BUILD, DEFAULT_MODEL as MODEL, Checks, imports_or_skip, run_tool, write_wav  # noqa: E402
+
+with imports_or_skip():
+    import numpy as np
+
+check = Checks()
+ev = os.path.join(BUILD, "tools", "clar-eval") if BUILD else None
+embed = os.path.join(BUILD, "tools", "clar-embed") if BUILD else None
+if not ev or not os.access(ev, os.X_OK) or not os.access(embed, os.X_OK):
+    print("skipping: no clar-eval / clar-embed in the build tree")
+    sys.exit(77)
+
+with tempfile.TemporaryDirectory() as tmp:
+    rng = np.random.default_rng(5)
+    t = np.arange(24000) / 16000.0
+    rows = ["path\tlabel\tsplit\tsource"]
+    n = 0
+    for split, srcs in (("train", ("a", "b")), ("val", ("c", "d"))):
+        for src in srcs:
+            for i in range(4):
+                for label in ("flute", "noise"):
+                    p = f"{split}/{src}{i}{label}.wav"
+                    os.makedirs(os.path.join(tmp, split), exist_ok=True)
+                    if label == "flute":
+                        x = 0.3 * np.sin(2 * np.pi * (400 + 90 * i + 40 * ord(src)) * t)
+                    else:
+                        x = (0.05 + 0.05 * i) * rng.standard_normal(t.size)
+                    write_wav(os.path.join(tmp, p), x)
+                    rows.append(f"{p}\t{label}\t{split}\tsynth:{src}")
+                    n += split == "val"
+    man = os.path.join(tmp, "manifest.tsv")
+    with open(man, "w") as f:
+        f.write("\n".join(rows) + "\n")
+    pred = os.path.join(tmp, "pred.tsv")
+    r = subprocess.run([ev, "--model", MODEL, "--data", man, "--test-split", "val", "--baseline", "none",
+                        "--json", "--predictions", pred], capture_output=True, text=True)
+    check("clar-eval --predictions runs", r.returncode == 0)
+    if r.returncode != 0:
+        print(r.stderr)
+        check.exit()
+    rep = json.loads(r.stdout)
+    with open(pred, newline="") as f:
+        P = list(csv.DictReader(f, delimiter="\t"))
+    check(f"one row per scored val clip ({len(P)} of {n})", len(P) == n and all(p["split"] == "val" for p in P))
+    check("the rows' head accuracy is the report's",
+          abs(sum(p["head"] == p["label"] for p in P) / n - rep["head"]) < 1e-4)
+    check("the rows' probe accuracy is the report's",
+          abs(sum(p["probe"] == p["label"] for p in P) / n - rep["probe"]) < 1e-4)
+    # The head column against clar-embed --clip's top label of the same files.
+    e = subprocess.run([embed, "--model", MODEL, "--clip", "--top-k", "1"] + [p["path"] for p in P],
+                       capture_output=True, text=True)
+    top = {json.loads(x)["file"]: json.loads(x)["labels"][0]["name"] for x in e.stdout.splitlines()}
+    check("the head column is clar-embed --clip's top label, clip for clip",
+          e.returncode == 0 and all(top.get(p["path"]) == p["head"] for p in P))
+    # Per source.
+    r = run_tool("eval-sources.py", pred, man, "--split", "val")
+    check("eval-sources.py runs", r.returncode == 0)
+    got = {x["source"]: x for x in csv.DictReader(r.stdout.splitlines(), delimiter="\t")}
+    ok = sorted(got) == ["synth:c", "synth:d"]
+    for src in ("c", "d"):
+        mine = [p for p in P if f"/{src}" in p["path"].replace(os.sep, "/")]
+        g = got.get(f"synth:{src}")
+        ok = ok and g is not None and int(g["clips"]) == len(mine) == 8 \
+            and abs(float(g["head"]) - sum(p["head"] == p["label"] for p in mine) / 8) < 1e-3 \
+            and abs(float(g["probe"]) - sum(p["probe"] == p["label"] for p in mine) / 8) < 1e-3
+    check("per source: the clips and accuracies counted from the rows", ok)
+    r = run_tool("eval-sources.py", pred, man, "--by", "source-label", "--prefix", "synth:c")
+    labs = [(x["source"], x["label"], x["clips"]) for x in csv.DictReader(r.stdout.splitlines(), delimiter="\t")]
+    check("--by source-label --prefix: one source split by class",
+          r.returncode == 0 and labs == [("synth:c", "flute", "4"), ("synth:c", "noise", "4")])
+    # Refusals.
+    r = run_tool("eval-sources.py", man, man)
+    check("refused: a file that is not --predictions output", r.returncode != 0 and "not clar-eval" in r.stderr)
+    r = run_tool("eval-sources.py", pred, os.path.join(tmp, "missing.tsv"))
+    check("refused: a missing manifest", r.returncode != 0 and "missing.tsv" in r.stderr)
+    r = subprocess.run([ev, "--model", MODEL, "--data", man, "--test-split", "val", "--baseline", "none",
+                        "--predictions", os.path.join(tmp, "no", "such", "dir.tsv")], capture_output=True, text=True)
+    check("clar-eval: an unwritable --predictions path is an error", r.returncode == 1 and "cannot write" in r.stderr)
+check.exit()
