@@ -157,5 +157,16 @@ done
 "${E[@]}" --clip "$tmp/nan.wav" > "$tmp/nan.out" 2>/dev/null
 check "NaN samples --clip: the other 3 of 4 windows averaged" "grep -q '\"windows\":3,' '$tmp/nan.out'"
 
+# A file name that is not UTF-8 (Linux names are bytes): the JSON stays
+# UTF-8, the name shown with U+FFFD, and stderr says so.
+bad=$(printf '%s/caf\xe9.wav' "$tmp")
+cp "$tmp/in/b.wav" "$bad"
+for mode in "" --clip; do
+  "${E[@]}" $mode "$bad" > "$tmp/u8.json" 2> "$tmp/u8.log"
+  rc=$?
+  check "a non-UTF-8 file name ${mode:-(windows)}: exit 0, valid UTF-8 JSON, a warning" \
+    "[ $rc -eq 0 ] && /usr/bin/python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1], encoding=\"utf-8\")]' '$tmp/u8.json' && grep -q 'not valid UTF-8' '$tmp/u8.log'"
+done
+
 echo "$fails failed"
 [ $fails -eq 0 ]

@@ -100,9 +100,14 @@ usage (FILE *f)
       CLAR_DEFAULT_MODEL, CLAR_DEFAULT_MIN_RMS, (double) CLAR_STREAM_DEFAULT_MIN_SIMILARITY);
 }
 
+/* JSON text is UTF-8 (RFC 8259): a file name that is not (Linux file names
+ * are bytes) is written with each invalid byte as U+FFFD, and main warns. */
 static void
 json_string (const char *s)
 {
+  gchar *valid = g_utf8_validate (s, -1, NULL) ? NULL : g_utf8_make_valid (s, -1);
+  if (valid)
+    s = valid;
   putchar ('"');
   for (; *s; s++) {
     unsigned char c = (unsigned char) *s;
@@ -114,6 +119,7 @@ json_string (const char *s)
       putchar (c);
   }
   putchar ('"');
+  g_free (valid);
 }
 
 static double
@@ -506,13 +512,15 @@ record_window (table_out *t, const char *file, const clar_model_info *info,
     }
   }
   if (t->csv) {
-    /* RFC 4180 quoting of the file name. */
+    /* RFC 4180 quoting of the file name, made valid UTF-8 as in the JSON. */
+    gchar *valid = g_utf8_validate (file, -1, NULL) ? NULL : g_utf8_make_valid (file, -1);
     fputc ('"', t->csv);
-    for (const char *p = file; *p; p++) {
+    for (const char *p = valid ? valid : file; *p; p++) {
       if (*p == '"')
         fputc ('"', t->csv);
       fputc (*p, t->csv);
     }
+    g_free (valid);
     fprintf (t->csv, "\",%.3f,%.3f,%d,%.6g,%d,", (double) r->start / rate,
         (double) r->n_samples / rate, r->padded, r->rms, r->silent);
     /* The best label as the JSON line gives it ("unknown" below
@@ -911,6 +919,12 @@ main (int argc, char **argv)
     clar_window_result r;
     const char *name = g_ptr_array_index (inputs, f);
     const char *src = strcmp (name, "-") ? name : stdin_tmp;
+    if (!g_utf8_validate (name, -1, NULL)) {
+      gchar *shown = g_utf8_make_valid (name, -1);
+      fprintf (stderr, "clar-embed: warning: file name %s is not valid UTF-8: the output "
+          "shows each invalid byte as U+FFFD\n", shown);
+      g_free (shown);
+    }
     if (clar_decode_file (src, info->mel.sample_rate, &pcm, &n, &msg, 0) != 0) {
       /* The message names the temporary copy for "-". */
       fprintf (stderr, "clar-embed: %s%s\n", strcmp (name, "-") ? "" : "standard input: ", msg);
