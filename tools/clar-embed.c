@@ -25,6 +25,7 @@
 #include <clar/clar.h>
 #include "audio-decode.h"
 #include "clip-embed.h"
+#include "json-print.h"
 
 #ifndef CLAR_DEFAULT_MODEL
 #define CLAR_DEFAULT_MODEL "clar-default.safetensors"
@@ -100,28 +101,6 @@ usage (FILE *f)
       CLAR_DEFAULT_MODEL, CLAR_DEFAULT_MIN_RMS, (double) CLAR_STREAM_DEFAULT_MIN_SIMILARITY);
 }
 
-/* JSON text is UTF-8 (RFC 8259): a file name that is not (Linux file names
- * are bytes) is written with each invalid byte as U+FFFD, and main warns. */
-static void
-json_string (const char *s)
-{
-  gchar *valid = g_utf8_validate (s, -1, NULL) ? NULL : g_utf8_make_valid (s, -1);
-  if (valid)
-    s = valid;
-  putchar ('"');
-  for (; *s; s++) {
-    unsigned char c = (unsigned char) *s;
-    if (c == '"' || c == '\\')
-      printf ("\\%c", c);
-    else if (c < 0x20)
-      printf ("\\u%04x", c);
-    else
-      putchar (c);
-  }
-  putchar ('"');
-  g_free (valid);
-}
-
 static double
 parse_seconds (const char *opt, const char *v)
 {
@@ -156,9 +135,9 @@ print_events (const char *file, clar_events *t)
     if (ev.kind != CLAR_EVENT_END)
       continue;
     printf ("{\"file\":");
-    json_string (file);
+    clar_json_print_string (stdout, file);
     printf (",\"label\":");
-    json_string (ev.name);
+    clar_json_print_string (stdout, ev.name);
     printf (",\"start\":%.3f,\"end\":%.3f,\"peak\":%.4f,\"mean\":%.4f,"
         "\"first_window\":%llu,\"last_window\":%llu}\n", ev.start_ns / 1e9, ev.end_ns / 1e9,
         ev.peak, ev.mean, (unsigned long long) ev.first_window,
@@ -360,7 +339,7 @@ print_window (const char *file, const clar_model_info *info, const clar_labels *
     return;
   }
   printf ("{\"file\":");
-  json_string (file);
+  clar_json_print_string (stdout, file);
   printf (",\"start\":%.3f,\"duration\":%.3f,\"padded\":%s,\"labels\":[", (double) r->start / rate,
       (double) r->n_samples / rate, r->padded ? "true" : "false");
   if (r->silent) {
@@ -372,7 +351,7 @@ print_window (const char *file, const clar_model_info *info, const clar_labels *
   } else {
     for (int i = 0; i < r->n_top; i++) {
       printf ("%s{\"name\":", i ? "," : "");
-      json_string (clar_labels_name (labels, r->top[i].index));
+      clar_json_print_string (stdout, clar_labels_name (labels, r->top[i].index));
       printf (",\"score\":%.4f,\"similarity\":%.4f}", r->top[i].score, r->top[i].similarity);
     }
   }
@@ -400,7 +379,7 @@ print_clip (const char *file, const clar_model_info *info, const clar_labels *la
 {
   int n = 0;
   printf ("{\"file\":");
-  json_string (file);
+  clar_json_print_string (stdout, file);
   printf (",\"duration\":%.3f,\"windows\":%zu,\"labels\":[",
       (double) n_samples / info->mel.sample_rate, windows);
   if (labels && top_k > 0)
@@ -415,7 +394,7 @@ print_clip (const char *file, const clar_model_info *info, const clar_labels *la
     else
       for (int i = 0; i < n; i++) {
         printf ("%s{\"name\":", i ? "," : "");
-        json_string (clar_labels_name (labels, top[i].index));
+        clar_json_print_string (stdout, clar_labels_name (labels, top[i].index));
         printf (",\"score\":%.4f,\"similarity\":%.4f}", top[i].score, top[i].similarity);
       }
     printf ("]");

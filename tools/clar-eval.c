@@ -66,6 +66,7 @@
 #include "audio-decode.h"
 #include "clip-embed.h"
 #include "dataset.h"
+#include "json-print.h"
 
 /* A copy of the model file at path whose encoder weights are redrawn:
  * tensors "encoder.*.weight" of rank >= 2 He-normal (He et al. 2015, std
@@ -628,8 +629,12 @@ main (int argc, char **argv)
     }
   }
   if (json)
-    printf ("{\"model\":\"%s\",\"train_clips\":%zu,\"classes\":%zu,\"baseline\":\"%s\"",
-        model_path, tr.n_clips, K, baseline);
+  {
+    printf ("{\"model\":");
+    clar_json_print_string (stdout, model_path);
+    printf (",\"train_clips\":%zu,\"classes\":%zu,\"baseline\":", tr.n_clips, K);
+    clar_json_print_string (stdout, baseline);
+  }
   else
     printf ("model %s\ntrain split %s: %zu clips, %zu classes\nbaseline: %s\n", model_path, trs,
         tr.n_clips, K, !strcmp (baseline, "random")
@@ -750,16 +755,20 @@ main (int argc, char **argv)
     if (json) {
       /* The first split's figures also stand at the top level. */
       if (n_done == 0) {
-        printf (",\"test_split\":\"%s\",\"test_clips\":%zu,\"knn1\":%.4f,\"knn5\":%.4f,\"probe\":%.4f",
-            tes, r.n_te, r.knn1, r.knn5, r.probe);
+        printf (",\"test_split\":");
+        clar_json_print_string (stdout, tes);
+        printf (",\"test_clips\":%zu,\"knn1\":%.4f,\"knn5\":%.4f,\"probe\":%.4f",
+            r.n_te, r.knn1, r.knn5, r.probe);
         if (r.nh) printf (",\"head\":%.4f,\"head_clips\":%zu", r.head, r.nh);
         if (n_extra) printf (",\"labels\":%.4f,\"labels_clips\":%zu", acc_extra, n_extra);
         if (n_zs) printf (",\"zeroshot\":%.4f,\"zeroshot_clips\":%zu,\"zeroshot_balanced\":%.4f",
             acc_zs, n_zs, bal_zs);
         printf (",\"splits\":{");
       }
-      printf ("%s\"%s\":{\"test_clips\":%zu,\"knn1\":%.4f,\"knn5\":%.4f,\"probe\":%.4f", n_done ? "," : "",
-          tes, r.n_te, r.knn1, r.knn5, r.probe);
+      printf ("%s", n_done ? "," : "");
+      clar_json_print_string (stdout, tes);
+      printf (":{\"test_clips\":%zu,\"knn1\":%.4f,\"knn5\":%.4f,\"probe\":%.4f",
+          r.n_te, r.knn1, r.knn5, r.probe);
       if (bs)
         printf (",\"baseline_knn1\":%.4f,\"baseline_knn5\":%.4f,\"baseline_probe\":%.4f",
             r.b_knn1, r.b_knn5, r.b_probe);
@@ -772,8 +781,9 @@ main (int argc, char **argv)
         size_t row = 0, hrow = 0;
         for (size_t j = 0; j < K; j++) { row += conf[k * K + j]; hrow += hconf[k * K + j]; }
         if (!row) continue;
-        printf ("%s\"%s\":{\"clips\":%zu,\"probe\":%.4f", first ? "" : ",", tr.classes[k], row,
-            (double) conf[k * K + k] / row);
+        printf ("%s", first ? "" : ",");
+        clar_json_print_string (stdout, tr.classes[k]);
+        printf (":{\"clips\":%zu,\"probe\":%.4f", row, (double) conf[k * K + k] / row);
         if (head_map[k] >= 0)
           printf (",\"head\":%.4f", (double) hconf[k * K + k] / row);
         printf ("}");

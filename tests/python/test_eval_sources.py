@@ -6,7 +6,8 @@ is scored with the shipped model: one row per scored test clip, whose head
 column is the top label of the clip's embedding as clar-embed --clip gives
 it (an independent path to the same vector), and whose rows agree with the
 report's head and probe accuracy; eval-sources.py's per-source counts equal
-those counted here from the rows; bad input is refused with why."""
+those counted here from the rows; --json escapes the model's path; bad
+input is refused with why."""
 import csv
 import json
 import os
@@ -85,6 +86,17 @@ with tempfile.TemporaryDirectory() as tmp:
     labs = [(x["source"], x["label"], x["clips"]) for x in csv.DictReader(r.stdout.splitlines(), delimiter="\t")]
     check("--by source-label --prefix: one source split by class",
           r.returncode == 0 and labs == [("synth:c", "flute", "4"), ("synth:c", "noise", "4")])
+    # --json stays JSON whatever the model's path holds (quote, backslash).
+    odd = os.path.join(tmp, 'm "q" \\ x.safetensors')
+    with open(MODEL, "rb") as f, open(odd, "wb") as g:
+        g.write(f.read())
+    r = subprocess.run([ev, "--model", odd, "--data", man, "--test-split", "val", "--baseline", "none",
+                        "--json"], capture_output=True, text=True)
+    try:
+        ok = r.returncode == 0 and json.loads(r.stdout)["model"] == odd
+    except ValueError:
+        ok = False
+    check("--json: a model path with a quote and a backslash is escaped", ok)
     # Refusals.
     r = run_tool("eval-sources.py", man, man)
     check("refused: a file that is not --predictions output", r.returncode != 0 and "not clar-eval" in r.stderr)
