@@ -14,6 +14,8 @@ SOURCE's vector, the others keep theirs. SOURCE is
 
   tools/set-labels.py MODEL.safetensors SOURCE.safetensors OUT.safetensors [--scale S] [--add]
       [--labels A,B]   (only those of SOURCE's labels; MODEL's other rows stay bit for bit)
+      [--blend]        (each such row becomes the normalised sum of MODEL's unit row and
+                        SOURCE's unit vector: the direction halfway between them)
 
 The scale (softmax temperature, labels.h) stays MODEL's unless --scale
 says. SOURCE's labels must all be MODEL's, unless --add: then those
@@ -98,6 +100,9 @@ def main():
                     "the model's other rows stay bit for bit")
     ap.add_argument("--add", action="store_true",
                     help="append SOURCE's labels that MODEL lacks instead of refusing them")
+    ap.add_argument("--blend", action="store_true",
+                    help="each replaced row becomes normalise(unit MODEL row + unit SOURCE vector), "
+                    "e.g. trained rows drawn halfway toward class prototypes")
     o = ap.parse_args()
     if os.path.abspath(o.out) in (os.path.abspath(o.model), os.path.abspath(o.source)):
         sys.exit(f"set-labels.py: the output {o.out} is also an input")
@@ -122,6 +127,9 @@ def main():
     if len(set(names)) != len(names):
         sys.exit(f"set-labels.py: {o.source} names a label twice")
     extra = [n for n in names if n not in own]
+    if extra and o.blend:
+        sys.exit(f"set-labels.py: --blend needs a row of MODEL's for each label; it lacks "
+                 f"{', '.join(extra[:5])}")
     if extra and not o.add:
         sys.exit(f"set-labels.py: {o.source} names labels the model lacks ({', '.join(extra[:5])}); "
                  "--add appends them")
@@ -132,6 +140,18 @@ def main():
     rows = np.concatenate([np.asarray(old, dtype=np.float64),
                            np.zeros((len(extra), vec.shape[1]))])
     for n, v in zip(names, vec):
+        if o.blend:
+            # The bisector of the two directions (a cosine head reads only
+            # the direction): slerp at one half, as far from each as from
+            # the other.
+            w = rows[own.index(n)]
+            if not np.all(np.isfinite(w)) or not np.linalg.norm(w):
+                sys.exit(f"set-labels.py: the model's row of {n} is zero or not finite")
+            v = w / np.linalg.norm(w) + v / np.linalg.norm(v)
+            if not np.linalg.norm(v) > 1e-6:
+                sys.exit(f"set-labels.py: --blend: the model's row of {n} and SOURCE's point "
+                         "opposite ways")
+            v = v / np.linalg.norm(v)
         rows[own.index(n)] = v
     model.set_labels(own, rows, o.scale if o.scale is not None else scale)
     model.tie_labels()
@@ -141,10 +161,13 @@ def main():
         model.metadata[CLIPS] = ",".join(sorted(set(clips) | {h for h in model.metadata.get(CLIPS, "").split(",") if h}))
     model.metadata["clar.training"] = (model.metadata.get("clar.training", "?")
                                        + f"; then tools/set-labels.py: {len(names)} of "
-                                       f"{len(own)} label vectors from {what}"
+                                       f"{len(own)} label vectors "
+                                       + ("blended halfway (normalised sum of unit vectors) with "
+                                          if o.blend else "from ") + what
                                        + (f" ({', '.join(extra)} added)" if extra else ""))
     model.save(o.out)
-    print(f"set-labels.py: wrote {o.out}: {len(names)} of {len(own)} label vectors from {o.source}"
+    print(f"set-labels.py: wrote {o.out}: {len(names)} of {len(own)} label vectors "
+          f"{'blended with' if o.blend else 'from'} {o.source}"
           + (f" ({len(extra)} added: {', '.join(extra)})" if extra else "") + "; "
           "the encoder and text tower are the model's (calibrate its events again: "
           "tools/events/calibrate.sh)")

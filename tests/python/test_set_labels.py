@@ -161,6 +161,30 @@ with tempfile.TemporaryDirectory() as tmp:
         r = subprocess.run([embed, "--model", out3, buzz], capture_output=True, text=True)
         got = json.loads(r.stdout.splitlines()[0])["labels"][0]["name"] if r.returncode == 0 and r.stdout else None
         check(f"clar-embed names the enrolled sound kazoo with the result (got {got})", got == "kazoo")
+    # --blend: each named row the bisector of the model's row and SOURCE's
+    # vector (equal cosine to both), the other rows bit for bit.
+    out5 = os.path.join(tmp, "out5.safetensors")
+    r = run(MODEL, lab_file, out5, "--blend")
+    check("--blend: written", r.returncode == 0 and "blended with" in r.stdout)
+    if r.returncode == 0:
+        o5 = ModelFile.load(out5)
+        n5, r5, _ = o5.labels
+        ok = list(n5) == list(names)
+        for i, n in enumerate(names):
+            if n in pn:
+                w = rows[i] / np.linalg.norm(rows[i])
+                v = np.asarray(pv[pn.index(n)], dtype=np.float64)
+                v /= np.linalg.norm(v)
+                b5 = np.asarray(r5[i], dtype=np.float64)
+                ok = ok and abs(np.linalg.norm(b5) - 1) < 1e-5 and abs(b5 @ w - b5 @ v) < 1e-5 \
+                    and b5 @ w > max(w @ v, 0) - 1e-6 and np.allclose(b5, (w + v) / np.linalg.norm(w + v), atol=1e-6)
+            else:
+                ok = ok and np.array_equal(r5[i], rows[i])
+        check("--blend: the named rows halfway (unit, equal cosine to both ends), the others bit for bit", ok)
+        check("--blend: the recipe says so", "blended halfway" in o5.metadata.get("clar.training", ""))
+    r = run(MODEL, kz, os.path.join(tmp, "y5.safetensors"), "--blend", "--add")
+    check("--blend with a label the model lacks: refused",
+          r.returncode != 0 and "--blend needs a row" in r.stderr and not os.path.exists(os.path.join(tmp, "y5.safetensors")))
     twice = os.path.join(tmp, "twice.safetensors")
     write_labels(twice, ["kazoo", "kazoo"], [rows[0], rows[1]], m.fingerprint())
     # Refusals: nothing written, and why.
