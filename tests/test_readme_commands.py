@@ -235,8 +235,8 @@ def main():
         (r"tools/data/build_data\.py --sets cries --out data$",
          "needs data/ of version 15 (the commands above it); test-build-data builds the cries "
          "set in quick mode and checks its clips"),
-        (r"tools/set-labels\.py (--add|MODEL OUT/model\.safetensors NEW --labels A,B)$",
-         "an option and a template of set-labels.py; test_set_labels runs --add and --labels"),
+        (r"tools/set-labels\.py (--add|--blend|MODEL OUT/model\.safetensors NEW --labels A,B)$",
+         "an option and a template of set-labels.py; test_set_labels runs --add, --blend and --labels"),
         (r"tools/new-class-lopo\.py( M MANIFEST --classes A,B)?$",
          "a name and a template of new-class-lopo.py; test_new_class_lopo runs it on a "
          "generated manifest against clar-enroll's prototype"),

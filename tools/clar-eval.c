@@ -628,14 +628,12 @@ main (int argc, char **argv)
       return 1;
     }
   }
-  if (json)
-  {
+  if (json) {
     printf ("{\"model\":");
     clar_json_print_string (stdout, model_path);
     printf (",\"train_clips\":%zu,\"classes\":%zu,\"baseline\":", tr.n_clips, K);
     clar_json_print_string (stdout, baseline);
-  }
-  else
+  } else
     printf ("model %s\ntrain split %s: %zu clips, %zu classes\nbaseline: %s\n", model_path, trs,
         tr.n_clips, K, !strcmp (baseline, "random")
         ? "random-initialised encoder of the same architecture" : baseline);
