@@ -327,17 +327,12 @@ done:
   return status;
 }
 
-/* One JSON line for a window the stream computed (rc its status). */
+/* One JSON line for a window the stream computed. */
 static void
 print_window (const char *file, const clar_model_info *info, const clar_labels *labels,
-              int with_emb, const clar_window_result *r, int rc)
+              int with_emb, const clar_window_result *r)
 {
   double rate = info->mel.sample_rate;
-  if (rc != CLAR_OK) {
-    fprintf (stderr, "clar-embed: %s at %.3f s: %s\n", file, (double) r->start / rate,
-        clar_strerror (rc));
-    return;
-  }
   printf ("{\"file\":");
   clar_json_print_string (stdout, file);
   printf (",\"start\":%.3f,\"duration\":%.3f,\"padded\":%s,\"labels\":[", (double) r->start / rate,
@@ -367,6 +362,17 @@ print_window (const char *file, const clar_model_info *info, const clar_labels *
     printf ("]");
   }
   printf ("}\n");
+}
+
+/* A file with no window at all is an error, not silent nothing (the
+ * element posts the same warning); hint names the options that help. */
+static void
+report_no_window (const char *file, size_t n_samples, double rate, double min_fill,
+                  size_t window, const char *hint)
+{
+  fprintf (stderr, "clar-embed: %s: %.3f s of audio is less than --min-fill %.2f of the "
+      "%.3f s window: no window (lower %s)\n", file, (double) n_samples / rate, min_fill,
+      (double) window / rate, hint);
 }
 
 /* --clip: one JSON line for a whole file. emb is the clip embedding
@@ -492,9 +498,9 @@ record_window (table_out *t, const char *file, const clar_model_info *info,
   }
   if (t->csv) {
     /* RFC 4180 quoting of the file name, made valid UTF-8 as in the JSON. */
-    gchar *valid = g_utf8_validate (file, -1, NULL) ? NULL : g_utf8_make_valid (file, -1);
+    gchar *valid = g_utf8_make_valid (file, -1);
     fputc ('"', t->csv);
-    for (const char *p = valid ? valid : file; *p; p++) {
+    for (const char *p = valid; *p; p++) {
       if (*p == '"')
         fputc ('"', t->csv);
       fputc (*p, t->csv);
@@ -582,7 +588,7 @@ main (int argc, char **argv)
   unsigned ep_explicit = 0;   /* clar_events_option: the event options given */
   char **files = calloc ((size_t) argc, sizeof (char *));
   clar_model *model = NULL;
-  clar_stream *st;
+  clar_stream *st = NULL;   /* windows; --clip embeds through session instead */
   clar_labels *labels;
   float min_similarity = CLAR_STREAM_DEFAULT_MIN_SIMILARITY;
   double min_rms = CLAR_DEFAULT_MIN_RMS, min_fill = 0.5;
@@ -796,7 +802,18 @@ main (int argc, char **argv)
         return 1;
     }
   }
-  {
+  if (clip) {
+    if (!(session = clar_session_new (model, &err))) {
+      fprintf (stderr, "clar-embed: %s\n", err.message);
+      return 1;
+    }
+    clip_emb = calloc (info->embedding_dim, sizeof (float));
+    clip_top = calloc (top_k > 0 ? (size_t) top_k : 1, sizeof *clip_top);
+    if (!clip_emb || !clip_top) {
+      fprintf (stderr, "clar-embed: out of memory\n");
+      return 1;
+    }
+  } else {
     clar_stream_params p;
     clar_stream_params_init (&p);
     p.window_samples = W;
@@ -863,18 +880,6 @@ main (int argc, char **argv)
     fprintf (stderr, "clar-embed: --event-thresholds needs --events\n");
     return 2;
   }
-  if (clip) {
-    if (!(session = clar_session_new (model, &err))) {
-      fprintf (stderr, "clar-embed: %s\n", err.message);
-      return 1;
-    }
-    clip_emb = calloc (info->embedding_dim, sizeof (float));
-    clip_top = calloc (top_k > 0 ? (size_t) top_k : 1, sizeof *clip_top);
-    if (!clip_emb || !clip_top) {
-      fprintf (stderr, "clar-embed: out of memory\n");
-      return 1;
-    }
-  }
   inputs = g_ptr_array_new_with_free_func (g_free);
   for (int f = 0; f < n_files; f++)
     add_input (inputs, files[f], &stdin_tmp);
@@ -924,10 +929,8 @@ main (int argc, char **argv)
         if (nbad) {
           /* said above */
         } else if (nw == 0)
-          fprintf (stderr, "clar-embed: %s: %.3f s of audio is less than --min-fill %.2f of "
-              "the %.3f s window: no window (lower --min-fill)\n", name,
-              (double) n / info->mel.sample_rate, min_fill,
-              (double) info->window_samples / info->mel.sample_rate);
+          report_no_window (name, n, info->mel.sample_rate, min_fill, info->window_samples,
+              "--min-fill");
         else
           fprintf (stderr, "clar-embed: %s: no clip embedding (non-finite encoder output)\n",
               name);
@@ -957,53 +960,43 @@ main (int argc, char **argv)
           (long long) clar_events_get_params (clar_stream_get_events (st))->hop_ns);
     }
     size_t windows = 0, refused = 0;
-    while (pos < n) {
-      int ready = clar_stream_push_f32 (st, pcm + pos, n - pos, &used);
-      pos += used;
-      if (ready == 1) {
-        int rc = clar_stream_compute (st, &r);
-        windows++;
-        if (rc != CLAR_OK) {
-          refused++;
-          if (events)   /* print_window says it otherwise */
-            fprintf (stderr, "clar-embed: %s at %.3f s: %s\n", name,
-                (double) r.start / info->mel.sample_rate, clar_strerror (rc));
-        }
-        if (events)
-          print_events (name, clar_stream_get_events (st));
-        else {
-          print_window (name, info, labels, with_emb, &r, rc);
-          if (rc == CLAR_OK)
-            record_window (&tab, name, info, labels, &r);
+    /* Every full window as the audio is pushed, then (last) the final
+     * partial one when it holds --min-fill of a window. */
+    for (int last = 0; !last; ) {
+      int rc;
+      if (pos < n) {
+        int ready = clar_stream_push_f32 (st, pcm + pos, n - pos, &used);
+        pos += used;
+        if (ready != 1)
+          continue;
+        rc = clar_stream_compute (st, &r);
+      } else {
+        last = 1;
+        rc = clar_stream_flush (st, &r);
+        if (rc == CLAR_ERR_INPUT_TOO_SHORT) {
+          if (events)   /* the flush ends the events still open */
+            print_events (name, clar_stream_get_events (st));
+          break;
         }
       }
-    }
-    {
-      int rc = clar_stream_flush (st, &r);
-      windows += rc != CLAR_ERR_INPUT_TOO_SHORT;
-      if (rc != CLAR_OK && rc != CLAR_ERR_INPUT_TOO_SHORT) {
+      windows++;
+      if (rc != CLAR_OK) {
+        /* NaN or Inf samples: named here, and the exit status says it:
+         * no output is silently missing. */
         refused++;
-        if (events)
-          fprintf (stderr, "clar-embed: %s at %.3f s: %s\n", name,
-              (double) r.start / info->mel.sample_rate, clar_strerror (rc));
+        fprintf (stderr, "clar-embed: %s at %.3f s: %s\n", name,
+            (double) r.start / info->mel.sample_rate, clar_strerror (rc));
       }
       if (events)
         print_events (name, clar_stream_get_events (st));
-      else if (rc != CLAR_ERR_INPUT_TOO_SHORT) {
-        print_window (name, info, labels, with_emb, &r, rc);
-        if (rc == CLAR_OK)
-          record_window (&tab, name, info, labels, &r);
+      else if (rc == CLAR_OK) {
+        print_window (name, info, labels, with_emb, &r);
+        record_window (&tab, name, info, labels, &r);
       }
     }
-    /* A window the stream refused (NaN or Inf samples) is named on stderr
-     * above and makes the exit status 1: no output is silently missing. */
     failures += refused > 0;
     if (windows == 0) {
-      /* Not silent nothing: the file was too short for any window (the
-       * element posts the same warning). */
-      fprintf (stderr, "clar-embed: %s: %.3f s of audio is less than --min-fill %.2f of the "
-          "%.3f s window: no window (lower --min-fill or --window)\n", name,
-          (double) n / info->mel.sample_rate, min_fill, (double) W / info->mel.sample_rate);
+      report_no_window (name, n, info->mel.sample_rate, min_fill, W, "--min-fill or --window");
       failures++;
     }
     free (pcm);
