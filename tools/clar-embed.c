@@ -327,6 +327,38 @@ done:
   return status;
 }
 
+/* The "labels" array of a window's or a clip's JSON line, then its
+ * max_similarity and unknown when a label was scored (max_sim not NaN). An
+ * open-set verdict (--min-similarity; the element reports such a window
+ * the same way) is the single label "unknown". */
+static void
+print_labels (const clar_labels *labels, const clar_label_score *top, int n_top, int unknown,
+              float max_sim)
+{
+  printf (",\"labels\":[");
+  if (unknown) {
+    printf ("{\"name\":\"unknown\",\"score\":1,\"similarity\":%.4f}", max_sim);
+  } else {
+    for (int i = 0; i < n_top; i++) {
+      printf ("%s{\"name\":", i ? "," : "");
+      clar_json_print_string (stdout, clar_labels_name (labels, top[i].index));
+      printf (",\"score\":%.4f,\"similarity\":%.4f}", top[i].score, top[i].similarity);
+    }
+  }
+  printf ("]");
+  if (!isnan (max_sim))
+    printf (",\"max_similarity\":%.4f,\"unknown\":%s", max_sim, unknown ? "true" : "false");
+}
+
+static void
+print_embedding (const float *e, size_t dim)
+{
+  printf (",\"embedding\":[");
+  for (size_t i = 0; i < dim; i++)
+    printf ("%s%.6g", i ? "," : "", e[i]);
+  printf ("]");
+}
+
 /* One JSON line for a window the stream computed. */
 static void
 print_window (const char *file, const clar_model_info *info, const clar_labels *labels,
@@ -335,32 +367,14 @@ print_window (const char *file, const clar_model_info *info, const clar_labels *
   double rate = info->mel.sample_rate;
   printf ("{\"file\":");
   clar_json_print_string (stdout, file);
-  printf (",\"start\":%.3f,\"duration\":%.3f,\"padded\":%s,\"labels\":[", (double) r->start / rate,
+  printf (",\"start\":%.3f,\"duration\":%.3f,\"padded\":%s", (double) r->start / rate,
       (double) r->n_samples / rate, r->padded ? "true" : "false");
-  if (r->silent) {
-    /* Below --min-rms: the encoder did not run. */
-  } else if (r->unknown) {
-    /* Open set: no label is close enough (--min-similarity); the element
-     * reports such a window the same way. */
-    printf ("{\"name\":\"unknown\",\"score\":1,\"similarity\":%.4f}", r->max_similarity);
-  } else {
-    for (int i = 0; i < r->n_top; i++) {
-      printf ("%s{\"name\":", i ? "," : "");
-      clar_json_print_string (stdout, clar_labels_name (labels, r->top[i].index));
-      printf (",\"score\":%.4f,\"similarity\":%.4f}", r->top[i].score, r->top[i].similarity);
-    }
-  }
-  printf ("]");
-  if (!isnan (r->max_similarity))
-    printf (",\"max_similarity\":%.4f,\"unknown\":%s", r->max_similarity,
-        r->unknown ? "true" : "false");
+  /* A silent window (below --min-rms; the encoder did not run) has no
+   * label, no similarity (NaN) and is not "unknown". */
+  print_labels (labels, r->top, r->n_top, r->unknown, r->max_similarity);
   printf (",\"rms\":%.6g,\"silent\":%s", r->rms, r->silent ? "true" : "false");
-  if (with_emb && r->embedding) {
-    printf (",\"embedding\":[");
-    for (size_t i = 0; i < info->embedding_dim; i++)
-      printf ("%s%.6g", i ? "," : "", r->embedding[i]);
-    printf ("]");
-  }
+  if (with_emb && r->embedding)
+    print_embedding (r->embedding, info->embedding_dim);
   printf ("}\n");
 }
 
@@ -384,37 +398,23 @@ print_clip (const char *file, const clar_model_info *info, const clar_labels *la
             float min_similarity, clar_label_score *top)
 {
   int n = 0;
+  float sim = NAN;
   printf ("{\"file\":");
   clar_json_print_string (stdout, file);
-  printf (",\"duration\":%.3f,\"windows\":%zu,\"labels\":[",
-      (double) n_samples / info->mel.sample_rate, windows);
+  printf (",\"duration\":%.3f,\"windows\":%zu", (double) n_samples / info->mel.sample_rate,
+      windows);
   if (labels && top_k > 0)
     n = clar_labels_top_k (labels, emb, (size_t) top_k, 0.0f, top);
   if (labels) {
+    /* The best cosine, as the stream takes it for a window (stream.c). */
     clar_label_score best;
-    float sim = n > 0 ? top[0].similarity
+    sim = n > 0 ? top[0].similarity
         : clar_labels_top_k (labels, emb, 1, 0.0f, &best) == 1 ? best.similarity : NAN;
-    int unknown = min_similarity > -1.0f && !isnan (sim) && sim < min_similarity;
-    if (unknown)
-      printf ("{\"name\":\"unknown\",\"score\":1,\"similarity\":%.4f}", sim);
-    else
-      for (int i = 0; i < n; i++) {
-        printf ("%s{\"name\":", i ? "," : "");
-        clar_json_print_string (stdout, clar_labels_name (labels, top[i].index));
-        printf (",\"score\":%.4f,\"similarity\":%.4f}", top[i].score, top[i].similarity);
-      }
-    printf ("]");
-    if (!isnan (sim))
-      printf (",\"max_similarity\":%.4f,\"unknown\":%s", sim, unknown ? "true" : "false");
-  } else {
-    printf ("]");
   }
-  if (with_emb) {
-    printf (",\"embedding\":[");
-    for (size_t i = 0; i < info->embedding_dim; i++)
-      printf ("%s%.6g", i ? "," : "", emb[i]);
-    printf ("]");
-  }
+  print_labels (labels, top, n, min_similarity > -1.0f && !isnan (sim) && sim < min_similarity,
+      sim);
+  if (with_emb)
+    print_embedding (emb, info->embedding_dim);
   printf ("}\n");
 }
 
