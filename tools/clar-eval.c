@@ -648,7 +648,7 @@ main (int argc, char **argv)
     size_t ch = 0, n_extra = 0, n_zs = 0;
     double acc_extra = 0, acc_zs = 0, bal_zs = 0;
     int *head_map = calloc (K ? K : 1, sizeof (int));
-    int *probe_pred = NULL;   /* per test clip, for --predictions */
+    int *probe_pred = NULL, *head_pred = NULL;   /* per test clip, for --predictions */
     clar_dataset_init (&te, &dopt);
     if (!conf || !hconf || !head_map)
       return 1;
@@ -693,12 +693,13 @@ main (int argc, char **argv)
       fprintf (stderr, "clar-eval: no labelled clips of the train split's classes in split %s\n", tes);
       return 1;
     }
-    if (pred_f && !(probe_pred = calloc (te.n_clips ? te.n_clips : 1, sizeof (int)))) {
+    if (pred_f && (!(probe_pred = calloc (te.n_clips ? te.n_clips : 1, sizeof (int)))
+            || !(head_pred = calloc (te.n_clips ? te.n_clips : 1, sizeof (int))))) {
       fprintf (stderr, "clar-eval: out of memory\n");
       return 1;
     }
     for (size_t i = 0; pred_f && i < te.n_clips; i++)
-      probe_pred[i] = -1;
+      probe_pred[i] = head_pred[i] = -1;
     if (Etr) {
       knn_accuracy (&tr, Etr, &te, Ete, D, K, &r.knn1, &r.knn5);
       r.probe = linear_probe (&tr, Etr, &te, Ete, D, K, conf, probe_pred);
@@ -715,12 +716,21 @@ main (int argc, char **argv)
           head_map[k] = (int) j;
     }
     for (size_t i = 0; lab && i < te.n_clips; i++) {
-      int y = te.clips[i].class_id;
+      int y = te.clips[i].class_id, ok;
       clar_label_score top;
-      if (y < 0 || head_map[y] < 0)
+      /* --predictions wants the top label of every scored clip, also of a
+       * class the head lacks (such a clip counts against the head nowhere
+       * here; a reader may count it as wrong, as tools/eval-domains.py
+       * does). */
+      if (y < 0 || (head_map[y] < 0 && !head_pred))
+        continue;
+      ok = clar_labels_top_k (lab, Ete + i * D, 1, 0.0f, &top) == 1;
+      if (ok && head_pred)
+        head_pred[i] = (int) top.index;
+      if (head_map[y] < 0)
         continue;
       r.nh++;
-      if (clar_labels_top_k (lab, Ete + i * D, 1, 0.0f, &top) == 1) {
+      if (ok) {
         size_t pk = 0;
         ch += (int) top.index == head_map[y];
         /* The predicted label's class index (K when it names no class here). */
@@ -732,20 +742,14 @@ main (int argc, char **argv)
     }
     r.head = r.nh ? (double) ch / r.nh : 0;
     for (size_t i = 0; pred_f && i < te.n_clips; i++) {
-      /* The head's top label for every scored clip, also where the head
-       * lacks the clip's class (such a clip counts against it nowhere
-       * above; a reader may count it as wrong, as tools/eval-domains.py
-       * does). */
       const clar_clip *c = &te.clips[i];
-      clar_label_score top;
-      if (c->class_id < 0)
-        continue;
-      fprintf (pred_f, "%s\t%s\t%s\t%s\t%s\n", tes, c->path, tr.classes[c->class_id],
-          lab && clar_labels_top_k (lab, Ete + i * D, 1, 0.0f, &top) == 1
-          ? clar_labels_name (lab, top.index) : "-",
-          probe_pred[i] >= 0 ? tr.classes[probe_pred[i]] : "-");
+      if (c->class_id >= 0)
+        fprintf (pred_f, "%s\t%s\t%s\t%s\t%s\n", tes, c->path, tr.classes[c->class_id],
+            head_pred[i] >= 0 ? clar_labels_name (lab, (size_t) head_pred[i]) : "-",
+            probe_pred[i] >= 0 ? tr.classes[probe_pred[i]] : "-");
     }
     free (probe_pred);
+    free (head_pred);
     if (extra)
       acc_extra = label_set_accuracy (extra, &te, tr.classes, Ete, D, &n_extra, NULL);
     if (zs)
