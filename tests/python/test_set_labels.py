@@ -35,6 +35,17 @@ def run(*args):
     return run_tool("set-labels.py", *args)
 
 
+def written(what, source, out, *opts, says=""):
+    """Runs set-labels.py MODEL SOURCE OUT OPTS and checks, as WHAT, that it
+    exited 0, wrote OUT and printed SAYS; the written model, or None."""
+    r = run(MODEL, source, out, *opts)
+    ok = r.returncode == 0 and os.path.exists(out) and says in r.stdout
+    check(what, ok)
+    if not ok:
+        print(r.stderr[-500:])
+    return ModelFile.load(out) if ok else None
+
+
 def write_labels(path, names, vec, fingerprint):
     """A clar-labels file as labels.h writes it."""
     safetensors.save(path, {"labels.embeddings": np.asarray(vec, dtype=np.float32)},
@@ -63,12 +74,9 @@ with tempfile.TemporaryDirectory() as tmp:
                         "--out", lab_file], capture_output=True, text=True)
     check("clar-enroll writes the prototypes", r.returncode == 0 and os.path.exists(lab_file))
     out = os.path.join(tmp, "out.safetensors")
-    r = run(MODEL, lab_file, out)
-    check("set-labels.py writes the model", r.returncode == 0 and os.path.exists(out))
-    if r.returncode != 0:
-        print(r.stderr)
+    o = written("set-labels.py writes the model", lab_file, out)
+    if o is None:
         check.exit()
-    o = ModelFile.load(out)
     onames, orows, oscale = o.labels
     lab_t, lab_meta = safetensors.load(lab_file)
     pn = json.loads(lab_meta["clar.labels"])
@@ -104,10 +112,8 @@ with tempfile.TemporaryDirectory() as tmp:
     ps = os.path.join(tmp, "src.safetensors")
     s.save(ps)
     out2 = os.path.join(tmp, "out2.safetensors")
-    r = run(MODEL, ps, out2, "--scale", "12")
-    check("a model SOURCE with the same encoder: written", r.returncode == 0)
-    if r.returncode == 0:
-        o2 = ModelFile.load(out2)
+    o2 = written("a model SOURCE with the same encoder: written", ps, out2, "--scale", "12")
+    if o2:
         check("its rows are taken", np.allclose(o2.labels[1][0], nr[0] / np.linalg.norm(nr[0]), atol=1e-6))
         check("its training clips are added", "0000000000000003" in o2.metadata["clar.training_clips_md5"])
         check("--scale is used", o2.labels[2] == 12.0)
@@ -118,13 +124,11 @@ with tempfile.TemporaryDirectory() as tmp:
     ps2 = os.path.join(tmp, "src2.safetensors")
     s.save(ps2)
     out4 = os.path.join(tmp, "out4.safetensors")
-    r = run(MODEL, ps2, out4, "--labels", names[0])
-    if r.returncode == 0:
-        r4 = ModelFile.load(out4).labels[1]
+    o4 = written("--labels: written", ps2, out4, "--labels", names[0])
+    if o4:
+        r4 = o4.labels[1]
         check("--labels: that row taken, every other row bit for bit the model's",
               np.allclose(r4[0], nr[0] / np.linalg.norm(nr[0]), atol=1e-6) and np.array_equal(r4[1:], rows[1:]))
-    else:
-        check("--labels: written", False)
     # --add: a label the model lacks is appended (clar-enroll --classes of
     # a class the model never learnt); every row already there stays.
     os.makedirs(os.path.join(tmp, "e", "kazoo"))
@@ -135,10 +139,8 @@ with tempfile.TemporaryDirectory() as tmp:
     r = subprocess.run([enroll, "--model", MODEL, "--data", os.path.join(tmp, "e"), "--val-fraction", "0",
                         "--out", kz], capture_output=True, text=True)
     out3 = os.path.join(tmp, "out3.safetensors")
-    r = run(MODEL, kz, out3, "--add")
-    check("--add: a label the model lacks is appended", r.returncode == 0 and "1 added: kazoo" in r.stdout)
-    if r.returncode == 0:
-        o3 = ModelFile.load(out3)
+    o3 = written("--add: a label the model lacks is appended", kz, out3, "--add", says="1 added: kazoo")
+    if o3:
         n3, r3, s3 = o3.labels
         kv = safetensors.load(kz)[0]["labels.embeddings"][0]
         check("the model's labels first, in their order, then kazoo", n3 == list(names) + ["kazoo"])
@@ -164,10 +166,8 @@ with tempfile.TemporaryDirectory() as tmp:
     # --blend: each named row the bisector of the model's row and SOURCE's
     # vector (equal cosine to both), the other rows bit for bit.
     out5 = os.path.join(tmp, "out5.safetensors")
-    r = run(MODEL, lab_file, out5, "--blend")
-    check("--blend: written", r.returncode == 0 and "blended with" in r.stdout)
-    if r.returncode == 0:
-        o5 = ModelFile.load(out5)
+    o5 = written("--blend: written", lab_file, out5, "--blend", says="blended with")
+    if o5:
         n5, r5, _ = o5.labels
         ok = list(n5) == list(names)
         for i, n in enumerate(names):
