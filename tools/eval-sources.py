@@ -16,12 +16,16 @@ tools/eval-domains.py) and the probe accuracy.
 
 --prefix keeps the sources starting with it; --by source-label splits each
 source by class as well. A source with no "source" column value is "?".
+The manifest is read as clar-eval reads it (python/clar/data.py).
 """
 import argparse
 import collections
 import csv
 import os
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
+from clar.data import read_manifest  # noqa: E402
 
 
 def main():
@@ -32,16 +36,10 @@ def main():
     ap.add_argument("--prefix", default="", help="only sources starting with this")
     ap.add_argument("--by", choices=("source", "source-label"), default="source")
     o = ap.parse_args()
-    base = os.path.dirname(o.manifest)
-    source = {}
     try:
-        with open(o.manifest, newline="", encoding="utf-8") as f:
-            for r in csv.DictReader(f, delimiter="\t"):
-                p = r["path"]
-                # clar-eval resolves a relative path against the manifest's folder.
-                full = p if os.path.isabs(p) else os.path.join(base, p)
-                source[os.path.normpath(full)] = r.get("source") or "?"
-    except (OSError, KeyError, UnicodeDecodeError) as e:
+        # Paths resolved against the manifest's folder, as clar-eval's.
+        source = {os.path.normpath(c.path): c.source or "?" for c in read_manifest(o.manifest, split=None)}
+    except (OSError, ValueError, UnicodeDecodeError) as e:
         sys.exit(f"eval-sources.py: {o.manifest}: {e}")
     groups = collections.OrderedDict()
     unknown = 0
