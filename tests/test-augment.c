@@ -875,13 +875,13 @@ test_freq_mixstyle (void)
       b0[v * F * T + i] = (float) ((v % 3) * -2.0 + (1 + v) * 0.3 * clar_rng_gauss (&r));
   memcpy (b, b0, sizeof b);
   d.p_fmix = 0.0f;
-  CHECK_EQ_INT ((int) clar_freq_mixstyle_batch (&d, &r, b, NV, T, F, group), 0);
+  CHECK_EQ_INT ((int) clar_freq_mixstyle_batch (&d, &r, b, NV, T, F, group, NULL), 0);
   CHECK (!memcmp (b, b0, sizeof b));
   {
     int same[NV] = { 0, 0, 0, 0, 0, 0 };
     d.p_fmix = 1.0f;
     d.fmix_alpha = 0.3f;
-    CHECK_EQ_INT ((int) clar_freq_mixstyle_batch (&d, &r, b, NV, T, F, same), 0);
+    CHECK_EQ_INT ((int) clar_freq_mixstyle_batch (&d, &r, b, NV, T, F, same, NULL), 0);
     CHECK (!memcmp (b, b0, sizeof b));
   }
   {
@@ -890,8 +890,8 @@ test_freq_mixstyle (void)
     int partners_ok = 1;
     memcpy (b, b0, sizeof b);
     memcpy (b2, b0, sizeof b2);
-    CHECK_EQ_INT ((int) clar_freq_mixstyle_batch (&d, &r1, b, NV, T, F, group), NV);
-    clar_freq_mixstyle_batch (&d, &r2, b2, NV, T, F, group);
+    CHECK_EQ_INT ((int) clar_freq_mixstyle_batch (&d, &r1, b, NV, T, F, group, NULL), NV);
+    clar_freq_mixstyle_batch (&d, &r2, b2, NV, T, F, group, NULL);
     CHECK (!memcmp (b, b2, sizeof b));
     /* Each mixed view's band means lie between its own and those of one
      * view of another clip (l in [0, 1]), never of its own clip's other view. */
@@ -918,6 +918,38 @@ test_freq_mixstyle (void)
       partners_ok &= found;
     }
     CHECK (partners_ok);
+  }
+  {
+    /* Exempt views stay bit for bit; the others are still mixed, and an
+     * exempt view still lends: with every view but one exempt, that one is
+     * mixed with an exempt view's statistics. Exempting every view mixes
+     * none and draws nothing from the generator. */
+    unsigned char ex[NV] = { 1, 0, 1, 0, 1, 0 }, all[NV] = { 1, 1, 1, 1, 1, 1 },
+        one[NV] = { 1, 1, 1, 1, 1, 0 };
+    clar_rng r1 = { 78 };
+    double mv[F], sv[F];
+    int moved = 0;
+    memcpy (b, b0, sizeof b);
+    CHECK_EQ_INT ((int) clar_freq_mixstyle_batch (&d, &r1, b, NV, T, F, group, ex), NV / 2);
+    for (int v = 0; v < NV; v++)
+      if (ex[v])
+        CHECK (!memcmp (b + v * F * T, b0 + v * F * T, F * T * sizeof (float)));
+      else
+        CHECK (memcmp (b + v * F * T, b0 + v * F * T, F * T * sizeof (float)));
+    memcpy (b, b0, sizeof b);
+    {
+      clar_rng before = r1;
+      CHECK_EQ_INT ((int) clar_freq_mixstyle_batch (&d, &r1, b, NV, T, F, group, all), 0);
+      CHECK (!memcmp (&before, &r1, sizeof r1));
+    }
+    CHECK (!memcmp (b, b0, sizeof b));
+    CHECK_EQ_INT ((int) clar_freq_mixstyle_batch (&d, &r1, b, NV, T, F, group, one), 1);
+    CHECK (!memcmp (b, b0, (NV - 1) * F * T * sizeof (float)));
+    band_moments (b + (NV - 1) * F * T, T, F, mz, sz);
+    band_moments (b0 + (NV - 1) * F * T, T, F, mv, sv);
+    for (int f = 0; f < F; f++)
+      moved |= fabs (mz[f] - mv[f]) > 1e-3;
+    CHECK (moved);
   }
 }
 

@@ -16,6 +16,7 @@
 #    same average as one that never stopped;
 #  - --aug fmix (Freq-MixStyle) mixes every view at P 1, reproducibly and
 #    resumably, and at P 0 trains weight for weight as without it;
+#    --fmix-exempt leaves the named classes' views unmixed;
 #  - --train-labels: only the listed classes' rows learn, the others stay;
 #  - --freeze-encoder keeps the --init encoder for its steps (through the
 #    whole run, the exported encoder is the --init model's), then trains it
@@ -131,6 +132,25 @@ check "mixup without a cross-entropy term: refused, with why" \
   "[ $? -eq 2 ] && grep -q 'mixup=0.5 needs a cross-entropy term (--loss hybrid or ce)' '$tmp/x.log'"
 batch_aug fmix fmix=1:0.3
 check "fmix=1: every view mixed, and said" "grep -q 'freq-mixstyle mixed 64 of 64 views' '$tmp/fmix1.log'"
+# --fmix-exempt: the named classes' views are never mixed (every other view
+# still is, at P 1), so the views mixed and the views exempt add up to all;
+# a name that is no class, or the option without fmix, is refused.
+"$B/clar-train" "${mix[@]}" --aug fmix=1:0.3 --fmix-exempt tone --out "$tmp/fx1" 2> "$tmp/fx1.log"
+fxm=$(sed -n 's/.*freq-mixstyle mixed \([0-9]*\) of 64 views in this run.s steps (\([0-9]*\) views of --fmix-exempt classes left as they were)/\1/p' "$tmp/fx1.log")
+fxe=$(sed -n 's/.*freq-mixstyle mixed \([0-9]*\) of 64 views in this run.s steps (\([0-9]*\) views of --fmix-exempt classes left as they were)/\2/p' "$tmp/fx1.log")
+check "--fmix-exempt tone: runs, says 1 of 2 classes exempt, mixed + exempt = 64 views, both > 0 (${fxm:-?} + ${fxe:-?})" \
+  "grep -q 'fmix-exempt: views of 1 of 2 classes keep their own band statistics' '$tmp/fx1.log' && [ \"${fxm:-0}\" -gt 0 ] && [ \"${fxe:-0}\" -gt 0 ] && [ \$((${fxm:-0} + ${fxe:-0})) -eq 64 ]"
+check "--fmix-exempt tone: other weights than fmix=1 without it" \
+  "[ \"\$(tensors '$tmp/fx1/model.safetensors')\" != \"\$(tensors '$tmp/fmix1/model.safetensors')\" ]"
+"$B/clar-train" "${mix[@]}" --aug fmix=1:0.3 --fmix-exempt tone,noise --out "$tmp/fx2" 2> "$tmp/fx2.log"
+check "--fmix-exempt of every class: no view mixed" \
+  "grep -q 'freq-mixstyle mixed 0 of 64 views in this run.s steps (64 views' '$tmp/fx2.log'"
+"$B/clar-train" "${mix[@]}" --aug fmix=1:0.3 --fmix-exempt tone,kazoo --out "$tmp/x" 2> "$tmp/x.log"
+check "--fmix-exempt kazoo: not a class of the data: refused" \
+  "[ \$? -eq 2 ] && grep -q 'fmix-exempt: \"kazoo\" is not a class of the training data' '$tmp/x.log'"
+"$B/clar-train" "${mix[@]}" --fmix-exempt tone --out "$tmp/x" 2> "$tmp/x.log"
+check "--fmix-exempt without fmix: refused, with why" \
+  "[ \$? -eq 2 ] && grep -q 'fmix-exempt needs Freq-MixStyle on' '$tmp/x.log'"
 
 # "silence" is never mixed: 8 silent clips and one tone per epoch of 9 in
 # batches of 8 leave the tone no partner (0 views mixed); the same clips

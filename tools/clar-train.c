@@ -30,7 +30,7 @@
 
 typedef struct {
   const char *data, *split, *out, *loss, *aug, *cache, *arch;
-  const char *init, *val_split, *name, *description, *train_labels;
+  const char *init, *val_split, *name, *description, *train_labels, *fmix_exempt;
   int val_every;
   const char *unlabelled[8];
   int n_unlabelled;
@@ -75,6 +75,9 @@ usage (FILE *f)
       "                         fmix=P:ALPHA (Freq-MixStyle: a view's per-band log-mel mean and\n"
       "                         spread mixed with another clip's, l ~ Beta(ALPHA,ALPHA),\n"
       "                         default 0.3)\n"
+      "  --fmix-exempt A,B      with fmix: views of these classes are never mixed (they still\n"
+      "                         lend their statistics), e.g. instrument families, whose\n"
+      "                         long-term spectrum is much of what tells them apart\n"
       "  --seed N --threads N   (default 1, 2)\n"
       "  --ema D                also keep an exponential moving average of the weights and\n"
       "                         batch-norm statistics (decay D per step, e.g. 0.999; 0 off,\n"
@@ -173,6 +176,7 @@ parse (int argc, char **argv, options *o)
         o->freeze = -1;
     }
     else if (OPT ("--train-labels")) o->train_labels = v;
+    else if (OPT ("--fmix-exempt")) o->fmix_exempt = v;
     else if (OPT ("--val-split")) o->val_split = v;
     else if (OPT ("--val-every")) o->val_every = atoi (v);
     else if (OPT ("--name")) o->name = v;
@@ -450,7 +454,10 @@ main (int argc, char **argv)
   double *mix_draw = NULL;
   long mix_views = 0, mix_rows = 0;   /* views mixed / labelled views, this process */
   long fmix_views = 0, fmix_rows = 0;  /* Freq-MixStyle: views mixed / views */
+  long fmix_exempt_views = 0;          /* views of --fmix-exempt classes */
   int *fgroup = NULL;                  /* each view's clip, for Freq-MixStyle */
+  unsigned char *fexempt = NULL;       /* each view: of a --fmix-exempt class */
+  unsigned char *fexempt_cls = NULL;   /* each class: named by --fmix-exempt */
   float *mix_lam = NULL, *mix_buf = NULL;
   int *labels2, *labels1;
   FILE *logf;
@@ -475,6 +482,10 @@ main (int argc, char **argv)
     aug = clar_augment_none ();
   else if (o.aug && clar_augment_parse (o.aug, &aug)) {
     fprintf (stderr, "clar-train: bad --aug specification \"%s\"\n", o.aug);
+    return 2;
+  }
+  if (o.fmix_exempt && !(aug.p_fmix > 0)) {
+    fprintf (stderr, "clar-train: --fmix-exempt needs Freq-MixStyle on (--aug fmix=P:ALPHA)\n");
     return 2;
   }
   if (aug.p_codec > 0) {
@@ -600,6 +611,32 @@ main (int argc, char **argv)
     return 1;
   }
 
+  if (o.fmix_exempt) {
+    /* Every name must be a class of the training data: a typo would
+     * otherwise exempt nothing and the run would look like it worked. */
+    gchar **want = g_strsplit (o.fmix_exempt, ",", -1);
+    size_t n_ex = 0;
+    if (!(fexempt_cls = calloc (ds.n_classes ? ds.n_classes : 1, 1))) {
+      fprintf (stderr, "clar-train: out of memory\n");
+      return 1;
+    }
+    for (gchar **w = want; *w; w++) {
+      size_t k = 0;
+      while (k < ds.n_classes && strcmp (ds.classes[k], *w))
+        k++;
+      if (k == ds.n_classes) {
+        fprintf (stderr, "clar-train: --fmix-exempt: \"%s\" is not a class of the training data\n", *w);
+        g_strfreev (want);
+        return 2;
+      }
+      n_ex += !fexempt_cls[k];
+      fexempt_cls[k] = 1;
+    }
+    g_strfreev (want);
+    fprintf (stderr, "clar-train: --fmix-exempt: views of %zu of %zu classes keep their own band "
+        "statistics\n", n_ex, ds.n_classes);
+  }
+
   cfg.proj_dim = o.proj;
   cfg.n_classes = (int) ds.n_classes;
   cfg.class_names = (const char *const *) ds.classes;
@@ -630,6 +667,7 @@ main (int argc, char **argv)
   labels1 = malloc ((size_t) o.batch * sizeof (int));
   labels2 = malloc ((size_t) 2 * o.batch * sizeof (int));
   fgroup = malloc ((size_t) 2 * o.batch * sizeof (int));
+  fexempt = calloc ((size_t) 2 * o.batch, 1);
   if (aug.p_mixup > 0) {
     mix_with = malloc ((size_t) o.batch * sizeof (int));
     mix_draw = malloc ((size_t) o.batch * sizeof (double));
@@ -654,7 +692,7 @@ main (int argc, char **argv)
   cmdline = g_strjoinv (" ", argv);
 
   vwin = malloc (W * sizeof (float));
-  if (!views || !mels || !dz || !dl || !labels1 || !labels2 || !fgroup || !vwin) {
+  if (!views || !mels || !dz || !dl || !labels1 || !labels2 || !fgroup || !fexempt || !vwin) {
     fprintf (stderr, "clar-train: out of memory\n");
     return 1;
   }
@@ -919,13 +957,16 @@ main (int argc, char **argv)
           mix_views += (mix_lab[b] >= 0) + (mix_lab[b + o.batch] >= 0);
         }
         fgroup[b] = fgroup[b + o.batch] = (int) perm[(pos + (size_t) b) % n_use];
+        fexempt[b] = fexempt[b + o.batch] = fexempt_cls && c->class_id >= 0 && fexempt_cls[c->class_id];
       }
       if (aug.p_fmix > 0) {
         /* Freq-MixStyle across the batch (augment.h), after every view's
          * log-mel; its own generator, a function of seed and step. */
         clar_rng fr = { (o.seed << 32) ^ ((uint64_t) step * 8191 + 0xF4D1ULL) ^ 0x6D69787374796CULL };
         fmix_views += (long) clar_freq_mixstyle_batch (&aug, &fr, mels, (size_t) 2 * o.batch, T, nm,
-            fgroup);
+            fgroup, fexempt_cls ? fexempt : NULL);
+        for (int v = 0; fexempt_cls && v < 2 * o.batch; v++)
+          fmix_exempt_views += fexempt[v];
         fmix_rows += 2 * o.batch;
       }
       clar_net_zero_grad (net);
@@ -1078,8 +1119,8 @@ main (int argc, char **argv)
     fprintf (stderr, "clar-train: mixup mixed %ld of %ld labelled views in this run's steps "
         "(clips of \"silence\" never)\n", mix_views, mix_rows);
   if (aug.p_fmix > 0)
-    fprintf (stderr, "clar-train: freq-mixstyle mixed %ld of %ld views in this run's steps\n",
-        fmix_views, fmix_rows);
+    fprintf (stderr, "clar-train: freq-mixstyle mixed %ld of %ld views in this run's steps "
+        "(%ld views of --fmix-exempt classes left as they were)\n", fmix_views, fmix_rows, fmix_exempt_views);
   if (val_on && validate (net, mel, &val, &cfg, mels, 2 * o.batch, vwin, &vr) == 0 && vr.n)
     fprintf (stderr, "clar-train: validation after training: loss %.4f accuracy %.4f "
         "(%zu held-out clips of split %s)\n", vr.loss, vr.acc, vr.n, o.val_split);
@@ -1098,6 +1139,7 @@ main (int argc, char **argv)
   free (cur);
   free (row_fixed);
   free (views); free (mels); free (dz); free (dl); free (labels1); free (labels2); free (fgroup);
+  free (fexempt); free (fexempt_cls);
   free (mix_with); free (mix_draw); free (mix_lab); free (mix_lam); free (mix_buf);
   g_free (ckpt); g_free (model_path); g_free (log_path); g_free (cache); g_free (cmdline);
   return stop_signal ? 128 + stop_signal : 0;

@@ -670,7 +670,8 @@ clar_freq_mixstyle (float *x, const float *y, size_t n_frames, size_t n_mels, do
 
 size_t
 clar_freq_mixstyle_batch (const clar_augment_config *cfg, clar_rng *rng, float *mels,
-                          size_t n, size_t n_frames, size_t n_mels, const int *group)
+                          size_t n, size_t n_frames, size_t n_mels, const int *group,
+                          const unsigned char *exempt)
 {
   double *mu, *sd;
   size_t mixed = 0, per = n_frames * n_mels;
@@ -689,7 +690,7 @@ clar_freq_mixstyle_batch (const clar_augment_config *cfg, clar_rng *rng, float *
   for (size_t i = 0; i < n; i++) {
     size_t j = n, others = 0, k;
     double l;
-    if (clar_rng_uniform (rng) >= cfg->p_fmix)
+    if ((exempt && exempt[i]) || clar_rng_uniform (rng) >= cfg->p_fmix)
       continue;
     for (size_t q = 0; q < n; q++)
       others += group[q] != group[i];

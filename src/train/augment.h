@@ -112,11 +112,17 @@ void clar_freq_mixstyle (float *x, const float *y, size_t n_frames, size_t n_mel
  * l ~ Beta(fmix_alpha, fmix_alpha)) with the statistics of another view
  * drawn at random among those of another clip (group[i] names view i's
  * clip; views of one clip are never partners), as that view was before
- * any mixing. Returns how many views were mixed; 0, and mels untouched,
- * when p_fmix is 0, n < 2, every view is of one clip, or memory runs
- * out. */
+ * any mixing. A view with exempt[i] set is never mixed, as if its draw
+ * had failed, and draws nothing from rng (exempt NULL: none is), but lends
+ * its statistics to others like any view: for classes whose band
+ * statistics are partly the signal (an instrument family's long-term
+ * spectrum is much of its timbre), while the coloration it carries is
+ * still a nuisance to the others. Returns how many views were mixed; 0,
+ * and mels untouched, when p_fmix is 0, n < 2, every view is of one clip
+ * or exempt, or memory runs out. */
 size_t clar_freq_mixstyle_batch (const clar_augment_config *cfg, clar_rng *rng, float *mels,
-                                 size_t n, size_t n_frames, size_t n_mels, const int *group);
+                                 size_t n, size_t n_frames, size_t n_mels, const int *group,
+                                 const unsigned char *exempt);
 
 /* Building blocks (tested one by one). */
 /* out[i] = x at position i * ratio (linear interpolation, zero outside):
