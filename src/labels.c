@@ -447,3 +447,20 @@ clar_labels_top_k (const clar_labels *l, const float *e, size_t k,
   free (probs);
   return (int) m;
 }
+
+int
+clar_labels_open_set (const clar_labels *l, const float *e, float min_similarity,
+                      float *best_similarity)
+{
+  /* The best label by score is the best by cosine: the softmax is
+   * monotonic in it. */
+  clar_label_score best;
+  int n = clar_labels_top_k (l, e, 1, 0.0f, &best);
+  if (best_similarity)
+    *best_similarity = n == 1 ? best.similarity : NAN;
+  if (n < 0)
+    return n;
+  if (n != 1)
+    return CLAR_ERR_INVALID_ARGUMENT;
+  return !isnan (min_similarity) && min_similarity > -1.0f && best.similarity < min_similarity;
+}

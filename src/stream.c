@@ -683,16 +683,10 @@ compute_ring (clar_stream *s, clar_window_result *r)
     r->top = s->top;
     r->n_top = n > 0 ? n : 0;
   }
-  if (s->labels) {
-    /* The best label by score is the best by cosine (the softmax is
-     * monotonic in it); top_k and threshold may have left it out. */
-    clar_label_score best;
-    if (r->n_top > 0 && s->threshold <= 0.0f)
-      r->max_similarity = r->top[0].similarity;
-    else if (clar_labels_top_k (s->labels, s->embedding, 1, 0.0f, &best) == 1)
-      r->max_similarity = best.similarity;
-    r->unknown = s->min_similarity > -1.0f && r->max_similarity < s->min_similarity;
-  }
+  if (s->labels)
+    /* Over every label: top_k and threshold may have left the best out. */
+    r->unknown = clar_labels_open_set (s->labels, s->embedding, s->min_similarity,
+        &r->max_similarity) == 1;
   return s->events ? feed_events (s, r) : CLAR_OK;
 }
 

@@ -31,6 +31,18 @@ test_scores (void)
   CHECK (top[0].score >= top[1].score);
   CHECK_EQ_INT (clar_labels_top_k (l, e, 3, 0.5f, top), 1);   /* threshold */
   CHECK_EQ_INT (clar_labels_top_k (l, e, 0, 0.0f, top), 0);
+  {
+    /* Open set: e = (3, 4, 0) has cosine 0.8 with y, its best label. */
+    float u[3] = { 3, 4, 0 }, best = 0;
+    CHECK_EQ_INT (clar_labels_open_set (l, u, 0.9f, &best), 1);
+    CHECK_CLOSE (best, 0.8, 1e-6);
+    CHECK_EQ_INT (clar_labels_open_set (l, u, 0.7f, &best), 0);
+    CHECK_EQ_INT (clar_labels_open_set (l, u, -1.0f, NULL), 0);    /* off */
+    CHECK_EQ_INT (clar_labels_open_set (l, u, NAN, NULL), 0);      /* off */
+    u[2] = INFINITY;
+    CHECK (clar_labels_open_set (l, u, 0.9f, &best) < 0 && isnan (best));
+    CHECK (clar_labels_open_set (NULL, u, 0.9f, &best) < 0 && isnan (best));
+  }
   e[0] = 0;
   CHECK_EQ_INT (clar_labels_score (l, e, probs, NULL), CLAR_OK);   /* zero vector: uniform */
   CHECK_CLOSE (probs[2], 1.0 / 3, 1e-6);

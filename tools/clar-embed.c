@@ -397,7 +397,7 @@ print_clip (const char *file, const clar_model_info *info, const clar_labels *la
             int with_emb, size_t n_samples, size_t windows, const float *emb, long top_k,
             float min_similarity, clar_label_score *top)
 {
-  int n = 0;
+  int n = 0, unknown = 0;
   float sim = NAN;
   printf ("{\"file\":");
   clar_json_print_string (stdout, file);
@@ -405,14 +405,10 @@ print_clip (const char *file, const clar_model_info *info, const clar_labels *la
       windows);
   if (labels && top_k > 0)
     n = clar_labels_top_k (labels, emb, (size_t) top_k, 0.0f, top);
-  if (labels) {
-    /* The best cosine, as the stream takes it for a window (stream.c). */
-    clar_label_score best;
-    sim = n > 0 ? top[0].similarity
-        : clar_labels_top_k (labels, emb, 1, 0.0f, &best) == 1 ? best.similarity : NAN;
-  }
-  print_labels (labels, top, n, min_similarity > -1.0f && !isnan (sim) && sim < min_similarity,
-      sim);
+  /* The stream's rule for a window (labels.h). */
+  if (labels)
+    unknown = clar_labels_open_set (labels, emb, min_similarity, &sim) == 1;
+  print_labels (labels, top, n, unknown, sim);
   if (with_emb)
     print_embedding (emb, info->embedding_dim);
   printf ("}\n");

@@ -111,6 +111,15 @@ CLAR_API int clar_labels_top_k (const clar_labels *labels,
                                 const float *embedding, size_t k,
                                 float threshold, clar_label_score *out);
 
+/* Open set (issue 17), the one rule the stream's windows and clar-embed's
+ * clips share: 1 when the best cosine similarity of embedding to any label
+ * is below min_similarity ("unknown"), 0 when not or when the test is off
+ * (min_similarity <= -1 or NaN), a negative status on error.
+ * *best_similarity (may be NULL) receives that cosine, NaN on error. */
+CLAR_API int clar_labels_open_set (const clar_labels *labels,
+                                   const float *embedding, float min_similarity,
+                                   float *best_similarity);
+
 #ifdef __cplusplus
 }
 #endif
