@@ -29,7 +29,6 @@ of a window). Needs numpy.
 """
 import argparse
 import collections
-import csv
 import json
 import os
 import subprocess
@@ -42,9 +41,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 from clar.model import ModelFile, ModelFileError  # noqa: E402
 from clar import safetensors  # noqa: E402
+from clar.data import read_manifest  # noqa: E402
 
 
-def clip_embeddings(embed, model, paths, min_fill, base):
+def clip_embeddings(embed, model, paths, min_fill):
     """{path: unit clip embedding or None}, by clar-embed --clip (clip-embed.h)."""
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,9 +54,8 @@ def clip_embeddings(embed, model, paths, min_fill, base):
         step = 400
         for i in range(0, len(paths), step):
             part = paths[i:i + step]
-            full = [os.path.join(base, p) for p in part]
             r = subprocess.run([embed, "--model", model, "--clip", "--min-fill", str(min_fill),
-                                "--top-k", "0", "--npy", npy] + full,
+                                "--top-k", "0", "--npy", npy] + part,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             if r.returncode != 0 and not os.path.exists(npy):
                 sys.exit(f"new-class-lopo.py: clar-embed failed: {r.stderr.strip()[-500:]}")
@@ -67,8 +66,8 @@ def clip_embeddings(embed, model, paths, min_fill, base):
             if E.shape[0] != len(files):
                 sys.exit(f"new-class-lopo.py: clar-embed wrote {E.shape[0]} rows for {len(files)} lines")
             got = dict(zip(files, E))
-            for p, fp in zip(part, full):
-                out[p] = got.get(fp)
+            for p in part:
+                out[p] = got.get(p)
             os.remove(npy)
     return out
 
@@ -117,21 +116,27 @@ def main():
     if have:
         sys.exit(f"new-class-lopo.py: the model already names {', '.join(have)}")
     prefixes = tuple(p for p in o.only.split(",") if p)
-    clips = []
+    # The manifest as clar-eval reads it (python/clar/data.py): positional
+    # columns, comments, paths against the manifest's folder; --only's
+    # prefixes are matched against the paths as the manifest writes them.
+    base = os.path.dirname(o.manifest)
     try:
-        with open(o.manifest, newline="", encoding="utf-8") as f:
-            for r in csv.DictReader(f, delimiter="\t"):
-                if r.get("split") != o.split or (prefixes and not r["path"].startswith(prefixes)):
-                    continue
-                if r["label"] in new or r["label"] in names:
-                    clips.append((r["path"], r["label"], r.get("source") or "?"))
-    except (OSError, KeyError, UnicodeDecodeError) as e:
+        rows = read_manifest(o.manifest, split=o.split)
+    except ValueError:
+        rows = []
+    except (OSError, UnicodeDecodeError) as e:
         sys.exit(f"new-class-lopo.py: {o.manifest}: {e}")
+    clips = []
+    for c in rows:
+        written = os.path.relpath(c.path, base) if base else c.path
+        if prefixes and not (written.startswith(prefixes) or c.path.startswith(prefixes)):
+            continue
+        if c.label in new or c.label in names:
+            clips.append((c.path, c.label, c.source or "?"))
     lacking = [c for c in new if not any(lab == c for _, lab, _ in clips)]
     if lacking:
         sys.exit(f"new-class-lopo.py: no {o.split} clip of {', '.join(lacking)} in {o.manifest}")
-    emb = clip_embeddings(embed, o.model, [p for p, _, _ in clips], o.min_fill,
-                          os.path.dirname(os.path.abspath(o.manifest)))
+    emb = clip_embeddings(embed, o.model, [p for p, _, _ in clips], o.min_fill)
     unembedded = sum(1 for p, _, _ in clips if emb[p] is None)
     if unembedded:
         print(f"new-class-lopo.py: {unembedded} clips gave no window (shorter than --min-fill of a "
