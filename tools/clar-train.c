@@ -234,6 +234,39 @@ parse (int argc, char **argv, options *o)
   return 0;
 }
 
+/* The classes a comma-separated list given to option opt names, as one
+ * flag per class of ds (calloc'd; *n_named: how many distinct classes).
+ * Every name must be a class of the training data: a typo would otherwise
+ * name nothing and the run would look as if it had worked. NULL, with the
+ * reason said, when a name is not (*rc 2) or memory runs out (*rc 1). */
+static unsigned char *
+named_classes (const clar_dataset *ds, const char *list, const char *opt, size_t *n_named,
+               int *rc)
+{
+  gchar **want = g_strsplit (list, ",", -1);
+  unsigned char *flag = calloc (ds->n_classes ? ds->n_classes : 1, 1);
+  *n_named = 0;
+  *rc = 1;
+  if (!flag)
+    fprintf (stderr, "clar-train: out of memory\n");
+  for (gchar **w = want; flag && *w; w++) {
+    size_t k = 0;
+    while (k < ds->n_classes && strcmp (ds->classes[k], *w))
+      k++;
+    if (k == ds->n_classes) {
+      fprintf (stderr, "clar-train: %s: \"%s\" is not a class of the training data\n", opt, *w);
+      free (flag);
+      flag = NULL;
+      *rc = 2;
+      break;
+    }
+    *n_named += !flag[k];
+    flag[k] = 1;
+  }
+  g_strfreev (want);
+  return flag;
+}
+
 /* Class-stratified label fraction: keep labels on ceil(F * n_c) clips of each
  * class (at least one), chosen with a seeded shuffle. */
 static void
@@ -612,27 +645,10 @@ main (int argc, char **argv)
   }
 
   if (o.fmix_exempt) {
-    /* Every name must be a class of the training data: a typo would
-     * otherwise exempt nothing and the run would look like it worked. */
-    gchar **want = g_strsplit (o.fmix_exempt, ",", -1);
-    size_t n_ex = 0;
-    if (!(fexempt_cls = calloc (ds.n_classes ? ds.n_classes : 1, 1))) {
-      fprintf (stderr, "clar-train: out of memory\n");
-      return 1;
-    }
-    for (gchar **w = want; *w; w++) {
-      size_t k = 0;
-      while (k < ds.n_classes && strcmp (ds.classes[k], *w))
-        k++;
-      if (k == ds.n_classes) {
-        fprintf (stderr, "clar-train: --fmix-exempt: \"%s\" is not a class of the training data\n", *w);
-        g_strfreev (want);
-        return 2;
-      }
-      n_ex += !fexempt_cls[k];
-      fexempt_cls[k] = 1;
-    }
-    g_strfreev (want);
+    size_t n_ex;
+    int rc;
+    if (!(fexempt_cls = named_classes (&ds, o.fmix_exempt, "--fmix-exempt", &n_ex, &rc)))
+      return rc;
     fprintf (stderr, "clar-train: --fmix-exempt: views of %zu of %zu classes keep their own band "
         "statistics\n", n_ex, ds.n_classes);
   }
@@ -759,39 +775,29 @@ main (int argc, char **argv)
      * that never has a gradient stay 0, so the row never moves. Every kept
      * row must be one the model names (a random row would stay random). */
     const clar_labels *il = clar_model_get_labels (init);
-    gchar **want = g_strsplit (o.train_labels, ",", -1);
-    size_t n_train = 0;
+    size_t n_train;
+    int rc;
     for (size_t i = 0; i < clar_net_n_params (net); i++)
       if (!strcmp (clar_net_param (net, i)->name, "head.classifier.weight"))
         cls_param = clar_net_param (net, i);
-    if (!(row_fixed = calloc (ds.n_classes ? ds.n_classes : 1, 1)) || !cls_param) {
-      fprintf (stderr, "clar-train: --train-labels: %s\n", cls_param ? "out of memory" : "the network has no classifier");
+    if (!cls_param) {
+      fprintf (stderr, "clar-train: --train-labels: the network has no classifier\n");
       return 1;
     }
-    for (gchar **w = want; *w; w++) {
-      size_t k = 0;
-      while (k < ds.n_classes && strcmp (ds.classes[k], *w))
-        k++;
-      if (k == ds.n_classes) {
-        fprintf (stderr, "clar-train: --train-labels: \"%s\" is not a class of the training data\n", *w);
-        g_strfreev (want);
-        return 2;
-      }
-    }
+    /* The listed classes' rows learn: the flags turned round. */
+    if (!(row_fixed = named_classes (&ds, o.train_labels, "--train-labels", &n_train, &rc)))
+      return rc;
     for (size_t k = 0; k < ds.n_classes; k++) {
       int named = 0;
-      row_fixed[k] = !g_strv_contains ((const gchar * const *) want, ds.classes[k]);
-      n_train += !row_fixed[k];
+      row_fixed[k] = !row_fixed[k];
       for (size_t j = 0; il && j < clar_labels_count (il); j++)
         named |= !strcmp (clar_labels_name (il, j), ds.classes[k]);
       if (row_fixed[k] && !named) {
         fprintf (stderr, "clar-train: --train-labels: class \"%s\" is not a label of %s, so its row "
             "would stay random; list it too\n", ds.classes[k], o.init);
-        g_strfreev (want);
         return 2;
       }
     }
-    g_strfreev (want);
     fprintf (stderr, "clar-train: --train-labels: %zu of %zu classifier rows learn, the other %zu "
         "stay as %s's\n", n_train, ds.n_classes, ds.n_classes - n_train, o.init);
   }
