@@ -136,8 +136,7 @@ check "fmix=1: every view mixed, and said" "grep -q 'freq-mixstyle mixed 64 of 6
 # still is, at P 1), so the views mixed and the views exempt add up to all;
 # a name that is no class, or the option without fmix, is refused.
 "$B/clar-train" "${mix[@]}" --aug fmix=1:0.3 --fmix-exempt tone --out "$tmp/fx1" 2> "$tmp/fx1.log"
-fxm=$(sed -n 's/.*freq-mixstyle mixed \([0-9]*\) of 64 views in this run.s steps (\([0-9]*\) views of --fmix-exempt classes left as they were)/\1/p' "$tmp/fx1.log")
-fxe=$(sed -n 's/.*freq-mixstyle mixed \([0-9]*\) of 64 views in this run.s steps (\([0-9]*\) views of --fmix-exempt classes left as they were)/\2/p' "$tmp/fx1.log")
+read -r fxm fxe < <(sed -n 's/.*freq-mixstyle mixed \([0-9]*\) of 64 views in this run.s steps (\([0-9]*\) views of --fmix-exempt classes left as they were)/\1 \2/p' "$tmp/fx1.log")
 check "--fmix-exempt tone: runs, says 1 of 2 classes exempt, mixed + exempt = 64 views, both > 0 (${fxm:-?} + ${fxe:-?})" \
   "grep -q 'fmix-exempt: views of 1 of 2 classes keep their own band statistics' '$tmp/fx1.log' && [ \"${fxm:-0}\" -gt 0 ] && [ \"${fxe:-0}\" -gt 0 ] && [ \$((${fxm:-0} + ${fxe:-0})) -eq 64 ]"
 check "--fmix-exempt tone: other weights than fmix=1 without it" \

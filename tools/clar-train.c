@@ -970,8 +970,8 @@ main (int argc, char **argv)
          * log-mel; its own generator, a function of seed and step. */
         clar_rng fr = { (o.seed << 32) ^ ((uint64_t) step * 8191 + 0xF4D1ULL) ^ 0x6D69787374796CULL };
         fmix_views += (long) clar_freq_mixstyle_batch (&aug, &fr, mels, (size_t) 2 * o.batch, T, nm,
-            fgroup, fexempt_cls ? fexempt : NULL);
-        for (int v = 0; fexempt_cls && v < 2 * o.batch; v++)
+            fgroup, fexempt);   /* all zero without --fmix-exempt */
+        for (int v = 0; v < 2 * o.batch; v++)
           fmix_exempt_views += fexempt[v];
         fmix_rows += 2 * o.batch;
       }
