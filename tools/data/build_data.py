@@ -59,6 +59,12 @@ path, label, split, source, group, caption):
                version 16). Not built by default: with the default model's
                encoder, prototypes that include them took spoken-word clips
                (models/README.md, 2026-12-06)
+  foley        procedural sound effects (tools/data/foley.py, numpy): 40
+               clips of each of 13 effect classes (door, engine, fire,
+               footsteps, hammering, insects, rain, sawing, thunder,
+               water_flow, wild_birds, wind, wood_chop), physical models with
+               every parameter drawn per clip; train, 1 clip in 5 val-src
+               (data version 17). Not built by default
   sounds       the 28 classes of tables/realsounds-train.tsv, from their
                packages; classes found in several packages hold out one whole
                package as val; about 1 in 5 source folders is val-src
@@ -1396,6 +1402,34 @@ def cries(out, rows, debs, heldout, quick, stats):
                      f"{what}, \"{text}\", spoken by {engine} voice {vname}"))
 
 
+# The foley set (data version 17): procedural effects, a source that no
+# package shares (tools/data/foley.py says why and which models). Clip i of a
+# class is seeded by (class, i), so a rebuild writes the same files.
+FOLEY_PER_CLASS = 40
+
+
+def foley_set(out, rows, quick, stats):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import foley
+    n = 5 if quick else FOLEY_PER_CLASS
+    for label, (_, noun) in sorted(foley.GENERATORS.items()):
+        for i in range(n):
+            rel = f"foley/{label}/foley_{label}_{i:03d}.wav"
+            dst = os.path.join(out, rel)
+            if not os.path.exists(dst):
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                try:
+                    foley.write_wav(dst + ".tmp", foley.generate(label, i))
+                except ValueError as e:
+                    log(f"foley: {label} {i}: {e}")
+                    stats["foley_failed"] = stats.get("foley_failed", 0) + 1
+                    continue
+                os.replace(dst + ".tmp", dst)
+            split = "val-src" if i % 5 == 4 else "train"
+            rows.append((rel, label, split, "foley:procedural", f"foley-{label}-{i}",
+                         f"{noun}, synthesised by a procedural model"))
+
+
 def background(out, rows, quick):
     rng = random.Random(7)
     n = 20 if quick else 120
@@ -1492,7 +1526,7 @@ def main():
     # Adding a set to a built folder (mined, stk, lmms): its manifest keeps the
     # sets built there before.
     labelled_sets = [st for st in ("instruments", "instruments-wide", "stk", "lmms", "words", "cries",
-                                   "sounds", "background", "mined")
+                                   "foley", "sounds", "background", "mined")
                      if st not in labelled_sets and os.path.exists(os.path.join(out, f".done-{st}"))
                      and os.path.exists(os.path.join(out, f"manifest-{st}.tsv"))] + labelled_sets
     for st in a.sets.split(","):
@@ -1528,6 +1562,8 @@ def main():
             stk(out, rows, debs, heldout, a.quick, st_stats)
         elif st == "cries":
             cries(out, rows, debs, heldout, a.quick, st_stats)
+        elif st == "foley":
+            foley_set(out, rows, a.quick, st_stats)
         elif st == "lmms":
             lmms(out, rows, debs, heldout, a.quick, st_stats)
         elif st == "mined":
@@ -1560,7 +1596,7 @@ def main():
         # BASE may itself hold BASE's base's clips by absolute path (data
         # version 7 is built on version 3), so a clip's set is the set folder
         # nearest its file, not the first folder under BASE.
-        set_dirs = ("instruments", "instruments-wide", "words", "cries", "sounds", "background", "sounds-mined",
+        set_dirs = ("instruments", "instruments-wide", "words", "cries", "foley", "sounds", "background", "sounds-mined",
                     "unlabelled")
 
         def set_of(r):
@@ -1619,7 +1655,8 @@ def main():
         # (LMMS's instrument samples played as a sampler plays them); 14:
         # version 13 plus the mined clips of MINE_LATE_PACKAGES; 15: version 14
         # plus the classes laughter and pain_grunt (MINE_V15_PACKAGES and the
-        # rules' rows for them); 16: version 15 plus the cries set.
+        # rules' rows for them); 16: version 15 plus the cries set; 17:
+        # version 15 plus the foley set (with the cries set too: 17 as well).
         has_stk = any(r[3].startswith("stk:") for r in rows)
         has_mined = any(r[3].startswith("mined:") for r in rows)
         has_gu = any(r[3] == "fluidsynth:generaluser" for r in rows)
@@ -1641,7 +1678,8 @@ def main():
             has_v14 = has_v13 and any(r[3] in late_sources for r in rows)
             has_v15 = has_v14 and any(r[1] == "pain_grunt" for r in rows)
             has_v16 = has_v15 and any(r[0].startswith("cries/") or "/cries/" in r[0] for r in rows)
-            version = 16 if has_v16 else 15 if has_v15 else 14 if has_v14 else 13 if has_v13 else 12 if has_v12 else 11 if has_v11 else 10 if has_v10 else 9 if v9 \
+            has_v17 = has_v15 and any(r[3] == "foley:procedural" for r in rows)
+            version = 17 if has_v17 else 16 if has_v16 else 15 if has_v15 else 14 if has_v14 else 13 if has_v13 else 12 if has_v12 else 11 if has_v11 else 10 if has_v10 else 9 if v9 \
                 else 8 if has_gu and has_saytime else 7 if has_gu else 6
         elif has_mined:
             version = 4
@@ -1659,7 +1697,7 @@ def main():
         for k in ("heldout_removed", "heldout_sources", "instruments_silent", "sounds_missing", "sounds_failed", "words_failed",
                   "unlabelled_clips", "unlabelled_voices_clips", "unlabelled_all_clips", "pool_mined_copies", "pool_failed", "mined_clips", "mined_ambiguous", "mined_excluded",
                   "mined_unmatched", "mined_duplicates", "mined_copies_of_listed", "mined_too_small",
-                  "mined_failed", "mined_v15_other", "pool_mined_removed", "stk_dropped", "lmms_dropped", "cries_failed"):
+                  "mined_failed", "mined_v15_other", "pool_mined_removed", "stk_dropped", "lmms_dropped", "cries_failed", "foley_failed"):
             f.write(f"{k}\t{stats.get(k, 0)}\n")
         for tool in ("fluidsynth", "timidity", "espeak-ng", "flite", "festival", "sox", "stk"):
             v = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", tool], capture_output=True, text=True).stdout
