@@ -65,6 +65,11 @@ path, label, split, source, group, caption):
                water_flow, wild_birds, wind, wood_chop), physical models with
                every parameter drawn per clip; train, 1 clip in 5 val-src
                (data version 17). Not built by default
+  packed       real effect recordings inside packed archives that the other
+               sets cannot read: OpenTTD's OpenSFX catalogue and GCompris'
+               Qt resource files (tools/data/packed.py), the entries of
+               tables/packed-effects.tsv (chosen by hand from each entry's
+               description); train (data version 18). Not built by default
   sounds       the 28 classes of tables/realsounds-train.tsv, from their
                packages; classes found in several packages hold out one whole
                package as val; about 1 in 5 source folders is val-src
@@ -1430,6 +1435,66 @@ def foley_set(out, rows, quick, stats):
                          f"{noun}, synthesised by a procedural model"))
 
 
+# The packed set (data version 18): tables/packed-effects.tsv's entries of
+# archives no other set reads (tools/data/packed.py). Every entry is checked
+# against the held-out list twice: the archive file (as every source file)
+# and the entry's own bytes.
+def packed_set(out, rows, debs, heldout, stats):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import packed
+    table = [l.rstrip("\n").split("\t") for l in open(os.path.join(TABLES, "packed-effects.tsv"))
+             if l.strip() and not l.startswith("#")][1:]
+    archives = {}
+    for pkg, member, entry, label, note in table:
+        if (pkg, member) not in archives:
+            path = source_files(debs, heldout, pkg, member, stats)
+            try:
+                archives[(pkg, member)] = None if path is None else \
+                    packed.read_cat(path) if member.endswith(".cat") else packed.read_rcc(path)
+            except ValueError as e:
+                log(f"packed: {e}")
+                archives[(pkg, member)] = None
+        arc = archives[(pkg, member)]
+        if arc is None:
+            stats["packed_missing"] = stats.get("packed_missing", 0) + 1
+            continue
+        if member.endswith(".cat"):
+            i = int(entry)
+            title = note.split('"')[1] if note.startswith('"') else None
+            if i >= len(arc) or not title or not arc[i][0].startswith(f'"{title}"'):
+                log(f"packed: {pkg} entry {entry} is not {note.split(':')[0]}; skipped")
+                stats["packed_missing"] = stats.get("packed_missing", 0) + 1
+                continue
+            data, name = arc[i][1], f"{i:02d}.wav"
+        else:
+            if entry not in arc:
+                log(f"packed: {pkg} has no {entry}; skipped")
+                stats["packed_missing"] = stats.get("packed_missing", 0) + 1
+                continue
+            data, name = arc[entry], os.path.basename(entry)
+        if hashlib.md5(data).hexdigest() in heldout:
+            stats["heldout_removed"] = stats.get("heldout_removed", 0) + 1
+            continue
+        key = f"{pkg}/{member}/{entry}"
+        rel = f"packed/{label}/{hashlib.sha1(key.encode()).hexdigest()[:12]}.wav"
+        dst = os.path.join(out, rel)
+        if not os.path.exists(dst):
+            tmp = os.path.join(out, "tmp-packed", name)
+            os.makedirs(os.path.dirname(tmp), exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(data)
+            try:
+                to_wav(tmp, dst)
+            except subprocess.CalledProcessError:
+                stats["packed_failed"] = stats.get("packed_failed", 0) + 1
+                continue
+            finally:
+                os.remove(tmp)
+        rows.append((rel, label, "train", f"packed:{pkg}", key,
+                     f"{label.replace('_', ' ')} ({pkg}: {note})"))
+    shutil.rmtree(os.path.join(out, "tmp-packed"), ignore_errors=True)
+
+
 def background(out, rows, quick):
     rng = random.Random(7)
     n = 20 if quick else 120
@@ -1526,7 +1591,7 @@ def main():
     # Adding a set to a built folder (mined, stk, lmms): its manifest keeps the
     # sets built there before.
     labelled_sets = [st for st in ("instruments", "instruments-wide", "stk", "lmms", "words", "cries",
-                                   "foley", "sounds", "background", "mined")
+                                   "foley", "packed", "sounds", "background", "mined")
                      if st not in labelled_sets and os.path.exists(os.path.join(out, f".done-{st}"))
                      and os.path.exists(os.path.join(out, f"manifest-{st}.tsv"))] + labelled_sets
     for st in a.sets.split(","):
@@ -1564,6 +1629,8 @@ def main():
             cries(out, rows, debs, heldout, a.quick, st_stats)
         elif st == "foley":
             foley_set(out, rows, a.quick, st_stats)
+        elif st == "packed":
+            packed_set(out, rows, debs, heldout, st_stats)
         elif st == "lmms":
             lmms(out, rows, debs, heldout, a.quick, st_stats)
         elif st == "mined":
@@ -1596,7 +1663,7 @@ def main():
         # BASE may itself hold BASE's base's clips by absolute path (data
         # version 7 is built on version 3), so a clip's set is the set folder
         # nearest its file, not the first folder under BASE.
-        set_dirs = ("instruments", "instruments-wide", "words", "cries", "foley", "sounds", "background", "sounds-mined",
+        set_dirs = ("instruments", "instruments-wide", "words", "cries", "foley", "packed", "sounds", "background", "sounds-mined",
                     "unlabelled")
 
         def set_of(r):
@@ -1656,7 +1723,8 @@ def main():
         # version 13 plus the mined clips of MINE_LATE_PACKAGES; 15: version 14
         # plus the classes laughter and pain_grunt (MINE_V15_PACKAGES and the
         # rules' rows for them); 16: version 15 plus the cries set; 17:
-        # version 15 plus the foley set (with the cries set too: 17 as well).
+        # version 15 plus the foley set (with the cries set too: 17 as well);
+        # 18: version 15 plus the packed set (with the others too: 18).
         has_stk = any(r[3].startswith("stk:") for r in rows)
         has_mined = any(r[3].startswith("mined:") for r in rows)
         has_gu = any(r[3] == "fluidsynth:generaluser" for r in rows)
@@ -1679,7 +1747,8 @@ def main():
             has_v15 = has_v14 and any(r[1] == "pain_grunt" for r in rows)
             has_v16 = has_v15 and any(r[0].startswith("cries/") or "/cries/" in r[0] for r in rows)
             has_v17 = has_v15 and any(r[3] == "foley:procedural" for r in rows)
-            version = 17 if has_v17 else 16 if has_v16 else 15 if has_v15 else 14 if has_v14 else 13 if has_v13 else 12 if has_v12 else 11 if has_v11 else 10 if has_v10 else 9 if v9 \
+            has_v18 = has_v15 and any(r[3].startswith("packed:") for r in rows)
+            version = 18 if has_v18 else 17 if has_v17 else 16 if has_v16 else 15 if has_v15 else 14 if has_v14 else 13 if has_v13 else 12 if has_v12 else 11 if has_v11 else 10 if has_v10 else 9 if v9 \
                 else 8 if has_gu and has_saytime else 7 if has_gu else 6
         elif has_mined:
             version = 4
@@ -1697,7 +1766,8 @@ def main():
         for k in ("heldout_removed", "heldout_sources", "instruments_silent", "sounds_missing", "sounds_failed", "words_failed",
                   "unlabelled_clips", "unlabelled_voices_clips", "unlabelled_all_clips", "pool_mined_copies", "pool_failed", "mined_clips", "mined_ambiguous", "mined_excluded",
                   "mined_unmatched", "mined_duplicates", "mined_copies_of_listed", "mined_too_small",
-                  "mined_failed", "mined_v15_other", "pool_mined_removed", "stk_dropped", "lmms_dropped", "cries_failed", "foley_failed"):
+                  "mined_failed", "mined_v15_other", "pool_mined_removed", "stk_dropped", "lmms_dropped", "cries_failed", "foley_failed",
+                  "packed_missing", "packed_failed"):
             f.write(f"{k}\t{stats.get(k, 0)}\n")
         for tool in ("fluidsynth", "timidity", "espeak-ng", "flite", "festival", "sox", "stk"):
             v = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", tool], capture_output=True, text=True).stdout
