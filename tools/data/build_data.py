@@ -204,6 +204,21 @@ def to_wav(src, dst, extra=()):
     run(["sox", "-q", src, "-r", "16000", "-c", "1", "-b", "16", dst, *extra])
 
 
+def wav_from_bytes(data, tmp, dst):
+    """Converts an audio file held in memory (an archive member) to DST as
+    to_wav does, through the temporary file TMP (its extension tells sox
+    the format), which is removed; False when sox cannot read it."""
+    with open(tmp, "wb") as f:
+        f.write(data)
+    try:
+        to_wav(tmp, dst)
+        return True
+    except subprocess.CalledProcessError:
+        return False
+    finally:
+        os.remove(tmp)
+
+
 # Instrument sources: (name, Debian package, file inside it, renderer, split).
 # The split is the source's role: "train" sources also give val-src (held-out
 # programs); the "val" source is never trained on.
@@ -1234,16 +1249,9 @@ def mined(out, base, debs, heldout, packages, stats, keep_tmp=False):
         rel = f"sounds-mined/{cls}/{hashlib.sha1(path.encode()).hexdigest()[:12]}.wav"
         dst = os.path.join(out, rel)
         if not os.path.exists(dst):
-            tmp = os.path.join(raw, "tmp" + os.path.splitext(path)[1])
-            with open(tmp, "wb") as f:
-                f.write(data)
-            try:
-                to_wav(tmp, dst)
-            except subprocess.CalledProcessError:
+            if not wav_from_bytes(data, os.path.join(raw, "tmp" + os.path.splitext(path)[1]), dst):
                 stats["mined_failed"] = stats.get("mined_failed", 0) + 1
                 continue
-            finally:
-                os.remove(tmp)
         if md5(dst) in heldout:
             stats["heldout_removed"] = stats.get("heldout_removed", 0) + 1
             os.remove(dst)
@@ -1479,17 +1487,10 @@ def packed_set(out, rows, debs, heldout, stats):
         rel = f"packed/{label}/{hashlib.sha1(key.encode()).hexdigest()[:12]}.wav"
         dst = os.path.join(out, rel)
         if not os.path.exists(dst):
-            tmp = os.path.join(out, "tmp-packed", name)
-            os.makedirs(os.path.dirname(tmp), exist_ok=True)
-            with open(tmp, "wb") as f:
-                f.write(data)
-            try:
-                to_wav(tmp, dst)
-            except subprocess.CalledProcessError:
+            os.makedirs(os.path.join(out, "tmp-packed"), exist_ok=True)
+            if not wav_from_bytes(data, os.path.join(out, "tmp-packed", name), dst):
                 stats["packed_failed"] = stats.get("packed_failed", 0) + 1
                 continue
-            finally:
-                os.remove(tmp)
         rows.append((rel, label, "train", f"packed:{pkg}", key,
                      f"{label.replace('_', ' ')} ({pkg}: {note})"))
     shutil.rmtree(os.path.join(out, "tmp-packed"), ignore_errors=True)
