@@ -235,6 +235,12 @@ def main():
         (r"tools/data/build_data\.py --sets cries --out data$",
          "needs data/ of version 15 (the commands above it); test-build-data builds the cries "
          "set in quick mode and checks its clips"),
+        (r"tools/data/build_data\.py --sets foley --out data$",
+         "needs data/ of version 15 (the commands above it); test_foley builds the foley set "
+         "in quick mode and checks its clips and rows"),
+        (r"tools/data/build_data\.py --sets packed --out data$",
+         "needs data/ of version 15 and Debian's archive; test_packed builds the packed set "
+         "from generated packages of the same names"),
         (r"tools/set-labels\.py (--add|--blend|MODEL OUT/model\.safetensors NEW --labels A,B)$",
          "an option and a template of set-labels.py; test_set_labels runs --add, --blend and --labels"),
         (r"tools/new-class-lopo\.py( M MANIFEST --classes A,B)?$",
@@ -246,7 +252,8 @@ def main():
         (r"_build/tools/clar-eval --model M --data data-v12/manifest-wide\.tsv",
          "needs data-v12/ (the command above it); test-data-split runs clar-eval "
          "--test-split on generated data"),
-        (r"tools/data/mine\.py$", "a module of the builder, not a command (test_mine_data imports it)"),
+        (r"tools/data/(mine|foley|packed)\.py$",
+         "a module of the builder, not a command (test_mine_data, test_foley, test_packed import them)"),
         (r"apt-get download$", "names what build_data.py runs"),
         (r"apt-get install$", "names the line build_data.py prints for a missing renderer"),
         (r"tools/data/tables/[\w.-]*$", "a data table of the builder, not a command "
