@@ -150,6 +150,7 @@ import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from midi import midi_blocks  # noqa: E402
+import packed  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -1422,8 +1423,7 @@ FOLEY_PER_CLASS = 40
 
 
 def foley_set(out, rows, quick, stats):
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import foley
+    import foley  # here, not at the top: it needs numpy, no other set does
     n = 5 if quick else FOLEY_PER_CLASS
     for label, (_, noun) in sorted(foley.GENERATORS.items()):
         for i in range(n):
@@ -1448,8 +1448,6 @@ def foley_set(out, rows, quick, stats):
 # against the held-out list twice: the archive file (as every source file)
 # and the entry's own bytes.
 def packed_set(out, rows, debs, heldout, stats):
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import packed
     table = [l.rstrip("\n").split("\t") for l in open(os.path.join(TABLES, "packed-effects.tsv"))
              if l.strip() and not l.startswith("#")][1:]
     archives = {}

@@ -61,7 +61,7 @@ def _smooth_walk(rng, n, rate_hz, lo, hi):
     return pts[i] * (1 - w) + pts[i + 1] * w
 
 
-def _tv_band(rng, x, centre_hz, q):
+def _tv_band(x, centre_hz, q):
     """Time-varying band-pass: STFT frames (512, hop 128) each multiplied by
     a Gaussian bump on log-frequency around centre_hz[t] (one value per
     sample; width 1/q octaves), overlap-added with a Hann window."""
@@ -94,6 +94,32 @@ def _burst(rng, n, decay_s, lo=0.0, hi=RATE / 2):
     t = np.arange(n) / RATE
     y = rng.standard_normal(n) * np.exp(-t / decay_s)
     return _spectral_shape(y, _band(lo, hi)) if lo > 0 or hi < RATE / 2 else y
+
+
+def _unit(x):
+    """x scaled to unit standard deviation (a layer's level is then set by
+    the gain it is mixed with)."""
+    return x / (np.std(x) + 1e-9)
+
+
+def _pulse_train(rng, rate_hz, n, sigma):
+    """n samples of impulses, one each time the phase integrated from
+    rate_hz (a number or one value per sample) passes a whole cycle, with
+    log-normal amplitudes (sigma): a firing engine or a stick-slip creak."""
+    ph = np.cumsum(np.broadcast_to(rate_hz, (n,))) / RATE
+    pulses = np.zeros(n)
+    idx = np.nonzero(np.diff(np.floor(ph), prepend=0) > 0)[0]
+    pulses[idx] = rng.lognormal(0, sigma, len(idx))
+    return pulses
+
+
+def _bubble(m, f0, tau, rise, attack_s):
+    """A bubble's ping (the rising-frequency bubble of K. van den Doel,
+    "Physically based models for liquid sounds", 2005): a sinusoid from f0
+    whose frequency rises by `rise` x f0 per decay time tau, decaying with
+    tau, with a linear attack so that its onset is no click."""
+    t = np.arange(m) / RATE
+    return np.sin(2 * np.pi * f0 * (t + rise * t * t / (2 * tau))) * np.exp(-t / tau) * np.minimum(t / attack_s, 1)
 
 
 def _add(y, ev, at):
@@ -129,7 +155,7 @@ def rain(rng):
     n = _duration(rng)
     bed = _coloured(rng, n, rng.uniform(0.3, 1.2))
     bed = _spectral_shape(bed, _band(rng.uniform(150, 800), rng.uniform(3000, 7800)))
-    y = bed / (np.std(bed) + 1e-9) * rng.uniform(0.05, 0.5)
+    y = _unit(bed) * rng.uniform(0.05, 0.5)
     rate = rng.uniform(60, 700)
     hi = rng.uniform(2500, 7800)  # a roof or leaves soften the drops
     for at in np.sort(rng.integers(0, n, rng.poisson(rate * n / RATE))):
@@ -137,10 +163,8 @@ def rain(rng):
         if rng.random() < 0.6:
             ev = np.diff(_burst(rng, 60, rng.uniform(0.0005, 0.003)), prepend=0.0)
         else:
-            m = int(RATE * 0.03)
-            t = np.arange(m) / RATE
             f0, tau = rng.uniform(1000, 4500), rng.uniform(0.003, 0.012)
-            ev = np.sin(2 * np.pi * f0 * (t + t * t / (2 * tau))) * np.exp(-t / tau) * np.minimum(t / 0.001, 1)
+            ev = _bubble(int(RATE * 0.03), f0, tau, 1.0, 0.001)
         _add(y, a * ev, at)
     return _finish(rng, _spectral_shape(y, _band(0, hi)))
 
@@ -151,13 +175,13 @@ def wind(rng):
     n = _duration(rng, 2.5, 4.0)
     centre = np.exp(_smooth_walk(rng, n, rng.uniform(0.5, 2.0), np.log(rng.uniform(150, 500)),
                                  np.log(rng.uniform(700, 3000))))
-    y = _tv_band(rng, _coloured(rng, n, rng.uniform(0, 1)), centre, rng.uniform(0.4, 1.8))
+    y = _tv_band(_coloured(rng, n, rng.uniform(0, 1)), centre, rng.uniform(0.4, 1.8))
     if rng.random() < 0.35:
-        y += 0.6 * _tv_band(rng, rng.standard_normal(n), centre * rng.uniform(1.5, 3), rng.uniform(8, 20))
-    y /= np.std(y) + 1e-9
+        y += 0.6 * _tv_band(rng.standard_normal(n), centre * rng.uniform(1.5, 3), rng.uniform(8, 20))
+    y = _unit(y)
     if rng.random() < 0.5:
         r = _spectral_shape(_coloured(rng, n, 2), _band(0, rng.uniform(80, 200)))
-        y += r / (np.std(r) + 1e-9) * rng.uniform(0.2, 0.8)
+        y += _unit(r) * rng.uniform(0.2, 0.8)
     return _finish(rng, y * _smooth_walk(rng, n, rng.uniform(0.3, 1.2), 0.15, 1.0))
 
 
@@ -170,7 +194,7 @@ def thunder(rng):
     if rng.random() < 0.6:
         _add(y, _burst(rng, int(0.3 * RATE), rng.uniform(0.02, 0.12), 100) * rng.uniform(0.5, 1.5), start)
     rumble = _spectral_shape(_coloured(rng, n, rng.uniform(1.2, 2)), _band(20, rng.uniform(150, 1500), 1.0))
-    rumble /= np.std(rumble) + 1e-9
+    rumble = _unit(rumble)
     env = np.zeros(n)
     for _ in range(rng.integers(2, 6)):
         on = start / RATE + rng.uniform(0, 1.5)
@@ -186,9 +210,9 @@ def fire(rng):
     impulses with heavy-tailed amplitudes)."""
     n = _duration(rng)
     roar = _spectral_shape(_coloured(rng, n, 1.5), _band(30, rng.uniform(200, 900)))
-    roar = roar / (np.std(roar) + 1e-9) * _smooth_walk(rng, n, 2, 0.3, 1.0) * rng.uniform(0.1, 0.8)
+    roar = _unit(roar) * _smooth_walk(rng, n, 2, 0.3, 1.0) * rng.uniform(0.1, 0.8)
     hiss = _spectral_shape(rng.standard_normal(n), _band(rng.uniform(1500, 4000), 7800))
-    y = roar + hiss / (np.std(hiss) + 1e-9) * rng.uniform(0.02, 0.25)
+    y = roar + _unit(hiss) * rng.uniform(0.02, 0.25)
     lo = rng.uniform(300, 1500)
     for at in np.sort(rng.integers(0, n, rng.poisson(rng.uniform(5, 70) * n / RATE))):
         a = min(rng.pareto(1.5) + 0.2, 6) * 0.4
@@ -200,18 +224,15 @@ def fire(rng):
 
 
 def water_flow(rng):
-    """A stream: many bubbles (rising chirps, Minnaert-like) over a band of noise."""
+    """A stream: many bubbles (rising chirps) over a band of noise."""
     n = _duration(rng)
     bed = _spectral_shape(_coloured(rng, n, rng.uniform(0.5, 1.5)), _band(rng.uniform(100, 500), rng.uniform(2000, 6000)))
-    y = bed / (np.std(bed) + 1e-9) * rng.uniform(0.05, 0.6)
+    y = _unit(bed) * rng.uniform(0.05, 0.6)
     lo, hi = sorted(rng.uniform(200, 2500, 2))
     hi = max(hi, lo * 1.5)
     for at in np.sort(rng.integers(0, n, rng.poisson(rng.uniform(40, 400) * n / RATE))):
-        m = int(RATE * 0.06)
-        t = np.arange(m) / RATE
         f0, tau = np.exp(rng.uniform(np.log(lo), np.log(hi))), rng.uniform(0.004, 0.03)
-        rise = rng.uniform(0.5, 3.0)
-        ev = np.sin(2 * np.pi * f0 * (t + rise * t * t / (2 * tau))) * np.exp(-t / tau) * np.minimum(t / 0.002, 1)
+        ev = _bubble(int(RATE * 0.06), f0, tau, rng.uniform(0.5, 3.0), 0.002)
         _add(y, rng.lognormal(0, 0.5) * 0.3 * ev, at)
     return _finish(rng, y * _smooth_walk(rng, n, rng.uniform(1, 4), 0.6, 1.0))
 
@@ -288,19 +309,16 @@ def engine(rng):
             f = f * np.linspace(1, rng.uniform(1.5, 2.5), n) ** (1 if rng.random() < 0.5 else -1)
         else:
             f = f * _smooth_walk(rng, n, 1.5, 0.92, 1.08)
-        ph = np.cumsum(np.broadcast_to(f, (n,))) / RATE
-        pulses = np.zeros(n)
-        idx = np.nonzero(np.diff(np.floor(ph), prepend=0) > 0)[0]
-        pulses[idx] = rng.lognormal(0, 0.25, len(idx))
+        pulses = _pulse_train(rng, f, n, 0.25)
         ir = _burst(rng, int(0.03 * RATE), rng.uniform(0.002, 0.012), 0, rng.uniform(600, 3000))
         ir += _modes(rng, len(ir), rng.uniform(80, 900, 3), rng.uniform(0.003, 0.02, 3), rng.uniform(0.1, 1, 3))
         y = np.convolve(pulses, ir)[:n]
-        y /= np.std(y) + 1e-9
+        y = _unit(y)
         y += _spectral_shape(rng.standard_normal(n), _band(200, 4000)) * rng.uniform(0.02, 0.2)
         y = _spectral_shape(y, _band(0, rng.uniform(700, 4000)))
     else:
         y = _spectral_shape(_coloured(rng, n, rng.uniform(0.5, 1.5)), _band(50, rng.uniform(1500, 7000)))
-        y /= np.std(y) + 1e-9
+        y = _unit(y)
         fw = rng.uniform(1500, 7000) * _smooth_walk(rng, n, 1, 0.97, 1.03)
         y += rng.uniform(0.1, 0.8) * np.sin(2 * np.pi * np.cumsum(fw) / RATE)
     return _finish(rng, y)
@@ -347,10 +365,7 @@ def door(rng):
     if rng.random() < 0.8:
         m = int(rng.uniform(0.4, 1.6) * RATE)
         rate = rng.uniform(25, 250) * _smooth_walk(rng, m, rng.uniform(2, 8), 0.5, 1.6)
-        ph = np.cumsum(rate) / RATE
-        pulses = np.zeros(m)
-        idx = np.nonzero(np.diff(np.floor(ph), prepend=0) > 0)[0]
-        pulses[idx] = rng.lognormal(0, 0.3, len(idx))
+        pulses = _pulse_train(rng, rate, m, 0.3)
         k = rng.integers(2, 5)
         ir = _modes(rng, int(0.05 * RATE), rng.uniform(250, 3000, k), rng.uniform(0.003, 0.03, k), rng.uniform(0.3, 1, k))
         creak = np.convolve(pulses, ir)[:m] * np.sin(np.pi * np.linspace(0, 1, m)) ** 0.5

@@ -26,7 +26,7 @@ import struct
 import zlib
 
 
-def _u32(fmt, b, off):
+def _unpack(fmt, b, off):
     if off < 0 or off + struct.calcsize(fmt) > len(b):
         raise ValueError("truncated archive")
     return struct.unpack_from(fmt, b, off)
@@ -35,13 +35,13 @@ def _u32(fmt, b, off):
 def read_cat(path):
     """The entries of an OpenTTD .cat: a list of (title, wav_bytes)."""
     b = open(path, "rb").read()
-    first, _ = _u32("<II", b, 0)
+    first, _ = _unpack("<II", b, 0)
     first &= 0x7FFFFFFF
     if first == 0 or first % 8 or first > len(b):
         raise ValueError(f"{path}: not an OpenTTD sound catalogue")
     out = []
     for i in range(first // 8):
-        off, size = _u32("<II", b, 8 * i)
+        off, size = _unpack("<II", b, 8 * i)
         off &= 0x7FFFFFFF
         if off + size > len(b) or size < 1:
             raise ValueError(f"{path}: entry {i} runs past the end")
@@ -57,13 +57,13 @@ def read_rcc(path):
     b = open(path, "rb").read()
     if b[:4] != b"qres":
         raise ValueError(f"{path}: not a Qt resource file")
-    ver, tree, data, names = _u32(">IIII", b, 4)
+    ver, tree, data, names = _unpack(">IIII", b, 4)
     if ver not in (1, 2, 3):
         raise ValueError(f"{path}: resource format version {ver} is not known")
     node = 14 if ver == 1 else 22
 
     def name(off):
-        (n,) = _u32(">H", b, names + off)
+        (n,) = _unpack(">H", b, names + off)
         s = b[names + off + 6:names + off + 6 + 2 * n]
         if len(s) != 2 * n:
             raise ValueError(f"{path}: truncated name")
@@ -76,15 +76,15 @@ def read_rcc(path):
             raise ValueError(f"{path}: the tree loops")
         seen.add(i)
         o = tree + i * node
-        noff, flags = _u32(">IH", b, o)
+        noff, flags = _unpack(">IH", b, o)
         nm = name(noff) if i else ""
         if flags & 2:
-            count, child = _u32(">II", b, o + 6)
+            count, child = _unpack(">II", b, o + 6)
             for c in range(count):
                 walk(child + c, prefix + nm + "/")
             return
-        (doff,) = _u32(">I", b, o + 10)
-        (size,) = _u32(">I", b, data + doff)
+        (doff,) = _unpack(">I", b, o + 10)
+        (size,) = _unpack(">I", b, data + doff)
         raw = b[data + doff + 4:data + doff + 4 + size]
         if len(raw) != size:
             raise ValueError(f"{path}: {prefix + nm} runs past the end")
