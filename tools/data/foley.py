@@ -302,7 +302,6 @@ def engine(rng):
     rate through a short exhaust/body response, plus its harmonics and
     noise) or a turbine (roaring noise and a whine)."""
     n = _duration(rng)
-    t = np.arange(n) / RATE
     if rng.random() < 0.75:
         f = rng.uniform(18, 140)
         if rng.random() < 0.4:
