@@ -98,17 +98,24 @@ fi
 
 # --clip: one line per file, the clip embedding clar-eval and clar-enroll use
 # (clip-embed.h), checked against the normalised mean of the per-window
-# embeddings at half-window hop with no window left out (--min-rms 0).
-sox -n -r 16000 -c 1 "$tmp/in/short.wav" synth 0.2 sine 300 vol 0.5
+# embeddings at half-window hop with no window left out (--min-rms 0). A
+# clip is embedded down to a tenth of a window (--min-fill 0.1 by default
+# with --clip, as clar-eval and the trainer): a 0.2 s sound is a clip, a
+# 0.05 s one is too short.
+sox -n -r 16000 -c 1 "$tmp/in/short.wav" synth 0.05 sine 300 vol 0.5
+sox -n -r 16000 -c 1 "$tmp/in/knock.wav" synth 0.2 sine 300 vol 0.5
 "${E[@]}" --clip --embeddings --npy "$tmp/c.npy" "$tmp/in/b.wav" "$tmp/in/a.ogg" "$tmp/in/short.wav" \
-  "$tmp/in/sub/d-silence.wav" > "$tmp/clip.json" 2> "$tmp/clip.log"
+  "$tmp/in/knock.wav" "$tmp/in/sub/d-silence.wav" > "$tmp/clip.json" 2> "$tmp/clip.log"
 rc=$?
-check "--clip: a file too short for a window is an error naming it, exit 1" \
-  "[ $rc -eq 1 ] && grep -q 'short.wav.*no window' '$tmp/clip.log'"
-check "--clip: one line per other file, in order" \
-  "[ \"\$(/usr/bin/python3 -c 'import json,sys; print(\" \".join(json.loads(l)[\"file\"].rsplit(\"/\",1)[1] for l in open(sys.argv[1])))' '$tmp/clip.json')\" = 'b.wav a.ogg d-silence.wav' ]"
-"${E[@]}" --hop 0.5 --min-rms 0 --embeddings "$tmp/in/b.wav" "$tmp/in/a.ogg" "$tmp/in/sub/d-silence.wav" \
-  > "$tmp/win.json" 2>/dev/null
+check "--clip: a file too short for a window is an error naming it and the 0.1 fill, exit 1" \
+  "[ $rc -eq 1 ] && grep -q 'short.wav: 0.050 s of audio is less than --min-fill 0.10 .*no window' '$tmp/clip.log'"
+check "--clip: one line per other file, in order (the 0.2 s one too)" \
+  "[ \"\$(/usr/bin/python3 -c 'import json,sys; print(\" \".join(json.loads(l)[\"file\"].rsplit(\"/\",1)[1] for l in open(sys.argv[1])))' '$tmp/clip.json')\" = 'b.wav a.ogg knock.wav d-silence.wav' ]"
+"${E[@]}" --clip --min-fill 0.5 "$tmp/in/knock.wav" > "$tmp/knock5.json" 2> "$tmp/knock5.log"
+check "--clip --min-fill 0.5: the 0.2 s file has no window, exit 1" \
+  "[ $? -eq 1 ] && ! [ -s '$tmp/knock5.json' ] && grep -q 'knock.wav.*less than --min-fill 0.50' '$tmp/knock5.log'"
+"${E[@]}" --hop 0.5 --min-rms 0 --min-fill 0.1 --embeddings "$tmp/in/b.wav" "$tmp/in/a.ogg" \
+  "$tmp/in/knock.wav" "$tmp/in/sub/d-silence.wav" > "$tmp/win.json" 2>/dev/null
 /usr/bin/python3 - "$tmp/clip.json" "$tmp/win.json" "$tmp/c.npy" > "$tmp/clip.txt" 2>&1 <<'PY'
 import json, math, struct, sys
 clips = [json.loads(l) for l in open(sys.argv[1])]

@@ -110,7 +110,7 @@ sox -R -n -r 44100 -c 2 "$tmp/fmt/tone/apple.caf" synth 1.5 sine 600 vol 0.5
 sox -R -n -r 22050 -c 1 "$tmp/fmt/tone/mac.aiff" synth 1.5 sine 700 vol 0.5
 sox -R -n -r 16000 -c 1 -b 16 "$tmp/fmt/tone/trail.wav" synth 1.5 sine 800 vol 0.5
 printf 'x' >> "$tmp/fmt/tone/trail.wav"
-sox -R -n -r 16000 -c 1 "$tmp/fmt/noise/short.wav" synth 0.1 whitenoise vol 0.2
+sox -R -n -r 16000 -c 1 "$tmp/fmt/noise/short.wav" synth 0.05 whitenoise vol 0.2
 head -c 3000 /dev/urandom > "$tmp/fmt/noise/broken.wav"
 run_enroll () { "$B/clar-enroll" --model "$M" --data "$tmp/fmt" --val-fraction 0 --cache "$tmp/cache" \
   --out "$tmp/f.safetensors" "$@"; }
@@ -118,7 +118,7 @@ run_enroll > /dev/null 2> "$tmp/f1.log"
 check "2 of 24 files unusable: refused above the default 5%" \
   "[ $? -eq 1 ] && grep -q 'refusing: 2 of 24 files (8.3%) could not be used' '$tmp/f1.log'"
 check "the count and each reason are printed" \
-  "grep -q '24 files, 22 used, 2 dropped: 1 cannot decode.*broken.wav); 1 shorter than 0.50 of a window (0.500 s) (e.g. .*short.wav)' '$tmp/f1.log'"
+  "grep -q '24 files, 22 used, 2 dropped: 1 cannot decode.*broken.wav); 1 shorter than 0.10 of a window (0.100 s) (e.g. .*short.wav)' '$tmp/f1.log'"
 run_enroll --max-dropped 0.1 > /dev/null 2> "$tmp/f2.log"
 check "--max-dropped 0.1 accepts them" "[ $? -eq 0 ]"
 check "the second run decodes from the cache" "grep -q 'decoded audio from cache' '$tmp/f2.log'"
@@ -143,7 +143,9 @@ else
   echo "built without libsndfile: .gsm/.caf checks skipped"
 fi
 
-# Short clips: one rule in clar-embed and clar-eval.
+# Short clips: clar-embed's windows follow the element (eos-min-fill 0.5), the
+# clip tools (clar-eval, clar-embed --clip) keep clips down to a tenth of a
+# window, as the trainer does.
 sox -R -n -r 16000 -c 1 "$tmp/s03.wav" synth 0.3 sine 440 vol 0.5
 sox -R -n -r 16000 -c 1 "$tmp/s06.wav" synth 0.6 sine 440 vol 0.5
 n03=$("$B/clar-embed" --model "$M" "$tmp/s03.wav" 2>/dev/null | grep -c '"start"')
@@ -152,13 +154,20 @@ check "clar-embed: 0.3 s gives no window, 0.6 s one ($n03, $n06)" "[ $n03 -eq 0 
 printf 'path\tlabel\tsplit\n' > "$tmp/short.tsv"
 for i in 1 2 3; do printf 'ds/tone/t%d.wav\ttone\ttrain\nds/noise/n%d.wav\tnoise\ttrain\n' $i $i >> "$tmp/short.tsv"; done
 printf 's03.wav\ttone\tval\ns06.wav\ttone\tval\nds/noise/n9.wav\tnoise\tval\n' >> "$tmp/short.tsv"
-"$B/clar-eval" --model "$M" --data "$tmp/short.tsv" --max-dropped 0.5 > "$tmp/s.txt" 2> "$tmp/s.log"
-check "clar-eval drops the 0.3 s clip and says why, keeps the 0.6 s one" \
+"$B/clar-eval" --model "$M" --data "$tmp/short.tsv" --min-fill 0.5 --max-dropped 0.5 > "$tmp/s.txt" 2> "$tmp/s.log"
+check "clar-eval --min-fill 0.5 drops the 0.3 s clip and says why, keeps the 0.6 s one" \
   "grep -q 'split val): 3 files, 2 used, 1 dropped: 1 shorter than 0.50 of a window' '$tmp/s.log' && grep -q '^split val: 2 test clips' '$tmp/s.txt'"
-"$B/clar-eval" --model "$M" --data "$tmp/short.tsv" --min-fill 0.1 > "$tmp/s1.txt" 2> "$tmp/s1.log"
+# By default the clip tools keep what the trainer keeps, a tenth of a window.
+"$B/clar-eval" --model "$M" --data "$tmp/short.tsv" > "$tmp/s1.txt" 2> "$tmp/s1.log"
 n01=$("$B/clar-embed" --model "$M" --min-fill 0.1 "$tmp/s03.wav" 2>/dev/null | grep -c '"start"')
-check "--min-fill 0.1: clar-eval and clar-embed both keep the 0.3 s clip (zero-padded)" \
-  "grep -q 'split val): 3 files, 3 used, 0 dropped' '$tmp/s1.log' && grep -q '^split val: 3 test clips' '$tmp/s1.txt' && [ $n01 -eq 1 ]"
+c03=$("$B/clar-embed" --model "$M" --clip "$tmp/s03.wav" 2>/dev/null | grep -c '"windows":1,')
+check "by default clar-eval and clar-embed --clip keep the 0.3 s clip (zero-padded), as clar-embed --min-fill 0.1" \
+  "grep -q 'split val): 3 files, 3 used, 0 dropped' '$tmp/s1.log' && grep -q '^split val: 3 test clips' '$tmp/s1.txt' && [ $n01 -eq 1 ] && [ $c03 -eq 1 ]"
+sox -R -n -r 16000 -c 1 "$tmp/s005.wav" synth 0.05 sine 440 vol 0.5
+printf 's005.wav\ttone\tval\n' >> "$tmp/short.tsv"
+"$B/clar-eval" --model "$M" --data "$tmp/short.tsv" --max-dropped 0.5 > /dev/null 2> "$tmp/s3.log"
+check "clar-eval drops a 0.05 s clip and says why" \
+  "grep -q 'split val): 4 files, 3 used, 1 dropped: 1 shorter than 0.10 of a window' '$tmp/s3.log'"
 "$B/clar-eval" --model "$M" --data "$tmp/short.tsv" --min-fill 0 > /dev/null 2> "$tmp/s2.log"
 check "--min-fill 0 is refused" "grep -q 'min-fill needs a number' '$tmp/s2.log'"
 echo "$fails failed"

@@ -37,10 +37,11 @@ int clar_decode_has_sndfile (void);
 
 /* The shortest clip that gives a window: min_fill of a window, rounded up.
  * The one rule for a partial window (a clip's last window, or a short clip's
- * only one) is clar_stream's eos_min_fill (clar/stream.h; 0.5 by default in
- * clarembed, clar-embed --min-fill and the data tools' --min-fill): a window
- * holding at least that share of a window is zero-padded and embedded. The
- * data tools drop (and count) the clips shorter than this (dataset.h). */
+ * only one) is clar_stream's eos_min_fill (clar/stream.h; by default 0.5 in
+ * clarembed and clar-embed's windows, 0.1 in the clip tools, clar-embed
+ * --clip and the trainer: CLAR_DATASET_MIN_FILL): a window holding at least
+ * that share of a window is zero-padded and embedded. The data tools drop
+ * (and count) the clips shorter than this (dataset.h). */
 static inline size_t
 clar_min_clip_samples (size_t window, double min_fill)
 {

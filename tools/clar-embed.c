@@ -58,7 +58,8 @@ usage (FILE *f)
       "  --top-k K        labels per window (default 3)\n"
       "  --min-fill F     a final partial window is zero-padded and reported when it\n"
       "                   holds at least F of a window (default 0.5, as clarembed's\n"
-      "                   eos-min-fill); a file with no window at all is an error\n"
+      "                   eos-min-fill; with --clip 0.1, as clar-eval and the\n"
+      "                   trainer); a file with no window at all is an error\n"
       "  --min-rms R      windows with RMS below R are silent: no labels (default %g)\n"
       "  --min-similarity S  windows whose best cosine similarity to any label is\n"
       "                   below S are labelled \"unknown\" (-1..1; default %g)\n"
@@ -587,7 +588,7 @@ main (int argc, char **argv)
   clar_stream *st = NULL;   /* windows; --clip embeds through session instead */
   clar_labels *labels;
   float min_similarity = CLAR_STREAM_DEFAULT_MIN_SIMILARITY;
-  double min_rms = CLAR_DEFAULT_MIN_RMS, min_fill = 0.5;
+  double min_rms = CLAR_DEFAULT_MIN_RMS, min_fill = -1;   /* -1: the mode's default */
   clar_error err;
   const clar_model_info *info;
   size_t W, H;
@@ -703,6 +704,10 @@ main (int argc, char **argv)
     free (files);
     return 2;
   }
+  /* Windows follow the element (eos-min-fill 0.5); a clip is embedded as
+   * clar-eval and the trainer take it, down to a tenth of a window. */
+  if (min_fill < 0)
+    min_fill = clip ? CLAR_DATASET_MIN_FILL : 0.5;
   if (trace_path && !events) {
     fprintf (stderr, "clar-embed: --events-trace needs --events\n");
     return 2;

@@ -333,7 +333,7 @@ suggest_batch (size_t n)
 /* Validation on held-out clips, the way clar-eval scores the model's head:
  * each clip's embedding is the normalised mean of its windows' normalised
  * embeddings (every half window, a final partial window when it holds at
- * least half a window, zero-padded: clip-embed.h), its logits scale x cosine
+ * least --min-fill of a window, zero-padded: clip-embed.h), its logits scale x cosine
  * with the unit classifier rows. Eval mode (running batch-norm statistics):
  * no state of the network changes. */
 typedef struct {
@@ -568,10 +568,10 @@ main (int argc, char **argv)
     if (clar_model_get_labels (init))
       cfg.cls_scale = clar_labels_scale (clar_model_get_labels (init));
   }
-  /* Validation scores clips as clar-eval does (the half-window rule of
-   * clip-embed.h); training keeps clips down to a tenth of a window: a
-   * short sound (a footstep, an arrow) is a whole example, placed at a random
-   * offset of a zero window by the augmentation's time shift. */
+  /* Validation scores clips as clar-eval does (clip-embed.h, --min-fill);
+   * training keeps clips down to a tenth of a window whatever --min-fill
+   * says: a short sound (a footstep, an arrow) is a whole example, placed at
+   * a random offset of a zero window by the augmentation's time shift. */
   o.dopt.min_samples = clar_min_clip_samples (cfg.window_samples, o.dopt.min_fill);
   clar_dataset_init (&val, &o.dopt);
   o.dopt.min_fill = 0.1;

@@ -13,7 +13,7 @@
 
 /* Windows of the model's length every half window (clar_stream), a final
  * partial window when it holds at least min_fill of a window (the stream's
- * eos_min_fill, 0.5 as in clar-embed and clarembed unless --min-fill): a
+ * eos_min_fill; CLAR_DATASET_MIN_FILL, 0.1, unless --min-fill): a
  * clip shorter than that has no window, and the data tools drop it
  * beforehand (dataset.h). */
 int

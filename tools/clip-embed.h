@@ -3,9 +3,12 @@
  * One vector per clip for the tools that work on whole clips (clar-train
  * --clap, clar-enroll, clar-eval, clar-embed --clip): the normalised mean of the clip's window
  * embeddings, windows of the model's length every half window; a final
- * partial window is zero-padded when it holds at least half a window
- * (clar_window_kept in audio-decode.h, the rule clar-embed and clarembed
- * follow), so a clip shorter than that has no embedding.
+ * partial window is zero-padded when it holds at least min_fill of a window
+ * (clar_stream's eos_min_fill; CLAR_DATASET_MIN_FILL, a tenth, by default:
+ * the trainer's shortest clip), so a clip shorter than that has no
+ * embedding. Windows every half window leave a longer clip a last partial
+ * window of at least half a window, so min_fill decides only clips shorter
+ * than one window.
  */
 #ifndef CLAR_CLIP_EMBED_H
 #define CLAR_CLIP_EMBED_H
@@ -15,7 +18,7 @@
 
 /* out[embedding_dim]; 0, or -1 when no window could be embedded. A partial
  * window is embedded when it holds at least min_fill of a window
- * (clar_embed_clip: CLAR_DATASET_MIN_FILL, 0.5). n_windows (may be NULL)
+ * (clar_embed_clip: CLAR_DATASET_MIN_FILL, 0.1). n_windows (may be NULL)
  * receives how many windows the mean is over, n_bad (may be NULL) how many
  * were left out because the stream refused them (NaN or Inf samples). */
 int clar_embed_clip (clar_session *s, const float *pcm, size_t n, float *out);

@@ -38,7 +38,14 @@
 /* Defaults of the options below (documented in each tool's --help). */
 #define CLAR_DATASET_VAL_FRACTION 0.2
 #define CLAR_DATASET_MAX_DROPPED 0.05
-#define CLAR_DATASET_MIN_FILL 0.5
+/* A clip the trainer learns from is a clip the clip tools embed: the
+ * trainer keeps clips down to a tenth of a window (a footstep, a knock),
+ * so clar-eval, clar-enroll, clar-train --clap and clar-embed --clip do
+ * too. With windows every half window this share decides only clips
+ * shorter than a window: a longer clip's last partial window always holds
+ * at least half a window. The element and clar-embed's per-window mode
+ * keep the stream's own 0.5 (clarembed's eos-min-fill). */
+#define CLAR_DATASET_MIN_FILL 0.1
 
 typedef struct {
   double val_fraction;  /* share of a folder's clips held out as "val" */
@@ -88,8 +95,9 @@ int clar_dataset_parse_option (clar_dataset_options *o, const char *arg, const c
   "                         used (undecodable, shorter than --min-fill; default 0.05)\n" \
   "  --min-fill F           a clip shorter than a window (or a clip's last partial\n" \
   "                         window) is zero-padded and embedded when it holds at least\n" \
-  "                         F of a window, else dropped and counted (default 0.5, as\n" \
-  "                         clarembed's eos-min-fill; 0.1 keeps 0.1 s sounds)\n" \
+  "                         F of a window, else dropped and counted (default 0.1,\n" \
+  "                         the trainer's: 0.1 s sounds; 0.5 as clarembed's\n" \
+  "                         eos-min-fill)\n" \
   "  --exclude-overlap      drop test clips that are also training clips (same path or\n" \
   "                         same file content) instead of refusing\n"
 
