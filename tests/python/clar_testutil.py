@@ -68,6 +68,15 @@ class Checks:
         if not cond:
             self.fails += 1
 
+    def ran(self, name, proc):
+        """Checks that the completed process proc exited 0; when it did
+        not, prints its standard error and exits (what follows reads its
+        output)."""
+        self(name, proc.returncode == 0)
+        if proc.returncode != 0:
+            print(proc.stderr)
+            self.exit()
+
     def exit(self, summary=True):
         """Exits 1 if a check failed, else 0; with summary, after the line
         "<n> failed"."""

@@ -52,10 +52,7 @@ with tempfile.TemporaryDirectory() as tmp:
     pred = os.path.join(tmp, "pred.tsv")
     r = subprocess.run([ev, "--model", MODEL, "--data", man, "--test-split", "val", "--baseline", "none",
                         "--json", "--predictions", pred], capture_output=True, text=True)
-    check("clar-eval --predictions runs", r.returncode == 0)
-    if r.returncode != 0:
-        print(r.stderr)
-        check.exit()
+    check.ran("clar-eval --predictions runs", r)
     rep = json.loads(r.stdout)
     with open(pred, newline="") as f:
         P = list(csv.DictReader(f, delimiter="\t"))

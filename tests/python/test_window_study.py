@@ -52,9 +52,7 @@ with tempfile.TemporaryDirectory() as tmp:
     pred = os.path.join(tmp, "pred.tsv")
     r = subprocess.run([ev, "--model", MODEL, "--data", man, "--test-split", "val", "--baseline", "none",
                         "--max-dropped", "0.5", "--predictions", pred], capture_output=True, text=True)
-    check("clar-eval runs", r.returncode == 0)
-    if r.returncode != 0:
-        print(r.stderr)
+    check.ran("clar-eval runs", r)
     with open(pred, newline="") as f:
         P = list(csv.DictReader(f, delimiter="\t"))
     check(f"clar-eval scores the {n_val} val clips, not the 0.05 s one", len(P) == n_val)
@@ -63,10 +61,7 @@ with tempfile.TemporaryDirectory() as tmp:
     wpred = os.path.join(tmp, "wpred.tsv")
     r = run_tool("window-study.py", MODEL, man, "--split", "val", "--build", BUILD, "--json",
                  "--predictions", wpred)
-    check("window-study.py runs", r.returncode == 0)
-    if r.returncode != 0:
-        print(r.stderr)
-        check.exit()
+    check.ran("window-study.py runs", r)
     rep = json.loads(r.stdout)
     with open(wpred, newline="") as f:
         W = {os.path.join(tmp, x["path"]): x["current"] for x in csv.DictReader(f, delimiter="\t")}
