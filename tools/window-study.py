@@ -70,11 +70,16 @@ def read_model(path):
 
 
 def read_wav(path):
-    with wave.open(path) as w:
-        if w.getsampwidth() != 2 or w.getcomptype() != "NONE":
-            sys.exit(f"window-study.py: {path}: not a 16-bit PCM WAV (convert it with sox)")
-        x = np.frombuffer(w.readframes(w.getnframes()), np.int16).reshape(-1, w.getnchannels())
-        return x, w.getframerate()
+    try:
+        with wave.open(path) as w:
+            if w.getsampwidth() != 2 or w.getcomptype() != "NONE":
+                sys.exit(f"window-study.py: {path}: not a 16-bit PCM WAV (convert it with sox)")
+            data, ch, rate = w.readframes(w.getnframes()), w.getnchannels(), w.getframerate()
+    except (OSError, EOFError, wave.Error) as e:
+        sys.exit(f"window-study.py: {path}: {e}")
+    if len(data) % (2 * ch):
+        sys.exit(f"window-study.py: {path}: truncated sample data")
+    return np.frombuffer(data, np.int16).reshape(-1, ch), rate
 
 
 def placements(x, W):

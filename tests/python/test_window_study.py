@@ -98,4 +98,13 @@ with tempfile.TemporaryDirectory() as tmp:
     r = run_tool("window-study.py", MODEL, bad, "--split", "val", "--build", BUILD)
     check("a 32-bit WAV is refused: not a 16-bit PCM WAV, with the file",
           r.returncode != 0 and "f32.wav: not a 16-bit PCM WAV" in r.stderr)
+    # A missing file and one that is not a WAV: the file and why, no traceback.
+    with open(os.path.join(tmp, "val", "junk.wav"), "wb") as f:
+        f.write(b"not audio at all")
+    for name in ("missing.wav", "junk.wav"):
+        with open(bad, "w") as f:
+            f.write(rows[0] + f"\nval/{name}\tnoise\tval\tsynth\n")
+        r = run_tool("window-study.py", MODEL, bad, "--split", "val", "--build", BUILD)
+        check(f"{name}: refused with the file named, no traceback",
+              r.returncode != 0 and f"{name}:" in r.stderr and "Traceback" not in r.stderr)
 check.exit()
