@@ -11,9 +11,10 @@
 #  - files GStreamer refuses but sox reads (headerless .gsm, .caf) are read
 #    through libsndfile when the build has it; .aiff and a .wav with a
 #    trailing byte after its data chunk are read;
-#  - clips shorter than half a window: no window from clar-embed, dropped
-#    (and counted) by clar-eval; a clip of 0.6 window gives one padded
-#    window in both.
+#  - short clips: clar-embed's windows need half a window (0.3 s gives none,
+#    0.6 s one padded window), the clip tools a tenth (clar-eval and
+#    clar-embed --clip keep the 0.3 s clip, drop and count a 0.05 s one;
+#    clar-eval --min-fill 0.5 drops the 0.3 s one).
 # Needs sox (skips with 77 otherwise). Runs on a random fixture model.
 set -u
 : "${CLAR_BUILD_ROOT:?run through meson test}"

@@ -12,10 +12,10 @@
  * Each clip is embedded as the normalised mean of its window embeddings
  * (windows of the model's length every half window; a partial window
  * holding at least --min-fill of a window, a tenth by default, is
- * zero-padded, a shorter clip is dropped and counted: clip-embed.h). A folder-per-class tree is split by
- * --val-fraction (dataset.h); test clips that are also train clips (same
- * path or same file content) make clar-eval refuse (--exclude-overlap
- * drops them instead). Reports on each test split, in order (the data
+ * zero-padded, a shorter clip is dropped and counted: clip-embed.h). A
+ * folder-per-class tree is split by --val-fraction (dataset.h); test
+ * clips that are also train clips (same path or same file content) make
+ * clar-eval refuse (--exclude-overlap drops them instead). Reports on each test split, in order (the data
  * builder's "val" holds out whole sources: soundfonts, speech engines,
  * packages, and is the measure that predicts sound never heard; "val-src"
  * holds out programs, voices and folders of the training sources; a split
