@@ -14,7 +14,7 @@
 #     note per instrument proved to be luck: an earlier default model
 #     passed the trumpet at pitch 67 and took 3 of the 5 trumpet pitches
 #     here for reed.
-#   - pink noise.
+#   - pink noise; near-silence as whole clips (zeros, dither, -60 dBFS).
 # The violin was a known miss of the defaults until 2026-12-03 (taken for
 # brass or reed at 4 of 5 pitches); the last two defaults get it (3 and 4
 # of 5), so it counts. Known misses of this model on such clips, left out
@@ -94,5 +94,20 @@ done <<< "$instruments"
 got=$(top1 "$tmp/noise.wav")
 echo "noise: $got"
 if [ "${got%%:*}" = noise ]; then echo "ok   noise -> noise"; else echo "FAIL noise"; fails=$((fails+1)); fi
+# Silence as a whole clip (clar-embed --clip embeds every window, as
+# clar-eval does; the element and clar-embed's windows call windows under
+# min-rms silent without the encoder): digital zeros, +-1 LSB of dither
+# and pink noise at -60 dBFS. A label-row change once took near-silence
+# for bass (models/README.md, "Choosing (2026-12-06, night)").
+gen sox -n -r 16000 -c 1 -b 16 "$tmp/zeros.wav" trim 0 2
+gen sox -n -r 16000 -c 1 -b 16 "$tmp/dither.wav" synth 2 whitenoise vol 0.00005
+gen sox -n -r 16000 -c 1 -b 16 "$tmp/quiet.wav" synth 2 pinknoise vol 0.001
+for c in zeros dither quiet; do
+  got=$("$embed" --model "$model" --clip --top-k 1 "$tmp/$c.wav" | /usr/bin/python3 -c '
+import json, sys
+print(json.loads(sys.stdin.readline())["labels"][0]["name"])')
+  if [ "$got" = silence ]; then echo "ok   $c (clip) -> silence"
+  else echo "FAIL $c (clip) -> $got, want silence"; fails=$((fails+1)); fi
+done
 echo "$fails failed"
 [ $fails -eq 0 ]
