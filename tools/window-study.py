@@ -28,8 +28,8 @@ Clips are read as 16-bit PCM WAV (what tools/data/build_data.py writes);
 windows are cut at the file's own rate and written beside each other in a
 temporary folder. Clips shorter than a tenth of a window are left out, as
 the clip tools leave them out. --predictions writes one row per scored
-clip: split, path (as the manifest gives it), label and each placement's
-top label.
+clip: split, path (joined to the manifest's folder, as clar-eval reports
+it), label and each placement's top label.
 """
 import argparse
 import collections
@@ -45,8 +45,13 @@ import wave
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "data"))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools", "data"))
+sys.path.insert(0, os.path.join(ROOT, "python"))
 from build_data import domain_of  # noqa: E402
+from clar.model import ModelFile, ModelFileError  # noqa: E402
+from clar import safetensors  # noqa: E402
+from clar.data import read_manifest  # noqa: E402
 
 SCHEMES = ("current", "short-end", "short-centre", "short-mean", "tail-none", "tail-last")
 MIN_FILL = 0.1   # clip-embed.h's default: the trainer's shortest clip
@@ -54,19 +59,16 @@ MIN_FILL = 0.1   # clip-embed.h's default: the trainer's shortest clip
 
 def read_model(path):
     """(label names, unit label rows, window seconds) of a model file."""
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        head = json.loads(f.read(n))
-        meta = head.get("__metadata__", {})
-        t = head.get("labels.embeddings")
-        if t is None or "clar.labels" not in meta:
-            sys.exit(f"window-study.py: {path} has no label head")
-        f.seek(8 + n + t["data_offsets"][0])
-        rows = np.frombuffer(f.read(t["data_offsets"][1] - t["data_offsets"][0]),
-                             np.float32).reshape(t["shape"])
-    names = json.loads(meta["clar.labels"])
-    win = int(meta["clar.window_samples"]) / float(meta["clar.sample_rate"])
-    return names, rows / np.linalg.norm(rows, axis=1, keepdims=True), win
+    try:
+        m = ModelFile.load(path)
+        win = m.window_samples / m.mel.sample_rate
+    except (OSError, ModelFileError, safetensors.SafetensorsError) as e:
+        sys.exit(f"window-study.py: {e}")
+    if not m.labels:
+        sys.exit(f"window-study.py: {path} has no label head")
+    names, rows, _ = m.labels
+    rows = np.asarray(rows, dtype=np.float64)
+    return list(names), rows / np.linalg.norm(rows, axis=1, keepdims=True), win
 
 
 def read_wav(path):
@@ -122,16 +124,22 @@ def main():
     if not os.access(embed, os.X_OK):
         sys.exit(f"window-study.py: no clar-embed in {o.build}/tools")
     names, L, win_s = read_model(o.model)
-    splits = o.split.split(",")
-    base = os.path.dirname(os.path.abspath(o.manifest))
-    with open(o.manifest, newline="") as f:
-        rows = [r for r in csv.DictReader(f, delimiter="\t") if r["split"] in splits]
+    # The manifest as clar-eval reads it (python/clar/data.py): paths
+    # against the manifest's folder.
+    rows = []
+    for sp in o.split.split(","):
+        try:
+            rows += read_manifest(o.manifest, split=sp)
+        except ValueError:
+            pass
+        except (OSError, UnicodeDecodeError) as e:
+            sys.exit(f"window-study.py: {o.manifest}: {e}")
     if o.max and len(rows) > o.max:
         rows = [rows[i] for i in sorted(np.random.default_rng(1).choice(len(rows), o.max, replace=False))]
     with tempfile.TemporaryDirectory() as tmp:
         clips = []
         for r in rows:
-            x, sr = read_wav(os.path.join(base, r["path"]))
+            x, sr = read_wav(r.path)
             keys = {}
             for s, ws in placements(x, int(round(win_s * sr))).items():
                 keys[s] = []
@@ -160,10 +168,10 @@ def main():
     acc = collections.defaultdict(lambda: {s: [0, 0] for s in SCHEMES})
     pred_rows = []
     for r, keys in clips:
-        if r["label"] not in names:
+        if r.label not in names:
             continue
-        y = names.index(r["label"])
-        a = acc[(r["split"], domain_of(r["label"]) or "other")]
+        y = names.index(r.label)
+        a = acc[(r.split, domain_of(r.label) or "other")]
         tops = []
         for s in SCHEMES:
             e = np.sum([E[k] for k in keys[s]], axis=0)
@@ -172,7 +180,7 @@ def main():
             a[s][0] += 1
             a[s][1] += top == y
             tops.append(names[top])
-        pred_rows.append([r["split"], r["path"], r["label"]] + tops)
+        pred_rows.append([r.split, r.path, r.label] + tops)
     if o.predictions:
         with open(o.predictions, "w", newline="") as f:
             w = csv.writer(f, delimiter="\t", lineterminator="\n")

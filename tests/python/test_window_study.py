@@ -64,7 +64,7 @@ with tempfile.TemporaryDirectory() as tmp:
     check.ran("window-study.py runs", r)
     rep = json.loads(r.stdout)
     with open(wpred, newline="") as f:
-        W = {os.path.join(tmp, x["path"]): x["current"] for x in csv.DictReader(f, delimiter="\t")}
+        W = {x["path"]: x["current"] for x in csv.DictReader(f, delimiter="\t")}
     check("current: clar-eval's head, clip for clip",
           len(W) == len(P) and all(W.get(p["path"]) == p["head"] for p in P))
     cur = [v["current"] for v in rep.values()]
