@@ -61,8 +61,8 @@ while IFS=: read -r name prog fam miss pitches; do
   for p in $pitches; do note "$name-$p" "$prog" "$p"; done
 done <<< "$instruments"
 gen sox -n -r 16000 -c 1 "$tmp/noise.wav" synth 2.0 pinknoise vol 0.3
-top1 () {   # clip: the first window's three best labels
-  "$embed" --model "$model" --top-k 100 "$1" | /usr/bin/python3 -c '
+top1 () {   # [clar-embed options] clip: the first window's (--clip: the clip's) three best labels
+  "$embed" --model "$model" --top-k 100 "$@" | /usr/bin/python3 -c '
 import json, sys
 first = json.loads(sys.stdin.readline())
 best = [(l["name"], l["score"]) for l in first["labels"][:3]]
@@ -99,15 +99,13 @@ if [ "${got%%:*}" = noise ]; then echo "ok   noise -> noise"; else echo "FAIL no
 # min-rms silent without the encoder): digital zeros, +-1 LSB of dither
 # and pink noise at -60 dBFS. A label-row change once took near-silence
 # for bass (models/README.md, "Choosing (2026-12-06, night)").
-gen sox -n -r 16000 -c 1 -b 16 "$tmp/zeros.wav" trim 0 2
-gen sox -n -r 16000 -c 1 -b 16 "$tmp/dither.wav" synth 2 whitenoise vol 0.00005
-gen sox -n -r 16000 -c 1 -b 16 "$tmp/quiet.wav" synth 2 pinknoise vol 0.001
+gen sox -R -n -r 16000 -c 1 -b 16 "$tmp/zeros.wav" trim 0 2
+gen sox -R -n -r 16000 -c 1 -b 16 "$tmp/dither.wav" synth 2 whitenoise vol 0.00005
+gen sox -R -n -r 16000 -c 1 -b 16 "$tmp/quiet.wav" synth 2 pinknoise vol 0.001
 for c in zeros dither quiet; do
-  got=$("$embed" --model "$model" --clip --top-k 1 "$tmp/$c.wav" | /usr/bin/python3 -c '
-import json, sys
-print(json.loads(sys.stdin.readline())["labels"][0]["name"])')
-  if [ "$got" = silence ]; then echo "ok   $c (clip) -> silence"
-  else echo "FAIL $c (clip) -> $got, want silence"; fails=$((fails+1)); fi
+  got=$(top1 --clip "$tmp/$c.wav"); echo "$c (clip): $got"
+  if [ "${got%%:*}" = silence ]; then echo "ok   $c (clip) -> silence"
+  else echo "FAIL $c (clip) -> ${got%%:*}, want silence"; fails=$((fails+1)); fi
 done
 echo "$fails failed"
 [ $fails -eq 0 ]
