@@ -89,9 +89,10 @@ def main():
                            timeout=300, stdin=subprocess.DEVNULL)
         return p.returncode, p.stdout + p.stderr
 
-    def fill(cmd):
+    def fill(cmd, file=None):
+        file = file or clip
         cmd = re.sub(r"(?<![\w/.-])_build(?=[/ ]|$)", BUILD, cmd)
-        cmd = cmd.replace("FILE|--mic [MODEL]", clip).replace(" FILE", " " + clip)
+        cmd = cmd.replace("FILE|--mic [MODEL]", file).replace(" FILE", " " + file)
         return cmd.replace(" [MODEL]", "")
 
     def ok(out, *needles):
@@ -128,8 +129,7 @@ def main():
 
     def run_in_devenv(*needles, file=None):
         def f(cmd):
-            c = fill(cmd) if file is None else fill(cmd.replace(" FILE", " " + file))
-            rc, out = sh(c, devenv=True)
+            rc, out = sh(fill(cmd, file), devenv=True)
             return rc == 0 and ok(out, *needles), out
         return f
 
