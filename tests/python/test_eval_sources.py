@@ -83,6 +83,50 @@ with tempfile.TemporaryDirectory() as tmp:
     labs = [(x["source"], x["label"], x["clips"]) for x in csv.DictReader(r.stdout.splitlines(), delimiter="\t")]
     check("--by source-label --prefix: one source split by class",
           r.returncode == 0 and labs == [("synth:c", "flute", "4"), ("synth:c", "noise", "4")])
+    # --against: a reference whose head is right on every clip of source c and
+    # wrong on every clip of source d, against this model clip for clip.
+    refp = os.path.join(tmp, "ref.tsv")
+    with open(refp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(P[0].keys()), delimiter="\t", lineterminator="\n")
+        w.writeheader()
+        for p in P:
+            right = "/c" in p["path"].replace(os.sep, "/")
+            w.writerow(dict(p, head=p["label"] if right else ("noise" if p["label"] == "flute" else "flute")))
+    r = run_tool("eval-sources.py", pred, man, "--against", refp)
+    got = {x["source"]: x for x in csv.DictReader(r.stdout.splitlines(), delimiter="\t")}
+    ok = r.returncode == 0 and sorted(got) == ["synth:c", "synth:d"]
+    for src, ref_right in (("c", True), ("d", False)):
+        mine = [p["head"] == p["label"] for p in P if f"/{src}" in p["path"].replace(os.sep, "/")]
+        g = got.get(f"synth:{src}", {})
+        gained = 0 if ref_right else sum(mine)
+        lost = len(mine) - sum(mine) if ref_right else 0
+        diff = (sum(mine) - (8 if ref_right else 0)) / 8
+        ok = ok and g.get("ref_head") == ("1.000" if ref_right else "0.000") \
+            and int(g.get("gained", -1)) == gained and int(g.get("lost", -1)) == lost \
+            and abs(float(g.get("head_diff", "nan")) - diff) < 1e-3
+        lo, hi = (float(x) for x in g.get("diff_ci95", "nan..nan").split(".."))
+        ok = ok and lo <= diff + 1e-3 and diff - 1e-3 <= hi
+    check("--against: reference head, difference, clips gained and lost, interval around it", ok)
+    r = run_tool("eval-sources.py", pred, man, "--against", pred)
+    rows = list(csv.DictReader(r.stdout.splitlines(), delimiter="\t"))
+    check("--against itself: no difference", r.returncode == 0 and rows and all(
+        x["head_diff"] == "+0.000" and x["gained"] == "0" and x["lost"] == "0" and x["diff_ci95"] == "+0.000..+0.000"
+        for x in rows))
+    # --split A,B --pool-splits: one source whose clips lie in two splits.
+    two = os.path.join(tmp, "two.tsv")
+    with open(two, "w", newline="") as f:
+        f.write("split\tpath\tlabel\thead\tprobe\n")
+        for i, p in enumerate(P):
+            f.write(f"{'val-wide' if i % 2 else 'val'}\t{p['path']}\t{p['label']}\t{p['head']}\t{p['probe']}\n")
+    r = run_tool("eval-sources.py", two, man, "--split", "val,val-wide", "--pool-splits")
+    rows = list(csv.DictReader(r.stdout.splitlines(), delimiter="\t"))
+    check("--pool-splits: the splits reported together, every clip counted once",
+          r.returncode == 0 and sorted((x["split"], x["source"], x["clips"]) for x in rows)
+          == [("val+val-wide", "synth:c", "8"), ("val+val-wide", "synth:d", "8")])
+    r = run_tool("eval-sources.py", two, man, "--split", "val-wide")
+    rows = list(csv.DictReader(r.stdout.splitlines(), delimiter="\t"))
+    check("--split: one split of two", r.returncode == 0 and sum(int(x["clips"]) for x in rows) == len(P) // 2
+          and all(x["split"] == "val-wide" for x in rows))
     # --json stays JSON whatever the model's path holds (quote, backslash).
     odd = os.path.join(tmp, 'm "q" \\ x.safetensors')
     with open(MODEL, "rb") as f, open(odd, "wb") as g:
