@@ -17,7 +17,8 @@ tools/eval-domains.py) and the probe accuracy.
 --prefix keeps the sources starting with it; --by source-label splits each
 source by class as well. A source with no "source" column value is "?".
 --split takes one split or several, comma-separated; --pool-splits
-reports them together (split column "val+val-wide"), e.g. one unseen
+reports them together (split column "val+val-wide", or "all" without
+--split), e.g. one unseen
 sample set whose notes lie in both `val` and `val-wide`.
 The manifest is read as clar-eval reads it (python/clar/data.py).
 
@@ -47,7 +48,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("predictions")
     ap.add_argument("manifest")
-    ap.add_argument("--split", default="", help="only this test split")
+    ap.add_argument("--split", default="", help="only these test splits, comma-separated")
     ap.add_argument("--prefix", default="", help="only sources starting with this")
     ap.add_argument("--by", choices=("source", "source-label"), default="source")
     ap.add_argument("--pool-splits", action="store_true", help="report the --split splits together")
@@ -63,7 +64,7 @@ def main():
     groups = collections.OrderedDict()
     unknown = 0
     unpaired = 0
-    pooled = "+".join(splits)
+    pooled = "+".join(splits) or "all"
     for (split, path), r in read_predictions(o.predictions).items():
         if splits and split not in splits:
             continue
@@ -129,6 +130,7 @@ def read_predictions(path):
     except (OSError, UnicodeDecodeError) as e:
         sys.exit(f"eval-sources.py: {path}: {e}")
     return out
+
 
 if __name__ == "__main__":
     main()

@@ -123,6 +123,10 @@ with tempfile.TemporaryDirectory() as tmp:
     check("--pool-splits: the splits reported together, every clip counted once",
           r.returncode == 0 and sorted((x["split"], x["source"], x["clips"]) for x in rows)
           == [("val+val-wide", "synth:c", "8"), ("val+val-wide", "synth:d", "8")])
+    r = run_tool("eval-sources.py", two, man, "--pool-splits")
+    rows = list(csv.DictReader(r.stdout.splitlines(), delimiter="\t"))
+    check("--pool-splits without --split: every split together as \"all\"",
+          r.returncode == 0 and sorted((x["split"], x["clips"]) for x in rows) == [("all", "8"), ("all", "8")])
     r = run_tool("eval-sources.py", two, man, "--split", "val-wide")
     rows = list(csv.DictReader(r.stdout.splitlines(), delimiter="\t"))
     check("--split: one split of two", r.returncode == 0 and sum(int(x["clips"]) for x in rows) == len(P) // 2
