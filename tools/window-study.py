@@ -106,8 +106,7 @@ def placements(x, W):
     # n - pos samples, at least half a window when the clip is longer.
     tail = {"current": [put(x[pos:], 0)] if pos < n else [],
             "tail-none": [], "tail-last": [x[n - W:]] if pos < n else []}
-    out = {s: full + tail.get(s, tail["current"]) for s in SCHEMES}
-    return out
+    return {s: full + tail.get(s, tail["current"]) for s in SCHEMES}
 
 
 def main():
@@ -126,14 +125,14 @@ def main():
     names, L, win_s = read_model(o.model)
     # The manifest as clar-eval reads it (python/clar/data.py): paths
     # against the manifest's folder.
-    rows = []
-    for sp in o.split.split(","):
-        try:
-            rows += read_manifest(o.manifest, split=sp)
-        except ValueError:
-            pass
-        except (OSError, UnicodeDecodeError) as e:
-            sys.exit(f"window-study.py: {o.manifest}: {e}")
+    splits = o.split.split(",")
+    try:
+        every = read_manifest(o.manifest, split=None)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        sys.exit(f"window-study.py: {o.manifest}: {e}")
+    rows = [c for sp in splits for c in every if c.split == sp]   # split by split, as --max samples them
+    if not rows:
+        sys.exit(f"window-study.py: {o.manifest}: no clips in split {o.split}")
     if o.max and len(rows) > o.max:
         rows = [rows[i] for i in sorted(np.random.default_rng(1).choice(len(rows), o.max, replace=False))]
     with tempfile.TemporaryDirectory() as tmp:

@@ -86,6 +86,9 @@ with tempfile.TemporaryDirectory() as tmp:
         check(f"{kind} clips only: {', '.join(same)} equal current",
               rep and all(v[s] == v["current"] for v in rep.values() for s in same))
 
+    # A split the manifest lacks: said, not an empty table.
+    r = run_tool("window-study.py", MODEL, man, "--split", "test", "--build", BUILD)
+    check("a split with no clips is refused with why", r.returncode != 0 and "no clips in split test" in r.stderr)
     # A float WAV is refused, naming the file.
     with wave.open(os.path.join(tmp, "val", "f32.wav"), "wb") as w:
         w.setnchannels(1)
