@@ -65,20 +65,20 @@ def main():
     for k in ("GST_PLUGIN_PATH", "CLAR_MODEL"):
         env.pop(k, None)
     clip = os.path.join(tmp, "clip.wav")
-    gen = ["gst-launch-1.0", "-q", "audiotestsrc", "wave=pink-noise", "num-buffers=25",
-           "samplesperbuffer=1600", "!", "audio/x-raw,rate=16000,channels=1", "!"]
-    subprocess.run(gen + ["wavenc", "!", "filesink", f"location={clip}"], check=True, env=env)
-    subprocess.run(gen + ["audioconvert", "!", "vorbisenc", "!", "oggmux", "!", "filesink",
-                          f"location={os.path.join(tmp, 'speech.ogg')}"], check=True, env=env)
+    def gen(*src):   # 2.5 s of audiotestsrc SRC properties at 16 kHz mono, then what follows
+        return ["gst-launch-1.0", "-q", "audiotestsrc", *src, "num-buffers=25",
+                "samplesperbuffer=1600", "!", "audio/x-raw,rate=16000,channels=1", "!"]
+    noise = gen("wave=pink-noise")
+    subprocess.run(noise + ["wavenc", "!", "filesink", f"location={clip}"], check=True, env=env)
+    subprocess.run(noise + ["audioconvert", "!", "vorbisenc", "!", "oggmux", "!", "filesink",
+                            f"location={os.path.join(tmp, 'speech.ogg')}"], check=True, env=env)
     # The event commands' scene: a steady 1 kHz tone, which the shipped head
     # names (flute) well above its instrument thresholds. Pink noise is
     # named "noise" with scores near that label's calibrated on-threshold
     # (0.85-0.9), so whether its windows make an event depends on the draw.
     scene = os.path.join(tmp, "scene.wav")
-    subprocess.run(["gst-launch-1.0", "-q", "audiotestsrc", "wave=sine", "freq=1000",
-                    "num-buffers=25", "samplesperbuffer=1600", "!",
-                    "audio/x-raw,rate=16000,channels=1", "!", "wavenc", "!", "filesink",
-                    f"location={scene}"], check=True, env=env)
+    subprocess.run(gen("wave=sine", "freq=1000") + ["wavenc", "!", "filesink", f"location={scene}"],
+                   check=True, env=env)
     fails = 0
 
     def sh(cmd, cwd=SRC, devenv=False, extra_env=None):

@@ -15,11 +15,12 @@
  * zero-padded, a shorter clip is dropped and counted: clip-embed.h). A
  * folder-per-class tree is split by --val-fraction (dataset.h); test
  * clips that are also train clips (same path or same file content) make
- * clar-eval refuse (--exclude-overlap drops them instead). Reports on each test split, in order (the data
- * builder's "val" holds out whole sources: soundfonts, speech engines,
- * packages, and is the measure that predicts sound never heard; "val-src"
- * holds out programs, voices and folders of the training sources; a split
- * the manifest lacks is skipped with a note):
+ * clar-eval refuse (--exclude-overlap drops them instead). Reports on
+ * each test split, in order (the data builder's "val" holds out whole
+ * sources: soundfonts, speech engines, packages, and is the measure that
+ * predicts sound never heard; "val-src" holds out programs, voices and
+ * folders of the training sources; a split the manifest lacks is skipped
+ * with a note):
  *   knn1, knn5  cosine k-nearest-neighbour accuracy against the train split
  *   probe       a linear softmax probe trained on the train split, on
  *               standardised features (each dimension's train mean and

@@ -18,8 +18,8 @@ tools/eval-domains.py) and the probe accuracy.
 source by class as well. A source with no "source" column value is "?".
 --split takes one split or several, comma-separated; --pool-splits
 reports them together (split column "val+val-wide", or "all" without
---split), e.g. one unseen
-sample set whose notes lie in both `val` and `val-wide`.
+--split), e.g. one unseen sample set whose notes lie in both `val` and
+`val-wide`.
 The manifest is read as clar-eval reads it (python/clar/data.py).
 
 --against REF.tsv compares two models clip for clip: REF.tsv is another
