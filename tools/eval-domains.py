@@ -22,7 +22,13 @@ clip count can tell them apart. Where a split has all three domains, a row
 `mean` gives the unweighted mean of their figures: the selection measure
 of models/README.md, which the hidden sets, scored per domain, resemble.
 
-  tools/eval-domains.py EVAL.txt [EVAL2.txt ...]     (clar-eval's stdout)
+  tools/eval-domains.py [--exclude CLASS[,CLASS...]] EVAL.txt [EVAL2.txt ...]
+                                                       (clar-eval's stdout)
+
+--exclude leaves the named classes out of every figure, so that models
+with different label sets can be compared on the classes all of them
+name (a checkpoint without a label counts that label's clips as head
+errors otherwise); a name that no report's table has is refused.
 """
 import math
 import os
@@ -89,16 +95,39 @@ def main(argv):
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
         return 0 if argv else 2
-    fams = gm_families()
-    domains = ("words", "instruments", "effects")
-    print("report\tsplit\tdomain\tclips\thead\tprobe\tclasses\thead_macro\thead_ci95")
+    exclude = set()
+    while argv and argv[0].startswith("--exclude"):
+        opt = argv.pop(0)
+        if "=" in opt:
+            value = opt.split("=", 1)[1]
+        elif argv:
+            value = argv.pop(0)
+        else:
+            print("eval-domains: --exclude needs a class list", file=sys.stderr)
+            return 2
+        exclude.update(c for c in value.split(",") if c)
+    if not argv:
+        print("eval-domains: no report given", file=sys.stderr)
+        return 2
+    reports = []
     for path in argv:
         per = parse(path)
         if not per:
             print(f"eval-domains: no per-class table in {path}", file=sys.stderr)
             return 1
+        reports.append((path, per))
+    seen = {c for _, per in reports for table in per.values() for c in table}
+    unknown = sorted(exclude - seen)
+    if unknown:
+        print(f"eval-domains: --exclude names a class no report has: {', '.join(unknown)}",
+              file=sys.stderr)
+        return 1
+    fams = gm_families()
+    domains = ("words", "instruments", "effects")
+    print("report\tsplit\tdomain\tclips\thead\tprobe\tclasses\thead_macro\thead_ci95")
+    for path, per in reports:
         for split, table in per.items():
-            s = summarise(table, fams)
+            s = summarise({c: v for c, v in table.items() if c not in exclude}, fams)
             for d in domains:
                 if d in s:
                     n, h, p, k, hm = s[d]

@@ -4,8 +4,9 @@
 micro accuracies computed by hand, background classes left out, the
 confusion lists after the table not read as classes, both splits, the
 class count, macro head accuracy and 95% Wilson interval beside them, the
-three-domain mean only where a split has all three, and a file without a
-table refused."""
+three-domain mean only where a split has all three, --exclude leaving named
+classes out (and refusing a name no table has), and a file without a table
+refused."""
 import os
 import subprocess
 import sys
@@ -79,6 +80,25 @@ with tempfile.TemporaryDirectory() as tmp:
     # head (3 + 0 + 1) / 10, probe (2 + 1 + 2) / 10, 3 classes, macro (0.75 + 0 + 0.5) / 3
     check(f"a class the model lacks counts as head errors, the table read on: {eff}",
           eff == ["10", "0.400", "0.500", "3", "0.417"])
+    # --exclude: the named classes leave every figure (models with different
+    # label sets compared on the classes both name); a name no table has is
+    # refused, so a misspelt class cannot leave the figures unchanged unnoticed.
+    r = subprocess.run([sys.executable, TOOL, "--exclude", "pain_grunt", rep2],
+                       capture_output=True, text=True)
+    eff = next((l.split("\t")[3:8] for l in r.stdout.splitlines() if "\teffects\t" in l), None)
+    # door and pig: head (3 + 1) / 6, probe (2 + 2) / 6, 2 classes, macro (0.75 + 0.5) / 2
+    check(f"--exclude pain_grunt: door and pig only: {eff}",
+          r.returncode == 0 and eff == ["6", "0.667", "0.667", "2", "0.625"])
+    r = subprocess.run([sys.executable, TOOL, "--exclude=door", rep2], capture_output=True, text=True)
+    eff = next((l.split("\t")[3:8] for l in r.stdout.splitlines() if "\teffects\t" in l), None)
+    # pain_grunt and pig: head (0 + 1) / 6, probe (1 + 2) / 6, macro (0 + 0.5) / 2
+    check(f"--exclude=door: pain_grunt and pig only: {eff}",
+          r.returncode == 0 and eff == ["6", "0.167", "0.500", "2", "0.250"])
+    r = subprocess.run([sys.executable, TOOL, "--exclude", "pain_grnt", rep2], capture_output=True, text=True)
+    check("--exclude with a class no report has: exit 1, named",
+          r.returncode == 1 and "pain_grnt" in r.stderr and not r.stdout)
+    r = subprocess.run([sys.executable, TOOL, "--exclude"], capture_output=True, text=True)
+    check("--exclude without a list: exit 2, said", r.returncode == 2 and "class list" in r.stderr)
     bad = os.path.join(tmp, "bad.txt")
     with open(bad, "w") as f:
         f.write("clar-eval: cannot open model\n")
