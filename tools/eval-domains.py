@@ -95,9 +95,12 @@ def main(argv):
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
         return 0 if argv else 2
-    exclude = set()
-    while argv and argv[0].startswith("--exclude"):
+    exclude, paths = set(), []
+    while argv:
         opt = argv.pop(0)
+        if not opt.startswith("--exclude"):
+            paths.append(opt)
+            continue
         if "=" in opt:
             value = opt.split("=", 1)[1]
         elif argv:
@@ -106,12 +109,16 @@ def main(argv):
             print("eval-domains: --exclude needs a class list", file=sys.stderr)
             return 2
         exclude.update(c for c in value.split(",") if c)
-    if not argv:
+    if not paths:
         print("eval-domains: no report given", file=sys.stderr)
         return 2
     reports = []
-    for path in argv:
-        per = parse(path)
+    for path in paths:
+        try:
+            per = parse(path)
+        except (OSError, UnicodeDecodeError) as e:
+            print(f"eval-domains: cannot read {path}: {e}", file=sys.stderr)
+            return 1
         if not per:
             print(f"eval-domains: no per-class table in {path}", file=sys.stderr)
             return 1

@@ -5,8 +5,8 @@ micro accuracies computed by hand, background classes left out, the
 confusion lists after the table not read as classes, both splits, the
 class count, macro head accuracy and 95% Wilson interval beside them, the
 three-domain mean only where a split has all three, --exclude leaving named
-classes out (and refusing a name no table has), and a file without a table
-refused."""
+classes out wherever it stands (and refusing a name no table has), and a
+file that cannot be read or has no table refused without a traceback."""
 import os
 import subprocess
 import sys
@@ -99,6 +99,14 @@ with tempfile.TemporaryDirectory() as tmp:
           r.returncode == 1 and "pain_grnt" in r.stderr and not r.stdout)
     r = subprocess.run([sys.executable, TOOL, "--exclude"], capture_output=True, text=True)
     check("--exclude without a list: exit 2, said", r.returncode == 2 and "class list" in r.stderr)
+    r = subprocess.run([sys.executable, TOOL, rep2, "--exclude", "pain_grunt"], capture_output=True, text=True)
+    eff = next((l.split("\t")[3:8] for l in r.stdout.splitlines() if "\teffects\t" in l), None)
+    check(f"--exclude after the report: the same figures: {eff}",
+          r.returncode == 0 and eff == ["6", "0.667", "0.667", "2", "0.625"])
+    missing = os.path.join(tmp, "missing.txt")
+    r = subprocess.run([sys.executable, TOOL, missing], capture_output=True, text=True)
+    check("a report that cannot be read: exit 1, named, no traceback",
+          r.returncode == 1 and missing in r.stderr and "Traceback" not in r.stderr and not r.stdout)
     bad = os.path.join(tmp, "bad.txt")
     with open(bad, "w") as f:
         f.write("clar-eval: cannot open model\n")
